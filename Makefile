@@ -1,0 +1,58 @@
+# DIMO Phase 1.2 — every command a developer or CI types. `make demo` and `make test`
+# install what is missing first (`make setup` is idempotent).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/.venv/bin:$(PATH)
+export SOLCX_BINARY_PATH := $(CURDIR)/.toolchain/solcx
+export PYTHONPATH := $(CURDIR)
+# Invariant depth for `make test`: 64 runs x 200 calls = 12,800 calls per invariant.
+FORGE_PROFILE ?= ci
+
+PY := .venv/bin/python
+
+.PHONY: help setup build test test-forge test-python lint snapshot demo deploy up down bench clean lock
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: ## venv, pinned npm tools and the shared solc front (idempotent)
+	@tools/setup.sh
+
+build: setup ## compile contracts/ with forge and ape (same sources, same compiler)
+	@forge build
+	@ape compile
+
+test: build ## every suite: forge (unit, fuzz, invariant), pytest through ape, ruff
+	@$(MAKE) --no-print-directory test-forge test-python lint
+
+test-forge:
+	FOUNDRY_PROFILE=$(FORGE_PROFILE) forge test
+	forge snapshot --check --tolerance 2 --no-match-test 'testFuzz|invariant'
+
+test-python:
+	@tools/run-pytest.sh
+
+lint: ## ruff over the Python code
+	ruff check .
+	ruff format --check .
+
+snapshot: build ## rewrite the committed gas snapshot (.gas-snapshot)
+	forge snapshot --no-match-test 'testFuzz|invariant'
+
+deploy: build ## deploy every contract to RPC_URL from DEPLOYER_KEY; REDEPLOY=1 to replace
+	$(PY) -m scripts.deploy $(if $(REDEPLOY),--redeploy,)
+
+demo: build ## start anvil, deploy, run the story, stop everything
+	$(PY) -m scripts.demo
+
+bench: build ## print gas and throughput tables with ratios against baselines
+	$(PY) -m scripts.bench
+
+clean: ## remove build output and local state (keeps .venv and node_modules)
+	rm -rf out cache .build .run deployments/local.json .pytest_cache .ruff_cache
+
+lock: ## re-resolve requirements.in into requirements.lock
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -r requirements.in
+	.lock-venv/bin/pip freeze > requirements.lock && rm -rf .lock-venv
