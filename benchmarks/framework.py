@@ -1,0 +1,96 @@
+"""What every benchmark shares: one anvil with the deployment, gas read from receipts,
+forge-built baselines, and tables with ratios rendered for the terminal and BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+from web3.contract import Contract
+
+from workers.contracts import PROJECT_ROOT, Manifest, load_artifact
+from workers.deployment import Deployer
+
+FORGE_OUT = PROJECT_ROOT / "out"
+
+
+@dataclass
+class Table:
+    """One printed table. `rows` are already-formatted cells."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, *cells: object) -> None:
+        self.rows.append([format_cell(c) for c in cells])
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |"]
+        lines.append("|" + "|".join("---" for _ in self.columns) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        lines += [""] + [f"- {note}" for note in self.notes]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def text(self) -> str:
+        widths = [max(len(str(x)) for x in col) for col in zip(self.columns, *self.rows, strict=False)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines = [self.title, fmt.format(*self.columns), fmt.format(*("-" * w for w in widths))]
+        lines += [fmt.format(*row) for row in self.rows]
+        lines += [f"  * {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def format_cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def ratio(ours: float, baseline: float) -> str:
+    return f"{ours / baseline:.2f}x" if baseline else "n/a"
+
+
+@dataclass
+class BenchContext:
+    """The chain every benchmark of one run measures on."""
+
+    w3: Web3
+    manifest: Manifest
+    deployer: Deployer
+    keys: tuple[str, ...]
+
+    def contract(self, name: str) -> Contract:
+        return self.w3.eth.contract(address=self.manifest.address(name), abi=load_artifact(name).abi)
+
+    def sender(self, key: str) -> Deployer:
+        return Deployer(self.w3, Account.from_key(key))
+
+    def deploy_forge(
+        self, source: str, name: str, args: list[Any], sender: Deployer | None = None
+    ) -> Contract:
+        """Deploys a contract compiled by forge (baselines under tests/forge/baselines)."""
+        artifact = json.loads((FORGE_OUT / source / f"{name}.json").read_text())
+        factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]["object"])
+        deployer = sender or self.deployer
+        receipt = deployer.send(
+            factory.constructor(*args).build_transaction({"gas": 30_000_000}), f"deploy {name}"
+        )
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+
+
+def gas_used(receipt: Any) -> int:
+    return int(receipt["gasUsed"])
+
+
+def write_report(tables: list[Table], header: str, path: Path) -> None:
+    path.write_text(header + "\n" + "\n".join(t.markdown() for t in tables))

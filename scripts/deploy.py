@@ -1,0 +1,67 @@
+"""Deploy every protocol contract and write deployments/<network>.json (DESIGN.md §5).
+
+make deploy                      # RPC_URL, DEPLOYER_KEY from the environment
+make deploy REDEPLOY=1           # replace an existing deployment
+ape run deploy --network ...     # the same through an ape provider
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from web3 import Web3
+
+from workers.contracts import Manifest
+from workers.deployment import ANVIL_DEPLOYER_KEY, AlreadyDeployedError, deploy_all
+
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"
+
+
+def describe(manifest: Manifest, path: object) -> str:
+    lines = [f"deployed to chain {manifest.chain_id} at block {manifest.block} -> {path}"]
+    lines += [f"  {name:<18} {address}" for name, address in manifest.contracts.items()]
+    return "\n".join(lines)
+
+
+def run(w3: Web3, deployer_key: str, redeploy: bool) -> int:
+    try:
+        manifest, path = deploy_all(w3, deployer_key, redeploy=redeploy)
+    except AlreadyDeployedError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    print(describe(manifest, path))
+    return 0
+
+
+def main() -> None:
+    """`ape run deploy`: deploy through the connected ape provider."""
+    from ape import chain  # noqa: PLC0415 (ape is only needed under `ape run`)
+
+    redeploy = os.environ.get("REDEPLOY", "") not in ("", "0")
+    code = run(chain.provider.web3, os.environ.get("DEPLOYER_KEY", ANVIL_DEPLOYER_KEY), redeploy)
+    if code:
+        raise SystemExit(code)
+
+
+def cli() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rpc-url", default=os.environ.get("RPC_URL", DEFAULT_RPC_URL))
+    parser.add_argument("--redeploy", action="store_true", help="replace an existing deployment")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    w3 = Web3(Web3.HTTPProvider(args.rpc_url, request_kwargs={"timeout": 60}))
+    if not w3.is_connected():
+        print(
+            f"no JSON-RPC node answers at {args.rpc_url}: start one (anvil) or set RPC_URL", file=sys.stderr
+        )
+        return 1
+    return run(w3, os.environ.get("DEPLOYER_KEY", ANVIL_DEPLOYER_KEY), args.redeploy)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
