@@ -11,10 +11,11 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from web3 import Web3
 
-from workers.contracts import Manifest
+from workers.contracts import DEPLOYMENTS_DIR, Manifest
 from workers.deployment import ANVIL_DEPLOYER_KEY, AlreadyDeployedError, deploy_all
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
@@ -26,9 +27,9 @@ def describe(manifest: Manifest, path: object) -> str:
     return "\n".join(lines)
 
 
-def run(w3: Web3, deployer_key: str, redeploy: bool) -> int:
+def run(w3: Web3, deployer_key: str, redeploy: bool, directory: Path = DEPLOYMENTS_DIR) -> int:
     try:
-        manifest, path = deploy_all(w3, deployer_key, redeploy=redeploy)
+        manifest, path = deploy_all(w3, deployer_key, redeploy=redeploy, directory=directory)
     except AlreadyDeployedError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
@@ -52,6 +53,7 @@ def cli() -> int:
     )
     parser.add_argument("--rpc-url", default=os.environ.get("RPC_URL", DEFAULT_RPC_URL))
     parser.add_argument("--redeploy", action="store_true", help="replace an existing deployment")
+    parser.add_argument("--out-dir", type=Path, default=DEPLOYMENTS_DIR, help="where <network>.json goes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     w3 = Web3(Web3.HTTPProvider(args.rpc_url, request_kwargs={"timeout": 60}))
@@ -60,7 +62,7 @@ def cli() -> int:
             f"no JSON-RPC node answers at {args.rpc_url}: start one (anvil) or set RPC_URL", file=sys.stderr
         )
         return 1
-    return run(w3, os.environ.get("DEPLOYER_KEY", ANVIL_DEPLOYER_KEY), args.redeploy)
+    return run(w3, os.environ.get("DEPLOYER_KEY", ANVIL_DEPLOYER_KEY), args.redeploy, args.out_dir)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ ROLE_GRANTS: tuple[RoleGrant, ...] = ()
 
 # Roles the constructors give the `governor` argument, recorded in the manifest.
 CONSTRUCTOR_ROLES: dict[str, tuple[str, ...]] = {
-    "Treasury": ("GOVERNOR_ROLE",),
+    "Treasury": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
 }
 
 
