@@ -1,0 +1,51 @@
+"""Fixtures of the worker suites: databases (SQLite and PostgreSQL, migrated by Alembic) and
+process-wide settings that point the workers at them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import migrated, postgres_database, postgres_unavailable, sqlite_url
+from workers.config import Settings, get_settings, use_settings
+from workers.db import dispose_engines
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database URL, once on SQLite and once on PostgreSQL (skipped if absent)."""
+    if request.param == "sqlite":
+        with migrated(sqlite_url(tmp_path)) as url:
+            yield url
+        return
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with postgres_database() as raw, migrated(raw) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[str]:
+    """A migrated SQLite database (tests that need only one backend)."""
+    with migrated(sqlite_url(tmp_path)) as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings() -> Iterator[None]:
+    """Each test starts from the environment's settings and leaves them as it found them."""
+    use_settings(None)
+    yield
+    use_settings(None)
+    dispose_engines()
+
+
+@pytest.fixture
+def settings_for(db_url: str) -> Settings:
+    """Settings pointing at the test database; installed process-wide."""
+    settings = get_settings().model_copy(update={"database_url": db_url})
+    use_settings(settings)
+    return settings

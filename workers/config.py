@@ -1,0 +1,137 @@
+"""Every setting of the workers, read from the environment in one place (DESIGN.md §4).
+
+Nothing else in `workers/` reads `os.environ`: code asks `get_settings()`. Tests override
+with `use_settings(Settings(...))` (or `override_settings(**changes)`), which replaces the
+cached instance for the whole process.
+
+Names are the environment variables, case-insensitive: `RPC_URL`, `DATABASE_URL`,
+`BROKER_URL`, `RESULT_BACKEND`, `SETTLER_KEY`, `ORACLE_KEY`, `DEPLOYMENT_FILE`,
+`CONFIRMATIONS`, `EPOCH_SECONDS`, `LOG_RANGE_*`, … Other modules add their own fields here
+(gateway, OEM simulator) in their own section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workers.contracts import DEPLOYMENTS_DIR, PROJECT_ROOT
+
+#: anvil's first test account: the devnet deployer, which also holds SETTLER_ROLE there.
+ANVIL_FIRST_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+#: anvil's second test account: the devnet OEM oracle.
+ANVIL_SECOND_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / '.run' / 'workers.db'}"
+
+
+class Settings(BaseSettings):
+    """The workers' configuration. Defaults are the embedded local stack (anvil, SQLite, Redis)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # --- chain -------------------------------------------------------------------------
+    rpc_url: str = "http://127.0.0.1:8545"
+    #: Seconds before one JSON-RPC request is abandoned (and retried with backoff).
+    rpc_timeout: float = 30.0
+    #: The deployment manifest; empty: deployments/<network>.json for the connected chain.
+    deployment_file: Path | None = None
+    #: The workers' hot wallet with SETTLER_ROLE on Marketplace.
+    settler_key: SecretStr = SecretStr(ANVIL_FIRST_KEY)
+    #: The OEM oracle key that signs MintAttestations.
+    oracle_key: SecretStr = SecretStr(ANVIL_SECOND_KEY)
+    #: Gas limit for workers' transactions.
+    tx_gas_limit: int = 2_000_000
+    #: Tip per gas (wei) on workers' transactions.
+    tx_priority_fee: int = 1_000_000_000
+    #: Seconds to wait for a receipt before the task gives up this attempt (and retries).
+    tx_receipt_timeout: float = 120.0
+
+    # --- database and broker --------------------------------------------------------------
+    database_url: str = DEFAULT_DATABASE_URL
+    #: Echo SQL (debugging).
+    database_echo: bool = False
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str | None = None
+    #: Seconds after which a broker re-delivers a task whose worker died without acking it.
+    broker_visibility_timeout: int = 3600
+
+    # --- indexer -------------------------------------------------------------------------
+    #: Blocks behind the head a block must be before the indexer applies it.
+    confirmations: int = Field(default=2, ge=0)
+    #: Blocks below the head the indexer keeps per-block undo records for; a reorg deeper
+    #: than this is refused (re-index from scratch).
+    reorg_window: int = Field(default=128, ge=1)
+    #: First eth_getLogs range (blocks); it adapts between LOG_RANGE_MIN and LOG_RANGE_MAX.
+    log_range_initial: int = Field(default=2_000, ge=1)
+    log_range_min: int = Field(default=1, ge=1)
+    log_range_max: int = Field(default=50_000, ge=1)
+    #: Stop shrinking / give up a range after this many consecutive failures.
+    log_range_max_failures: int = Field(default=12, ge=1)
+    #: At most this many blocks are applied by one indexer.sync run (keeps tasks short).
+    sync_max_blocks: int = Field(default=1_000_000, ge=1)
+    #: Seconds between indexer.sync runs in the beat schedule.
+    sync_interval: float = 3.0
+
+    # --- settlement ---------------------------------------------------------------------
+    #: Seconds per settlement epoch: epoch = floor(timestamp / EPOCH_SECONDS).
+    epoch_seconds: int = Field(default=86_400, ge=1)
+    #: Seconds between settlement sweeps (closing ended epochs) in the beat schedule.
+    settlement_interval: float = 300.0
+
+    # --- tasks ------------------------------------------------------------------------------
+    #: Retries of a failing task, with exponential backoff (capped) and full jitter.
+    task_max_retries: int = 8
+    task_retry_backoff_max: int = 300
+    #: Test-only fault injection: the process SIGKILLs itself at this named step
+    #: ("settlement.submit:before_send", …) once; the marker file records that it fired.
+    fault_point: str = ""
+    fault_marker: Path | None = None
+
+    @field_validator("rpc_url", "broker_url", "database_url")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    def manifest_file(self, chain_id: int) -> Path:
+        """DEPLOYMENT_FILE, or deployments/<network>.json for `chain_id`."""
+        from workers.contracts import manifest_path, network_name  # noqa: PLC0415
+
+        return self.deployment_file or manifest_path(network_name(chain_id), DEPLOYMENTS_DIR)
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _current  # noqa: PLW0603
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Replaces the process-wide settings (None: read the environment again on next use)."""
+    global _current  # noqa: PLW0603
+    _current = settings
+
+
+@contextmanager
+def override_settings(**changes: Any) -> Iterator[Settings]:
+    """Within the block, `get_settings()` returns the current settings with `changes`."""
+    previous = _current
+    base = previous if previous is not None else Settings()
+    updated = base.model_copy(update=changes)
+    use_settings(updated)
+    try:
+        yield updated
+    finally:
+        use_settings(previous)

@@ -1,0 +1,49 @@
+"""Alembic environment: the URL comes from the caller (`workers.db.upgrade(url)`) or from
+DATABASE_URL through workers.config; the target metadata is every model module."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from workers.db import load_models
+from workers.db.base import Base
+from workers.db.session import get_engine
+
+load_models()
+config = context.config
+target_metadata = Base.metadata
+
+
+def _url() -> str | None:
+    return config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url") or None
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = get_engine(_url())
+    with engine.connect() as connection:
+        _run(connection)
+        connection.commit()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

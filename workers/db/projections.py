@@ -1,0 +1,369 @@
+"""What the chain says now, as the indexer last confirmed it (DESIGN.md §3, §4).
+
+Every table is written by the indexer's event handlers only; everything else reads. Rows
+carry the chain's values exactly (`UInt` columns hold any uint256, addresses are lower-case).
+"Live" rules stay with the reader because they depend on the time of the read: a key is live
+while `generation == vehicles.generation` and `now < expires_at`; a membership while
+`version == products.version` and `generation == vehicles.generation`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Index, Integer, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from workers.db.base import Address, Base, Bytes32, UInt
+
+
+class RoleMember(Base):
+    """AccessControl roles held now, per contract (RoleGranted / RoleRevoked)."""
+
+    __tablename__ = "role_members"
+
+    contract: Mapped[str] = mapped_column(String(40), primary_key=True)
+    role: Mapped[str] = mapped_column(Bytes32, primary_key=True)
+    account: Mapped[str] = mapped_column(Address, primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProtocolParam(Base):
+    """Single-valued protocol parameters set by events (unbonding period, protocol fee, …)."""
+
+    __tablename__ = "protocol_params"
+
+    contract: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- identity ------------------------------------------------------------------------------
+
+
+class Connection(Base):
+    """OEM connections of VehicleId (ConnectionSet)."""
+
+    __tablename__ = "connections"
+
+    connection_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    oracle: Mapped[str] = mapped_column(Address)
+    active: Mapped[bool] = mapped_column(Boolean)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Vehicle(Base):
+    """Vehicle NFTs: owner and generation (bumped by every mint, transfer and burn)."""
+
+    __tablename__ = "vehicles"
+
+    vehicle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    #: None once burned.
+    owner: Mapped[str | None] = mapped_column(Address, nullable=True, index=True)
+    generation: Mapped[int] = mapped_column(UInt)
+    connection_id: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    vin_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
+    burned: Mapped[bool] = mapped_column(Boolean, default=False)
+    minted_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class VehicleKey(Base):
+    """Keys as granted (KeyGranted) for the generation they were made in; revoked keys go."""
+
+    __tablename__ = "vehicle_keys"
+
+    vehicle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    grantee: Mapped[str] = mapped_column(Address, primary_key=True)
+    permissions: Mapped[int] = mapped_column(UInt)
+    expires_at: Mapped[int] = mapped_column(UInt)
+    terms_hash: Mapped[str] = mapped_column(Bytes32)
+    generation: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_vehicle_keys_grantee", "grantee"),)
+
+
+class VehicleUser(Base):
+    """The ERC-4907 user of a vehicle (UpdateUser), for the generation it was set in."""
+
+    __tablename__ = "vehicle_users"
+
+    vehicle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    user: Mapped[str] = mapped_column(Address)
+    expires: Mapped[int] = mapped_column(UInt)
+    generation: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Manufacturer(Base):
+    """Device manufacturers allowed to mint (ManufacturerSet)."""
+
+    __tablename__ = "manufacturers"
+
+    address: Mapped[str] = mapped_column(Address, primary_key=True)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Device(Base):
+    """Aftermarket device NFTs and the vehicle each is paired with now."""
+
+    __tablename__ = "devices"
+
+    device_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    owner: Mapped[str | None] = mapped_column(Address, nullable=True, index=True)
+    manufacturer: Mapped[str | None] = mapped_column(Address, nullable=True)
+    device_signer: Mapped[str | None] = mapped_column(Address, nullable=True)
+    serial_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
+    vehicle_id: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Pairing(Base):
+    """Vehicle ↔ device pairings in force (Paired / Unpaired), with the vehicle's generation."""
+
+    __tablename__ = "pairings"
+
+    vehicle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    device_id: Mapped[int] = mapped_column(UInt, unique=True)
+    generation: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- staking -------------------------------------------------------------------------------
+
+
+class Stake(Base):
+    """Staking.stakeOf: active stake, unbonding stake and its release time."""
+
+    __tablename__ = "stakes"
+
+    account: Mapped[str] = mapped_column(Address, primary_key=True)
+    active: Mapped[int] = mapped_column(UInt)
+    unbonding: Mapped[int] = mapped_column(UInt)
+    release_at: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Whitelist(Base):
+    """Staking whitelist per role (0 Operator, 1 Broker, 2 Consumer)."""
+
+    __tablename__ = "whitelist"
+
+    account: Mapped[str] = mapped_column(Address, primary_key=True)
+    role: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class StakeUsage(Base):
+    """A buyer's consumption as the Marketplace last reported it (UsageSet)."""
+
+    __tablename__ = "stake_usage"
+
+    account: Mapped[str] = mapped_column(Address, primary_key=True)
+    units: Mapped[int] = mapped_column(UInt)
+    tier: Mapped[int] = mapped_column(SmallInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class StakingCurve(Base):
+    """The lockup curve per role (CurveSet)."""
+
+    __tablename__ = "staking_curves"
+
+    role: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    base: Mapped[int] = mapped_column(UInt)
+    per_sqrt_unit: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class TierMultiplier(Base):
+    """Lockup multiplier per sensitivity tier, in bps (TierMultiplierSet)."""
+
+    __tablename__ = "tier_multipliers"
+
+    tier: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    bps: Mapped[int] = mapped_column(Integer)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Slash(Base):
+    """Slashes (Slashed): who, how much, the impacted owners' root and the reason."""
+
+    __tablename__ = "slashes"
+
+    slash_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    account: Mapped[str] = mapped_column(Address, index=True)
+    amount: Mapped[int] = mapped_column(UInt)
+    to_impacted: Mapped[int] = mapped_column(UInt)
+    impact_root: Mapped[str] = mapped_column(Bytes32)
+    reason: Mapped[str] = mapped_column(Text)
+    tx_hash: Mapped[str] = mapped_column(Bytes32)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class SlashClaim(Base):
+    """Paid leaves of slash distributions (SlashClaimed)."""
+
+    __tablename__ = "slash_claims"
+
+    slash_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    index: Mapped[int] = mapped_column(UInt, primary_key=True)
+    account: Mapped[str] = mapped_column(Address, index=True)
+    amount: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- data products -------------------------------------------------------------------------
+
+
+class Product(Base):
+    """Data products and bundles with their current terms (kind 0 Stream, 1 Api, 2 Dataset,
+    3 Bundle). Terms columns are None until the terms are known to the indexer."""
+
+    __tablename__ = "products"
+
+    product_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    operator: Mapped[str] = mapped_column(Address, index=True)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    version: Mapped[int] = mapped_column(UInt)
+    active: Mapped[bool] = mapped_column(Boolean)
+    price: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    members_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    operator_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    broker_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    permitted_uses: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    required_permissions: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    refresh_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    min_cohort: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    terms_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
+    terms_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_block: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProductTerms(Base):
+    """Every version of every product's terms (what each consent was given to)."""
+
+    __tablename__ = "product_terms"
+
+    product_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    version: Mapped[int] = mapped_column(UInt, primary_key=True)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    price: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    members_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    operator_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    broker_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    permitted_uses: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    required_permissions: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    refresh_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    min_cohort: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    terms_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
+    terms_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class BundleComponent(Base):
+    """The products a bundle packages, in order, with monthly call quantities (Api)."""
+
+    __tablename__ = "bundle_components"
+
+    bundle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    component_id: Mapped[int] = mapped_column(UInt, index=True)
+    monthly_quantity: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Membership(Base):
+    """Consents (Joined) for the product version and vehicle generation they were given in."""
+
+    __tablename__ = "memberships"
+
+    product_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    owner: Mapped[str] = mapped_column(Address, index=True)
+    version: Mapped[int] = mapped_column(UInt)
+    generation: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    joined_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_memberships_vehicle", "vehicle_id"),)
+
+
+class DemandSignal(Base):
+    """Requests for data (DemandSignaled); `withdrawn` once its author withdrew it."""
+
+    __tablename__ = "demand_signals"
+
+    signal_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    account: Mapped[str] = mapped_column(Address, index=True)
+    spec_hash: Mapped[str] = mapped_column(Bytes32)
+    uri: Mapped[str] = mapped_column(Text)
+    budget: Mapped[int] = mapped_column(UInt)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_block: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- marketplace ---------------------------------------------------------------------------
+
+
+class Order(Base):
+    """Orders (OrderPlaced) with the buyer's declared use (a permittedUses bit index)."""
+
+    __tablename__ = "orders"
+
+    order_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    product_id: Mapped[int] = mapped_column(UInt, index=True)
+    buyer: Mapped[str] = mapped_column(Address, index=True)
+    broker: Mapped[str] = mapped_column(Address)
+    quantity: Mapped[int] = mapped_column(UInt)
+    paid: Mapped[int] = mapped_column(UInt)
+    #: The block timestamp of the purchase.
+    starts_at: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    ends_at: Mapped[int] = mapped_column(UInt)
+    use: Mapped[int] = mapped_column(SmallInteger)
+    tx_hash: Mapped[str] = mapped_column(Bytes32)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Steward(Base):
+    """Brokers the DAO marked as its stewards (StewardSet)."""
+
+    __tablename__ = "stewards"
+
+    broker: Mapped[str] = mapped_column(Address, primary_key=True)
+    steward: Mapped[bool] = mapped_column(Boolean)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class SettledEpoch(Base):
+    """Member-pool epochs settled on chain (Settled)."""
+
+    __tablename__ = "settled_epochs"
+
+    product_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    epoch: Mapped[int] = mapped_column(UInt, primary_key=True)
+    amount: Mapped[int] = mapped_column(UInt)
+    members_root: Mapped[str] = mapped_column(Bytes32)
+    tx_hash: Mapped[str] = mapped_column(Bytes32)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Claim(Base):
+    """Members' claims paid on chain (Claimed), one row per event."""
+
+    __tablename__ = "claims"
+
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    product_id: Mapped[int] = mapped_column(UInt)
+    epoch: Mapped[int] = mapped_column(UInt)
+    account: Mapped[str] = mapped_column(Address, index=True)
+    amount: Mapped[int] = mapped_column(UInt)
+    tx_hash: Mapped[str] = mapped_column(Bytes32)
+
+    __table_args__ = (Index("ix_claims_product_epoch_account", "product_id", "epoch", "account"),)
