@@ -22,6 +22,9 @@ class IndexerCursor(Base):
     #: The last block applied (start_block - 1 before the first).
     last_block: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
+    #: The first block applied with undo records; every later block has them, so a fork at
+    #: or after `undo_from - 1` rolls back exactly (None: no block has them yet).
+    undo_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class IndexedBlock(Base):

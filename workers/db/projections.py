@@ -37,6 +37,17 @@ class ProtocolParam(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
+class TokenBalance(Base):
+    """ERC-20 balances of the deployment's tokens (Transfer), per token contract."""
+
+    __tablename__ = "token_balances"
+
+    token: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account: Mapped[str] = mapped_column(Address, primary_key=True)
+    balance: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
 # --- identity ------------------------------------------------------------------------------
 
 

@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from alembic import op
 
 import workers.db.base
-${imports if imports else ""}
+% if imports:
+${imports}
+% endif
 
 revision: str = ${repr(up_revision)}
 down_revision: str | Sequence[str] | None = ${repr(down_revision)}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 13:00:09.585834
+Create Date: 2026-11-26 13:01:41.299768
 """
 
 from __future__ import annotations
@@ -142,6 +142,7 @@ def upgrade() -> None:
         sa.Column("start_block", sa.BigInteger(), nullable=False),
         sa.Column("last_block", sa.BigInteger(), nullable=False),
         sa.Column("last_hash", workers.db.base.Bytes32(length=66), nullable=True),
+        sa.Column("undo_from", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_indexer_cursor")),
     )
     op.create_table(
@@ -354,6 +355,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tier", name=op.f("pk_tier_multipliers")),
     )
     op.create_table(
+        "token_balances",
+        sa.Column("token", sa.String(length=40), nullable=False),
+        sa.Column("account", workers.db.base.Address(length=42), nullable=False),
+        sa.Column("balance", workers.db.base.UInt(length=78), nullable=False),
+        sa.Column("block_number", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("token", "account", name=op.f("pk_token_balances")),
+    )
+    op.create_table(
         "usage",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("product_id", workers.db.base.UInt(length=78), nullable=False),
@@ -458,6 +467,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_usage_product_epoch")
 
     op.drop_table("usage")
+    op.drop_table("token_balances")
     op.drop_table("tier_multipliers")
     op.drop_table("stewards")
     op.drop_table("staking_curves")
