@@ -93,6 +93,34 @@ class Settings(BaseSettings):
     fault_point: str = ""
     fault_marker: Path | None = None
 
+    # --- gateway (workers/gateway, workers/access, workers/datasets) --------------------
+    #: Where `python -m workers.gateway` listens.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8000, ge=0, le=65535)
+    #: uvicorn worker processes.
+    gateway_workers: int = Field(default=1, ge=1)
+    #: The EIP-4361 domain (RFC 3986 authority) and URI the gateway's SIWE messages name.
+    siwe_domain: str = "localhost:8000"
+    siwe_uri: str = "http://localhost:8000"
+    #: The chain id the SIWE messages must name (31337: anvil).
+    siwe_chain_id: int = 31337
+    #: Seconds a SIWE nonce (and its message) stays usable.
+    siwe_nonce_ttl: int = Field(default=300, ge=1)
+    #: Seconds a bearer token stays valid.
+    session_ttl: int = Field(default=86_400, ge=1)
+    #: HMAC key of the bearer tokens (a devnet default; set TOKEN_SECRET in production).
+    token_secret: SecretStr = SecretStr("dimo-devnet-gateway-token-secret-change-me")
+    #: Per-token rate limit: sustained requests a second and burst size (token bucket).
+    rate_limit_per_second: float = Field(default=100.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    #: Seconds an access decision's facts (from the indexed projections) may be reused;
+    #: the cache is also keyed on the indexer's last applied block.
+    access_cache_ttl: float = Field(default=1.0, ge=0)
+    #: Seconds between SSE keep-alive comments on live streams.
+    stream_ping_seconds: float = Field(default=15.0, gt=0)
+    #: Buyers' stream period floor (seconds) when a product's refreshSeconds is 0.
+    stream_min_refresh: float = Field(default=1.0, gt=0)
+
     @field_validator("rpc_url", "broker_url", "database_url")
     @classmethod
     def _not_empty(cls, value: str) -> str:

@@ -27,6 +27,7 @@ MODEL_MODULES = (
     "workers.db.indexing",
     "workers.db.projections",
     "workers.db.settlement",
+    "workers.db.gateway",
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

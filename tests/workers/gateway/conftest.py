@@ -1,0 +1,44 @@
+"""Gateway fixtures: an app on a migrated database, HTTP clients, SIWE sign-in."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from fastapi.testclient import TestClient
+
+from tests.support.anvil import ANVIL_KEYS
+from workers.config import Settings, get_settings, use_settings
+from workers.gateway.app import create_app
+
+warnings.filterwarnings("ignore", module="abnf")
+
+
+def gateway_settings(db_url: str, **changes: object) -> Settings:
+    settings = get_settings().model_copy(update={"database_url": db_url, **changes})
+    use_settings(settings)
+    return settings
+
+
+@pytest.fixture
+def client(sqlite_db: str) -> Iterator[TestClient]:
+    app = create_app(gateway_settings(sqlite_db))
+    with TestClient(app, base_url="http://localhost:8000") as test_client:
+        yield test_client
+
+
+def sign(message: str, key: str) -> str:
+    return "0x" + Account.sign_message(encode_defunct(text=message), key).signature.hex().removeprefix("0x")
+
+
+def sign_in(client: TestClient, key: str = ANVIL_KEYS[5]) -> str:
+    address = Account.from_key(key).address
+    nonce = client.post("/auth/nonce", json={"address": address})
+    assert nonce.status_code == 200, nonce.text
+    message = nonce.json()["message"]
+    verified = client.post("/auth/verify", json={"message": message, "signature": sign(message, key)})
+    assert verified.status_code == 200, verified.text
+    return verified.json()["token"]

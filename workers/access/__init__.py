@@ -1,0 +1,60 @@
+"""The one access rule (DESIGN.md §4): may this caller do this to this vehicle now?
+
+Reads: `may_read` (per vehicle) and `may_use_order` (streams, datasets), over `Facts` —
+answered from the indexer's projections by `IndexedFacts`. Aggregates: `cohort_decision`.
+Commands: `may_command`, which asks `VehicleId.hasPermissions` on the latest block.
+Every endpoint and task decides through these functions and nothing else.
+"""
+
+from __future__ import annotations
+
+from web3.exceptions import ContractLogicError
+
+from workers.access.permissions import COMMAND_BITS
+from workers.access.rule import (
+    Decision,
+    Entitlement,
+    Facts,
+    Kind,
+    OrderFacts,
+    ProductFacts,
+    Purpose,
+    cohort_decision,
+    may_read,
+    may_use_order,
+    refuse,
+)
+from workers.access.views import ChainViews
+
+__all__ = [
+    "COMMAND_BITS",
+    "Decision",
+    "Entitlement",
+    "Facts",
+    "Kind",
+    "OrderFacts",
+    "ProductFacts",
+    "Purpose",
+    "cohort_decision",
+    "may_command",
+    "may_read",
+    "may_use_order",
+]
+
+
+def may_command(views: ChainViews, vehicle_id: int, caller: str, command: str) -> Decision:
+    """A command is allowed iff `VehicleId.hasPermissions(V, C, bit)` on the latest block."""
+    bit = COMMAND_BITS.get(command)
+    if bit is None:
+        return refuse("bad_request", f"unknown command {command!r}; one of {sorted(COMMAND_BITS)}")
+    if vehicle_id <= 0 or vehicle_id >= 1 << 256:
+        return refuse("no_permission", f"{caller} holds no key on vehicle {vehicle_id}")
+    try:
+        allowed = views.has_permissions(vehicle_id, caller, bit, "latest")
+    except ContractLogicError:  # no such vehicle (ownerOf reverts)
+        allowed = False
+    if allowed:
+        return Decision(True)
+    return refuse(
+        "no_permission", f"{caller} lacks the {command} permission (bit {bit:#x}) on vehicle {vehicle_id}"
+    )

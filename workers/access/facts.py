@@ -1,0 +1,246 @@
+"""The access rule's `Facts` answered from the indexer's projections, as of the last block
+the indexer applied, with a short-TTL cache keyed on that block.
+
+Everything but credits and operator activity comes from the projections (products, bundle
+components, memberships for version and generation, orders). Operator activity is
+`Staking.isActive` read at the indexer's block (the lockup arithmetic stays the chain's).
+Credits are read from the gateway's counters, never cached: they change on every call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workers.access.rule import Entitlement, Kind, OrderFacts, ProductFacts
+from workers.db.gateway import ApiCredit
+from workers.db.indexing import IndexedBlock, IndexerCursor
+from workers.db.projections import BundleComponent, Membership, Order, Product, Vehicle
+
+#: A function answering `Staking.isActive(operator, Operator)` at a block number.
+OperatorCheck = Callable[[str, int], bool]
+
+
+@dataclass(frozen=True)
+class IndexedHead:
+    """The last block the indexer applied (and its timestamp, when recorded)."""
+
+    number: int
+    timestamp: int
+
+
+def indexed_head(session: Session) -> IndexedHead:
+    cursor = session.execute(
+        select(IndexerCursor.last_block).order_by(IndexerCursor.last_block.desc()).limit(1)
+    ).scalar()
+    if cursor is None:
+        return IndexedHead(-1, 0)
+    ts = session.execute(
+        select(IndexedBlock.timestamp)
+        .where(IndexedBlock.number <= cursor, IndexedBlock.timestamp.is_not(None))
+        .order_by(IndexedBlock.number.desc())
+        .limit(1)
+    ).scalar()
+    return IndexedHead(int(cursor), int(ts or 0))
+
+
+@dataclass
+class FactsCache:
+    """Per-process memo of facts for one indexed block; dropped when the block changes.
+
+    The indexer's head is re-read at most every `ttl` seconds (0: on every request)."""
+
+    ttl: float
+    head: IndexedHead = field(default_factory=lambda: IndexedHead(-1, 0))
+    checked_at: float = -1e18
+    values: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refresh(self, session: Session) -> IndexedHead:
+        now = time.monotonic()
+        if now - self.checked_at < self.ttl:
+            return self.head
+        head = indexed_head(session)
+        with self.lock:
+            if head != self.head:
+                self.values = {}
+                self.head = head
+            self.checked_at = now
+        return head
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        values = self.values
+        if key in values:
+            return values[key]
+        value = compute()
+        values[key] = value
+        return value
+
+
+def _product_facts(row: Product, components: list[BundleComponent]) -> ProductFacts:
+    ordered = sorted(components, key=lambda c: c.position)
+    return ProductFacts(
+        product_id=int(row.product_id),
+        operator=row.operator,
+        version=int(row.version),
+        active=bool(row.active),
+        kind=Kind(row.kind),
+        required_permissions=int(row.required_permissions or 0),
+        refresh_seconds=int(row.refresh_seconds or 0),
+        min_cohort=int(row.min_cohort or 0),
+        components=tuple(int(c.component_id) for c in ordered),
+        monthly_quantities=tuple(int(c.monthly_quantity or 0) for c in ordered),
+    )
+
+
+def _order_facts(row: Order) -> OrderFacts:
+    return OrderFacts(
+        order_id=int(row.order_id),
+        product_id=int(row.product_id),
+        buyer=row.buyer.lower(),
+        quantity=int(row.quantity),
+        starts_at=int(row.starts_at or 0),
+        ends_at=int(row.ends_at),
+    )
+
+
+class IndexedFacts:
+    """`workers.access.rule.Facts` over the projections, one request's session."""
+
+    def __init__(
+        self,
+        session: Session,
+        cache: FactsCache,
+        operator_check: OperatorCheck,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.session = session
+        self.cache = cache
+        self.operator_check = operator_check
+        self.head = cache.refresh(session)
+        self._clock = clock
+
+    def now(self) -> int:
+        """Wall time, or the indexed block's time when the chain runs ahead of the wall."""
+        return max(int(self._clock()), self.head.timestamp)
+
+    def product(self, product_id: int) -> ProductFacts | None:
+        return self.cache.get(("product", product_id), lambda: self._load_product(product_id))
+
+    def _load_product(self, product_id: int) -> ProductFacts | None:
+        if product_id < 0 or product_id >= 1 << 256:
+            return None
+        row = self.session.get(Product, product_id)
+        if row is None:
+            return None
+        components: list[BundleComponent] = []
+        if row.kind == Kind.BUNDLE:
+            components = list(
+                self.session.scalars(select(BundleComponent).where(BundleComponent.bundle_id == product_id))
+            )
+        return _product_facts(row, components)
+
+    def operator_active(self, operator: str) -> bool:
+        key = ("operator", operator.lower())
+        return bool(self.cache.get(key, lambda: self.operator_check(operator, self.head.number)))
+
+    def is_member(self, product_id: int, vehicle_id: int) -> bool:
+        return bool(
+            self.cache.get(("member", product_id, vehicle_id), lambda: self._member(product_id, vehicle_id))
+        )
+
+    def _member(self, product_id: int, vehicle_id: int) -> bool:
+        if vehicle_id < 0 or vehicle_id >= 1 << 256:
+            return False
+        row = self.session.execute(
+            select(
+                Membership.version, Membership.generation, Product.version, Vehicle.generation, Vehicle.burned
+            )
+            .join(Product, Product.product_id == Membership.product_id)
+            .join(Vehicle, Vehicle.vehicle_id == Membership.vehicle_id)
+            .where(Membership.product_id == product_id, Membership.vehicle_id == vehicle_id)
+        ).first()
+        if row is None:
+            return False
+        version, generation, current_version, current_generation, burned = row
+        return (
+            not burned
+            and int(version) == int(current_version)
+            and generation is not None
+            and int(generation) == int(current_generation)
+        )
+
+    def orders(self, buyer: str, product_id: int) -> Sequence[OrderFacts]:
+        key = ("orders", buyer.lower(), product_id)
+        return self.cache.get(key, lambda: self._orders(buyer, product_id))
+
+    def _orders(self, buyer: str, product_id: int) -> tuple[OrderFacts, ...]:
+        rows = self.session.scalars(
+            select(Order)
+            .where(Order.buyer == buyer.lower(), Order.product_id == product_id)
+            .order_by(Order.ends_at)
+        )
+        return tuple(_order_facts(r) for r in rows)
+
+    def order(self, order_id: int) -> OrderFacts | None:
+        def load() -> OrderFacts | None:
+            if order_id < 0 or order_id >= 1 << 256:
+                return None
+            row = self.session.get(Order, order_id)
+            return None if row is None else _order_facts(row)
+
+        return self.cache.get(("order", order_id), load)
+
+    def bundles_containing(self, product_id: int) -> Sequence[int]:
+        def load() -> tuple[int, ...]:
+            rows = self.session.scalars(
+                select(BundleComponent.bundle_id).where(BundleComponent.component_id == product_id)
+            )
+            return tuple(sorted({int(r) for r in rows}))
+
+        return self.cache.get(("bundles", product_id), load)
+
+    def credits_left(self, entitlement: Entitlement) -> int:
+        row = self.session.execute(
+            select(ApiCredit.remaining, ApiCredit.expired).where(
+                ApiCredit.order_id == entitlement.order.order_id,
+                ApiCredit.product_id == entitlement.product_id,
+            )
+        ).first()
+        if row is None:
+            return entitlement.allowance
+        remaining, expired = row
+        return 0 if expired else int(remaining)
+
+    def vehicle_owner(self, vehicle_id: int) -> str | None:
+        def load() -> str | None:
+            row = self.session.get(Vehicle, vehicle_id)
+            return None if row is None or row.burned else row.owner
+
+        return self.cache.get(("owner", vehicle_id), load)
+
+    def members(self, product_id: int) -> tuple[int, ...]:
+        """Vehicles whose consent to `product_id` is live (current version and generation)."""
+
+        def load() -> tuple[int, ...]:
+            rows = self.session.execute(
+                select(Membership.vehicle_id)
+                .join(Product, Product.product_id == Membership.product_id)
+                .join(Vehicle, Vehicle.vehicle_id == Membership.vehicle_id)
+                .where(
+                    Membership.product_id == product_id,
+                    Membership.version == Product.version,
+                    Membership.generation == Vehicle.generation,
+                    Vehicle.burned.is_(False),
+                )
+            )
+            return tuple(sorted(int(r) for r in rows.scalars()))
+
+        return self.cache.get(("members", product_id), load)

@@ -1,0 +1,309 @@
+"""The one access rule (DESIGN.md §4), as pure functions over `Facts`.
+
+A read of signal class S of vehicle V for caller C under product P is allowed iff P is
+active, P's operator is an active Operator, V is a member of P (consent for this version and
+generation), C holds a live order for P (stream in time, API credits left, dataset
+purchased), S's class is within P.requiredPermissions, and P.minCohort is met for aggregate
+answers. A bundle order opens each of its components (DESIGN.md §3.5): consent is then to
+the bundle (its version, its required permissions), and the bundle must be active too.
+
+The rule never talks to the chain or the database itself: `Facts` answers the questions.
+The gateway answers them from the indexer's projections (`workers.access.facts`); tests
+answer them from chain views at the same block and compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Protocol
+
+from workers.access.permissions import LIVE
+
+
+class Kind(IntEnum):
+    """DataProducts.Kind."""
+
+    STREAM = 0
+    API = 1
+    DATASET = 2
+    BUNDLE = 3
+
+
+class Purpose(StrEnum):
+    """What the caller asks for; each is served by products of one kind."""
+
+    CALL = "call"  # signals/latest and signal history: Api products, one credit a call
+    STREAM = "stream"  # live server-sent events: Stream products, the order in time
+    DATASET = "dataset"  # one-off aggregates: Dataset products, one build an order
+
+
+PURPOSE_KIND = {Purpose.CALL: Kind.API, Purpose.STREAM: Kind.STREAM, Purpose.DATASET: Kind.DATASET}
+
+#: Seconds in the month the Marketplace sells streams by (30 days).
+MONTH_SECONDS = 30 * 86_400
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    product_id: int
+    operator: str
+    version: int
+    active: bool
+    kind: Kind
+    required_permissions: int
+    refresh_seconds: int
+    min_cohort: int
+    #: Bundles: component ids and their monthly quantities (Api calls a month, else 0).
+    components: tuple[int, ...] = ()
+    monthly_quantities: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    order_id: int
+    product_id: int
+    buyer: str  # lower-case
+    quantity: int
+    starts_at: int
+    ends_at: int
+
+    def months(self) -> int:
+        """Whole months a (bundle) subscription runs; at least one."""
+        return max(1, (self.ends_at - self.starts_at + MONTH_SECONDS // 2) // MONTH_SECONDS)
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """What one order opens for one served product: the order, the product whose data is
+    served (`product_id`), the product the vehicle must have consented to (`consent_id`:
+    the product itself, or the bundle), and the allowance (Api: calls; Stream: vehicles)."""
+
+    order: OrderFacts
+    product_id: int
+    consent_id: int
+    allowance: int
+
+
+class Facts(Protocol):
+    """The questions the rule asks, answered as of one block."""
+
+    def now(self) -> int: ...
+
+    def product(self, product_id: int) -> ProductFacts | None: ...
+
+    def operator_active(self, operator: str) -> bool: ...
+
+    def is_member(self, product_id: int, vehicle_id: int) -> bool: ...
+
+    def orders(self, buyer: str, product_id: int) -> Sequence[OrderFacts]: ...
+
+    def order(self, order_id: int) -> OrderFacts | None: ...
+
+    def bundles_containing(self, product_id: int) -> Sequence[int]: ...
+
+    def credits_left(self, entitlement: Entitlement) -> int: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str | None = None
+    detail: str = ""
+    #: Allowed: the live entitlements that allow it (an Api call spends from one of them).
+    entitlements: tuple[Entitlement, ...] = field(default=())
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def refuse(reason: str, detail: str) -> Decision:
+    return Decision(False, reason, detail)
+
+
+# --- entitlements -----------------------------------------------------------------------------
+
+
+def _allowance(order: OrderFacts, served: ProductFacts, via: ProductFacts | None) -> int:
+    if via is None:
+        return order.quantity
+    index = via.components.index(served.product_id)
+    if served.kind == Kind.API:
+        return via.monthly_quantities[index] * order.months()
+    if served.kind == Kind.STREAM:
+        return order.quantity
+    return 1
+
+
+def entitlements_for(facts: Facts, caller: str, served: ProductFacts) -> list[Entitlement]:
+    """Every order of `caller` that opens `served`: direct orders and orders of bundles
+    that package it (live or not: the caller of this filters)."""
+    caller = caller.lower()
+    found = [
+        Entitlement(o, served.product_id, served.product_id, _allowance(o, served, None))
+        for o in facts.orders(caller, served.product_id)
+    ]
+    for bundle_id in facts.bundles_containing(served.product_id):
+        bundle = facts.product(bundle_id)
+        if bundle is None or bundle.kind != Kind.BUNDLE:
+            continue
+        found += [
+            Entitlement(o, served.product_id, bundle_id, _allowance(o, served, bundle))
+            for o in facts.orders(caller, bundle_id)
+        ]
+    return found
+
+
+def entitlements_of_order(facts: Facts, order: OrderFacts, purpose: Purpose) -> list[Entitlement]:
+    """What one order opens for `purpose`: its own product, or each matching bundle component."""
+    product = facts.product(order.product_id)
+    if product is None:
+        return []
+    kind = PURPOSE_KIND[purpose]
+    if product.kind == kind:
+        return [Entitlement(order, product.product_id, product.product_id, _allowance(order, product, None))]
+    if product.kind != Kind.BUNDLE:
+        return []
+    opened = []
+    for component_id in product.components:
+        component = facts.product(component_id)
+        if component is not None and component.kind == kind:
+            opened.append(
+                Entitlement(order, component_id, product.product_id, _allowance(order, component, product))
+            )
+    return opened
+
+
+# --- the rule ----------------------------------------------------------------------------------
+
+_FAILURE_ORDER = ("no_consent", "credits_exhausted", "order_expired", "product_inactive", "operator_inactive")
+
+
+def _entitlement_failure(
+    facts: Facts, ent: Entitlement, purpose: Purpose, mask: int, now: int
+) -> Decision | None:
+    """Why this entitlement cannot serve now (None: it can, consent aside)."""
+    if ent.consent_id != ent.product_id:
+        bundle = facts.product(ent.consent_id)
+        if bundle is None or not bundle.active:
+            return refuse("product_inactive", f"bundle {ent.consent_id} is inactive")
+        if mask & ~bundle.required_permissions:
+            return refuse("signal_not_permitted", f"bundle {ent.consent_id} does not cover these signals")
+        if not facts.operator_active(bundle.operator):
+            return refuse("operator_inactive", f"bundle {ent.consent_id}'s operator is not active")
+    order = ent.order
+    if now < order.starts_at or now >= order.ends_at:
+        return refuse("order_expired", f"order {order.order_id} ended at {order.ends_at} (now {now})")
+    if purpose == Purpose.CALL and facts.credits_left(ent) <= 0:
+        return refuse("credits_exhausted", f"order {order.order_id} has no calls left")
+    return None
+
+
+def _worst(failures: list[Decision]) -> Decision:
+    return max(failures, key=lambda d: _FAILURE_ORDER.index(d.reason) if d.reason in _FAILURE_ORDER else -1)
+
+
+def check_product(
+    facts: Facts, product_id: int, purpose: Purpose, mask: int
+) -> tuple[ProductFacts | None, Decision]:
+    """The product-level half of the rule: P exists, serves `purpose`, is active, its
+    operator is active, and covers the signal classes in `mask`."""
+    product = facts.product(product_id)
+    if product is None:
+        return None, refuse("not_found", f"no product {product_id}")
+    if product.kind != PURPOSE_KIND[purpose]:
+        return product, refuse(
+            "wrong_kind",
+            f"product {product_id} is a {product.kind.name} product; "
+            f"{purpose} needs {PURPOSE_KIND[purpose].name}",
+        )
+    if not product.active:
+        return product, refuse("product_inactive", f"product {product_id} is inactive")
+    if not facts.operator_active(product.operator):
+        return product, refuse(
+            "operator_inactive", f"operator {product.operator} of product {product_id} is not active"
+        )
+    needed = mask | (LIVE if purpose == Purpose.STREAM else 0)
+    missing = needed & ~product.required_permissions
+    if missing:
+        return product, refuse(
+            "signal_not_permitted", f"product {product_id} does not expose permission bits {missing:#x}"
+        )
+    return product, Decision(True)
+
+
+def may_read(
+    facts: Facts,
+    caller: str,
+    product_id: int,
+    vehicle_id: int,
+    mask: int,
+    *,
+    purpose: Purpose = Purpose.CALL,
+    order_id: int | None = None,
+) -> Decision:
+    """May `caller` have the signals of classes `mask` of `vehicle_id` under `product_id`
+    for `purpose` (optionally only through order `order_id`)? The one rule."""
+    product, decision = check_product(facts, product_id, purpose, mask)
+    if product is None or not decision:
+        return decision
+    ents = entitlements_for(facts, caller, product)
+    if order_id is not None:
+        ents = [e for e in ents if e.order.order_id == order_id]
+    if not ents:
+        return refuse("no_order", f"{caller} holds no order for product {product_id}")
+    now = facts.now()
+    live: list[Entitlement] = []
+    failures: list[Decision] = []
+    for ent in ents:
+        failure = _entitlement_failure(facts, ent, purpose, mask, now)
+        if failure is not None:
+            failures.append(failure)
+        elif facts.is_member(ent.consent_id, vehicle_id):
+            live.append(ent)
+        else:
+            failures.append(
+                refuse("no_consent", f"vehicle {vehicle_id} has not consented to product {ent.consent_id}")
+            )
+    if live:
+        return Decision(True, entitlements=tuple(live))
+    return _worst(failures)
+
+
+def may_use_order(facts: Facts, caller: str, order_id: int, purpose: Purpose) -> Decision:
+    """The order-level half of the rule, for streams and datasets: the order is the
+    caller's, live, and opens at least one active product of `purpose`'s kind. The allowed
+    decision lists what it opens; each vehicle is then checked with `may_read`."""
+    order = facts.order(order_id)
+    if order is None:
+        return refuse("not_found", f"no order {order_id}")
+    if order.buyer.lower() != caller.lower():
+        return refuse("not_your_order", f"order {order_id} belongs to {order.buyer}")
+    ents = entitlements_of_order(facts, order, purpose)
+    if not ents:
+        return refuse("wrong_kind", f"order {order_id} opens no {PURPOSE_KIND[purpose].name} product")
+    now = facts.now()
+    live: list[Entitlement] = []
+    failures: list[Decision] = []
+    for ent in ents:
+        _, decision = check_product(facts, ent.product_id, purpose, 0)
+        failure = decision if not decision else _entitlement_failure(facts, ent, purpose, 0, now)
+        if failure is None:
+            live.append(ent)
+        else:
+            failures.append(failure)
+    if live:
+        return Decision(True, entitlements=tuple(live))
+    return _worst(failures)
+
+
+def cohort_decision(product: ProductFacts, cohort: int) -> Decision:
+    """Aggregate answers need at least `minCohort` vehicles."""
+    if cohort < max(1, product.min_cohort):
+        return refuse(
+            "cohort_too_small",
+            f"{cohort} member vehicles match; "
+            f"product {product.product_id} needs at least {product.min_cohort}",
+        )
+    return Decision(True)

@@ -1,0 +1,80 @@
+"""The gateway's own tables: SIWE nonces and sessions, API credit counters, dataset jobs.
+(Owned by workers/gateway and workers/datasets; the indexer's projections live elsewhere.)"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from workers.db.base import Address, Base
+
+
+class SiweNonce(Base):
+    """A nonce handed out by POST /auth/nonce; single use, expires."""
+
+    __tablename__ = "gateway_siwe_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(Address)
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: Set (atomically, once) when a signed message carrying it was accepted.
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class GatewaySession(Base):
+    """A bearer token issued by POST /auth/verify: the audit record (the token itself is
+    HMAC-signed and verified without a database read)."""
+
+    __tablename__ = "gateway_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(Address, index=True)
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiCredit(Base):
+    """Calls left on one Api order (or one Api component of a bundle order).
+
+    Decremented by a single conditional UPDATE ... WHERE remaining > 0 RETURNING, so
+    concurrent calls never spend a credit twice; access.sweep zeroes expired orders."""
+
+    __tablename__ = "gateway_api_credits"
+    __table_args__ = (Index("ix_gateway_api_credits_buyer_product", "buyer", "product_id"),)
+
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    buyer: Mapped[str] = mapped_column(Address)
+    total: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    #: The order's endsAt (unix seconds); 0: no end.
+    expires_at: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Set by access.sweep once the order ended (remaining is then 0).
+    expired: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DatasetJob(Base):
+    """One `datasets.build` job queued by POST /v1/orders/{orderId}/dataset."""
+
+    __tablename__ = "gateway_dataset_jobs"
+    #: One dataset build per order and Dataset product (a bundle order: per component).
+    __table_args__ = (
+        UniqueConstraint("order_id", "product_id", name="uq_gateway_dataset_jobs_order_product"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigInteger)
+    product_id: Mapped[int] = mapped_column(BigInteger)
+    buyer: Mapped[str] = mapped_column(Address)
+    #: The request: {"metric", "group_by", "filter"} as JSON.
+    request: Mapped[str] = mapped_column(Text)
+    #: queued | running | done | refused | failed
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The result as JSON {"columns", "rows", "cohort"} once done.
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cohort: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

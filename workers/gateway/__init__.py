@@ -1,0 +1,1 @@
+"""The data gateway: HTTP API for buyers and owners (DESIGN.md §4)."""

@@ -1,0 +1,136 @@
+"""The gateway's ASGI app (FastAPI): buyers and owners reach the data here, and only as far
+as their on-chain rights allow (DESIGN.md §4).
+
+    uvicorn --factory workers.gateway.app:create_app      or      python -m workers.gateway
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from workers.access.views import ChainViews
+from workers.config import Settings, get_settings
+from workers.gateway import routes_auth, routes_catalog, routes_orders, routes_signals, routes_vehicles
+from workers.gateway.problems import Problem, handle_problem, log_refusal, problem_response
+from workers.gateway.state import GatewayState
+
+log = logging.getLogger(__name__)
+
+API_DESCRIPTION = """The DIMO data gateway. Sign in with Ethereum (POST /auth/nonce, sign the
+message, POST /auth/verify), then send `Authorization: Bearer <token>`. Every refusal is an
+RFC 9457 problem document with a stable `reason`."""
+
+
+class MetricsMiddleware:
+    """Counts every answer and times it, labelled by route template (pure ASGI: cheap)."""
+
+    def __init__(self, app: ASGIApp, state: GatewayState) -> None:
+        self.app = app
+        self.metrics = state.metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            reason = scope.get("state", {}).get("refusal_reason")
+            if reason:
+                self.metrics.refusals.labels(reason).inc()
+
+
+async def _validation_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
+    )
+    problem = Problem("bad_request", errors or "the request is invalid", status=422)
+    log_refusal(request, problem)
+    request.state.refusal_reason = problem.reason
+    return problem_response(problem, request.url.path)
+
+
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    reason = "not_found" if exc.status_code == 404 else "bad_request"
+    problem = Problem(reason, str(exc.detail), status=exc.status_code)
+    if exc.headers:
+        problem.headers.update(exc.headers)
+    request.state.refusal_reason = problem.reason
+    return problem_response(problem, request.url.path)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {
+            "title": "Internal server error",
+            "status": 500,
+            "detail": "the gateway failed",
+            "reason": "internal",
+        },
+        status_code=500,
+        media_type="application/problem+json",
+    )
+
+
+def create_app(settings: Settings | None = None, *, views: ChainViews | None = None) -> FastAPI:
+    """A gateway app. `views` replaces the chain views built from settings (tests)."""
+    state = GatewayState(settings or get_settings(), views=views)
+    app = FastAPI(
+        title="DIMO data gateway",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        exception_handlers={
+            Problem: handle_problem,
+            RequestValidationError: _validation_problem,
+            StarletteHTTPException: _http_problem,
+            Exception: _server_error,
+        },
+    )
+    app.state.gateway = state
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: the process answers and its database is reachable."""
+        from sqlalchemy import text  # noqa: PLC0415
+
+        from workers.db.session import get_engine  # noqa: PLC0415
+
+        with get_engine(state.settings.database_url).connect() as conn:
+            conn.execute(text("select 1"))
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus exposition: request counters, latency histograms, refusals by reason."""
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for module in (routes_auth, routes_catalog, routes_signals, routes_orders, routes_vehicles):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, state=state)
+    return app

@@ -1,0 +1,80 @@
+"""API credits: one credit per metered call, spent atomically.
+
+A spend is a single conditional `UPDATE … SET remaining = remaining - 1 WHERE … AND
+remaining > 0 RETURNING remaining`: on SQLite (writers serialised by BEGIN IMMEDIATE) and on
+PostgreSQL (row lock on UPDATE, the WHERE re-checked after the lock) two concurrent calls can
+never both take the last credit. The counter row of an order is created on first use from
+the order's allowance (INSERT … ON CONFLICT DO NOTHING, so concurrent first uses agree)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from workers.access.rule import Entitlement
+from workers.db.gateway import ApiCredit
+
+
+def _insert(session: Session):  # noqa: ANN202 - a dialect's Insert construct
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def ensure_counter(session: Session, ent: Entitlement) -> None:
+    """Creates the order's counter with its full allowance unless it exists."""
+    statement = (
+        _insert(session)(ApiCredit)
+        .values(
+            order_id=ent.order.order_id,
+            product_id=ent.product_id,
+            buyer=ent.order.buyer,
+            total=ent.allowance,
+            remaining=ent.allowance,
+            expires_at=ent.order.ends_at,
+            expired=False,
+        )
+        .on_conflict_do_nothing(index_elements=["order_id", "product_id"])
+    )
+    session.execute(statement)
+
+
+def _decrement(session: Session, ent: Entitlement) -> int | None:
+    row = session.execute(
+        update(ApiCredit)
+        .where(
+            ApiCredit.order_id == ent.order.order_id,
+            ApiCredit.product_id == ent.product_id,
+            ApiCredit.remaining > 0,
+            ApiCredit.expired.is_(False),
+        )
+        .values(remaining=ApiCredit.remaining - 1)
+        .returning(ApiCredit.remaining)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return None if row is None else int(row[0])
+
+
+def spend_credit(session: Session, ent: Entitlement) -> int | None:
+    """Takes one credit of `ent`'s order; the credits left after it, or None when none was left."""
+    left = _decrement(session, ent)
+    if left is not None:
+        return left
+    exists = session.execute(
+        select(ApiCredit.order_id).where(
+            ApiCredit.order_id == ent.order.order_id, ApiCredit.product_id == ent.product_id
+        )
+    ).first()
+    if exists is not None:
+        return None
+    ensure_counter(session, ent)
+    return _decrement(session, ent)
+
+
+def spend_first(session: Session, entitlements: tuple[Entitlement, ...]) -> tuple[Entitlement, int] | None:
+    """Spends one credit from the first entitlement (earliest-ending order first) that has one."""
+    for ent in sorted(entitlements, key=lambda e: (e.order.ends_at, e.order.order_id)):
+        left = spend_credit(session, ent)
+        if left is not None:
+            return ent, left
+    return None

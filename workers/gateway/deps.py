@@ -1,0 +1,62 @@
+"""Request-scoped helpers shared by the routes: the caller's identity (bearer token + rate
+limit) and database sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from workers.db.session import session_scope
+from workers.gateway.auth import Identity, decode_token
+from workers.gateway.problems import Problem
+from workers.gateway.state import GatewayState
+
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="A token from POST /auth/verify (Sign-In with Ethereum)"
+)
+
+
+def state_of(request: Request) -> GatewayState:
+    return request.app.state.gateway
+
+
+def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+) -> Identity:
+    """The bearer token's identity; also takes one token of its rate-limit bucket."""
+    if credentials is None:
+        raise Problem(
+            "unauthenticated", "send Authorization: Bearer <token> (POST /auth/nonce, then /auth/verify)"
+        )
+    state = state_of(request)
+    identity = decode_token(credentials.credentials, state.token_secret)
+    request.state.address = identity.address
+    wait = state.limiter.admit(identity.session_id)
+    if wait > 0:
+        problem = Problem(
+            "rate_limited", f"over {state.settings.rate_limit_per_second:g} requests/s for this token"
+        )
+        problem.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+        raise problem
+    return identity
+
+
+Caller = Annotated[Identity, Depends(authenticate)]
+
+
+@contextmanager
+def read_session(state: GatewayState) -> Iterator[Session]:
+    """A read-only transaction (never blocks writers)."""
+    with session_scope(state.settings.database_url, read_only=True) as session:
+        yield session
+
+
+@contextmanager
+def write_session(state: GatewayState) -> Iterator[Session]:
+    with session_scope(state.settings.database_url) as session:
+        yield session

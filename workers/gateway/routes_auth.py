@@ -1,0 +1,56 @@
+"""POST /auth/nonce and POST /auth/verify: Sign-In with Ethereum (EIP-4361)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from workers.gateway.auth import encode_token, issue_nonce, verify_login
+from workers.gateway.deps import state_of, write_session
+from workers.gateway.problems import problem_responses
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class NonceRequest(BaseModel):
+    address: str = Field(description="The wallet address that will sign in", examples=["0x" + "ab" * 20])
+
+
+class NonceAnswer(BaseModel):
+    nonce: str
+    message: str = Field(description="The EIP-4361 message to sign (personal_sign)")
+
+
+class VerifyRequest(BaseModel):
+    message: str
+    signature: str = Field(description="0x-hex signature of the message")
+
+
+class VerifyAnswer(BaseModel):
+    token: str = Field(description="Send as `Authorization: Bearer <token>`")
+    address: str
+    expires_at: int = Field(description="Unix seconds")
+
+
+@router.post("/nonce", response_model=NonceAnswer, responses=problem_responses(400, 422))
+def nonce(body: NonceRequest, request: Request) -> NonceAnswer:
+    """A single-use nonce and the EIP-4361 message naming it, to sign with the wallet."""
+    state = state_of(request)
+    with write_session(state) as session:
+        value, message = issue_nonce(session, state.settings, body.address)
+    return NonceAnswer(nonce=value, message=message)
+
+
+@router.post("/verify", response_model=VerifyAnswer, responses=problem_responses(400, 401, 409, 422))
+def verify(body: VerifyRequest, request: Request) -> VerifyAnswer:
+    """Checks the signed message (domain, chain id, nonce, expiry, signature) and answers a
+    bearer token. The nonce is consumed: the same message never signs in twice."""
+    state = state_of(request)
+    with write_session(state) as session:
+        identity = verify_login(session, state.settings, body.message, body.signature)
+    request.state.address = identity.address
+    return VerifyAnswer(
+        token=encode_token(identity, state.token_secret),
+        address=identity.address,
+        expires_at=identity.expires_at,
+    )

@@ -1,0 +1,131 @@
+"""Owner and key-holder endpoints: a vehicle's live consents (its owner only) and remote
+commands (whoever holds the command's permission bit on the latest block)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from workers.access import may_command
+from workers.db.projections import Membership, Product, Vehicle, VehicleKey
+from workers.gateway.deps import Caller, read_session, state_of
+from workers.gateway.problems import Problem, problem_responses
+from workers.gateway.tasks import send_task
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"])
+
+UINT256_MAX = (1 << 256) - 1
+
+
+class KeyView(BaseModel):
+    grantee: str
+    permissions: int
+    expires_at: int
+    terms_hash: str
+
+
+class MembershipView(BaseModel):
+    product_id: int
+    version: int
+
+
+class ConsentsView(BaseModel):
+    vehicle_id: int
+    owner: str
+    keys: list[KeyView]
+    products: list[MembershipView]
+
+
+class CommandAccepted(BaseModel):
+    vehicle_id: int
+    command: str
+    status: str
+    task_id: str
+
+
+@router.get(
+    "/{vehicleId}/consents",
+    response_model=ConsentsView,
+    responses=problem_responses(401, 403, 404, 429),
+)
+def consents(
+    request: Request, caller: Caller, vehicle_id: int = Path(alias="vehicleId", ge=0, le=UINT256_MAX)
+) -> ConsentsView:
+    """For the vehicle's owner: the live keys on it and the products it is a member of, as
+    the indexer last confirmed them (expired, revoked and pre-transfer ones are left out)."""
+    state = state_of(request)
+    with read_session(state) as session:
+        facts = state.facts(session)
+        vehicle = session.get(Vehicle, vehicle_id)
+        if vehicle is None or vehicle.burned or vehicle.owner is None:
+            raise Problem("not_found", f"no vehicle {vehicle_id}")
+        if vehicle.owner.lower() != caller.address.lower():
+            raise Problem("not_owner", f"{caller.address} does not own vehicle {vehicle_id}")
+        now = facts.now()
+        keys = session.scalars(
+            select(VehicleKey)
+            .where(VehicleKey.vehicle_id == vehicle_id, VehicleKey.generation == vehicle.generation)
+            .order_by(VehicleKey.grantee)
+        )
+        products = session.execute(
+            select(Membership.product_id, Membership.version)
+            .join(Product, Product.product_id == Membership.product_id)
+            .where(
+                Membership.vehicle_id == vehicle_id,
+                Membership.generation == vehicle.generation,
+                Membership.version == Product.version,
+            )
+            .order_by(Membership.product_id)
+        )
+        return ConsentsView(
+            vehicle_id=vehicle_id,
+            owner=vehicle.owner,
+            keys=[
+                KeyView(
+                    grantee=k.grantee,
+                    permissions=int(k.permissions),
+                    expires_at=int(k.expires_at),
+                    terms_hash=k.terms_hash,
+                )
+                for k in keys
+                if int(k.expires_at) > now and int(k.permissions) != 0
+            ],
+            products=[MembershipView(product_id=int(p), version=int(v)) for p, v in products],
+        )
+
+
+@router.post(
+    "/{vehicleId}/commands/{command}",
+    response_model=CommandAccepted,
+    status_code=202,
+    responses=problem_responses(401, 403, 429, 503),
+)
+async def command(
+    request: Request,
+    caller: Caller,
+    command: Literal["lock", "unlock", "start"],
+    vehicle_id: int = Path(alias="vehicleId", ge=0, le=UINT256_MAX),
+) -> CommandAccepted:
+    """Relays lock, unlock or remote start to the automaker (task `oem.command`) when the
+    caller holds the LOCK, UNLOCK or DRIVE bit on the vehicle on the latest block."""
+    state = state_of(request)
+    decision = await run_in_threadpool(may_command, state.chain, vehicle_id, caller.address, command)
+    if not decision:
+        raise Problem(decision.reason or "no_permission", decision.detail)
+    task_id = await run_in_threadpool(
+        send_task,
+        state.settings,
+        "oem.command",
+        vehicle_id=vehicle_id,
+        command=command,
+        caller=caller.address,
+    )
+    log.info("command %s for vehicle %d by %s queued as %s", command, vehicle_id, caller.address, task_id)
+    return CommandAccepted(vehicle_id=vehicle_id, command=command, status="queued", task_id=task_id)

@@ -1,0 +1,40 @@
+"""What one gateway process holds: settings, metrics, rate limiter, the access-facts cache
+and the chain views. Built once per app (no module-level state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from workers.access.facts import FactsCache, IndexedFacts
+from workers.access.views import ChainViews
+from workers.config import Settings
+from workers.gateway.metrics import GatewayMetrics
+from workers.gateway.ratelimit import RateLimiter
+
+
+@dataclass
+class GatewayState:
+    settings: Settings
+    views: ChainViews | None = None
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
+        self.facts_cache = FactsCache(self.settings.access_cache_ttl)
+        self.token_secret = self.settings.token_secret.get_secret_value().encode()
+
+    @cached_property
+    def chain(self) -> ChainViews:
+        """The chain views (built on first use: the gateway starts without a chain)."""
+        return self.views if self.views is not None else ChainViews.from_settings(self.settings)
+
+    def facts(self, session: Session) -> IndexedFacts:
+        return IndexedFacts(session, self.facts_cache, self.chain.operator_active)
+
+
+def gateway_state(request: Request) -> GatewayState:
+    return request.app.state.gateway
