@@ -63,14 +63,16 @@ class RoleGrant:
 STEPS: tuple[DeployStep, ...] = (
     DeployStep("DimoToken", lambda c: [c.deployer, INITIAL_SUPPLY]),
     DeployStep("Treasury", lambda c: [c.deployer]),
+    DeployStep("Staking", lambda c: [c.addresses["DimoToken"], c.addresses["Treasury"], c.deployer]),
 )
 
 # Devnet roles (DESIGN.md §5): the deployer is the DAO and the workers' hot wallets.
-ROLE_GRANTS: tuple[RoleGrant, ...] = ()
+ROLE_GRANTS: tuple[RoleGrant, ...] = (RoleGrant("Staking", "SLASHER_ROLE", "deployer"),)
 
 # Roles the constructors give the `governor` argument, recorded in the manifest.
 CONSTRUCTOR_ROLES: dict[str, tuple[str, ...]] = {
     "Treasury": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
+    "Staking": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
 }
 
 
