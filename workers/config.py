@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.contracts import DEPLOYMENTS_DIR, PROJECT_ROOT
@@ -28,6 +28,34 @@ ANVIL_FIRST_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f
 ANVIL_SECOND_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / '.run' / 'workers.db'}"
+
+#: Devnet-only Fernet key for OEM tokens at rest (like the anvil keys: public, never for real data).
+DEVNET_OEM_TOKEN_KEY = "PSsjyd-6KPCnRNAi21Kc5cJE97M00GxDnKmwrvGl0Is="
+#: The OEM simulator's default OAuth client (workers.oem.simulator.app).
+SIMULATOR_CLIENT_ID = "dimo-workers"
+SIMULATOR_CLIENT_SECRET = "sim-secret"
+
+
+class OemConnection(BaseModel):
+    """One automaker connection: its on-chain VehicleId connection id, which API it speaks
+    and where, and the workers' OAuth client there. Unset client and rate fields fall back to
+    OEM_CLIENT_ID, OEM_CLIENT_SECRET, OEM_RATE_PER_SECOND and OEM_RATE_BURST."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connection_id: int = Field(ge=1)
+    kind: Literal["smartcar", "tesla"]
+    name: str
+    #: Vehicle API base URL (Smartcar: API_ORIGIN; Tesla: the Fleet API server).
+    api_url: str
+    #: Where the consent page lives (Smartcar: CONNECT_ORIGIN; Tesla: the auth server).
+    auth_url: str
+    #: The OAuth token endpoint (full URL).
+    token_url: str
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    rate_per_second: float | None = Field(default=None, gt=0)
+    rate_burst: int | None = Field(default=None, ge=1)
 
 
 class Settings(BaseSettings):
@@ -121,6 +149,44 @@ class Settings(BaseSettings):
     #: Buyers' stream period floor (seconds) when a product's refreshSeconds is 0.
     stream_min_refresh: float = Field(default=1.0, gt=0)
 
+    # --- OEM integration (workers/oem) ------------------------------------------------------
+    #: The OEM cloud simulator the default connections point at (the local stack's automaker).
+    oem_simulator_url: str = "http://127.0.0.1:8700"
+    #: OEM connections (JSON list of OemConnection); empty: connection 1 Smartcar-style and
+    #: connection 2 Tesla-style, both at OEM_SIMULATOR_URL.
+    oem_connections: list[OemConnection] = Field(default_factory=list)
+    oem_client_id: str = SIMULATOR_CLIENT_ID
+    oem_client_secret: SecretStr = SecretStr(SIMULATOR_CLIENT_SECRET)
+    #: The gateway's public base URL: OAuth redirect URI = <base>/v1/oem/<connectionId>/callback.
+    oem_callback_base_url: str = "http://127.0.0.1:8000"
+    #: Fernet keys for OEM tokens at rest (JSON list): the first encrypts, all decrypt.
+    oem_token_keys: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEVNET_OEM_TOKEN_KEY)])
+    #: Seconds an onboarding `state` stays valid (single-use).
+    oem_state_ttl: int = Field(default=600, ge=1)
+    #: Seconds from issuing a MintAttestation to its deadline.
+    oem_attestation_ttl: int = Field(default=3600, ge=60)
+    #: Client-side pace per OEM connection (calls per second, burst).
+    oem_rate_per_second: float = Field(default=5.0, gt=0)
+    oem_rate_burst: int = Field(default=10, ge=1)
+    #: Attempts per OEM call and the backoff between them (exponential, full jitter).
+    oem_max_attempts: int = Field(default=5, ge=1)
+    oem_backoff_base: float = Field(default=0.25, ge=0)
+    oem_backoff_max: float = Field(default=20.0, ge=0)
+    #: A Retry-After longer than this is not slept through: the task is retried later instead.
+    oem_retry_after_max: float = Field(default=30.0, ge=0)
+    #: Refresh OEM access tokens this many seconds before they expire.
+    oem_refresh_skew: float = Field(default=60.0, ge=0)
+    #: Seconds a remote command may wait in the queue; older ones are dropped, never sent.
+    oem_command_ttl: int = Field(default=60, ge=1)
+    #: At most this many pulls are queued by one oem.schedule run.
+    oem_schedule_batch: int = Field(default=1_000, ge=1)
+    #: Seconds between oem.schedule runs in the beat schedule.
+    oem_schedule_interval: float = 10.0
+    #: Device telemetry older than this (seconds, by its signed timestamp) is refused as stale.
+    telemetry_max_age: int = Field(default=300, ge=1)
+    #: Device telemetry timestamped more than this ahead of the workers' clock is refused.
+    telemetry_max_future: int = Field(default=30, ge=0)
+
     @field_validator("rpc_url", "broker_url", "database_url")
     @classmethod
     def _not_empty(cls, value: str) -> str:
@@ -133,6 +199,48 @@ class Settings(BaseSettings):
         from workers.contracts import manifest_path, network_name  # noqa: PLC0415
 
         return self.deployment_file or manifest_path(network_name(chain_id), DEPLOYMENTS_DIR)
+
+    def oem_connection_list(self) -> list[OemConnection]:
+        """OEM_CONNECTIONS with defaults filled in, or the two simulator connections."""
+        configured = self.oem_connections or self._simulator_connections()
+        return [
+            c.model_copy(
+                update={
+                    "client_id": c.client_id or self.oem_client_id,
+                    "client_secret": c.client_secret or self.oem_client_secret,
+                    "rate_per_second": c.rate_per_second or self.oem_rate_per_second,
+                    "rate_burst": c.rate_burst or self.oem_rate_burst,
+                }
+            )
+            for c in configured
+        ]
+
+    def oem_connection(self, connection_id: int) -> OemConnection:
+        for connection in self.oem_connection_list():
+            if connection.connection_id == connection_id:
+                return connection
+        raise KeyError(f"no OEM connection {connection_id} in OEM_CONNECTIONS")
+
+    def _simulator_connections(self) -> list[OemConnection]:
+        base = self.oem_simulator_url.rstrip("/")
+        return [
+            OemConnection(
+                connection_id=1,
+                kind="smartcar",
+                name="smartcar",
+                api_url=base,
+                auth_url=base,
+                token_url=f"{base}/oauth/token",
+            ),
+            OemConnection(
+                connection_id=2,
+                kind="tesla",
+                name="tesla",
+                api_url=base,
+                auth_url=base,
+                token_url=f"{base}/oauth2/v3/token",
+            ),
+        ]
 
 
 _current: Settings | None = None

@@ -1,0 +1,68 @@
+"""Automaker-cloud connectors: one interface (`Connector`), one implementation per API
+family, built from the settings of an on-chain connection id."""
+
+from __future__ import annotations
+
+import threading
+
+from workers.config import OemConnection, Settings, get_settings
+from workers.oem.connectors.base import Command, CommandResult, Connector, OemVehicle
+from workers.oem.connectors.smartcar import SmartcarConnector
+from workers.oem.connectors.tesla import TeslaConnector
+from workers.oem.ratelimit import TokenBucket
+from workers.oem.retry import RetryPolicy
+
+__all__ = [
+    "Command",
+    "CommandResult",
+    "Connector",
+    "OemVehicle",
+    "SmartcarConnector",
+    "TeslaConnector",
+    "callback_uri",
+    "connector_for",
+    "retry_policy",
+]
+
+KINDS: dict[str, type[Connector]] = {"smartcar": SmartcarConnector, "tesla": TeslaConnector}
+
+# One bucket per connection per process, shared by every connector built for it.
+_BUCKETS: dict[tuple[int, float, int], TokenBucket] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def callback_uri(settings: Settings, connection_id: int) -> str:
+    """The OAuth redirect URI of a connection: the gateway's callback endpoint (DESIGN.md §4)."""
+    return f"{settings.oem_callback_base_url.rstrip('/')}/v1/oem/{connection_id}/callback"
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.oem_max_attempts,
+        backoff_base=settings.oem_backoff_base,
+        backoff_max=settings.oem_backoff_max,
+        retry_after_max=settings.oem_retry_after_max,
+        refresh_skew=settings.oem_refresh_skew,
+    )
+
+
+def _bucket(connection: OemConnection) -> TokenBucket:
+    rate = connection.rate_per_second or 5.0
+    burst = connection.rate_burst or 10
+    key = (connection.connection_id, rate, burst)
+    with _BUCKETS_LOCK:
+        if key not in _BUCKETS:
+            _BUCKETS[key] = TokenBucket(rate, burst)
+        return _BUCKETS[key]
+
+
+def connector_for(connection_id: int, settings: Settings | None = None) -> Connector:
+    """The connector of on-chain connection `connection_id` (KeyError if not configured)."""
+    settings = settings or get_settings()
+    connection = settings.oem_connection(connection_id)
+    return KINDS[connection.kind](
+        connection,
+        callback_uri(settings, connection_id),
+        policy=retry_policy(settings),
+        limiter=_bucket(connection),
+    )
