@@ -11,7 +11,7 @@ FORGE_PROFILE ?= ci
 
 PY := .venv/bin/python
 
-.PHONY: help setup build test test-forge test-python lint snapshot demo deploy console bench clean lock
+.PHONY: help setup build test test-forge test-python lint snapshot demo deploy up down status console bench clean lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,15 @@ lock: ## re-resolve requirements.in into requirements.lock
 	rm -rf .lock-venv && python3 -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet -r requirements.in
 	.lock-venv/bin/pip freeze > requirements.lock && rm -rf .lock-venv
+
+up: build ## start the local stack in the background (.run/stack.json)
+	$(PY) -m scripts.stack up
+
+down: ## stop everything `make up` started
+	$(PY) -m scripts.stack down
+
+status: ## what the local stack runs, and where
+	$(PY) -m scripts.stack status
 
 console: build ## ape console on the devnet at 127.0.0.1:8545 with the deployment loaded
 	ape console --network ethereum:local:node
