@@ -15,13 +15,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from workers.access.rule import Entitlement, Kind, OrderFacts, ProductFacts
 from workers.db.gateway import ApiCredit
 from workers.db.indexing import IndexedBlock, IndexerCursor
 from workers.db.projections import BundleComponent, Membership, Order, Product, Vehicle
+
+_CREDITS = select(ApiCredit.remaining, ApiCredit.expired).where(
+    ApiCredit.order_id == bindparam("order_id"), ApiCredit.product_id == bindparam("product_id")
+)
 
 #: A function answering `Staking.isActive(operator, Operator)` at a block number.
 OperatorCheck = Callable[[str, int], bool]
@@ -60,6 +64,8 @@ class FactsCache:
     head: IndexedHead = field(default_factory=lambda: IndexedHead(-1, 0))
     checked_at: float = -1e18
     values: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    #: (order, product) counters seen empty: credits never come back.
+    exhausted: set[tuple[int, int]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def refresh(self, session: Session) -> IndexedHead:
@@ -208,16 +214,19 @@ class IndexedFacts:
         return self.cache.get(("bundles", product_id), load)
 
     def credits_left(self, entitlement: Entitlement) -> int:
-        row = self.session.execute(
-            select(ApiCredit.remaining, ApiCredit.expired).where(
-                ApiCredit.order_id == entitlement.order.order_id,
-                ApiCredit.product_id == entitlement.product_id,
-            )
-        ).first()
+        """Credits are only ever spent, so a counter seen at 0 stays 0 (cached for good);
+        otherwise the counter is read. The atomic spend remains the last word."""
+        key = (entitlement.order.order_id, entitlement.product_id)
+        if key in self.cache.exhausted:
+            return 0
+        row = self.session.connection().execute(_CREDITS, {"order_id": key[0], "product_id": key[1]}).first()
         if row is None:
             return entitlement.allowance
         remaining, expired = row
-        return 0 if expired else int(remaining)
+        left = 0 if expired else int(remaining)
+        if left <= 0:
+            self.cache.exhausted.add(key)
+        return left
 
     def vehicle_owner(self, vehicle_id: int) -> str | None:
         def load() -> str | None:

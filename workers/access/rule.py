@@ -194,7 +194,10 @@ def _entitlement_failure(
             return refuse("operator_inactive", f"bundle {ent.consent_id}'s operator is not active")
     order = ent.order
     if now < order.starts_at or now >= order.ends_at:
-        return refuse("order_expired", f"order {order.order_id} ended at {order.ends_at} (now {now})")
+        return refuse(
+            "order_expired",
+            f"order {order.order_id} runs from {order.starts_at} to {order.ends_at} (now {now})",
+        )
     if purpose == Purpose.CALL and facts.credits_left(ent) <= 0:
         return refuse("credits_exhausted", f"order {order.order_id} has no calls left")
     return None

@@ -28,6 +28,7 @@ MODEL_MODULES = (
     "workers.db.projections",
     "workers.db.settlement",
     "workers.db.gateway",
+    "workers.db.signals",
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

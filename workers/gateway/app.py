@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from workers.access.facts import OperatorCheck
 from workers.access.views import ChainViews
 from workers.config import Settings, get_settings
 from workers.gateway import routes_auth, routes_catalog, routes_orders, routes_signals, routes_vehicles
@@ -98,9 +99,15 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def create_app(settings: Settings | None = None, *, views: ChainViews | None = None) -> FastAPI:
-    """A gateway app. `views` replaces the chain views built from settings (tests)."""
-    state = GatewayState(settings or get_settings(), views=views)
+def create_app(
+    settings: Settings | None = None,
+    *,
+    views: ChainViews | None = None,
+    operator_check: OperatorCheck | None = None,
+) -> FastAPI:
+    """A gateway app. `views` replaces the chain views built from settings; `operator_check`
+    answers operator activity instead of `Staking.isActive` (tests without a Staking)."""
+    state = GatewayState(settings or get_settings(), views=views, operator_check=operator_check)
     app = FastAPI(
         title="DIMO data gateway",
         version="1.0.0",

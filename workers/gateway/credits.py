@@ -8,7 +8,7 @@ the order's allowance (INSERT … ON CONFLICT DO NOTHING, so concurrent first us
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -39,19 +39,24 @@ def ensure_counter(session: Session, ent: Entitlement) -> None:
     session.execute(statement)
 
 
+_DECREMENT = (
+    update(ApiCredit)
+    .where(
+        ApiCredit.order_id == bindparam("o"),
+        ApiCredit.product_id == bindparam("p"),
+        ApiCredit.remaining > 0,
+        ApiCredit.expired.is_(False),
+    )
+    .values(remaining=ApiCredit.remaining - 1)
+    .returning(ApiCredit.remaining)
+)
+_EXISTS = select(ApiCredit.order_id).where(
+    ApiCredit.order_id == bindparam("o"), ApiCredit.product_id == bindparam("p")
+)
+
+
 def _decrement(session: Session, ent: Entitlement) -> int | None:
-    row = session.execute(
-        update(ApiCredit)
-        .where(
-            ApiCredit.order_id == ent.order.order_id,
-            ApiCredit.product_id == ent.product_id,
-            ApiCredit.remaining > 0,
-            ApiCredit.expired.is_(False),
-        )
-        .values(remaining=ApiCredit.remaining - 1)
-        .returning(ApiCredit.remaining)
-        .execution_options(synchronize_session=False)
-    ).first()
+    row = session.connection().execute(_DECREMENT, {"o": ent.order.order_id, "p": ent.product_id}).first()
     return None if row is None else int(row[0])
 
 
@@ -60,11 +65,7 @@ def spend_credit(session: Session, ent: Entitlement) -> int | None:
     left = _decrement(session, ent)
     if left is not None:
         return left
-    exists = session.execute(
-        select(ApiCredit.order_id).where(
-            ApiCredit.order_id == ent.order.order_id, ApiCredit.product_id == ent.product_id
-        )
-    ).first()
+    exists = session.connection().execute(_EXISTS, {"o": ent.order.order_id, "p": ent.product_id}).first()
     if exists is not None:
         return None
     ensure_counter(session, ent)

@@ -25,7 +25,7 @@ def state_of(request: Request) -> GatewayState:
     return request.app.state.gateway
 
 
-def authenticate(
+async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 ) -> Identity:
     """The bearer token's identity; also takes one token of its rate-limit bucket."""

@@ -9,7 +9,7 @@ from functools import cached_property
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from workers.access.facts import FactsCache, IndexedFacts
+from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
 from workers.access.views import ChainViews
 from workers.config import Settings
 from workers.gateway.metrics import GatewayMetrics
@@ -20,6 +20,8 @@ from workers.gateway.ratelimit import RateLimiter
 class GatewayState:
     settings: Settings
     views: ChainViews | None = None
+    #: Answers `Staking.isActive(operator, Operator)` at a block; default: the chain view.
+    operator_check: OperatorCheck | None = None
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
 
     def __post_init__(self) -> None:
@@ -33,7 +35,8 @@ class GatewayState:
         return self.views if self.views is not None else ChainViews.from_settings(self.settings)
 
     def facts(self, session: Session) -> IndexedFacts:
-        return IndexedFacts(session, self.facts_cache, self.chain.operator_active)
+        check = self.operator_check or self.chain.operator_active
+        return IndexedFacts(session, self.facts_cache, check)
 
 
 def gateway_state(request: Request) -> GatewayState:

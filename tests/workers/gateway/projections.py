@@ -1,0 +1,135 @@
+"""Writes indexer projection rows directly, for gateway tests that need a given state of the
+chain as the indexer would have confirmed it (the anvil-backed suites use the real indexer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from workers.access.permissions import LIVE, LOCATION, TELEMETRY
+from workers.db.indexing import IndexedBlock, IndexerCursor
+from workers.db.projections import BundleComponent, Membership, Order, Product, Vehicle
+from workers.db.signals import SignalValue, store_signals
+
+OPERATOR = "0x" + "0a" * 20
+FAR = 2**40
+
+
+@dataclass
+class World:
+    session: Session
+    block: int = 10
+    timestamp: int = 0
+    inactive_operators: set[str] = field(default_factory=set)
+
+    def head(self, block: int, timestamp: int = 0) -> None:
+        self.block, self.timestamp = block, timestamp
+        cursor = self.session.get(IndexerCursor, "main")
+        if cursor is None:
+            self.session.add(
+                IndexerCursor(
+                    name="main",
+                    chain_id=31337,
+                    deployment="0x",
+                    start_block=0,
+                    last_block=block,
+                    last_hash=None,
+                )
+            )
+        else:
+            cursor.last_block = block
+        if timestamp:
+            self.session.merge(
+                IndexedBlock(number=block, hash="0x" + "00" * 32, parent_hash=None, timestamp=timestamp)
+            )
+
+    def product(
+        self,
+        product_id: int,
+        kind: int,
+        *,
+        permissions: int = TELEMETRY | LOCATION | LIVE,
+        version: int = 1,
+        active: bool = True,
+        refresh: int = 1,
+        min_cohort: int = 0,
+        operator: str = OPERATOR,
+        components: tuple[tuple[int, int], ...] = (),
+    ) -> None:
+        self.session.merge(
+            Product(
+                product_id=product_id,
+                operator=operator,
+                kind=kind,
+                version=version,
+                active=active,
+                price=10,
+                members_bps=5000,
+                operator_bps=3000,
+                broker_bps=1500,
+                permitted_uses=0b111111,
+                required_permissions=permissions,
+                refresh_seconds=refresh,
+                min_cohort=min_cohort,
+                terms_hash="0x" + "00" * 32,
+                terms_uri="ipfs://terms",
+                created_block=1,
+                block_number=1,
+            )
+        )
+        for position, (component, quantity) in enumerate(components):
+            self.session.merge(
+                BundleComponent(
+                    bundle_id=product_id,
+                    position=position,
+                    component_id=component,
+                    monthly_quantity=quantity,
+                    block_number=1,
+                )
+            )
+
+    def vehicle(self, vehicle_id: int, owner: str, generation: int = 1) -> None:
+        self.session.merge(
+            Vehicle(vehicle_id=vehicle_id, owner=owner, generation=generation, burned=False, block_number=1)
+        )
+
+    def join(
+        self, product_id: int, vehicle_id: int, owner: str, version: int = 1, generation: int = 1
+    ) -> None:
+        self.session.merge(
+            Membership(
+                product_id=product_id,
+                vehicle_id=vehicle_id,
+                owner=owner,
+                version=version,
+                generation=generation,
+                block_number=1,
+            )
+        )
+
+    def order(
+        self, order_id: int, product_id: int, buyer: str, quantity: int, *, starts: int = 0, ends: int = FAR
+    ) -> None:
+        self.session.merge(
+            Order(
+                order_id=order_id,
+                product_id=product_id,
+                buyer=buyer,
+                broker="0x" + "00" * 20,
+                quantity=quantity,
+                paid=1,
+                starts_at=starts,
+                ends_at=ends,
+                use=0,
+                tx_hash="0x" + "00" * 32,
+                block_number=1,
+            )
+        )
+
+    def signals(self, vehicle_id: int, values: dict[str, float], ts_ms: int, source: str = "oem:1") -> None:
+        store_signals(
+            self.session,
+            vehicle_id,
+            [SignalValue(name, value, "km/h", ts_ms, source) for name, value in values.items()],
+        )
