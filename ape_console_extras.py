@@ -18,6 +18,8 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
+from workers import eip712
+from workers.access import permissions
 from workers.contracts import Manifest, load_artifact, manifest_path, network_name
 from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer
 
@@ -53,7 +55,31 @@ def build_namespace(w3: Web3, manifest: Manifest, deployer_key: str = ANVIL_DEPL
 
     namespace: dict[str, Any] = {"w3": w3, "manifest": manifest, "dao": dao, "send": send}
     namespace.update(load_handles(w3, manifest))
+    namespace.update(identity_helpers(w3, namespace))
     return namespace
+
+
+# ---------------------------------------------------------------- identity (VehicleId, AftermarketDevice)
+
+
+def identity_helpers(w3: Web3, handles: dict[str, Any]) -> dict[str, Any]:
+    """`vin_hash("5YJ3E1EA7KF317000")`, `perms.TELEMETRY | perms.LOCATION`, `eip712.grant(...)`,
+    and the EIP-712 domains of `vehicles` and `devices` to sign typed messages against:
+
+        doc = eip712.grant(vehicle_domain, vehicle_id=1, grantee=app, permissions=perms.LOCK,
+                           expires_at=2**64 - 1, terms_hash=bytes(32), nonce=0, deadline=...)
+        send(vehicles.functions.grantBySig(1, app, perms.LOCK, 2**64 - 1, bytes(32), owner,
+                                           deadline, eip712.sign(doc, owner_key)))
+    """
+    helpers: dict[str, Any] = {"vin_hash": eip712.vin_hash, "eip712": eip712, "perms": permissions}
+    chain_id = w3.eth.chain_id
+    if "vehicles" in handles:
+        helpers["vehicle_domain"] = eip712.domain(
+            eip712.VEHICLE_DOMAIN, chain_id, handles["vehicles"].address
+        )
+    if "devices" in handles:
+        helpers["device_domain"] = eip712.domain(eip712.DEVICE_DOMAIN, chain_id, handles["devices"].address)
+    return helpers
 
 
 def ape_init_extras(chain: Any) -> dict[str, Any]:

@@ -63,16 +63,23 @@ class RoleGrant:
 STEPS: tuple[DeployStep, ...] = (
     DeployStep("DimoToken", lambda c: [c.deployer, INITIAL_SUPPLY]),
     DeployStep("Treasury", lambda c: [c.deployer]),
+    DeployStep("VehicleId", lambda c: [c.deployer]),
+    DeployStep("AftermarketDevice", lambda c: [c.addresses["VehicleId"], c.deployer]),
     DeployStep("Staking", lambda c: [c.addresses["DimoToken"], c.addresses["Treasury"], c.deployer]),
 )
 
 # Devnet roles (DESIGN.md §5): the deployer is the DAO and the workers' hot wallets.
-ROLE_GRANTS: tuple[RoleGrant, ...] = (RoleGrant("Staking", "SLASHER_ROLE", "deployer"),)
+ROLE_GRANTS: tuple[RoleGrant, ...] = (
+    RoleGrant("VehicleId", "MINTER_ROLE", "deployer"),
+    RoleGrant("Staking", "SLASHER_ROLE", "deployer"),
+)
 
 # Roles the constructors give the `governor` argument, recorded in the manifest.
 CONSTRUCTOR_ROLES: dict[str, tuple[str, ...]] = {
     "Treasury": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
     "Staking": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
+    "VehicleId": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
+    "AftermarketDevice": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
 }
 
 
