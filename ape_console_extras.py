@@ -7,21 +7,31 @@ governance actions are one line through `send`):
     send(contract.functions.f(args))   sign with the deployer (DEPLOYER_KEY) and wait
     dao                         the deployer account (the devnet DAO)
 
-Each later module adds its helpers in its own section below.
+Each later module adds its helpers in its own section below (registered in SECTIONS):
+
+    whitelist, set_curve, slash, claim_slash        staking (issue 5)
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from web3 import Web3
+from web3.logs import DISCARD
 
 from workers import eip712
 from workers.access import permissions
 from workers.contracts import Manifest, load_artifact, manifest_path, network_name
 from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer
+from workers.merkle import PayoutTree
 
 #: Console name of each deployed contract.
 HANDLE_NAMES = {
@@ -33,6 +43,10 @@ HANDLE_NAMES = {
     "DataProducts": "products",
     "Marketplace": "market",
 }
+
+
+#: Each section below registers `namespace -> {name: helper}`; build_namespace adds them all.
+SECTIONS: list[Callable[[dict[str, Any]], dict[str, Any]]] = []
 
 
 def load_handles(w3: Web3, manifest: Manifest) -> dict[str, Any]:
@@ -56,6 +70,8 @@ def build_namespace(w3: Web3, manifest: Manifest, deployer_key: str = ANVIL_DEPL
     namespace: dict[str, Any] = {"w3": w3, "manifest": manifest, "dao": dao, "send": send}
     namespace.update(load_handles(w3, manifest))
     namespace.update(identity_helpers(w3, namespace))
+    for section in SECTIONS:
+        namespace.update(section(namespace))
     return namespace
 
 
@@ -94,3 +110,156 @@ def ape_init_extras(chain: Any) -> dict[str, Any]:
     loaded = ", ".join(sorted(k for k in namespace if k in HANDLE_NAMES.values()))
     print(f"deployment of chain {manifest.chain_id} loaded: {loaded}")
     return namespace
+
+
+# ============================================================================ staking (issue 5)
+# One line each, as the DAO (the deployer on a devnet):
+#     whitelist(account, "Operator")                  # allowed=False removes
+#     set_curve("Consumer", "1000 DIMO", "10 DIMO")   # base, per square-rooted unit
+#     slash(account, "500 DIMO", "impacted.csv", "sold location data for resale")
+# The CSV lists impacted owners as `owner,amount` (amounts in DIMO base units; a header row is
+# fine). Their leaves are (row number, owner, amount); the root goes on-chain with toImpacted =
+# the CSV's total, the rest of `amount` goes to the Treasury, and the tree is saved as
+# `<csv stem>.tree.json` (StandardMerkleTree dump + slashId) for owners to claim with
+# `claim_slash("impacted.tree.json", owner_key)`.
+
+#: IStaking.Role by name.
+STAKING_ROLES = {"operator": 0, "broker": 1, "consumer": 2}
+#: DIMO has 18 decimals.
+DIMO_DECIMALS = 18
+
+
+@dataclass(frozen=True)
+class SlashResult:
+    """What `slash` did: the slash id, the impact root and total, and where the tree was saved."""
+
+    slash_id: int
+    root: str
+    to_impacted: int
+    to_treasury: int
+    tree_file: Path | None
+    tx: str
+
+
+def dimo(amount: int | str) -> int:
+    """Base units from an int (base units already) or a string like "12.5 DIMO" / "12.5"."""
+    if isinstance(amount, int):
+        return amount
+    text = amount.strip()
+    if text.upper().endswith("DIMO"):
+        text = text[: -len("DIMO")].strip()
+    try:
+        value = Decimal(text) * (Decimal(10) ** DIMO_DECIMALS)
+    except InvalidOperation as exc:
+        raise ValueError(f"{amount!r} is not an amount of DIMO") from exc
+    if value != value.to_integral_value() or value < 0:
+        raise ValueError(f"{amount!r} is not a whole number of base units")
+    return int(value)
+
+
+def staking_role(role: int | str) -> int:
+    """IStaking.Role from "Operator" / "broker" / 2."""
+    if isinstance(role, int):
+        if role not in STAKING_ROLES.values():
+            raise ValueError(f"role {role} is not one of {sorted(STAKING_ROLES.values())}")
+        return role
+    try:
+        return STAKING_ROLES[role.lower()]
+    except KeyError:
+        raise ValueError(f"role {role!r} is not one of {[r.title() for r in STAKING_ROLES]}") from None
+
+
+def read_impacted(csv_path: Path) -> list[tuple[str, int]]:
+    """`owner,amount` rows (a header row is skipped) as (checksummed owner, base units)."""
+    rows: list[tuple[str, int]] = []
+    with csv_path.open(newline="") as handle:
+        for line, row in enumerate(csv.reader(handle), start=1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) != 2:
+                raise ValueError(f"{csv_path}:{line}: expected owner,amount, got {row!r}")
+            owner, amount = (cell.strip() for cell in row)
+            if line == 1 and not amount.isdigit():
+                continue  # header
+            if not Web3.is_address(owner) or not amount.isdigit() or int(amount) == 0:
+                raise ValueError(
+                    f"{csv_path}:{line}: {owner!r},{amount!r} is not an address and a positive amount"
+                )
+            rows.append((Web3.to_checksum_address(owner), int(amount)))
+    return rows
+
+
+def tree_file_for(csv_path: Path) -> Path:
+    """Where `slash` saves the tree of `impacted.csv`: `impacted.tree.json` beside it."""
+    return csv_path.with_name(csv_path.stem + ".tree.json")
+
+
+def staking_section(namespace: dict[str, Any]) -> dict[str, Any]:
+    """whitelist, set_curve, slash and claim_slash bound to the deployment's Staking."""
+    if "staking" not in namespace:
+        return {}
+    w3: Web3 = namespace["w3"]
+    staking = namespace["staking"]
+    send = namespace["send"]
+
+    def whitelist(account: str, role: int | str, allowed: bool = True) -> Any:
+        """Adds `account` to `role`'s whitelist (or removes it with allowed=False)."""
+        return send(
+            staking.functions.setWhitelisted(Web3.to_checksum_address(account), staking_role(role), allowed)
+        )
+
+    def set_curve(role: int | str, base: int | str, per_sqrt_unit: int | str) -> Any:
+        """Sets `role`'s lockup curve: base + per_sqrt_unit x sqrt(units) x tier multiplier."""
+        return send(staking.functions.setCurve(staking_role(role), dimo(base), dimo(per_sqrt_unit)))
+
+    def slash(account: str, amount: int | str, impacted_csv: str | Path, reason: str) -> SlashResult:
+        """Slashes `amount` of `account`: the CSV's owners get their rows, the Treasury the rest."""
+        csv_path = Path(impacted_csv)
+        total = dimo(amount)
+        payouts = read_impacted(csv_path)
+        tree = PayoutTree.from_amounts(payouts) if payouts else None
+        to_impacted = tree.total if tree else 0
+        if to_impacted > total:
+            raise ValueError(f"the impacted owners are owed {to_impacted}, more than the slash of {total}")
+        tree_file = tree_file_for(csv_path) if tree else None
+        facts = {"chainId": w3.eth.chain_id, "staking": staking.address, "account": account, "reason": reason}
+        if tree and tree_file:  # saved before the transaction: the root is never on-chain without its tree
+            tree.write(tree_file, slashId=None, **facts)
+        root = tree.root_bytes if tree else bytes(32)
+        receipt = send(
+            staking.functions.slash(Web3.to_checksum_address(account), total, to_impacted, root, reason)
+        )
+        slash_id = staking.events.Slashed().process_receipt(receipt, errors=DISCARD)[0]["args"]["slashId"]
+        if tree and tree_file:
+            tree.write(tree_file, slashId=slash_id, **facts)
+        return SlashResult(
+            slash_id=slash_id,
+            root="0x" + root.hex(),
+            to_impacted=to_impacted,
+            to_treasury=total - to_impacted,
+            tree_file=tree_file,
+            tx=receipt["transactionHash"].hex(),
+        )
+
+    def claim_slash(tree_file: str | Path, owner_key: str) -> list[Any]:
+        """Claims every unclaimed leaf of the owner of `owner_key` in a saved slash tree."""
+        path = Path(tree_file)
+        saved = json.loads(path.read_text())
+        if saved.get("slashId") is None:
+            raise ValueError(f"{path} records no slashId: the slash transaction was not confirmed")
+        slash_id = int(saved["slashId"])
+        tree = PayoutTree.load(saved)
+        owner = Deployer(w3, Account.from_key(owner_key))
+        receipts = []
+        for i in tree.indexes_of(owner.account.address):
+            index, account, leaf_amount = tree.leaf(i)
+            if staking.functions.isSlashClaimed(slash_id, index).call():
+                continue
+            call = staking.functions.claimSlash(slash_id, index, account, leaf_amount, tree.proof_bytes(i))
+            receipts.append(send(call, owner))
+        return receipts
+
+    return {"whitelist": whitelist, "set_curve": set_curve, "slash": slash, "claim_slash": claim_slash}
+
+
+SECTIONS.append(staking_section)

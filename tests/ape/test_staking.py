@@ -1,0 +1,147 @@
+"""Staking governance from `ape console`: the DAO whitelists an operator, raises the lockup
+curve and slashes with a CSV of three impacted owners, using the console one-liners; each owner
+then claims through ape with a proof built in Python from the saved tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ape_console_extras
+from tests.support.anvil import ANVIL_KEYS
+from workers.merkle import PayoutTree
+
+DIMO = 10**18
+OPERATOR = 0
+
+
+@dataclass(frozen=True)
+class Env:
+    console: dict[str, Any]  # what `ape console` opens with
+    staking: Any  # ape contract instances
+    token: Any
+    treasury: str
+
+
+@pytest.fixture(scope="module")
+def env(manifest, chain, project) -> Env:
+    m, path = manifest
+    original = ape_console_extras.manifest_path
+    ape_console_extras.manifest_path = lambda network: path
+    try:
+        console = ape_console_extras.ape_init_extras(chain)
+    finally:
+        ape_console_extras.manifest_path = original
+    return Env(
+        console=console,
+        staking=project.Staking.at(m.address("Staking")),
+        token=project.DimoToken.at(m.address("DimoToken")),
+        treasury=m.address("Treasury"),
+    )
+
+
+@pytest.fixture(scope="module")
+def operator(accounts, env):
+    """An operator holding 2,000 DIMO of which 1,500 are staked."""
+    dao, account = accounts[0], accounts[1]
+    env.token.transfer(account, 2_000 * DIMO, sender=dao)
+    env.token.approve(env.staking, 2_000 * DIMO, sender=account)
+    env.staking.stake(1_500 * DIMO, sender=account)
+    return account
+
+
+@pytest.fixture(scope="module")
+def owners(accounts):
+    """Three vehicle owners who hold no DIMO."""
+    return [accounts[2], accounts[3], accounts[4]]
+
+
+def test_console_has_the_staking_one_liners(env):
+    for name in ("whitelist", "set_curve", "slash", "claim_slash", "staking"):
+        assert name in env.console, name
+
+
+def test_whitelist_then_raise_the_curve(env, operator):
+    staking, console = env.staking, env.console
+    assert not staking.isActive(operator, OPERATOR)
+    console["whitelist"](operator.address, "Operator")
+    assert staking.isWhitelisted(operator, OPERATOR)
+    assert staking.isActive(operator, OPERATOR)  # the default curve asks for nothing
+
+    console["set_curve"]("Operator", "2000 DIMO", "10 DIMO")
+    assert staking.curve(OPERATOR) == (2_000 * DIMO, 10 * DIMO)
+    assert staking.requiredStake(operator, OPERATOR) == 2_000 * DIMO
+    assert not staking.isActive(operator, OPERATOR)
+    with pytest.raises(staking.StakeBelowRequired) as refused:
+        staking.requestUnstake(1, sender=operator)
+    assert refused.value.inputs["required"] == 2_000 * DIMO
+
+    staking.stake(500 * DIMO, sender=operator)
+    assert staking.isActive(operator, OPERATOR)
+
+    console["whitelist"](operator.address, "Operator", allowed=False)
+    assert not staking.isActive(operator, OPERATOR)
+
+
+def test_slash_with_a_csv_and_every_owner_claims(env, operator, owners, tmp_path: Path):
+    staking, token = env.staking, env.token
+    owed = [100 * DIMO, 250 * DIMO, 50 * DIMO]
+    csv_path = tmp_path / "impacted.csv"
+    rows = ["owner,amount"] + [f"{o.address.lower()},{a}" for o, a in zip(owners, owed, strict=True)]
+    csv_path.write_text("\n".join(rows) + "\n")
+    treasury_before = token.balanceOf(env.treasury)
+    staked_before = staking.stakeOf(operator)[0]
+
+    result = env.console["slash"](operator.address, "600 DIMO", csv_path, "sold location data for resale")
+
+    assert result.to_impacted == sum(owed) and result.to_treasury == 200 * DIMO
+    assert result.tree_file == tmp_path / "impacted.tree.json" and result.tree_file.exists()
+    assert token.balanceOf(env.treasury) - treasury_before == 200 * DIMO
+    assert staking.stakeOf(operator)[0] == staked_before - 600 * DIMO
+    root, remaining, _ = staking.slashPool(result.slash_id)
+    assert "0x" + bytes(root).hex() == result.root and remaining == sum(owed)
+
+    tree = PayoutTree.read(result.tree_file)  # what an owner downloads
+    for owner, amount in zip(owners, owed, strict=True):
+        assert token.balanceOf(owner) == 0
+        (i,) = tree.indexes_of(owner.address)
+        index, account, leaf_amount = tree.leaf(i)
+        assert leaf_amount == amount
+        staking.claimSlash(result.slash_id, index, account, leaf_amount, tree.proof(i), sender=owner)
+        assert token.balanceOf(owner) == amount
+        with pytest.raises(staking.AlreadyClaimed):
+            staking.claimSlash(result.slash_id, index, account, leaf_amount, tree.proof(i), sender=owner)
+    assert staking.slashPool(result.slash_id)[1] == 0
+
+
+def test_claim_slash_one_liner_and_a_treasury_only_slash(env, operator, accounts, tmp_path: Path):
+    owner = accounts[5]
+    key = ANVIL_KEYS[5]  # the same mnemonic account as ape's accounts[5]
+    csv_path = tmp_path / "one.csv"
+    csv_path.write_text(f"{owner.address},{7 * DIMO}\n")
+    result = env.console["slash"](operator.address, 10 * DIMO, csv_path, "late answer to a demand signal")
+    assert env.console["claim_slash"](result.tree_file, key)
+    assert env.token.balanceOf(owner) == 7 * DIMO
+    assert env.console["claim_slash"](result.tree_file, key) == []  # nothing left to claim
+
+    empty = tmp_path / "nobody.csv"
+    empty.write_text("owner,amount\n")
+    only_treasury = env.console["slash"](operator.address, 1 * DIMO, empty, "fee")
+    assert only_treasury.to_impacted == 0 and only_treasury.tree_file is None
+    assert bytes(env.staking.slashPool(only_treasury.slash_id)[0]) == bytes(32)
+
+
+def test_slash_refuses_a_csv_owed_more_than_the_slash(env, operator, owners, tmp_path: Path):
+    csv_path = tmp_path / "greedy.csv"
+    csv_path.write_text(f"{owners[0].address},{10 * DIMO}\n")
+    with pytest.raises(ValueError, match="more than the slash"):
+        env.console["slash"](operator.address, 5 * DIMO, csv_path, "x")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not-an-address,5\n")
+    with pytest.raises(ValueError, match=r"bad\.csv:1"):
+        env.console["slash"](operator.address, 5 * DIMO, bad, "x")
+    with pytest.raises(ValueError, match="Operator"):
+        env.console["whitelist"](operator.address, "Oprator")
