@@ -1,0 +1,748 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
+import {MarketBase} from "./MarketBase.sol";
+import {Marketplace} from "../../../contracts/market/Marketplace.sol";
+import {MarketMath} from "../../../contracts/market/MarketMath.sol";
+import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
+import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
+
+contract MarketplaceTest is MarketBase {
+    uint64 internal constant MONTH = 30 days;
+
+    struct Balances {
+        uint256 buyer;
+        uint256 treasury;
+        uint256 market;
+        uint256 operatorEarnings;
+        uint256 brokerEarnings;
+        uint256 pool;
+    }
+
+    function _balances(address buyer, address brokerAccount, uint256 productId) internal view returns (Balances memory b) {
+        b.buyer = token.balanceOf(buyer);
+        b.treasury = token.balanceOf(address(treasury));
+        b.market = token.balanceOf(address(market));
+        b.operatorEarnings = market.claimable(operator);
+        b.brokerEarnings = brokerAccount == address(0) ? 0 : market.claimable(brokerAccount);
+        b.pool = market.memberPool(productId);
+    }
+
+    /// @dev Expected split of `paid` under the default test terms (70/20/5 + 5% fee).
+    function _expect(uint256 paid) internal pure returns (uint256 members, uint256 op, uint256 brk, uint256 fee) {
+        op = paid * 2000 / 10_000;
+        brk = paid * 500 / 10_000;
+        fee = paid * 500 / 10_000;
+        members = paid - op - brk - fee;
+    }
+
+    // ------------------------------------------------------------------ constructor
+
+    function test_constructor_setsImmutablesAndRoles() public view {
+        assertEq(address(market.token()), address(token));
+        assertEq(address(market.dataProducts()), address(products));
+        assertEq(address(market.staking()), address(staking));
+        assertEq(market.treasury(), address(treasury));
+        assertTrue(market.hasRole(market.DEFAULT_ADMIN_ROLE(), governor));
+        assertTrue(market.hasRole(market.GOVERNOR_ROLE(), governor));
+        assertEq(market.SETTLER_ROLE(), keccak256("SETTLER_ROLE"));
+        assertFalse(market.hasRole(market.SETTLER_ROLE(), governor));
+        assertEq(market.MONTH(), 30 days);
+    }
+
+    function test_constructor_revertsWhenZeroAddress() public {
+        address t = address(token);
+        address p = address(products);
+        address s = address(staking);
+        address tr = address(treasury);
+        vm.expectRevert(IMarketplace.ZeroAddress.selector);
+        new Marketplace(address(0), p, s, tr, governor);
+        vm.expectRevert(IMarketplace.ZeroAddress.selector);
+        new Marketplace(t, address(0), s, tr, governor);
+        vm.expectRevert(IMarketplace.ZeroAddress.selector);
+        new Marketplace(t, p, address(0), tr, governor);
+        vm.expectRevert(IMarketplace.ZeroAddress.selector);
+        new Marketplace(t, p, s, address(0), governor);
+        vm.expectRevert(IMarketplace.ZeroAddress.selector);
+        new Marketplace(t, p, s, tr, address(0));
+    }
+
+    // ------------------------------------------------------------------ subscribe
+
+    function test_subscribe_splitsThroughABroker() public {
+        uint256 p = _stream();
+        Balances memory before = _balances(consumer, broker, p);
+        uint256 paid = 2 ether * 3 * 2;
+        (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
+        uint64 endsAt = uint64(block.timestamp) + 2 * MONTH;
+
+        vm.expectEmit(address(market));
+        emit IMarketplace.OrderPlaced(1, p, consumer, broker, 3, paid, endsAt, USE_INSURANCE);
+        vm.expectEmit(address(market));
+        emit IMarketplace.PaymentSplit(1, members, op, brk, fee);
+        vm.prank(consumer);
+        uint256 orderId = market.subscribe(p, 3, 2, broker, USE_INSURANCE);
+
+        assertEq(orderId, 1);
+        Balances memory after_ = _balances(consumer, broker, p);
+        assertEq(before.buyer - after_.buyer, paid, "buyer paid");
+        assertEq(after_.treasury - before.treasury, fee, "treasury fee");
+        assertEq(after_.brokerEarnings - before.brokerEarnings, brk, "broker earnings");
+        assertEq(after_.operatorEarnings - before.operatorEarnings, op, "operator earnings");
+        assertEq(after_.pool - before.pool, members, "member pool");
+        assertEq(after_.market - before.market, members + op + brk, "market holds the rest");
+
+        OrderView memory o = _order(orderId);
+        assertEq(o.productId, p);
+        assertEq(o.buyer, consumer);
+        assertEq(o.broker, broker);
+        assertEq(o.quantity, 3);
+        assertEq(o.paid, paid);
+        assertEq(o.startsAt, block.timestamp);
+        assertEq(o.endsAt, endsAt);
+        assertEq(o.use, USE_INSURANCE);
+        assertTrue(market.inForce(orderId));
+        assertEq(market.orderCount(), 1);
+    }
+
+    function test_subscribe_brokerShareToTreasuryWithoutBroker() public {
+        uint256 p = _stream();
+        Balances memory before = _balances(consumer, address(0), p);
+        uint256 paid = 2 ether;
+        (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
+        vm.prank(consumer);
+        market.subscribe(p, 1, 1, address(0), USE_RESEARCH);
+        Balances memory after_ = _balances(consumer, address(0), p);
+        assertEq(after_.treasury - before.treasury, fee + brk);
+        assertEq(after_.operatorEarnings - before.operatorEarnings, op);
+        assertEq(after_.pool - before.pool, members);
+        assertEq(before.buyer - after_.buyer, paid);
+    }
+
+    function test_subscribe_brokerShareToTreasuryForSteward() public {
+        uint256 p = _stream();
+        Balances memory before = _balances(consumer, steward, p);
+        uint256 paid = 2 ether * 5;
+        (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
+        vm.expectEmit(address(market));
+        emit IMarketplace.PaymentSplit(1, members, op, 0, fee + brk);
+        vm.prank(consumer);
+        market.subscribe(p, 5, 1, steward, USE_INSURANCE);
+        Balances memory after_ = _balances(consumer, steward, p);
+        assertEq(after_.treasury - before.treasury, fee + brk);
+        assertEq(after_.brokerEarnings, 0);
+        assertEq(after_.pool - before.pool, members);
+    }
+
+    function test_subscribe_aBrokerBuysForItself() public {
+        uint256 p = _stream();
+        vm.prank(broker);
+        uint256 id = market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+        (, address buyer,,,,,,) = market.order(id);
+        assertEq(buyer, broker);
+    }
+
+    function test_subscribe_bundle() public {
+        uint256 bundle = _bundleOf(_stream(), _api(), _dataset());
+        uint256 paid = 5 ether * 4 * 3;
+        (uint256 members,,,) = _expect(paid);
+        vm.prank(consumer);
+        uint256 id = market.subscribe(bundle, 4, 3, broker, USE_RESEARCH);
+        (,,, uint256 quantity, uint256 paidOf,, uint64 endsAt,) = market.order(id);
+        assertEq(quantity, 4);
+        assertEq(paidOf, paid);
+        assertEq(endsAt, block.timestamp + 3 * MONTH);
+        assertEq(market.memberPool(bundle), members);
+    }
+
+    function test_subscribe_updatesUsage() public {
+        uint256 p = _stream(); // TELEMETRY | LOCATION: tier 1
+        vm.prank(consumer);
+        market.subscribe(p, 7, 1, address(0), USE_INSURANCE);
+        (uint256 units, uint8 tier) = market.usageOf(consumer);
+        assertEq(units, 7);
+        assertEq(tier, 1);
+        _assertStakingUsage(consumer, 7, 1);
+    }
+
+    function test_subscribe_revertsWhenZeroQuantity() public {
+        uint256 p = _stream();
+        vm.startPrank(consumer);
+        vm.expectRevert(IMarketplace.ZeroQuantity.selector);
+        market.subscribe(p, 0, 1, address(0), USE_INSURANCE);
+        vm.expectRevert(IMarketplace.ZeroQuantity.selector);
+        market.subscribe(p, 1, 0, address(0), USE_INSURANCE);
+        vm.stopPrank();
+    }
+
+    function test_subscribe_revertsWhenUnknownProduct() public {
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownProduct.selector, 42));
+        vm.prank(consumer);
+        market.subscribe(42, 1, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_subscribe_revertsWhenWrongKind() public {
+        uint256 a = _api();
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api)));
+        vm.prank(consumer);
+        market.subscribe(a, 1, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_subscribe_revertsWhenProductInactive() public {
+        uint256 p = _stream();
+        vm.prank(governor);
+        products.setActive(p, false);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.ProductInactive.selector, p));
+        vm.prank(consumer);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_subscribe_revertsWhenBundleComponentInactive() public {
+        (uint256 s, uint256 a, uint256 d) = (_stream(), _api(), _dataset());
+        uint256 bundle = _bundleOf(s, a, d);
+        vm.prank(operator);
+        products.setActive(d, false);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.ComponentInactive.selector, bundle, d));
+        vm.prank(consumer);
+        market.subscribe(bundle, 1, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_subscribe_revertsWhenOperatorInactive() public {
+        uint256 p = _stream();
+        _deactivate(operator, IStaking.Role.Operator);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.OperatorInactive.selector, p, operator));
+        vm.prank(consumer);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_subscribe_revertsWhenBrokerNotActive() public {
+        uint256 p = _stream();
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.BrokerNotActive.selector, consumer));
+        vm.prank(consumer);
+        market.subscribe(p, 1, 1, consumer, USE_INSURANCE);
+        _deactivate(broker, IStaking.Role.Broker);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.BrokerNotActive.selector, broker));
+        vm.prank(consumer);
+        market.subscribe(p, 1, 1, broker, USE_INSURANCE);
+    }
+
+    function test_subscribe_revertsWhenUseNotPermitted() public {
+        uint256 p = _stream(); // insurance | research
+        uint8[3] memory bad = [uint8(2), 6, 255];
+        for (uint256 i; i < bad.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(IMarketplace.UseNotPermitted.selector, p, bad[i], 3));
+            vm.prank(consumer);
+            market.subscribe(p, 1, 1, address(0), bad[i]);
+        }
+    }
+
+    function testFuzz_subscribe_acceptsExactlyThePermittedUses(uint8 use, uint8 permitted) public {
+        permitted = uint8(bound(permitted, 1, 0x3f));
+        IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1 ether);
+        t.permittedUses = permitted;
+        vm.prank(operator);
+        uint256 p = products.createProduct(t);
+        bool allowed = use < 8 && (uint256(permitted) >> use) & 1 == 1;
+        if (!allowed) vm.expectRevert(abi.encodeWithSelector(IMarketplace.UseNotPermitted.selector, p, use, permitted));
+        vm.prank(consumer);
+        market.subscribe(p, 1, 1, address(0), use);
+        assertEq(market.orderCount(), allowed ? 1 : 0);
+    }
+
+    function test_subscribe_revertsWhenBuyerNotActive() public {
+        uint256 p = _stream();
+        _fund(stranger, 100 ether);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, stranger));
+        vm.prank(stranger);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+        // An operator is not a buyer.
+        _fund(operator, 100 ether);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, operator));
+        vm.prank(operator);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_subscribe_revertsWhenNotFunded() public {
+        uint256 p = _stream();
+        _activate(carol, IStaking.Role.Consumer);
+        vm.prank(carol);
+        token.approve(address(market), type(uint256).max);
+        vm.expectRevert(
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, carol, 0, 2 ether * 1000 / 10_000)
+        );
+        vm.prank(carol);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_subscribe_revertsWhenPaymentTooLarge() public {
+        IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, type(uint128).max);
+        vm.prank(operator);
+        uint256 p = products.createProduct(t);
+        uint256 paid = uint256(type(uint128).max) * 2;
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.PaymentTooLarge.selector, paid));
+        vm.prank(consumer);
+        market.subscribe(p, 2, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_subscribe_revertsWhenPaymentOverflows() public {
+        IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, type(uint256).max / 2);
+        vm.prank(operator);
+        uint256 p = products.createProduct(t);
+        vm.expectRevert(abi.encodeWithSelector(MarketMath.PaymentOverflow.selector, type(uint256).max / 2, 3));
+        vm.prank(consumer);
+        market.subscribe(p, 3, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_subscribe_usesTheFeeTheTermsWereAgreedUnder() public {
+        uint256 p = _stream();
+        vm.prank(governor);
+        products.setProtocolFeeBps(2000);
+        uint256 before = token.balanceOf(address(treasury));
+        vm.prank(consumer);
+        market.subscribe(p, 1, 1, broker, USE_INSURANCE);
+        assertEq(token.balanceOf(address(treasury)) - before, 2 ether * 500 / 10_000);
+    }
+
+    // ------------------------------------------------------------------ buyCredits
+
+    function test_buyCredits_splits() public {
+        uint256 a = _api();
+        Balances memory before = _balances(consumer, broker, a);
+        uint256 paid = 0.01 ether * 12_345;
+        (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
+        vm.expectEmit(address(market));
+        emit IMarketplace.OrderPlaced(1, a, consumer, broker, 12_345, paid, type(uint64).max, USE_RESEARCH);
+        vm.prank(consumer);
+        uint256 id = market.buyCredits(a, 12_345, broker, USE_RESEARCH);
+        Balances memory after_ = _balances(consumer, broker, a);
+        assertEq(before.buyer - after_.buyer, paid);
+        assertEq(after_.treasury - before.treasury, fee);
+        assertEq(after_.brokerEarnings - before.brokerEarnings, brk);
+        assertEq(after_.operatorEarnings - before.operatorEarnings, op);
+        assertEq(after_.pool - before.pool, members);
+        (,,, uint256 quantity,,, uint64 endsAt,) = market.order(id);
+        assertEq(quantity, 12_345);
+        assertEq(endsAt, type(uint64).max);
+        assertFalse(market.inForce(id));
+        (uint256 units,) = market.usageOf(consumer);
+        assertEq(units, 0);
+    }
+
+    function test_buyCredits_revertsWhenZeroCalls() public {
+        uint256 a = _api();
+        vm.expectRevert(IMarketplace.ZeroQuantity.selector);
+        vm.prank(consumer);
+        market.buyCredits(a, 0, address(0), USE_INSURANCE);
+    }
+
+    function test_buyCredits_revertsWhenWrongKind() public {
+        uint256 s = _stream();
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, s, uint8(IDataProducts.Kind.Stream)));
+        vm.prank(consumer);
+        market.buyCredits(s, 1, address(0), USE_INSURANCE);
+    }
+
+    function test_buyCredits_revertsWhenOverflowing() public {
+        uint256 a = _api();
+        vm.expectRevert(abi.encodeWithSelector(MarketMath.PaymentOverflow.selector, 0.01 ether, type(uint256).max));
+        vm.prank(consumer);
+        market.buyCredits(a, type(uint256).max, address(0), USE_INSURANCE);
+    }
+
+    function test_buyCredits_revertsWhenProductInactive() public {
+        uint256 a = _api();
+        vm.prank(operator);
+        products.setActive(a, false);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.ProductInactive.selector, a));
+        vm.prank(consumer);
+        market.buyCredits(a, 1, address(0), USE_INSURANCE);
+    }
+
+    // ------------------------------------------------------------------ purchaseDataset
+
+    function test_purchaseDataset_splitsAndRecordsSpec() public {
+        uint256 d = _dataset();
+        bytes32 spec = keccak256("soh by region");
+        Balances memory before = _balances(consumer, steward, d);
+        (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(500 ether);
+        vm.expectEmit(address(market));
+        emit IMarketplace.DatasetOrdered(1, spec);
+        vm.prank(consumer);
+        uint256 id = market.purchaseDataset(d, spec, steward, USE_RESEARCH);
+        Balances memory after_ = _balances(consumer, steward, d);
+        assertEq(before.buyer - after_.buyer, 500 ether);
+        assertEq(after_.treasury - before.treasury, fee + brk);
+        assertEq(after_.operatorEarnings - before.operatorEarnings, op);
+        assertEq(after_.pool - before.pool, members);
+        assertEq(market.datasetSpec(id), spec);
+        (,,, uint256 quantity, uint256 paid,,,) = market.order(id);
+        assertEq(quantity, 1);
+        assertEq(paid, 500 ether);
+    }
+
+    function test_purchaseDataset_revertsWhenWrongKind() public {
+        uint256 a = _api();
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api)));
+        vm.prank(consumer);
+        market.purchaseDataset(a, bytes32(0), address(0), USE_INSURANCE);
+    }
+
+    function test_purchaseDataset_revertsWhenBuyerNotActive() public {
+        uint256 d = _dataset();
+        _deactivate(consumer, IStaking.Role.Consumer);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, consumer));
+        vm.prank(consumer);
+        market.purchaseDataset(d, bytes32(0), address(0), USE_INSURANCE);
+    }
+
+    // ------------------------------------------------------------------ order and expiry
+
+    function test_order_revertsWhenUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.UnknownOrder.selector, 1));
+        market.order(1);
+    }
+
+    function test_expireOrder_removesUnitsAndSyncsUsage() public {
+        uint256 s = _stream(); // tier 1
+        IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1 ether);
+        t.requiredPermissions = TELEMETRY | LIVE; // tier 2
+        vm.prank(operator);
+        uint256 live = products.createProduct(t);
+
+        vm.startPrank(consumer);
+        uint256 o1 = market.subscribe(s, 10, 1, address(0), USE_INSURANCE);
+        market.subscribe(s, 5, 3, address(0), USE_INSURANCE);
+        uint256 o3 = market.subscribe(live, 2, 1, address(0), USE_INSURANCE);
+        vm.stopPrank();
+        (uint256 units, uint8 tier) = market.usageOf(consumer);
+        assertEq(units, 17);
+        assertEq(tier, 2);
+
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.OrderNotEnded.selector, o1, block.timestamp + MONTH));
+        market.expireOrder(o1);
+
+        vm.warp(block.timestamp + MONTH);
+        vm.expectEmit(address(market));
+        emit IMarketplace.OrderExpired(o3, consumer, 2);
+        vm.prank(stranger);
+        market.expireOrder(o3);
+        (units, tier) = market.usageOf(consumer);
+        assertEq(units, 15);
+        assertEq(tier, 1);
+        _assertStakingUsage(consumer, 15, 1);
+        assertFalse(market.inForce(o3));
+
+        market.expireOrder(o1);
+        (units, tier) = market.usageOf(consumer);
+        assertEq(units, 5);
+        _assertStakingUsage(consumer, 5, 1);
+
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.NotInForce.selector, o1));
+        market.expireOrder(o1);
+    }
+
+    function test_expireOrder_revertsWhenUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.UnknownOrder.selector, 3));
+        market.expireOrder(3);
+    }
+
+    function test_expireOrder_revertsForCreditsAndDatasets() public {
+        uint256 a = _api();
+        uint256 d = _dataset();
+        vm.startPrank(consumer);
+        uint256 o1 = market.buyCredits(a, 1, address(0), USE_INSURANCE);
+        uint256 o2 = market.purchaseDataset(d, bytes32(0), address(0), USE_INSURANCE);
+        vm.stopPrank();
+        vm.warp(block.timestamp + 1000 * MONTH);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.NotInForce.selector, o1));
+        market.expireOrder(o1);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.NotInForce.selector, o2));
+        market.expireOrder(o2);
+    }
+
+    // ------------------------------------------------------------------ earnings
+
+    function test_withdrawEarnings_paysOperatorAndBroker() public {
+        uint256 p = _stream();
+        vm.prank(consumer);
+        market.subscribe(p, 10, 1, broker, USE_INSURANCE);
+        (, uint256 op, uint256 brk,) = _expect(20 ether);
+
+        uint256 before = token.balanceOf(operator);
+        vm.expectEmit(address(market));
+        emit IMarketplace.EarningsWithdrawn(operator, op);
+        vm.prank(operator);
+        market.withdrawEarnings();
+        assertEq(token.balanceOf(operator) - before, op);
+        assertEq(market.claimable(operator), 0);
+
+        before = token.balanceOf(broker);
+        vm.prank(broker);
+        market.withdrawEarnings();
+        assertEq(token.balanceOf(broker) - before, brk);
+    }
+
+    function test_withdrawEarnings_revertsWhenNothing() public {
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.NothingToWithdraw.selector, operator));
+        vm.prank(operator);
+        market.withdrawEarnings();
+    }
+
+    // ------------------------------------------------------------------ stewards
+
+    function test_setSteward_setsAndClears() public {
+        vm.expectEmit(address(market));
+        emit IMarketplace.StewardSet(broker, true);
+        vm.prank(governor);
+        market.setSteward(broker, true);
+        assertTrue(market.isSteward(broker));
+        vm.prank(governor);
+        market.setSteward(broker, false);
+        assertFalse(market.isSteward(broker));
+    }
+
+    function test_setSteward_revertsWhenZero() public {
+        vm.expectRevert(IMarketplace.ZeroAddress.selector);
+        vm.prank(governor);
+        market.setSteward(address(0), true);
+    }
+
+    function test_setSteward_revertsWhenNotGovernor() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, broker, market.GOVERNOR_ROLE())
+        );
+        vm.prank(broker);
+        market.setSteward(broker, true);
+    }
+
+    // ------------------------------------------------------------------ settle
+
+    function _poolOf(uint256 p, uint32 vehiclesCount) internal returns (uint256) {
+        vm.prank(consumer);
+        market.subscribe(p, vehiclesCount, 1, address(0), USE_INSURANCE);
+        return market.memberPool(p);
+    }
+
+    function test_settle_movesPoolIntoEpoch() public {
+        uint256 p = _stream();
+        uint256 pool = _poolOf(p, 10);
+        bytes32 root = keccak256("root");
+        vm.expectEmit(address(market));
+        emit IMarketplace.Settled(p, 1, pool - 1, root);
+        vm.prank(settler);
+        market.settle(p, 1, pool - 1, root);
+        assertEq(market.memberPool(p), 1);
+        assertEq(market.lastEpoch(p), 1);
+        (bytes32 r, uint256 amount, uint256 claimed) = market.epochOf(p, 1);
+        assertEq(r, root);
+        assertEq(amount, pool - 1);
+        assertEq(claimed, 0);
+
+        vm.prank(settler);
+        market.settle(p, 5, 1, root);
+        assertEq(market.memberPool(p), 0);
+        assertEq(market.lastEpoch(p), 5);
+    }
+
+    function test_settle_revertsWhenEpochNotIncreasing() public {
+        uint256 p = _stream();
+        _poolOf(p, 10);
+        vm.startPrank(settler);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochNotIncreasing.selector, p, 0, 0));
+        market.settle(p, 0, 1, bytes32(uint256(1)));
+        market.settle(p, 3, 1, bytes32(uint256(1)));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochNotIncreasing.selector, p, 3, 3));
+        market.settle(p, 3, 1, bytes32(uint256(1)));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochNotIncreasing.selector, p, 2, 3));
+        market.settle(p, 2, 1, bytes32(uint256(1)));
+        vm.stopPrank();
+    }
+
+    function test_settle_revertsWhenAmountExceedsPool() public {
+        uint256 p = _stream();
+        uint256 pool = _poolOf(p, 1);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.AmountExceedsPool.selector, p, pool + 1, pool));
+        vm.prank(settler);
+        market.settle(p, 1, pool + 1, bytes32(uint256(1)));
+    }
+
+    function test_settle_revertsWhenEmpty() public {
+        uint256 p = _stream();
+        _poolOf(p, 1);
+        vm.startPrank(settler);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EmptySettlement.selector, 0, bytes32(uint256(1))));
+        market.settle(p, 1, 0, bytes32(uint256(1)));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EmptySettlement.selector, 1, bytes32(0)));
+        market.settle(p, 1, 1, bytes32(0));
+        vm.stopPrank();
+    }
+
+    function test_settle_revertsWhenNotSettler() public {
+        uint256 p = _stream();
+        _poolOf(p, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, governor, market.SETTLER_ROLE())
+        );
+        vm.prank(governor);
+        market.settle(p, 1, 1, bytes32(uint256(1)));
+    }
+
+    // ------------------------------------------------------------------ claim
+
+    function _settleTree(uint256 p, uint64 epoch, address[] memory accounts, uint256[] memory amounts, uint256 total)
+        internal
+        returns (bytes32[] memory leaves)
+    {
+        leaves = new bytes32[](accounts.length);
+        for (uint256 i; i < accounts.length; ++i) {
+            leaves[i] = _leaf(i, accounts[i], amounts[i]);
+        }
+        vm.prank(settler);
+        market.settle(p, epoch, total, _root(leaves));
+    }
+
+    function _threeMembers() internal view returns (address[] memory accounts, uint256[] memory amounts) {
+        accounts = new address[](3);
+        amounts = new uint256[](3);
+        (accounts[0], accounts[1], accounts[2]) = (alice, bob, carol);
+        (amounts[0], amounts[1], amounts[2]) = (3 ether, 2 ether, 1 ether);
+    }
+
+    function test_claim_paysEachLeafOnce() public {
+        uint256 p = _stream();
+        uint256 pool = _poolOf(p, 10); // 14 ether to members
+        (address[] memory accounts, uint256[] memory amounts) = _threeMembers();
+        bytes32[] memory leaves = _settleTree(p, 1, accounts, amounts, 6 ether);
+        assertEq(market.memberPool(p), pool - 6 ether);
+
+        for (uint256 i; i < 3; ++i) {
+            uint256 before = token.balanceOf(accounts[i]);
+            vm.expectEmit(address(market));
+            emit IMarketplace.Claimed(p, 1, accounts[i], amounts[i]);
+            vm.prank(stranger); // anyone may submit; the leaf's account is paid
+            market.claim(p, 1, i, accounts[i], amounts[i], _proof(leaves, i));
+            assertEq(token.balanceOf(accounts[i]) - before, amounts[i]);
+            assertTrue(market.isClaimed(p, 1, i));
+        }
+        (,, uint256 claimed) = market.epochOf(p, 1);
+        assertEq(claimed, 6 ether);
+
+        bytes32[] memory proof = _proof(leaves, 1);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.AlreadyClaimed.selector, p, 1, 1));
+        market.claim(p, 1, 1, bob, 2 ether, proof);
+    }
+
+    function test_claim_revertsWhenUnknownEpoch() public {
+        uint256 p = _stream();
+        bytes32[] memory proof = new bytes32[](0);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.UnknownEpoch.selector, p, 1));
+        market.claim(p, 1, 0, alice, 1, proof);
+    }
+
+    function test_claim_revertsWhenProofInvalid() public {
+        uint256 p = _stream();
+        _poolOf(p, 10);
+        (address[] memory accounts, uint256[] memory amounts) = _threeMembers();
+        bytes32[] memory leaves = _settleTree(p, 1, accounts, amounts, 6 ether);
+        bytes32[] memory proof = _proof(leaves, 0);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidProof.selector, p, 1, 0));
+        market.claim(p, 1, 0, alice, 3 ether + 1, proof);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidProof.selector, p, 1, 0));
+        market.claim(p, 1, 0, stranger, 3 ether, proof);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidProof.selector, p, 1, 2));
+        market.claim(p, 1, 2, alice, 3 ether, proof);
+        // A proof for another epoch of the same product does not carry over.
+        vm.prank(settler);
+        market.settle(p, 2, 1 ether, keccak256("other"));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidProof.selector, p, 2, 0));
+        market.claim(p, 2, 0, alice, 3 ether, proof);
+    }
+
+    function test_claim_revertsWhenEpochWouldOverpay() public {
+        uint256 p = _stream();
+        _poolOf(p, 10);
+        (address[] memory accounts, uint256[] memory amounts) = _threeMembers();
+        // The root promises 6 ether but the epoch holds 4.
+        bytes32[] memory leaves = _settleTree(p, 1, accounts, amounts, 4 ether);
+        market.claim(p, 1, 0, alice, 3 ether, _proof(leaves, 0));
+        bytes32[] memory proof = _proof(leaves, 1);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochOverdrawn.selector, p, 1, 2 ether, 1 ether));
+        market.claim(p, 1, 1, bob, 2 ether, proof);
+        market.claim(p, 1, 2, carol, 1 ether, _proof(leaves, 2));
+        (, uint256 amount, uint256 claimed) = market.epochOf(p, 1);
+        assertEq(claimed, amount);
+    }
+
+    function test_claim_bitmapSeparatesWordsAndEpochs() public {
+        uint256 p = _stream();
+        _poolOf(p, 100);
+        bytes32[] memory leaves = new bytes32[](300);
+        for (uint256 i; i < 300; ++i) {
+            leaves[i] = _leaf(i, alice, 1 gwei);
+        }
+        vm.prank(settler);
+        market.settle(p, 1, 300 gwei, _root(leaves));
+        uint256[4] memory picks = [uint256(0), 255, 256, 299];
+        for (uint256 i; i < picks.length; ++i) {
+            market.claim(p, 1, picks[i], alice, 1 gwei, _proof(leaves, picks[i]));
+        }
+        for (uint256 i; i < 300; ++i) {
+            bool picked = i == 0 || i == 255 || i == 256 || i == 299;
+            assertEq(market.isClaimed(p, 1, i), picked);
+        }
+        assertFalse(market.isClaimed(p, 2, 0));
+    }
+
+    // ------------------------------------------------------------------ gas shape
+
+    /// @dev A purchase touches no per-member state: the same gas with 3 members as with 300.
+    function test_purchaseGas_independentOfMemberCount() public {
+        uint256 few = _stream();
+        uint256 many = _stream();
+        for (uint256 i; i < 3; ++i) {
+            _join(few, alice);
+        }
+        for (uint256 i; i < 300; ++i) {
+            _join(many, alice);
+        }
+        assertEq(products.memberCount(many), 300);
+        uint256 warm = _stream();
+        vm.prank(consumer);
+        market.subscribe(warm, 1, 1, broker, USE_INSURANCE); // warm the shared slots alike
+
+        vm.prank(consumer);
+        uint256 g0 = gasleft();
+        market.subscribe(few, 1, 1, broker, USE_INSURANCE);
+        uint256 gasFew = g0 - gasleft();
+        vm.prank(consumer);
+        g0 = gasleft();
+        market.subscribe(many, 1, 1, broker, USE_INSURANCE);
+        uint256 gasMany = g0 - gasleft();
+        assertEq(gasFew, gasMany);
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    struct OrderView {
+        uint256 productId;
+        address buyer;
+        address broker;
+        uint256 quantity;
+        uint256 paid;
+        uint64 startsAt;
+        uint64 endsAt;
+        uint8 use;
+    }
+
+    function _order(uint256 id) internal view returns (OrderView memory o) {
+        (o.productId, o.buyer, o.broker, o.quantity, o.paid, o.startsAt, o.endsAt, o.use) = market.order(id);
+    }
+
+    function _assertStakingUsage(address account, uint256 units, uint8 tier) internal view {
+        assertEq(staking.units(account), units, "staking units");
+        assertEq(staking.tiers(account), tier, "staking tier");
+    }
+}
