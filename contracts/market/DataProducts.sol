@@ -9,6 +9,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDataProducts} from "../interfaces/IDataProducts.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
 import {IVehicleId} from "../interfaces/IVehicleId.sol";
+import {Permissions} from "../libraries/Permissions.sol";
 import {Roles} from "../libraries/Roles.sol";
 import {MarketMath} from "./MarketMath.sol";
 
@@ -37,7 +38,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     ///         4 resale, 5 public good.
     uint256 public constant KNOWN_USES = (1 << 6) - 1;
     /// @notice Every permission bit a product may require (DESIGN.md §3.1).
-    uint256 public constant KNOWN_PERMISSIONS = MarketMath.KNOWN_PERMISSIONS;
+    uint256 public constant KNOWN_PERMISSIONS = Permissions.ALL;
 
     /// @dev A product's terms as stored: five slots plus the URI's.
     struct StoredProduct {
@@ -373,7 +374,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         if (terms.permittedUses == 0 || terms.permittedUses & ~KNOWN_USES != 0) {
             revert InvalidPermittedUses(terms.permittedUses);
         }
-        uint256 unknown = terms.requiredPermissions & ~KNOWN_PERMISSIONS;
+        uint256 unknown = Permissions.unknownBits(terms.requiredPermissions);
         if (unknown != 0) revert UnknownPermissionBits(terms.requiredPermissions, unknown);
         if (terms.kind == Kind.Dataset && terms.minCohort == 0) revert CohortTooSmall(0, 1);
     }

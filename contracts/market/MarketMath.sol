@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Permissions} from "../libraries/Permissions.sol";
 
 /// @title MarketMath
 /// @notice The market's arithmetic, isolated so it can be fuzzed on its own: the price of an
@@ -17,13 +18,10 @@ library MarketMath {
     uint8 internal constant TIER_LIVE = 2;
     uint8 internal constant TIER_COMMANDS = 3;
 
-    // TODO(identity): replace with contracts/libraries/Permissions.sol once it lands.
-    /// @notice Every permission bit DESIGN.md §3.1 defines (bits 0..7).
-    uint256 internal constant KNOWN_PERMISSIONS = 0xFF;
     /// @dev The permission bits that reach each tier above telemetry (DESIGN.md §3.1).
-    uint256 private constant COMMAND_BITS = (1 << 0) | (1 << 1) | (1 << 2); // LOCK | UNLOCK | DRIVE
-    uint256 private constant LIVE_BITS = 1 << 5; // LIVE
-    uint256 private constant LOCATION_BITS = 1 << 4; // LOCATION
+    uint256 private constant COMMAND_BITS = Permissions.LOCK | Permissions.UNLOCK | Permissions.DRIVE;
+    uint256 private constant LIVE_BITS = Permissions.LIVE;
+    uint256 private constant LOCATION_BITS = Permissions.LOCATION;
 
     /// @notice `price × quantity` does not fit in 256 bits.
     error PaymentOverflow(uint256 price, uint256 quantity);

@@ -8,20 +8,25 @@ import {DataProducts} from "../../../contracts/market/DataProducts.sol";
 import {Marketplace} from "../../../contracts/market/Marketplace.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
-import {TempVehicleId, TempStaking} from "./TempFakes.sol";
+import {VehicleId} from "../../../contracts/identity/VehicleId.sol";
+import {TempStaking} from "./TempFakes.sol";
+import {MarketMerkle} from "./MarketMerkle.sol";
 
 /// @notice The market stack every market test starts from: token, treasury, vehicles, staking,
 ///         DataProducts and Marketplace, with named actors and helpers.
 abstract contract MarketBase is Test {
     DimoToken internal token;
     Treasury internal treasury;
-    TempVehicleId internal vehicles;
+    VehicleId internal vehicles;
     TempStaking internal staking;
     DataProducts internal products;
     Marketplace internal market;
 
     address internal governor = makeAddr("governor");
     address internal settler = makeAddr("settler");
+    address internal minter = makeAddr("minter");
+    uint256 internal connectionId;
+    uint256 private _vinCounter;
     address internal operator = makeAddr("operator");
     address internal operator2 = makeAddr("operator2");
     address internal broker = makeAddr("broker");
@@ -36,6 +41,13 @@ abstract contract MarketBase is Test {
 
     uint256 internal constant SUPPLY = 1_000_000_000 ether;
     uint256 internal constant FUNDS = 10_000_000 ether;
+    // Lockup curves: a base per role, and for buyers a stake per √(vehicle-subscriptions).
+    uint256 internal constant OPERATOR_BASE = 10_000 ether;
+    uint256 internal constant BROKER_BASE = 5_000 ether;
+    uint256 internal constant CONSUMER_BASE = 1_000 ether;
+    uint256 internal constant PER_SQRT_UNIT = 100 ether;
+    /// @dev What `_activate` stakes: the base and room for 10,000 tier-3 vehicle-subscriptions.
+    uint256 internal constant STAKE_HEADROOM = 300_000 ether;
 
     // Permission bits (DESIGN.md §3.1).
     uint256 internal constant LOCK = 1 << 0;
@@ -54,12 +66,19 @@ abstract contract MarketBase is Test {
         (bob, bobKey) = makeAccount("bob");
         token = new DimoToken(address(this), SUPPLY);
         treasury = new Treasury(governor);
-        vehicles = new TempVehicleId();
-        staking = new TempStaking();
+        vehicles = new VehicleId(governor);
+        staking = new TempStaking(address(token), address(treasury), governor);
         products = new DataProducts(address(vehicles), address(staking), governor);
         market = new Marketplace(address(token), address(products), address(staking), address(treasury), governor);
         vm.startPrank(governor);
         market.grantRole(market.SETTLER_ROLE(), settler);
+        staking.grantRole(staking.MARKET_ROLE(), address(market));
+        staking.grantRole(staking.SLASHER_ROLE(), governor);
+        staking.setCurve(IStaking.Role.Operator, OPERATOR_BASE, 0);
+        staking.setCurve(IStaking.Role.Broker, BROKER_BASE, PER_SQRT_UNIT);
+        staking.setCurve(IStaking.Role.Consumer, CONSUMER_BASE, PER_SQRT_UNIT);
+        vehicles.grantRole(vehicles.MINTER_ROLE(), minter);
+        connectionId = vehicles.addConnection("Tesla", makeAddr("oracle"));
         vm.stopPrank();
 
         _activate(operator, IStaking.Role.Operator);
@@ -75,14 +94,38 @@ abstract contract MarketBase is Test {
 
     // ------------------------------------------------------------------ actors
 
-    /// @dev Whitelists `account` for `role` and stakes what it needs (and more for usage).
+    /// @dev Whitelists `account` for `role` and stakes the role's base plus headroom for usage.
     function _activate(address account, IStaking.Role role) internal {
-        staking.setActive(account, role, true);
+        vm.prank(governor);
+        staking.setWhitelisted(account, role, true);
+        (uint256 active,,) = staking.stakeOf(account);
+        uint256 wanted = _base(role) + STAKE_HEADROOM;
+        if (active < wanted) _stake(account, wanted - active);
     }
 
-    /// @dev Makes `account` inactive for `role`.
+    /// @dev Stakes `amount` more for `account` (funded from the test contract).
+    function _stake(address account, uint256 amount) internal {
+        token.transfer(account, amount);
+        vm.startPrank(account);
+        token.approve(address(staking), amount);
+        staking.stake(amount);
+        vm.stopPrank();
+    }
+
+    /// @dev Makes `account` inactive for `role`: the DAO slashes it below the role's base.
     function _deactivate(address account, IStaking.Role role) internal {
-        staking.setActive(account, role, false);
+        (uint256 active,,) = staking.stakeOf(account);
+        uint256 keep = _base(role) - 1;
+        if (active > keep) {
+            vm.prank(governor);
+            staking.slash(account, active - keep, 0, bytes32(0), "test: below the base");
+        }
+    }
+
+    function _base(IStaking.Role role) internal pure returns (uint256) {
+        if (role == IStaking.Role.Operator) return OPERATOR_BASE;
+        if (role == IStaking.Role.Broker) return BROKER_BASE;
+        return CONSUMER_BASE;
     }
 
     function _fund(address account, uint256 amount) internal {
@@ -94,7 +137,8 @@ abstract contract MarketBase is Test {
     // ------------------------------------------------------------------ vehicles
 
     function _mintVehicle(address to) internal returns (uint256) {
-        return vehicles.mint(to);
+        vm.prank(minter);
+        return vehicles.mint(to, connectionId, keccak256(abi.encode("VIN", ++_vinCounter)));
     }
 
     function _transferVehicle(uint256 vehicleId, address to) internal {
@@ -156,44 +200,15 @@ abstract contract MarketBase is Test {
 
     // ------------------------------------------------------------------ merkle
 
-    /// @dev The StandardMerkleTree leaf of `(index, account, amount)`.
     function _leaf(uint256 index, address account, uint256 amount) internal pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))));
+        return MarketMerkle.leaf(index, account, amount);
     }
 
-    function _hashPair(bytes32 a, bytes32 b) internal pure returns (bytes32) {
-        return a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
-    }
-
-    /// @dev Root of a sorted-pair tree over `leaves` (odd nodes carried up).
     function _root(bytes32[] memory leaves) internal pure returns (bytes32) {
-        bytes32[] memory level = leaves;
-        while (level.length > 1) level = _nextLevel(level);
-        return level[0];
+        return MarketMerkle.root(leaves);
     }
 
-    /// @dev Proof for leaf `index` in the same tree as `_root`.
-    function _proof(bytes32[] memory leaves, uint256 index) internal pure returns (bytes32[] memory proof) {
-        bytes32[] memory scratch = new bytes32[](64);
-        uint256 depth;
-        bytes32[] memory level = leaves;
-        while (level.length > 1) {
-            uint256 sibling = index ^ 1;
-            if (sibling < level.length) scratch[depth++] = level[sibling];
-            level = _nextLevel(level);
-            index >>= 1;
-        }
-        proof = new bytes32[](depth);
-        for (uint256 i; i < depth; ++i) {
-            proof[i] = scratch[i];
-        }
-    }
-
-    function _nextLevel(bytes32[] memory level) private pure returns (bytes32[] memory next) {
-        next = new bytes32[]((level.length + 1) / 2);
-        for (uint256 i; i < next.length; ++i) {
-            uint256 l = 2 * i;
-            next[i] = l + 1 < level.length ? _hashPair(level[l], level[l + 1]) : level[l];
-        }
+    function _proof(bytes32[] memory leaves, uint256 index) internal pure returns (bytes32[] memory) {
+        return MarketMerkle.proof(leaves, index);
     }
 }

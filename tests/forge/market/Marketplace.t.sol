@@ -742,7 +742,8 @@ contract MarketplaceTest is MarketBase {
     }
 
     function _assertStakingUsage(address account, uint256 units, uint8 tier) internal view {
-        assertEq(staking.units(account), units, "staking units");
-        assertEq(staking.tiers(account), tier, "staking tier");
+        (uint256 stakedUnits, uint8 stakedTier) = staking.usageOf(account);
+        assertEq(stakedUnits, units, "staking units");
+        assertEq(stakedTier, tier, "staking tier");
     }
 }
