@@ -580,6 +580,17 @@ contract DataProductsTest is MarketBase {
         assertEq(products.memberCount(p), 1);
     }
 
+    function test_burn_voidsMembershipAndAnyoneMayLeave() public {
+        uint256 p = _stream();
+        uint256 v = _join(p, alice);
+        vm.prank(alice);
+        vehicles.burn(v);
+        assertFalse(products.isMember(p, v));
+        vm.prank(stranger);
+        products.leave(p, v);
+        assertEq(products.memberCount(p), 0);
+    }
+
     function test_join_newOwnerReconsentsWithoutDoubleCount() public {
         uint256 p = _stream();
         uint256 v = _join(p, alice);

@@ -9,7 +9,7 @@ import {Marketplace} from "../../../contracts/market/Marketplace.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {VehicleId} from "../../../contracts/identity/VehicleId.sol";
-import {TempStaking} from "./TempFakes.sol";
+import {Staking} from "../../../contracts/staking/Staking.sol";
 import {MarketMerkle} from "./MarketMerkle.sol";
 
 /// @notice The market stack every market test starts from: token, treasury, vehicles, staking,
@@ -18,7 +18,7 @@ abstract contract MarketBase is Test {
     DimoToken internal token;
     Treasury internal treasury;
     VehicleId internal vehicles;
-    TempStaking internal staking;
+    Staking internal staking;
     DataProducts internal products;
     Marketplace internal market;
 
@@ -67,7 +67,7 @@ abstract contract MarketBase is Test {
         token = new DimoToken(address(this), SUPPLY);
         treasury = new Treasury(governor);
         vehicles = new VehicleId(governor);
-        staking = new TempStaking(address(token), address(treasury), governor);
+        staking = new Staking(address(token), address(treasury), governor);
         products = new DataProducts(address(vehicles), address(staking), governor);
         market = new Marketplace(address(token), address(products), address(staking), address(treasury), governor);
         vm.startPrank(governor);

@@ -8,7 +8,7 @@ import {DataProducts} from "../../../contracts/market/DataProducts.sol";
 import {Marketplace} from "../../../contracts/market/Marketplace.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
-import {TempStaking} from "./TempFakes.sol";
+import {Staking} from "../../../contracts/staking/Staking.sol";
 import {MarketMerkle} from "./MarketMerkle.sol";
 
 /// @notice Drives random sequences over the whole market — purchases of every kind, settles,
@@ -19,7 +19,7 @@ contract MarketHandler is Test {
         DimoToken token;
         address treasury;
         VehicleId vehicles;
-        TempStaking staking;
+        Staking staking;
         DataProducts products;
         Marketplace market;
         address governor;
@@ -41,7 +41,7 @@ contract MarketHandler is Test {
     DimoToken internal immutable token;
     address internal immutable treasury;
     VehicleId internal immutable vehicles;
-    TempStaking internal immutable staking;
+    Staking internal immutable staking;
     DataProducts internal immutable products;
     Marketplace internal immutable market;
     address internal immutable governor;

@@ -306,6 +306,89 @@ contract MarketplaceTest is MarketBase {
         assertEq(token.balanceOf(address(treasury)) - before, 2 ether * 500 / 10_000);
     }
 
+    function test_subscribe_revertsWhenUsageOutgrowsStake() public {
+        IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1); // tier 1: ×1.5
+        vm.prank(operator);
+        uint256 p = products.createProduct(t);
+        // consumer stakes 1,000 + 300,000: enough for 100 × √units × 1.5 ≤ 300,000, i.e. 4,000,000 units.
+        vm.prank(consumer);
+        market.subscribe(p, 4_000_000, 1, address(0), USE_INSURANCE);
+        assertTrue(staking.isActive(consumer, IStaking.Role.Consumer));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, consumer));
+        vm.prank(consumer);
+        market.subscribe(p, 100_000, 1, address(0), USE_INSURANCE);
+
+        // Once the subscription ends and is expired, the same purchase goes through.
+        vm.warp(block.timestamp + MONTH);
+        market.expireOrder(1);
+        vm.prank(consumer);
+        market.subscribe(p, 100_000, 1, address(0), USE_INSURANCE);
+        (uint256 units,) = staking.usageOf(consumer);
+        assertEq(units, 100_000);
+    }
+
+    struct Bps {
+        uint16 operator;
+        uint16 broker;
+        uint16 fee;
+        uint16 members;
+    }
+
+    /// @dev For any price, quantity, shares and fee, the buyer pays price × quantity and every
+    ///      wei of it lands with the Treasury, the operator, the broker or the member pool.
+    function testFuzz_purchase_splitSumsToPaid(
+        uint256 price,
+        uint256 calls,
+        uint16 operatorBps,
+        uint16 brokerBps,
+        uint16 feeBps,
+        bool withBroker
+    ) public {
+        Bps memory bps;
+        bps.fee = uint16(bound(feeBps, 0, 10_000));
+        bps.operator = uint16(bound(operatorBps, 0, 10_000 - bps.fee));
+        bps.broker = uint16(bound(brokerBps, 0, 10_000 - bps.fee - bps.operator));
+        bps.members = 10_000 - bps.operator - bps.broker - bps.fee;
+        calls = bound(calls, 1, 1_000_000);
+        price = bound(price, 1, FUNDS / calls);
+        uint256 a = _apiWith(price, bps);
+
+        address via = withBroker ? broker : address(0);
+        Balances memory before = _balances(consumer, broker, a);
+        vm.prank(consumer);
+        market.buyCredits(a, calls, via, USE_INSURANCE);
+        Balances memory after_ = _balances(consumer, broker, a);
+        _checkSplit(before, after_, price * calls, bps, withBroker);
+    }
+
+    function _apiWith(uint256 price, Bps memory bps) internal returns (uint256) {
+        vm.prank(governor);
+        products.setProtocolFeeBps(bps.fee);
+        IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Api, price);
+        (t.operatorBps, t.brokerBps, t.membersBps) = (bps.operator, bps.broker, bps.members);
+        vm.prank(operator);
+        return products.createProduct(t);
+    }
+
+    function _checkSplit(Balances memory before, Balances memory after_, uint256 price, Bps memory bps, bool withBroker)
+        internal
+        pure
+    {
+        uint256 paid = before.buyer - after_.buyer;
+        assertEq(paid, price, "buyer paid price x quantity");
+        uint256 toTreasury = after_.treasury - before.treasury;
+        uint256 toOperator = after_.operatorEarnings - before.operatorEarnings;
+        uint256 toBroker = after_.brokerEarnings - before.brokerEarnings;
+        uint256 toPool = after_.pool - before.pool;
+        assertEq(toTreasury + toOperator + toBroker + toPool, paid, "split != paid");
+        assertEq(after_.market - before.market, toOperator + toBroker + toPool, "market keeps the rest");
+        assertEq(toOperator, paid * bps.operator / 10_000, "operator share");
+        uint256 brokerShare = paid * bps.broker / 10_000;
+        assertEq(toBroker, withBroker ? brokerShare : 0, "broker share");
+        assertEq(toTreasury, paid * bps.fee / 10_000 + (withBroker ? 0 : brokerShare), "treasury share");
+        assertGe(toPool, paid * bps.members / 10_000, "members lost to rounding");
+    }
+
     // ------------------------------------------------------------------ buyCredits
 
     function test_buyCredits_splits() public {
