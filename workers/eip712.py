@@ -4,7 +4,8 @@ One builder per typed message returns the full typed-data document that
 `eth_account.messages.encode_typed_data(full_message=...)` and wallets
 (`eth_signTypedData_v4`) take; `sign` turns one into the 65-byte `r || s || v`
 signature the contracts verify. Type strings here must stay byte-for-byte those of
-the contracts (`GRANT_TYPEHASH`, `MINT_ATTESTATION_TYPEHASH`, `PAIR_TYPEHASH`).
+the contracts (`GRANT_TYPEHASH`, `MINT_ATTESTATION_TYPEHASH`, `PAIR_TYPEHASH`); `Telemetry`
+is signed off-chain by devices and checked by the workers.
 
     doc = grant(domain(VEHICLE_DOMAIN, chain_id, vehicle_id_address), vehicle_id=1, ...)
     signature = sign(doc, owner_key)
@@ -22,6 +23,8 @@ from eth_utils import keccak, to_checksum_address
 #: Domain names of the contracts (each signs under its own name, version "1").
 VEHICLE_DOMAIN = "DIMO Vehicle"
 DEVICE_DOMAIN = "DIMO Device"
+#: Off-chain device telemetry: its own name, verifyingContract = AftermarketDevice.
+TELEMETRY_DOMAIN = "DIMO Telemetry"
 DOMAIN_VERSION = "1"
 
 #: A VIN: 17 characters, digits and capital letters except I, O and Q (ISO 3779).
@@ -59,6 +62,14 @@ PAIR_FIELDS: list[Field] = [
     {"name": "deviceId", "type": "uint256"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
+]
+
+
+TELEMETRY_FIELDS: list[Field] = [
+    {"name": "deviceId", "type": "uint256"},
+    {"name": "sequence", "type": "uint64"},
+    {"name": "timestamp", "type": "uint64"},
+    {"name": "payloadHash", "type": "bytes32"},
 ]
 
 
@@ -169,6 +180,24 @@ def pair(dom: Domain, *, vehicle_id: int, device_id: int, nonce: int, deadline: 
             "deviceId": int(device_id),
             "nonce": int(nonce),
             "deadline": int(deadline),
+        },
+    )
+
+
+def telemetry(
+    dom: Domain, *, device_id: int, sequence: int, timestamp: int, payload_hash: bytes | str
+) -> TypedData:
+    """Off-chain `Telemetry`, signed by the device's own key; `payload_hash` = keccak256 of the
+    RFC 8785 canonical JSON of the signals (workers/oem/telemetry.py)."""
+    return _typed(
+        "Telemetry",
+        TELEMETRY_FIELDS,
+        dom,
+        {
+            "deviceId": int(device_id),
+            "sequence": int(sequence),
+            "timestamp": int(timestamp),
+            "payloadHash": _bytes32(payload_hash),
         },
     )
 

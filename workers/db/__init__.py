@@ -29,6 +29,7 @@ MODEL_MODULES = (
     "workers.db.settlement",
     "workers.db.gateway",
     "workers.db.signals",
+    "workers.db.oem",
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

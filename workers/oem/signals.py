@@ -118,6 +118,8 @@ class Signal:
     unit: str | None
     timestamp: datetime
     source: str
+    #: For device data: the device's EIP-712 signature over the payload this came in.
+    signature: str | None = None
 
     @property
     def signal_class(self) -> SignalClass:
@@ -128,14 +130,17 @@ class Signal:
         return round(self.timestamp.timestamp() * 1000)
 
     def to_json(self) -> dict[str, Any]:
-        """The shape the gateway serves (DESIGN.md §4)."""
-        return {
+        """The shape the gateway serves (DESIGN.md §4); device data adds its signature."""
+        body: dict[str, Any] = {
             "name": self.name,
             "value": self.value,
             "unit": self.unit,
             "timestamp": self.timestamp.isoformat().replace("+00:00", "Z"),
             "source": self.source,
         }
+        if self.signature is not None:
+            body["signature"] = self.signature
+        return body
 
 
 def check_value(name: str, value: Any) -> float | bool:

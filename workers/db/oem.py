@@ -1,0 +1,108 @@
+"""OEM integration and device telemetry tables (owned by workers/oem): onboarding states,
+linked vehicles with their encrypted tokens, verified device payloads with their
+signatures, per-device sequence high-water marks, and relayed commands. The signals
+themselves live in `workers.db.signals` (history and latest, shared with the gateway)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from workers.db.base import Address, Base, Bytes32, UInt
+
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class OemAuthState(Base):
+    """An onboarding in flight: the OAuth `state` handed to the automaker, bound to the
+    owner's address and connection; single-use (`used_at`), expiring. Only the state's
+    SHA-256 is kept, so the table cannot be replayed into a callback."""
+
+    __tablename__ = "oem_auth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    connection_id: Mapped[int] = mapped_column(UInt)
+    owner: Mapped[str] = mapped_column(Address)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class OemLink(Base):
+    """A vehicle linked through an automaker: its OEM id, its tokens (Fernet-encrypted), the
+    VIN (encrypted too: reading it needs the VIN bit) and the owner who consented.
+
+    `vehicle_id` is filled once the vehicle NFT for `vin_hash` exists. `status`: `active`,
+    `reauth_required` (refresh refused: the owner must consent again), `owner_changed` (the
+    NFT moved to someone else: their data is not pulled with the old owner's consent)."""
+
+    __tablename__ = "oem_links"
+    __table_args__ = (UniqueConstraint("connection_id", "vin_hash", name="uq_oem_links_connection_vin"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(UInt)
+    vin_hash: Mapped[str] = mapped_column(Bytes32, index=True)
+    vin_ciphertext: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str] = mapped_column(Address)
+    vehicle_id: Mapped[int | None] = mapped_column(UInt, nullable=True, index=True)
+    tokens_ciphertext: Mapped[str] = mapped_column(Text)
+    token_expires_at: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(24), default="active")
+    #: When oem.schedule last queued a pull (a queued pull is not queued again meanwhile).
+    scheduled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_pull_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class DevicePayload(Base):
+    """One verified device telemetry payload: the signed `Telemetry` fields, the canonical
+    JSON that `payload_hash` covers, and the signature, so anyone can verify it again."""
+
+    __tablename__ = "device_payloads"
+    __table_args__ = (UniqueConstraint("device_id", "sequence", name="uq_device_payloads_device_sequence"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    device_id: Mapped[int] = mapped_column(UInt)
+    vehicle_id: Mapped[int] = mapped_column(UInt, index=True)
+    sequence: Mapped[int] = mapped_column(UInt)
+    #: The device's signed timestamp (unix seconds).
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    payload_hash: Mapped[str] = mapped_column(Bytes32)
+    canonical: Mapped[str] = mapped_column(Text)
+    signer: Mapped[str] = mapped_column(Address)
+    signature: Mapped[str] = mapped_column(String(132))
+    received_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeviceSequence(Base):
+    """The highest sequence accepted per device; raised only by a conditional update, so
+    two deliveries of one payload cannot both be accepted."""
+
+    __tablename__ = "device_sequences"
+
+    device_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(UInt)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class OemCommand(Base):
+    """A remote command relayed (or refused) by `oem.command`, keyed by the request id the
+    gateway gave it so a redelivered task never sends twice.
+
+    `status`: queued, sent, refused (no permission), expired (waited longer than
+    OEM_COMMAND_TTL), failed (the OEM or the vehicle said no)."""
+
+    __tablename__ = "oem_commands"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(UInt, index=True)
+    caller: Mapped[str] = mapped_column(Address)
+    command: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    requested_at: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -1,0 +1,306 @@
+"""Signed plug-in device telemetry (DESIGN.md §3.7, `POST /v1/devices/{deviceId}/telemetry`).
+
+A device signs EIP-712 `Telemetry(deviceId, sequence, timestamp, payloadHash)` in the
+"DIMO Telemetry" domain (verifyingContract = AftermarketDevice), where payloadHash is
+keccak256 of the RFC 8785 canonical JSON of its signals: an object of VSS name -> value.
+
+A payload is stored only if it is signed by the device key registered on chain, the device
+is paired to a vehicle, its timestamp is within the freshness window and its sequence is
+above every sequence accepted from that device before (checked and raised atomically with
+the insert). Otherwise it is refused with a stable reason and nothing is written:
+`bad_payload`, `unknown_device`, `bad_signature`, `stale`, `unpaired`, `replayed`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import rfc8785
+from eth_utils import keccak, to_checksum_address
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError
+
+from workers import eip712
+from workers.db.oem import DevicePayload, DeviceSequence
+from workers.oem.errors import MalformedPayloadError
+from workers.oem.signals import Signal, device_source, make_signal
+from workers.oem.store import now_ms, store_signals
+
+UINT64_MAX = 2**64 - 1
+SIGNATURE_BYTES = 65
+#: At most this many signals in one payload.
+MAX_SIGNALS = 256
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+class TelemetryRefused(Exception):  # noqa: N818 - a refusal, with its reason, not a fault
+    """The payload is refused; `reason` is one of the module's stable codes."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a device posts: the signed fields, its signals and the signature."""
+
+    device_id: int
+    sequence: int
+    timestamp: int
+    signals: dict[str, Any]
+    signature: str
+
+    @classmethod
+    def parse(cls, body: Any, device_id: int | None = None) -> Envelope:
+        """From JSON `{"device_id", "sequence", "timestamp", "signals": {name: value},
+        "signature"}`; `device_id` from the URL must match the body's when both are given."""
+        if not isinstance(body, dict):
+            raise TelemetryRefused("bad_payload", "the body must be a JSON object")
+        try:
+            envelope = cls(
+                device_id=_uint(body.get("device_id", device_id), "device_id", 2**256 - 1),
+                sequence=_uint(body["sequence"], "sequence", UINT64_MAX),
+                timestamp=_uint(body["timestamp"], "timestamp", UINT64_MAX),
+                signals=body["signals"],
+                signature=str(body["signature"]),
+            )
+        except KeyError as exc:
+            raise TelemetryRefused("bad_payload", f"missing {exc.args[0]!r}") from exc
+        if device_id is not None and envelope.device_id != device_id:
+            raise TelemetryRefused("bad_payload", f"body device_id {envelope.device_id} is not {device_id}")
+        if not isinstance(envelope.signals, dict) or not 0 < len(envelope.signals) <= MAX_SIGNALS:
+            raise TelemetryRefused("bad_payload", f"signals must be an object of 1..{MAX_SIGNALS} entries")
+        return envelope
+
+
+def _uint(value: Any, what: str, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise TelemetryRefused("bad_payload", f"{what} must be an integer in [0, {maximum}], got {value!r}")
+    return value
+
+
+def canonical_json(signals: dict[str, Any]) -> bytes:
+    """RFC 8785 (JCS) canonical form: what payloadHash is taken over."""
+    try:
+        return rfc8785.dumps(signals)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise TelemetryRefused("bad_payload", f"signals are not canonicalisable JSON: {exc}") from exc
+
+
+def payload_hash(signals: dict[str, Any]) -> bytes:
+    return keccak(canonical_json(signals))
+
+
+def telemetry_domain(chain_id: int, aftermarket_device: str) -> eip712.Domain:
+    return eip712.domain(eip712.TELEMETRY_DOMAIN, chain_id, aftermarket_device)
+
+
+def typed(domain: eip712.Domain, envelope: Envelope, digest: bytes) -> eip712.TypedData:
+    return eip712.telemetry(
+        domain,
+        device_id=envelope.device_id,
+        sequence=envelope.sequence,
+        timestamp=envelope.timestamp,
+        payload_hash=digest,
+    )
+
+
+def sign_envelope(
+    domain: eip712.Domain,
+    private_key: str,
+    *,
+    device_id: int,
+    sequence: int,
+    timestamp: int,
+    signals: dict[str, Any],
+) -> dict[str, Any]:
+    """What a device does: the JSON body of a signed telemetry post (used by devices' tools,
+    the demo and the tests)."""
+    unsigned = Envelope(device_id, sequence, timestamp, signals, "")
+    signature = eip712.sign(typed(domain, unsigned, payload_hash(signals)), private_key)
+    return {
+        "device_id": device_id,
+        "sequence": sequence,
+        "timestamp": timestamp,
+        "signals": signals,
+        "signature": "0x" + signature.hex(),
+    }
+
+
+class DeviceRegistry(Protocol):
+    """What the verifier needs to know about a device, as the chain says it now."""
+
+    def signer_of(self, device_id: int) -> str | None:
+        """The device key, or None if there is no such device."""
+        ...
+
+    def vehicle_of(self, device_id: int) -> int:
+        """The vehicle the device is paired with now, or 0."""
+        ...
+
+
+class ChainDeviceRegistry:
+    """AftermarketDevice's views on the latest block."""
+
+    def __init__(self, aftermarket_device: Contract) -> None:
+        self.contract = aftermarket_device
+
+    def signer_of(self, device_id: int) -> str | None:
+        try:
+            signer = self.contract.functions.deviceSigner(device_id).call(block_identifier="latest")
+        except ContractLogicError:  # ERC721NonexistentToken
+            return None
+        return None if int(signer, 16) == 0 else to_checksum_address(signer)
+
+    def vehicle_of(self, device_id: int) -> int:
+        return int(self.contract.functions.vehicleOfDevice(device_id).call(block_identifier="latest"))
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A payload that passed every check but the sequence (which `store` settles)."""
+
+    envelope: Envelope
+    vehicle_id: int
+    signer: str
+    payload_hash: bytes
+    canonical: str
+    signals: list[Signal]
+
+
+class TelemetryVerifier:
+    def __init__(
+        self,
+        domain: eip712.Domain,
+        registry: DeviceRegistry,
+        *,
+        max_age: int,
+        max_future: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.domain = domain
+        self.registry = registry
+        self.max_age = max_age
+        self.max_future = max_future
+        self._clock = clock
+
+    def verify(self, envelope: Envelope) -> Verified:
+        """Every check except the sequence; TelemetryRefused on the first that fails."""
+        canonical = canonical_json(envelope.signals)
+        digest = keccak(canonical)
+        signer = self.registry.signer_of(envelope.device_id)
+        if signer is None:
+            raise TelemetryRefused("unknown_device", f"no device {envelope.device_id} on chain")
+        recovered = _recover(typed(self.domain, envelope, digest), envelope.signature)
+        if recovered != signer:
+            raise TelemetryRefused(
+                "bad_signature", f"signed by {recovered}, device {envelope.device_id}'s key is {signer}"
+            )
+        now = self._clock()
+        if not now - self.max_age <= envelope.timestamp <= now + self.max_future:
+            raise TelemetryRefused(
+                "stale",
+                f"timestamp {envelope.timestamp} is outside [now - {self.max_age}, now + {self.max_future}]",
+            )
+        vehicle_id = self.registry.vehicle_of(envelope.device_id)
+        if vehicle_id == 0:
+            raise TelemetryRefused("unpaired", f"device {envelope.device_id} is paired with no vehicle")
+        observed = datetime.fromtimestamp(envelope.timestamp, UTC)
+        source = device_source(envelope.device_id)
+        signature = "0x" + envelope.signature.removeprefix("0x").lower()
+        try:
+            signals = [
+                replace(make_signal(name, value, observed, source), signature=signature)
+                for name, value in envelope.signals.items()
+            ]
+        except MalformedPayloadError as exc:
+            raise TelemetryRefused("bad_payload", exc.detail) from exc
+        return Verified(envelope, vehicle_id, signer, digest, canonical.decode(), signals)
+
+
+def _recover(doc: eip712.TypedData, signature: str) -> str:
+    """The signer of `doc`, or `bad_signature` for anything that is not a 65-byte signature
+    recovering to an address."""
+    try:
+        raw = bytes.fromhex(signature.removeprefix("0x"))
+    except ValueError as exc:
+        raise TelemetryRefused("bad_signature", "the signature is not hex") from exc
+    if len(raw) != SIGNATURE_BYTES:
+        raise TelemetryRefused("bad_signature", f"a signature is {SIGNATURE_BYTES} bytes, got {len(raw)}")
+    try:
+        return eip712.recover(doc, raw)
+    except Exception as exc:  # eth_keys: BadSignature / ValueError for impossible r, s, v
+        raise TelemetryRefused("bad_signature", f"the signature does not recover: {exc}") from exc
+
+
+def _claim_sequence(session: Session, device_id: int, sequence: int) -> None:
+    """Raises the device's high-water mark to `sequence`, or refuses it as replayed."""
+    stamp = now_ms()
+    raised = session.execute(
+        update(DeviceSequence)
+        .where(DeviceSequence.device_id == device_id, DeviceSequence.last_sequence < sequence)
+        .values(last_sequence=sequence, updated_at=stamp)
+    )
+    if raised.rowcount == 1:
+        return
+    last = session.scalar(select(DeviceSequence.last_sequence).where(DeviceSequence.device_id == device_id))
+    if last is not None:
+        raise TelemetryRefused("replayed", f"sequence {sequence} is not above {last}")
+    try:
+        with session.begin_nested():
+            session.add(DeviceSequence(device_id=device_id, last_sequence=sequence, updated_at=stamp))
+    except IntegrityError as exc:  # another delivery created the row first: it won
+        raise TelemetryRefused("replayed", f"sequence {sequence} raced another delivery") from exc
+
+
+def store(session: Session, verified: Verified) -> int:
+    """Claims the sequence and writes the payload and its signals, all in the caller's
+    transaction (a refusal rolls everything back); returns the payload id."""
+    envelope = verified.envelope
+    _claim_sequence(session, envelope.device_id, envelope.sequence)
+    payload = DevicePayload(
+        device_id=envelope.device_id,
+        vehicle_id=verified.vehicle_id,
+        sequence=envelope.sequence,
+        timestamp=envelope.timestamp,
+        payload_hash=verified.payload_hash,
+        canonical=verified.canonical,
+        signer=verified.signer,
+        signature="0x" + envelope.signature.removeprefix("0x").lower(),
+        received_at=now_ms(),
+    )
+    session.add(payload)
+    session.flush()
+    store_signals(session, verified.vehicle_id, verified.signals)
+    return payload.id
+
+
+@dataclass(frozen=True)
+class Accepted:
+    payload_id: int
+    vehicle_id: int
+    device_id: int
+    sequence: int
+    signals: int
+
+
+def ingest(
+    session: Session, verifier: TelemetryVerifier, body: Any, device_id: int | None = None
+) -> Accepted:
+    """Parse, verify, store: the whole of `POST /v1/devices/{deviceId}/telemetry` but HTTP.
+    The caller commits the session on success and rolls it back on TelemetryRefused."""
+    verified = verifier.verify(Envelope.parse(body, device_id))
+    payload_id = store(session, verified)
+    envelope = verified.envelope
+    return Accepted(
+        payload_id, verified.vehicle_id, envelope.device_id, envelope.sequence, len(verified.signals)
+    )
