@@ -1,0 +1,110 @@
+"""A chain for the OEM and device tests: anvil with VehicleId and AftermarketDevice (from the
+protocol deployment when it includes them, deployed here otherwise), OEM connections whose
+oracle is the workers' ORACLE_KEY, and transaction helpers per account."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from tests.support.anvil import ANVIL_KEYS, AnvilNode
+from workers import eip712
+from workers.config import ANVIL_SECOND_KEY
+from workers.contracts import load_artifact
+from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer, deploy_all
+
+
+@dataclass
+class IdentityChain:
+    node: AnvilNode
+    vehicle_id: Contract
+    device: Contract
+    senders: dict[str, Deployer]
+
+    @property
+    def w3(self) -> Web3:
+        return self.node.w3
+
+    @property
+    def chain_id(self) -> int:
+        return self.w3.eth.chain_id
+
+    def sender(self, key: str) -> Deployer:
+        if key not in self.senders:
+            self.senders[key] = Deployer(self.w3, Account.from_key(key))
+        return self.senders[key]
+
+    def send(self, key: str, contract: Contract, fn: str, *args: Any) -> Any:
+        """`contract.fn(*args)` from `key`'s account; the receipt (DeploymentTxError on revert)."""
+        return self.sender(key).call(contract, fn, *args)
+
+    def reverts(self, key: str, contract: Contract, fn: str, *args: Any) -> bool:
+        try:
+            getattr(contract.functions, fn)(*args).call({"from": Account.from_key(key).address})
+        except Exception:
+            return True
+        return False
+
+    def mint_device(self, owner: str, signer_key: str, serial: bytes) -> int:
+        signer = Account.from_key(signer_key).address
+        receipt = self.send(ANVIL_DEPLOYER_KEY, self.device, "mintDevice", owner, signer, Web3.keccak(serial))
+        return self.device.events.DeviceMinted().process_receipt(receipt, errors=DISCARD)[0]["args"][
+            "deviceId"
+        ]
+
+    def pair(self, owner_key: str, vehicle_id: int, device_id: int, signer_key: str) -> None:
+        signer = Account.from_key(signer_key).address
+        domain = eip712.Domain(eip712.DEVICE_DOMAIN, self.chain_id, self.device.address)
+        deadline = int(time.time()) + 3600
+        nonce = self.device.functions.nonces(signer).call()
+        data = eip712.pair(domain, vehicle_id=vehicle_id, device_id=device_id, nonce=nonce, deadline=deadline)
+        self.send(
+            owner_key, self.device, "pair", vehicle_id, device_id, deadline, eip712.sign(data, signer_key)
+        )
+
+    def mint_vehicle(self, owner: str, connection_id: int, vin_hash: bytes) -> int:
+        receipt = self.send(ANVIL_DEPLOYER_KEY, self.vehicle_id, "mint", owner, connection_id, vin_hash)
+        return self.vehicle_id.events.VehicleMinted().process_receipt(receipt, errors=DISCARD)[0]["args"][
+            "vehicleId"
+        ]
+
+
+def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
+    """VehicleId + AftermarketDevice on `node`, connections 1 "smartcar" and 2 "tesla" whose
+    oracle is ANVIL_SECOND_KEY (the workers' default ORACLE_KEY), the deployer a manufacturer."""
+    manifest, _ = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=directory)
+    chain = IdentityChain(node, None, None, {})  # type: ignore[arg-type]
+    deployer = chain.sender(ANVIL_DEPLOYER_KEY)
+    governor = deployer.account.address
+    if "VehicleId" in manifest.contracts:
+        artifact = load_artifact("VehicleId")
+        chain.vehicle_id = node.w3.eth.contract(address=manifest.address("VehicleId"), abi=artifact.abi)
+    else:
+        chain.vehicle_id = deployer.deploy("VehicleId", [governor])
+        minter = chain.vehicle_id.functions.MINTER_ROLE().call()
+        chain.send(ANVIL_DEPLOYER_KEY, chain.vehicle_id, "grantRole", minter, governor)
+    if "AftermarketDevice" in manifest.contracts:
+        artifact = load_artifact("AftermarketDevice")
+        chain.device = node.w3.eth.contract(address=manifest.address("AftermarketDevice"), abi=artifact.abi)
+    else:
+        chain.device = deployer.deploy("AftermarketDevice", [chain.vehicle_id.address, governor])
+    oracle = Account.from_key(ANVIL_SECOND_KEY).address
+    count = chain.vehicle_id.functions.connectionCount().call()
+    for connection_id, name in ((1, "smartcar"), (2, "tesla")):
+        if connection_id <= count:  # the deployment made it already: make sure of its oracle
+            chain.send(ANVIL_DEPLOYER_KEY, chain.vehicle_id, "setConnection", connection_id, oracle, True)
+        else:
+            chain.send(ANVIL_DEPLOYER_KEY, chain.vehicle_id, "addConnection", name, oracle)
+    chain.send(ANVIL_DEPLOYER_KEY, chain.device, "setManufacturer", governor, True)
+    return chain
+
+
+OWNER_KEY = ANVIL_KEYS[3]
+OTHER_KEY = ANVIL_KEYS[4]
+RELAYER_KEY = ANVIL_KEYS[5]

@@ -1,0 +1,280 @@
+"""Signed plug-in device telemetry against a real anvil (the device key and the pairing are
+read from AftermarketDevice): valid payloads are stored with their signature; forged,
+tampered, replayed, out-of-order, wrong-device, unknown, unpaired, stale and malformed
+payloads are refused with their reason and store nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+from sqlalchemy import func, select
+
+from tests.support.anvil import AnvilNode
+from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain, identity_chain
+from workers import eip712
+from workers.db.oem import DevicePayload, DeviceSequence, SignalRow
+from workers.db.session import session_scope
+from workers.oem import signals as vss
+from workers.oem.store import latest_signals, signal_history
+from workers.oem.telemetry import (
+    Accepted,
+    ChainDeviceRegistry,
+    TelemetryRefused,
+    TelemetryVerifier,
+    ingest,
+    payload_hash,
+    sign_envelope,
+    telemetry_domain,
+)
+
+OWNER = Account.from_key(OWNER_KEY).address
+OTHER = Account.from_key(OTHER_KEY).address
+DEVICE_KEY = "0x" + keccak(text="device one").hex().removeprefix("0x")
+SECOND_DEVICE_KEY = "0x" + keccak(text="device two").hex().removeprefix("0x")
+UNPAIRED_DEVICE_KEY = "0x" + keccak(text="device three").hex().removeprefix("0x")
+SIGNALS = {vss.SPEED: 42.5, vss.SOC: 77.0, vss.LATITUDE: 52.52, vss.IS_LOCKED: False}
+
+
+class World:
+    def __init__(self, chain: IdentityChain) -> None:
+        self.chain = chain
+        self.vehicle = chain.mint_vehicle(OWNER, 1, keccak(text="VIN-A"))
+        self.other_vehicle = chain.mint_vehicle(OWNER, 1, keccak(text="VIN-B"))
+        self.device = chain.mint_device(OWNER, DEVICE_KEY, b"serial-1")
+        self.second_device = chain.mint_device(OWNER, SECOND_DEVICE_KEY, b"serial-2")
+        self.unpaired_device = chain.mint_device(OWNER, UNPAIRED_DEVICE_KEY, b"serial-3")
+        chain.pair(OWNER_KEY, self.vehicle, self.device, DEVICE_KEY)
+        chain.pair(OWNER_KEY, self.other_vehicle, self.second_device, SECOND_DEVICE_KEY)
+        self.domain = telemetry_domain(chain.chain_id, chain.device.address)
+
+
+@pytest.fixture(scope="module")
+def world_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    directory = tmp_path_factory.mktemp("chain")
+    node = AnvilNode(log_dir=directory)
+    yield World(identity_chain(node, directory / "deployments"))
+    node.stop()
+
+
+@pytest.fixture
+def world(world_base: World) -> Iterator[World]:
+    node = world_base.chain.node
+    snapshot = node.snapshot()
+    world_base.chain.senders.clear()
+    yield world_base
+    node.revert(snapshot)
+    world_base.chain.senders.clear()
+
+
+def verifier(world: World, **overrides: Any) -> TelemetryVerifier:
+    options = {"max_age": 300, "max_future": 30, **overrides}
+    return TelemetryVerifier(world.domain, ChainDeviceRegistry(world.chain.device), **options)
+
+
+def body(
+    world: World, sequence: int, *, key: str = DEVICE_KEY, device_id: int | None = None, **kw: Any
+) -> dict:
+    return sign_envelope(
+        world.domain,
+        key,
+        device_id=world.device if device_id is None else device_id,
+        sequence=sequence,
+        timestamp=kw.pop("timestamp", int(time.time())),
+        signals=kw.pop("signals", SIGNALS),
+    )
+
+
+def post(url: str, check: TelemetryVerifier, payload: Any, device_id: int | None = None) -> Accepted:
+    with session_scope(url) as session:
+        return ingest(session, check, payload, device_id)
+
+
+def refused(url: str, check: TelemetryVerifier, payload: Any, device_id: int | None = None) -> str:
+    with pytest.raises(TelemetryRefused) as caught:
+        post(url, check, payload, device_id)
+    return caught.value.reason
+
+
+def stored(url: str) -> tuple[int, int]:
+    with session_scope(url, read_only=True) as session:
+        return (
+            session.scalar(select(func.count()).select_from(DevicePayload)) or 0,
+            session.scalar(select(func.count()).select_from(SignalRow)) or 0,
+        )
+
+
+def test_a_valid_payload_is_stored_with_its_signature(world, db_url):
+    check = verifier(world)
+    signed = body(world, 1)
+    accepted = post(db_url, check, signed, world.device)
+    assert (accepted.vehicle_id, accepted.device_id, accepted.sequence, accepted.signals) == (
+        world.vehicle,
+        world.device,
+        1,
+        len(SIGNALS),
+    )
+    with session_scope(db_url, read_only=True) as session:
+        latest = {s.name: s for s in latest_signals(session, world.vehicle)}
+        payload = session.get(DevicePayload, accepted.payload_id)
+    assert set(latest) == set(SIGNALS)
+    assert latest[vss.SPEED].value == 42.5 and latest[vss.SPEED].unit == "km/h"
+    assert latest[vss.IS_LOCKED].value is False
+    assert {s.source for s in latest.values()} == {f"device:{world.device}"}
+    assert {s.signature for s in latest.values()} == {signed["signature"]}
+    assert latest[vss.LATITUDE].signal_class is vss.SignalClass.LOCATION
+    # Anyone can check the stored record again: canonical JSON -> hash -> signer.
+    assert payload is not None and keccak(payload.canonical.encode()).hex() == payload.payload_hash[2:]
+    data = eip712.telemetry(
+        world.domain,
+        device_id=payload.device_id,
+        sequence=payload.sequence,
+        timestamp=payload.timestamp,
+        payload_hash=payload.payload_hash,
+    )
+    assert eip712.recover(data, payload.signature) == Account.from_key(DEVICE_KEY).address
+
+
+def test_the_payload_hash_is_over_rfc8785_canonical_json(world):
+    reordered = dict(reversed(list(SIGNALS.items())))
+    assert payload_hash(reordered) == payload_hash(SIGNALS)
+    assert payload_hash({vss.SPEED: 1.0}) == keccak(b'{"Vehicle.Speed":1}')
+
+
+def test_a_payload_signed_by_another_key_is_refused(world, db_url):
+    assert refused(db_url, verifier(world), body(world, 1, key=OTHER_KEY)) == "bad_signature"
+    assert stored(db_url) == (0, 0)
+
+
+def test_signals_changed_after_signing_are_refused(world, db_url):
+    tampered = body(world, 1)
+    tampered["signals"] = {**SIGNALS, vss.SPEED: 142.5}
+    assert refused(db_url, verifier(world), tampered) == "bad_signature"
+    tampered = body(world, 1)
+    tampered["sequence"] = 2
+    assert refused(db_url, verifier(world), tampered) == "bad_signature"
+    assert stored(db_url) == (0, 0)
+
+
+def test_a_replayed_payload_is_refused(world, db_url):
+    check = verifier(world)
+    signed = body(world, 7)
+    post(db_url, check, signed)
+    assert refused(db_url, check, signed) == "replayed"
+    assert stored(db_url) == (1, len(SIGNALS))
+
+
+def test_out_of_order_sequences_are_refused(world, db_url):
+    check = verifier(world)
+    post(db_url, check, body(world, 5))
+    assert refused(db_url, check, body(world, 3)) == "replayed"
+    assert refused(db_url, check, body(world, 5, signals={vss.SPEED: 1.0})) == "replayed"
+    post(db_url, check, body(world, 6))
+    with session_scope(db_url, read_only=True) as session:
+        assert session.get(DeviceSequence, world.device).last_sequence == 6
+        assert len(signal_history(session, world.vehicle, names=[vss.SPEED])) == 2
+    assert stored(db_url) == (2, 2 * len(SIGNALS))
+
+
+def test_sequences_are_per_device(world, db_url):
+    check = verifier(world)
+    post(db_url, check, body(world, 9))
+    accepted = post(db_url, check, body(world, 1, key=SECOND_DEVICE_KEY, device_id=world.second_device))
+    assert accepted.vehicle_id == world.other_vehicle
+
+
+def test_one_device_cannot_speak_for_another(world, db_url):
+    check = verifier(world)
+    as_other = body(world, 1, key=DEVICE_KEY, device_id=world.second_device)
+    assert refused(db_url, check, as_other) == "bad_signature"
+    genuine = body(world, 1)
+    assert refused(db_url, check, genuine, device_id=world.second_device) == "bad_payload"  # URL mismatch
+    assert stored(db_url) == (0, 0)
+
+
+def test_an_unknown_device_is_refused(world, db_url):
+    assert refused(db_url, verifier(world), body(world, 1, device_id=999)) == "unknown_device"
+
+
+def test_unpaired_devices_are_refused(world, db_url):
+    check = verifier(world)
+    lone = body(world, 1, key=UNPAIRED_DEVICE_KEY, device_id=world.unpaired_device)
+    assert refused(db_url, check, lone) == "unpaired"
+    post(db_url, check, body(world, 1))
+    world.chain.send(OWNER_KEY, world.chain.device, "unpair", world.vehicle)
+    assert refused(db_url, check, body(world, 2)) == "unpaired"
+    assert stored(db_url) == (1, len(SIGNALS))
+
+
+def test_a_vehicle_transfer_ends_the_pairing(world, db_url):
+    check = verifier(world)
+    world.chain.send(OWNER_KEY, world.chain.vehicle_id, "transferFrom", OWNER, OTHER, world.vehicle)
+    assert refused(db_url, check, body(world, 1)) == "unpaired"
+
+
+def test_stale_and_future_timestamps_are_refused(world, db_url):
+    check = verifier(world, max_age=60, max_future=5)
+    now = int(time.time())
+    assert refused(db_url, check, body(world, 1, timestamp=now - 120)) == "stale"
+    assert refused(db_url, check, body(world, 2, timestamp=now + 60)) == "stale"
+    post(db_url, check, body(world, 3, timestamp=now - 30))
+    assert stored(db_url) == (1, len(SIGNALS))
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"signals": {"Vehicle.NotASignal": 1}},
+        {"signals": {vss.SOC: 140.0}},
+        {"signals": {vss.IS_LOCKED: "yes"}},
+        {"signals": {}},
+        {"sequence": -1},
+        {"sequence": 2**64},
+        {"timestamp": "now"},
+        {"signature": "0x1234"},
+    ],
+)
+def test_malformed_payloads_are_refused(world, db_url, broken):
+    signed = {**body(world, 1, signals=broken.get("signals", SIGNALS)), **broken}
+    reason = refused(db_url, verifier(world), signed)
+    assert reason in {"bad_payload", "bad_signature"}
+    if "signals" in broken or "sequence" in broken or "timestamp" in broken:
+        assert reason == "bad_payload"
+    assert stored(db_url) == (0, 0)
+
+
+def test_missing_fields_are_bad_payloads(world, db_url):
+    for missing in ("sequence", "timestamp", "signals", "signature"):
+        signed = body(world, 1)
+        del signed[missing]
+        assert refused(db_url, verifier(world), signed) == "bad_payload"
+    assert refused(db_url, verifier(world), ["not", "an", "object"]) == "bad_payload"
+
+
+def test_concurrent_deliveries_of_one_payload_store_it_once(world, db_url):
+    check = verifier(world)
+    signed = body(world, 1)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def deliver() -> None:
+        try:
+            post(db_url, check, signed)
+            result = "accepted"
+        except TelemetryRefused as exc:
+            result = exc.reason
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=deliver) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["accepted"] + ["replayed"] * 11
+    assert stored(db_url) == (1, len(SIGNALS))
