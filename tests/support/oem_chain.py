@@ -60,7 +60,7 @@ class IdentityChain:
 
     def pair(self, owner_key: str, vehicle_id: int, device_id: int, signer_key: str) -> None:
         signer = Account.from_key(signer_key).address
-        domain = eip712.Domain(eip712.DEVICE_DOMAIN, self.chain_id, self.device.address)
+        domain = eip712.domain(eip712.DEVICE_DOMAIN, self.chain_id, self.device.address)
         deadline = int(time.time()) + 3600
         nonce = self.device.functions.nonces(signer).call()
         data = eip712.pair(domain, vehicle_id=vehicle_id, device_id=device_id, nonce=nonce, deadline=deadline)

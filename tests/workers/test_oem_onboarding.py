@@ -25,7 +25,6 @@ from workers.deployment import ANVIL_DEPLOYER_KEY, DeploymentTxError
 from workers.oem.connectors import callback_uri, connector_for
 from workers.oem.links import LinkTokens, cipher_from
 from workers.oem.onboarding import Onboarding, OnboardingError, OracleChain
-from workers.oem.vin import vin_hash
 
 OWNER = Account.from_key(OWNER_KEY).address
 OTHER = Account.from_key(OTHER_KEY).address
@@ -108,7 +107,7 @@ def test_authorize_consent_callback_attestation_mints_the_vehicle(sim, chain, on
 
     vehicle_id = submit(chain, body)  # a relayer pays the gas; the NFT goes to the owner
     assert chain.vehicle_id.functions.ownerOf(vehicle_id).call() == OWNER
-    assert chain.vehicle_id.functions.vehicleOfVin(vin_hash(car["vin"])).call() == vehicle_id
+    assert chain.vehicle_id.functions.vehicleOfVin(eip712.vin_hash(car["vin"])).call() == vehicle_id
     assert chain.vehicle_id.functions.nonces(ORACLE).call() == result.attestation.nonce + 1
 
 
@@ -119,7 +118,7 @@ def test_the_attestation_is_the_oracles_and_binds_every_field(sim, settings, cha
         1, consent(sim, settings, 1, car["vin"], start.state), start.state
     ).attestation
     assert attestation is not None
-    domain = eip712.Domain(eip712.VEHICLE_ID_DOMAIN, chain.chain_id, chain.vehicle_id.address)
+    domain = eip712.domain(eip712.VEHICLE_DOMAIN, chain.chain_id, chain.vehicle_id.address)
     data = eip712.mint_attestation(
         domain,
         to=OWNER,
@@ -128,7 +127,7 @@ def test_the_attestation_is_the_oracles_and_binds_every_field(sim, settings, cha
         nonce=attestation.nonce,
         deadline=attestation.deadline,
     )
-    assert eip712.recover(data, attestation.signature) == ORACLE
+    assert eip712.recover(data, bytes.fromhex(attestation.signature[2:])) == ORACLE
     body = attestation.to_json()
     for tampered in ({"to": OTHER}, {"connection_id": 2}, {"deadline": body["deadline"] + 1}):
         with pytest.raises(DeploymentTxError):
@@ -255,5 +254,5 @@ def test_a_second_attestation_waits_for_the_oracles_next_nonce(
     submit(chain, first)
     with pytest.raises(DeploymentTxError):
         submit(chain, second)
-    fresh = onboarding.attest(OWNER, 1, vin_hash(cars[1]["vin"]))
+    fresh = onboarding.attest(OWNER, 1, eip712.vin_hash(cars[1]["vin"]))
     assert submit(chain, fresh.to_json()) > 0

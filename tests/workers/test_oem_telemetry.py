@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 from tests.support.anvil import AnvilNode
 from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain, identity_chain
 from workers import eip712
-from workers.db.oem import DevicePayload, DeviceSequence, SignalRow
+from workers.db.oem import DevicePayload, DeviceSequence
 from workers.db.session import session_scope
+from workers.db.signals import StoredSignal
 from workers.oem import signals as vss
 from workers.oem.store import latest_signals, signal_history
 from workers.oem.telemetry import (
@@ -105,7 +106,7 @@ def stored(url: str) -> tuple[int, int]:
     with session_scope(url, read_only=True) as session:
         return (
             session.scalar(select(func.count()).select_from(DevicePayload)) or 0,
-            session.scalar(select(func.count()).select_from(SignalRow)) or 0,
+            session.scalar(select(func.count()).select_from(StoredSignal)) or 0,
         )
 
 
@@ -137,7 +138,7 @@ def test_a_valid_payload_is_stored_with_its_signature(world, db_url):
         timestamp=payload.timestamp,
         payload_hash=payload.payload_hash,
     )
-    assert eip712.recover(data, payload.signature) == Account.from_key(DEVICE_KEY).address
+    assert eip712.recover(data, bytes.fromhex(payload.signature[2:])) == Account.from_key(DEVICE_KEY).address
 
 
 def test_the_payload_hash_is_over_rfc8785_canonical_json(world):
