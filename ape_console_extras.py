@@ -10,6 +10,7 @@ governance actions are one line through `send`):
 Each later module adds its helpers in its own section below (registered in SECTIONS):
 
     whitelist, set_curve, slash, claim_slash        staking (issue 5)
+    set_protocol_fee, deactivate_product, earnings  market (issue 6)
 """
 
 from __future__ import annotations
@@ -263,3 +264,49 @@ def staking_section(namespace: dict[str, Any]) -> dict[str, Any]:
 
 
 SECTIONS.append(staking_section)
+
+
+# ============================================================================ market (issue 6)
+# One line each:
+#     set_protocol_fee(250)            # the DAO: bps for terms created or updated from now on
+#     deactivate_product(3)            # the DAO (or the product's operator with sender=...)
+#     earnings(operator)               # an operator's or broker's withdrawable earnings, base units
+# `products_domain` is the EIP-712 domain owners sign `eip712.join(...)` against.
+
+#: Basis points in a whole.
+MAX_BPS = 10_000
+
+
+def market_section(namespace: dict[str, Any]) -> dict[str, Any]:
+    """set_protocol_fee, deactivate_product and earnings bound to DataProducts and Marketplace."""
+    if "products" not in namespace or "market" not in namespace:
+        return {}
+    w3: Web3 = namespace["w3"]
+    products = namespace["products"]
+    market = namespace["market"]
+    send = namespace["send"]
+
+    def set_protocol_fee(bps: int) -> Any:
+        """Sets the protocol fee (0..10,000 bps) that new and updated terms are validated against."""
+        if not 0 <= bps <= MAX_BPS:
+            raise ValueError(f"protocol fee {bps} bps is outside 0..{MAX_BPS}")
+        return send(products.functions.setProtocolFeeBps(bps))
+
+    def deactivate_product(product_id: int, sender: Deployer | None = None) -> Any:
+        """Stops sales of and joins to `product_id` (reactivate with products.functions.setActive)."""
+        return send(products.functions.setActive(product_id, False), sender)
+
+    def earnings(account: str) -> int:
+        """What `account` (an operator or broker) can withdraw from the Marketplace, in base units."""
+        return int(market.functions.claimable(Web3.to_checksum_address(account)).call())
+
+    domain = eip712.domain(eip712.DATA_PRODUCTS_DOMAIN, w3.eth.chain_id, products.address)
+    return {
+        "set_protocol_fee": set_protocol_fee,
+        "deactivate_product": deactivate_product,
+        "earnings": earnings,
+        "products_domain": domain,
+    }
+
+
+SECTIONS.append(market_section)

@@ -66,12 +66,25 @@ STEPS: tuple[DeployStep, ...] = (
     DeployStep("VehicleId", lambda c: [c.deployer]),
     DeployStep("AftermarketDevice", lambda c: [c.addresses["VehicleId"], c.deployer]),
     DeployStep("Staking", lambda c: [c.addresses["DimoToken"], c.addresses["Treasury"], c.deployer]),
+    DeployStep("DataProducts", lambda c: [c.addresses["VehicleId"], c.addresses["Staking"], c.deployer]),
+    DeployStep(
+        "Marketplace",
+        lambda c: [
+            c.addresses["DimoToken"],
+            c.addresses["DataProducts"],
+            c.addresses["Staking"],
+            c.addresses["Treasury"],
+            c.deployer,
+        ],
+    ),
 )
 
 # Devnet roles (DESIGN.md §5): the deployer is the DAO and the workers' hot wallets.
 ROLE_GRANTS: tuple[RoleGrant, ...] = (
     RoleGrant("VehicleId", "MINTER_ROLE", "deployer"),
     RoleGrant("Staking", "SLASHER_ROLE", "deployer"),
+    RoleGrant("Staking", "MARKET_ROLE", "Marketplace"),
+    RoleGrant("Marketplace", "SETTLER_ROLE", "deployer"),
 )
 
 # Roles the constructors give the `governor` argument, recorded in the manifest.
@@ -80,6 +93,8 @@ CONSTRUCTOR_ROLES: dict[str, tuple[str, ...]] = {
     "Staking": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
     "VehicleId": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
     "AftermarketDevice": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
+    "DataProducts": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
+    "Marketplace": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
 }
 
 

@@ -4,8 +4,8 @@ One builder per typed message returns the full typed-data document that
 `eth_account.messages.encode_typed_data(full_message=...)` and wallets
 (`eth_signTypedData_v4`) take; `sign` turns one into the 65-byte `r || s || v`
 signature the contracts verify. Type strings here must stay byte-for-byte those of
-the contracts (`GRANT_TYPEHASH`, `MINT_ATTESTATION_TYPEHASH`, `PAIR_TYPEHASH`); `Telemetry`
-is signed off-chain by devices and checked by the workers.
+the contracts (`GRANT_TYPEHASH`, `MINT_ATTESTATION_TYPEHASH`, `PAIR_TYPEHASH`,
+`JOIN_TYPEHASH`); `Telemetry` is signed off-chain by devices and checked by the workers.
 
     doc = grant(domain(VEHICLE_DOMAIN, chain_id, vehicle_id_address), vehicle_id=1, ...)
     signature = sign(doc, owner_key)
@@ -25,6 +25,7 @@ VEHICLE_DOMAIN = "DIMO Vehicle"
 DEVICE_DOMAIN = "DIMO Device"
 #: Off-chain device telemetry: its own name, verifyingContract = AftermarketDevice.
 TELEMETRY_DOMAIN = "DIMO Telemetry"
+DATA_PRODUCTS_DOMAIN = "DIMO Data Products"
 DOMAIN_VERSION = "1"
 
 #: A VIN: 17 characters, digits and capital letters except I, O and Q (ISO 3779).
@@ -70,6 +71,14 @@ TELEMETRY_FIELDS: list[Field] = [
     {"name": "sequence", "type": "uint64"},
     {"name": "timestamp", "type": "uint64"},
     {"name": "payloadHash", "type": "bytes32"},
+]
+
+JOIN_FIELDS: list[Field] = [
+    {"name": "productId", "type": "uint256"},
+    {"name": "vehicleId", "type": "uint256"},
+    {"name": "version", "type": "uint64"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
 ]
 
 
@@ -198,6 +207,25 @@ def telemetry(
             "sequence": int(sequence),
             "timestamp": int(timestamp),
             "payloadHash": _bytes32(payload_hash),
+        },
+    )
+
+
+def join(
+    dom: Domain, *, product_id: int, vehicle_id: int, version: int, nonce: int, deadline: int
+) -> TypedData:
+    """`Join`, signed by the vehicle's owner: consent to `version` of the product (the version the
+    owner saw; the contract refuses it once the terms moved on); `nonce` = DataProducts.nonces(owner)."""
+    return _typed(
+        "Join",
+        JOIN_FIELDS,
+        dom,
+        {
+            "productId": int(product_id),
+            "vehicleId": int(vehicle_id),
+            "version": int(version),
+            "nonce": int(nonce),
+            "deadline": int(deadline),
         },
     )
 

@@ -28,6 +28,9 @@ def test_type_strings_are_those_of_the_contracts():
     assert _type_string("Pair", eip712.PAIR_FIELDS) == (
         "Pair(uint256 vehicleId,uint256 deviceId,uint256 nonce,uint256 deadline)"
     )
+    assert _type_string("Join", eip712.JOIN_FIELDS) == (
+        "Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)"
+    )
 
 
 def test_domain_separator_is_the_eip712_hash_of_the_domain():
@@ -71,6 +74,7 @@ def test_struct_hash_of_pair_matches_manual_encoding():
             d, to=CONTRACT, connection_id=1, vin_hash=b"\x01" * 32, nonce=5, deadline=1
         ),
         lambda d: eip712.pair(d, vehicle_id=1, device_id=1, nonce=0, deadline=1),
+        lambda d: eip712.join(d, product_id=3, vehicle_id=1, version=2, nonce=0, deadline=1),
     ],
 )
 def test_signatures_recover_to_the_signer_with_low_s(build):
@@ -82,6 +86,17 @@ def test_signatures_recover_to_the_signer_with_low_s(build):
     assert s <= 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
     assert eip712.recover(doc, signature) == Account.from_key(KEY).address
     assert len(eip712.digest(doc)) == 32
+
+
+def test_struct_hash_of_join_matches_manual_encoding():
+    dom = eip712.domain(eip712.DATA_PRODUCTS_DOMAIN, 31337, CONTRACT)
+    doc = eip712.join(dom, product_id=4, vehicle_id=11, version=2, nonce=1, deadline=1_800_000_000)
+    type_hash = keccak(
+        b"Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)"
+    )
+    body = type_hash + b"".join(v.to_bytes(32, "big") for v in (4, 11, 2, 1, 1_800_000_000))
+    assert eip712.encode(doc).body == keccak(body)
+    assert dom["name"] == "DIMO Data Products" and dom["version"] == "1"
 
 
 def test_grant_rejects_a_terms_hash_that_is_not_32_bytes():

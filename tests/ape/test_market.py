@@ -1,0 +1,329 @@
+"""The market story from Python, through ape's anvil and the project's deployment: an operator
+stakes and publishes a stream, an API, a dataset and a bundle of the three; three owners join
+(one by an EIP-712 `Join` signature built in Python and relayed); a consumer buys each product
+through a broker and the bundle through the DAO's steward; every party's balance is checked to
+the wei; the settler settles an epoch and the members claim with proofs from workers.merkle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+import ape_console_extras
+from workers import eip712
+from workers.access.permissions import LOCATION, TELEMETRY
+from workers.merkle import PayoutTree
+
+DIMO = 10**18
+MONTH = 30 * 24 * 3600
+BPS = 10_000
+FEE_BPS = 500
+MEMBERS_BPS, OPERATOR_BPS, BROKER_BPS = 7_000, 2_000, 500
+OPERATOR, BROKER, CONSUMER = 0, 1, 2  # IStaking.Role
+STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3  # IDataProducts.Kind
+INSURANCE, RESEARCH = 0, 1  # permitted-use bits
+NO_END = 2**64 - 1
+SPEC = keccak(text="battery state of health by region")
+
+
+@dataclass(frozen=True)
+class Env:
+    console: dict[str, Any]
+    token: Any
+    vehicles: Any
+    staking: Any
+    products: Any
+    market: Any
+    treasury: str
+    chain_id: int
+
+
+@dataclass(frozen=True)
+class Cast:
+    dao: Any
+    operator: Any
+    broker: Any
+    steward: Any
+    consumer: Any
+    relayer: Any
+    owners: list[Any]  # ape accounts that send their own join
+    signer: LocalAccount  # an owner with a key and no ETH: joins by signature
+
+
+@dataclass(frozen=True)
+class Catalog:
+    stream: int
+    api: int
+    dataset: int
+    bundle: int
+
+
+def terms(kind: int, price: int, **changes: Any) -> tuple:
+    """IDataProducts.Terms as the ABI tuple: 70/20/5 and the 5% fee, insurance or research,
+    telemetry and location."""
+    fields = {
+        "kind": kind,
+        "price": price,
+        "membersBps": MEMBERS_BPS,
+        "operatorBps": OPERATOR_BPS,
+        "brokerBps": BROKER_BPS,
+        "permittedUses": (1 << INSURANCE) | (1 << RESEARCH),
+        "requiredPermissions": TELEMETRY | LOCATION,
+        "refreshSeconds": 60,
+        "minCohort": 3 if kind in (DATASET, BUNDLE) else 0,
+        "termsHash": keccak(text=f"terms {kind} {price}"),
+        "termsURI": f"ipfs://terms/{kind}",
+    }
+    fields.update(changes)
+    return tuple(fields.values())
+
+
+def split(paid: int, brokered: bool) -> dict[str, int]:
+    """DESIGN.md §3.6, computed here independently: each share rounds down, the members get the
+    rest; without a broker (or through a steward) the broker share goes to the Treasury."""
+    operator = paid * OPERATOR_BPS // BPS
+    broker = paid * BROKER_BPS // BPS
+    fee = paid * FEE_BPS // BPS
+    return {
+        "members": paid - operator - broker - fee,
+        "operator": operator,
+        "broker": broker if brokered else 0,
+        "treasury": fee + (0 if brokered else broker),
+    }
+
+
+@pytest.fixture(scope="module")
+def env(manifest, chain, project) -> Env:
+    m, path = manifest
+    original = ape_console_extras.manifest_path
+    ape_console_extras.manifest_path = lambda network: path
+    try:
+        console = ape_console_extras.ape_init_extras(chain)
+    finally:
+        ape_console_extras.manifest_path = original
+    return Env(
+        console=console,
+        token=project.DimoToken.at(m.address("DimoToken")),
+        vehicles=project.VehicleId.at(m.address("VehicleId")),
+        staking=project.Staking.at(m.address("Staking")),
+        products=project.DataProducts.at(m.address("DataProducts")),
+        market=project.Marketplace.at(m.address("Marketplace")),
+        treasury=m.address("Treasury"),
+        chain_id=chain.chain_id,
+    )
+
+
+@pytest.fixture(scope="module")
+def cast(accounts, env) -> Cast:
+    """Curves set and the operator, broker, steward and consumer whitelisted and staked by the DAO."""
+    dao = accounts[0]
+    operator, broker, steward, consumer = accounts[1], accounts[2], accounts[3], accounts[4]
+    relayer = accounts[8]
+    console = env.console
+    console["set_curve"]("Operator", "1000 DIMO", "0 DIMO")
+    console["set_curve"]("Broker", "500 DIMO", "10 DIMO")
+    console["set_curve"]("Consumer", "100 DIMO", "10 DIMO")
+    for account, role, stake in (
+        (operator, "Operator", 1_000),
+        (broker, "Broker", 1_000),
+        (steward, "Broker", 1_000),
+        (consumer, "Consumer", 1_000),
+    ):
+        console["whitelist"](account.address, role)
+        env.token.transfer(account, (stake + 20_000) * DIMO, sender=dao)
+        env.token.approve(env.staking, stake * DIMO, sender=account)
+        env.staking.stake(stake * DIMO, sender=account)
+    env.token.approve(env.market, 2**256 - 1, sender=consumer)
+    env.market.setSteward(steward, True, sender=dao)
+    signer = Account.from_key(keccak(b"owner who signs"))
+    return Cast(dao, operator, broker, steward, consumer, relayer, [accounts[5], accounts[6]], signer)
+
+
+@pytest.fixture(scope="module")
+def catalog(env, cast) -> Catalog:
+    """The operator's stream, API, dataset and a bundle of the three."""
+    products, op = env.products, cast.operator
+    products.createProduct(terms(STREAM, 2 * DIMO), sender=op)
+    products.createProduct(terms(API, DIMO // 100), sender=op)
+    products.createProduct(terms(DATASET, 500 * DIMO), sender=op)
+    products.createBundle(terms(BUNDLE, 5 * DIMO), [1, 2, 3], [0, 1_000, 0], sender=op)
+    assert products.productCount() == 4
+    return Catalog(stream=1, api=2, dataset=3, bundle=4)
+
+
+def mint(env: Env, cast: Cast, owner: str, n: int) -> int:
+    connection = env.vehicles.connectionCount()
+    if connection == 0:
+        env.vehicles.addConnection("Tesla", cast.dao, sender=cast.dao)
+        connection = 1
+    env.vehicles.mint(owner, connection, eip712.vin_hash(f"5YJ3E1EA7KF3170{n:02d}"), sender=cast.dao)
+    return int(env.vehicles.totalMinted())
+
+
+def join_signature(
+    env: Env, owner: LocalAccount, product: int, vehicle: int, *, version: int, deadline: int
+) -> bytes:
+    doc = eip712.join(
+        env.console["products_domain"],
+        product_id=product,
+        vehicle_id=vehicle,
+        version=version,
+        nonce=env.products.nonces(owner.address),
+        deadline=deadline,
+    )
+    return eip712.sign(doc, owner.key)
+
+
+def test_console_has_the_market_one_liners(env):
+    names = ("set_protocol_fee", "deactivate_product", "earnings", "products", "market", "products_domain")
+    for name in names:
+        assert name in env.console, name
+    assert env.console["products_domain"]["name"] == "DIMO Data Products"
+
+
+def test_the_market_story(env, cast, catalog, chain):
+    token, products, market = env.token, env.products, env.market
+
+    # Three owners consent: two send `join`, the third signs `Join` and a relayer submits it.
+    members = {catalog.stream: [], catalog.bundle: []}
+    for n, owner in enumerate(cast.owners):
+        vehicle = mint(env, cast, owner.address, n)
+        for product, joined in members.items():
+            products.join(product, vehicle, sender=owner)
+            joined.append((owner.address, vehicle))
+    vehicle = mint(env, cast, cast.signer.address, 9)
+    deadline = chain.pending_timestamp + 3600
+    for product, joined in members.items():
+        signature = join_signature(env, cast.signer, product, vehicle, version=1, deadline=deadline)
+        products.joinBySig(product, vehicle, 1, deadline, signature, sender=cast.relayer)
+        joined.append((cast.signer.address, vehicle))
+    assert products.nonces(cast.signer.address) == 2
+    for product, joined in members.items():
+        assert products.memberCount(product) == 3
+        assert all(products.isMember(product, v) for _, v in joined)
+
+    # The consumer buys each product through the broker, and the bundle through the steward.
+    purchases = [
+        ("subscribe", (catalog.stream, 3, 2, cast.broker, INSURANCE), 2 * DIMO * 3 * 2, True),
+        ("buyCredits", (catalog.api, 10_000, cast.broker, RESEARCH), DIMO // 100 * 10_000, True),
+        ("purchaseDataset", (catalog.dataset, SPEC, cast.broker, RESEARCH), 500 * DIMO, True),
+        ("subscribe", (catalog.bundle, 3, 1, cast.steward, INSURANCE), 5 * DIMO * 3, False),
+    ]
+    before = {
+        "consumer": token.balanceOf(cast.consumer),
+        "treasury": token.balanceOf(env.treasury),
+        "market": token.balanceOf(market),
+    }
+    expected = {"treasury": 0, "operator": 0, "broker": 0, "paid": 0}
+    pools: dict[int, int] = {}
+    for n, (fn, args, paid, brokered) in enumerate(purchases, start=1):
+        receipt = getattr(market, fn)(*args, sender=cast.consumer)
+        product_id = args[0]
+        (order,) = [e for e in receipt.events if e.event_name == "OrderPlaced"]
+        assert order.orderId == n and order.paid == paid and order.buyer == cast.consumer.address
+        shares = split(paid, brokered)
+        expected["paid"] += paid
+        expected["treasury"] += shares["treasury"]
+        expected["operator"] += shares["operator"]
+        expected["broker"] += shares["broker"]
+        pools[product_id] = pools.get(product_id, 0) + shares["members"]
+        view = market.order(n)
+        assert view.productId == product_id and view.paid == paid and view.buyer == cast.consumer.address
+    assert market.order(2).endsAt == NO_END and market.order(2).quantity == 10_000
+    assert market.order(1).endsAt - market.order(1).startsAt == 2 * MONTH
+    assert market.datasetSpec(3) == SPEC
+
+    assert before["consumer"] - token.balanceOf(cast.consumer) == expected["paid"]
+    assert token.balanceOf(env.treasury) - before["treasury"] == expected["treasury"]
+    assert market.claimable(cast.operator) == expected["operator"]
+    assert env.console["earnings"](cast.broker.address) == expected["broker"]
+    assert market.claimable(cast.steward) == 0
+    for product_id, pool in pools.items():
+        assert market.memberPool(product_id) == pool
+    held = expected["operator"] + expected["broker"] + sum(pools.values())
+    assert token.balanceOf(market) - before["market"] == held
+    assert expected["paid"] == expected["treasury"] + held  # conservation, to the wei
+
+    # The lockup curve follows consumption: 3 stream + 3 bundle vehicle-subscriptions, tier 1.
+    assert env.staking.usageOf(cast.consumer) == (6, 1)
+    assert market.usageOf(cast.consumer) == (6, 1)
+
+    # Operator and broker pull their earnings.
+    for account, amount in ((cast.operator, expected["operator"]), (cast.broker, expected["broker"])):
+        balance = token.balanceOf(account)
+        market.withdrawEarnings(sender=account)
+        assert token.balanceOf(account) - balance == amount
+        assert market.claimable(account) == 0
+
+    # The settler pays the stream's members for epoch 1 by member-days (equal here), the
+    # rounding remainder staying in the pool for the next epoch.
+    pool = market.memberPool(catalog.stream)
+    owed = [(account, pool // 3) for account, _ in members[catalog.stream]]
+    tree = PayoutTree.from_amounts(owed)
+    market.settle(catalog.stream, 1, tree.total, tree.root_bytes, sender=cast.dao)
+    assert market.memberPool(catalog.stream) == pool - tree.total == pool % 3
+    assert market.epochOf(catalog.stream, 1) == (tree.root_bytes, tree.total, 0)
+
+    for i in range(len(tree)):
+        index, account, amount = tree.leaf(i)
+        balance = token.balanceOf(account)
+        market.claim(catalog.stream, 1, index, account, amount, tree.proof(i), sender=cast.relayer)
+        assert token.balanceOf(account) - balance == amount
+        with pytest.raises(market.AlreadyClaimed):
+            market.claim(catalog.stream, 1, index, account, amount, tree.proof(i), sender=cast.relayer)
+    assert market.epochOf(catalog.stream, 1)[2] == tree.total
+    assert token.balanceOf(market) == sum(pools.values()) - tree.total
+
+
+def test_join_by_signature_is_refused_once_the_terms_moved(env, cast, catalog, chain):
+    products = env.products
+    vehicle = mint(env, cast, cast.signer.address, 20)
+    deadline = chain.pending_timestamp + 3600
+    signature = join_signature(env, cast.signer, catalog.api, vehicle, version=1, deadline=deadline)
+    products.updateTerms(catalog.api, terms(API, DIMO // 50), sender=cast.operator)
+    assert products.product(catalog.api).version == 2
+    with pytest.raises(products.VersionMismatch):
+        products.joinBySig(catalog.api, vehicle, 1, deadline, signature, sender=cast.relayer)
+    fresh = join_signature(env, cast.signer, catalog.api, vehicle, version=2, deadline=deadline)
+    products.joinBySig(catalog.api, vehicle, 2, deadline, fresh, sender=cast.relayer)
+    assert products.isMember(catalog.api, vehicle)
+
+
+def test_a_transfer_voids_the_membership(env, cast, catalog):
+    products, owner, other = env.products, cast.owners[0], cast.owners[1]
+    vehicle = mint(env, cast, owner.address, 30)
+    products.join(catalog.stream, vehicle, sender=owner)
+    count = products.memberCount(catalog.stream)
+    env.vehicles.transferFrom(owner, other, vehicle, sender=owner)
+    assert not products.isMember(catalog.stream, vehicle)
+    products.leave(catalog.stream, vehicle, sender=cast.relayer)  # anyone, once transferred
+    assert products.memberCount(catalog.stream) == count - 1
+
+
+def test_console_fee_deactivation_and_earnings(env, cast, catalog):
+    products, market, console = env.products, env.market, env.console
+    console["set_protocol_fee"](250)
+    assert products.protocolFeeBps() == 250
+    with pytest.raises(ValueError, match="outside"):
+        console["set_protocol_fee"](10_001)
+    # Terms already agreed keep their fee; new terms must balance against the new one.
+    assert products.productFeeBps(catalog.stream) == FEE_BPS
+    with pytest.raises(products.BpsSumMismatch):
+        products.createProduct(terms(STREAM, DIMO), sender=cast.operator)
+    products.createProduct(terms(STREAM, DIMO, membersBps=MEMBERS_BPS + 250), sender=cast.operator)
+
+    console["deactivate_product"](catalog.dataset)
+    assert not products.product(catalog.dataset).active
+    with pytest.raises(market.ProductInactive):
+        market.purchaseDataset(catalog.dataset, bytes(32), cast.broker, RESEARCH, sender=cast.consumer)
+    with pytest.raises(market.ComponentInactive):
+        market.subscribe(catalog.bundle, 1, 1, cast.broker, RESEARCH, sender=cast.consumer)
+
+    before = console["earnings"](cast.broker.address)
+    market.buyCredits(catalog.api, 100, cast.broker, RESEARCH, sender=cast.consumer)
+    assert console["earnings"](cast.broker.address) - before == (DIMO // 100 * 100) * BROKER_BPS // BPS
