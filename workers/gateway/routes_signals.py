@@ -17,10 +17,11 @@ from workers.access import Purpose, may_read
 from workers.access.facts import IndexedFacts
 from workers.access.permissions import LOCATION, TELEMETRY, VIN, signal_bit, signals_mask
 from workers.db.settlement import Usage
-from workers.db.signals import SignalValue, latest_signals, signal_history
+from workers.gateway import signals as store
 from workers.gateway.credits import spend_first
 from workers.gateway.deps import Caller, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
+from workers.gateway.signals import SignalValue
 from workers.gateway.state import GatewayState
 
 router = APIRouter(prefix="/v1/products/{productId}/vehicles/{vehicleId}", tags=["signals"])
@@ -146,9 +147,7 @@ async def latest(
         _, bits, left = _metered(
             state, session, caller.address, product_id=product_id, vehicle_id=vehicle_id, names=wanted
         )
-        signals = latest_signals(session, vehicle_id)
-    if wanted is not None:
-        signals = [s for s in signals if s.name in wanted]
+        signals = store.latest(session, vehicle_id, wanted)
     return _answer(vehicle_id, signals, bits, left)
 
 
@@ -193,12 +192,12 @@ def history(
         _, bits, left = _metered(
             state, session, caller.address, product_id=product_id, vehicle_id=vehicle_id, names=wanted
         )
-        signals = signal_history(
+        signals = store.history(
             session,
             vehicle_id,
             names=wanted,
-            since_ms=max(0, since),
-            until_ms=min(until, 2**62),
+            start_ms=max(0, since),
+            end_ms=min(until, 2**62),
             limit=HISTORY_LIMIT,
         )
     return _answer(vehicle_id, signals, bits, left)
