@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+import time
 
-from workers.db.base import Address, Base
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from workers.db.base import Address, Base, UInt
 
 
 class SiweNonce(Base):
@@ -78,3 +80,38 @@ class DatasetJob(Base):
     cohort: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class VehicleProfile(Base):
+    """What the automaker says the vehicle is (make, model, powertrain) and where it is
+    registered (region): what stream and dataset consumers filter and group by. Upserted by
+    `upsert_profile` (onboarding and pulls)."""
+
+    __tablename__ = "vehicle_profiles"
+
+    vehicle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    make: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    model: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    powertrain: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    region: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    updated_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def upsert_profile(
+    session: Session,
+    vehicle_id: int,
+    *,
+    make: str | None = None,
+    model: str | None = None,
+    powertrain: str | None = None,
+    region: str | None = None,
+) -> None:
+    """Records what is known of a vehicle; fields given as None keep their stored value."""
+    row = session.get(VehicleProfile, vehicle_id)
+    if row is None:
+        row = VehicleProfile(vehicle_id=vehicle_id)
+        session.add(row)
+    for key, value in (("make", make), ("model", model), ("powertrain", powertrain), ("region", region)):
+        if value is not None:
+            setattr(row, key, value)
+    row.updated_ms = int(time.time() * 1000)

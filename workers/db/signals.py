@@ -1,5 +1,4 @@
-"""Stored vehicle signals (COVESA VSS names, unit, source, device signature) and the vehicle
-profile (make, model, powertrain, region) that streams and datasets filter by.
+"""Stored vehicle signals (COVESA VSS names, unit, source, device signature).
 
 Minimal version written by the gateway so it can serve; the OEM side (workers/oem) owns
 what it writes here and may extend it. Writers call `store_signals`, which appends the
@@ -66,19 +65,6 @@ class LatestSignal(Base):
     timestamp_ms: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(80))
     signature: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
-class VehicleProfile(Base):
-    """What the automaker (or the device) says the vehicle is, for stream and dataset filters."""
-
-    __tablename__ = "vehicle_profiles"
-
-    vehicle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
-    make: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    model: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    powertrain: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    region: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    updated_ms: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 def _number(value: float | bool | str) -> float | None:

@@ -31,6 +31,9 @@ REASONS: dict[str, tuple[int, str]] = {
     "not_owner": (403, "Only the vehicle's owner may do this"),
     "wrong_kind": (409, "The order's product is not of the kind this endpoint serves"),
     "not_your_order": (403, "The order belongs to another account"),
+    "too_many_vehicles": (422, "More vehicles than the order covers"),
+    "refresh_too_fast": (422, "Faster than the product's refresh period"),
+    "already_built": (409, "The order's dataset was already built"),
     # authentication
     "unauthenticated": (401, "A bearer token is required"),
     "bad_token": (401, "The bearer token is invalid or expired"),

@@ -1,5 +1,197 @@
-"""placeholder"""
+"""Order-scoped endpoints: the live stream of a Stream (or bundle) order, and the one-off
+dataset of a Dataset (or bundle) order."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import csv
+import io
+import json
+import secrets
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from workers.access import Purpose, cohort_decision, may_use_order
+from workers.access.permissions import signal_bit
+from workers.datasets.build import DatasetRequest, choose_entitlement, cohort
+from workers.db.gateway import DatasetJob
+from workers.gateway.deps import Caller, read_session, state_of, write_session
+from workers.gateway.problems import Problem, problem_responses
+from workers.gateway.streams import StreamPlan, StreamRequest, plan, stream_events
+from workers.gateway.tasks import send_task
+
+router = APIRouter(tags=["orders"])
+
+UINT256_MAX = (1 << 256) - 1
+OrderId = Annotated[int, Path(alias="orderId", ge=0, le=UINT256_MAX)]
+Filter = Annotated[str | None, Query(max_length=64)]
+
+
+class DatasetJobView(BaseModel):
+    job_id: str
+    order_id: int
+    product_id: int
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+    cohort: int | None = None
+    result: dict[str, Any] | None = None
+
+
+def _stream_plan(request: Request, caller: str, stream: StreamRequest) -> StreamPlan:
+    state = state_of(request)
+    with read_session(state) as session:
+        facts = state.facts(session)
+        decision = may_use_order(facts, caller, stream.order_id, Purpose.STREAM)
+        if not decision:
+            raise Problem(decision.reason or "no_order", decision.detail)
+        chosen = plan(facts, stream, decision, state.settings.stream_min_refresh)
+    if isinstance(chosen, str):
+        raise Problem("too_many_vehicles" if "vehicles" in chosen else "refresh_too_fast", chosen)
+    return chosen
+
+
+@router.get(
+    "/v1/orders/{orderId}/stream",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Server-sent events: open, signals (one per vehicle per period), end",
+            "content": {"text/event-stream": {}},
+        },
+        **problem_responses(401, 403, 404, 409, 422, 429),
+    },
+)
+async def stream(
+    request: Request,
+    caller: Caller,
+    order_id: OrderId,
+    *,
+    vehicles: Annotated[
+        int | None, Query(ge=1, le=1_000_000, description="How many vehicles (≤ the order's)")
+    ] = None,
+    make: Filter = None,
+    model: Filter = None,
+    powertrain: Filter = None,
+    region: Filter = None,
+    refresh: Annotated[
+        float | None, Query(gt=0, le=86_400, description="Seconds between updates (≥ the product's)")
+    ] = None,
+) -> Response:
+    """Live signals of the order's member vehicles as server-sent events. The consumer picks
+    how many vehicles and which (make, model, powertrain, region), and the period."""
+    filters = {
+        k: v
+        for k, v in (("make", make), ("model", model), ("powertrain", powertrain), ("region", region))
+        if v
+    }
+    wanted = StreamRequest(order_id, caller.address, vehicles, refresh, filters)
+    chosen = await run_in_threadpool(_stream_plan, request, caller.address, wanted)
+    state = state_of(request)
+    return EventSourceResponse(
+        stream_events(state, wanted, chosen), ping=state.settings.stream_ping_seconds, send_timeout=30
+    )
+
+
+def _job_view(job: DatasetJob) -> DatasetJobView:
+    return DatasetJobView(
+        job_id=job.id,
+        order_id=int(job.order_id),
+        product_id=int(job.product_id),
+        status=job.status,
+        reason=job.reason,
+        detail=job.detail,
+        cohort=job.cohort,
+        result=json.loads(job.result) if job.result else None,
+    )
+
+
+def _queue_dataset(request: Request, caller: str, order_id: int, body: DatasetRequest) -> DatasetJob:
+    state = state_of(request)
+    with write_session(state) as session:
+        facts = state.facts(session)
+        decision = may_use_order(facts, caller, order_id, Purpose.DATASET)
+        if not decision:
+            raise Problem(decision.reason or "no_order", decision.detail)
+        ent = choose_entitlement(decision, body.product_id)
+        if ent is None:
+            raise Problem("wrong_kind", f"order {order_id} opens no Dataset product {body.product_id}")
+        product = facts.product(ent.product_id)
+        assert product is not None
+        if signal_bit(body.metric) & ~product.required_permissions:
+            raise Problem("signal_not_permitted", f"product {ent.product_id} does not expose {body.metric}")
+        group = cohort(session, facts, caller, ent, body)
+        enough = cohort_decision(product, len(group.vehicles))
+        if not enough:
+            raise Problem(enough.reason or "cohort_too_small", enough.detail, cohort=len(group.vehicles))
+        existing = session.scalars(
+            select(DatasetJob).where(DatasetJob.order_id == order_id, DatasetJob.product_id == ent.product_id)
+        ).first()
+        if existing is not None and existing.status != "refused":
+            raise Problem(
+                "already_built", f"order {order_id} already has dataset job {existing.id}", job_id=existing.id
+            )
+        job = existing or DatasetJob(
+            id=secrets.token_hex(16), order_id=order_id, product_id=ent.product_id, buyer=caller.lower()
+        )
+        job.request = body.model_dump_json()
+        job.status = "queued"
+        job.reason = job.detail = job.result = None
+        job.created_at = int(time.time())
+        if existing is None:
+            session.add(job)
+    return job
+
+
+@router.post(
+    "/v1/orders/{orderId}/dataset",
+    response_model=DatasetJobView,
+    status_code=202,
+    responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
+)
+async def request_dataset(
+    request: Request, caller: Caller, order_id: OrderId, body: DatasetRequest
+) -> DatasetJobView:
+    """Queues the order's dataset (`datasets.build`): member vehicles only, refused when the
+    cohort is below the product's minCohort. One build per order and Dataset product."""
+    job = await run_in_threadpool(_queue_dataset, request, caller.address, order_id, body)
+    await run_in_threadpool(send_task, state_of(request).settings, "datasets.build", job_id=job.id)
+    return _job_view(job)
+
+
+def _csv(result: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(result["columns"])
+    writer.writerows(result["rows"])
+    return out.getvalue()
+
+
+@router.get(
+    "/v1/datasets/{jobId}",
+    response_model=DatasetJobView,
+    responses={200: {"content": {"text/csv": {}}}, **problem_responses(401, 403, 404, 429)},
+)
+def get_dataset(
+    request: Request,
+    caller: Caller,
+    job_id: Annotated[str, Path(alias="jobId", max_length=64)],
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Any:
+    """The job's status, then its result (JSON, or CSV with `format=csv`). Its buyer only."""
+    with read_session(state_of(request)) as session:
+        job = session.get(DatasetJob, job_id)
+        if job is None:
+            raise Problem("not_found", f"no dataset job {job_id}")
+        if job.buyer.lower() != caller.address.lower():
+            raise Problem("not_your_order", f"dataset job {job_id} belongs to another buyer")
+        view = _job_view(job)
+    if format == "csv" and view.result is not None:
+        return Response(_csv(view.result), media_type="text/csv")
+    return view

@@ -42,3 +42,32 @@ def sign_in(client: TestClient, key: str = ANVIL_KEYS[5]) -> str:
     verified = client.post("/auth/verify", json={"message": message, "signature": sign(message, key)})
     assert verified.status_code == 200, verified.text
     return verified.json()["token"]
+
+
+class LiveServer:
+    """The app served by uvicorn on a real loopback socket, in a thread."""
+
+    def __init__(self, app: object) -> None:
+        import threading  # noqa: PLC0415
+
+        import uvicorn  # noqa: PLC0415
+
+        from workers.devnet import free_port  # noqa: PLC0415
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        import time  # noqa: PLC0415
+
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -1,0 +1,212 @@
+"""Building one dataset: the member vehicles the order may aggregate (the access rule for
+each), grouped by a profile field, the metric's latest value aggregated per group; groups
+below the product's minCohort are suppressed and the whole answer is refused when the
+cohort is. Each contributing vehicle is counted as one row for its member's share."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from workers.access import Decision, Entitlement, Purpose, cohort_decision, may_read, may_use_order
+from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
+from workers.access.permissions import signal_bit
+from workers.db.gateway import DatasetJob, VehicleProfile
+from workers.db.settlement import Usage
+from workers.gateway import signals as store
+
+#: Profile fields a dataset can be grouped or filtered by.
+PROFILE_FIELDS = ("make", "model", "powertrain", "region")
+
+
+class DatasetRequest(BaseModel):
+    """POST /v1/orders/{orderId}/dataset body."""
+
+    metric: str = Field(
+        description="A VSS signal name, e.g. Vehicle.Powertrain.TractionBattery.StateOfHealth"
+    )
+    group_by: str | None = Field(default=None, pattern="^(make|model|powertrain|region)$")
+    filter: dict[str, str] = Field(default_factory=dict, description="Profile fields to match exactly")
+    product_id: int | None = Field(
+        default=None, ge=0, description="For a bundle order: which Dataset component"
+    )
+
+
+@dataclass
+class Cohort:
+    vehicles: list[int]
+    profiles: dict[int, VehicleProfile] = field(default_factory=dict)
+
+
+def _matches(profile: VehicleProfile | None, wanted: dict[str, str]) -> bool:
+    if not wanted:
+        return True
+    if profile is None:
+        return False
+    return all((getattr(profile, k) or "").lower() == v.lower() for k, v in wanted.items())
+
+
+def cohort(
+    session: Session, facts: IndexedFacts, buyer: str, ent: Entitlement, request: DatasetRequest
+) -> Cohort:
+    """Member vehicles the rule lets this order aggregate, that match the filter."""
+    mask = signal_bit(request.metric)
+    members = list(facts.members(ent.consent_id))
+    profiles = (
+        {
+            int(p.vehicle_id): p
+            for p in session.scalars(select(VehicleProfile).where(VehicleProfile.vehicle_id.in_(members)))
+        }
+        if members
+        else {}
+    )
+    allowed = [
+        v
+        for v in members
+        if _matches(profiles.get(v), request.filter)
+        and may_read(
+            facts, buyer, ent.product_id, v, mask, purpose=Purpose.DATASET, order_id=ent.order.order_id
+        )
+    ]
+    return Cohort(allowed, profiles)
+
+
+def choose_entitlement(decision: Decision, product_id: int | None) -> Entitlement | None:
+    for ent in decision.entitlements:
+        if product_id is None or ent.product_id == product_id:
+            return ent
+    return None
+
+
+def _group_key(group: Cohort, vehicle_id: int, group_by: str | None) -> str:
+    if not group_by:
+        return "all"
+    profile = group.profiles.get(vehicle_id)
+    return (getattr(profile, group_by) if profile else None) or "unknown"
+
+
+def aggregate(
+    session: Session, group: Cohort, request: DatasetRequest, min_cohort: int
+) -> tuple[dict[str, Any], list[int]]:
+    """Per group: vehicles, mean, min, max of the metric's latest value. Groups with fewer
+    than `min_cohort` vehicles with a value are suppressed. Returns the result and the
+    vehicles that contributed to a published row."""
+    members: dict[str, list[tuple[int, float]]] = {}
+    for vehicle_id in group.vehicles:
+        found = store.latest(session, vehicle_id, [request.metric])
+        if not found or isinstance(found[0].value, str):
+            continue
+        key = _group_key(group, vehicle_id, request.group_by)
+        members.setdefault(key, []).append((vehicle_id, float(found[0].value)))
+    rows: list[list[Any]] = []
+    contributors: list[int] = []
+    suppressed = 0
+    for key in sorted(members):
+        entries = members[key]
+        if len(entries) < max(1, min_cohort):
+            suppressed += 1
+            continue
+        numbers = [value for _, value in entries]
+        rows.append([key, len(numbers), sum(numbers) / len(numbers), min(numbers), max(numbers)])
+        contributors += [vehicle_id for vehicle_id, _ in entries]
+    result = {
+        "metric": request.metric,
+        "group_by": request.group_by or "all",
+        "columns": [request.group_by or "group", "vehicles", "mean", "min", "max"],
+        "rows": rows,
+        "cohort": len(contributors),
+        "suppressed_groups": suppressed,
+    }
+    return result, contributors
+
+
+def _record_rows(
+    session: Session,
+    job: DatasetJob,
+    ent: Entitlement,
+    facts: IndexedFacts,
+    *,
+    vehicles: list[int],
+    epoch_seconds: int,
+) -> None:
+    builder = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = facts.now()
+    for vehicle_id in vehicles:
+        session.execute(
+            builder(Usage)
+            .values(
+                product_id=ent.consent_id,
+                epoch=now // epoch_seconds,
+                vehicle_id=vehicle_id,
+                owner=facts.vehicle_owner(vehicle_id) or "0x" + "00" * 20,
+                units=1,
+                kind="dataset",
+                source=f"dataset:{job.id}:{vehicle_id}",
+                included=False,
+            )
+            .on_conflict_do_nothing(index_elements=["source"])
+        )
+
+
+def _finish(job: DatasetJob, status: str, reason: str | None = None, detail: str | None = None) -> None:
+    job.status = status
+    job.reason = reason
+    job.detail = detail
+    job.finished_at = int(time.time())
+
+
+def build(
+    session: Session,
+    job_id: str,
+    operator_check: OperatorCheck,
+    epoch_seconds: int,
+    clock: Callable[[], float] = time.time,
+) -> str:
+    """Computes job `job_id` in `session`'s transaction; returns its final status. Idempotent:
+    a finished job is left as it is."""
+    job = session.get(DatasetJob, job_id)
+    if job is None:
+        return "missing"
+    if job.status in ("done", "refused"):
+        return job.status
+    job.status = "running"
+    request = DatasetRequest.model_validate_json(job.request)
+    facts = IndexedFacts(session, FactsCache(0.0), operator_check, clock=clock)
+    decision = may_use_order(facts, job.buyer, job.order_id, Purpose.DATASET)
+    ent = choose_entitlement(decision, job.product_id) if decision else None
+    if ent is None:
+        _finish(
+            job,
+            "refused",
+            decision.reason or "wrong_kind",
+            decision.detail or "the order opens no such dataset",
+        )
+        return job.status
+    product = facts.product(ent.product_id)
+    assert product is not None
+    group = cohort(session, facts, job.buyer, ent, request)
+    enough = cohort_decision(product, len(group.vehicles))
+    if not enough:
+        _finish(job, "refused", enough.reason, enough.detail)
+        job.cohort = len(group.vehicles)
+        return job.status
+    result, contributors = aggregate(session, group, request, product.min_cohort)
+    enough = cohort_decision(product, len(contributors))
+    if not enough:
+        _finish(job, "refused", enough.reason, enough.detail)
+        job.cohort = len(contributors)
+        return job.status
+    _record_rows(session, job, ent, facts, vehicles=contributors, epoch_seconds=epoch_seconds)
+    job.result = json.dumps(result)
+    job.cohort = len(contributors)
+    _finish(job, "done")
+    return job.status

@@ -1,0 +1,231 @@
+"""Live streams: server-sent events carrying, each period, the latest signals of member
+vehicles only (DESIGN.md §4).
+
+Each tick re-applies the access rule: the order must still be live and its products active,
+and every vehicle is checked with `may_read` for the stream's order before its signals go
+out. The consumer chooses how many vehicles (up to the order's `vehicles`), which ones
+(make, model, powertrain, region) and the period (never below the product's
+refreshSeconds). Each vehicle served on a day is counted once a day as a member-day."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+from sse_starlette.sse import ServerSentEvent
+
+from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order
+from workers.access.facts import IndexedFacts
+from workers.access.permissions import LOCATION, TELEMETRY, signal_bit
+from workers.db.gateway import VehicleProfile
+from workers.db.session import session_scope
+from workers.db.settlement import Usage
+from workers.gateway import signals as store
+from workers.gateway.signals import SignalValue
+from workers.gateway.state import GatewayState
+
+DAY = 86_400
+#: The signal classes a stream can carry (LIVE itself carries none).
+STREAM_BITS = TELEMETRY | LOCATION
+#: Profile fields a consumer can filter on.
+FILTERS = ("make", "model", "powertrain", "region")
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    order_id: int
+    caller: str
+    vehicles: int | None
+    refresh: float | None
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StreamPlan:
+    """What a stream serves: the entitlements it opens, how many vehicles, how often."""
+
+    entitlements: tuple[Entitlement, ...]
+    vehicles: int
+    period: float
+
+
+def plan(facts: IndexedFacts, request: StreamRequest, decision: Decision, floor: float) -> StreamPlan | str:
+    """Checks the consumer's parameters against the order; a refusal detail when they do not fit."""
+    allowance = max(e.allowance for e in decision.entitlements)
+    vehicles = allowance if request.vehicles is None else request.vehicles
+    if vehicles > allowance:
+        return f"the order covers {allowance} vehicles; {vehicles} were asked for"
+    minimum = max(
+        [floor]
+        + [float((facts.product(e.product_id) or _NO_PRODUCT).refresh_seconds) for e in decision.entitlements]
+    )
+    period = minimum if request.refresh is None else request.refresh
+    if period < minimum:
+        return f"refresh {period:g}s is faster than the product allows ({minimum:g}s)"
+    return StreamPlan(decision.entitlements, vehicles, period)
+
+
+class _NoProduct:
+    refresh_seconds = 0
+
+
+_NO_PRODUCT: Any = _NoProduct()
+
+
+def _profiles(session: Session, vehicle_ids: list[int]) -> dict[int, VehicleProfile]:
+    if not vehicle_ids:
+        return {}
+    rows = session.scalars(select(VehicleProfile).where(VehicleProfile.vehicle_id.in_(vehicle_ids)))
+    return {int(p.vehicle_id): p for p in rows}
+
+
+def select_vehicles(
+    session: Session, facts: IndexedFacts, ent: Entitlement, request: StreamRequest, count: int
+) -> list[int]:
+    """Member vehicles of the entitlement's consent product matching the filters, lowest ids first."""
+    members = list(facts.members(ent.consent_id))
+    if request.filters:
+        profiles = _profiles(session, members)
+        members = [
+            v
+            for v in members
+            if v in profiles
+            and all(
+                (getattr(profiles[v], key) or "").lower() == wanted.lower()
+                for key, wanted in request.filters.items()
+            )
+        ]
+    return members[:count]
+
+
+def _signal_json(s: SignalValue) -> dict[str, Any]:
+    from workers.gateway.routes_signals import _iso  # noqa: PLC0415 - one formatter
+
+    return {
+        "name": s.name,
+        "value": s.value,
+        "unit": s.unit,
+        "timestamp": _iso(s.timestamp_ms),
+        "source": s.source,
+    }
+
+
+def _record_member_day(
+    session: Session, state: GatewayState, ent: Entitlement, *, vehicle_id: int, owner: str, now: int
+) -> None:
+    day = now // DAY
+    values = {
+        "product_id": ent.consent_id,
+        "epoch": now // state.settings.epoch_seconds,
+        "vehicle_id": vehicle_id,
+        "owner": owner,
+        "units": 1,
+        "kind": "stream",
+        "source": f"stream:{ent.order.order_id}:{ent.product_id}:{vehicle_id}:{day}",
+        "included": False,
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        builder = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(builder(Usage).values(**values).on_conflict_do_nothing(index_elements=["source"]))
+    else:  # pragma: no cover - the two supported backends are above
+        session.execute(insert(Usage).values(**values))
+
+
+@dataclass
+class Tick:
+    """One period's outcome: events to send, or the reason the stream ends."""
+
+    events: list[ServerSentEvent]
+    ended: Decision | None = None
+
+
+def tick(
+    state: GatewayState, request: StreamRequest, stream_plan: StreamPlan, counted: set[tuple[int, int, int]]
+) -> Tick:
+    """Re-applies the rule and gathers the member vehicles' latest signals."""
+    events: list[ServerSentEvent] = []
+    with session_scope(state.settings.database_url) as session:
+        facts = state.facts(session)
+        decision = may_use_order(facts, request.caller, request.order_id, Purpose.STREAM)
+        if not decision:
+            return Tick([], ended=decision)
+        now = facts.now()
+        for ent in decision.entitlements:
+            product = facts.product(ent.product_id)
+            exposed = STREAM_BITS & (product.required_permissions if product else 0)
+            for vehicle_id in select_vehicles(session, facts, ent, request, stream_plan.vehicles):
+                allowed = may_read(
+                    facts,
+                    request.caller,
+                    ent.product_id,
+                    vehicle_id,
+                    0,
+                    purpose=Purpose.STREAM,
+                    order_id=request.order_id,
+                )
+                if not allowed:
+                    continue
+                signals = [s for s in store.latest(session, vehicle_id) if signal_bit(s.name) & exposed]
+                events.append(
+                    ServerSentEvent(
+                        data=json.dumps(
+                            {
+                                "order_id": request.order_id,
+                                "product_id": ent.product_id,
+                                "vehicle_id": vehicle_id,
+                                "signals": [_signal_json(s) for s in signals],
+                            }
+                        ),
+                        event="signals",
+                    )
+                )
+                key = (ent.product_id, vehicle_id, now // DAY)
+                if key not in counted:
+                    owner = facts.vehicle_owner(vehicle_id) or "0x" + "00" * 20
+                    _record_member_day(session, state, ent, vehicle_id=vehicle_id, owner=owner, now=now)
+                    counted.add(key)
+    return Tick(events)
+
+
+async def stream_events(
+    state: GatewayState, request: StreamRequest, stream_plan: StreamPlan
+) -> AsyncIterator[ServerSentEvent]:
+    """The event stream: `signals` events each period, `end` with the reason when the rule
+    stops allowing it (order expired, product or operator inactive)."""
+    counted: set[tuple[int, int, int]] = set()
+    state.metrics.streams_open.inc()
+    try:
+        yield ServerSentEvent(
+            data=json.dumps(
+                {
+                    "order_id": request.order_id,
+                    "vehicles": stream_plan.vehicles,
+                    "refresh": stream_plan.period,
+                }
+            ),
+            event="open",
+        )
+        while True:
+            started = time.monotonic()
+            outcome = tick(state, request, stream_plan, counted)
+            if outcome.ended is not None:
+                yield ServerSentEvent(
+                    data=json.dumps({"reason": outcome.ended.reason, "detail": outcome.ended.detail}),
+                    event="end",
+                )
+                return
+            for event in outcome.events:
+                yield event
+            state.metrics.stream_events.inc(len(outcome.events))
+            await asyncio.sleep(max(0.0, stream_plan.period - (time.monotonic() - started)))
+    finally:
+        state.metrics.streams_open.dec()
