@@ -1,0 +1,109 @@
+"""The one Celery app of the workers (DESIGN.md §4).
+
+    celery -A workers.app worker -l info          # every queue
+    celery -A workers.app worker -Q indexer       # one queue
+    celery -A workers.app beat -l info            # the schedule
+
+Task names are stable and start with their queue's name (`indexer.sync` → queue `indexer`);
+routing is by that prefix. Task modules are imported from TASK_MODULES: add yours there.
+Every task that must not be lost is acknowledged late and re-queued if its worker dies
+(`acks_late` + `task_reject_on_worker_lost`), and retries with exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from kombu import Queue
+from sqlalchemy.exc import OperationalError
+
+from workers.chain import TransientRpcError
+from workers.config import Settings, get_settings
+
+#: Queues, named after the first word of the task names routed to them.
+QUEUES = ("indexer", "oem", "settlement", "datasets", "access")
+#: Modules whose tasks the app registers (other teams append theirs).
+TASK_MODULES = [
+    "workers.indexer.tasks",
+    "workers.settlement.tasks",
+]
+
+
+class TransientError(RuntimeError):
+    """Worth retrying later (the chain or database was not reachable, a lock was held …)."""
+
+
+def route_by_prefix(
+    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any
+) -> dict | None:
+    """`indexer.sync` → queue `indexer`; names without a known prefix use the default queue."""
+    prefix = name.split(".", 1)[0]
+    return {"queue": prefix, "routing_key": prefix} if prefix in QUEUES else None
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The periodic tasks. Entries expire when not picked up in time, so a stopped worker
+    does not come back to a pile of stale ticks."""
+    return {
+        "indexer-sync": {
+            "task": "indexer.sync",
+            "schedule": settings.sync_interval,
+            "options": {"expires": max(settings.sync_interval * 2, 5.0)},
+        },
+        "settlement-sweep": {
+            "task": "settlement.sweep",
+            "schedule": settings.settlement_interval,
+            "options": {"expires": max(settings.settlement_interval, 5.0)},
+        },
+    }
+
+
+class ReliableTask(Task):
+    """The base of every task: late acknowledgement, re-queued when its worker dies, retried
+    on transient errors with exponential backoff (capped) and full jitter."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    autoretry_for = (TransientError, TransientRpcError, OperationalError, ConnectionError)
+    retry_backoff = True
+    retry_jitter = True
+
+
+def _task_base(settings: Settings) -> type[ReliableTask]:
+    return type(
+        "Task",
+        (ReliableTask,),
+        {"max_retries": settings.task_max_retries, "retry_backoff_max": settings.task_retry_backoff_max},
+    )
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    celery = Celery("workers", task_cls=_task_base(settings))
+    celery.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=settings.result_backend,
+        include=list(TASK_MODULES),
+        task_queues=[Queue(name, routing_key=name) for name in QUEUES],
+        task_default_queue=QUEUES[0],
+        task_routes=(route_by_prefix,),
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One message at a time per process: a late-acked task never waits behind another.
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
+        result_expires=24 * 3600,
+        beat_schedule=beat_schedule(settings),
+        worker_hijack_root_logger=False,
+    )
+    return celery
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""Handlers of the identity contracts (added as the contracts land)."""

@@ -1,0 +1,1 @@
+"""Handlers of the market contracts (added as the contracts land)."""

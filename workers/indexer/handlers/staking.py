@@ -1,0 +1,1 @@
+"""Handlers of the staking contracts (added as the contracts land)."""
