@@ -16,7 +16,7 @@ from web3.logs import DISCARD
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from workers import eip712
 from workers.config import ANVIL_SECOND_KEY
-from workers.contracts import load_artifact
+from workers.contracts import Manifest, load_artifact
 from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer, deploy_all
 
 
@@ -26,6 +26,7 @@ class IdentityChain:
     vehicle_id: Contract
     device: Contract
     senders: dict[str, Deployer]
+    manifest: Manifest | None = None
 
     @property
     def w3(self) -> Web3:
@@ -79,7 +80,7 @@ def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
     """VehicleId + AftermarketDevice on `node`, connections 1 "smartcar" and 2 "tesla" whose
     oracle is ANVIL_SECOND_KEY (the workers' default ORACLE_KEY), the deployer a manufacturer."""
     manifest, _ = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=directory)
-    chain = IdentityChain(node, None, None, {})  # type: ignore[arg-type]
+    chain = IdentityChain(node, None, None, {}, manifest)  # type: ignore[arg-type]
     deployer = chain.sender(ANVIL_DEPLOYER_KEY)
     governor = deployer.account.address
     if "VehicleId" in manifest.contracts:
@@ -87,6 +88,7 @@ def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
         chain.vehicle_id = node.w3.eth.contract(address=manifest.address("VehicleId"), abi=artifact.abi)
     else:
         chain.vehicle_id = deployer.deploy("VehicleId", [governor])
+        manifest.contracts["VehicleId"] = chain.vehicle_id.address
         minter = chain.vehicle_id.functions.MINTER_ROLE().call()
         chain.send(ANVIL_DEPLOYER_KEY, chain.vehicle_id, "grantRole", minter, governor)
     if "AftermarketDevice" in manifest.contracts:
@@ -94,6 +96,7 @@ def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
         chain.device = node.w3.eth.contract(address=manifest.address("AftermarketDevice"), abi=artifact.abi)
     else:
         chain.device = deployer.deploy("AftermarketDevice", [chain.vehicle_id.address, governor])
+        manifest.contracts["AftermarketDevice"] = chain.device.address
     oracle = Account.from_key(ANVIL_SECOND_KEY).address
     count = chain.vehicle_id.functions.connectionCount().call()
     for connection_id, name in ((1, "smartcar"), (2, "tesla")):

@@ -44,6 +44,9 @@ class OemLink(Base):
     vin_hash: Mapped[str] = mapped_column(Bytes32, index=True)
     vin_ciphertext: Mapped[str] = mapped_column(Text)
     external_id: Mapped[str] = mapped_column(String(128))
+    #: What the automaker says the car is (for the vehicle's profile once it is minted).
+    make: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(64), nullable=True)
     owner: Mapped[str] = mapped_column(Address)
     vehicle_id: Mapped[int | None] = mapped_column(UInt, nullable=True, index=True)
     tokens_ciphertext: Mapped[str] = mapped_column(Text)

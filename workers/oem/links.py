@@ -41,6 +41,8 @@ class LinkInput:
     owner: str
     vehicle_id: int | None
     tokens: TokenSet
+    make: str | None = None
+    model: str | None = None
 
 
 def save_link(session: Session, cipher: TokenCipher, link: LinkInput) -> int:
@@ -49,6 +51,8 @@ def save_link(session: Session, cipher: TokenCipher, link: LinkInput) -> int:
     values = {
         "vin_ciphertext": cipher.encrypt_text(link.vin),
         "external_id": link.external_id,
+        "make": link.make,
+        "model": link.model,
         "owner": link.owner,
         "vehicle_id": link.vehicle_id,
         "tokens_ciphertext": cipher.encrypt(link.tokens),

@@ -214,6 +214,8 @@ class Onboarding:
                     owner=owner,
                     vehicle_id=existing or None,
                     tokens=tokens.current(),
+                    make=found.make,
+                    model=found.model,
                 ),
             )
         if existing:

@@ -28,6 +28,7 @@ from tesla_fleet_api.exceptions import (
     VehicleOffline,
 )
 from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
+from tesla_fleet_api.tesla.vehicle.vehicle import MODELS as TESLA_MODELS
 
 from workers.oem import signals as vss
 from workers.oem.connectors.base import (
@@ -209,7 +210,8 @@ class TeslaConnector(Connector):
         cars = [r for r in rows if isinstance(r, dict) and r.get("vin")]
         if len(cars) != 1:
             raise AmbiguousVehicleError(f"tesla: the consent covers {len(cars)} vehicles, expected one")
-        return OemVehicle(external_id=str(cars[0]["vin"]), vin=str(cars[0]["vin"]), make="Tesla")
+        vin = str(cars[0]["vin"])
+        return OemVehicle(external_id=vin, vin=vin, make="Tesla", model=TESLA_MODELS.get(vin[3:4]))
 
     async def _awake(self, vehicle: VehicleFleet[TeslaFleetApi], work: Callable[[], Awaitable[T]]) -> T:
         """`work()`, waking the car first if it answers 408 (asleep)."""

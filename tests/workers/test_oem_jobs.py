@@ -1,0 +1,351 @@
+"""The work behind oem.pull, oem.schedule and oem.command, against the OEM simulator (real
+HTTP), a migrated database and, for commands, a real anvil: pulls store normalised signals
+with stored (and refreshed) tokens; the schedule picks exactly the live members of active
+products at their refreshSeconds; commands go out only on `hasPermissions` at the latest
+block, once per request, never late."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from eth_account import Account
+from sqlalchemy import select
+
+from tests.support.anvil import AnvilNode
+from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, RELAYER_KEY, IdentityChain, identity_chain
+from tests.support.simulator import SimulatorProcess
+from tests.workers.gateway.projections import World
+from workers import eip712
+from workers.access.permissions import LOCK, UNLOCK
+from workers.access.views import ChainViews
+from workers.config import Settings, get_settings, use_settings
+from workers.db.oem import OemCommand, OemLink
+from workers.db.projections import Vehicle
+from workers.db.session import session_scope
+from workers.db.signals import VehicleProfile
+from workers.oem import signals as vss
+from workers.oem.connectors import callback_uri, connector_for
+from workers.oem.errors import MalformedPayloadError, UnavailableError
+from workers.oem.jobs import pull_vehicle, pulls_due, region_of, relay_command, schedule_pulls
+from workers.oem.links import LinkInput, LinkTokens, cipher_from, save_link
+from workers.oem.store import latest_signals
+
+OWNER = Account.from_key(OWNER_KEY).address
+OTHER = Account.from_key(OTHER_KEY).address
+GRANTEE = Account.from_key(RELAYER_KEY).address
+FAR = 2**63
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
+    node = SimulatorProcess(log_dir=tmp_path_factory.mktemp("sim"))
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def settings(sim: SimulatorProcess, sqlite_db: str) -> Settings:
+    sim.reset()
+    configured = sim.settings(
+        get_settings(),
+        database_url=sqlite_db,
+        oem_max_attempts=2,
+        oem_backoff_base=0.01,
+        oem_rate_per_second=1000.0,
+    )
+    use_settings(configured)
+    return configured
+
+
+def link_vehicle(
+    sim: SimulatorProcess, settings: Settings, oem: str, vehicle_id: int | None, *, index: int = 0
+) -> int:
+    """What onboarding leaves behind: an active link with encrypted tokens."""
+    car = sim.vehicles(oem)[index]
+    connection_id = 1 if oem == "smartcar" else 2
+    connector = connector_for(connection_id, settings)
+    tokens = connector.exchange_code(sim.consent(car["vin"], callback_uri(settings, connection_id)))
+    with session_scope(settings.database_url) as session:
+        return save_link(
+            session,
+            cipher_from(settings),
+            LinkInput(
+                connection_id=connection_id,
+                vin_hash="0x" + eip712.vin_hash(car["vin"]).hex(),
+                vin=car["vin"],
+                external_id=car["id"] if oem == "smartcar" else car["vin"],
+                owner=OWNER,
+                vehicle_id=vehicle_id,
+                tokens=tokens,
+                make=car["make"],
+                model=car["model"],
+            ),
+        )
+
+
+def indexed(settings: Settings, vehicles: dict[int, str]) -> None:
+    with session_scope(settings.database_url) as session:
+        world = World(session)
+        for vehicle_id, owner in vehicles.items():
+            world.vehicle(vehicle_id, owner)
+
+
+def link_row(settings: Settings, link_id: int) -> OemLink:
+    with session_scope(settings.database_url, read_only=True) as session:
+        row = session.get(OemLink, link_id)
+    assert row is not None
+    return row
+
+
+# --- oem.pull ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("oem", ["smartcar", "tesla"])
+def test_a_pull_stores_normalised_signals_and_the_profile(sim, settings, oem):
+    link_id = link_vehicle(sim, settings, oem, 1)
+    indexed(settings, {1: OWNER})
+    outcome = pull_vehicle(1, settings)
+    assert outcome.status == "stored" and outcome.stored > 5
+    with session_scope(settings.database_url, read_only=True) as session:
+        latest = {s.name: s for s in latest_signals(session, 1)}
+        profile = session.get(VehicleProfile, 1)
+    car = sim.vehicles(oem)[0]
+    truth = sim.vehicle(car["vin"])["state"]
+    assert latest[vss.TRAVELED_DISTANCE].value == pytest.approx(truth["odometer_km"], abs=0.5)
+    assert latest[vss.SOC].unit == "percent"
+    assert {s.source for s in latest.values()} == {f"oem:{1 if oem == 'smartcar' else 2}"}
+    assert profile is not None and (profile.make, profile.model) == (car["make"], car["model"])
+    assert profile.powertrain == car["powertrain"] and profile.region == car["region"]
+    assert link_row(settings, link_id).last_pull_at is not None
+
+
+def test_regions_match_the_simulated_cities(sim, settings):
+    assert region_of(37.77, -122.42) == "us-west"
+    assert region_of(41.88, -87.63) == "us-central"
+    assert region_of(40.71, -74.0) == "us-east"
+    assert region_of(52.52, 13.40) == "eu-central"
+    assert region_of(-33.9, 151.2) == "other"
+
+
+def test_no_link_and_a_new_owner_are_not_pulled(sim, settings):
+    assert pull_vehicle(9, settings).status == "no_link"
+    link_id = link_vehicle(sim, settings, "smartcar", 1)
+    indexed(settings, {1: OTHER})  # the NFT moved: the old owner's consent does not carry over
+    assert pull_vehicle(1, settings).status == "owner_changed"
+    assert link_row(settings, link_id).status == "owner_changed"
+    assert sim.stats()["requests"].get("smartcar", 0) == 0
+    indexed(settings, {1: OWNER})
+    assert pull_vehicle(1, settings).status == "link_inactive"  # until the owner consents again
+
+
+def test_an_expired_token_is_refreshed_and_the_new_pair_stored(sim, settings):
+    link_id = link_vehicle(sim, settings, "smartcar", 1)
+    indexed(settings, {1: OWNER})
+    before = link_row(settings, link_id).tokens_ciphertext
+    sim.expire_tokens()
+    assert pull_vehicle(1, settings).status == "stored"
+    after = link_row(settings, link_id).tokens_ciphertext
+    assert after != before
+    assert pull_vehicle(1, settings).status == "stored"
+    assert sim.stats()["refreshes"] == 1  # the stored pair served the second pull
+
+
+def test_a_dead_refresh_token_marks_the_link_for_a_new_consent(sim, settings):
+    link_id = link_vehicle(sim, settings, "tesla", 1)
+    indexed(settings, {1: OWNER})
+    stale = LinkTokens(link_id, cipher_from(settings), settings.database_url).current()
+    connector_for(2, settings).refresh(stale.refresh_token)  # rotated elsewhere: ours is dead
+    sim.expire_tokens()
+    assert pull_vehicle(1, settings).status == "reauth_required"
+    assert link_row(settings, link_id).status == "reauth_required"
+    requests = sim.stats()["requests"]
+    assert pull_vehicle(1, settings).status == "reauth_required"
+    assert sim.stats()["requests"] == requests  # no further calls to the automaker
+
+
+def test_racing_refreshes_use_the_winners_tokens(sim, settings):
+    link_id = link_vehicle(sim, settings, "smartcar", 1)
+    connector = connector_for(1, settings)
+    loser = LinkTokens(link_id, cipher_from(settings), settings.database_url)
+    winner = LinkTokens(link_id, cipher_from(settings), settings.database_url)
+    stale = loser.current()
+    won = {}
+
+    def refresh_after_the_winner(refresh_token: str):
+        won["tokens"] = winner.refreshed(stale, connector.refresh)  # stored first
+        return connector.refresh(refresh_token)  # the automaker refuses the spent token
+
+    got = loser.refreshed(stale, refresh_after_the_winner)
+    assert got == won["tokens"] == loser.current()
+    assert link_row(settings, link_id).status == "active"
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"), [("outage", UnavailableError), ("malformed", MalformedPayloadError)]
+)
+def test_transient_failures_store_nothing_and_are_raised_for_a_retry(sim, settings, fault, error):
+    link_id = link_vehicle(sim, settings, "smartcar", 1)
+    indexed(settings, {1: OWNER})
+    sim.fault(fault, "smartcar", seconds=30)
+    with pytest.raises(error):
+        pull_vehicle(1, settings)
+    with session_scope(settings.database_url, read_only=True) as session:
+        assert latest_signals(session, 1) == []
+    assert link_row(settings, link_id).last_error.startswith(error.reason)
+    sim.clear_faults()
+    assert pull_vehicle(1, settings).status == "stored"
+    assert link_row(settings, link_id).last_error is None
+
+
+# --- oem.schedule ----------------------------------------------------------------------------
+
+
+def test_the_schedule_picks_live_members_of_active_products_at_their_refresh(sim, settings):
+    with session_scope(settings.database_url) as session:
+        world = World(session)
+        world.product(1, 0, refresh=60)  # active stream
+        world.product(2, 0, refresh=5, active=False)  # inactive: its members are not pulled for it
+        world.product(3, 3, refresh=30, version=2)  # a bundle, terms bumped to version 2
+        for vehicle_id in range(1, 8):
+            world.vehicle(vehicle_id, OWNER, generation=1 if vehicle_id != 4 else 2)
+        world.join(1, 1, OWNER)  # live
+        world.join(2, 2, OWNER)  # only in the inactive product
+        world.join(3, 3, OWNER, version=1)  # consented to the old terms
+        world.join(1, 4, OWNER, generation=1)  # consented before a transfer
+        world.join(3, 6, OWNER, version=2)  # live bundle member, but its link needs a new consent
+        world.join(3, 7, OWNER, version=2)  # live bundle member, link still to be resolved
+    for index, vehicle_id in enumerate(range(1, 7)):  # vehicle 5: linked but in no product
+        link_vehicle(sim, settings, "smartcar", vehicle_id, index=index)
+    with session_scope(settings.database_url) as session:
+        link6 = session.scalar(select(OemLink).where(OemLink.vehicle_id == 6))
+        link6.status = "reauth_required"
+    seventh = link_vehicle(sim, settings, "tesla", None)  # onboarded, minted later as vehicle 7
+    minted_vin_hash = link_row(settings, seventh).vin_hash
+    with session_scope(settings.database_url) as session:
+        session.get(Vehicle, 7).vin_hash = minted_vin_hash
+
+    queued: list[int] = []
+    now = int(time.time())
+    assert schedule_pulls(settings, queued.append, now) == [1, 7] == queued
+    assert schedule_pulls(settings, queued.append, now + 10) == []  # queued already
+    assert schedule_pulls(settings, queued.append, now + 30) == [7]  # the bundle's 30 s
+    assert schedule_pulls(settings, queued.append, now + 60) == [1, 7]
+
+
+def test_due_pulls_follow_the_last_pull_not_only_the_queue(sim, settings):
+    with session_scope(settings.database_url) as session:
+        world = World(session)
+        world.product(1, 0, refresh=60)
+        world.vehicle(1, OWNER)
+        world.join(1, 1, OWNER)
+    link_vehicle(sim, settings, "smartcar", 1)
+    now = int(time.time())
+    assert pull_vehicle(1, settings).status == "stored"
+    with session_scope(settings.database_url, read_only=True) as session:
+        assert pulls_due(session, now + 30, 10) == []
+        assert [link.vehicle_id for link in pulls_due(session, now + 61, 10)] == [1]
+
+
+# --- oem.command -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chain_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityChain]:
+    directory = tmp_path_factory.mktemp("chain")
+    node = AnvilNode(log_dir=directory)
+    yield identity_chain(node, directory / "deployments")
+    node.stop()
+
+
+@pytest.fixture
+def chain(chain_base: IdentityChain) -> Iterator[IdentityChain]:
+    snapshot = chain_base.node.snapshot()
+    chain_base.senders.clear()
+    yield chain_base
+    chain_base.node.revert(snapshot)
+    chain_base.senders.clear()
+
+
+@pytest.fixture
+def commanded(sim, settings, chain) -> tuple[ChainViews, dict[str, tuple[int, str]]]:
+    """Two minted vehicles (a Smartcar-style and a Tesla), linked, owned by OWNER; GRANTEE
+    holds UNLOCK (not LOCK) on both."""
+    views = ChainViews(chain.node.url, chain.manifest)
+    cars = {}
+    for oem in ("smartcar", "tesla"):
+        car = sim.vehicles(oem)[0]
+        vehicle_id = chain.mint_vehicle(OWNER, 1 if oem == "smartcar" else 2, eip712.vin_hash(car["vin"]))
+        link_vehicle(sim, settings, oem, vehicle_id)
+        chain.send(OWNER_KEY, chain.vehicle_id, "grant", vehicle_id, GRANTEE, UNLOCK, 2**64 - 1, b"\0" * 32)
+        cars[oem] = (vehicle_id, car["vin"])
+    return views, cars
+
+
+def command(settings, views, vehicle_id, caller, what, *, request_id=None, requested_at=None):
+    return relay_command(
+        request_id or uuid.uuid4().hex,
+        vehicle_id=vehicle_id,
+        caller=caller,
+        command=what,
+        requested_at=int(time.time()) if requested_at is None else requested_at,
+        settings=settings,
+        views=views,
+    )
+
+
+def test_commands_follow_has_permissions_on_the_latest_block(sim, settings, chain, commanded):
+    views, cars = commanded
+    vehicle_id, vin = cars["smartcar"]
+    assert command(settings, views, vehicle_id, GRANTEE, "unlock").status == "sent"
+    assert sim.vehicle(vin)["locked"] is False
+    refused = command(settings, views, vehicle_id, GRANTEE, "lock")  # GRANTEE holds no LOCK bit
+    assert (refused.status, refused.reason) == ("refused", "no_permission")
+    assert command(settings, views, vehicle_id, OTHER, "lock").status == "refused"
+    assert sim.vehicle(vin)["locked"] is False
+    assert command(settings, views, vehicle_id, OWNER, "lock").status == "sent"
+    assert sim.vehicle(vin)["locked"] is True
+
+    chain.send(
+        OWNER_KEY, chain.vehicle_id, "grant", vehicle_id, GRANTEE, LOCK | UNLOCK, 2**64 - 1, b"\0" * 32
+    )
+    assert command(settings, views, vehicle_id, GRANTEE, "unlock").status == "sent"  # the new key, at once
+    chain.send(OWNER_KEY, chain.vehicle_id, "revoke", vehicle_id, GRANTEE)
+    assert command(settings, views, vehicle_id, GRANTEE, "lock").status == "refused"  # revoked, at once
+    assert [c["command"] for c in sim.vehicle(vin)["commands"]] == ["UNLOCK", "LOCK", "UNLOCK"]
+
+
+def test_remote_start_goes_to_the_tesla_and_is_not_offered_by_smartcar(sim, settings, chain, commanded):
+    views, cars = commanded
+    tesla_id, tesla_vin = cars["tesla"]
+    assert command(settings, views, tesla_id, OWNER, "start").status == "sent"
+    assert sim.vehicle(tesla_vin)["remote_started"] is True
+    failed = command(settings, views, cars["smartcar"][0], OWNER, "start")
+    assert (failed.status, failed.reason) == ("failed", "oem_not_capable")
+    assert command(settings, views, tesla_id, GRANTEE, "start").status == "refused"  # no DRIVE bit
+
+
+def test_a_command_is_sent_once_per_request_and_never_late(sim, settings, chain, commanded):
+    views, cars = commanded
+    vehicle_id, vin = cars["smartcar"]
+    first = command(settings, views, vehicle_id, OWNER, "unlock", request_id="req-1")
+    again = command(settings, views, vehicle_id, OWNER, "unlock", request_id="req-1")
+    assert first == again and first.status == "sent"
+    assert len(sim.vehicle(vin)["commands"]) == 1
+    late = command(settings, views, vehicle_id, OWNER, "lock", requested_at=int(time.time()) - 3600)
+    assert (late.status, late.reason) == ("expired", "command_expired")
+    assert len(sim.vehicle(vin)["commands"]) == 1
+    with session_scope(settings.database_url, read_only=True) as session:
+        rows = {r.request_id: r.status for r in session.scalars(select(OemCommand))}
+    assert rows["req-1"] == "sent" and sorted(rows.values()) == ["expired", "sent"]
+
+
+def test_a_new_owner_cannot_drive_with_the_old_owners_consent(sim, settings, chain, commanded):
+    views, cars = commanded
+    vehicle_id, vin = cars["smartcar"]
+    chain.send(OWNER_KEY, chain.vehicle_id, "transferFrom", OWNER, OTHER, vehicle_id)
+    outcome = command(settings, views, vehicle_id, OTHER, "unlock")  # OTHER owns it: may command
+    assert (outcome.status, outcome.reason) == ("failed", "owner_changed")
+    assert sim.vehicle(vin)["commands"] == []

@@ -1,0 +1,352 @@
+"""The work behind the `oem.*` tasks as plain functions (workers/oem/tasks.py wraps them):
+
+- `pull_vehicle`: one vehicle's signals through its connector with its stored tokens,
+  normalised and stored, and the vehicle's profile kept current.
+- `schedule_pulls`: which vehicles are due (`pulls_due`, the one query) and queueing them.
+- `relay_command`: lock / unlock / remote start, decided by `workers.access.may_command` on
+  the latest block at the moment of sending, never older than OEM_COMMAND_TTL, once.
+
+Pulls and commands only use a link whose consenting owner still owns the vehicle NFT: a new
+owner's car is not driven or read with the previous owner's automaker consent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+from web3.exceptions import ContractLogicError
+
+from workers.access import may_command
+from workers.access.views import ChainViews
+from workers.config import Settings
+from workers.db.oem import OemCommand, OemLink
+from workers.db.projections import Membership, Product, Vehicle
+from workers.db.session import session_scope
+from workers.db.signals import VehicleProfile
+from workers.oem import signals as vss
+from workers.oem.connectors import Command, Connector, connector_for
+from workers.oem.errors import OemError, ReauthorizationRequiredError
+from workers.oem.links import ACTIVE, OWNER_CHANGED, LinkTokens, cipher_from, link_for_vehicle, set_status
+from workers.oem.signals import Signal
+from workers.oem.store import store_signals
+
+log = logging.getLogger(__name__)
+
+#: Kind.Bundle in DataProducts: bundles are pulled at their own refreshSeconds like any product.
+MIN_PULL_SECONDS = 1
+
+
+class Owners(Protocol):
+    def owner_of(self, vehicle_id: int) -> str | None:
+        """The vehicle's owner now (lower-case), or None if unknown or burned."""
+        ...
+
+
+class IndexedOwners:
+    """Owners as the indexer last confirmed them (projections.vehicles)."""
+
+    def __init__(self, database_url: str | None = None) -> None:
+        self.database_url = database_url
+
+    def owner_of(self, vehicle_id: int) -> str | None:
+        with session_scope(self.database_url, read_only=True) as session:
+            row = session.get(Vehicle, vehicle_id)
+        return None if row is None or row.burned or row.owner is None else row.owner.lower()
+
+
+class ChainOwners:
+    """Owners on the latest block (what commands use: the same block `may_command` reads)."""
+
+    def __init__(self, views: ChainViews) -> None:
+        self.views = views
+
+    def owner_of(self, vehicle_id: int) -> str | None:
+        try:
+            owner = self.views.vehicle_id.functions.ownerOf(vehicle_id).call(block_identifier="latest")
+        except ContractLogicError:  # burned or never minted
+            return None
+        return str(owner).lower()
+
+
+# --- pulls ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullOutcome:
+    vehicle_id: int
+    #: stored | no_link | link_inactive | owner_changed | reauth_required | failed
+    status: str
+    stored: int = 0
+    reason: str | None = None
+    detail: str | None = None
+
+
+def region_of(latitude: float, longitude: float) -> str:
+    """A coarse region for stream and dataset filters (us-west, us-central, us-east,
+    eu-west, eu-central, other)."""
+    if 15 <= latitude <= 72 and -170 <= longitude <= -50:
+        if longitude < -115:
+            return "us-west"
+        return "us-central" if longitude < -85 else "us-east"
+    if 34 <= latitude <= 72 and -25 <= longitude <= 45:
+        return "eu-west" if longitude < 5 else "eu-central"
+    return "other"
+
+
+def powertrain_of(names: set[str]) -> str | None:
+    battery = vss.SOC in names
+    fuel = vss.FUEL_LEVEL in names
+    if battery and fuel:
+        return "PHEV"
+    if battery:
+        return "BEV"
+    return "ICE" if fuel else None
+
+
+def _update_profile(session: Session, vehicle_id: int, link: OemLink, signals: Sequence[Signal]) -> None:
+    by_name = {s.name: s for s in signals}
+    profile = session.get(VehicleProfile, vehicle_id) or VehicleProfile(vehicle_id=vehicle_id)
+    profile.make = link.make or profile.make
+    profile.model = link.model or profile.model
+    profile.powertrain = powertrain_of(set(by_name)) or profile.powertrain
+    if vss.LATITUDE in by_name and vss.LONGITUDE in by_name:
+        profile.region = region_of(float(by_name[vss.LATITUDE].value), float(by_name[vss.LONGITUDE].value))
+    profile.updated_ms = int(time.time() * 1000)
+    session.merge(profile)
+
+
+def _record(link_id: int, database_url: str | None, **values: object) -> None:
+    with session_scope(database_url) as session:
+        session.execute(update(OemLink).where(OemLink.id == link_id).values(**values))
+
+
+def _usable_link(vehicle_id: int, settings: Settings, owners: Owners) -> tuple[OemLink | None, str | None]:
+    """The vehicle's link if pulls and commands may use it, else (None, why not)."""
+    with session_scope(settings.database_url, read_only=True) as session:
+        link = link_for_vehicle(session, vehicle_id)
+    if link is None:
+        return None, "no_link"
+    if link.status != ACTIVE:
+        return None, "reauth_required" if link.status == "reauth_required" else "link_inactive"
+    owner = owners.owner_of(vehicle_id)
+    if owner is None or owner != link.owner.lower():
+        set_status(
+            link.id,
+            OWNER_CHANGED,
+            f"vehicle owner is {owner}, consent was {link.owner}",
+            settings.database_url,
+        )
+        return None, "owner_changed"
+    return link, None
+
+
+def pull_vehicle(
+    vehicle_id: int,
+    settings: Settings,
+    *,
+    owners: Owners | None = None,
+    connectors: Callable[[int, Settings], Connector] = connector_for,
+) -> PullOutcome:
+    """Pulls, normalises and stores one vehicle's signals. Transient OEM errors (429 beyond
+    the budget, outages, malformed answers) are recorded on the link and raised, for the
+    task to retry; final ones are recorded and returned."""
+    link, why_not = _usable_link(vehicle_id, settings, owners or IndexedOwners(settings.database_url))
+    if link is None:
+        return PullOutcome(vehicle_id, why_not or "no_link")
+    connector = connectors(link.connection_id, settings)
+    tokens = LinkTokens(link.id, cipher_from(settings), settings.database_url)
+    now = int(time.time())
+    try:
+        signals = connector.read_signals(tokens, link.external_id)
+    except ReauthorizationRequiredError as exc:
+        return PullOutcome(vehicle_id, "reauth_required", reason=exc.reason, detail=exc.detail)
+    except OemError as exc:
+        _record(link.id, settings.database_url, last_error=f"{exc.reason}: {exc.detail}", updated_at=now)
+        if exc.transient:
+            raise
+        return PullOutcome(vehicle_id, "failed", reason=exc.reason, detail=exc.detail)
+    with session_scope(settings.database_url) as session:
+        stored = store_signals(session, vehicle_id, signals)
+        _update_profile(session, vehicle_id, link, signals)
+        session.execute(
+            update(OemLink)
+            .where(OemLink.id == link.id)
+            .values(last_pull_at=now, last_error=None, updated_at=now)
+        )
+    return PullOutcome(vehicle_id, "stored", stored)
+
+
+# --- scheduling ------------------------------------------------------------------------------
+
+
+def resolve_link_vehicles(session: Session) -> int:
+    """Fills in the vehicle id of links whose VIN has since been minted (from the indexer)."""
+    pending = session.scalars(select(OemLink).where(OemLink.vehicle_id.is_(None))).all()
+    resolved = 0
+    for link in pending:
+        vehicle_id = session.scalar(
+            select(Vehicle.vehicle_id).where(Vehicle.vin_hash == link.vin_hash, Vehicle.burned.is_(False))
+        )
+        if vehicle_id is not None:
+            link.vehicle_id = int(vehicle_id)
+            resolved += 1
+    return resolved
+
+
+def member_refresh_seconds(session: Session) -> dict[int, int]:
+    """Vehicle id -> the shortest refreshSeconds among the active products it is a live
+    member of (consent to the product's current version, in the vehicle's current generation)."""
+    rows = session.execute(
+        select(Membership.vehicle_id, func.min(Product.refresh_seconds))
+        .join(Product, Product.product_id == Membership.product_id)
+        .join(Vehicle, Vehicle.vehicle_id == Membership.vehicle_id)
+        .where(
+            Product.active.is_(True),
+            Membership.version == Product.version,
+            Membership.generation == Vehicle.generation,
+            Vehicle.burned.is_(False),
+        )
+        .group_by(Membership.vehicle_id)
+    )
+    return {int(vehicle_id): max(int(seconds or 0), MIN_PULL_SECONDS) for vehicle_id, seconds in rows}
+
+
+def pulls_due(session: Session, now: int, limit: int) -> list[OemLink]:
+    """The links to pull now: member vehicles of active products whose last pull (and last
+    queued pull) is at least their products' refreshSeconds old; the longest-waiting first."""
+    intervals = member_refresh_seconds(session)
+    if not intervals:
+        return []
+    links = session.scalars(
+        select(OemLink).where(OemLink.status == ACTIVE, OemLink.vehicle_id.in_(list(intervals)))
+    ).all()
+    due = []
+    for link in links:
+        interval = intervals[int(link.vehicle_id or 0)]
+        last = max(link.last_pull_at or 0, link.scheduled_at or 0)
+        if now - last >= interval:
+            due.append(link)
+    due.sort(key=lambda link: max(link.last_pull_at or 0, link.scheduled_at or 0))
+    return due[:limit]
+
+
+def schedule_pulls(settings: Settings, enqueue: Callable[[int], object], now: int | None = None) -> list[int]:
+    """Marks the due links as queued and queues one `oem.pull` per vehicle; the vehicle ids."""
+    now = int(time.time()) if now is None else now
+    with session_scope(settings.database_url) as session:
+        resolve_link_vehicles(session)
+        due = pulls_due(session, now, settings.oem_schedule_batch)
+        for link in due:
+            link.scheduled_at = now
+        vehicle_ids = sorted({int(link.vehicle_id or 0) for link in due})
+    for vehicle_id in vehicle_ids:
+        enqueue(vehicle_id)
+    return vehicle_ids
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    request_id: str
+    #: sent | refused | expired | failed
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+
+
+_FINAL = ("sent", "refused", "expired", "failed")
+
+
+def _command_row(
+    session: Session, request_id: str, *, vehicle_id: int, caller: str, command: str, requested_at: int
+) -> OemCommand:
+    row = session.get(OemCommand, request_id)
+    if row is None:
+        row = OemCommand(
+            request_id=request_id,
+            vehicle_id=vehicle_id,
+            caller=caller,
+            command=command,
+            status="queued",
+            requested_at=requested_at,
+        )
+        session.add(row)
+    return row
+
+
+def _finish(
+    settings: Settings, request_id: str, status: str, reason: str | None, detail: str | None
+) -> CommandOutcome:
+    with session_scope(settings.database_url) as session:
+        session.execute(
+            update(OemCommand)
+            .where(OemCommand.request_id == request_id)
+            .values(status=status, reason=reason, detail=detail, finished_at=int(time.time()))
+        )
+    log.info("oem.command %s: %s %s", request_id, status, reason or "")
+    return CommandOutcome(request_id, status, reason, detail)
+
+
+def relay_command(
+    request_id: str,
+    *,
+    vehicle_id: int,
+    caller: str,
+    command: str,
+    requested_at: int,
+    settings: Settings,
+    views: ChainViews,
+    owners: Owners | None = None,
+    connectors: Callable[[int, Settings], Connector] = connector_for,
+) -> CommandOutcome:
+    """Relays one command at most once per `request_id`; permission is decided now, on the
+    latest block, by `workers.access.may_command`."""
+    with session_scope(settings.database_url) as session:
+        row = _command_row(
+            session,
+            request_id,
+            vehicle_id=vehicle_id,
+            caller=caller.lower(),
+            command=command,
+            requested_at=requested_at,
+        )
+        if row.status in _FINAL:
+            return CommandOutcome(request_id, row.status, row.reason, row.detail)
+    age = int(time.time()) - requested_at
+    if age > settings.oem_command_ttl:
+        return _finish(
+            settings,
+            request_id,
+            "expired",
+            "command_expired",
+            f"queued {age}s ago, limit {settings.oem_command_ttl}s",
+        )
+    decision = may_command(views, vehicle_id, caller, command)
+    if not decision.allowed:
+        return _finish(settings, request_id, "refused", decision.reason, decision.detail)
+    link, why_not = _usable_link(vehicle_id, settings, owners or ChainOwners(views))
+    if link is None:
+        return _finish(settings, request_id, "failed", why_not, "no usable automaker link for this vehicle")
+    connector = connectors(link.connection_id, settings)
+    tokens = LinkTokens(link.id, cipher_from(settings), settings.database_url)
+    try:
+        result = connector.send_command(tokens, link.external_id, Command(command))
+    except OemError as exc:
+        if exc.transient and int(time.time()) - requested_at <= settings.oem_command_ttl:
+            raise
+        return _finish(settings, request_id, "failed", exc.reason, exc.detail)
+    return _finish(settings, request_id, "sent", None, result.detail)
+
+
+def command_status(settings: Settings, request_ids: Iterable[str]) -> dict[str, CommandOutcome]:
+    with session_scope(settings.database_url, read_only=True) as session:
+        rows = session.scalars(select(OemCommand).where(OemCommand.request_id.in_(list(request_ids))))
+        return {r.request_id: CommandOutcome(r.request_id, r.status, r.reason, r.detail) for r in rows}
