@@ -22,10 +22,10 @@ from workers import eip712
 from workers.access.permissions import LOCK, UNLOCK
 from workers.access.views import ChainViews
 from workers.config import Settings, get_settings, use_settings
+from workers.db.gateway import VehicleProfile
 from workers.db.oem import OemCommand, OemLink
 from workers.db.projections import Vehicle
 from workers.db.session import session_scope
-from workers.db.signals import VehicleProfile
 from workers.oem import signals as vss
 from workers.oem.connectors import callback_uri, connector_for
 from workers.oem.errors import MalformedPayloadError, UnavailableError

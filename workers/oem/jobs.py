@@ -25,10 +25,10 @@ from web3.exceptions import ContractLogicError
 from workers.access import may_command
 from workers.access.views import ChainViews
 from workers.config import Settings
+from workers.db.gateway import upsert_profile
 from workers.db.oem import OemCommand, OemLink
 from workers.db.projections import Membership, Product, Vehicle
 from workers.db.session import session_scope
-from workers.db.signals import VehicleProfile
 from workers.oem import signals as vss
 from workers.oem.connectors import Command, Connector, connector_for
 from workers.oem.errors import OemError, ReauthorizationRequiredError
@@ -111,14 +111,17 @@ def powertrain_of(names: set[str]) -> str | None:
 
 def _update_profile(session: Session, vehicle_id: int, link: OemLink, signals: Sequence[Signal]) -> None:
     by_name = {s.name: s for s in signals}
-    profile = session.get(VehicleProfile, vehicle_id) or VehicleProfile(vehicle_id=vehicle_id)
-    profile.make = link.make or profile.make
-    profile.model = link.model or profile.model
-    profile.powertrain = powertrain_of(set(by_name)) or profile.powertrain
+    region = None
     if vss.LATITUDE in by_name and vss.LONGITUDE in by_name:
-        profile.region = region_of(float(by_name[vss.LATITUDE].value), float(by_name[vss.LONGITUDE].value))
-    profile.updated_ms = int(time.time() * 1000)
-    session.merge(profile)
+        region = region_of(float(by_name[vss.LATITUDE].value), float(by_name[vss.LONGITUDE].value))
+    upsert_profile(
+        session,
+        vehicle_id,
+        make=link.make,
+        model=link.model,
+        powertrain=powertrain_of(set(by_name)),
+        region=region,
+    )
 
 
 def _record(link_id: int, database_url: str | None, **values: object) -> None:
