@@ -27,7 +27,12 @@ interface IStaking {
     event UsageSet(address indexed account, uint256 units, uint8 tier);
     event UnbondingPeriodSet(uint64 period);
     event Slashed(
-        uint256 indexed slashId, address indexed account, uint256 amount, uint256 toImpacted, bytes32 impactRoot, string reason
+        uint256 indexed slashId,
+        address indexed account,
+        uint256 amount,
+        uint256 toImpacted,
+        bytes32 impactRoot,
+        string reason
     );
     event SlashClaimed(uint256 indexed slashId, uint256 indexed index, address indexed account, uint256 amount);
 
@@ -36,7 +41,11 @@ interface IStaking {
     /// @notice How slash `slashId` was taken from `account`'s stake, and until when its impacted
     ///         owners may claim (0 when nothing went to them).
     event SlashApplied(
-        uint256 indexed slashId, address indexed account, uint256 fromActive, uint256 fromUnbonding, uint64 claimClosesAt
+        uint256 indexed slashId,
+        address indexed account,
+        uint256 fromActive,
+        uint256 fromUnbonding,
+        uint64 claimClosesAt
     );
     /// @notice The unclaimed rest of slash `slashId`'s impact pool went to the Treasury.
     event SlashSwept(uint256 indexed slashId, uint256 amount);
@@ -89,6 +98,8 @@ interface IStaking {
     error InvalidProof(uint256 slashId, uint256 index, address account, uint256 amount);
     /// @notice The leaf asks for more than slash `slashId`'s pool still holds.
     error ClaimExceedsPool(uint256 slashId, uint256 amount, uint256 remaining);
+    /// @notice A leaf cannot pay `account` (the zero address, or Staking itself: its balance is the stakes).
+    error InvalidClaimant(address account);
     /// @notice Slash `slashId`'s pool holds nothing to sweep.
     error NothingToSweep(uint256 slashId);
 

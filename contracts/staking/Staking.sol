@@ -115,7 +115,8 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         _grantRole(GOVERNOR_ROLE, governor);
         _setUnbondingPeriod(DEFAULT_UNBONDING_PERIOD);
         _setClaimWindow(DEFAULT_CLAIM_WINDOW);
-        uint16[TIER_COUNT] memory defaults = [DEFAULT_TIER0_BPS, DEFAULT_TIER1_BPS, DEFAULT_TIER2_BPS, DEFAULT_TIER3_BPS];
+        uint16[TIER_COUNT] memory defaults =
+            [DEFAULT_TIER0_BPS, DEFAULT_TIER1_BPS, DEFAULT_TIER2_BPS, DEFAULT_TIER3_BPS];
         for (uint8 tier; tier < TIER_COUNT; ++tier) {
             _tierMultiplierBps[tier] = defaults[tier];
             emit TierMultiplierSet(tier, defaults[tier]);
@@ -305,6 +306,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         (bytes32 root, uint256 remaining) = _openPool(pool, slashId);
         _markClaimed(slashId, index);
         if (amount == 0) revert ZeroAmount();
+        if (account == address(0) || account == address(this)) revert InvalidClaimant(account);
         if (!MerkleProof.verifyCalldata(proof, root, _leaf(index, account, amount))) {
             revert InvalidProof(slashId, index, account, amount);
         }

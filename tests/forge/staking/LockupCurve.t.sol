@@ -44,7 +44,8 @@ contract LockupCurveTest is Test {
     }
 
     function test_curve_atTheMaximumsDoesNotOverflow() public pure {
-        uint256 got = LockupCurve.requiredStake(type(uint128).max, type(uint128).max, type(uint64).max, type(uint16).max);
+        uint256 got =
+            LockupCurve.requiredStake(type(uint128).max, type(uint128).max, type(uint64).max, type(uint16).max);
         uint256 expected = uint256(type(uint128).max)
             + (uint256(type(uint128).max) * uint256(type(uint32).max) * uint256(type(uint16).max)) / 10_000;
         assertEq(got, expected);
@@ -56,10 +57,12 @@ contract LockupCurveTest is Test {
         assertEq(LockupCurve.requiredStake(7, 1_000, 0, 30_000), 7); // no usage: the base
     }
 
-    function testFuzz_curve_neverOverflowsAndMatchesReference(uint128 base, uint128 perSqrtUnit, uint64 units, uint16 bps)
-        public
-        pure
-    {
+    function testFuzz_curve_neverOverflowsAndMatchesReference(
+        uint128 base,
+        uint128 perSqrtUnit,
+        uint64 units,
+        uint16 bps
+    ) public pure {
         uint256 got = LockupCurve.requiredStake(base, perSqrtUnit, units, bps);
         assertEq(got, _reference(base, perSqrtUnit, units, bps));
         assertGe(got, base);
@@ -89,10 +92,13 @@ contract LockupCurveTest is Test {
         );
     }
 
-    function testFuzz_curve_monotonicInParameters(uint128 base, uint128 perSqrtUnit, uint64 units, uint16 bps, uint128 extra)
-        public
-        pure
-    {
+    function testFuzz_curve_monotonicInParameters(
+        uint128 base,
+        uint128 perSqrtUnit,
+        uint64 units,
+        uint16 bps,
+        uint128 extra
+    ) public pure {
         uint128 raisedBase = uint128(bound(uint256(base) + extra, base, type(uint128).max));
         uint128 raisedSlope = uint128(bound(uint256(perSqrtUnit) + extra, perSqrtUnit, type(uint128).max));
         uint256 before = LockupCurve.requiredStake(base, perSqrtUnit, units, bps);

@@ -86,9 +86,7 @@ contract StakingTest is StakingBase {
     function test_stake_revertsWhenNotApproved() public {
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IERC20Errors.ERC20InsufficientAllowance.selector, address(staking), 0, 1 ether
-            )
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(staking), 0, 1 ether)
         );
         staking.stake(1 ether);
     }
@@ -96,9 +94,7 @@ contract StakingTest is StakingBase {
     function test_stake_revertsWhenBalanceShort() public {
         vm.startPrank(alice);
         token.approve(address(staking), FUNDS + 1);
-        vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, alice, FUNDS, FUNDS + 1)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, alice, FUNDS, FUNDS + 1));
         staking.stake(FUNDS + 1);
         vm.stopPrank();
     }
@@ -765,10 +761,8 @@ contract StakingTest is StakingBase {
         bytes32[] memory proof = new bytes32[](1);
         proof[0] = tree.nodes[2];
         bytes32 inner = tree.nodes[1];
-        vm.expectRevert(
-            abi.encodeWithSelector(IStaking.InvalidProof.selector, slashId, uint256(inner), address(0), 1)
-        );
-        staking.claimSlash(slashId, uint256(inner), address(0), 1, proof);
+        vm.expectRevert(abi.encodeWithSelector(IStaking.InvalidProof.selector, slashId, uint256(inner), bob, 1));
+        staking.claimSlash(slashId, uint256(inner), bob, 1, proof);
         assertEq(_remaining(slashId), 4 ether);
     }
 
@@ -811,6 +805,21 @@ contract StakingTest is StakingBase {
         bytes32[] memory proof = TestMerkle.proof(tree, 0);
         vm.expectRevert(IStaking.ZeroAmount.selector);
         staking.claimSlash(slashId, 0, bob, 0, proof);
+    }
+
+    function test_claimSlash_revertsWhenTheLeafPaysStakingItself() public {
+        // Paying Staking would leave the tokens in place while the pool shrinks: refused.
+        _stake(alice, 100 ether);
+        TestMerkle.Tree memory tree =
+            _tree(_three(address(staking), address(0), bob), _three(1 ether, 1 ether, 1 ether));
+        uint256 slashId = _slash(alice, 3 ether, 3 ether, TestMerkle.root(tree));
+        bytes32[] memory proof = TestMerkle.proof(tree, 0);
+        vm.expectRevert(abi.encodeWithSelector(IStaking.InvalidClaimant.selector, address(staking)));
+        staking.claimSlash(slashId, 0, address(staking), 1 ether, proof);
+        proof = TestMerkle.proof(tree, 1);
+        vm.expectRevert(abi.encodeWithSelector(IStaking.InvalidClaimant.selector, address(0)));
+        staking.claimSlash(slashId, 1, address(0), 1 ether, proof);
+        assertEq(_remaining(slashId), 3 ether);
     }
 
     function test_claimSlash_keepsBitmapWordsApart() public {

@@ -19,8 +19,9 @@ contract StakingAccessTest is StakingBase {
         entries = new Entry[](10);
         bytes32 gov = staking.GOVERNOR_ROLE();
         bytes32 admin = staking.DEFAULT_ADMIN_ROLE();
-        entries[0] =
-            Entry("setWhitelisted", abi.encodeCall(IStaking.setWhitelisted, (alice, IStaking.Role.Operator, true)), gov);
+        entries[0] = Entry(
+            "setWhitelisted", abi.encodeCall(IStaking.setWhitelisted, (alice, IStaking.Role.Operator, true)), gov
+        );
         entries[1] = Entry("setCurve", abi.encodeCall(IStaking.setCurve, (IStaking.Role.Broker, 1, 2)), gov);
         entries[2] = Entry("setTierMultiplier", abi.encodeCall(IStaking.setTierMultiplier, (1, 12_000)), gov);
         entries[3] = Entry("setUnbondingPeriod", abi.encodeCall(IStaking.setUnbondingPeriod, (3 days)), gov);
