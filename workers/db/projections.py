@@ -127,18 +127,23 @@ class Device(Base):
     manufacturer: Mapped[str | None] = mapped_column(Address, nullable=True)
     device_signer: Mapped[str | None] = mapped_column(Address, nullable=True)
     serial_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
+    #: The vehicle of the device's last pairing (stale once either side's generation moved).
     vehicle_id: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    #: Bumped by every mint and transfer of the device, ending its pairing.
+    generation: Mapped[int | None] = mapped_column(UInt, nullable=True)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
 class Pairing(Base):
-    """Vehicle ↔ device pairings in force (Paired / Unpaired), with the vehicle's generation."""
+    """Vehicle ↔ device pairings (Paired / Unpaired) with both sides' generations when made: live
+    while `generation == vehicles.generation` and `device_generation == devices.generation`."""
 
     __tablename__ = "pairings"
 
     vehicle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
     device_id: Mapped[int] = mapped_column(UInt, unique=True)
     generation: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    device_generation: Mapped[int | None] = mapped_column(UInt, nullable=True)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -211,6 +216,14 @@ class Slash(Base):
     to_impacted: Mapped[int] = mapped_column(UInt)
     impact_root: Mapped[str] = mapped_column(Bytes32)
     reason: Mapped[str] = mapped_column(Text)
+    #: How the amount was taken (SlashApplied): active stake first, then unbonding.
+    from_active: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    from_unbonding: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    #: The impacted owners may claim until then (0: no impact pool).
+    claim_closes_at: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    #: What is left in the impact pool; swept to the Treasury after the window (SlashSwept).
+    remaining: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    swept: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     tx_hash: Mapped[str] = mapped_column(Bytes32)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
@@ -337,6 +350,15 @@ class Order(Base):
     starts_at: Mapped[int | None] = mapped_column(UInt, nullable=True)
     ends_at: Mapped[int] = mapped_column(UInt)
     use: Mapped[int] = mapped_column(SmallInteger)
+    #: Subscriptions count in the buyer's usage until expired (OrderExpired).
+    in_force: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    #: The dataset build asked for (DatasetOrdered).
+    spec_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
+    #: How the payment was divided (PaymentSplit).
+    to_members: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    to_operator: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    to_broker: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    to_treasury: Mapped[int | None] = mapped_column(UInt, nullable=True)
     tx_hash: Mapped[str] = mapped_column(Bytes32)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
@@ -351,6 +373,28 @@ class Steward(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
+class MemberPool(Base):
+    """Marketplace.memberPool per product: members' shares of sales (PaymentSplit) not yet
+    moved into a settled epoch (Settled), and the last epoch settled."""
+
+    __tablename__ = "member_pools"
+
+    product_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    pool: Mapped[int] = mapped_column(UInt)
+    last_epoch: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Earnings(Base):
+    """Marketplace.claimable: operators' and brokers' shares not yet withdrawn."""
+
+    __tablename__ = "earnings"
+
+    account: Mapped[str] = mapped_column(Address, primary_key=True)
+    claimable: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
 class SettledEpoch(Base):
     """Member-pool epochs settled on chain (Settled)."""
 
@@ -360,6 +404,8 @@ class SettledEpoch(Base):
     epoch: Mapped[int] = mapped_column(UInt, primary_key=True)
     amount: Mapped[int] = mapped_column(UInt)
     members_root: Mapped[str] = mapped_column(Bytes32)
+    #: Paid out of it so far (Claimed).
+    claimed: Mapped[int | None] = mapped_column(UInt, nullable=True)
     tx_hash: Mapped[str] = mapped_column(Bytes32)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
