@@ -52,6 +52,18 @@ class ChainViews:
     def vehicle_id(self) -> Contract:
         return self.contract("VehicleId")
 
+    @cached_property
+    def aftermarket_device(self) -> Contract:
+        return self.contract("AftermarketDevice")
+
+    @cached_property
+    def marketplace(self) -> Contract:
+        return self.contract("Marketplace")
+
+    @property
+    def chain_id(self) -> int:
+        return self.manifest.chain_id
+
     def operator_active(self, operator: str, block: Any = "latest") -> bool:
         return bool(
             self.staking.functions.isActive(to_checksum_address(operator), OPERATOR_ROLE).call(

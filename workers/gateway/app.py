@@ -20,7 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from workers.access.facts import OperatorCheck
 from workers.access.views import ChainViews
 from workers.config import Settings, get_settings
-from workers.gateway import routes_auth, routes_catalog, routes_orders, routes_signals, routes_vehicles
+from workers.gateway import (
+    routes_auth,
+    routes_catalog,
+    routes_oem,
+    routes_orders,
+    routes_signals,
+    routes_vehicles,
+)
 from workers.gateway.problems import Problem, handle_problem, log_refusal, problem_response
 from workers.gateway.state import GatewayState
 
@@ -137,7 +144,7 @@ def create_app(
         """Prometheus exposition: request counters, latency histograms, refusals by reason."""
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (routes_auth, routes_catalog, routes_signals, routes_orders, routes_vehicles):
+    for module in (routes_auth, routes_catalog, routes_signals, routes_orders, routes_vehicles, routes_oem):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, state=state)
     return app

@@ -43,9 +43,19 @@ REASONS: dict[str, tuple[int, str]] = {
     "wrong_domain": (401, "The message names another domain"),
     "wrong_chain": (401, "The message names another chain"),
     "bad_message": (400, "The message is malformed"),
-    # devices
+    # devices (workers.oem.telemetry)
     "stale": (409, "The payload is stale"),
     "unpaired": (403, "The device is not paired with a vehicle"),
+    "bad_payload": (400, "The payload is malformed"),
+    "unknown_device": (404, "No such device on chain"),
+    # onboarding (workers.oem.onboarding)
+    "bad_state": (400, "The OAuth state is unknown, used, expired or for another connection"),
+    "bad_owner": (400, "The owner is not an address"),
+    "unknown_connection": (404, "No such OEM connection here"),
+    "connection_inactive": (409, "The OEM connection is inactive on chain"),
+    "oracle_mismatch": (503, "The connection's oracle is not this gateway's key"),
+    "bad_vin": (502, "The automaker answered an invalid VIN"),
+    "vehicle_exists": (409, "The VIN is already minted to someone else"),
     # generic
     "not_found": (404, "Not found"),
     "bad_request": (400, "The request is invalid"),

@@ -3,8 +3,11 @@ and the chain views. Built once per app (no module-level state)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -14,6 +17,8 @@ from workers.access.views import ChainViews
 from workers.config import Settings
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.ratelimit import RateLimiter
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -28,11 +33,20 @@ class GatewayState:
         self.limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
         self.facts_cache = FactsCache(self.settings.access_cache_ttl)
         self.token_secret = self.settings.token_secret.get_secret_value().encode()
+        self._lazy: dict[str, Any] = {}
+        self._lazy_lock = threading.Lock()
 
     @cached_property
     def chain(self) -> ChainViews:
         """The chain views (built on first use: the gateway starts without a chain)."""
         return self.views if self.views is not None else ChainViews.from_settings(self.settings)
+
+    def lazy(self, name: str, build: Callable[[], T]) -> T:
+        """A per-app object built on first use (clients that need the chain, …)."""
+        with self._lazy_lock:
+            if name not in self._lazy:
+                self._lazy[name] = build()
+            return self._lazy[name]
 
     def facts(self, session: Session) -> IndexedFacts:
         check = self.operator_check or self.chain.operator_active

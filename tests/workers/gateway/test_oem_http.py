@@ -1,0 +1,127 @@
+"""Onboarding and device telemetry over the gateway's HTTP endpoints, against the OEM
+simulator and a real anvil: authorize redirects to the automaker, the callback answers the
+oracle's attestation that mints the car; device payloads are accepted or refused with the
+verifier's reason."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.support.anvil import AnvilNode
+from tests.support.oem_chain import OWNER_KEY, IdentityChain, identity_chain
+from tests.support.simulator import SimulatorProcess
+from tests.workers.test_oem_onboarding import consent, submit
+from workers.config import get_settings, use_settings
+from workers.db.oem import DevicePayload
+from workers.db.session import session_scope
+from workers.gateway.app import create_app
+from workers.oem import signals as vss
+from workers.oem.telemetry import sign_envelope, telemetry_domain
+
+OWNER = Account.from_key(OWNER_KEY).address
+DEVICE_KEY = "0x" + keccak(text="gateway device").hex().removeprefix("0x")
+LONE_DEVICE_KEY = "0x" + keccak(text="gateway lone device").hex().removeprefix("0x")
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
+    process = SimulatorProcess(log_dir=tmp_path_factory.mktemp("sim"))
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IdentityChain, Path]]:
+    directory = tmp_path_factory.mktemp("chain")
+    node = AnvilNode(log_dir=directory)
+    yield identity_chain(node, directory / "deployments"), directory / "deployments" / "local.json"
+    node.stop()
+
+
+@pytest.fixture
+def client(sim: SimulatorProcess, chain: tuple[IdentityChain, Path], sqlite_db: str) -> Iterator[TestClient]:
+    identity, manifest = chain
+    sim.reset()
+    settings = sim.settings(
+        get_settings(), database_url=sqlite_db, rpc_url=identity.node.url, deployment_file=manifest
+    )
+    use_settings(settings)
+    with TestClient(create_app(settings), base_url="http://localhost:8000") as test_client:
+        yield test_client
+
+
+def test_onboarding_through_the_gateway_mints_the_car_to_its_owner(sim, chain, client) -> None:
+    identity, _ = chain
+    car = sim.vehicles("smartcar")[0]
+    answer = client.get(f"/v1/oem/1/authorize?owner={OWNER}", follow_redirects=False)
+    assert answer.status_code == 307, answer.text
+    location = answer.headers["location"]
+    assert location.startswith(sim.url)
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    code = consent(sim, client.app.state.gateway.settings, 1, car["vin"], state)
+    answer = client.get(f"/v1/oem/1/callback?code={code}&state={state}")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["to"] == OWNER and body["connection_id"] == 1
+    vehicle_id = submit(identity, body)
+    assert identity.vehicle_id.functions.ownerOf(vehicle_id).call() == OWNER
+    replay = client.get(f"/v1/oem/1/callback?code={code}&state={state}")
+    assert replay.status_code == 400 and replay.json()["reason"] == "bad_state"
+
+
+def test_onboarding_refusals_are_problems(client) -> None:
+    answer = client.get(f"/v1/oem/99/authorize?owner={OWNER}", follow_redirects=False)
+    assert answer.status_code == 404 and answer.json()["reason"] == "unknown_connection"
+    answer = client.get("/v1/oem/1/authorize?owner=nobody", follow_redirects=False)
+    assert answer.status_code == 422 and answer.json()["reason"] == "bad_request"
+
+
+def test_device_telemetry_is_accepted_once_and_forgeries_are_refused(chain, client, sqlite_db) -> None:
+    identity, _ = chain
+    snapshot = identity.node.snapshot()
+    try:
+        vehicle = identity.mint_vehicle(OWNER, 1, keccak(text="GATEWAY-VIN"))
+        device = identity.mint_device(OWNER, DEVICE_KEY, b"gw-serial-1")
+        lone = identity.mint_device(OWNER, LONE_DEVICE_KEY, b"gw-serial-2")
+        identity.pair(OWNER_KEY, vehicle, device, DEVICE_KEY)
+        domain = telemetry_domain(identity.chain_id, identity.device.address)
+        signals = {vss.SPEED: 42.5, vss.LATITUDE: 52.52}
+
+        def envelope(sequence: int, key: str = DEVICE_KEY, device_id: int = device) -> dict:
+            return sign_envelope(
+                domain,
+                key,
+                device_id=device_id,
+                sequence=sequence,
+                timestamp=int(time.time()),
+                signals=signals,
+            )
+
+        def post(body: dict, device_id: int = device):
+            return client.post(f"/v1/devices/{device_id}/telemetry", json=body)
+
+        accepted = post(envelope(1))
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["vehicle_id"] == vehicle and accepted.json()["signals"] == 2
+        for answer, status, reason in (
+            (post(envelope(1)), 409, "replayed"),
+            (post(envelope(2, key=LONE_DEVICE_KEY)), 401, "bad_signature"),
+            (post(envelope(1, key=LONE_DEVICE_KEY, device_id=lone), lone), 403, "unpaired"),
+            (post({"sequence": "x"}), 400, "bad_payload"),
+        ):
+            assert answer.status_code == status, answer.text
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert answer.json()["reason"] == reason
+        with session_scope(sqlite_db, read_only=True) as session:
+            assert session.scalar(select(func.count()).select_from(DevicePayload)) == 1
+    finally:
+        identity.node.revert(snapshot)

@@ -1,0 +1,155 @@
+"""Onboarding through the automaker (OAuth authorize and callback → the oracle's
+MintAttestation) and signed plug-in device telemetry: HTTP over the workers/oem libraries."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel
+from starlette.responses import RedirectResponse
+
+from workers.gateway.deps import state_of, write_session
+from workers.gateway.problems import Problem, problem_responses
+from workers.gateway.state import GatewayState
+from workers.oem.errors import OemError
+from workers.oem.onboarding import Onboarding, OnboardingError, OracleChain
+from workers.oem.telemetry import (
+    ChainDeviceRegistry,
+    TelemetryRefused,
+    TelemetryVerifier,
+    ingest,
+    telemetry_domain,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["onboarding and devices"])
+
+UINT256_MAX = (1 << 256) - 1
+
+
+class AttestationView(BaseModel):
+    """The oracle's MintAttestation for `VehicleId.mintWithAttestation` (or the existing
+    vehicle, when the owner re-connected one already minted to them)."""
+
+    to: str | None = None
+    connection_id: int
+    vin_hash: str | None = None
+    deadline: int | None = None
+    signature: str | None = None
+    vehicle_id: int | None = None
+
+
+class TelemetryAccepted(BaseModel):
+    payload_id: int
+    vehicle_id: int
+    device_id: int
+    sequence: int
+    signals: int
+
+
+def _onboarding(state: GatewayState) -> Onboarding:
+    def build() -> Onboarding:
+        return Onboarding(state.settings, OracleChain(state.chain.vehicle_id, state.chain.chain_id))
+
+    return state.lazy("onboarding", build)
+
+
+def _verifier(state: GatewayState) -> TelemetryVerifier:
+    def build() -> TelemetryVerifier:
+        views = state.chain
+        return TelemetryVerifier(
+            telemetry_domain(views.chain_id, views.aftermarket_device.address),
+            ChainDeviceRegistry(views.aftermarket_device),
+            max_age=state.settings.telemetry_max_age,
+            max_future=state.settings.telemetry_max_future,
+        )
+
+    return state.lazy("telemetry_verifier", build)
+
+
+def _onboarding_problem(exc: OnboardingError | OemError) -> Problem:
+    if isinstance(exc, OnboardingError):
+        return Problem(exc.reason, exc.detail)
+    return Problem("upstream_error", f"the automaker failed: {exc}")
+
+
+@router.get(
+    "/v1/oem/{connectionId}/authorize",
+    status_code=307,
+    response_class=RedirectResponse,
+    responses={307: {"description": "To the automaker's consent page"}, **problem_responses(400, 404, 422)},
+)
+def authorize(
+    request: Request,
+    connection_id: Annotated[int, Path(alias="connectionId", ge=0, le=UINT256_MAX)],
+    owner: Annotated[
+        str, Query(pattern="^0x[0-9a-fA-F]{40}$", description="The wallet that will own the NFT")
+    ],
+) -> RedirectResponse:
+    """Starts onboarding: a single-use `state` bound to `owner`, then a redirect to the
+    automaker's consent page."""
+    state = state_of(request)
+    try:
+        started = _onboarding(state).begin(connection_id, owner)
+    except OnboardingError as exc:
+        raise _onboarding_problem(exc) from exc
+    return RedirectResponse(started.url, status_code=307)
+
+
+@router.get(
+    "/v1/oem/{connectionId}/callback",
+    response_model=AttestationView,
+    responses=problem_responses(400, 404, 409, 422, 502, 503),
+)
+def callback(
+    request: Request,
+    connection_id: Annotated[int, Path(alias="connectionId", ge=0, le=UINT256_MAX)],
+    code: Annotated[str, Query(min_length=1, max_length=2048)],
+    state: Annotated[str, Query(min_length=1, max_length=256)],
+) -> AttestationView:
+    """The automaker's redirect: the code becomes tokens (kept encrypted), the VIN is read,
+    and the oracle's MintAttestation for the owner is answered."""
+    gateway = state_of(request)
+    try:
+        done = _onboarding(gateway).complete(connection_id, code, state)
+    except (OnboardingError, OemError) as exc:
+        raise _onboarding_problem(exc) from exc
+    if done.attestation is None:
+        return AttestationView(connection_id=connection_id, vehicle_id=done.vehicle_id)
+    return AttestationView(**done.attestation.to_json())
+
+
+@router.post(
+    "/v1/devices/{deviceId}/telemetry",
+    response_model=TelemetryAccepted,
+    status_code=202,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+def telemetry(
+    request: Request,
+    device_id: Annotated[int, Path(alias="deviceId", ge=0, le=UINT256_MAX)],
+    body: Annotated[
+        dict[str, Any],
+        Body(description='{"sequence", "timestamp", "signals": {VSS name: value}, "signature"}'),
+    ],
+) -> TelemetryAccepted:
+    """Accepts a payload signed (EIP-712 `Telemetry`) by the device key registered on chain,
+    from a paired device, fresh, with a sequence above every earlier one; anything else is
+    refused with its reason and stored nowhere."""
+    state = state_of(request)
+    verifier = _verifier(state)
+    try:
+        with write_session(state) as session:
+            accepted = ingest(session, verifier, body, device_id)
+    except TelemetryRefused as exc:
+        raise Problem(exc.reason, exc.detail) from exc
+    return TelemetryAccepted(
+        payload_id=accepted.payload_id,
+        vehicle_id=accepted.vehicle_id,
+        device_id=accepted.device_id,
+        sequence=accepted.sequence,
+        signals=accepted.signals,
+    )
