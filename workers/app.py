@@ -27,6 +27,8 @@ QUEUES = ("indexer", "oem", "settlement", "datasets", "access")
 TASK_MODULES = [
     "workers.indexer.tasks",
     "workers.settlement.tasks",
+    "workers.datasets.tasks",
+    "workers.access.tasks",
 ]
 
 
@@ -55,6 +57,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "settlement.sweep",
             "schedule": settings.settlement_interval,
             "options": {"expires": max(settings.settlement_interval, 5.0)},
+        },
+        "access-sweep": {
+            "task": "access.sweep",
+            "schedule": settings.sweep_interval,
+            "options": {"expires": max(settings.sweep_interval, 5.0)},
         },
     }
 

@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     stream_ping_seconds: float = Field(default=15.0, gt=0)
     #: Buyers' stream period floor (seconds) when a product's refreshSeconds is 0.
     stream_min_refresh: float = Field(default=1.0, gt=0)
+    #: Seconds between access.sweep runs (expiring orders and credits) in the beat schedule.
+    sweep_interval: float = Field(default=60.0, gt=0)
 
     # --- OEM integration (workers/oem) ------------------------------------------------------
     #: The OEM cloud simulator the default connections point at (the local stack's automaker).

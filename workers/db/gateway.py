@@ -115,3 +115,15 @@ def upsert_profile(
         if value is not None:
             setattr(row, key, value)
     row.updated_ms = int(time.time() * 1000)
+
+
+class OrderExpiry(Base):
+    """An ended order that access.sweep has dealt with: `expired` (Marketplace.expireOrder
+    mined, Staking usage re-synced), `not_in_force` (nothing to do on chain)."""
+
+    __tablename__ = "gateway_order_expiries"
+
+    order_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    handled_at: Mapped[int] = mapped_column(BigInteger)

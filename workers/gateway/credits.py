@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session
 from workers.access.rule import Entitlement
 from workers.db.gateway import ApiCredit
 
+#: Largest expiry a BIGINT holds; orders that never end (uint64 max on chain) are stored as 0.
+MAX_EXPIRY = 2**63 - 1
+
 
 def _insert(session: Session):  # noqa: ANN202 - a dialect's Insert construct
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -31,7 +34,7 @@ def ensure_counter(session: Session, ent: Entitlement) -> None:
             buyer=ent.order.buyer,
             total=ent.allowance,
             remaining=ent.allowance,
-            expires_at=ent.order.ends_at,
+            expires_at=ent.order.ends_at if ent.order.ends_at <= MAX_EXPIRY else 0,
             expired=False,
         )
         .on_conflict_do_nothing(index_elements=["order_id", "product_id"])

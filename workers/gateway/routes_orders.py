@@ -161,7 +161,7 @@ async def request_dataset(
     """Queues the order's dataset (`datasets.build`): member vehicles only, refused when the
     cohort is below the product's minCohort. One build per order and Dataset product."""
     job = await run_in_threadpool(_queue_dataset, request, caller.address, order_id, body)
-    await run_in_threadpool(send_task, state_of(request).settings, "datasets.build", job_id=job.id)
+    await run_in_threadpool(send_task, state_of(request), "datasets.build", job_id=job.id)
     return _job_view(job)
 
 

@@ -4,6 +4,8 @@ commands (whoever holds the command's permission bit on the latest block)."""
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from typing import Literal
 
 from fastapi import APIRouter, Path, Request
@@ -48,6 +50,7 @@ class CommandAccepted(BaseModel):
     command: str
     status: str
     task_id: str
+    request_id: str
 
 
 @router.get(
@@ -119,13 +122,18 @@ async def command(
     decision = await run_in_threadpool(may_command, state.chain, vehicle_id, caller.address, command)
     if not decision:
         raise Problem(decision.reason or "no_permission", decision.detail)
+    request_id = secrets.token_hex(16)
     task_id = await run_in_threadpool(
         send_task,
-        state.settings,
+        state,
         "oem.command",
+        request_id=request_id,
         vehicle_id=vehicle_id,
-        command=command,
         caller=caller.address,
+        command=command,
+        requested_at=int(time.time()),
     )
     log.info("command %s for vehicle %d by %s queued as %s", command, vehicle_id, caller.address, task_id)
-    return CommandAccepted(vehicle_id=vehicle_id, command=command, status="queued", task_id=task_id)
+    return CommandAccepted(
+        vehicle_id=vehicle_id, command=command, status="queued", task_id=task_id, request_id=request_id
+    )
