@@ -1,7 +1,7 @@
 """gateway order expiries
 
-Revision ID: 0005_gateway_expiries
-Revises: 0004_oem
+Revision ID: 0007_gateway_expiries
+Revises: 0006_indexer_market
 Create Date: 2026-11-26 13:22:31.207901
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import workers.db.base
 
-revision: str = "0005_gateway_expiries"
-down_revision: str | Sequence[str] | None = "0004_oem"
+revision: str = "0007_gateway_expiries"
+down_revision: str | Sequence[str] | None = "0006_indexer_market"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
