@@ -29,6 +29,7 @@ TASK_MODULES = [
     "workers.settlement.tasks",
     "workers.datasets.tasks",
     "workers.access.tasks",
+    "workers.oem.tasks",
 ]
 
 
@@ -62,6 +63,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "access.sweep",
             "schedule": settings.sweep_interval,
             "options": {"expires": max(settings.sweep_interval, 5.0)},
+        },
+        "oem-schedule": {
+            "task": "oem.schedule",
+            "schedule": settings.oem_schedule_interval,
+            "options": {"expires": max(settings.oem_schedule_interval, 5.0)},
         },
     }
 

@@ -256,8 +256,10 @@ def test_due_pulls_follow_the_last_pull_not_only_the_queue(sim, settings):
 def chain_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityChain]:
     directory = tmp_path_factory.mktemp("chain")
     node = AnvilNode(log_dir=directory)
-    yield identity_chain(node, directory / "deployments")
-    node.stop()
+    try:
+        yield identity_chain(node, directory / "deployments")
+    finally:
+        node.stop()
 
 
 @pytest.fixture

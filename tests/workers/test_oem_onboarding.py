@@ -42,8 +42,10 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
 def chain_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityChain]:
     directory = tmp_path_factory.mktemp("chain")
     node = AnvilNode(log_dir=directory)
-    yield identity_chain(node, directory / "deployments")
-    node.stop()
+    try:
+        yield identity_chain(node, directory / "deployments")
+    finally:
+        node.stop()
 
 
 @pytest.fixture

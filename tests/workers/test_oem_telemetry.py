@@ -59,8 +59,10 @@ class World:
 def world_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     directory = tmp_path_factory.mktemp("chain")
     node = AnvilNode(log_dir=directory)
-    yield World(identity_chain(node, directory / "deployments"))
-    node.stop()
+    try:
+        yield World(identity_chain(node, directory / "deployments"))
+    finally:
+        node.stop()
 
 
 @pytest.fixture
