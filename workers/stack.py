@@ -243,6 +243,9 @@ def start_stack(
     On any failure every process started so far is stopped before the error propagates.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    # Every stack starts a new chain, so the index of an earlier one is meaningless.
+    for stale in run_dir.glob("workers.db*"):
+        stale.unlink()
     launcher = Launcher(run_dir, env={})
     python = sys.executable
     try:
