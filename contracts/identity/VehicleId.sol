@@ -229,7 +229,9 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, Nonces {
     /// @inheritdoc IVehicleId
     function permissionsOf(uint256 vehicleId, address account) public view returns (uint256 bits) {
         address owner = _ownerOf(vehicleId);
-        if (owner == address(0)) return 0;
+        // The zero address holds nothing, even when an ERC-4907 user was cleared to it with a
+        // future expiry: callers that check a failed `ecrecover` (which yields 0) stay refused.
+        if (owner == address(0) || account == address(0)) return 0;
         if (account == owner) return Permissions.ALL;
         Vehicle storage v = _vehicles[vehicleId];
         uint64 gen = v.generation;

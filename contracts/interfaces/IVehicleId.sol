@@ -154,7 +154,8 @@ interface IVehicleId is IERC4907 {
     /// @param grantee whose key ends
     function revoke(uint256 vehicleId, address grantee) external;
 
-    /// @notice The bits `account` holds now: all for the owner, 0 for expired or stale keys.
+    /// @notice The bits `account` holds now: all for the owner, 0 for expired or stale keys
+    ///         and for the zero address.
     /// @param vehicleId the vehicle (0 bits for a vehicle that does not exist)
     /// @param account anyone
     /// @return the Permissions bits, the ERC-4907 user's included
