@@ -1,0 +1,162 @@
+"""The gateway's Celery tasks on a real worker, a real Redis and a real anvil:
+`datasets.build` computes a queued dataset; `access.sweep` expires ended orders on chain
+(Marketplace.expireOrder, which re-syncs the buyer's Staking usage) and their credits.
+
+The projections the gateway reads are written here as the indexer confirms them (orders,
+products, memberships mirrored from the chain's views) until the indexer's market handlers
+land; the chain, the worker, the broker and the database are the real ones."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.support.anvil import ANVIL_KEYS, AnvilNode
+from tests.support.celery_worker import CeleryWorker, RedisServer
+from tests.support.databases import migrated, sqlite_url
+from tests.support.market_world import API, DATASET, MONTH, STREAM, MarketWorld
+from tests.workers.gateway.conftest import gateway_settings, sign_in
+from tests.workers.gateway.projections import World
+from workers.app import create_app as create_celery
+from workers.config import Settings
+from workers.db.gateway import ApiCredit, OrderExpiry
+from workers.db.session import session_scope
+from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
+from workers.gateway.app import create_app
+
+SOH = "Vehicle.Powertrain.TractionBattery.StateOfHealth"
+SWEEPER_KEY = ANVIL_KEYS[9]
+
+
+@dataclass
+class Stack:
+    node: AnvilNode
+    world: MarketWorld
+    db_url: str
+    settings: Settings
+    celery: Celery
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    directory = tmp_path_factory.mktemp("tasks")
+    node = AnvilNode(log_dir=directory)
+    manifest, manifest_file = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=directory / "deployments")
+    world = MarketWorld(node.w3, manifest).setup()
+    redis_server = RedisServer(directory)
+    with migrated(sqlite_url(directory)) as db_url:
+        env = {
+            "DATABASE_URL": db_url,
+            "BROKER_URL": redis_server.url,
+            "RESULT_BACKEND": redis_server.url,
+            "RPC_URL": node.url,
+            "DEPLOYMENT_FILE": str(manifest_file),
+            "SETTLER_KEY": SWEEPER_KEY,
+        }
+        worker = CeleryWorker(env, "datasets,access", directory)
+        settings = gateway_settings(
+            db_url,
+            rpc_url=node.url,
+            deployment_file=Path(manifest_file),
+            broker_url=redis_server.url,
+            result_backend=redis_server.url,
+            settler_key=SWEEPER_KEY,
+            access_cache_ttl=0,
+        )
+        try:
+            yield Stack(node, world, db_url, settings, create_celery(settings))
+        finally:
+            worker.stop()
+            redis_server.stop()
+            node.stop()
+
+
+def mirror_order(session: object, world: MarketWorld, order_id: int) -> None:
+    """The Order projection row as the indexer writes it from OrderPlaced."""
+    product_id, buyer, _, quantity, _, starts, ends, _ = world.market.functions.order(order_id).call()
+    World(session).order(order_id, product_id, buyer.lower(), quantity, starts=starts, ends=ends)  # type: ignore[arg-type]
+
+
+def test_a_dataset_is_built_by_the_worker(stack: Stack) -> None:
+    world, consumer = stack.world, stack.world.consumer_keys[0]
+    product = world.create_product(DATASET, min_cohort=2, tag="tasks-dataset")
+    owner = world.owner_keys[0]
+    vehicles = [world.mint(owner) for _ in range(3)]
+    for v in vehicles:
+        world.join(owner, product, v)
+    order = world.purchase_dataset(consumer, product)
+    with session_scope(stack.db_url) as session:
+        w = World(session)
+        w.head(stack.node.w3.eth.block_number)
+        w.product(product, DATASET, min_cohort=2, operator=world.operator.lower())
+        for i, v in enumerate(vehicles):
+            w.vehicle(v, world.address(owner).lower())
+            w.join(product, v, world.address(owner).lower())
+            w.signals(v, {SOH: 90.0 + i}, int(time.time() * 1000))
+        mirror_order(session, world, order)
+    with TestClient(create_app(stack.settings), base_url="http://localhost:8000") as client:
+        token = sign_in(client, consumer)
+        queued = client.post(
+            f"/v1/orders/{order}/dataset", json={"metric": SOH}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert queued.status_code == 202, queued.text
+        job = queued.json()["job_id"]
+        deadline = time.monotonic() + 60
+        while True:
+            body = client.get(f"/v1/datasets/{job}", headers={"Authorization": f"Bearer {token}"}).json()
+            if body["status"] in ("done", "refused", "failed") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert body["status"] == "done", body
+    assert body["result"]["rows"] == [["all", 3, 91.0, 90.0, 92.0]]
+
+
+def test_the_sweep_expires_ended_orders_on_chain_and_their_credits(stack: Stack) -> None:
+    world, consumer = stack.world, stack.world.consumer_keys[1]
+    buyer = world.address(consumer)
+    stream = world.create_product(STREAM, tag="tasks-stream")
+    api = world.create_product(API, tag="tasks-api")
+    bundle = world.create_bundle([stream, api], [0, 50], tag="tasks-bundle")
+    stream_order = world.subscribe(consumer, stream, 2)
+    bundle_order = world.subscribe(consumer, bundle, 1)
+    credits_order = world.buy_credits(consumer, api, 10)  # never ends
+    units, _ = world.market.functions.usageOf(buyer).call()
+    assert units == 3
+    with session_scope(stack.db_url) as session:
+        for order in (stream_order, bundle_order, credits_order):
+            mirror_order(session, world, order)
+        _, _, _, _, _, _, bundle_ends, _ = world.market.functions.order(bundle_order).call()
+        session.add(
+            ApiCredit(
+                order_id=bundle_order,
+                product_id=api,
+                buyer=buyer.lower(),
+                total=50,
+                remaining=7,
+                expires_at=bundle_ends,
+            )
+        )
+    stack.node.increase_time(MONTH + 60)
+
+    report = stack.celery.send_task("access.sweep").get(timeout=120)
+    assert sorted(report["orders_expired"]) == sorted([stream_order, bundle_order])
+    assert report["credits_expired"] == 1
+    for order in (stream_order, bundle_order):
+        assert not world.market.functions.inForce(order).call()
+    assert world.market.functions.usageOf(buyer).call()[0] == 0  # the lockup curve follows
+    with session_scope(stack.db_url, read_only=True) as session:
+        credit = session.get(ApiCredit, (bundle_order, api))
+        assert credit is not None and credit.expired and credit.remaining == 0
+        statuses = {int(r.order_id): r.status for r in session.scalars(select(OrderExpiry))}
+    assert statuses[stream_order] == statuses[bundle_order] == "expired"
+    assert credits_order not in statuses  # an API order never ends
+
+    again = stack.celery.send_task("access.sweep").get(timeout=120)
+    assert again["orders_expired"] == [] and again["credits_expired"] == 0
