@@ -37,7 +37,6 @@ UINT64_MAX = 2**64 - 1
 SIGNATURE_BYTES = 65
 #: At most this many signals in one payload.
 MAX_SIGNALS = 256
-ZERO_ADDRESS = "0x" + "00" * 20
 
 
 class TelemetryRefused(Exception):  # noqa: N818 - a refusal, with its reason, not a fault
@@ -149,17 +148,30 @@ class DeviceRegistry(Protocol):
 
 
 class ChainDeviceRegistry:
-    """AftermarketDevice's views on the latest block."""
+    """AftermarketDevice's views on the latest block. A device's signer is fixed when it is
+    minted (no function changes it), so known signers are remembered; the pairing is read
+    live on every payload."""
+
+    #: Signers remembered at most (a few MB even when full).
+    MAX_SIGNERS = 100_000
 
     def __init__(self, aftermarket_device: Contract) -> None:
         self.contract = aftermarket_device
+        self._signers: dict[int, str] = {}
 
     def signer_of(self, device_id: int) -> str | None:
+        if device_id in self._signers:
+            return self._signers[device_id]
         try:
             signer = self.contract.functions.deviceSigner(device_id).call(block_identifier="latest")
-        except ContractLogicError:  # ERC721NonexistentToken
+        except ContractLogicError:  # ERC721NonexistentToken: maybe minted later, not remembered
             return None
-        return None if int(signer, 16) == 0 else to_checksum_address(signer)
+        if int(signer, 16) == 0:
+            return None
+        if len(self._signers) >= self.MAX_SIGNERS:
+            self._signers.clear()
+        self._signers[device_id] = to_checksum_address(signer)
+        return self._signers[device_id]
 
     def vehicle_of(self, device_id: int) -> int:
         return int(self.contract.functions.vehicleOfDevice(device_id).call(block_identifier="latest"))
