@@ -5,13 +5,13 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDataProducts} from "../interfaces/IDataProducts.sol";
 import {IMarketplace} from "../interfaces/IMarketplace.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
 import {Roles} from "../libraries/Roles.sol";
 import {MarketMath} from "./MarketMath.sol";
+import {PayoutProof} from "./PayoutProof.sol";
 
 /// @title Marketplace
 /// @notice Sells data products (DESIGN.md §3.6): streams and bundles by vehicle-month, API
@@ -57,9 +57,10 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         uint128 paid;
     }
 
-    /// @dev One settled epoch: its root, and what it may pay and has paid.
+    /// @dev One settled epoch: what it may pay and has paid, in one word. Stored under
+    ///      keccak256(root, productId, epoch), so a claim finds it from the root its proof leads to
+    ///      and reads one word for both the proof's check and the epoch's cap.
     struct Epoch {
-        bytes32 root;
         uint128 amount;
         uint128 claimed;
     }
@@ -86,8 +87,9 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     mapping(address account => uint256) private _earnings;
     mapping(uint256 productId => uint256) private _pools;
     mapping(uint256 productId => uint64) private _lastEpochs;
-    mapping(uint256 productId => mapping(uint64 epoch => Epoch)) private _epochs;
-    mapping(uint256 productId => mapping(uint64 epoch => mapping(uint256 word => uint256))) private _claimedBits;
+    mapping(uint256 productId => mapping(uint64 epoch => bytes32)) private _roots;
+    mapping(bytes32 epochKey => Epoch) private _epochs;
+    mapping(bytes32 epochKey => mapping(uint256 word => uint256)) private _claimedBits;
 
     /// @param token_ the DIMO token
     /// @param dataProducts_ the DataProducts contract
@@ -264,7 +266,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         if (amount > pool) revert AmountExceedsPool(productId, amount, pool);
         _pools[productId] = pool - amount;
         _lastEpochs[productId] = epoch;
-        _epochs[productId][epoch] = Epoch({root: membersRoot, amount: amount.toUint128(), claimed: 0});
+        _roots[productId][epoch] = membersRoot;
+        _epochs[_epochKey(membersRoot, productId, epoch)] = Epoch({amount: amount.toUint128(), claimed: 0});
         emit Settled(productId, epoch, amount, membersRoot);
     }
 
@@ -277,13 +280,20 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         uint256 amount,
         bytes32[] calldata proof
     ) external nonReentrant {
-        Epoch storage e = _epochs[productId][epoch];
-        bytes32 root = e.root;
-        if (root == bytes32(0)) revert UnknownEpoch(productId, epoch);
-        _markClaimed(productId, epoch, index);
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))));
-        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof(productId, epoch, index);
-        _debit(e, productId, epoch, amount);
+        bytes32 root = PayoutProof.processProof(proof, PayoutProof.leaf(index, account, amount));
+        bytes32 key = _epochKey(root, productId, epoch);
+        Epoch storage e = _epochs[key];
+        uint256 settled = e.amount;
+        if (settled == 0) {
+            // No epoch under this root: either none was settled, or the proof is wrong.
+            if (_roots[productId][epoch] == bytes32(0)) revert UnknownEpoch(productId, epoch);
+            revert InvalidProof(productId, epoch, index);
+        }
+        _markClaimed(key, productId, epoch, index);
+        uint256 paidSoFar = e.claimed;
+        uint256 remaining = settled - paidSoFar;
+        if (amount > remaining) revert EpochOverdrawn(productId, epoch, amount, remaining);
+        e.claimed = uint128(paidSoFar + amount); // ≤ settled < 2^128
         emit Claimed(productId, epoch, account, amount);
         token.safeTransfer(account, amount);
     }
@@ -299,13 +309,15 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         view
         returns (bytes32 membersRoot, uint256 amount, uint256 claimed)
     {
-        Epoch storage e = _epochs[productId][epoch];
-        return (e.root, e.amount, e.claimed);
+        membersRoot = _roots[productId][epoch];
+        Epoch storage e = _epochs[_epochKey(membersRoot, productId, epoch)];
+        return (membersRoot, e.amount, e.claimed);
     }
 
     /// @inheritdoc IMarketplace
     function isClaimed(uint256 productId, uint64 epoch, uint256 index) external view returns (bool) {
-        return _claimedBits[productId][epoch][index >> WORD_SHIFT] & (1 << (index & BIT_MASK)) != 0;
+        bytes32 key = _epochKey(_roots[productId][epoch], productId, epoch);
+        return _claimedBits[key][index >> WORD_SHIFT] & (1 << (index & BIT_MASK)) != 0;
     }
 
     // ------------------------------------------------------------------ internals
@@ -387,8 +399,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @dev Sets leaf `index`'s bit, refusing a leaf already paid (256 leaves a storage word).
-    function _markClaimed(uint256 productId, uint64 epoch, uint256 index) private {
-        mapping(uint256 => uint256) storage words = _claimedBits[productId][epoch];
+    function _markClaimed(bytes32 key, uint256 productId, uint64 epoch, uint256 index) private {
+        mapping(uint256 => uint256) storage words = _claimedBits[key];
         uint256 wordIndex = index >> WORD_SHIFT;
         uint256 bit = 1 << (index & BIT_MASK);
         uint256 word = words[wordIndex];
@@ -396,12 +408,15 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         words[wordIndex] = word | bit;
     }
 
-    /// @dev Counts `amount` against the epoch, which never pays more than it was settled with.
-    function _debit(Epoch storage e, uint256 productId, uint64 epoch, uint256 amount) private {
-        uint128 paidSoFar = e.claimed;
-        uint256 remaining = e.amount - paidSoFar;
-        if (amount > remaining) revert EpochOverdrawn(productId, epoch, amount, remaining);
-        e.claimed = paidSoFar + uint128(amount); // amount ≤ remaining < 2^128
+    /// @dev Where an epoch's record and bitmap live: keccak256(abi.encode(root, productId, epoch)).
+    function _epochKey(bytes32 root, uint256 productId, uint64 epoch) private pure returns (bytes32 key) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, root)
+            mstore(add(ptr, 0x20), productId)
+            mstore(add(ptr, 0x40), and(epoch, 0xffffffffffffffff))
+            key := keccak256(ptr, 0x60)
+        }
     }
 
     function _syncUsage(address buyer) private {
