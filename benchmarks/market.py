@@ -253,9 +253,9 @@ def _settlement(b: MarketBench, ops: Table, shape: Table, stream: int) -> Table:
         "the transfer; claimant and transfer target both held no DIMO before"
     )
     claims.notes.append(
-        "a proof level costs 512 gas of calldata plus its hashing; the storage floor of a claim is the "
-        "root word, the bitmap word and the epoch's paid-so-far word (the cap that keeps an epoch from "
-        "paying more than it was settled with)"
+        "a proof level costs 512 gas of calldata plus its hashing; the storage floor of a claim is two "
+        "words: the epoch's (found by the root the proof leads to: the proof check and the cap that "
+        "keeps an epoch from paying more than it was settled with) and the bitmap word"
     )
     return claims
 
