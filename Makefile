@@ -33,9 +33,13 @@ test-forge:
 test-python:
 	@tools/run-pytest.sh
 
-lint: ## ruff over the Python code
+lint: ## ruff over the Python code, slither over the contracts
 	ruff check .
 	ruff format --check .
+	@$(MAKE) --no-print-directory lint-solidity
+
+lint-solidity: ## slither: fails on any high or medium finding not triaged in slither.db.json (docs/slither-triage.md)
+	slither . --fail-medium --triage-database slither.db.json
 
 snapshot: build ## rewrite the committed gas snapshot (.gas-snapshot)
 	forge snapshot --no-match-test 'testFuzz|invariant'
