@@ -24,6 +24,7 @@ from workers.db.signals import StoredSignal
 from workers.oem import signals as vss
 from workers.oem.store import latest_signals, signal_history
 from workers.oem.telemetry import (
+    SECP256K1_N,
     Accepted,
     ChainDeviceRegistry,
     TelemetryRefused,
@@ -281,3 +282,28 @@ def test_concurrent_deliveries_of_one_payload_store_it_once(world, db_url):
         thread.join()
     assert sorted(outcomes) == ["accepted"] + ["replayed"] * 11
     assert stored(db_url) == (1, len(SIGNALS))
+
+
+def _malleate(signature: str) -> str:
+    """The high-s twin of a valid signature: (r, n - s, v flipped) recovers the same key."""
+    raw = bytes.fromhex(signature[2:])
+    s = int.from_bytes(raw[32:64], "big")
+    twin = raw[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - raw[64]])
+    return "0x" + twin.hex()
+
+
+@pytest.mark.parametrize("first_seen", [True, False])
+def test_malleated_and_odd_v_signatures_are_refused(world, sqlite_db, first_seen):
+    check = verifier(world)
+    if not first_seen:
+        post(sqlite_db, check, body(world, 1))  # the device key is now verified through OpenSSL
+    twin = body(world, 2)
+    twin["signature"] = _malleate(twin["signature"])
+    assert refused(sqlite_db, check, twin) == "bad_signature"
+    zero_v = body(world, 3)
+    raw = bytes.fromhex(zero_v["signature"][2:])
+    zero_v["signature"] = "0x" + (raw[:64] + bytes([raw[64] - 27])).hex()
+    assert refused(sqlite_db, check, zero_v) == "bad_signature"
+    forged = body(world, 4, key=OTHER_KEY)
+    assert refused(sqlite_db, check, forged) == "bad_signature"
+    assert post(sqlite_db, check, body(world, 5)).sequence == 5  # the genuine key still passes
