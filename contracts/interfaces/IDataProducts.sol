@@ -61,6 +61,9 @@ interface IDataProducts {
     event DemandSignaled(uint256 indexed signalId, address indexed account, bytes32 specHash, string uri, uint256 budget);
     event DemandWithdrawn(uint256 indexed signalId);
     event ProtocolFeeSet(uint16 bps);
+    /// @notice A GOVERNOR deactivated `productId` (`held`: only a GOVERNOR may reactivate it) or
+    ///         lifted that hold by reactivating it (extension).
+    event GovernorHold(uint256 indexed productId, bool held);
 
     /// @notice A constructor argument was the zero address.
     error ZeroAddress();
@@ -119,6 +122,8 @@ interface IDataProducts {
     error SignatureExpired(uint256 deadline);
     /// @notice The signature is not `signer`'s over this `Join` with the signer's current nonce.
     error InvalidSignature(address signer);
+    /// @notice A GOVERNOR deactivated `productId`; only a GOVERNOR may reactivate it.
+    error ProductHeldByGovernor(uint256 productId);
     /// @notice The protocol fee `bps` is above 10,000.
     error FeeTooHigh(uint16 bps);
     /// @notice No demand signal has id `signalId`, or it was already withdrawn.
@@ -168,7 +173,8 @@ interface IDataProducts {
     ///         The terms are validated as at creation, against the current protocol fee.
     function updateTerms(uint256 productId, Terms calldata terms) external;
 
-    /// @notice Activates or deactivates a product. Its operator or a GOVERNOR.
+    /// @notice Activates or deactivates a product. Its operator or a GOVERNOR. A product a
+    ///         GOVERNOR deactivated stays held: only a GOVERNOR may reactivate it.
     function setActive(uint256 productId, bool active) external;
 
     /// @notice A product's operator, current version, active flag and terms. Reverts for an unknown id.
@@ -225,6 +231,9 @@ interface IDataProducts {
         external
         view
         returns (address account, bytes32 specHash, uint256 budget, bool open);
+
+    /// @notice Whether a GOVERNOR's deactivation holds `productId` (its operator cannot reactivate it).
+    function heldByGovernor(uint256 productId) external view returns (bool);
 
     /// @notice How many products (bundles included) exist; ids run 1..productCount().
     function productCount() external view returns (uint256);

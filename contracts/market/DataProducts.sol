@@ -55,6 +55,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         uint64 requiredPermissions;
         uint32 refreshSeconds;
         uint32 minCohort;
+        bool heldByGovernor;
         bytes32 termsHash;
         string termsURI;
     }
@@ -150,11 +151,24 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     /// @inheritdoc IDataProducts
     function setActive(uint256 productId, bool active) external {
         StoredProduct storage p = _existing(productId);
-        if (msg.sender != p.operator && !hasRole(GOVERNOR_ROLE, msg.sender)) {
-            revert NotProductOperator(productId, msg.sender);
+        bool governor = hasRole(GOVERNOR_ROLE, msg.sender);
+        if (msg.sender != p.operator && !governor) revert NotProductOperator(productId, msg.sender);
+        if (governor) {
+            // The DAO's deactivation holds until the DAO reactivates: the operator cannot undo it.
+            if (p.heldByGovernor == active) {
+                p.heldByGovernor = !active;
+                emit GovernorHold(productId, !active);
+            }
+        } else if (active && p.heldByGovernor) {
+            revert ProductHeldByGovernor(productId);
         }
         p.active = active;
         emit ProductActive(productId, active);
+    }
+
+    /// @inheritdoc IDataProducts
+    function heldByGovernor(uint256 productId) external view returns (bool) {
+        return _existing(productId).heldByGovernor;
     }
 
     /// @inheritdoc IDataProducts

@@ -467,6 +467,33 @@ contract DataProductsTest is MarketBase {
         assertTrue(active);
     }
 
+    function test_setActive_governorDeactivationHoldsAgainstTheOperator() public {
+        uint256 p = _stream();
+        vm.expectEmit(address(products));
+        emit IDataProducts.GovernorHold(p, true);
+        vm.prank(governor);
+        products.setActive(p, false);
+        assertTrue(products.heldByGovernor(p));
+
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.ProductHeldByGovernor.selector, p));
+        vm.prank(operator);
+        products.setActive(p, true);
+        vm.prank(operator); // deactivating stays open to the operator
+        products.setActive(p, false);
+
+        vm.expectEmit(address(products));
+        emit IDataProducts.GovernorHold(p, false);
+        vm.prank(governor);
+        products.setActive(p, true);
+        assertFalse(products.heldByGovernor(p));
+        vm.prank(operator);
+        products.setActive(p, false);
+        vm.prank(operator);
+        products.setActive(p, true);
+        (,, bool active,) = products.product(p);
+        assertTrue(active);
+    }
+
     function test_setActive_revertsWhenStranger() public {
         uint256 p = _stream();
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.NotProductOperator.selector, p, operator2));

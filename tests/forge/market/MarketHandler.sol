@@ -307,7 +307,7 @@ contract MarketHandler is Test {
         (uint256 active,,) = staking.stakeOf(account);
         if (active == 0) return;
         // Mostly small slashes, now and then one that takes everything.
-        amount = amount % 8 == 0 ? active : bound(amount, 1, active / 20 + 1);
+        amount = amount % 32 == 0 ? active : bound(amount, 1, active / 20 + 1);
         vm.prank(governor);
         staking.slash(account, amount, 0, bytes32(0), "invariant run");
         done["slash"]++;
