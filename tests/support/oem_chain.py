@@ -15,9 +15,10 @@ from web3.logs import DISCARD
 
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from workers import eip712
-from workers.config import ANVIL_SECOND_KEY
+from workers.config import get_settings
 from workers.contracts import Manifest, load_artifact
 from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer, deploy_all
+from workers.oem.devnet import register_connections
 
 
 @dataclass
@@ -78,7 +79,7 @@ class IdentityChain:
 
 def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
     """VehicleId + AftermarketDevice on `node`, connections 1 "smartcar" and 2 "tesla" whose
-    oracle is ANVIL_SECOND_KEY (the workers' default ORACLE_KEY), the deployer a manufacturer."""
+    oracle is the workers' ORACLE_KEY (register_connections), the deployer a manufacturer."""
     manifest, _ = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=directory)
     chain = IdentityChain(node, None, None, {}, manifest)  # type: ignore[arg-type]
     deployer = chain.sender(ANVIL_DEPLOYER_KEY)
@@ -97,13 +98,9 @@ def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
     else:
         chain.device = deployer.deploy("AftermarketDevice", [chain.vehicle_id.address, governor])
         manifest.contracts["AftermarketDevice"] = chain.device.address
-    oracle = Account.from_key(ANVIL_SECOND_KEY).address
-    count = chain.vehicle_id.functions.connectionCount().call()
-    for connection_id, name in ((1, "smartcar"), (2, "tesla")):
-        if connection_id <= count:  # the deployment made it already: make sure of its oracle
-            chain.send(ANVIL_DEPLOYER_KEY, chain.vehicle_id, "setConnection", connection_id, oracle, True)
-        else:
-            chain.send(ANVIL_DEPLOYER_KEY, chain.vehicle_id, "addConnection", name, oracle)
+    register_connections(
+        chain.vehicle_id, deployer, get_settings().model_copy(update={"oem_connections": []})
+    )
     chain.send(ANVIL_DEPLOYER_KEY, chain.device, "setManufacturer", governor, True)
     return chain
 

@@ -23,6 +23,7 @@ from workers.db.oem import OemLink
 from workers.db.session import session_scope
 from workers.deployment import ANVIL_DEPLOYER_KEY, DeploymentTxError
 from workers.oem.connectors import callback_uri, connector_for
+from workers.oem.devnet import register_connections
 from workers.oem.links import LinkTokens, cipher_from
 from workers.oem.onboarding import Onboarding, OnboardingError, OracleChain
 
@@ -258,3 +259,26 @@ def test_a_second_attestation_waits_for_the_oracles_next_nonce(
         submit(chain, second)
     fresh = onboarding.attest(OWNER, 1, eip712.vin_hash(cars[1]["vin"]))
     assert submit(chain, fresh.to_json()) > 0
+
+
+def test_register_connections_is_idempotent_and_repoints_the_oracle(settings, chain):
+    governor = chain.sender(ANVIL_DEPLOYER_KEY)
+    assert register_connections(chain.vehicle_id, governor, settings) == {1: "smartcar", 2: "tesla"}
+    assert chain.vehicle_id.functions.connectionCount().call() == 2
+    chain.send(ANVIL_DEPLOYER_KEY, chain.vehicle_id, "setConnection", 1, OTHER, False)
+    register_connections(chain.vehicle_id, chain.sender(ANVIL_DEPLOYER_KEY), settings)
+    assert chain.vehicle_id.functions.connection(1).call() == ["smartcar", ORACLE, True]
+    gap = settings.model_copy(update={"oem_connections": [settings.oem_connection(2)]})
+    with pytest.raises(ValueError, match=r"1\.\.n"):
+        register_connections(chain.vehicle_id, governor, gap)
+
+
+def test_a_configured_connection_missing_on_chain_is_unknown(sim, settings, chain):
+    third = settings.oem_connection(1).model_copy(update={"connection_id": 3, "name": "third"})
+    configured = settings.model_copy(update={"oem_connections": [*settings.oem_connection_list(), third]})
+    onboarding = Onboarding(configured, OracleChain(chain.vehicle_id, chain.chain_id))
+    start = onboarding.begin(3, OWNER)
+    code = sim.consent(sim.vehicles("smartcar")[0]["vin"], callback_uri(configured, 3), start.state)
+    with pytest.raises(OnboardingError) as unknown:
+        onboarding.complete(3, code, start.state)
+    assert unknown.value.reason == "unknown_connection"

@@ -22,6 +22,7 @@ from eth_account import Account
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy import select, update
 from web3.contract import Contract
+from web3.exceptions import ContractLogicError
 
 from workers import eip712
 from workers.config import Settings
@@ -176,7 +177,12 @@ class Onboarding:
         return to_checksum_address(str(owner))
 
     def _check_connection(self, connection_id: int) -> None:
-        _, oracle, active = self.chain.connection(connection_id)
+        try:
+            _, oracle, active = self.chain.connection(connection_id)
+        except ContractLogicError as exc:  # UnknownConnection
+            raise OnboardingError(
+                "unknown_connection", f"VehicleId has no connection {connection_id}"
+            ) from exc
         if not active:
             raise OnboardingError("connection_inactive", f"connection {connection_id} is not active on chain")
         if oracle != self.oracle.address:
