@@ -7,15 +7,50 @@ import random
 from typing import Any
 
 from eth_account import Account
+from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from tests.support.anvil import ANVIL_KEYS
+from workers import eip712
+from workers.access.permissions import DRIVE, LOCATION, LOCK, MANAGE_KEYS, TELEMETRY, UNLOCK
 from workers.contracts import Manifest, load_artifact
+from workers.merkle import PayoutTree
 
 ACCOUNTS = [Account.from_key(k).address for k in ANVIL_KEYS]
 DAO = ACCOUNTS[0]
 DIMO = 10**18
+DAY = 24 * 3600
+MONTH = 30 * DAY
+NO_END = 2**64 - 1
+OPERATOR_ROLE, BROKER_ROLE, CONSUMER_ROLE = 0, 1, 2
+STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3
+#: The cast of the protocol story (anvil accounts; DAO = accounts[0] holds every devnet role).
+OWNERS = ACCOUNTS[1:5]
+OPERATOR, BROKER, STEWARD, CONSUMER = ACCOUNTS[5], ACCOUNTS[6], ACCOUNTS[7], ACCOUNTS[8]
+ORACLE_KEY = ANVIL_KEYS[9]
+MANUFACTURER = ACCOUNTS[9]
+DEVICE_KEYS = [keccak(text=f"device {i}") for i in range(3)]
+
+
+def terms(kind: int, price: int, **changes: Any) -> tuple:
+    """IDataProducts.Terms as the ABI tuple (70/20/5 and the default 5% fee)."""
+    fields = {
+        "kind": kind,
+        "price": price,
+        "membersBps": 7_000,
+        "operatorBps": 2_000,
+        "brokerBps": 500,
+        "permittedUses": 0b11,
+        "requiredPermissions": TELEMETRY | LOCATION,
+        "refreshSeconds": 60,
+        "minCohort": 2 if kind in (DATASET, BUNDLE) else 0,
+        "termsHash": keccak(text=f"terms {kind} {price}"),
+        "termsURI": f"ipfs://terms/{kind}/{price}",
+    }
+    fields.update(changes)
+    return tuple(fields.values())
 
 
 class History:
@@ -26,6 +61,9 @@ class History:
         self.manifest = manifest
         self.participants: set[str] = set(ACCOUNTS)
         self.role_candidates: set[tuple[str, str, str]] = set()
+        self.vehicles: list[int] = []
+        self.device_ids: list[int] = []
+        self.products: list[int] = []
 
     def contract(self, name: str) -> Contract:
         return self.w3.eth.contract(address=self.manifest.address(name), abi=load_artifact(name).abi)
@@ -39,6 +77,20 @@ class History:
 
     def has(self, name: str) -> bool:
         return name in self.manifest.contracts
+
+    def now(self) -> int:
+        return self.w3.eth.get_block("latest")["timestamp"]
+
+    def advance(self, seconds: int) -> None:
+        self.w3.provider.make_request("evm_increaseTime", [seconds])
+        self.w3.provider.make_request("evm_mine", [])
+
+    def event_arg(self, receipt: Any, name: str, event: str, arg: str) -> Any:
+        logs = getattr(self.contract(name).events, event)().process_receipt(receipt, errors=DISCARD)
+        return logs[0]["args"][arg]
+
+    def chain_id(self) -> int:
+        return self.w3.eth.chain_id
 
     # --- DimoToken and Treasury -------------------------------------------------------------
 
@@ -61,6 +113,286 @@ class History:
     def all(self) -> None:
         """Every event of every contract in the deployment."""
         self.token_and_treasury()
+        self.identity()
+        self.devices()
+        self.staking()
+        self.market()
+        self.slashing()
+
+    # --- VehicleId ---------------------------------------------------------------------------
+
+    def mint(self, owner: str, connection: int, vin: str) -> int:
+        receipt = self.tx("VehicleId", "mint", owner, connection, eip712.vin_hash(vin))
+        vehicle = self.event_arg(receipt, "VehicleId", "VehicleMinted", "vehicleId")
+        self.vehicles.append(vehicle)
+        return vehicle
+
+    def identity(self) -> None:
+        oracle = Account.from_key(ORACLE_KEY).address
+        self.tx("VehicleId", "addConnection", "smartcar", oracle)
+        self.tx("VehicleId", "addConnection", "tesla", ACCOUNTS[8])
+        self.tx("VehicleId", "setConnection", 2, oracle, False)
+        self.tx("VehicleId", "setConnection", 2, oracle, True)
+        v1 = self.mint(OWNERS[0], 1, "5YJ3E1EA7KF317001")
+        v2 = self.mint(OWNERS[1], 1, "5YJ3E1EA7KF317002")
+        v3 = self.mint(OWNERS[2], 2, "5YJ3E1EA7KF317003")
+        # The oracle attests a mint; the DAO relays it.
+        deadline = self.now() + 3600
+        vin = eip712.vin_hash("5YJ3E1EA7KF317004")
+        vehicles = self.contract("VehicleId")
+        dom = eip712.domain(eip712.VEHICLE_DOMAIN, self.chain_id(), vehicles.address)
+        doc = eip712.mint_attestation(
+            dom,
+            to=OWNERS[3],
+            connection_id=1,
+            vin_hash=vin,
+            nonce=vehicles.functions.nonces(oracle).call(),
+            deadline=deadline,
+        )
+        receipt = self.tx(
+            "VehicleId", "mintWithAttestation", OWNERS[3], 1, vin, deadline, eip712.sign(doc, ORACLE_KEY)
+        )
+        v4 = self.event_arg(receipt, "VehicleId", "VehicleMinted", "vehicleId")
+        self.vehicles.append(v4)
+        far = self.now() + 365 * DAY
+        self.tx(
+            "VehicleId",
+            "grant",
+            v1,
+            ACCOUNTS[5],
+            TELEMETRY | LOCATION,
+            far,
+            keccak(text="t1"),
+            sender=OWNERS[0],
+        )
+        self.tx(
+            "VehicleId",
+            "grant",
+            v1,
+            ACCOUNTS[6],
+            MANAGE_KEYS | LOCK | UNLOCK,
+            NO_END,
+            keccak(text="t2"),
+            sender=OWNERS[0],
+        )
+        # A key manager grants within its bits; the owner signs a grant that a relayer sends.
+        self.tx("VehicleId", "grant", v1, ACCOUNTS[7], LOCK, far, keccak(text="t3"), sender=ACCOUNTS[6])
+        owner_key = ANVIL_KEYS[1]
+        doc = eip712.grant(
+            dom,
+            vehicle_id=v1,
+            grantee=ACCOUNTS[8],
+            permissions=TELEMETRY,
+            expires_at=far,
+            terms_hash=keccak(text="t4"),
+            nonce=vehicles.functions.nonces(OWNERS[0]).call(),
+            deadline=deadline,
+        )
+        self.tx(
+            "VehicleId",
+            "grantBySig",
+            v1,
+            ACCOUNTS[8],
+            TELEMETRY,
+            far,
+            keccak(text="t4"),
+            OWNERS[0],
+            deadline,
+            eip712.sign(doc, owner_key),
+        )
+        self.tx("VehicleId", "revoke", v1, ACCOUNTS[5], sender=OWNERS[0])
+        self.tx("VehicleId", "grant", v2, ACCOUNTS[5], TELEMETRY, far, keccak(text="t5"), sender=OWNERS[1])
+        self.tx(
+            "VehicleId",
+            "grant",
+            v3,
+            ACCOUNTS[5],
+            TELEMETRY,
+            self.now() + 60,
+            keccak(text="t6"),
+            sender=OWNERS[2],
+        )
+        self.tx("VehicleId", "setUser", v2, ACCOUNTS[6], far, sender=OWNERS[1])
+        self.tx("VehicleId", "setUser", v3, ACCOUNTS[7], far, sender=OWNERS[2])
+        self.tx("VehicleId", "approve", ACCOUNTS[9], v1, sender=OWNERS[0])
+        # A sale: v3 moves to the fourth owner, voiding its keys and user.
+        self.tx("VehicleId", "transferFrom", OWNERS[2], OWNERS[3], v3, sender=OWNERS[2])
+        self.tx("VehicleId", "grant", v3, ACCOUNTS[5], DRIVE, far, keccak(text="t7"), sender=OWNERS[3])
+        # The second owner burns v2 and the VIN is minted again.
+        self.tx("VehicleId", "burn", v2, sender=OWNERS[1])
+        self.mint(OWNERS[1], 1, "5YJ3E1EA7KF317002")
+        self.key_candidates = {(v, a) for v in self.vehicles for a in ACCOUNTS}
+
+    # --- AftermarketDevice -------------------------------------------------------------------
+
+    def devices(self) -> None:
+        self.tx("AftermarketDevice", "setManufacturer", MANUFACTURER, True)
+        self.tx("AftermarketDevice", "setManufacturer", ACCOUNTS[8], True)
+        self.tx("AftermarketDevice", "setManufacturer", ACCOUNTS[8], False)
+        owners = (OWNERS[0], OWNERS[3], OWNERS[0])
+        for i, (owner, key) in enumerate(zip(owners, DEVICE_KEYS, strict=True)):
+            signer = Account.from_key(key).address
+            receipt = self.tx(
+                "AftermarketDevice",
+                "mintDevice",
+                owner,
+                signer,
+                keccak(text=f"serial {i}"),
+                sender=MANUFACTURER,
+            )
+            self.device_ids.append(self.event_arg(receipt, "AftermarketDevice", "DeviceMinted", "deviceId"))
+        d1, d2, _d3 = self.device_ids
+        v1, _v2, v3, v4, _v5 = self.vehicles
+        self.pair(v1, d1, DEVICE_KEYS[0], OWNERS[0])
+        self.pair(v4, d2, DEVICE_KEYS[1], OWNERS[3])
+        self.tx("AftermarketDevice", "unpair", v4, sender=OWNERS[3])
+        self.pair(v3, d2, DEVICE_KEYS[1], OWNERS[3])  # v3 belongs to the fourth owner now
+        # The device of v1 changes hands: the pairing goes stale without an event.
+        self.tx("AftermarketDevice", "transferFrom", OWNERS[0], OWNERS[1], d1, sender=OWNERS[0])
+
+    def pair(self, vehicle: int, device: int, key: bytes, owner: str) -> None:
+        devices = self.contract("AftermarketDevice")
+        signer = Account.from_key(key).address
+        deadline = self.now() + 3600
+        doc = eip712.pair(
+            eip712.domain(eip712.DEVICE_DOMAIN, self.chain_id(), devices.address),
+            vehicle_id=vehicle,
+            device_id=device,
+            nonce=devices.functions.nonces(signer).call(),
+            deadline=deadline,
+        )
+        self.tx("AftermarketDevice", "pair", vehicle, device, deadline, eip712.sign(doc, key), sender=owner)
+
+    # --- Staking -----------------------------------------------------------------------------
+
+    def staking(self) -> None:
+        staking = self.manifest.address("Staking")
+        self.tx("Staking", "setCurve", OPERATOR_ROLE, 1_000 * DIMO, 0)
+        self.tx("Staking", "setCurve", BROKER_ROLE, 500 * DIMO, 10 * DIMO)
+        self.tx("Staking", "setCurve", CONSUMER_ROLE, 100 * DIMO, 10 * DIMO)
+        self.tx("Staking", "setTierMultiplier", 3, 31_000)
+        self.tx("Staking", "setUnbondingPeriod", 2 * DAY)
+        self.tx("Staking", "setClaimWindow", 8 * DAY)
+        for account, role in (
+            (OPERATOR, OPERATOR_ROLE),
+            (BROKER, BROKER_ROLE),
+            (STEWARD, BROKER_ROLE),
+            (CONSUMER, CONSUMER_ROLE),
+        ):
+            self.tx("Staking", "setWhitelisted", account, role, True)
+            self.tx("DimoToken", "transfer", account, 50_000 * DIMO)
+            self.tx("DimoToken", "approve", staking, 2_000 * DIMO, sender=account)
+            self.tx("Staking", "stake", 2_000 * DIMO, sender=account)
+        self.tx("Staking", "setWhitelisted", ACCOUNTS[9], CONSUMER_ROLE, True)
+        self.tx("Staking", "setWhitelisted", ACCOUNTS[9], CONSUMER_ROLE, False)
+        self.tx("Staking", "requestUnstake", 100 * DIMO, sender=CONSUMER)
+        self.advance(3 * DAY)
+        self.tx("Staking", "withdraw", sender=CONSUMER)
+        self.tx("Staking", "requestUnstake", 50 * DIMO, sender=CONSUMER)
+
+    # --- DataProducts and Marketplace ----------------------------------------------------------
+
+    def market(self) -> None:
+        market = self.manifest.address("Marketplace")
+        receipts = [
+            self.tx("DataProducts", "createProduct", terms(STREAM, 2 * DIMO), sender=OPERATOR),
+            self.tx("DataProducts", "createProduct", terms(API, DIMO // 100), sender=OPERATOR),
+            self.tx("DataProducts", "createProduct", terms(DATASET, 500 * DIMO), sender=OPERATOR),
+        ]
+        stream, api, dataset = (
+            self.event_arg(r, "DataProducts", "ProductCreated", "productId") for r in receipts
+        )
+        receipt = self.tx(
+            "DataProducts",
+            "createBundle",
+            terms(BUNDLE, 5 * DIMO),
+            [stream, api, dataset],
+            [0, 1_000, 0],
+            sender=OPERATOR,
+        )
+        bundle = self.event_arg(receipt, "DataProducts", "ProductCreated", "productId")
+        self.products = [stream, api, dataset, bundle]
+        self.tx(
+            "DataProducts", "updateTerms", stream, terms(STREAM, 3 * DIMO, refreshSeconds=30), sender=OPERATOR
+        )
+        self.tx("DataProducts", "setActive", api, False, sender=OPERATOR)
+        self.tx("DataProducts", "setActive", api, True)
+        v1, _v2, v3, v4, v5 = self.vehicles
+        self.tx("DataProducts", "join", stream, v1, sender=OWNERS[0])
+        self.tx("DataProducts", "join", stream, v4, sender=OWNERS[3])
+        self.tx("DataProducts", "join", stream, v5, sender=OWNERS[1])
+        self.tx("DataProducts", "join", bundle, v1, sender=OWNERS[0])
+        products = self.contract("DataProducts")
+        deadline = self.now() + 3600
+        doc = eip712.join(
+            eip712.domain(eip712.DATA_PRODUCTS_DOMAIN, self.chain_id(), products.address),
+            product_id=bundle,
+            vehicle_id=v3,
+            version=1,
+            nonce=products.functions.nonces(OWNERS[3]).call(),
+            deadline=deadline,
+        )
+        self.tx("DataProducts", "joinBySig", bundle, v3, 1, deadline, eip712.sign(doc, ANVIL_KEYS[4]))
+        self.tx("DataProducts", "leave", stream, v4, sender=OWNERS[3])
+        self.tx("DataProducts", "join", dataset, v4, sender=OWNERS[3])
+        self.tx(
+            "DataProducts",
+            "signalDemand",
+            keccak(text="soh by region"),
+            "ipfs://demand/1",
+            5_000 * DIMO,
+            sender=CONSUMER,
+        )
+        receipt = self.tx(
+            "DataProducts", "signalDemand", keccak(text="trips"), "ipfs://demand/2", 10 * DIMO, sender=BROKER
+        )
+        self.tx(
+            "DataProducts",
+            "withdrawDemand",
+            self.event_arg(receipt, "DataProducts", "DemandSignaled", "signalId"),
+            sender=BROKER,
+        )
+        self.tx("DataProducts", "setProtocolFeeBps", 600)
+        self.tx("Marketplace", "setSteward", STEWARD, True)
+        self.tx("Marketplace", "setSteward", ACCOUNTS[9], True)
+        self.tx("Marketplace", "setSteward", ACCOUNTS[9], False)
+        self.tx("DimoToken", "approve", market, 2**256 - 1, sender=CONSUMER)
+        self.tx("DimoToken", "approve", market, 2**256 - 1, sender=BROKER)
+        receipt = self.tx("Marketplace", "subscribe", stream, 2, 1, BROKER, 0, sender=CONSUMER)
+        self.stream_order = self.event_arg(receipt, "Marketplace", "OrderPlaced", "orderId")
+        self.tx("Marketplace", "buyCredits", api, 100, "0x" + "00" * 20, 1, sender=CONSUMER)
+        self.tx("Marketplace", "purchaseDataset", dataset, keccak(text="spec"), STEWARD, 0, sender=CONSUMER)
+        self.tx("Marketplace", "subscribe", bundle, 1, 2, "0x" + "00" * 20, 1, sender=BROKER)
+        # The settler pays the stream's members for one epoch; one member claims.
+        pool = self.contract("Marketplace").functions.memberPool(stream).call()
+        tree = PayoutTree.from_amounts([(OWNERS[0], pool // 3), (OWNERS[1], pool // 3)])
+        self.tx("Marketplace", "settle", stream, 7, tree.total, tree.root)
+        index, account, amount = tree.leaf(0)
+        self.tx("Marketplace", "claim", stream, 7, index, account, amount, tree.proof(0), sender=ACCOUNTS[9])
+        self.tx("Marketplace", "withdrawEarnings", sender=OPERATOR)
+        self.advance(MONTH + DAY)
+        self.tx("Marketplace", "expireOrder", self.stream_order)
+
+    # --- slashing ----------------------------------------------------------------------------
+
+    def slashing(self) -> None:
+        active, unbonding, _ = self.contract("Staking").functions.stakeOf(CONSUMER).call()
+        tree = PayoutTree.from_amounts([(OWNERS[0], 30 * DIMO), (OWNERS[1], 20 * DIMO)])
+        self.tx(
+            "Staking",
+            "slash",
+            CONSUMER,
+            active + unbonding // 2,
+            tree.total,
+            tree.root,
+            "declared use breached",
+        )
+        slash_id = self.contract("Staking").functions.slashCount().call()
+        index, account, amount = tree.leaf(1)
+        self.tx("Staking", "claimSlash", slash_id, index, account, amount, tree.proof(1), sender=ACCOUNTS[9])
+        self.tx("Staking", "slash", BROKER, 10 * DIMO, 0, b"\x00" * 32, "late reporting")
+        self.advance(9 * DAY)
+        self.tx("Staking", "sweepSlash", slash_id)
 
     # --- random traffic ------------------------------------------------------------------------
 

@@ -39,25 +39,40 @@ class Event:
     block_timestamp: int | None
     log_index: int
     tx_hash: str
+    #: What a view returned at this event's block, for events that need one (views.py).
+    view: dict[str, Any] | None = None
 
 
 Converter = Callable[[bytes], Any]
 
 
+def _uint(word: bytes) -> int:
+    return int.from_bytes(word, "big")
+
+
+def _int(word: bytes) -> int:
+    return int.from_bytes(word, "big", signed=True)
+
+
+def _address(word: bytes) -> str:
+    return "0x" + word[12:].hex()
+
+
+def _bool(word: bytes) -> bool:
+    return word[31] != 0
+
+
 def _word_converter(kind: str) -> Converter | None:
     """A converter of one 32-byte word for static elementary types; None for the rest."""
-    if kind.startswith("uint"):
-        return lambda w: int.from_bytes(w, "big")
-    if kind.startswith("int"):
-        return lambda w: int.from_bytes(w, "big", signed=True)
-    if kind == "address":
-        return lambda w: "0x" + w[12:].hex()
-    if kind == "bool":
-        return lambda w: w[31] != 0
-    if kind.startswith("bytes") and kind != "bytes" and "[" not in kind:
+    if "[" in kind or kind.startswith("(") or kind in ("string", "bytes"):
+        return None
+    if kind.startswith("bytes"):
         size = int(kind[5:])
         return lambda w: "0x" + w[:size].hex()
-    return None
+    simple: dict[str, Converter] = {"address": _address, "bool": _bool}
+    if kind in simple:
+        return simple[kind]
+    return _uint if kind.startswith("uint") else _int if kind.startswith("int") else None
 
 
 def _to_python(value: Any, item: dict[str, Any]) -> Any:

@@ -27,8 +27,9 @@ from workers.chain import Chain, RangeTooLargeError, Rpc, TransientRpcError, wit
 from workers.config import Settings, get_settings
 from workers.db.indexing import ChainEvent, IndexedBlock, IndexerCursor, UndoRecord
 from workers.indexer.decode import Decoder, Event
-from workers.indexer.handlers import handler_for
+from workers.indexer.handlers import handler_for, load_handlers
 from workers.indexer.store import Store, rollback_to
+from workers.indexer.views import ViewAtBlockError, attach_views, view_for
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class Indexer:
         self.rpc: Rpc = chain.rpc
         self.engine = engine
         self.settings = settings or get_settings()
+        load_handlers()
         self.decoder = Decoder.for_manifest(chain.manifest)
         self.addresses = sorted(a.lower() for a in chain.manifest.contracts.values())
         self.range = min(self.settings.log_range_initial, self.settings.log_range_max)
@@ -296,6 +298,7 @@ class Indexer:
             blocks[number] = (block_hash, header["parentHash"].lower(), int(header["timestamp"], 16))
         self._check_links(first, last, blocks, window_start, parent_hash)
         events = [_with_timestamp(e, blocks) for e in events]
+        events = self._attach_views(events)
         yield from _split(first, last, events, blocks)
 
     @staticmethod
@@ -314,6 +317,18 @@ class Indexer:
             if previous is not None and parent_hash is not None and parent_hash != previous:
                 raise ChainMovedError(f"block {number}'s parent is {parent_hash}, not {previous}")
             previous = block_hash
+
+    def _attach_views(self, events: list[Event]) -> list[Event]:
+        try:
+            return attach_views(self.rpc, self.chain.manifest, events)
+        except ViewAtBlockError as exc:
+            # A block that vanished in a reorg cannot be read at its hash: start over.
+            hashes = sorted({e.block_hash for e in events if view_for(e) is not None})
+            numbers = sorted({e.block_number for e in events if view_for(e) is not None})
+            canonical = {h["hash"].lower() for h in with_rpc_retries(self.rpc.get_blocks, numbers)}
+            if not set(hashes) <= canonical:
+                raise ChainMovedError(f"a block read for views left the chain: {exc}") from exc
+            raise
 
     # --- writing ----------------------------------------------------------------------------
 

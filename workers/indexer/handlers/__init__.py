@@ -39,9 +39,20 @@ def on(contract: str, event: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def load_handlers() -> None:
+    """Imports every handler module (registering handlers and the views they need)."""
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
+
+
 def handler_for(contract: str, event: str) -> Handler | None:
     """The handler of `contract`'s `event`, or None when the event only goes to chain_events."""
     if not _registry:
-        for module in HANDLER_MODULES:
-            importlib.import_module(module)
+        load_handlers()
     return _registry.get((contract, event)) or _registry.get((ANY_CONTRACT, event))
+
+
+def registered_handlers() -> list[tuple[str, str]]:
+    """Every (contract, event) with a handler."""
+    load_handlers()
+    return sorted(_registry)
