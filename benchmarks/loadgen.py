@@ -1,11 +1,14 @@
-"""A small HTTP/1.1 load generator for loopback benchmarks, run as its own process:
+"""A small load generator for loopback benchmarks, run as its own process.
 
-    python -m benchmarks.loadgen --url http://127.0.0.1:PORT/path --header "Authorization: Bearer …"
-        --connections 32 --requests 20000 [--duration 30]
+    python -m benchmarks.loadgen get --url "http://127.0.0.1:PORT/v1/products/1/vehicles/{v}/signals/latest"
+        --vehicles 100 --header "Authorization: Bearer …" --connections 32 --requests 20000 [--duration 30]
+    python -m benchmarks.loadgen sse --url "http://127.0.0.1:PORT/v1/orders/1/stream?refresh=1"
+        --header "Authorization: Bearer …" --streams 20 --duration 10
 
-Keep-alive connections over raw asyncio streams (no HTTP client library in the way), each
-sending one request at a time; prints one JSON line: requests, seconds, requests/s,
-latency percentiles (ms) and status counts. Bounded by --requests and --duration."""
+`get`: keep-alive HTTP/1.1 connections over raw asyncio streams (no client library in the
+way), one request in flight per connection; `{v}` in the URL cycles through 1..--vehicles.
+`sse`: opens --streams server-sent-event streams and counts `signals` events.
+Both print one JSON line and stop by themselves (bounded by count and time)."""
 
 from __future__ import annotations
 
@@ -15,16 +18,20 @@ import json
 import sys
 import time
 from collections import Counter
+from itertools import count
+from typing import Any
 from urllib.parse import urlsplit
 
 
-def _request_bytes(url: str, headers: list[str]) -> tuple[str, int, bytes]:
+def _target(url: str) -> tuple[str, int, str]:
     parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or 80
     path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname or "127.0.0.1", parts.port or 80, path
+
+
+def _request(host: str, port: int, path: str, headers: list[str]) -> bytes:
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", *headers, "", ""]
-    return host, port, "\r\n".join(lines).encode()
+    return "\r\n".join(lines).encode()
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -40,62 +47,100 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _worker(
-    host: str,
-    port: int,
-    request: bytes,
-    *,
-    budget: list[int],
-    deadline: float,
-    latencies: list[float],
-    statuses: Counter,
-) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        while budget[0] > 0 and time.perf_counter() < deadline:
-            budget[0] -= 1
-            started = time.perf_counter()
-            writer.write(request)
-            status = await _read_response(reader)
-            latencies.append(time.perf_counter() - started)
-            statuses[status] += 1
-    finally:
-        writer.close()
+class GetRun:
+    def __init__(self, requests: list[bytes], budget: int, deadline: float) -> None:
+        self.requests = requests
+        self.budget = budget
+        self.deadline = deadline
+        self.latencies: list[float] = []
+        self.statuses: Counter[int] = Counter()
+        self.turn = count()
+
+    async def worker(self, host: str, port: int) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while self.budget > 0 and time.perf_counter() < self.deadline:
+                self.budget -= 1
+                request = self.requests[next(self.turn) % len(self.requests)]
+                started = time.perf_counter()
+                writer.write(request)
+                status = await _read_response(reader)
+                self.latencies.append(time.perf_counter() - started)
+                self.statuses[status] += 1
+        finally:
+            writer.close()
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
-    return sorted_values[index]
+def _percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def run(url: str, headers: list[str], connections: int, requests: int, duration: float) -> dict:
-    host, port, request = _request_bytes(url, headers)
-    latencies: list[float] = []
-    statuses: Counter = Counter()
-    budget = [requests]
+async def run_get(args: argparse.Namespace) -> dict[str, Any]:
+    host, port, path = _target(args.url)
+    paths = [path.replace("{v}", str(v)) for v in range(1, args.vehicles + 1)] if "{v}" in path else [path]
+    run = GetRun([_request(host, port, p, args.header) for p in paths], args.requests, 0.0)
     started = time.perf_counter()
-    deadline = started + duration
-    await asyncio.gather(
-        *(
-            _worker(
-                host, port, request, budget=budget, deadline=deadline, latencies=latencies, statuses=statuses
-            )
-            for _ in range(connections)
-        )
-    )
+    run.deadline = started + args.duration
+    await asyncio.gather(*(run.worker(host, port) for _ in range(args.connections)))
     elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
+    ordered = sorted(run.latencies)
     return {
-        "requests": len(latencies),
+        "requests": len(ordered),
         "seconds": elapsed,
-        "rps": len(latencies) / elapsed if elapsed else 0.0,
+        "rps": len(ordered) / elapsed if elapsed else 0.0,
         "p50_ms": _percentile(ordered, 0.50) * 1000,
         "p90_ms": _percentile(ordered, 0.90) * 1000,
         "p99_ms": _percentile(ordered, 0.99) * 1000,
         "max_ms": (ordered[-1] if ordered else 0.0) * 1000,
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "statuses": {str(k): v for k, v in sorted(run.statuses.items())},
+    }
+
+
+async def _stream(host: str, port: int, request: bytes, until: float, tally: dict[str, Any]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if int(head[9:12]) != 200:
+            tally["refused"] += 1
+            return
+        tally["open"] += 1
+        event = b""
+        while time.perf_counter() < until:
+            try:
+                line = await asyncio.wait_for(
+                    reader.readline(), timeout=max(0.01, until - time.perf_counter())
+                )
+            except TimeoutError:
+                break
+            if not line:
+                break
+            if line.startswith(b"event:"):
+                event = line[6:].strip()
+            elif line.startswith(b"data:") and event == b"signals":
+                tally["events"] += 1
+                tally["arrivals"].append(time.perf_counter())
+    finally:
+        writer.close()
+
+
+async def run_sse(args: argparse.Namespace) -> dict[str, Any]:
+    host, port, path = _target(args.url)
+    request = _request(host, port, path, [*args.header, "Accept: text/event-stream"])
+    tally: dict[str, Any] = {"open": 0, "refused": 0, "events": 0, "arrivals": []}
+    started = time.perf_counter()
+    until = started + args.duration
+    await asyncio.gather(*(_stream(host, port, request, until, tally) for _ in range(args.streams)))
+    warm = started + min(2.0, args.duration / 4)
+    steady = [t for t in tally["arrivals"] if t >= warm]
+    window = until - warm
+    return {
+        "streams": args.streams,
+        "open": tally["open"],
+        "refused": tally["refused"],
+        "events": tally["events"],
+        "seconds": time.perf_counter() - started,
+        "events_per_s": len(steady) / window if window > 0 else 0.0,
     }
 
 
@@ -103,14 +148,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("mode", choices=("get", "sse"))
     parser.add_argument("--url", required=True)
     parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--vehicles", type=int, default=1)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--streams", type=int, default=10)
     parser.add_argument("--duration", type=float, default=60.0)
     args = parser.parse_args()
-    result = asyncio.run(run(args.url, args.header, args.connections, args.requests, args.duration))
-    sys.stdout.write(json.dumps(result) + "\n")
+    runner = run_get if args.mode == "get" else run_sse
+    sys.stdout.write(json.dumps(asyncio.run(runner(args))) + "\n")
     return 0
 
 

@@ -28,6 +28,7 @@ from workers.gateway import (
     routes_signals,
     routes_vehicles,
 )
+from workers.gateway.fastpath import MeteredFastPath
 from workers.gateway.problems import Problem, handle_problem, log_refusal, problem_response
 from workers.gateway.state import GatewayState
 
@@ -146,5 +147,6 @@ def create_app(
 
     for module in (routes_auth, routes_catalog, routes_signals, routes_orders, routes_vehicles, routes_oem):
         app.include_router(module.router)
+    app.add_middleware(MeteredFastPath, state=state)
     app.add_middleware(MetricsMiddleware, state=state)
     return app

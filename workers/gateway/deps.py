@@ -29,13 +29,18 @@ async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 ) -> Identity:
     """The bearer token's identity; also takes one token of its rate-limit bucket."""
-    if credentials is None:
+    identity = identify(state_of(request), None if credentials is None else credentials.credentials)
+    request.state.address = identity.address
+    return identity
+
+
+def identify(state: GatewayState, token: str | None) -> Identity:
+    """The identity a bearer token speaks for, after taking one token of its rate-limit bucket."""
+    if token is None:
         raise Problem(
             "unauthenticated", "send Authorization: Bearer <token> (POST /auth/nonce, then /auth/verify)"
         )
-    state = state_of(request)
-    identity = decode_token(credentials.credentials, state.token_secret)
-    request.state.address = identity.address
+    identity = decode_token(token, state.token_secret)
     wait = state.limiter.admit(identity.session_id)
     if wait > 0:
         problem = Problem(

@@ -104,11 +104,15 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
 
 
 def log_refusal(request: Request, problem: Problem) -> None:
-    caller = getattr(request.state, "address", None)
+    log_refusal_of(request.method, request.url.path, getattr(request.state, "address", None), problem)
+
+
+def log_refusal_of(method: str, path: str, caller: str | None, problem: Problem) -> None:
+    """Every refusal is logged: what was asked, by whom, and the reason."""
     log.info(
         "refused %s %s: reason=%s status=%d caller=%s detail=%s",
-        request.method,
-        request.url.path,
+        method,
+        path,
         problem.reason,
         problem.status,
         caller,

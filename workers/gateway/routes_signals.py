@@ -111,7 +111,7 @@ def _metered(
     return facts, mask if names is not None else exposed, left
 
 
-def _answer(vehicle_id: int, signals: list[SignalValue], allowed_bits: int, left: int) -> Response:
+def _answer_body(vehicle_id: int, signals: list[SignalValue], allowed_bits: int, left: int) -> bytes:
     body = {
         "vehicle_id": vehicle_id,
         "signals": [
@@ -127,9 +127,29 @@ def _answer(vehicle_id: int, signals: list[SignalValue], allowed_bits: int, left
         ],
         "credits_left": left,
     }
+    return json.dumps(body).encode()
+
+
+def _answer(vehicle_id: int, signals: list[SignalValue], allowed_bits: int, left: int) -> Response:
     return Response(
-        json.dumps(body), media_type="application/json", headers={"X-Credits-Remaining": str(left)}
+        _answer_body(vehicle_id, signals, allowed_bits, left),
+        media_type="application/json",
+        headers={"X-Credits-Remaining": str(left)},
     )
+
+
+def metered_latest(
+    state: GatewayState, caller: str, product_id: int, vehicle_id: int, names: list[str] | None
+) -> tuple[bytes, int]:
+    """The whole of signals/latest but HTTP: the rule, one credit, the usage row, the read.
+    Returns (JSON body, credits left); raises Problem on refusal. Shared by the route and
+    the fast path (workers.gateway.fastpath)."""
+    with write_session(state) as session:
+        _, bits, left = _metered(
+            state, session, caller, product_id=product_id, vehicle_id=vehicle_id, names=names
+        )
+        signals = store.latest(session, vehicle_id, names)
+    return _answer_body(vehicle_id, signals, bits, left), left
 
 
 _RESPONSES = {200: {"model": SignalsView}, **problem_responses(401, 402, 403, 404, 409, 422, 429)}
@@ -141,14 +161,8 @@ async def latest(
 ) -> Response:
     """The vehicle's latest signals under Api product `productId`: one credit a call, only
     for member vehicles, only signal classes the product exposes."""
-    state = state_of(request)
-    wanted = _names(names)
-    with write_session(state) as session:
-        _, bits, left = _metered(
-            state, session, caller.address, product_id=product_id, vehicle_id=vehicle_id, names=wanted
-        )
-        signals = store.latest(session, vehicle_id, wanted)
-    return _answer(vehicle_id, signals, bits, left)
+    body, left = metered_latest(state_of(request), caller.address, product_id, vehicle_id, _names(names))
+    return Response(body, media_type="application/json", headers={"X-Credits-Remaining": str(left)})
 
 
 def _instant_ms(raw: str | None, default: int) -> int:
