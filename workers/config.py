@@ -170,6 +170,8 @@ class Settings(BaseSettings):
     #: Client-side pace per OEM connection (calls per second, burst).
     oem_rate_per_second: float = Field(default=5.0, gt=0)
     oem_rate_burst: int = Field(default=10, ge=1)
+    #: A Redis through which every worker process shares each OEM's pace; empty: per process.
+    oem_rate_limit_redis_url: str | None = None
     #: Attempts per OEM call and the backoff between them (exponential, full jitter).
     oem_max_attempts: int = Field(default=5, ge=1)
     oem_backoff_base: float = Field(default=0.25, ge=0)

@@ -3,16 +3,25 @@ stay under the automaker's published limit instead of learning it from 429s."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter(Protocol):
+    def acquire(self) -> float:
+        """Blocks until one call may go out; the seconds it waited."""
+        ...
 
 
 class TokenBucket:
     """`rate` calls per second on average, bursts of up to `burst`; thread-safe.
 
-    This paces one process. Several worker processes share an OEM's limit by each taking
-    its share (OEM rate / processes) or by their 429 backoff.
+    This paces one process; RedisTokenBucket paces a pool of processes together.
     """
 
     def __init__(
@@ -45,6 +54,60 @@ class TokenBucket:
     def acquire(self) -> float:
         """Blocks until a call may go out; returns the seconds it waited."""
         wait = self._reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+#: One token taken (into debt if need be) atomically; the wait before using it comes back
+#: as a string (a Lua number would be truncated to an integer reply). Redis' own clock.
+_TAKE = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(state[1]) or burst
+local stamp = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(now - stamp, 0) * rate) - 1
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 60)
+if tokens >= 0 then return '0' end
+return tostring(-tokens / rate)
+"""
+
+
+class RedisTokenBucket:
+    """The same bucket shared by every process through Redis (OEM_RATE_LIMIT_REDIS_URL), so
+    a pool of Celery workers stays under one OEM limit together. If Redis cannot be reached
+    the process falls back to its own bucket (pacing alone, with a warning)."""
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        rate: float,
+        burst: int,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import redis  # noqa: PLC0415 - only processes that share a bucket need the client
+
+        self.rate = rate
+        self.burst = burst
+        self.key = key
+        self._sleep = sleep
+        self._redis_error = redis.RedisError
+        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._take = self._client.register_script(_TAKE)
+        self._fallback = TokenBucket(rate, burst, sleep=sleep)
+
+    def acquire(self) -> float:
+        try:
+            wait = float(self._take(keys=[self.key], args=[self.rate, self.burst]))
+        except self._redis_error as exc:
+            log.warning("shared OEM rate limit %s unavailable (%s): pacing this process alone", self.key, exc)
+            return self._fallback.acquire()
         if wait > 0:
             self._sleep(wait)
         return wait

@@ -9,7 +9,7 @@ from workers.config import OemConnection, Settings, get_settings
 from workers.oem.connectors.base import Command, CommandResult, Connector, OemVehicle
 from workers.oem.connectors.smartcar import SmartcarConnector
 from workers.oem.connectors.tesla import TeslaConnector
-from workers.oem.ratelimit import TokenBucket
+from workers.oem.ratelimit import RateLimiter, RedisTokenBucket, TokenBucket
 from workers.oem.retry import RetryPolicy
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
 KINDS: dict[str, type[Connector]] = {"smartcar": SmartcarConnector, "tesla": TeslaConnector}
 
 # One bucket per connection per process, shared by every connector built for it.
-_BUCKETS: dict[tuple[int, float, int], TokenBucket] = {}
+_BUCKETS: dict[tuple[int, float, int, str], RateLimiter] = {}
 _BUCKETS_LOCK = threading.Lock()
 
 
@@ -46,13 +46,19 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def _bucket(connection: OemConnection) -> TokenBucket:
+def _bucket(connection: OemConnection, shared_url: str | None) -> RateLimiter:
+    """The connection's pace: shared through Redis when OEM_RATE_LIMIT_REDIS_URL is set,
+    else this process's own bucket."""
     rate = connection.rate_per_second or 5.0
     burst = connection.rate_burst or 10
-    key = (connection.connection_id, rate, burst)
+    key = (connection.connection_id, rate, burst, shared_url or "")
     with _BUCKETS_LOCK:
         if key not in _BUCKETS:
-            _BUCKETS[key] = TokenBucket(rate, burst)
+            if shared_url:
+                name = f"dimo:oem:rate:{connection.connection_id}"
+                _BUCKETS[key] = RedisTokenBucket(shared_url, name, rate, burst)
+            else:
+                _BUCKETS[key] = TokenBucket(rate, burst)
         return _BUCKETS[key]
 
 
@@ -64,5 +70,5 @@ def connector_for(connection_id: int, settings: Settings | None = None) -> Conne
         connection,
         callback_uri(settings, connection_id),
         policy=retry_policy(settings),
-        limiter=_bucket(connection),
+        limiter=_bucket(connection, settings.oem_rate_limit_redis_url),
     )

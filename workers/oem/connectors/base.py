@@ -24,7 +24,7 @@ from workers.oem.errors import (
     ReauthorizationRequiredError,
     UnavailableError,
 )
-from workers.oem.ratelimit import TokenBucket
+from workers.oem.ratelimit import RateLimiter, TokenBucket
 from workers.oem.retry import RetryPolicy
 from workers.oem.signals import Signal, oem_source
 from workers.oem.tokens import TokenSet, TokenStore
@@ -76,14 +76,16 @@ class Connector(ABC):
         redirect_uri: str,
         *,
         policy: RetryPolicy | None = None,
-        limiter: TokenBucket | None = None,
+        limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.connection = connection
         self.redirect_uri = redirect_uri
         self.policy = policy or RetryPolicy()
-        self.limiter = limiter or TokenBucket(connection.rate_per_second or 5.0, connection.rate_burst or 10)
+        self.limiter: RateLimiter = limiter or TokenBucket(
+            connection.rate_per_second or 5.0, connection.rate_burst or 10
+        )
         self._sleep = sleep
         self._clock = clock
 
