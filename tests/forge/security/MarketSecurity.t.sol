@@ -55,6 +55,23 @@ contract MarketSecurityTest is MarketBase {
         market.settle(p, 2, refill, root);
     }
 
+    /// @dev SEC-04 (fixed in 15bb68d): a product the DAO switched off stays off; its operator
+    ///      cannot switch it back on, only a GOVERNOR can.
+    function test_sec04_governorDeactivationHoldsAgainstTheOperator() public {
+        uint256 p = _stream();
+        vm.prank(governor);
+        products.setActive(p, false);
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.ProductHeldByGovernor.selector, p));
+        vm.prank(operator);
+        products.setActive(p, true);
+        (,, bool active,) = products.product(p);
+        assertFalse(active);
+        vm.prank(governor);
+        products.setActive(p, true);
+        (,, active,) = products.product(p);
+        assertTrue(active);
+    }
+
     /// @dev A bundle's consent covers its own `requiredPermissions`; a component may later raise
     ///      its own bits (its version bumps, the bundle's does not). Nothing on chain stops that,
     ///      so the access rule must bound a bundle order by the bundle's bits, which
@@ -126,18 +143,5 @@ contract MarketFindingsTest is MarketBase {
         vm.prank(consumer);
         try market.subscribe(p, 10, 1, address(0), USE_INSURANCE) {} catch {}
         assertLe(before - token.balanceOf(consumer), quotedTotal, "the buyer paid more than the terms it saw");
-    }
-
-    /// @dev SEC-04 (low): the DAO may switch a product off (`setActive(id, false)` as GOVERNOR),
-    ///      but its operator switches it straight back on. (The DAO's effective lever is the
-    ///      operator's Staking whitelist or a slash, which this test does not use.)
-    function test_sec04_governorDeactivationSticks() public openFinding("SEC-04") {
-        uint256 p = _stream();
-        vm.prank(governor);
-        products.setActive(p, false);
-        vm.prank(operator);
-        try products.setActive(p, true) {} catch {}
-        (,, bool active,) = products.product(p);
-        assertFalse(active, "the operator re-activated a product the DAO switched off");
     }
 }
