@@ -1,1 +1,45 @@
-"""Settlement (placeholder until the module lands)."""
+"""Revenue settlement to members (DESIGN.md §4): epoch accounting from usage rows, Merkle
+trees of members' shares, and exactly-once `Marketplace.settle` transactions.
+
+    epoch = floor(timestamp / EPOCH_SECONDS)
+    close_epoch(product, epoch) → shares, root and proofs stored (nothing sent)
+    submit(product, epoch)      → settle sent with a recorded nonce, confirmed
+    unclaimed_claims(session, address) → what the gateway serves to members
+"""
+
+from __future__ import annotations
+
+from workers.settlement.claims import unclaimed_claims
+from workers.settlement.epochs import EpochView, NotYetError, Settlement, SettlementError, epoch_of
+from workers.settlement.shares import Contribution, Shares, compute_shares
+
+__all__ = [
+    "Contribution",
+    "EpochView",
+    "NotYetError",
+    "Settlement",
+    "SettlementError",
+    "Shares",
+    "compute_shares",
+    "epoch_of",
+    "get_settlement",
+    "unclaimed_claims",
+]
+
+_services: dict[tuple[str, str, str], Settlement] = {}
+
+
+def get_settlement() -> Settlement:
+    """The process's settlement service for the current settings."""
+    from workers.chain import get_chain  # noqa: PLC0415
+    from workers.config import get_settings  # noqa: PLC0415
+
+    settings = get_settings()
+    key = (settings.rpc_url, str(settings.deployment_file or ""), settings.database_url)
+    if key not in _services:
+        _services[key] = Settlement(get_chain(settings), settings=settings)
+    return _services[key]
+
+
+def forget_services() -> None:
+    _services.clear()

@@ -1,0 +1,100 @@
+"""A market with money in its member pools, usage rows as the gateway writes them, and the
+balance sheet the settlement must conserve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from tests.support.history import OWNERS, History
+from workers.config import Settings
+from workers.db import get_engine
+from workers.db.settlement import Usage
+
+
+@dataclass
+class Market:
+    history: History
+    settings: Settings
+    stream: int
+    api: int
+
+    @property
+    def now(self) -> int:
+        return self.history.now()
+
+    def epoch(self, offset: int = 0) -> int:
+        return self.now // self.settings.epoch_seconds + offset
+
+    def add_usage(
+        self,
+        product_id: int,
+        epoch: int,
+        contributions: list[tuple[int, str, int]],
+        kind: str = "api",
+        tag: str = "",
+    ) -> None:
+        """Usage rows (vehicle, owner, units) as the gateway writes them, committed."""
+        engine = get_engine(self.settings.database_url)
+        with engine.begin() as conn:
+            conn.execute(
+                insert(Usage),
+                [
+                    {
+                        "product_id": product_id,
+                        "epoch": epoch,
+                        "vehicle_id": v,
+                        "owner": o,
+                        "units": u,
+                        "kind": kind,
+                        "source": f"{kind}:{tag}{product_id}:{epoch}:{i}",
+                        "included": False,
+                    }
+                    for i, (v, o, u) in enumerate(contributions)
+                ],
+            )
+
+    def end_epoch(self) -> None:
+        """Moves chain time past the current epoch."""
+        self.history.advance(self.settings.epoch_seconds)
+
+    def balance_sheet(self) -> tuple[int, int]:
+        """(Marketplace's DIMO balance, what it owes: pools + earnings + unclaimed epoch money)."""
+        market = self.history.contract("Marketplace").functions
+        token = self.history.contract("DimoToken").functions
+        held = token.balanceOf(self.history.manifest.address("Marketplace")).call()
+        products = range(1, self.history.contract("DataProducts").functions.productCount().call() + 1)
+        owed = sum(market.memberPool(p).call() for p in products)
+        owed += sum(market.claimable(a).call() for a in {*OWNERS, *_parties()})
+        for p in products:
+            for log in (
+                self.history.contract("Marketplace")
+                .events.Settled()
+                .get_logs(from_block=0, argument_filters={"productId": p})
+            ):
+                _root, amount, claimed = market.epochOf(p, log["args"]["epoch"]).call()
+                owed += amount - claimed
+        return held, owed
+
+
+def _parties() -> list[str]:
+    from tests.support.history import BROKER, CONSUMER, OPERATOR, STEWARD
+
+    return [OPERATOR, BROKER, STEWARD, CONSUMER]
+
+
+def market_with_pools(history: History, settings: Settings) -> Market:
+    """Identity, staking and the market story: every product's pool holds members' money."""
+    history.token_and_treasury()
+    history.identity()
+    history.staking()
+    history.market()
+    stream, api, _dataset, _bundle = history.products
+    return Market(history=history, settings=settings, stream=stream, api=api)
+
+
+def settings_for(anvil_url: str, db_url: str, manifest: Path, **overrides: object) -> Settings:
+    values = {"confirmations": 0, "rpc_timeout": 5.0, "epoch_seconds": 3_600, **overrides}
+    return Settings(rpc_url=anvil_url, database_url=db_url, deployment_file=manifest, **values)
