@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from tests.support.history import OWNERS, History
+from tests.support.history import BROKER, CONSUMER, OPERATOR, OWNERS, STEWARD, History
 from workers.config import Settings
 from workers.db import get_engine
 from workers.db.settlement import Usage
@@ -80,8 +80,6 @@ class Market:
 
 
 def _parties() -> list[str]:
-    from tests.support.history import BROKER, CONSUMER, OPERATOR, STEWARD
-
     return [OPERATOR, BROKER, STEWARD, CONSUMER]
 
 
