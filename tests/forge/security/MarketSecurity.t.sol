@@ -126,6 +126,24 @@ contract MarketFindingsTest is MarketBase {
         assertTrue(ok, "after a settle at epoch 2^64-1 no later epoch exists: the member pool is stuck");
     }
 
+    /// @dev SEC-07 (low): a member leaf may name the Marketplace itself (or the zero address).
+    ///      The claim then "pays" the contract its own tokens: the epoch counts them as claimed,
+    ///      yet they stay here outside every pool, epoch and earning, stranded for good. Staking
+    ///      refuses such leaves (`InvalidClaimant`); the Marketplace should too.
+    function test_sec07_aLeafPayingTheMarketplaceCannotStrandTokens() public openFinding("SEC-07") {
+        uint256 p = _stream();
+        vm.prank(consumer);
+        market.subscribe(p, 10, 1, broker, USE_INSURANCE);
+        uint256 pool = market.memberPool(p);
+        vm.prank(settler);
+        market.settle(p, 1, pool, _leaf(0, address(market), pool));
+        try market.claim(p, 1, 0, address(market), pool, new bytes32[](0)) {} catch {}
+
+        (, uint256 settled, uint256 claimed) = market.epochOf(p, 1);
+        uint256 owed = market.memberPool(p) + market.claimable(operator) + market.claimable(broker) + settled - claimed;
+        assertEq(token.balanceOf(address(market)), owed, "tokens held by the Marketplace that nobody is owed");
+    }
+
     /// @dev SEC-03 (medium): purchases carry no bound on what they pay: not the terms version,
     ///      not a maximum price. An operator who sees a purchase pending can land `updateTerms`
     ///      first (price x500, members 0 bps, operator 90%) and take up to the buyer's allowance.
