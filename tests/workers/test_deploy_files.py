@@ -22,6 +22,7 @@ from tests.support.deploy_files import (
     COMPOSE_FILE,
     DEPLOY_DIR,
     ENV_EXAMPLE,
+    PENDING_TASKS,
     SYSTEMD_DIR,
     compose_services,
     env_example_entries,
@@ -30,7 +31,7 @@ from tests.support.deploy_files import (
     units,
     workers_services,
 )
-from workers.app import QUEUES, app
+from workers.app import QUEUES, app, beat_schedule
 from workers.config import Settings
 from workers.contracts import PROJECT_ROOT
 from workers.devnet import ANVIL_BIN
@@ -115,6 +116,17 @@ def assert_entry_point(command: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------ compose
+
+
+def test_every_beat_entry_names_a_task_a_worker_of_its_queue_registers() -> None:
+    app.loader.import_default_modules()  # what `celery worker` imports at start
+    for entry in beat_schedule(Settings()).values():
+        name = entry["task"]
+        assert name.split(".", 1)[0] in QUEUES, f"{name} is routed to no queue"
+        if name in PENDING_TASKS:
+            assert name not in app.tasks, f"{name} is registered now: remove it from PENDING_TASKS"
+            continue
+        assert name in app.tasks, f"beat schedules {name}, which no module of TASK_MODULES registers"
 
 
 def test_every_compose_command_is_a_real_entry_point_of_this_repository() -> None:
