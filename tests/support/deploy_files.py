@@ -27,7 +27,7 @@ WORKERS_IMAGE = "dimo-workers:local"
 
 #: Beat entries whose task no module of main registers yet: their queue's worker discards
 #: them as unregistered. Remove a name once its task module is in workers.app TASK_MODULES.
-PENDING_TASKS = frozenset({"settlement.sweep"})
+PENDING_TASKS: frozenset[str] = frozenset()
 
 #: Console scripts of the venv that are Python modules too (`celery` = `python -m celery`).
 PYTHON_MODULE_SCRIPTS = {"celery": "celery", "alembic": "alembic", "uvicorn": "uvicorn"}
