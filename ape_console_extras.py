@@ -3,7 +3,7 @@
 Handles (web3 contract objects, so calls read `token.functions.balanceOf(a).call()` and
 governance actions are one line through `send`):
 
-    token, treasury, ...        contract handles from deployments/<network>.json
+    token, treasury, ...        contract handles from the deployment (console_manifest)
     send(contract.functions.f(args))   sign with the deployer (DEPLOYER_KEY) and wait
     dao                         the deployer account (the devnet DAO)
 
@@ -11,6 +11,8 @@ Each later module adds its helpers in its own section below (registered in SECTI
 
     whitelist, set_curve, slash, claim_slash        staking (issue 5)
     set_protocol_fee, deactivate_product, earnings  market (issue 6)
+    release, grant_role, add_connection, set_steward, set_unbonding_period, …
+                                                    governance (issue 9; docs/governance.md)
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from web3.logs import DISCARD
 
 from workers import eip712
 from workers.access import permissions
-from workers.contracts import Manifest, load_artifact, manifest_path, network_name
+from workers.contracts import ANVIL_CHAIN_ID, Manifest, load_artifact, manifest_path, network_name
 from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer
+from workers.devnet import ANVIL_KEYS
 from workers.merkle import PayoutTree
 
 #: Console name of each deployed contract.
@@ -99,12 +102,29 @@ def identity_helpers(w3: Web3, handles: dict[str, Any]) -> dict[str, Any]:
     return helpers
 
 
+#: Where `make up` describes the running local stack (workers/stack.py).
+STACK_FILE = Path(__file__).resolve().parent / ".run" / "stack.json"
+
+
+def console_manifest(chain_id: int) -> Path:
+    """The deployment the console loads: DEPLOYMENT_FILE if set, else
+    deployments/<network>.json, else (on a devnet) the one `make up` deployed."""
+    if os.environ.get("DEPLOYMENT_FILE"):
+        return Path(os.environ["DEPLOYMENT_FILE"])
+    path = manifest_path(network_name(chain_id))
+    if not path.exists() and STACK_FILE.exists():
+        stack_manifest = Path(json.loads(STACK_FILE.read_text()).get("deployment", ""))
+        if stack_manifest.is_file() and Manifest.read(stack_manifest).chain_id == chain_id:
+            return stack_manifest
+    return path
+
+
 def ape_init_extras(chain: Any) -> dict[str, Any]:
-    """Called by `ape console`: loads deployments/<network>.json for the connected chain."""
+    """Called by `ape console`: loads the connected chain's deployment (console_manifest)."""
     w3 = chain.provider.web3
-    path = manifest_path(network_name(w3.eth.chain_id))
+    path = console_manifest(w3.eth.chain_id)
     if not path.exists():
-        print(f"no deployment for chain {w3.eth.chain_id} at {path}: run `make deploy` first")
+        print(f"no deployment for chain {w3.eth.chain_id} at {path}: run `make deploy` (or `make up`) first")
         return {}
     manifest = Manifest.read(path)
     namespace = build_namespace(w3, manifest, os.environ.get("DEPLOYER_KEY", ANVIL_DEPLOYER_KEY))
@@ -310,3 +330,174 @@ def market_section(namespace: dict[str, Any]) -> dict[str, Any]:
 
 
 SECTIONS.append(market_section)
+
+
+# ============================================================================ governance (issue 9)
+# The DAO's remaining actions, one line each (docs/governance.md lists every action):
+#     release(grantee, "250 DIMO")                     # Treasury.release of DIMO (token= for another)
+#     grant_role(market, "SETTLER_ROLE", hot_wallet)   # revoke_role / has_role alike
+#     add_connection("smartcar", oracle)               # -> the new connection id
+#     set_connection(1, new_oracle, True)              # re-point or (False) switch off a connection
+#     set_manufacturer(maker)                          # allowed=False removes
+#     set_steward(broker)                              # steward=False removes
+#     set_tier_multiplier(3, 40_000)                   # bps; never below a lower tier's
+#     set_unbonding_period(14 * days)                  # set_claim_window(180 * days) alike
+#     sweep_slash(1)                                   # anyone, once the claim window closed
+#     proposal(staking.functions.setCurve(0, 10, 1))   # (target, value, calldata) for a timelock
+# `dimo("12.5 DIMO")` converts amounts to base units; `days` is 86,400 seconds;
+# `signer("0x<key>")` (or, on anvil, `signer(2)`: its test account 2) sends with `sender=`.
+
+#: Seconds in a day, for periods typed in the console (`14 * days`).
+DAY_SECONDS = 86_400
+#: Gas placed in a proposal's dry build (only its calldata is kept; nothing is sent).
+PROPOSAL_GAS = 1_000_000
+
+
+class ConsoleSigner(Deployer):
+    """A key to send with (`send(call, sender=operator)`), with its address at hand."""
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    @property
+    def key(self) -> bytes:
+        return bytes(self.account.key)
+
+
+def _checksum(account: str) -> str:
+    return Web3.to_checksum_address(account)
+
+
+def role_id(contract: Any, role: str | bytes) -> bytes:
+    """A role's bytes32 id from its name as the contract exposes it ("SETTLER_ROLE")."""
+    if isinstance(role, bytes):
+        return role
+    getter = getattr(contract.functions, role, None)
+    if getter is None:
+        raise ValueError(f"{role!r} is not a role constant of the contract at {contract.address}")
+    return bytes(getter().call())
+
+
+def governance_section(namespace: dict[str, Any]) -> dict[str, Any]:
+    """Signers, roles, proposals and Treasury releases."""
+    send = namespace["send"]
+    w3: Web3 = namespace["w3"]
+    helpers: dict[str, Any] = {"dimo": dimo, "days": DAY_SECONDS, "role_id": role_id}
+
+    def signer(key: str | int) -> ConsoleSigner:
+        """A signer from a private key, or anvil's test account `key` (devnet only)."""
+        if isinstance(key, int):
+            if w3.eth.chain_id != ANVIL_CHAIN_ID:
+                raise ValueError("numbered test accounts exist on anvil only; give a private key")
+            key = ANVIL_KEYS[key]
+        return ConsoleSigner(w3, Account.from_key(key))
+
+    helpers["signer"] = signer
+
+    def grant_role(contract: Any, role: str | bytes, account: str) -> Any:
+        """Gives `account` `role` on `contract` (the DAO holds each contract's admin role)."""
+        return send(contract.functions.grantRole(role_id(contract, role), _checksum(account)))
+
+    def revoke_role(contract: Any, role: str | bytes, account: str) -> Any:
+        """Takes `role` on `contract` from `account`."""
+        return send(contract.functions.revokeRole(role_id(contract, role), _checksum(account)))
+
+    def has_role(contract: Any, role: str | bytes, account: str) -> bool:
+        return bool(contract.functions.hasRole(role_id(contract, role), _checksum(account)).call())
+
+    def proposal(call: Any) -> tuple[str, int, str]:
+        """(target, value, calldata) of a prepared call, for a timelock or governor proposal."""
+        return call.address, 0, call.build_transaction({"gas": PROPOSAL_GAS})["data"]
+
+    helpers.update(
+        {"grant_role": grant_role, "revoke_role": revoke_role, "has_role": has_role, "proposal": proposal}
+    )
+    if "treasury" in namespace and "token" in namespace:
+        treasury, token = namespace["treasury"], namespace["token"]
+
+        def release(to: str, amount: int | str, token_address: str | None = None) -> Any:
+            """Pays `amount` of DIMO (or of `token_address`) from the Treasury to `to`."""
+            return send(
+                treasury.functions.release(token_address or token.address, _checksum(to), dimo(amount))
+            )
+
+        helpers["release"] = release
+    return helpers
+
+
+def identity_governance_section(namespace: dict[str, Any]) -> dict[str, Any]:
+    """OEM connections (VehicleId) and device manufacturers (AftermarketDevice)."""
+    send = namespace["send"]
+    helpers: dict[str, Any] = {}
+    if "vehicles" in namespace:
+        vehicles = namespace["vehicles"]
+
+        def add_connection(name: str, oracle: str) -> int:
+            """Registers an OEM connection whose `oracle` signs MintAttestations; its id."""
+            receipt = send(vehicles.functions.addConnection(name, _checksum(oracle)))
+            return int(
+                vehicles.events.ConnectionSet().process_receipt(receipt, errors=DISCARD)[0]["args"][
+                    "connectionId"
+                ]
+            )
+
+        def set_connection(connection_id: int, oracle: str, active: bool = True) -> Any:
+            """Re-points connection `connection_id` to `oracle`, or switches it off (active=False)."""
+            return send(vehicles.functions.setConnection(connection_id, _checksum(oracle), active))
+
+        helpers.update({"add_connection": add_connection, "set_connection": set_connection})
+    if "devices" in namespace:
+        devices = namespace["devices"]
+
+        def set_manufacturer(account: str, allowed: bool = True) -> Any:
+            """Lets `account` mint AftermarketDevices (allowed=False withdraws it)."""
+            return send(devices.functions.setManufacturer(_checksum(account), allowed))
+
+        helpers["set_manufacturer"] = set_manufacturer
+    return helpers
+
+
+def stake_governance_section(namespace: dict[str, Any]) -> dict[str, Any]:
+    """Stewards (Marketplace), tier multipliers, unbonding, claim window and sweeps (Staking)."""
+    send = namespace["send"]
+    helpers: dict[str, Any] = {}
+    if "market" in namespace:
+        market = namespace["market"]
+
+        def set_steward(broker: str, steward: bool = True) -> Any:
+            """Marks `broker` as the DAO's steward: its commissions go to the Treasury."""
+            return send(market.functions.setSteward(_checksum(broker), steward))
+
+        helpers["set_steward"] = set_steward
+    if "staking" in namespace:
+        staking = namespace["staking"]
+
+        def set_tier_multiplier(tier: int, bps: int) -> Any:
+            """Sets sensitivity `tier`'s (0 telemetry … 3 commands) curve multiplier in bps."""
+            return send(staking.functions.setTierMultiplier(tier, bps))
+
+        def set_unbonding_period(seconds: int) -> Any:
+            """How long unstaked DIMO stays slashable before `withdraw` (1 to 365 days)."""
+            return send(staking.functions.setUnbondingPeriod(seconds))
+
+        def set_claim_window(seconds: int) -> Any:
+            """How long owners may claim future slashes before the rest is swept (7 to 3,650 days)."""
+            return send(staking.functions.setClaimWindow(seconds))
+
+        def sweep_slash(slash_id: int) -> Any:
+            """Sends what owners left unclaimed of slash `slash_id` to the Treasury (after its window)."""
+            return send(staking.functions.sweepSlash(slash_id))
+
+        helpers.update(
+            {
+                "set_tier_multiplier": set_tier_multiplier,
+                "set_unbonding_period": set_unbonding_period,
+                "set_claim_window": set_claim_window,
+                "sweep_slash": sweep_slash,
+            }
+        )
+    return helpers
+
+
+SECTIONS.extend([governance_section, identity_governance_section, stake_governance_section])

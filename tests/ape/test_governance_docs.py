@@ -1,0 +1,138 @@
+"""docs/governance.md is true: every line of its Python code blocks is run, in order, in the
+namespace `ape console` opens with (ape_console_extras.ape_init_extras) against a fresh
+deployment, and the chain then holds what the page says each line did. The only help the test
+gives is time: before `sweep_slash` it moves the chain past the slash's claim window, as the
+page says one waits for."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+import ape_console_extras
+from tests.support.anvil import ANVIL_KEYS
+from workers.contracts import PROJECT_ROOT
+
+DOC = PROJECT_ROOT / "docs" / "governance.md"
+DIMO = 10**18
+DAY = 86_400
+OPERATOR, BROKER, CONSUMER = 0, 1, 2
+CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+def doc_lines() -> list[str]:
+    """The statements of the page's ```python blocks, in order (one a line)."""
+    return [
+        line
+        for block in CODE_BLOCK.findall(DOC.read_text())
+        for line in block.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def address(n: int) -> str:
+    return Account.from_key(ANVIL_KEYS[n]).address
+
+
+def run(line: str, namespace: dict[str, Any]) -> Any:
+    """A console line: an expression's value, or None for a statement."""
+    try:
+        code = compile(line, str(DOC), "eval")
+    except SyntaxError:
+        exec(compile(line, str(DOC), "exec"), namespace)
+        return None
+    return eval(code, namespace)
+
+
+@pytest.fixture
+def console(manifest, chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """What `ape console` starts with, finding the deployment through DEPLOYMENT_FILE."""
+    _, path = manifest
+    monkeypatch.setenv("DEPLOYMENT_FILE", str(path))
+    monkeypatch.chdir(tmp_path)  # the slash CSV and its tree are written where the console runs
+    return dict(ape_console_extras.ape_init_extras(chain))
+
+
+def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, chain) -> None:
+    ns = console
+    staking, products, market = ns["staking"].functions, ns["products"].functions, ns["market"].functions
+    vehicles, devices, treasury = ns["vehicles"].functions, ns["devices"].functions, ns["treasury"]
+    token = ns["token"].functions
+    dao = ns["dao"].account.address
+    answers: dict[str, Any] = {}
+    lines = doc_lines()
+    assert len(lines) > 40, "the page lost its console lines"
+    for line in lines:
+        if "sweep_slash(" in line:
+            slash_id = staking.slashCount().call()
+            _, remaining, closes_at = staking.slashPool(slash_id).call()
+            assert remaining == 50 * DIMO  # the second owner did not claim
+            chain.pending_timestamp = closes_at + 1
+            chain.mine()
+        answers[line] = run(line, ns)
+
+    def answer(fragment: str) -> Any:
+        [match] = [value for line, value in answers.items() if fragment in line]
+        return match
+
+    operator, broker, owner, hot_wallet = address(2), address(3), address(4), address(5)
+    oracle, maker, grantee, timelock = address(6), address(7), address(8), address(9)
+    # curves, tiers, whitelist
+    assert staking.curve(OPERATOR).call() == [1_000 * DIMO, 0]
+    assert staking.curve(BROKER).call() == [500 * DIMO, 10 * DIMO]
+    assert staking.curve(CONSUMER).call() == [10 * DIMO, 1 * DIMO]
+    assert staking.tierMultiplierBps(3).call() == 40_000
+    assert staking.isWhitelisted(operator, OPERATOR).call() and staking.isWhitelisted(broker, BROKER).call()
+    assert not staking.isWhitelisted(broker, CONSUMER).call()
+    assert answer("isWhitelisted(operator.address") is True
+    assert answer("isActive(operator.address") is True
+    # fee and the held product
+    assert products.protocolFeeBps().call() == 250
+    assert answer("heldByGovernor(1)") is True
+    assert products.product(1).call()[2] is True and products.heldByGovernor(1).call() is False
+    # stewards
+    assert answer("isSteward(broker.address)") is True and market.isSteward(broker).call() is False
+    assert answer("earnings(operator.address)") == 0
+    # the slash: 500 from 2,000 staked; 100 claimed by the owner, 50 swept, 350 straight to the Treasury
+    to_impacted, to_treasury, tree_file = answer("result.to_impacted")
+    assert (to_impacted, to_treasury, tree_file.name) == (150 * DIMO, 350 * DIMO, "impacted.tree.json")
+    assert staking.stakeOf(operator).call()[0] == 1_500 * DIMO
+    assert token.balanceOf(owner).call() == 100 * DIMO
+    assert staking.slashPool(1).call()[1] == 0
+    assert staking.claimWindow().call() == 180 * DAY
+    assert staking.unbondingPeriod().call() == 14 * DAY
+    # identity
+    assert answer("connection(connection)") == ["smartcar", oracle, True]
+    assert vehicles.connection(1).call() == ["smartcar", oracle, False]
+    assert answer("isManufacturer(maker.address)") is True and devices.isManufacturer(maker).call()
+    # roles
+    settler = bytes(market.SETTLER_ROLE().call())
+    assert answer('has_role(market, "SETTLER_ROLE"') is True
+    assert market.hasRole(settler, hot_wallet).call() and not market.hasRole(settler, dao).call()
+    assert not staking.hasRole(bytes(staking.SLASHER_ROLE().call()), hot_wallet).call()
+    assert dao in answer('manifest.roles["Marketplace"]')["SETTLER_ROLE"]
+    # the Treasury: 350 + 50 swept - 250 released
+    assert token.balanceOf(grantee).call() == 250 * DIMO
+    assert answer("balanceOf(grantee.address)") == 250 * DIMO
+    assert token.balanceOf(treasury.address).call() == 150 * DIMO
+    # proposals and the handover
+    target, value, calldata = ns["target"], ns["value"], ns["calldata"]
+    fn, args = ns["staking"].decode_function_input(calldata)
+    assert (target, value, fn.fn_name) == (ns["staking"].address, 0, "setWhitelisted")
+    assert args == {"account": operator, "role": OPERATOR, "allowed": True}
+    governor, admin = bytes(treasury.functions.GOVERNOR_ROLE().call()), bytes(32)
+    assert treasury.functions.hasRole(governor, timelock).call()
+    assert treasury.functions.hasRole(admin, timelock).call()
+    assert not treasury.functions.hasRole(governor, dao).call()
+
+
+def test_the_page_shows_every_console_helper(console) -> None:
+    """Every name the console opens with (but the contract handles) appears on the page."""
+    handles = set(ape_console_extras.HANDLE_NAMES.values())
+    words = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", DOC.read_text()))
+    missing = sorted(name for name in console if name not in handles | words and name != "w3")
+    assert not missing, f"docs/governance.md does not show {missing}"
