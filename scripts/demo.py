@@ -1,62 +1,53 @@
-"""`make demo`: start a local chain, deploy the protocol, and show what is there.
+"""`make demo`: the whole story of DESIGN.md §5 on the local stack.
 
-Every process the demo starts is stopped when it ends, on success or failure.
+If `make up` left a stack running, the story runs against it and leaves it running;
+otherwise the demo starts its own stack on free ports and stops every process it started,
+on success or failure. A second run works: each stack starts a new chain.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+import time
+import traceback
 from pathlib import Path
 
-from eth_account import Account
-
-import ape_console_extras
-from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
-from workers.devnet import ANVIL_KEYS, AnvilNode
-
-DIMO = 10**18
-
-
-def dimo(amount: int) -> str:
-    whole, frac = divmod(amount, DIMO)
-    return f"{whole:,}.{frac:018d} DIMO"
-
-
-def step(title: str) -> None:
-    print(f"\n== {title}")
+from scripts._story import Story, World
+from workers.config import get_settings
+from workers.stack import StackError, running_stack, start_stack, stop_stack
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="dimo-demo-") as tmp:
-        step("starting a local chain (anvil)")
-        node = AnvilNode(log_dir=Path(tmp))
+    started = time.monotonic()
+    stack = running_stack()
+    own_dir: Path | None = None
+    if stack is None:
+        own_dir = Path(tempfile.mkdtemp(prefix="dimo-demo-"))
+        print(
+            "starting the local stack: anvil, deployment, broker, Celery worker and beat, "
+            "OEM simulator, gateway"
+        )
         try:
-            print(f"anvil on {node.url}, chain id {node.w3.eth.chain_id}")
-            step("deploying the protocol")
-            manifest, _ = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=Path(tmp))
-            for name, address in manifest.contracts.items():
-                print(f"  {name:<18} {address}")
-            ns = ape_console_extras.build_namespace(node.w3, manifest)
-            token, treasury, send = ns["token"], ns["treasury"], ns["send"]
-            dao = Account.from_key(ANVIL_DEPLOYER_KEY).address
-
-            step("roles (DESIGN.md §5: on a devnet the deployer is the DAO)")
-            for contract_name, roles in manifest.roles.items():
-                for role, holders in roles.items():
-                    print(f"  {contract_name}.{role}: {', '.join(holders)}")
-
-            step("the DAO funds the treasury and releases a grant by governance")
-            grantee = Account.from_key(ANVIL_KEYS[1]).address
-            send(token.functions.transfer(treasury.address, 1_000 * DIMO))
-            send(treasury.functions.release(token.address, grantee, 250 * DIMO))
-            for who, address in (("DAO", dao), ("treasury", treasury.address), ("grantee", grantee)):
-                print(f"  {who:<9} {dimo(token.functions.balanceOf(address).call())}")
-            supply = token.functions.totalSupply().call()
-            print(f"  supply    {dimo(supply)} (cap {dimo(token.functions.cap().call())})")
-        finally:
-            node.stop()
-            print("\nstopped anvil; nothing left running")
+            stack = start_stack(own_dir, broker_url=get_settings().broker_url, fixed_ports=False)
+        except StackError as exc:
+            print(f"the stack did not start: {exc}", file=sys.stderr)
+            return 1
+    else:
+        print("using the stack `make up` left running")
+    print(f"chain {stack.rpc_url} | gateway {stack.gateway_url} | automaker simulator {stack.simulator_url}")
+    print(f"database {stack.database_url} | broker {stack.broker_url}")
+    try:
+        Story(World.connect(stack)).run()
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"\nthe demo failed: {exc!r}; logs in {own_dir or '.run'}", file=sys.stderr)
+        return 1
+    finally:
+        if own_dir is not None:
+            stopped = stop_stack(own_dir)
+            print(f"\nstopped {', '.join(stopped)}; nothing left running")
+    print(f"the story took {time.monotonic() - started:.0f}s")
     return 0
 
 

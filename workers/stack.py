@@ -83,6 +83,9 @@ class StackInfo:
             "DEPLOYMENT_FILE": self.deployment,
             "GATEWAY_URL": self.gateway_url,
             "OEM_SIMULATOR_URL": self.simulator_url,
+            "OEM_CALLBACK_BASE_URL": self.gateway_url,
+            "SIWE_DOMAIN": self.gateway_url.removeprefix("http://"),
+            "SIWE_URI": self.gateway_url,
         }
 
 
@@ -268,8 +271,17 @@ def start_stack(
             broker_url=embedded_broker_url(launcher, broker_url),
         )
         launcher.env.update(info.env())
-        # A local chain automines: a transaction's block is final once mined.
-        launcher.env["CONFIRMATIONS"] = "0"
+        # A local chain automines: a transaction's block is final once mined. Workers tick
+        # fast so the story does not wait on schedules meant for production.
+        launcher.env.update(
+            {
+                "CONFIRMATIONS": "0",
+                "SYNC_INTERVAL": "1",
+                "OEM_SCHEDULE_INTERVAL": "2",
+                "SETTLEMENT_INTERVAL": "5",
+                "SWEEP_INTERVAL": "10",
+            }
+        )
         migrate = subprocess.run(
             [python, "-c", "from workers.db import upgrade; upgrade()"],
             cwd=PROJECT_ROOT,

@@ -1,0 +1,661 @@
+"""The whole story of DESIGN.md §5, told through the public interfaces a user has: wallets
+sending transactions, the gateway's HTTP API (Sign-In with Ethereum), the automaker's consent
+page (the simulator's), and the DAO's `ape console` one-liners. `scripts/demo.py` runs it
+against a running local stack; each step prints what happened, balances to the wei."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from eth_account import Account
+from eth_utils import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+import ape_console_extras
+from workers import eip712
+from workers.access import permissions as perms
+from workers.config import get_settings
+from workers.contracts import Manifest
+from workers.deployment import Deployer
+from workers.devnet import ANVIL_KEYS
+from workers.gateway.client import GatewayClient, GatewayRefusedError
+from workers.merkle import PayoutTree
+from workers.oem.telemetry import payload_hash, telemetry_domain
+from workers.stack import StackInfo
+
+T = TypeVar("T")
+
+DIMO = 10**18
+DAY = 86_400
+NO_END = 2**64 - 1
+OPERATOR, BROKER, CONSUMER = 0, 1, 2  # IStaking.Role
+STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3  # IDataProducts.Kind
+INSURANCE, RESEARCH = 0, 1  # permitted-use bits
+#: The on-chain OEM connections, as the workers' default OEM_CONNECTIONS know them.
+CONNECTIONS = {1: "Smartcar-style", 2: "Tesla Fleet-style"}
+#: How long the story waits for the workers (indexer, pulls, settlement) before it gives up.
+WAIT_SECONDS = 120.0
+
+
+def dimo(amount: int) -> str:
+    """Base units as DIMO, to the wei."""
+    whole, frac = divmod(amount, DIMO)
+    return f"{whole:,}.{frac:018d} DIMO"
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    key: str
+
+    @property
+    def address(self) -> str:
+        return Account.from_key(self.key).address
+
+
+def derived(name: str) -> Actor:
+    """A fresh wallet with no ETH: it only signs, relayers send."""
+    return Actor(name, "0x" + keccak(text=f"dimo demo {name}").hex())
+
+
+@dataclass
+class Narrator:
+    """Prints the story: numbered steps, facts, and progress while the workers catch up."""
+
+    step_number: int = 0
+
+    def step(self, title: str) -> None:
+        self.step_number += 1
+        print(f"\n[{self.step_number:02d}] {title}", flush=True)
+
+    def say(self, text: str) -> None:
+        print(f"     {text}", flush=True)
+
+    def wait(self, what: str, probe: Callable[[], T | None], timeout: float = WAIT_SECONDS) -> T:
+        """Polls `probe` until it answers something truthy, printing a dot a second."""
+        print(f"     waiting for {what} ", end="", flush=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                answer = probe()
+            except (GatewayRefusedError, httpx.HTTPError):
+                answer = None
+            if answer:
+                print(" done", flush=True)
+                return answer
+            if time.monotonic() > deadline:
+                print(" gave up", flush=True)
+                raise TimeoutError(f"{what}: nothing after {timeout:.0f}s")
+            print(".", end="", flush=True)
+            time.sleep(1.0)
+
+
+@dataclass
+class World:
+    """The running stack as its users see it."""
+
+    stack: StackInfo
+    w3: Web3
+    manifest: Manifest
+    console: dict[str, Any]
+    say: Narrator = field(default_factory=Narrator)
+
+    @classmethod
+    def connect(cls, stack: StackInfo) -> World:
+        w3 = Web3(Web3.HTTPProvider(stack.rpc_url, request_kwargs={"timeout": 60}))
+        manifest = Manifest.read(Path(stack.deployment))
+        return cls(stack, w3, manifest, ape_console_extras.build_namespace(w3, manifest, ANVIL_KEYS[0]))
+
+    def contract(self, console_name: str) -> Contract:
+        return self.console[console_name]
+
+    def send(self, actor: Actor, call: Any) -> Any:
+        """`actor` signs and sends a prepared contract call; returns the receipt."""
+        return self.console["send"](call, Deployer(self.w3, Account.from_key(actor.key)))
+
+    def balance(self, who: str) -> int:
+        return int(self.contract("token").functions.balanceOf(who).call())
+
+    def gateway(self, actor: Actor | None = None) -> GatewayClient:
+        client = GatewayClient(self.stack.gateway_url)
+        return client.sign_in(actor.key) if actor else client
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+
+@dataclass
+class Cast:
+    dao: Actor = field(default_factory=lambda: Actor("DAO", ANVIL_KEYS[0]))
+    alice: Actor = field(default_factory=lambda: Actor("Alice (owner)", ANVIL_KEYS[2]))
+    bob: Actor = field(default_factory=lambda: Actor("Bob (owner)", ANVIL_KEYS[3]))
+    carol: Actor = field(default_factory=lambda: derived("Carol (owner, signs only)"))
+    dave: Actor = field(default_factory=lambda: Actor("Dave (driver)", ANVIL_KEYS[4]))
+    operator: Actor = field(default_factory=lambda: Actor("Orbit Data Union (operator)", ANVIL_KEYS[5]))
+    broker: Actor = field(default_factory=lambda: Actor("Bridge Brokers (broker)", ANVIL_KEYS[6]))
+    steward: Actor = field(default_factory=lambda: Actor("DAO steward broker", ANVIL_KEYS[7]))
+    consumer: Actor = field(default_factory=lambda: Actor("Acme Insurance (consumer)", ANVIL_KEYS[8]))
+    relayer: Actor = field(default_factory=lambda: Actor("relayer / device maker", ANVIL_KEYS[9]))
+    erin: Actor = field(default_factory=lambda: derived("Erin (buys Alice's car)"))
+    device: Actor = field(default_factory=lambda: derived("plug-in device key"))
+
+    @property
+    def owners(self) -> list[Actor]:
+        return [self.alice, self.bob, self.carol]
+
+
+@dataclass
+class Catalog:
+    stream: int = 0
+    api: int = 0
+    dataset: int = 0
+    bundle: int = 0
+    orders: dict[str, int] = field(default_factory=dict)
+
+    def products(self) -> list[int]:
+        return [self.stream, self.api, self.dataset, self.bundle]
+
+
+def terms(kind: int, price: int, refresh: int, min_cohort: int) -> tuple:
+    """IDataProducts.Terms: 70% members, 20% operator, 5% broker, 5% protocol fee."""
+    return (
+        kind,
+        price,
+        7_000,
+        2_000,
+        500,
+        (1 << INSURANCE) | (1 << RESEARCH),
+        perms.TELEMETRY | perms.LOCATION | perms.LIVE,
+        refresh,
+        min_cohort,
+        keccak(text=f"Orbit terms {kind}"),
+        f"https://orbit.example/terms/{kind}",
+    )
+
+
+class Story:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.cast = Cast()
+        self.catalog = Catalog()
+        self.vehicles: dict[str, int] = {}
+        self.device_id = 0
+        self.say = world.say
+
+    # ------------------------------------------------------------------ helpers
+    def _tx(self, actor: Actor, call: Any) -> Any:
+        return self.world.send(actor, call)
+
+    def _print_balances(self, *actors: Actor, extra: dict[str, str] | None = None) -> None:
+        rows = [(a.name, a.address) for a in actors] + list((extra or {}).items())
+        for name, address in rows:
+            self.say.say(f"{name:<34} {dimo(self.world.balance(address))}")
+
+    def _indexed_vehicle(self, owner: Actor, vehicle_id: int) -> Callable[[], bool]:
+        def probe() -> bool:
+            consents = self.world.gateway(owner).get(f"/v1/vehicles/{vehicle_id}/consents")
+            return consents["owner"] == owner.address
+
+        return probe
+
+    # ------------------------------------------------------------------ the story
+    def run(self) -> None:
+        self.governance()
+        self.onboard_through_the_automaker()
+        self.keys_by_signature()
+        self.plug_in_device()
+        self.stake_and_whitelist()
+        self.demand_and_products()
+        self.owners_join()
+        self.buy()
+        self.serve()
+        self.settle_and_claim()
+        self.slash()
+        self.transfer_voids_everything()
+
+    def governance(self) -> None:
+        w, c = self.world, self.cast
+        self.say.step("the DAO configures the protocol (ape console one-liners)")
+        vehicles = w.contract("vehicles")
+        oracle = Account.from_key(ANVIL_KEYS[1]).address
+        for connection_id, name in CONNECTIONS.items():
+            self._tx(c.dao, vehicles.functions.addConnection(name, oracle))
+            self.say.say(f"connection {connection_id}: {name} automaker cloud, oracle {oracle}")
+        self._tx(c.dao, w.contract("devices").functions.setManufacturer(c.relayer.address, True))
+        self.say.say(f"device manufacturer allowed: {c.relayer.address}")
+        w.console["set_curve"]("Operator", "1000 DIMO", "0 DIMO")
+        w.console["set_curve"]("Broker", "500 DIMO", "10 DIMO")
+        w.console["set_curve"]("Consumer", "100 DIMO", "10 DIMO")
+        self.say.say(
+            "lockup curves: operator 1,000; broker 500 + 10 x sqrt(units); consumer 100 + 10 x sqrt(units)"
+        )
+
+    def onboard_through_the_automaker(self) -> None:
+        w, c = self.world, self.cast
+        self.say.step(
+            "owners connect their cars through the automaker: OAuth consent -> oracle attestation -> NFT"
+        )
+        fleet = httpx.get(f"{w.stack.simulator_url}/_sim/vehicles", timeout=10).json()
+        smartcar = [car for car in fleet if car["oem"] == "smartcar"]
+        tesla = [car for car in fleet if car["oem"] == "tesla"]
+        plan = [(c.alice, 1, smartcar[0]), (c.bob, 1, smartcar[1]), (c.carol, 2, tesla[0])]
+        for owner, connection, car in plan:
+            gateway = w.gateway()
+            with httpx.Client(base_url=w.stack.gateway_url, timeout=30) as http:
+                redirect = http.get(f"/v1/oem/{connection}/authorize", params={"owner": owner.address})
+            consent_url = httpx.URL(redirect.headers["location"])
+            state = consent_url.params["state"]
+            redirect_uri = consent_url.params["redirect_uri"]
+            code = httpx.post(
+                f"{w.stack.simulator_url}/_sim/consent",
+                json={"vin": car["vin"], "redirect_uri": redirect_uri, "state": state},
+                timeout=10,
+            ).json()["code"]
+            attestation = gateway.get(f"/v1/oem/{connection}/callback", code=code, state=state)
+            receipt = self._tx(
+                c.relayer,
+                w.contract("vehicles").functions.mintWithAttestation(
+                    attestation["to"],
+                    attestation["connection_id"],
+                    bytes.fromhex(attestation["vin_hash"].removeprefix("0x")),
+                    attestation["deadline"],
+                    bytes.fromhex(attestation["signature"].removeprefix("0x")),
+                ),
+            )
+            minted = (
+                w.contract("vehicles")
+                .events.VehicleMinted()
+                .process_receipt(receipt, errors=DISCARD)[0]["args"]
+            )
+            self.vehicles[owner.name] = int(minted["vehicleId"])
+            self.say.say(
+                f"{owner.name}: {car['make']} {car['model']} ({car['powertrain']}) "
+                f"via {CONNECTIONS[connection]}, VIN {car['vin']} "
+                f"-> vehicle #{minted['vehicleId']} (relayed, oracle-signed; owner paid no gas)"
+            )
+
+    def keys_by_signature(self) -> None:
+        w, c = self.world, self.cast
+        vehicle = self.vehicles[c.alice.name]
+        vehicles = w.contract("vehicles")
+        self.say.step("Alice signs a key for Dave (LOCK | UNLOCK, 7 days); a relayer submits it")
+        expires = w.now() + 7 * DAY
+        deadline = w.now() + 3_600
+        bits = perms.LOCK | perms.UNLOCK
+        doc = eip712.grant(
+            w.console["vehicle_domain"],
+            vehicle_id=vehicle,
+            grantee=c.dave.address,
+            permissions=bits,
+            expires_at=expires,
+            terms_hash=bytes(32),
+            nonce=vehicles.functions.nonces(c.alice.address).call(),
+            deadline=deadline,
+        )
+        signature = eip712.sign(doc, c.alice.key)
+        self._tx(
+            c.relayer,
+            vehicles.functions.grantBySig(
+                vehicle, c.dave.address, bits, expires, bytes(32), c.alice.address, deadline, signature
+            ),
+        )
+        self.say.say(
+            f"Dave holds bits {vehicles.functions.permissionsOf(vehicle, c.dave.address).call():#010b} "
+            f"on #{vehicle}"
+        )
+        dave = w.gateway(c.dave)
+        accepted = dave.command(vehicle, "lock")
+        self.say.say(
+            f"Dave -> POST /v1/vehicles/{vehicle}/commands/lock: {accepted['status']} ({accepted['task_id']})"
+        )
+        try:
+            dave.command(vehicle, "start")
+        except GatewayRefusedError as refusal:
+            self.say.say(f"Dave -> start (no DRIVE bit): refused, reason '{refusal.reason}'")
+
+    def plug_in_device(self) -> None:
+        w, c = self.world, self.cast
+        devices = w.contract("devices")
+        vehicle = self.vehicles[c.bob.name]
+        self.say.step(
+            "a plug-in device is minted, paired to Bob's car by its own signature, and sends signed telemetry"
+        )
+        receipt = self._tx(
+            c.relayer, devices.functions.mintDevice(c.bob.address, c.device.address, keccak(text="SN-0001"))
+        )
+        self.device_id = int(
+            devices.events.DeviceMinted().process_receipt(receipt, errors=DISCARD)[0]["args"]["deviceId"]
+        )
+        deadline = w.now() + 3_600
+        pair_doc = eip712.pair(
+            w.console["device_domain"],
+            vehicle_id=vehicle,
+            device_id=self.device_id,
+            nonce=devices.functions.nonces(c.device.address).call(),
+            deadline=deadline,
+        )
+        self._tx(
+            c.bob,
+            devices.functions.pair(vehicle, self.device_id, deadline, eip712.sign(pair_doc, c.device.key)),
+        )
+        self.say.say(f"device #{self.device_id} paired with vehicle #{vehicle}")
+        gateway = w.gateway()
+        signals = {"Vehicle.Speed": 42.0, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current": 77.5}
+        body = self._telemetry(1, signals)
+        accepted = gateway.post(f"/v1/devices/{self.device_id}/telemetry", body)
+        self.say.say(
+            f"signed payload seq 1 accepted ({accepted['signals']} signals stored with its signature)"
+        )
+        try:
+            gateway.post(f"/v1/devices/{self.device_id}/telemetry", body)
+        except GatewayRefusedError as refusal:
+            self.say.say(f"the same payload again: refused, reason '{refusal.reason}'")
+        forged = self._telemetry(2, signals, key=derived("someone else").key)
+        try:
+            gateway.post(f"/v1/devices/{self.device_id}/telemetry", forged)
+        except GatewayRefusedError as refusal:
+            self.say.say(f"a payload signed by another key: refused, reason '{refusal.reason}'")
+
+    def _telemetry(self, sequence: int, signals: dict[str, float], key: str | None = None) -> dict[str, Any]:
+        w = self.world
+        timestamp = int(time.time())
+        domain = telemetry_domain(w.w3.eth.chain_id, w.contract("devices").address)
+        doc = eip712.telemetry(
+            domain,
+            device_id=self.device_id,
+            sequence=sequence,
+            timestamp=timestamp,
+            payload_hash=payload_hash(signals),
+        )
+        signature = eip712.sign(doc, key or self.cast.device.key)
+        return {
+            "sequence": sequence,
+            "timestamp": timestamp,
+            "signals": signals,
+            "signature": "0x" + signature.hex(),
+        }
+
+    def stake_and_whitelist(self) -> None:
+        w, c = self.world, self.cast
+        self.say.step("operator, brokers and consumer stake DIMO; the DAO whitelists them")
+        token, staking = w.contract("token"), w.contract("staking")
+        for actor, role, amount in (
+            (c.operator, "Operator", 2_000),
+            (c.broker, "Broker", 1_000),
+            (c.steward, "Broker", 1_000),
+            (c.consumer, "Consumer", 1_000),
+        ):
+            self._tx(c.dao, token.functions.transfer(actor.address, (amount + 50_000) * DIMO))
+            self._tx(actor, token.functions.approve(staking.address, amount * DIMO))
+            self._tx(actor, staking.functions.stake(amount * DIMO))
+            w.console["whitelist"](actor.address, role)
+            active = staking.functions.isActive(
+                actor.address, {"Operator": 0, "Broker": 1, "Consumer": 2}[role]
+            ).call()
+            self.say.say(f"{actor.name:<34} staked {amount:,} DIMO, whitelisted {role}, active={active}")
+        self._tx(c.dao, w.contract("market").functions.setSteward(c.steward.address, True))
+        self.say.say(f"the DAO marks {c.steward.name} as its steward: its commission goes to the treasury")
+
+    def demand_and_products(self) -> None:
+        w, c = self.world, self.cast
+        products = w.contract("products")
+        self.say.step(
+            "Acme signals demand; Orbit answers with a stream, an API, a dataset and a bundle of them"
+        )
+        spec = keccak(text="battery health and location of EVs by region")
+        self._tx(
+            c.consumer,
+            products.functions.signalDemand(spec, "https://acme.example/wanted/ev-health", 5_000 * DIMO),
+        )
+        demand = self.say.wait("the demand signal on GET /v1/demand", lambda: w.gateway().get("/v1/demand"))
+        self.say.say(f"open demand: {demand[0]['uri']} budget {dimo(int(demand[0]['budget']))}")
+        for attr, kind, price, refresh, cohort in (
+            ("stream", STREAM, 2 * DIMO, 5, 0),
+            ("api", API, DIMO // 100, 5, 0),
+            ("dataset", DATASET, 300 * DIMO, 5, 3),
+        ):
+            receipt = self._tx(
+                c.operator, products.functions.createProduct(terms(kind, price, refresh, cohort))
+            )
+            setattr(
+                self.catalog,
+                attr,
+                int(
+                    products.events.ProductCreated().process_receipt(receipt, errors=DISCARD)[0]["args"][
+                        "productId"
+                    ]
+                ),
+            )
+        components = [self.catalog.stream, self.catalog.api, self.catalog.dataset]
+        receipt = self._tx(
+            c.operator,
+            products.functions.createBundle(terms(BUNDLE, 5 * DIMO, 5, 3), components, [0, 1_000, 0]),
+        )
+        self.catalog.bundle = int(
+            products.events.BundleCreated().process_receipt(receipt, errors=DISCARD)[0]["args"]["bundleId"]
+        )
+        listed = self.say.wait(
+            "the catalog on GET /v1/products",
+            lambda: len(w.gateway().get("/v1/products")) >= 4 and w.gateway().get("/v1/products"),
+        )
+        for item in listed:
+            price = int(item["terms"]["price"])
+            self.say.say(f"product #{item['product_id']}: {item.get('kind')} at {dimo(price)}")
+
+    def owners_join(self) -> None:
+        w, c = self.world, self.cast
+        products = w.contract("products")
+        self.say.step("owners opt in: Alice and Bob send `join`, Carol signs `Join` and a relayer submits it")
+        targets = [self.catalog.stream, self.catalog.api, self.catalog.dataset, self.catalog.bundle]
+        for owner in (c.alice, c.bob):
+            for product in targets:
+                self._tx(owner, products.functions.join(product, self.vehicles[owner.name]))
+        vehicle = self.vehicles[c.carol.name]
+        for product in targets:
+            version = products.functions.product(product).call()[1]
+            deadline = w.now() + 3_600
+            doc = eip712.join(
+                w.console["products_domain"],
+                product_id=product,
+                vehicle_id=vehicle,
+                version=version,
+                nonce=products.functions.nonces(c.carol.address).call(),
+                deadline=deadline,
+            )
+            self._tx(
+                c.relayer,
+                products.functions.joinBySig(
+                    product, vehicle, version, deadline, eip712.sign(doc, c.carol.key)
+                ),
+            )
+        for product in targets:
+            self.say.say(f"product #{product}: {products.functions.memberCount(product).call()} members")
+
+    def buy(self) -> None:
+        w, c = self.world, self.cast
+        market, token = w.contract("market"), w.contract("token")
+        self.say.step("Acme buys through Bridge Brokers, and the bundle through the DAO's steward")
+        self._tx(c.consumer, token.functions.approve(market.address, 2**256 - 1))
+        treasury = w.manifest.address("Treasury")
+        before = {a: w.balance(a) for a in (c.consumer.address, treasury)}
+        orders = (
+            ("stream", market.functions.subscribe(self.catalog.stream, 3, 1, c.broker.address, INSURANCE)),
+            ("api", market.functions.buyCredits(self.catalog.api, 100, c.broker.address, INSURANCE)),
+            (
+                "dataset",
+                market.functions.purchaseDataset(
+                    self.catalog.dataset, keccak(text="soh by region"), c.broker.address, RESEARCH
+                ),
+            ),
+            ("bundle", market.functions.subscribe(self.catalog.bundle, 3, 1, c.steward.address, RESEARCH)),
+        )
+        for name, call in orders:
+            receipt = self._tx(c.consumer, call)
+            placed = market.events.OrderPlaced().process_receipt(receipt, errors=DISCARD)[0]["args"]
+            self.catalog.orders[name] = int(placed["orderId"])
+            self.say.say(
+                f"order #{placed['orderId']} ({name}): paid {dimo(int(placed['paid']))}, "
+                f"declared use bit {placed['use']}"
+            )
+        paid = before[c.consumer.address] - w.balance(c.consumer.address)
+        fee_and_steward = w.balance(treasury) - before[treasury]
+        self.say.say(
+            f"Acme paid {dimo(paid)} in all; "
+            f"the treasury received {dimo(fee_and_steward)} (fees + steward commission)"
+        )
+        self.say.say(f"operator earnings (pull): {dimo(w.console['earnings'](c.operator.address))}")
+        self.say.say(f"Bridge Brokers earnings (pull): {dimo(w.console['earnings'](c.broker.address))}")
+        self.say.say(
+            f"steward earnings (to the treasury instead): {dimo(w.console['earnings'](c.steward.address))}"
+        )
+        pools = sum(
+            market.functions.memberPool(p).call()
+            for p in (self.catalog.stream, self.catalog.api, self.catalog.dataset, self.catalog.bundle)
+        )
+        self.say.say(f"member pools: {dimo(pools)}")
+        accounted = (
+            fee_and_steward
+            + w.console["earnings"](c.operator.address)
+            + w.console["earnings"](c.broker.address)
+            + pools
+        )
+        self.say.say(
+            f"conservation: paid {dimo(paid)} == treasury + operator + broker + pools "
+            f"{dimo(accounted)}: {paid == accounted}"
+        )
+
+    def serve(self) -> None:
+        w, c = self.world, self.cast
+        self.say.step("the gateway serves Acme: metered API calls, a live stream, a dataset job")
+        acme = w.gateway(c.consumer)
+        vehicle = self.vehicles[c.alice.name]
+        api = self.catalog.api
+        answer = self.say.wait(
+            "the automaker pull of Alice's car (oem.schedule -> oem.pull)",
+            lambda: acme.latest_signals(api, vehicle).get("signals") and acme.latest_signals(api, vehicle),
+        )
+        shown = (
+            "Vehicle.TraveledDistance",
+            "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",
+            "Vehicle.CurrentLocation.Latitude",
+            "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked",
+        )
+        for signal in [s for s in answer["signals"] if s["name"] in shown]:
+            self.say.say(
+                f"  {signal['name']} = {signal['value']} {signal.get('unit') or ''} ({signal['source']})"
+            )
+        stream = list(acme.stream(self.catalog.orders["stream"], events=4, refresh=5))
+        opened = next(data for name, data in stream if name == "open")
+        updates = [data for name, data in stream if name == "signals"]
+        self.say.say(
+            f"live stream of order #{opened['order_id']}: {opened['vehicles']} vehicles "
+            f"every {opened['refresh']}s; "
+            f"{len(updates)} updates, vehicles {sorted({u['vehicle_id'] for u in updates})}"
+        )
+        job = acme.post(
+            f"/v1/orders/{self.catalog.orders['dataset']}/dataset",
+            {"metric": "Vehicle.TraveledDistance"},
+        )
+        result = self.say.wait(
+            "the dataset job (datasets.build)",
+            lambda: (
+                (r := acme.get(f"/v1/datasets/{job['job_id']}"))["status"] in ("done", "failed", "refused")
+                and r
+            ),
+        )
+        self.say.say(
+            f"dataset job {job['job_id']}: {result['status']} {result.get('result') or result.get('error')}"
+        )
+
+    def settle_and_claim(self) -> None:
+        w, c = self.world, self.cast
+        market = w.contract("market")
+        epoch_seconds = get_settings().epoch_seconds
+        self.say.step(
+            "the epoch ends: the settler settles each product's pool, members claim with Merkle proofs"
+        )
+        pools = {p: market.functions.memberPool(p).call() for p in self.catalog.products()}
+        self.say.say("member pools before: " + ", ".join(f"#{p} {dimo(v)}" for p, v in pools.items()))
+        w.w3.provider.make_request("evm_increaseTime", [2 * epoch_seconds])
+        w.w3.provider.make_request("evm_mine", [])
+        self.say.say(
+            f"(the chain's clock moves {2 * epoch_seconds // 3600} hours ahead: the epoch has ended)"
+        )
+        for owner in c.owners:
+            session = w.gateway(owner)
+            claims = self.say.wait(
+                f"{owner.name}'s claims on GET /v1/members/{{address}}/claims",
+                lambda s=session, o=owner: s.get(f"/v1/members/{o.address}/claims"),
+            )
+            before = w.balance(owner.address)
+            for claim in claims:
+                self._tx(
+                    c.relayer,
+                    market.functions.claim(
+                        claim["product_id"],
+                        claim["epoch"],
+                        claim["index"],
+                        Web3.to_checksum_address(claim["account"]),
+                        int(claim["amount"]),
+                        [bytes.fromhex(x.removeprefix("0x")) for x in claim["proof"]],
+                    ),
+                )
+            gained = w.balance(owner.address) - before
+            products = sorted({claim["product_id"] for claim in claims})
+            self.say.say(f"{owner.name:<34} claimed {dimo(gained)} from products {products} (relayed)")
+        after = {p: market.functions.memberPool(p).call() for p in self.catalog.products()}
+        self.say.say(
+            "member pools after (rounding remainders carry to the next epoch): "
+            + ", ".join(f"#{p} {dimo(v)}" for p, v in after.items())
+        )
+
+    def slash(self) -> None:
+        w, c = self.world, self.cast
+        self.say.step("the DAO slashes the operator for a misuse; impacted owners claim their share")
+        staking = w.contract("staking")
+        csv = Path(w.stack.deployment).parent / "impacted.csv"
+        csv.write_text(
+            "owner,amount\n" + "".join(f"{o.address},{100 * DIMO}\n" for o in (c.alice, c.bob, c.carol))
+        )
+        result = w.console["slash"](
+            c.operator.address, "500 DIMO", csv, "served location data beyond the terms"
+        )
+        self.say.say(
+            f"slash #{result.slash_id}: 500 DIMO; {dimo(result.to_impacted)} to 3 owners, "
+            f"{dimo(result.to_treasury)} to the treasury"
+        )
+        tree = PayoutTree.load(json.loads(Path(result.tree_file).read_text()))
+        for owner in (c.alice, c.bob):
+            before = w.balance(owner.address)
+            w.console["claim_slash"](result.tree_file, owner.key)
+            self.say.say(f"{owner.name} claimed {dimo(w.balance(owner.address) - before)}")
+        self.say.say(
+            f"{c.carol.name} has no ETH: her leaf stays claimable for {tree.total // DIMO - 200} DIMO"
+        )
+        active, unbonding, _ = staking.functions.stakeOf(c.operator.address).call()
+        self.say.say(f"operator stake now {dimo(active)} active, {dimo(unbonding)} unbonding")
+
+    def transfer_voids_everything(self) -> None:
+        w, c = self.world, self.cast
+        vehicles, products = w.contract("vehicles"), w.contract("products")
+        vehicle = self.vehicles[c.alice.name]
+        self.say.step("Alice sells her car to Erin: the transfer voids every key and membership at once")
+        self._tx(c.alice, vehicles.functions.transferFrom(c.alice.address, c.erin.address, vehicle))
+        self.say.say(f"generation of #{vehicle}: {vehicles.functions.generation(vehicle).call()}")
+        self.say.say(f"Dave's bits now: {vehicles.functions.permissionsOf(vehicle, c.dave.address).call()}")
+        self.say.say(
+            f"still a member of stream #{self.catalog.stream}: "
+            f"{products.functions.isMember(self.catalog.stream, vehicle).call()}"
+        )
+        try:
+            w.gateway(c.dave).command(vehicle, "unlock")
+        except GatewayRefusedError as refusal:
+            self.say.say(f"Dave -> unlock: refused, reason '{refusal.reason}'")
