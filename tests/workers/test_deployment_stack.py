@@ -40,6 +40,7 @@ from workers.db.session import dispose_engines, session_scope
 from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from workers.oem.devnet import register_connections
 from workers.oem.store import latest_signals
+from workers.settlement import unclaimed_claims
 
 pytestmark = pytest.mark.postgres
 
@@ -71,6 +72,14 @@ class Service:
 
 
 @dataclass
+class Flow:
+    """What the flow's steps hand to the later ones."""
+
+    dataset_product: int = 0
+    vehicle: int = 0
+
+
+@dataclass
 class Deployment:
     node: AnvilNode
     manifest: Manifest
@@ -80,6 +89,7 @@ class Deployment:
     simulator_url: str
     log_dir: Path
     services: dict[str, Service] = field(default_factory=dict)
+    flow: Flow = field(default_factory=Flow)
 
     def logs(self) -> str:
         return "\n".join(s.tail() for s in self.services.values())
@@ -343,6 +353,7 @@ def test_a_car_onboarded_through_the_gateway_is_sold_as_a_dataset(deployment: De
 
     vehicle = onboard(dep, world)
     world.join(OWNER_KEY, product, vehicle)
+    dep.flow = Flow(dataset_product=product, vehicle=vehicle)
 
     def odometer_stored() -> bool:
         with session_scope(dep.env["DATABASE_URL"], read_only=True) as session:
@@ -388,6 +399,44 @@ def test_the_access_worker_expires_an_ended_subscription_on_chain(deployment: De
         lambda: not world.market.functions.inForce(order).call(), "access.sweep calling expireOrder on chain"
     )
     assert world.market.functions.usageOf(world.address(consumer)).call()[0] == 0
+
+
+def test_the_settlement_worker_pays_the_dataset_s_member_pool_to_the_owner(
+    deployment: Deployment, world
+) -> None:
+    """The dataset build counted the car's row; once its epoch ended (the chain is a month
+    ahead now), beat's settlement.sweep closes it and the settlement worker settles it on
+    chain; the owner claims the leaf the workers stored, and is paid."""
+    dep, product = deployment, deployment.flow.dataset_product
+    assert product, "runs after the dataset flow"
+    pool = world.market.functions.memberPool(product).call()
+    assert pool > 0
+
+    def settled() -> int:
+        return int(world.market.functions.lastEpoch(product).call())
+
+    epoch = dep.wait(settled, "settlement.close_epoch → settlement.submit settling the epoch on chain")
+    _, amount, claimed = world.market.functions.epochOf(product, epoch).call()
+    assert (amount, claimed) == (pool, 0)  # one contributing car: the whole pool, one leaf
+
+    def claims() -> list[dict[str, Any]]:
+        with session_scope(dep.env["DATABASE_URL"], read_only=True) as session:
+            return unclaimed_claims(session, OWNER)
+
+    [claim] = dep.wait(claims, "the settled epoch indexed and its leaf claimable")
+    before = world.token.functions.balanceOf(OWNER).call()
+    world.send(
+        OWNER_KEY,
+        world.market,
+        "claim",
+        product,
+        claim["epoch"],
+        claim["index"],
+        world.w3.to_checksum_address(claim["account"]),
+        int(claim["amount"]),
+        [bytes.fromhex(p.removeprefix("0x")) for p in claim["proof"]],
+    )
+    assert world.token.functions.balanceOf(OWNER).call() - before == amount
 
 
 def test_every_scheduled_task_ran_on_the_worker_of_its_queue(deployment: Deployment) -> None:
