@@ -1,0 +1,509 @@
+"""The privacy property, stateful (hypothesis): random sequences of grants, revokes, joins,
+leaves, term changes, activations, transfers, purchases, order expiries and operator slashes
+on a real anvil, the real indexer following (0 confirmations), then random gateway reads,
+commands and datasets compared with the access rule evaluated here, independently, from
+the contracts' views at the block the indexer applied:
+
+- 0 data served without consent (the gateway answered, the chain says no),
+- 0 wrongful refusals (the gateway refused, the chain says yes),
+- no aggregate below minCohort, and none containing a non-member.
+
+Each example starts from the same chain snapshot with a fresh database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_utils import to_checksum_address
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import select
+
+from tests.support.anvil import ANVIL_KEYS, AnvilNode
+from tests.support.celery_worker import RedisServer
+from tests.support.databases import migrated, sqlite_url
+from tests.support.market_world import API, BUNDLE, DATASET, MONTH, STREAM, MarketWorld
+from tests.workers.gateway.conftest import sign
+from workers.access.permissions import DRIVE, LIVE, LOCATION, LOCK, TELEMETRY, UNLOCK
+from workers.chain import connect, forget_chains
+from workers.config import Settings, get_settings, use_settings
+from workers.datasets.build import build
+from workers.db.gateway import DatasetJob
+from workers.db.session import dispose_engines, get_engine, session_scope
+from workers.db.settlement import Usage
+from workers.db.signals import SignalValue, store_signals
+from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
+from workers.gateway.app import create_app
+from workers.indexer.sync import Indexer
+
+SPEED = "Vehicle.Speed"
+LAT = "Vehicle.CurrentLocation.Latitude"
+COMMANDS = {"lock": LOCK, "unlock": UNLOCK, "start": DRIVE}
+DRIVER_KEY = ANVIL_KEYS[5]
+STRANGER_KEY = ANVIL_KEYS[9]
+MAX_VEHICLES = 7
+MIN_COHORT = 2
+EXAMPLES = 25
+STEPS = 30
+
+#: What the property test ran, for the report at the end of the module.
+TALLY: Counter[str] = Counter()
+
+
+@dataclass
+class Fixture:
+    node: AnvilNode
+    world: MarketWorld
+    snapshot: str
+    template_db: Path
+    directory: Path
+    settings: Settings
+    products: dict[str, int] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
+    directory = tmp_path_factory.mktemp("privacy")
+    node = AnvilNode(log_dir=directory)
+    manifest, manifest_file = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=directory / "deployments")
+    world = MarketWorld(node.w3, manifest).setup()
+    redis_server = RedisServer(directory)
+    products = {
+        "api": world.create_product(API, permissions=TELEMETRY | LOCATION, tag="p-api"),
+        "api_telemetry": world.create_product(API, permissions=TELEMETRY, tag="p-api-t"),
+        "stream": world.create_product(STREAM, permissions=TELEMETRY | LOCATION | LIVE, tag="p-stream"),
+        "dataset": world.create_product(DATASET, permissions=TELEMETRY, min_cohort=MIN_COHORT, tag="p-ds"),
+    }
+    products["bundle"] = world.create_bundle(
+        [products["stream"], products["api"]],
+        [0, 4],
+        permissions=TELEMETRY | LOCATION | LIVE,
+        min_cohort=1,
+        tag="p-bundle",
+    )
+    template = directory / "template.db"
+    with migrated(sqlite_url(directory, "template.db")):
+        pass
+    dispose_engines()
+    settings = get_settings().model_copy(
+        update={
+            "rpc_url": node.url,
+            "deployment_file": manifest_file,
+            "confirmations": 0,
+            "access_cache_ttl": 0,
+            "rate_limit_per_second": 1e6,
+            "rate_limit_burst": 10**6,
+            "broker_url": redis_server.url,
+            "result_backend": None,
+        }
+    )
+    snapshot = node.snapshot()
+    try:
+        yield Fixture(node, world, snapshot, template, directory, settings, products)
+    finally:
+        redis_server.stop()
+        node.stop()
+        dispose_engines()
+        forget_chains()
+    print(f"\nprivacy property: {dict(TALLY)}")
+
+
+class Oracle:
+    """The access rule, evaluated from the contracts' views at one block (not from the index)."""
+
+    def __init__(self, world: MarketWorld, block: int, now: int) -> None:
+        self.world = world
+        self.block = block
+        self.now = now
+
+    def _call(self, fn: Any) -> Any:
+        return fn.call(block_identifier=self.block)
+
+    def product(self, product_id: int) -> tuple[str, int, bool, tuple]:
+        return self._call(self.world.products.functions.product(product_id))
+
+    def member(self, product_id: int, vehicle_id: int) -> bool:
+        return bool(self._call(self.world.products.functions.isMember(product_id, vehicle_id)))
+
+    def operator_active(self, operator: str) -> bool:
+        return bool(self._call(self.world.staking.functions.isActive(operator, 0)))
+
+    def order(self, order_id: int) -> tuple:
+        return self._call(self.world.market.functions.order(order_id))
+
+    def may_call(
+        self, caller: str, product_id: int, vehicle_id: int, mask: int, *, orders: list[int], used: Counter
+    ) -> set[int]:
+        """A metered read: Api product active, operator active, signals within its permissions,
+        and a live entitlement (credits left, in time) whose consent product the vehicle joined.
+        Returns the orders that may pay for it (empty: refuse)."""
+        valid: set[int] = set()
+        operator, _, active, terms = self.product(product_id)
+        if terms[0] != API or not active or not self.operator_active(operator) or mask & ~terms[6]:
+            return valid
+        for order_id in orders:
+            ordered, buyer, _, quantity, _, starts, ends, _ = self.order(order_id)
+            if buyer.lower() != caller.lower() or not starts <= self.now < ends:
+                continue
+            if ordered == product_id:
+                consent, allowance = product_id, quantity
+            else:
+                ids, quantities = self._call(self.world.products.functions.components(ordered))
+                if product_id not in ids:
+                    continue
+                b_operator, _, b_active, b_terms = self.product(ordered)
+                if not b_active or mask & ~b_terms[6] or not self.operator_active(b_operator):
+                    continue
+                months = max(1, (ends - starts + MONTH // 2) // MONTH)
+                consent, allowance = ordered, quantities[list(ids).index(product_id)] * months
+            if used[(order_id, product_id)] >= allowance:
+                continue
+            if self.member(consent, vehicle_id):
+                valid.add(order_id)
+        return valid
+
+
+class PrivacyMachine(RuleBasedStateMachine):
+    """One example: a chain history built step by step, the gateway checked after each read."""
+
+    fx: Fixture
+
+    @initialize()
+    def start(self) -> None:
+        fx = self.fx
+        fx.node.revert(fx.snapshot)
+        fx.snapshot = fx.node.snapshot()  # anvil snapshots are single-use
+        fx.world.forget_nonces()
+        TALLY["sequences"] += 1
+        self.db_path = fx.directory / f"example-{TALLY['sequences']}.db"
+        shutil.copyfile(fx.template_db, self.db_path)
+        self.db_url = f"sqlite:///{self.db_path}"
+        self.settings = fx.settings.model_copy(update={"database_url": self.db_url})
+        use_settings(self.settings)
+        forget_chains()
+        self.indexer = Indexer(connect(self.settings), get_engine(self.db_url), self.settings)
+        self.client = TestClient(create_app(self.settings), base_url="http://localhost:8000")
+        self.consumers = list(fx.world.consumer_keys)
+        self.tokens = {key: self._sign_in(key) for key in self.consumers}
+        self.vehicles: dict[int, str] = {}  # vehicle -> owner key
+        self.orders: list[int] = []
+        self.used: Counter[tuple[int, int]] = Counter()
+        self._base_story()
+
+    def _base_story(self) -> None:
+        """Every example starts from a few members and orders, then goes its own way."""
+        world, products = self.fx.world, self.fx.products
+        for owner in (0, 1, 2, 0):
+            self.mint(owner)
+        v1, v2, v3, v4 = sorted(self.vehicles)
+        for vehicle, which in (
+            (v1, "api"),
+            (v1, "api_telemetry"),
+            (v1, "bundle"),
+            (v2, "api"),
+            (v3, "bundle"),
+        ):
+            world.join(self.vehicles[vehicle], products[which], vehicle)
+        for vehicle in (v3, v4):
+            world.join(self.vehicles[vehicle], products["dataset"], vehicle)
+        self.orders.append(world.buy_credits(self.consumers[0], products["api"], 8))
+        self.orders.append(world.buy_credits(self.consumers[0], products["api_telemetry"], 8))
+        self.orders.append(world.subscribe(self.consumers[1], products["bundle"], 1, 1))
+
+    def teardown(self) -> None:
+        if hasattr(self, "client"):
+            self.client.close()
+        dispose_engines()
+        use_settings(None)
+
+    def _sign_in(self, key: str) -> str:
+        address = Account.from_key(key).address
+        message = self.client.post("/auth/nonce", json={"address": address}).json()["message"]
+        answer = self.client.post("/auth/verify", json={"message": message, "signature": sign(message, key)})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["token"]
+
+    def _try(self, fn: Any, *args: Any) -> bool:
+        """A chain action the contracts may refuse (that is part of the story)."""
+        try:
+            fn(*args)
+        except Exception:
+            TALLY["actions refused by the chain"] += 1
+            self.fx.world.forget_nonces()
+            return False
+        TALLY["actions"] += 1
+        return True
+
+    def _sync(self) -> Oracle:
+        report = self.indexer.sync()
+        block = (
+            report.target
+            if report.target is not None and report.target >= 0
+            else self.fx.node.w3.eth.block_number
+        )
+        timestamp = self.fx.node.w3.eth.get_block(block)["timestamp"]
+        return Oracle(self.fx.world, block, max(int(time.time()), int(timestamp)))
+
+    # --- chain actions ----------------------------------------------------------------------
+
+    # --- chain actions (one rule draws which, so every action is as likely) ---------------
+
+    ACTIONS = (
+        "mint_vehicle", "join", "join", "leave", "grant", "revoke", "transfer", "change_terms",
+        "set_active", "buy_credits", "subscribe_bundle", "expire_orders", "slash_operator",
+    )  # fmt: skip
+
+    @rule(data=st.data())
+    def step(self, data: st.DataObject) -> None:
+        """One step: 0-3 chain actions, the indexer follows, then 1-4 gateway reads, 0-2
+        commands and, one step in four, a dataset."""
+        TALLY["steps"] += 1
+        for _ in range(data.draw(st.integers(0, 3), label="actions")):
+            action = data.draw(st.sampled_from(self.ACTIONS), label="action")
+            TALLY[f"action {action}"] += 1
+            getattr(self, action)(data)
+        self.reads(data, data.draw(st.integers(1, 4), label="reads"))
+        for _ in range(data.draw(st.integers(0, 2), label="commands")):
+            self.command(
+                data,
+                data.draw(st.sampled_from(["owner", "driver", "stranger"]), label="caller"),
+                data.draw(st.sampled_from(sorted(COMMANDS)), label="command"),
+            )
+        if data.draw(st.integers(0, 3), label="dataset?") == 0:
+            self.dataset(data.draw(st.sampled_from(range(2)), label="buyer"))
+
+    def _vehicle(self, data: st.DataObject) -> int:
+        return data.draw(st.sampled_from(sorted(self.vehicles)), label="vehicle")
+
+    def mint_vehicle(self, data: st.DataObject) -> None:
+        if len(self.vehicles) < MAX_VEHICLES:
+            self.mint(data.draw(st.sampled_from(range(3)), label="owner"))
+
+    def mint(self, owner: int) -> None:
+        key = self.fx.world.owner_keys[owner]
+        vehicle = self.fx.world.mint(key)
+        self.vehicles[vehicle] = key
+        with session_scope(self.db_url) as session:
+            store_signals(
+                session,
+                vehicle,
+                [
+                    SignalValue(SPEED, 50.0, "km/h", 1_700_000_000_000, "oem:1"),
+                    SignalValue(LAT, 48.1, "degrees", 1_700_000_000_000, "oem:1"),
+                ],
+            )
+
+    def join(self, data: st.DataObject) -> None:
+        vehicle = self._vehicle(data)
+        which = data.draw(st.sampled_from(["api", "api_telemetry", "bundle", "dataset", "stream"]))
+        self._try(self.fx.world.join, self.vehicles[vehicle], self.fx.products[which], vehicle)
+
+    def leave(self, data: st.DataObject) -> None:
+        vehicle = self._vehicle(data)
+        which = data.draw(st.sampled_from(["api", "api_telemetry", "bundle", "dataset"]))
+        self._try(self.fx.world.leave, self.vehicles[vehicle], self.fx.products[which], vehicle)
+
+    def grant(self, data: st.DataObject) -> None:
+        vehicle = self._vehicle(data)
+        permissions = data.draw(st.sampled_from([LOCK, UNLOCK, DRIVE, LOCK | UNLOCK, LOCK | UNLOCK | DRIVE]))
+        now = self.fx.node.w3.eth.get_block("latest")["timestamp"]
+        expiry = now + 5 if data.draw(st.booleans(), label="short-lived") else 2**64 - 1
+        driver = Account.from_key(DRIVER_KEY).address
+        self._try(self.fx.world.grant, self.vehicles[vehicle], vehicle, driver, permissions, expiry)
+
+    def revoke(self, data: st.DataObject) -> None:
+        vehicle = self._vehicle(data)
+        self._try(self.fx.world.revoke, self.vehicles[vehicle], vehicle, Account.from_key(DRIVER_KEY).address)
+
+    def transfer(self, data: st.DataObject) -> None:
+        vehicle = self._vehicle(data)
+        new_owner = self.fx.world.owner_keys[data.draw(st.sampled_from(range(3)), label="to")]
+        if self._try(
+            self.fx.world.transfer, self.vehicles[vehicle], vehicle, Account.from_key(new_owner).address
+        ):
+            self.vehicles[vehicle] = new_owner
+
+    def change_terms(self, data: st.DataObject) -> None:
+        which = data.draw(st.sampled_from(["api", "api_telemetry", "bundle"]))
+        kind = {"api": API, "api_telemetry": API, "bundle": BUNDLE}[which]
+        permissions = TELEMETRY if data.draw(st.booleans(), label="drop location") else TELEMETRY | LOCATION
+        if which == "bundle":
+            permissions |= LIVE | LOCATION  # a bundle must cover its components
+        product, tag, cohort = self.fx.products[which], f"v{TALLY['actions']}", 1 if kind == BUNDLE else 0
+        self._try(
+            lambda: self.fx.world.update_terms(
+                product, kind, permissions=permissions, min_cohort=cohort, tag=tag
+            )
+        )
+
+    def set_active(self, data: st.DataObject) -> None:
+        which = data.draw(st.sampled_from(["api", "api_telemetry", "bundle"]))
+        active = data.draw(st.integers(0, 2), label="active") > 0
+        self._try(self.fx.world.set_active, self.fx.products[which], active)
+
+    def buy_credits(self, data: st.DataObject) -> None:
+        consumer = self.consumers[data.draw(st.sampled_from(range(2)), label="consumer")]
+        product = self.fx.products[data.draw(st.sampled_from(["api", "api_telemetry"]))]
+        calls = data.draw(st.integers(1, 5), label="calls")
+        self._try(lambda: self.orders.append(self.fx.world.buy_credits(consumer, product, calls)))
+
+    def subscribe_bundle(self, data: st.DataObject) -> None:
+        consumer = self.consumers[data.draw(st.sampled_from(range(2)), label="consumer")]
+        bundle = self.fx.products["bundle"]
+        self._try(lambda: self.orders.append(self.fx.world.subscribe(consumer, bundle, 1, 1)))
+
+    def expire_orders(self, data: st.DataObject) -> None:
+        """A month passes: subscriptions end (credit orders never do)."""
+        self.fx.node.increase_time(MONTH + 1)
+
+    def slash_operator(self, data: st.DataObject) -> None:
+        restake = data.draw(st.integers(0, 3), label="restake") > 0  # mostly the operator tops up again
+        if self._try(self.fx.world.slash_operator, 10**18) and restake:
+            self._try(self.fx.world.restake_operator, 10**18)
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def reads(self, data: st.DataObject, count: int) -> None:
+        """A burst of random reads (after whatever the chain went through)."""
+        for _ in range(count):
+            self.read(
+                data.draw(st.sampled_from(sorted(self.vehicles))),
+                data.draw(st.sampled_from(range(2))),
+                data.draw(st.sampled_from(["api", "api_telemetry"])),
+                data.draw(st.sampled_from([None, SPEED, LAT])),
+            )
+
+    def read(self, vehicle: int, consumer: int, which: str, names: str | None) -> None:
+        oracle = self._sync()
+        key = self.consumers[consumer]
+        caller = Account.from_key(key).address
+        product = self.fx.products[which]
+        _, _, _, terms = oracle.product(product)
+        exposed = terms[6] & (TELEMETRY | LOCATION)
+        mask = (LOCATION if names == LAT else TELEMETRY) if names else (exposed or TELEMETRY)
+        expected = oracle.may_call(caller, product, vehicle, mask, orders=self.orders, used=self.used)
+        query = f"?names={names}" if names else ""
+        answer = self.client.get(
+            f"/v1/products/{product}/vehicles/{vehicle}/signals/latest{query}",
+            headers={"Authorization": f"Bearer {self.tokens[key]}"},
+        )
+        TALLY["reads"] += 1
+        TALLY["reads served" if answer.status_code == 200 else "reads refused"] += 1
+        assert answer.status_code != 500, answer.text
+        if answer.status_code == 200:
+            assert expected, f"data served without consent: vehicle {vehicle} product {product} to {caller}"
+            body = answer.json()
+            assert body["vehicle_id"] == vehicle
+            served = {s["name"] for s in body["signals"]}
+            assert LAT not in served or (mask & LOCATION and terms[6] & LOCATION), served
+            paid_by = self._charged(product)
+            assert paid_by in expected, f"order {paid_by} paid, but only {expected} may"
+        else:
+            reason = answer.json().get("reason")
+            assert not expected, (
+                f"wrongful refusal ({reason}): vehicle {vehicle} product {product} {expected}"
+            )
+
+    def _charged(self, product: int) -> int:
+        """The order the gateway took the credit from (its usage row names it); counted."""
+        with session_scope(self.db_url, read_only=True) as session:
+            sources = session.scalars(select(Usage.source).where(Usage.kind == "api")).all()
+        spent = Counter((int(s.split(":")[1]), int(s.split(":")[2])) for s in sources if s)
+        changed = [k for k, v in spent.items() if v != self.used[k]]
+        assert (
+            len(changed) == 1 and changed[0][1] == product and spent[changed[0]] == self.used[changed[0]] + 1
+        )
+        self.used = spent
+        return changed[0][0]
+
+    def command(self, data: st.DataObject, who: str, command: str) -> None:
+        vehicle = data.draw(st.sampled_from(sorted(self.vehicles)))
+        key = {"owner": self.vehicles[vehicle], "driver": DRIVER_KEY, "stranger": STRANGER_KEY}[who]
+        caller = Account.from_key(key).address
+        token = self.tokens.get(key) or self._sign_in(key)
+        self.tokens[key] = token
+        expected = self.fx.world.vehicles.functions.hasPermissions(vehicle, caller, COMMANDS[command]).call()
+        answer = self.client.post(
+            f"/v1/vehicles/{vehicle}/commands/{command}", headers={"Authorization": f"Bearer {token}"}
+        )
+        TALLY["commands"] += 1
+        if answer.status_code == 202:
+            TALLY["commands accepted"] += 1
+            assert expected, f"command {command} on vehicle {vehicle} accepted from {who} without the bit"
+        else:
+            assert answer.json()["reason"] == "no_permission", answer.text
+            assert not expected, f"command {command} on vehicle {vehicle} wrongly refused to {who}"
+
+    def dataset(self, consumer: int) -> None:
+        key = self.consumers[consumer]
+        try:
+            order = self.fx.world.purchase_dataset(key, self.fx.products["dataset"])
+        except Exception:
+            self.fx.world.forget_nonces()
+            return
+        oracle = self._sync()
+        product = self.fx.products["dataset"]
+        operator, _, active, terms = oracle.product(product)
+        members = {v for v in self.vehicles if oracle.member(product, v)}
+        answer = self.client.post(
+            f"/v1/orders/{order}/dataset",
+            json={"metric": SPEED},
+            headers={"Authorization": f"Bearer {self.tokens[key]}"},
+        )
+        TALLY["datasets asked"] += 1
+        if answer.status_code == 422 and answer.json()["reason"] == "cohort_too_small":
+            assert len(members) < terms[8], f"a cohort of {len(members)} members was refused"
+            return
+        if answer.status_code != 202:
+            assert not active or not oracle.operator_active(operator), answer.text
+            return
+        job = answer.json()["job_id"]
+        with session_scope(self.db_url) as session:
+            status = build(
+                session, job, lambda op, _block: oracle.operator_active(to_checksum_address(op)), 86_400
+            )
+        with session_scope(self.db_url, read_only=True) as session:
+            row = session.get(DatasetJob, job)
+            contributors = {
+                int(s.split(":")[2])
+                for s in session.scalars(select(Usage.source).where(Usage.kind == "dataset")).all()
+                if s and s.split(":")[1] == job
+            }
+        TALLY[f"datasets {status}"] += 1
+        if status != "done":
+            assert len(members) < terms[8], f"{len(members)} members, minCohort {terms[8]}, job {status}"
+        else:
+            result = json.loads(row.result)
+            assert result["cohort"] >= terms[8] >= MIN_COHORT
+            assert all(r[1] >= terms[8] for r in result["rows"])
+            assert contributors <= members, f"non-members {contributors - members} in an aggregate"
+
+
+def test_privacy_property(fixture: Fixture) -> None:
+    PrivacyMachine.fx = fixture
+    run_state_machine_as_test(
+        PrivacyMachine,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    assert TALLY["reads"] > 0 and TALLY["commands"] > 0
