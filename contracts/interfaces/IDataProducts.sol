@@ -39,6 +39,7 @@ interface IDataProducts {
     /// @param protocolFeeBps the protocol fee this version of the terms was agreed under
     /// @param permittedUses the uses buyers may declare (bits 0..5)
     /// @param requiredPermissions the permission bits the product exposes
+    /// @param version the terms version these are
     struct Sale {
         address operator;
         bool active;
@@ -50,6 +51,7 @@ interface IDataProducts {
         uint16 protocolFeeBps;
         uint256 permittedUses;
         uint256 requiredPermissions;
+        uint64 version;
     }
 
     event ProductCreated(uint256 indexed productId, address indexed operator, Kind kind);

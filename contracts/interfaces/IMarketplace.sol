@@ -69,6 +69,13 @@ interface IMarketplace {
     error InvalidProof(uint256 productId, uint64 epoch, uint256 index);
     /// @notice Paying `amount` would take the epoch past its settled amount (`remaining` left).
     error EpochOverdrawn(uint256 productId, uint64 epoch, uint256 amount, uint256 remaining);
+    /// @notice The buyer quoted terms version `quoted` of `productId`, which is now at `current`.
+    error TermsVersionMoved(uint256 productId, uint64 quoted, uint64 current);
+    /// @notice `epoch` is above the current time `nowTime`: epochs are numbered by time
+    ///         (the workers use floor(timestamp / EPOCH_SECONDS)), so none can be in the future.
+    error EpochInFuture(uint256 productId, uint64 epoch, uint256 nowTime);
+    /// @notice A leaf may not pay `account` (the zero address, or the Marketplace itself).
+    error InvalidClaimant(address account);
     /// @notice The caller has no earnings to withdraw.
     error NothingToWithdraw(address account);
 
@@ -109,11 +116,13 @@ interface IMarketplace {
     function setSteward(address broker, bool steward) external;
 
     /// @notice Moves `amount` of `productId`'s member pool into epoch `epoch`, payable to the
-    ///         leaves of `membersRoot`. SETTLER_ROLE. Epochs strictly increase per product; O(1).
+    ///         leaves of `membersRoot`. SETTLER_ROLE. Epochs strictly increase per product and
+    ///         are never above the current timestamp (they number time); O(1).
     function settle(uint256 productId, uint64 epoch, uint256 amount, bytes32 membersRoot) external;
 
     /// @notice Pays the `(index, account, amount)` leaf of an epoch to `account`, once. Anyone
-    ///         may submit it. Leaves use the OpenZeppelin StandardMerkleTree encoding.
+    ///         may submit it. Leaves use the OpenZeppelin StandardMerkleTree encoding; a leaf
+    ///         paying the zero address or the Marketplace is refused.
     function claim(
         uint256 productId,
         uint64 epoch,
@@ -133,6 +142,23 @@ interface IMarketplace {
     function memberPool(uint256 productId) external view returns (uint256);
 
     // ------------------------------------------------------------------ extensions
+
+    /// @notice `subscribe` bound to the terms version the buyer was quoted: refused with
+    ///         `TermsVersionMoved` if the product's terms changed since (price, split or fee), so
+    ///         an operator cannot reprice a purchase in flight.
+    function subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
+        external
+        returns (uint256 orderId);
+
+    /// @notice `buyCredits` bound to the quoted terms `version` (see the `subscribe` overload).
+    function buyCredits(uint256 productId, uint256 calls, address broker, uint8 use, uint64 version)
+        external
+        returns (uint256 orderId);
+
+    /// @notice `purchaseDataset` bound to the quoted terms `version` (see the `subscribe` overload).
+    function purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use, uint64 version)
+        external
+        returns (uint256 orderId);
 
     /// @notice Ends subscription `orderId` once its time is over: its vehicles leave the
     ///         buyer's usage, which is synced to Staking. Anyone (the workers' sweep).

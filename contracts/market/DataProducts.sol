@@ -216,6 +216,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         sale.protocolFeeBps = p.protocolFeeBps;
         sale.permittedUses = p.permittedUses;
         sale.requiredPermissions = p.requiredPermissions;
+        sale.version = p.version;
         if (p.kind == Kind.Bundle) sale.inactiveComponent = _firstInactiveComponent(productId);
     }
 

@@ -111,23 +111,27 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ purchases
 
+    /// @dev What the unbound entry points pass as the quoted version: "any". No product reaches
+    ///      it (a version is bumped by one per terms update), and 0 is never a version, so a
+    ///      bound purchase quoting 0 is refused.
+    uint64 private constant ANY_VERSION = type(uint64).max;
+
     /// @inheritdoc IMarketplace
     function subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use)
         external
         nonReentrant
         returns (uint256 orderId)
     {
-        if (vehicles == 0 || months == 0) revert ZeroQuantity();
-        IDataProducts.Sale memory sale = _sellable(productId, broker, use);
-        if (sale.kind != IDataProducts.Kind.Stream && sale.kind != IDataProducts.Kind.Bundle) {
-            revert WrongProductKind(productId, uint8(sale.kind));
-        }
-        uint256 paid = MarketMath.total(sale.price, uint256(vehicles) * months);
-        uint64 endsAt = uint64(block.timestamp) + uint64(months) * MONTH;
-        uint8 tier = MarketMath.tierOf(sale.requiredPermissions);
-        orderId = _record(productId, broker, vehicles, paid, endsAt, use, tier, true);
-        _usage[msg.sender].unitsByTier[tier] += vehicles;
-        _collect(orderId, productId, sale, broker, paid);
+        return _subscribe(productId, vehicles, months, broker, use, ANY_VERSION);
+    }
+
+    /// @inheritdoc IMarketplace
+    function subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
+        external
+        nonReentrant
+        returns (uint256 orderId)
+    {
+        return _subscribe(productId, vehicles, months, broker, use, version);
     }
 
     /// @inheritdoc IMarketplace
@@ -136,12 +140,16 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         nonReentrant
         returns (uint256 orderId)
     {
-        if (calls == 0) revert ZeroQuantity();
-        IDataProducts.Sale memory sale = _sellable(productId, broker, use);
-        if (sale.kind != IDataProducts.Kind.Api) revert WrongProductKind(productId, uint8(sale.kind));
-        uint256 paid = MarketMath.total(sale.price, calls);
-        orderId = _record(productId, broker, calls, paid, NO_END, use, MarketMath.tierOf(sale.requiredPermissions), false);
-        _collect(orderId, productId, sale, broker, paid);
+        return _buyCredits(productId, calls, broker, use, ANY_VERSION);
+    }
+
+    /// @inheritdoc IMarketplace
+    function buyCredits(uint256 productId, uint256 calls, address broker, uint8 use, uint64 version)
+        external
+        nonReentrant
+        returns (uint256 orderId)
+    {
+        return _buyCredits(productId, calls, broker, use, version);
     }
 
     /// @inheritdoc IMarketplace
@@ -150,12 +158,16 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         nonReentrant
         returns (uint256 orderId)
     {
-        IDataProducts.Sale memory sale = _sellable(productId, broker, use);
-        if (sale.kind != IDataProducts.Kind.Dataset) revert WrongProductKind(productId, uint8(sale.kind));
-        orderId = _record(productId, broker, 1, sale.price, NO_END, use, MarketMath.tierOf(sale.requiredPermissions), false);
-        _specs[orderId] = specHash;
-        emit DatasetOrdered(orderId, specHash);
-        _collect(orderId, productId, sale, broker, sale.price);
+        return _purchaseDataset(productId, specHash, broker, use, ANY_VERSION);
+    }
+
+    /// @inheritdoc IMarketplace
+    function purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use, uint64 version)
+        external
+        nonReentrant
+        returns (uint256 orderId)
+    {
+        return _purchaseDataset(productId, specHash, broker, use, version);
     }
 
     /// @inheritdoc IMarketplace
@@ -260,6 +272,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         onlyRole(SETTLER_ROLE)
     {
         if (amount == 0 || membersRoot == bytes32(0)) revert EmptySettlement(amount, membersRoot);
+        if (epoch > block.timestamp) revert EpochInFuture(productId, epoch, block.timestamp);
         uint64 last = _lastEpochs[productId];
         if (epoch <= last) revert EpochNotIncreasing(productId, epoch, last);
         uint256 pool = _pools[productId];
@@ -280,6 +293,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         uint256 amount,
         bytes32[] calldata proof
     ) external nonReentrant {
+        if (account == address(0) || account == address(this)) revert InvalidClaimant(account);
         bytes32 root = PayoutProof.processProof(proof, PayoutProof.leaf(index, account, amount));
         bytes32 key = _epochKey(root, productId, epoch);
         Epoch storage e = _epochs[key];
@@ -322,13 +336,58 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------ internals
 
-    /// @dev The product, its operator, the broker and the declared use all allow this sale.
-    function _sellable(uint256 productId, address broker, uint8 use)
+    function _subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
+        private
+        returns (uint256 orderId)
+    {
+        if (vehicles == 0 || months == 0) revert ZeroQuantity();
+        IDataProducts.Sale memory sale = _sellable(productId, broker, use, version);
+        if (sale.kind != IDataProducts.Kind.Stream && sale.kind != IDataProducts.Kind.Bundle) {
+            revert WrongProductKind(productId, uint8(sale.kind));
+        }
+        uint256 paid = MarketMath.total(sale.price, uint256(vehicles) * months);
+        uint64 endsAt = uint64(block.timestamp) + uint64(months) * MONTH;
+        uint8 tier = MarketMath.tierOf(sale.requiredPermissions);
+        orderId = _record(productId, broker, vehicles, paid, endsAt, use, tier, true);
+        _usage[msg.sender].unitsByTier[tier] += vehicles;
+        _collect(orderId, productId, sale, broker, paid);
+    }
+
+    function _buyCredits(uint256 productId, uint256 calls, address broker, uint8 use, uint64 version)
+        private
+        returns (uint256 orderId)
+    {
+        if (calls == 0) revert ZeroQuantity();
+        IDataProducts.Sale memory sale = _sellable(productId, broker, use, version);
+        if (sale.kind != IDataProducts.Kind.Api) revert WrongProductKind(productId, uint8(sale.kind));
+        uint256 paid = MarketMath.total(sale.price, calls);
+        orderId = _record(productId, broker, calls, paid, NO_END, use, MarketMath.tierOf(sale.requiredPermissions), false);
+        _collect(orderId, productId, sale, broker, paid);
+    }
+
+    function _purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use, uint64 version)
+        private
+        returns (uint256 orderId)
+    {
+        IDataProducts.Sale memory sale = _sellable(productId, broker, use, version);
+        if (sale.kind != IDataProducts.Kind.Dataset) revert WrongProductKind(productId, uint8(sale.kind));
+        orderId = _record(productId, broker, 1, sale.price, NO_END, use, MarketMath.tierOf(sale.requiredPermissions), false);
+        _specs[orderId] = specHash;
+        emit DatasetOrdered(orderId, specHash);
+        _collect(orderId, productId, sale, broker, sale.price);
+    }
+
+    /// @dev The product, its operator, the broker and the declared use all allow this sale, and
+    ///      its terms are still the version the buyer was quoted (unless it quoted ANY_VERSION).
+    function _sellable(uint256 productId, address broker, uint8 use, uint64 version)
         private
         view
         returns (IDataProducts.Sale memory sale)
     {
         sale = dataProducts.saleTerms(productId);
+        if (version != ANY_VERSION && version != sale.version) {
+            revert TermsVersionMoved(productId, version, sale.version);
+        }
         if (!sale.active) revert ProductInactive(productId);
         if (sale.inactiveComponent != 0) revert ComponentInactive(productId, sale.inactiveComponent);
         if (!staking.isActive(sale.operator, IStaking.Role.Operator)) revert OperatorInactive(productId, sale.operator);

@@ -211,7 +211,8 @@ def test_the_market_story(env, cast, catalog, chain):
     purchases = [
         ("subscribe", (catalog.stream, 3, 2, cast.broker, INSURANCE), 2 * DIMO * 3 * 2, True),
         ("buyCredits", (catalog.api, 10_000, cast.broker, RESEARCH), DIMO // 100 * 10_000, True),
-        ("purchaseDataset", (catalog.dataset, SPEC, cast.broker, RESEARCH), 500 * DIMO, True),
+        # Bound to the terms version the buyer was quoted (the overload with a trailing version).
+        ("purchaseDataset", (catalog.dataset, SPEC, cast.broker, RESEARCH, 1), 500 * DIMO, True),
         ("subscribe", (catalog.bundle, 3, 1, cast.steward, INSURANCE), 5 * DIMO * 3, False),
     ]
     before = {
@@ -292,6 +293,18 @@ def test_join_by_signature_is_refused_once_the_terms_moved(env, cast, catalog, c
     fresh = join_signature(env, cast.signer, catalog.api, vehicle, version=2, deadline=deadline)
     products.joinBySig(catalog.api, vehicle, 2, deadline, fresh, sender=cast.relayer)
     assert products.isMember(catalog.api, vehicle)
+
+
+def test_a_purchase_bound_to_its_quote_is_refused_once_the_terms_moved(env, cast, catalog):
+    products, market, token = env.products, env.market, env.token
+    quoted = products.saleTerms(catalog.stream).version
+    products.updateTerms(catalog.stream, terms(STREAM, 1_000 * DIMO), sender=cast.operator)
+    balance = token.balanceOf(cast.consumer)
+    with pytest.raises(market.TermsVersionMoved):
+        market.subscribe(catalog.stream, 3, 1, cast.broker, INSURANCE, quoted, sender=cast.consumer)
+    assert token.balanceOf(cast.consumer) == balance
+    market.subscribe(catalog.stream, 3, 1, cast.broker, INSURANCE, quoted + 1, sender=cast.consumer)
+    assert balance - token.balanceOf(cast.consumer) == 3 * 1_000 * DIMO
 
 
 def test_a_transfer_voids_the_membership(env, cast, catalog):

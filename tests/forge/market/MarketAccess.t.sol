@@ -97,13 +97,19 @@ contract MarketAccessTest is MarketBase {
         address m = address(market);
         address[] memory buyers = _pair(broker, consumer);
         _check(
-            "subscribe", m, abi.encodeCall(IMarketplace.subscribe, (streamId, 1, 1, address(0), USE_INSURANCE)), buyers
+            "subscribe", m, abi.encodeWithSignature(
+                "subscribe(uint256,uint32,uint32,address,uint8)", streamId, uint32(1), uint32(1), address(0), USE_INSURANCE
+            ), buyers
         );
-        _check("buyCredits", m, abi.encodeCall(IMarketplace.buyCredits, (apiId, 1, address(0), USE_INSURANCE)), buyers);
+        _check("buyCredits", m, abi.encodeWithSignature(
+                "buyCredits(uint256,uint256,address,uint8)", apiId, uint256(1), address(0), USE_INSURANCE
+            ), buyers);
         _check(
             "purchaseDataset",
             m,
-            abi.encodeCall(IMarketplace.purchaseDataset, (datasetId, bytes32(0), address(0), USE_INSURANCE)),
+            abi.encodeWithSignature(
+                "purchaseDataset(uint256,bytes32,address,uint8)", datasetId, bytes32(0), address(0), USE_INSURANCE
+            ),
             buyers
         );
         _check("setSteward", m, abi.encodeCall(IMarketplace.setSteward, (broker, true)), _only(governor));

@@ -61,7 +61,11 @@ abstract contract MarketBase is Test {
     uint8 internal constant USE_RESEARCH = 1;
     uint8 internal constant USE_PUBLIC_GOOD = 5;
 
+    /// @dev A realistic start time: settlement epochs number time and may not exceed it.
+    uint256 internal constant START = 1_700_000_000;
+
     function setUp() public virtual {
+        vm.warp(START);
         (alice, aliceKey) = makeAccount("alice");
         (bob, bobKey) = makeAccount("bob");
         token = new DimoToken(address(this), SUPPLY);

@@ -389,6 +389,63 @@ contract MarketplaceTest is MarketBase {
         assertGe(toPool, paid * bps.members / 10_000, "members lost to rounding");
     }
 
+    // ------------------------------------------------------------------ version-bound purchases
+
+    function test_subscribeAtVersion_buysTheQuotedTerms() public {
+        uint256 p = _stream();
+        uint64 quoted = products.saleTerms(p).version;
+        vm.prank(consumer);
+        uint256 id = market.subscribe(p, 2, 1, broker, USE_INSURANCE, quoted);
+        assertEq(_order(id).paid, 4 ether);
+    }
+
+    function test_subscribeAtVersion_revertsWhenTermsMoved() public {
+        uint256 p = _stream();
+        uint64 quoted = products.saleTerms(p).version;
+        IDataProducts.Terms memory gouge = _terms(IDataProducts.Kind.Stream, 1000 ether);
+        (gouge.membersBps, gouge.operatorBps) = (0, 9000);
+        vm.prank(operator);
+        products.updateTerms(p, gouge);
+        uint256 before = token.balanceOf(consumer);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, p, quoted, quoted + 1));
+        vm.prank(consumer);
+        market.subscribe(p, 2, 1, broker, USE_INSURANCE, quoted);
+        assertEq(token.balanceOf(consumer), before);
+    }
+
+    function test_buyCreditsAtVersion_revertsWhenTermsMoved() public {
+        uint256 a = _api();
+        vm.prank(consumer);
+        market.buyCredits(a, 10, broker, USE_INSURANCE, 1);
+        vm.prank(operator);
+        products.updateTerms(a, _terms(IDataProducts.Kind.Api, 1 ether));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, a, 1, 2));
+        vm.prank(consumer);
+        market.buyCredits(a, 10, broker, USE_INSURANCE, 1);
+        vm.prank(consumer);
+        market.buyCredits(a, 10, broker, USE_INSURANCE, 2);
+        assertEq(_order(2).paid, 10 ether);
+    }
+
+    function test_purchaseDatasetAtVersion_revertsWhenTermsMoved() public {
+        uint256 d = _dataset();
+        vm.prank(operator);
+        products.updateTerms(d, _terms(IDataProducts.Kind.Dataset, 900 ether));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, d, 1, 2));
+        vm.prank(consumer);
+        market.purchaseDataset(d, bytes32(0), broker, USE_INSURANCE, 1);
+        vm.prank(consumer);
+        uint256 id = market.purchaseDataset(d, bytes32(0), broker, USE_INSURANCE, 2);
+        assertEq(_order(id).paid, 900 ether);
+    }
+
+    function test_purchaseAtVersion_revertsWhenQuotingVersionZero() public {
+        uint256 p = _stream();
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, p, 0, 1));
+        vm.prank(consumer);
+        market.subscribe(p, 1, 1, broker, USE_INSURANCE, 0);
+    }
+
     // ------------------------------------------------------------------ buyCredits
 
     function test_buyCredits_splits() public {
@@ -644,6 +701,24 @@ contract MarketplaceTest is MarketBase {
         vm.stopPrank();
     }
 
+    function test_settle_revertsWhenEpochInTheFuture() public {
+        uint256 p = _stream();
+        _poolOf(p, 1);
+        uint64 ahead = uint64(block.timestamp) + 1;
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochInFuture.selector, p, ahead, block.timestamp));
+        vm.prank(settler);
+        market.settle(p, ahead, 1, bytes32(uint256(1)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.EpochInFuture.selector, p, type(uint64).max, block.timestamp)
+        );
+        vm.prank(settler);
+        market.settle(p, type(uint64).max, 1, bytes32(uint256(1)));
+        // The current second is a valid epoch number (an epoch length of one second).
+        vm.prank(settler);
+        market.settle(p, uint64(block.timestamp), 1, bytes32(uint256(1)));
+        assertEq(market.lastEpoch(p), block.timestamp);
+    }
+
     function test_settle_revertsWhenAmountExceedsPool() public {
         uint256 p = _stream();
         uint256 pool = _poolOf(p, 1);
@@ -742,6 +817,23 @@ contract MarketplaceTest is MarketBase {
         market.settle(p, 2, 1 ether, keccak256("other"));
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidProof.selector, p, 2, 0));
         market.claim(p, 2, 0, alice, 3 ether, proof);
+    }
+
+    function test_claim_revertsWhenLeafPaysTheMarketplaceOrNobody() public {
+        uint256 p = _stream();
+        uint256 pool = _poolOf(p, 10);
+        bytes32[] memory leaves = new bytes32[](2);
+        leaves[0] = _leaf(0, address(market), pool / 2);
+        leaves[1] = _leaf(1, address(0), pool / 2);
+        vm.prank(settler);
+        market.settle(p, 1, pool, _root(leaves));
+        bytes32[] memory proof0 = _proof(leaves, 0);
+        bytes32[] memory proof1 = _proof(leaves, 1);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidClaimant.selector, address(market)));
+        market.claim(p, 1, 0, address(market), pool / 2, proof0);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidClaimant.selector, address(0)));
+        market.claim(p, 1, 1, address(0), pool / 2, proof1);
+        assertEq(token.balanceOf(address(market)), market.claimable(operator) + pool);
     }
 
     function test_claim_revertsWhenEpochWouldOverpay() public {

@@ -111,7 +111,7 @@ contract MarketFindingsTest is MarketBase {
     ///      2^64 - 1 (a stolen settler key, or a worker bug such as milliseconds for seconds)
     ///      leaves no later epoch: every later sale's member share is stuck in the pool for good,
     ///      and revoking the key does not undo it.
-    function test_sec02_oneSettleCannotEndAProductsSettlements() public openFinding("SEC-02") {
+    function test_sec02_oneSettleCannotEndAProductsSettlements() public {
         uint256 p = _stream();
         vm.prank(consumer);
         market.subscribe(p, 10, 1, address(0), USE_INSURANCE);
@@ -130,7 +130,7 @@ contract MarketFindingsTest is MarketBase {
     ///      The claim then "pays" the contract its own tokens: the epoch counts them as claimed,
     ///      yet they stay here outside every pool, epoch and earning, stranded for good. Staking
     ///      refuses such leaves (`InvalidClaimant`); the Marketplace should too.
-    function test_sec07_aLeafPayingTheMarketplaceCannotStrandTokens() public openFinding("SEC-07") {
+    function test_sec07_aLeafPayingTheMarketplaceCannotStrandTokens() public {
         uint256 p = _stream();
         vm.prank(consumer);
         market.subscribe(p, 10, 1, broker, USE_INSURANCE);
@@ -147,7 +147,7 @@ contract MarketFindingsTest is MarketBase {
     /// @dev SEC-03 (medium): purchases carry no bound on what they pay: not the terms version,
     ///      not a maximum price. An operator who sees a purchase pending can land `updateTerms`
     ///      first (price x500, members 0 bps, operator 90%) and take up to the buyer's allowance.
-    function test_sec03_termsChangeCannotRaiseAPurchaseInFlight() public openFinding("SEC-03") {
+    function test_sec03_termsChangeCannotRaiseAPurchaseInFlight() public {
         uint256 p = _stream();
         IDataProducts.Sale memory quoted = products.saleTerms(p);
         uint256 quotedTotal = quoted.price * 10;
@@ -158,8 +158,9 @@ contract MarketFindingsTest is MarketBase {
         vm.prank(operator);
         products.updateTerms(p, gouge);
 
+        // The buyer binds its purchase to the terms version it was quoted (the fix's overload).
         vm.prank(consumer);
-        try market.subscribe(p, 10, 1, address(0), USE_INSURANCE) {} catch {}
+        try market.subscribe(p, 10, 1, address(0), USE_INSURANCE, quoted.version) {} catch {}
         assertLe(before - token.balanceOf(consumer), quotedTotal, "the buyer paid more than the terms it saw");
     }
 }
