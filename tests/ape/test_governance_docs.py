@@ -15,37 +15,17 @@ from eth_account import Account
 
 import ape_console_extras
 from tests.support.anvil import ANVIL_KEYS
+from tests.support.console_docs import run_page, statements
 from workers.contracts import PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "governance.md"
 DIMO = 10**18
 DAY = 86_400
 OPERATOR, BROKER, CONSUMER = 0, 1, 2
-CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
-
-
-def doc_lines() -> list[str]:
-    """The statements of the page's ```python blocks, in order (one a line)."""
-    return [
-        line
-        for block in CODE_BLOCK.findall(DOC.read_text())
-        for line in block.splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
 
 
 def address(n: int) -> str:
     return Account.from_key(ANVIL_KEYS[n]).address
-
-
-def run(line: str, namespace: dict[str, Any]) -> Any:
-    """A console line: an expression's value, or None for a statement."""
-    try:
-        code = compile(line, str(DOC), "eval")
-    except SyntaxError:
-        exec(compile(line, str(DOC), "exec"), namespace)
-        return None
-    return eval(code, namespace)
 
 
 @pytest.fixture
@@ -63,21 +43,17 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
     vehicles, devices, treasury = ns["vehicles"].functions, ns["devices"].functions, ns["treasury"]
     token = ns["token"].functions
     dao = ns["dao"].account.address
-    answers: dict[str, Any] = {}
-    lines = doc_lines()
-    assert len(lines) > 40, "the page lost its console lines"
-    for line in lines:
-        if "sweep_slash(" in line:
+    assert len(statements(DOC)) > 40, "the page lost its console lines"
+
+    def wait_for_the_claim_window(source: str) -> None:
+        if "sweep_slash(" in source:
             slash_id = staking.slashCount().call()
             _, remaining, closes_at = staking.slashPool(slash_id).call()
             assert remaining == 50 * DIMO  # the second owner did not claim
             chain.pending_timestamp = closes_at + 1
             chain.mine()
-        answers[line] = run(line, ns)
 
-    def answer(fragment: str) -> Any:
-        [match] = [value for line, value in answers.items() if fragment in line]
-        return match
+    answer = run_page(DOC, ns, wait_for_the_claim_window).answer
 
     operator, broker, owner, hot_wallet = address(2), address(3), address(4), address(5)
     oracle, maker, grantee, timelock = address(6), address(7), address(8), address(9)

@@ -1,0 +1,108 @@
+"""docs/operators.md and docs/brokers.md are true: every statement of their Python blocks runs,
+in order, in the namespace `ape console` opens with, against a fresh deployment, and the
+chain then holds what the pages say. The brokers' sign-in function is then called against a
+real gateway. The only help the tests give is time (an unbonding period passing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+
+import ape_console_extras
+from tests.support.anvil import ANVIL_KEYS
+from tests.support.console_docs import run_page
+from tests.support.databases import migrated, sqlite_url
+from tests.workers.gateway.conftest import LiveServer
+from workers.config import get_settings
+from workers.contracts import PROJECT_ROOT
+from workers.gateway.app import create_app
+
+DOCS = PROJECT_ROOT / "docs"
+DIMO = 10**18
+OPERATOR, BROKER = 0, 1
+
+
+def address(n: int) -> str:
+    return Account.from_key(ANVIL_KEYS[n]).address
+
+
+@pytest.fixture
+def console(manifest, chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    _, path = manifest
+    monkeypatch.setenv("DEPLOYMENT_FILE", str(path))
+    monkeypatch.chdir(tmp_path)
+    return dict(ape_console_extras.ape_init_extras(chain))
+
+
+def test_the_operators_page_runs_and_does_what_it_says(console, chain) -> None:
+    ns = console
+    staking, products, market = ns["staking"].functions, ns["products"].functions, ns["market"].functions
+    token = ns["token"].functions
+    me = address(2)
+
+    def let_the_unbonding_pass(source: str) -> None:
+        if "staking.functions.withdraw()" in source:
+            release_at = staking.stakeOf(me).call()[2]
+            chain.pending_timestamp = release_at + 1
+            chain.mine()
+
+    answer = run_page(DOCS / "operators.md", ns, let_the_unbonding_pass).answer
+    assert answer("requiredStake(me.address") == 1_000 * DIMO
+    assert answer("isActive(me.address") is True
+    assert answer("demand(1)")[3] is True and answer("demand(1)")[2] == 5_000 * DIMO
+    stream, api, dataset, bundle = ns["stream"], ns["api"], ns["dataset"], ns["bundle"]
+    assert (stream, api, dataset, bundle) == (1, 2, 3, 4)
+    assert answer("components(bundle)") == [[1, 2, 3], [0, 1_000, 0]]
+    assert products.product(bundle).call()[3][0] == 3  # kind Bundle
+    # joins: the stream by join, then voided by the terms update; the API by a relayed signature
+    assert answer("isMember(api, car)") is True
+    assert answer("product(stream).call()[1]") == 2
+    assert answer("isMember(stream, car)") is False
+    # the dataset sale: 300 DIMO, 20 % to the operator (withdrawn), 5 % fee, 5 % broker share
+    # (no broker: to the Treasury), 70 % to the pool
+    assert answer("earnings(me.address)") == 60 * DIMO
+    assert answer("memberPool(dataset)") == 210 * DIMO
+    assert market.claimable(me).call() == 0
+    assert token.balanceOf(me).call() == (3_000 - 1_500 + 60 + 500) * DIMO
+    assert products.product(api).call()[2] is False
+    assert answer("stakeOf(me.address)")[:2] == [1_000 * DIMO, 500 * DIMO]
+    assert staking.stakeOf(me).call()[:2] == [1_000 * DIMO, 0]
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[str]:
+    with migrated(sqlite_url(tmp_path, "gateway.db")) as url:
+        server = LiveServer(create_app(get_settings().model_copy(update={"database_url": url})))
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+def test_the_brokers_page_runs_and_its_sign_in_works(console, gateway) -> None:
+    ns = console
+    staking, market = ns["staking"].functions, ns["market"].functions
+    broker = address(3)
+    run = run_page(DOCS / "brokers.md", ns)
+    answer = run.answer
+    assert run.values("requiredStake(broker.address, 1)") == [
+        500 * DIMO,
+        580 * DIMO,
+    ]  # before and after 16 live vehicles
+    assert answer("isActive(broker.address, 1)") is True
+    assert answer("usageOf(broker.address)") == [16, 2]
+    assert staking.isActive(broker, BROKER).call()
+    assert answer("earnings(broker.address)") == 1 * DIMO  # 5 % of 10 vehicles x 2 DIMO
+    assert market.claimable(broker).call() == 0
+    assert answer("earnings(steward.address)") == 0
+    # the sign-in function of the page, against a real gateway
+    ns["GATEWAY"] = gateway
+    headers = ns["sign_in"](ANVIL_KEYS[3])
+    signed_in = httpx.get(f"{gateway}/v1/datasets/none", headers=headers)
+    assert signed_in.status_code == 404 and signed_in.json()["reason"] == "not_found"
+    assert httpx.get(f"{gateway}/v1/datasets/none").status_code == 401
