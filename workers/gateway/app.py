@@ -23,6 +23,7 @@ from workers.config import Settings, get_settings
 from workers.gateway import (
     routes_auth,
     routes_catalog,
+    routes_members,
     routes_oem,
     routes_orders,
     routes_signals,
@@ -145,7 +146,15 @@ def create_app(
         """Prometheus exposition: request counters, latency histograms, refusals by reason."""
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (routes_auth, routes_catalog, routes_signals, routes_orders, routes_vehicles, routes_oem):
+    for module in (
+        routes_auth,
+        routes_catalog,
+        routes_signals,
+        routes_orders,
+        routes_vehicles,
+        routes_members,
+        routes_oem,
+    ):
         app.include_router(module.router)
     app.add_middleware(MeteredFastPath, state=state)
     app.add_middleware(MetricsMiddleware, state=state)
