@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
-from kombu import Queue
+from kombu import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
 from workers.chain import TransientRpcError
@@ -42,7 +42,7 @@ def route_by_prefix(
 ) -> dict | None:
     """`indexer.sync` → queue `indexer`; names without a known prefix use the default queue."""
     prefix = name.split(".", 1)[0]
-    return {"queue": prefix, "routing_key": prefix} if prefix in QUEUES else None
+    return {"queue": prefix, "exchange": prefix, "routing_key": prefix} if prefix in QUEUES else None
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         broker_url=settings.broker_url,
         result_backend=settings.result_backend,
         include=list(TASK_MODULES),
-        task_queues=[Queue(name, routing_key=name) for name in QUEUES],
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_default_queue=QUEUES[0],
         task_routes=(route_by_prefix,),
         task_acks_late=True,

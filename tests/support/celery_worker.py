@@ -27,22 +27,26 @@ def redis_binary() -> str:
 
 
 class RedisServer:
-    def __init__(self, log_dir: Path) -> None:
+    """A private redis-server on a free port. `persistent`: append-only file fsynced on every
+    write in `data_dir`, so `restart()` comes back with every queued message."""
+
+    def __init__(self, log_dir: Path, *, persistent: bool = False, data_dir: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_dir = log_dir
+        self.persistent = persistent
+        self.data_dir = data_dir or log_dir
+        self._start()
+
+    def _start(self) -> None:
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir)]
+            if self.persistent
+            else ["--appendonly", "no"]
+        )
         self.process = subprocess.Popen(
-            [
-                redis_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=open(log_dir / f"redis-{self.port}.log", "w"),  # noqa: SIM115
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence],
+            stdout=open(self.log_dir / f"redis-{self.port}.log", "a"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 10
@@ -56,6 +60,11 @@ class RedisServer:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
 
+    def restart(self) -> None:
+        """Stops the server (SIGTERM: it flushes the append-only file) and starts it again."""
+        self.stop()
+        self._start()
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -66,40 +75,46 @@ class RedisServer:
 
 
 class CeleryWorker:
-    """`celery -A workers.app worker -Q <queues> --pool solo` with `env` as its settings."""
+    """`celery -A workers.app worker -Q <queues> --pool solo` with `env` as its settings
+    (`beat=True`: `celery -A workers.app beat` instead)."""
 
-    def __init__(self, env: dict[str, str], queues: str, log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], queues: str, log_dir: Path, *, beat: bool = False) -> None:
         self.log = log_dir / f"celery-{queues.replace(',', '-')}-{free_port()}.log"
         full_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env}
+        if beat:
+            schedule = log_dir / f"beat-schedule-{free_port()}"
+            command = ["beat", "--loglevel", "INFO", "--schedule", str(schedule)]
+            ready = "beat: Starting..."
+        else:
+            command = [
+                "worker", "-Q", queues, "--pool", "solo", "--loglevel", "INFO", "--without-gossip",
+                "--without-mingle", "--hostname", f"test-{free_port()}@%h",
+            ]  # fmt: skip
+            ready = "ready."
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "-Q",
-                queues,
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                f"test-{free_port()}@%h",
-            ],
+            [sys.executable, "-m", "celery", "-A", "workers.app", *command],
             cwd=PROJECT_ROOT,
             env=full_env,
             stdout=open(self.log, "w"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
-        while "ready." not in self.log.read_text():
+        while ready not in self.log.read_text():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not start:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(f"celery {command[0]} did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut would."""
+        self.process.kill()
+        self.process.wait()
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """The exit code once the process ends within `timeout` seconds, else None."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop(self) -> None:
         self.process.terminate()
