@@ -220,6 +220,7 @@ class Story:
         self.settle_and_claim()
         self.slash()
         self.transfer_voids_everything()
+        self.accounts()
 
     def governance(self) -> None:
         w, c = self.world, self.cast
@@ -486,16 +487,29 @@ class Story:
         self._tx(c.consumer, token.functions.approve(market.address, 2**256 - 1))
         treasury = w.manifest.address("Treasury")
         before = {a: w.balance(a) for a in (c.consumer.address, treasury)}
+        products = w.contract("products")
+
+        def quoted(product_id: int) -> int:
+            """The terms version Acme read: the purchase is refused if the operator changes them."""
+            return int(products.functions.product(product_id).call()[1])
+
+        cat, spec = self.catalog, keccak(text="state of health by region")
         orders = (
-            ("stream", market.functions.subscribe(self.catalog.stream, 3, 1, c.broker.address, INSURANCE)),
-            ("api", market.functions.buyCredits(self.catalog.api, 100, c.broker.address, INSURANCE)),
+            (
+                "stream",
+                market.functions.subscribe(cat.stream, 3, 1, c.broker.address, INSURANCE, quoted(cat.stream)),
+            ),
+            ("api", market.functions.buyCredits(cat.api, 100, c.broker.address, INSURANCE, quoted(cat.api))),
             (
                 "dataset",
                 market.functions.purchaseDataset(
-                    self.catalog.dataset, keccak(text="soh by region"), c.broker.address, RESEARCH
+                    cat.dataset, spec, c.broker.address, RESEARCH, quoted(cat.dataset)
                 ),
             ),
-            ("bundle", market.functions.subscribe(self.catalog.bundle, 3, 1, c.steward.address, RESEARCH)),
+            (
+                "bundle",
+                market.functions.subscribe(cat.bundle, 3, 1, c.steward.address, RESEARCH, quoted(cat.bundle)),
+            ),
         )
         for name, call in orders:
             receipt = self._tx(c.consumer, call)
@@ -536,11 +550,17 @@ class Story:
         w, c = self.world, self.cast
         self.say.step("the gateway serves Acme: metered API calls, a live stream, a dataset job")
         acme = w.gateway(c.consumer)
-        vehicle = self.vehicles[c.alice.name]
         api = self.catalog.api
-        answer = self.say.wait(
-            "the automaker pull of Alice's car (oem.schedule -> oem.pull)",
-            lambda: acme.latest_signals(api, vehicle).get("signals") and acme.latest_signals(api, vehicle),
+        metered = {}
+        for owner in c.owners:
+            vehicle = self.vehicles[owner.name]
+            metered[owner.name] = self.say.wait(
+                f"the automaker pull of {owner.name}'s car (oem.schedule -> oem.pull)",
+                lambda v=vehicle: (answer := acme.latest_signals(api, v))["signals"] and answer,
+            )
+        answer = metered[c.alice.name]
+        self.say.say(
+            f"GET /v1/products/{api}/vehicles/{answer['vehicle_id']}/signals/latest (one credit a call):"
         )
         shown = (
             "Vehicle.TraveledDistance",
@@ -571,9 +591,11 @@ class Story:
                 and r
             ),
         )
+        outcome = result.get("result") or {"reason": result.get("reason"), "detail": result.get("detail")}
         self.say.say(
-            f"dataset job {job['job_id']}: {result['status']} {result.get('result') or result.get('error')}"
+            f"dataset job {job['job_id']} over {result.get('cohort')} member vehicles: {result['status']}"
         )
+        self.say.say(f"  {outcome}")
 
     def settle_and_claim(self) -> None:
         w, c = self.world, self.cast
@@ -589,12 +611,17 @@ class Story:
         self.say.say(
             f"(the chain's clock moves {2 * epoch_seconds // 3600} hours ahead: the epoch has ended)"
         )
-        for owner in c.owners:
-            session = w.gateway(owner)
-            claims = self.say.wait(
-                f"{owner.name}'s claims on GET /v1/members/{{address}}/claims",
-                lambda s=session, o=owner: s.get(f"/v1/members/{o.address}/claims"),
+        settled = self.say.wait(
+            "the settler (settlement.sweep -> close_epoch -> submit)", self._settled_epochs
+        )
+        for event in settled:
+            args = event["args"]
+            self.say.say(
+                f"Settled: product #{args['productId']} epoch {args['epoch']}: {dimo(int(args['amount']))} "
+                f"under root 0x{bytes(args['membersRoot']).hex()[:16]}…"
             )
+        for owner in c.owners:
+            claims = w.gateway(owner).get(f"/v1/members/{owner.address}/claims")["claims"]
             before = w.balance(owner.address)
             for claim in claims:
                 self._tx(
@@ -617,6 +644,16 @@ class Story:
             + ", ".join(f"#{p} {dimo(v)}" for p, v in after.items())
         )
 
+    def _settled_epochs(self) -> list[Any] | None:
+        """The Settled events, once every product the gateway served data for has settled: the
+        stream (member-days), the dataset (rows) and the API calls (answered under the API
+        product or the bundle that contains it)."""
+        events = self.world.contract("market").events.Settled().get_logs(from_block=0)
+        settled = {int(e["args"]["productId"]) for e in events}
+        cat = self.catalog
+        served = {cat.stream, cat.dataset} <= settled and bool({cat.api, cat.bundle} & settled)
+        return events if served else None
+
     def slash(self) -> None:
         w, c = self.world, self.cast
         self.say.step("the DAO slashes the operator for a misuse; impacted owners claim their share")
@@ -636,9 +673,18 @@ class Story:
         for owner in (c.alice, c.bob):
             before = w.balance(owner.address)
             w.console["claim_slash"](result.tree_file, owner.key)
-            self.say.say(f"{owner.name} claimed {dimo(w.balance(owner.address) - before)}")
+            self.say.say(
+                f"{owner.name:<34} claimed {dimo(w.balance(owner.address) - before)} (own transaction)"
+            )
+        before = w.balance(c.carol.address)
+        for i in tree.indexes_of(c.carol.address):
+            index, account, amount = tree.leaf(i)
+            self._tx(
+                c.relayer,
+                staking.functions.claimSlash(result.slash_id, index, account, amount, tree.proof_bytes(i)),
+            )
         self.say.say(
-            f"{c.carol.name} has no ETH: her leaf stays claimable for {tree.total // DIMO - 200} DIMO"
+            f"{c.carol.name:<34} claimed {dimo(w.balance(c.carol.address) - before)} (relayed: no ETH)"
         )
         active, unbonding, _ = staking.functions.stakeOf(c.operator.address).call()
         self.say.say(f"operator stake now {dimo(active)} active, {dimo(unbonding)} unbonding")
@@ -659,3 +705,30 @@ class Story:
             w.gateway(c.dave).command(vehicle, "unlock")
         except GatewayRefusedError as refusal:
             self.say.say(f"Dave -> unlock: refused, reason '{refusal.reason}'")
+        erin = w.gateway(c.erin)
+        consents = self.say.wait(
+            "the indexer to record the new owner",
+            lambda: (
+                (view := erin.get(f"/v1/vehicles/{vehicle}/consents"))["owner"].lower()
+                == c.erin.address.lower()
+                and view
+            ),
+        )
+        self.say.say(
+            f"Erin's GET /v1/vehicles/{vehicle}/consents: "
+            f"keys {consents['keys']}, products {consents['products']}"
+        )
+
+    def accounts(self) -> None:
+        w, c = self.world, self.cast
+        self.say.step("where the money is now")
+        staking = w.contract("staking")
+        for owner in c.owners:
+            self.say.say(f"{owner.name:<34} {dimo(w.balance(owner.address))}")
+        for broker in (c.operator, c.broker):
+            self.say.say(
+                f"{broker.name:<34} earnings to withdraw {dimo(w.console['earnings'](broker.address))}"
+            )
+        active, _, _ = staking.functions.stakeOf(c.operator.address).call()
+        self.say.say(f"{'operator stake (after the slash)':<34} {dimo(active)}")
+        self.say.say(f"{'DAO treasury':<34} {dimo(w.balance(w.manifest.address('Treasury')))}")
