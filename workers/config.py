@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.contracts import DEPLOYMENTS_DIR, PROJECT_ROOT
@@ -190,6 +190,30 @@ class Settings(BaseSettings):
     telemetry_max_age: int = Field(default=300, ge=1)
     #: Device telemetry timestamped more than this ahead of the workers' clock is refused.
     telemetry_max_future: int = Field(default=30, ge=0)
+
+    # --- environment ------------------------------------------------------------------------
+    #: `devnet` (the defaults: anvil keys, public secrets) or `production`, where every secret
+    #: must be set: the workers refuse to start on a devnet default (docs/security.md SEC-05).
+    environment: Literal["devnet", "production"] = "devnet"
+
+    @model_validator(mode="after")
+    def _no_devnet_secrets_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        devnet = Settings.model_construct()
+        leaked = [
+            name.upper()
+            for name in ("token_secret", "settler_key", "oracle_key", "oem_client_secret")
+            if getattr(self, name).get_secret_value() == getattr(devnet, name).get_secret_value()
+        ]
+        if any(key.get_secret_value() == DEVNET_OEM_TOKEN_KEY for key in self.oem_token_keys):
+            leaked.append("OEM_TOKEN_KEYS")
+        if leaked:
+            raise ValueError(
+                f"ENVIRONMENT=production but {', '.join(leaked)} still hold the public devnet defaults: "
+                "set each to a secret of this deployment"
+            )
+        return self
 
     @field_validator("rpc_url", "broker_url", "database_url")
     @classmethod
