@@ -25,13 +25,16 @@ from sqlalchemy import func, select
 
 from benchmarks.framework import BenchContext, Table
 from tests.support.market_world import API, STREAM, MarketWorld
-from tests.workers.gateway.projections import World
+from workers.chain import connect, forget_chains
+from workers.config import Settings, get_settings
 from workers.contracts import PROJECT_ROOT
-from workers.db import upgrade
+from workers.db import get_engine, upgrade
 from workers.db.gateway import ApiCredit
 from workers.db.session import dispose_engines, session_scope
 from workers.db.settlement import Usage
+from workers.db.signals import SignalValue, store_signals
 from workers.devnet import free_port
+from workers.indexer.sync import Indexer
 
 VEHICLES = 100
 CREDITS = 10_000_000
@@ -155,24 +158,17 @@ def _setup_chain(world: MarketWorld) -> dict[str, Any]:
     }
 
 
-def _index(db_url: str, world: MarketWorld, chain: dict[str, Any]) -> None:
-    """The projections the gateway reads, as the indexer confirms them from the chain."""
-    consumer = world.address(world.consumer_keys[0]).lower()
+def _index(settings: Settings, chain: dict[str, Any]) -> int:
+    """The indexer follows the chain into the gateway's database (0 confirmations); the OEM
+    side's stored signals for every vehicle. Returns the events applied."""
+    report = Indexer(connect(settings), get_engine(settings.database_url), settings).sync()
     now_ms = int(time.time() * 1000)
-    with session_scope(db_url) as session:
-        w = World(session)
-        w.head(world.w3.eth.block_number)
-        w.product(chain["api"], API, operator=world.operator.lower())
-        w.product(chain["stream"], STREAM, refresh=1, operator=world.operator.lower())
-        for i, (vehicle, owner) in enumerate(chain["vehicles"]):
-            w.vehicle(vehicle, owner)
-            w.join(chain["api"], vehicle, owner)
-            if i < STREAM_VEHICLES:
-                w.join(chain["stream"], vehicle, owner)
-            w.signals(vehicle, SIGNALS, now_ms)
-        for order in (chain["credits"], chain["subscription"]):
-            product, _, _, quantity, _, starts, ends, _ = world.market.functions.order(order).call()
-            w.order(order, product, consumer, quantity, starts=starts, ends=ends)
+    with session_scope(settings.database_url) as session:
+        for vehicle, _owner in chain["vehicles"]:
+            store_signals(
+                session, vehicle, [SignalValue(n, v, None, now_ms, "oem:1") for n, v in SIGNALS.items()]
+            )
+    return int(report.events)
 
 
 def _credits_spent(db_url: str, order: int) -> tuple[int, int]:
@@ -212,8 +208,17 @@ def run(ctx: BenchContext) -> list[Table]:
         ctx.manifest.write(manifest_file)
         db_url = f"sqlite:///{directory / 'gateway.db'}"
         upgrade(db_url)
-        _index(db_url, world, chain)
+        settings = get_settings().model_copy(
+            update={
+                "database_url": db_url,
+                "rpc_url": ctx.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+                "deployment_file": manifest_file,
+                "confirmations": 0,
+            }
+        )
+        indexed = _index(settings, chain)
         dispose_engines()
+        forget_chains()
         env = {
             "DATABASE_URL": db_url,
             "RPC_URL": ctx.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
@@ -273,6 +278,7 @@ def run(ctx: BenchContext) -> list[Table]:
     metered.notes += [
         f"{VEHICLES} member vehicles cycled per request; one Api order of {CREDITS:,} credits; "
         "the operator's activity is Staking.isActive at the indexer's block (cached per block)",
+        f"projections written by the indexer following the chain ({indexed:,} events applied)",
         "load: benchmarks/loadgen.py in its own process on loopback "
         "(keep-alive, one request in flight per connection)",
         "goal: >= 1,000 req/s with p99 < 20 ms on this 2-core machine (load generator included); "

@@ -2,9 +2,8 @@
 `datasets.build` computes a queued dataset; `access.sweep` expires ended orders on chain
 (Marketplace.expireOrder, which re-syncs the buyer's Staking usage) and their credits.
 
-The projections the gateway reads are written here as the indexer confirms them (orders,
-products, memberships mirrored from the chain's views) until the indexer's market handlers
-land; the chain, the worker, the broker and the database are the real ones."""
+The indexer follows the chain into the shared database (0 confirmations); the chain, the
+worker, the broker and the database are the real ones."""
 
 from __future__ import annotations
 
@@ -25,11 +24,13 @@ from tests.support.market_world import API, DATASET, MONTH, STREAM, MarketWorld
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import World
 from workers.app import create_app as create_celery
+from workers.chain import connect
 from workers.config import Settings
 from workers.db.gateway import ApiCredit, OrderExpiry
-from workers.db.session import session_scope
+from workers.db.session import get_engine, session_scope
 from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from workers.gateway.app import create_app
+from workers.indexer.sync import Indexer
 
 SOH = "Vehicle.Powertrain.TractionBattery.StateOfHealth"
 SWEEPER_KEY = ANVIL_KEYS[9]
@@ -63,6 +64,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         worker = CeleryWorker(env, "datasets,access", directory)
         settings = gateway_settings(
             db_url,
+            confirmations=0,
             rpc_url=node.url,
             deployment_file=Path(manifest_file),
             broker_url=redis_server.url,
@@ -70,18 +72,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             settler_key=SWEEPER_KEY,
             access_cache_ttl=0,
         )
+        celery = create_celery(settings)
         try:
-            yield Stack(node, world, db_url, settings, create_celery(settings))
+            yield Stack(node, world, db_url, settings, celery)
         finally:
+            celery.close()
             worker.stop()
             redis_server.stop()
             node.stop()
 
 
-def mirror_order(session: object, world: MarketWorld, order_id: int) -> None:
-    """The Order projection row as the indexer writes it from OrderPlaced."""
-    product_id, buyer, _, quantity, _, starts, ends, _ = world.market.functions.order(order_id).call()
-    World(session).order(order_id, product_id, buyer.lower(), quantity, starts=starts, ends=ends)  # type: ignore[arg-type]
+def index(stack: Stack) -> None:
+    """The indexer applies everything up to the head."""
+    Indexer(connect(stack.settings), get_engine(stack.db_url), stack.settings).sync()
 
 
 def test_a_dataset_is_built_by_the_worker(stack: Stack) -> None:
@@ -92,15 +95,10 @@ def test_a_dataset_is_built_by_the_worker(stack: Stack) -> None:
     for v in vehicles:
         world.join(owner, product, v)
     order = world.purchase_dataset(consumer, product)
+    index(stack)
     with session_scope(stack.db_url) as session:
-        w = World(session)
-        w.head(stack.node.w3.eth.block_number)
-        w.product(product, DATASET, min_cohort=2, operator=world.operator.lower())
         for i, v in enumerate(vehicles):
-            w.vehicle(v, world.address(owner).lower())
-            w.join(product, v, world.address(owner).lower())
-            w.signals(v, {SOH: 90.0 + i}, int(time.time() * 1000))
-        mirror_order(session, world, order)
+            World(session).signals(v, {SOH: 90.0 + i}, int(time.time() * 1000))
     with TestClient(create_app(stack.settings), base_url="http://localhost:8000") as client:
         token = sign_in(client, consumer)
         queued = client.post(
@@ -129,9 +127,8 @@ def test_the_sweep_expires_ended_orders_on_chain_and_their_credits(stack: Stack)
     credits_order = world.buy_credits(consumer, api, 10)  # never ends
     units, _ = world.market.functions.usageOf(buyer).call()
     assert units == 3
+    index(stack)
     with session_scope(stack.db_url) as session:
-        for order in (stream_order, bundle_order, credits_order):
-            mirror_order(session, world, order)
         _, _, _, _, _, _, bundle_ends, _ = world.market.functions.order(bundle_order).call()
         session.add(
             ApiCredit(
