@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from eth_account.messages import encode_defunct
 from sqlalchemy import func, select
 
 from benchmarks.framework import BenchContext, Table
+from tests.support.databases import postgres_database, postgres_unavailable
 from tests.support.market_world import API, STREAM, MarketWorld
 from workers.chain import connect, forget_chains
 from workers.config import Settings, get_settings
@@ -42,7 +44,6 @@ WARMUP = 2_000
 REQUESTS = 30_000
 SECONDS = 30.0
 CONNECTIONS = (8, 32)
-WORKERS = (1, 2)
 STREAM_VEHICLES = 50
 STREAM_COUNTS = (10, 40, 100)
 STREAM_SECONDS = 12.0
@@ -181,100 +182,112 @@ def _credits_spent(db_url: str, order: int) -> tuple[int, int]:
     return spent, int(usage)
 
 
+@dataclass
+class Setup:
+    """What every measured server shares."""
+
+    directory: Path
+    chain: dict[str, Any]
+    consumer: str
+    env: dict[str, str]
+
+
+def _measure_metered(table: Table, setup: Setup, database: str, db_url: str, workers: int) -> None:
+    """Warm-up, then one row per connection count, on a fresh server."""
+    env = {**setup.env, "DATABASE_URL": db_url}
+    server = GatewayProcess(env, workers, setup.directory / f"gateway-{database}-{workers}.log")
+    url = f"/v1/products/{setup.chain['api']}/vehicles/{{v}}/signals/latest"
+    try:
+        auth = f"Authorization: Bearer {server.sign_in(setup.consumer)}"
+        base = ["--url", server.url + url, "--vehicles", str(VEHICLES), "--header", auth]
+        spent_before, _ = _credits_spent(db_url, setup.chain["credits"])
+        served = 0
+        warm = loadgen("get", *base, "--connections", "8", "--requests", str(WARMUP), "--duration", "30")
+        served += warm["statuses"].get("200", 0)
+        for connections in CONNECTIONS:
+            cpu_before = server.cpu_seconds()
+            result = loadgen(
+                "get", *base, "--connections", str(connections),
+                "--requests", str(REQUESTS), "--duration", str(SECONDS),
+            )  # fmt: skip
+            cpu = (server.cpu_seconds() - cpu_before) * 1000 / max(1, result["requests"])
+            ok = result["statuses"].get("200", 0)
+            served += ok
+            spent, usage = _credits_spent(db_url, setup.chain["credits"])
+            table.add(
+                database, workers, connections, result["requests"], result["rps"], result["p50_ms"],
+                result["p90_ms"], result["p99_ms"], cpu, result["requests"] - ok,
+                spent - spent_before == served and usage == spent,
+            )  # fmt: skip
+    finally:
+        server.stop()
+
+
+def _measure_fanout(table: Table, setup: Setup, db_url: str) -> None:
+    server = GatewayProcess({**setup.env, "DATABASE_URL": db_url}, 1, setup.directory / "gateway-sse.log")
+    try:
+        auth = f"Authorization: Bearer {server.sign_in(setup.consumer)}"
+        stream_url = f"{server.url}/v1/orders/{setup.chain['subscription']}/stream?refresh=1"
+        for streams in STREAM_COUNTS:
+            result = loadgen(
+                "sse", "--url", stream_url, "--header", auth, "--streams", str(streams),
+                "--duration", str(STREAM_SECONDS),
+            )  # fmt: skip
+            expected = streams * STREAM_VEHICLES
+            rate = result["events_per_s"]
+            table.add(streams, STREAM_VEHICLES, expected, rate, 100 * rate / expected)
+    finally:
+        server.stop()
+
+
+def _prepare(db_url: str, base: Settings, chain: dict[str, Any]) -> int:
+    upgrade(db_url)
+    indexed = _index(base.model_copy(update={"database_url": db_url}), chain)
+    dispose_engines()
+    forget_chains()
+    return indexed
+
+
 def run(ctx: BenchContext) -> list[Table]:
     world = MarketWorld(ctx.w3, ctx.manifest).setup()
     chain = _setup_chain(world)
     metered = Table(
-        "Gateway: metered signals/latest (full access rule + atomic credit + usage row per call, SQLite)",
+        "Gateway: metered signals/latest (full access rule + atomic credit + usage row per call)",
         [
-            "uvicorn workers",
-            "connections",
-            "requests",
-            "req/s",
-            "p50 ms",
-            "p90 ms",
-            "p99 ms",
-            "non-200",
-            "credits spent = 200s",
+            "database", "uvicorn workers", "connections", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms",
+            "server CPU ms/req", "non-200", "credits spent = 200s",
         ],
-    )
+    )  # fmt: skip
     fanout = Table(
         "Gateway: live SSE fan-out (each tick re-checks the rule per vehicle; refresh 1 s)",
         ["streams", "vehicles each", "expected events/s", "delivered events/s", "delivered %"],
     )
+    rpc_url = ctx.w3.provider.endpoint_uri  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         directory = Path(tmp)
         manifest_file = directory / "local.json"
         ctx.manifest.write(manifest_file)
-        db_url = f"sqlite:///{directory / 'gateway.db'}"
-        upgrade(db_url)
-        settings = get_settings().model_copy(
-            update={
-                "database_url": db_url,
-                "rpc_url": ctx.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
-                "deployment_file": manifest_file,
-                "confirmations": 0,
-            }
+        base = get_settings().model_copy(
+            update={"rpc_url": rpc_url, "deployment_file": manifest_file, "confirmations": 0}
         )
-        indexed = _index(settings, chain)
-        dispose_engines()
-        forget_chains()
         env = {
-            "DATABASE_URL": db_url,
-            "RPC_URL": ctx.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+            "RPC_URL": rpc_url,
             "DEPLOYMENT_FILE": str(manifest_file),
             "RATE_LIMIT_PER_SECOND": "1000000",
             "RATE_LIMIT_BURST": "1000000",
             "ACCESS_CACHE_TTL": "0.5",
         }
-        consumer = world.consumer_keys[0]
-        url = f"/v1/products/{chain['api']}/vehicles/{{v}}/signals/latest"
-        served = 0
-        for workers in WORKERS:
-            server = GatewayProcess(env, workers, directory / f"gateway-{workers}.log")
-            try:
-                auth = f"Authorization: Bearer {server.sign_in(consumer)}"
-                base = ["--url", server.url + url, "--vehicles", str(VEHICLES), "--header", auth]
-                warm = loadgen(
-                    "get", *base, "--connections", "8", "--requests", str(WARMUP), "--duration", "30"
-                )
-                served += warm["statuses"].get("200", 0)
-                for connections in CONNECTIONS:
-                    cpu_before = server.cpu_seconds()
-                    result = loadgen(
-                        "get", *base, "--connections", str(connections),
-                        "--requests", str(REQUESTS), "--duration", str(SECONDS),
-                    )  # fmt: skip
-                    cpu = (server.cpu_seconds() - cpu_before) * 1000 / max(1, result["requests"])
-                    ok = result["statuses"].get("200", 0)
-                    served += ok
-                    spent, usage = _credits_spent(db_url, chain["credits"])
-                    metered.add(
-                        workers, connections, result["requests"], result["rps"], result["p50_ms"],
-                        result["p90_ms"], result["p99_ms"], cpu, result["requests"] - ok,
-                        spent == served == usage,
-                    )  # fmt: skip
-            finally:
-                server.stop()
-        server = GatewayProcess(env, 1, directory / "gateway-sse.log")
-        try:
-            auth = f"Authorization: Bearer {server.sign_in(consumer)}"
-            stream_url = f"{server.url}/v1/orders/{chain['subscription']}/stream?refresh=1"
-            for streams in STREAM_COUNTS:
-                result = loadgen(
-                    "sse", "--url", stream_url, "--header", auth, "--streams", str(streams),
-                    "--duration", str(STREAM_SECONDS),
-                )  # fmt: skip
-                expected = streams * STREAM_VEHICLES
-                fanout.add(
-                    streams,
-                    STREAM_VEHICLES,
-                    expected,
-                    result["events_per_s"],
-                    100 * result["events_per_s"] / expected,
-                )
-        finally:
-            server.stop()
+        setup = Setup(directory, chain, world.consumer_keys[0], env)
+        sqlite = f"sqlite:///{directory / 'gateway.db'}"
+        indexed = _prepare(sqlite, base, chain)
+        _measure_metered(metered, setup, "SQLite", sqlite, 1)
+        if postgres_unavailable() is None:
+            with postgres_database() as postgres:
+                _prepare(postgres, base, chain)
+                _measure_metered(metered, setup, "PostgreSQL", postgres, 1)
+        else:
+            metered.notes.append(f"PostgreSQL rows skipped: {postgres_unavailable()}")
+        _measure_fanout(fanout, setup, sqlite)
     metered.notes += [
         f"{VEHICLES} member vehicles cycled per request; one Api order of {CREDITS:,} credits; "
         "the operator's activity is Staking.isActive at the indexer's block (cached per block)",
@@ -283,6 +296,9 @@ def run(ctx: BenchContext) -> list[Table]:
         "(keep-alive, one request in flight per connection)",
         "goal: >= 1,000 req/s with p99 < 20 ms on this 2-core machine (load generator included); "
         "server CPU ms/req does not depend on what else the machine runs: 1000 / it bounds req/s per core",
+        "SQLite serialises writers on one file lock: one gateway process per SQLite database "
+        "(GATEWAY_WORKERS=1); on PostgreSQL each call is several round trips to the server process, "
+        "which on 2 cores shares the CPU with the gateway and the load generator",
     ]
     fanout.notes.append(f"{STREAM_SECONDS:g} s per row; the first 2 s are not counted")
     return [metered, fanout]
