@@ -24,7 +24,7 @@ from workers.deployment import Deployer, deploy_all
 from workers.devnet import ANVIL_KEYS, AnvilNode
 
 #: Benchmark modules under benchmarks/, in the order they print.
-BENCHES = ("token", "identity", "staking", "market", "oem", "gateway")
+BENCHES = ("token", "identity", "staking", "market", "oem", "gateway", "indexer")
 REPORT = PROJECT_ROOT / "BENCHMARKS.md"
 
 
