@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     #: Seconds an access decision's facts (from the indexed projections) may be reused;
     #: the cache is also keyed on the indexer's last applied block.
     access_cache_ttl: float = Field(default=1.0, ge=0)
+    #: Sign-in rate limit per client address (POST /auth/nonce and /auth/verify), a second.
+    auth_rate_limit_per_second: float = Field(default=5.0, gt=0)
+    auth_rate_limit_burst: int = Field(default=20, ge=1)
+    #: Live streams one bearer token may hold open at once (per gateway process).
+    stream_max_per_token: int = Field(default=256, ge=1)
     #: Seconds between SSE keep-alive comments on live streams.
     stream_ping_seconds: float = Field(default=15.0, gt=0)
     #: Buyers' stream period floor (seconds) when a product's refreshSeconds is 0.

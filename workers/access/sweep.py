@@ -12,11 +12,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from workers.chain import Chain, TxRevertError, TxSender
-from workers.db.gateway import ApiCredit, OrderExpiry
+from workers.db.gateway import ApiCredit, OrderExpiry, SiweNonce
 from workers.db.projections import Order
 from workers.db.session import session_scope
 from workers.db.settlement import ChainTx
@@ -25,11 +25,15 @@ log = logging.getLogger(__name__)
 
 #: Orders dealt with per sweep run (the rest wait for the next run).
 BATCH = 100
+#: Seconds an expired sign-in nonce is kept (replays of it stay answerable as `replayed`
+#: only while the row exists; after that they are unknown nonces, refused all the same).
+NONCE_RETENTION = 86_400
 
 
 @dataclass
 class SweepReport:
     credits_expired: int = 0
+    nonces_forgotten: int = 0
     orders_expired: list[int] | None = None
     orders_not_in_force: list[int] | None = None
     orders_waiting: list[int] | None = None
@@ -41,6 +45,16 @@ def expire_credits(session: Session, now: int) -> int:
         update(ApiCredit)
         .where(ApiCredit.expired.is_(False), ApiCredit.expires_at > 0, ApiCredit.expires_at <= now)
         .values(expired=True, remaining=0)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def forget_nonces(session: Session, now: int) -> int:
+    """Deletes sign-in nonces that expired more than NONCE_RETENTION seconds ago."""
+    result = session.execute(
+        delete(SiweNonce)
+        .where(SiweNonce.expires_at < now - NONCE_RETENTION)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -94,6 +108,7 @@ def sweep(database_url: str, chain: Chain, sender: TxSender, limit: int = BATCH)
     report = SweepReport(orders_expired=[], orders_not_in_force=[], orders_waiting=[])
     with session_scope(database_url) as session:
         report.credits_expired = expire_credits(session, now)
+        report.nonces_forgotten = forget_nonces(session, int(time.time()))
         candidates = ended_orders(session, now, limit)
     marketplace = chain.contract("Marketplace")
     for order_id in candidates:

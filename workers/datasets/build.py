@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -35,7 +35,9 @@ class DatasetRequest(BaseModel):
         description="A VSS signal name, e.g. Vehicle.Powertrain.TractionBattery.StateOfHealth"
     )
     group_by: str | None = Field(default=None, pattern="^(make|model|powertrain|region)$")
-    filter: dict[str, str] = Field(default_factory=dict, description="Profile fields to match exactly")
+    filter: dict[Literal["make", "model", "powertrain", "region"], Annotated[str, Field(max_length=64)]] = (
+        Field(default_factory=dict, description="Profile fields to match exactly")
+    )
     product_id: int | None = Field(
         default=None, ge=0, description="For a bundle order: which Dataset component"
     )

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from workers.gateway.auth import encode_token, issue_nonce, verify_login
 from workers.gateway.deps import state_of, write_session
-from workers.gateway.problems import problem_responses
+from workers.gateway.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -32,20 +32,35 @@ class VerifyAnswer(BaseModel):
     expires_at: int = Field(description="Unix seconds")
 
 
-@router.post("/nonce", response_model=NonceAnswer, responses=problem_responses(400, 422))
+def _limit_client(request: Request) -> None:
+    """Sign-in has no token yet: it is limited per client address."""
+    state = state_of(request)
+    client = request.client.host if request.client else "unknown"
+    wait = state.auth_limiter.admit(f"client:{client}")
+    if wait > 0:
+        problem = Problem(
+            "rate_limited", f"over {state.settings.auth_rate_limit_per_second:g} sign-ins/s from {client}"
+        )
+        problem.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+        raise problem
+
+
+@router.post("/nonce", response_model=NonceAnswer, responses=problem_responses(400, 422, 429))
 def nonce(body: NonceRequest, request: Request) -> NonceAnswer:
     """A single-use nonce and the EIP-4361 message naming it, to sign with the wallet."""
     state = state_of(request)
+    _limit_client(request)
     with write_session(state) as session:
         value, message = issue_nonce(session, state.settings, body.address)
     return NonceAnswer(nonce=value, message=message)
 
 
-@router.post("/verify", response_model=VerifyAnswer, responses=problem_responses(400, 401, 409, 422))
+@router.post("/verify", response_model=VerifyAnswer, responses=problem_responses(400, 401, 409, 422, 429))
 def verify(body: VerifyRequest, request: Request) -> VerifyAnswer:
     """Checks the signed message (domain, chain id, nonce, expiry, signature) and answers a
     bearer token. The nonce is consumed: the same message never signs in twice."""
     state = state_of(request)
+    _limit_client(request)
     with write_session(state) as session:
         identity = verify_login(session, state.settings, body.message, body.signature)
     request.state.address = identity.address

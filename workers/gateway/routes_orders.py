@@ -94,8 +94,13 @@ async def stream(
     wanted = StreamRequest(order_id, caller.address, vehicles, refresh, filters)
     chosen = await run_in_threadpool(_stream_plan, request, caller.address, wanted)
     state = state_of(request)
+    held = state.streams_by_session.get(caller.session_id, 0)
+    if held >= state.settings.stream_max_per_token:
+        raise Problem("rate_limited", f"{held} live streams already open on this token")
     return EventSourceResponse(
-        stream_events(state, wanted, chosen), ping=state.settings.stream_ping_seconds, send_timeout=30
+        stream_events(state, wanted, chosen, caller.session_id),
+        ping=state.settings.stream_ping_seconds,
+        send_timeout=30,
     )
 
 

@@ -31,6 +31,11 @@ class GatewayState:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
+        self.auth_limiter = RateLimiter(
+            self.settings.auth_rate_limit_per_second, self.settings.auth_rate_limit_burst
+        )
+        #: Live streams open per bearer session.
+        self.streams_by_session: dict[str, int] = {}
         self.facts_cache = FactsCache(self.settings.access_cache_ttl)
         self.token_secret = self.settings.token_secret.get_secret_value().encode()
         self._lazy: dict[str, Any] = {}
@@ -48,8 +53,12 @@ class GatewayState:
                 self._lazy[name] = build()
             return self._lazy[name]
 
+    def _chain_operator_check(self, operator: str, block: int) -> bool:
+        # The chain is reached only when a decision needs an operator's activity.
+        return self.chain.operator_active(operator, block)
+
     def facts(self, session: Session) -> IndexedFacts:
-        check = self.operator_check or self.chain.operator_active
+        check = self.operator_check or self._chain_operator_check
         return IndexedFacts(session, self.facts_cache, check)
 
 

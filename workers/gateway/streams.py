@@ -197,12 +197,13 @@ def tick(
 
 
 async def stream_events(
-    state: GatewayState, request: StreamRequest, stream_plan: StreamPlan
+    state: GatewayState, request: StreamRequest, stream_plan: StreamPlan, session_id: str = ""
 ) -> AsyncIterator[ServerSentEvent]:
     """The event stream: `signals` events each period, `end` with the reason when the rule
     stops allowing it (order expired, product or operator inactive)."""
     counted: set[tuple[int, int, int]] = set()
     state.metrics.streams_open.inc()
+    state.streams_by_session[session_id] = state.streams_by_session.get(session_id, 0) + 1
     try:
         yield ServerSentEvent(
             data=json.dumps(
@@ -229,3 +230,8 @@ async def stream_events(
             await asyncio.sleep(max(0.0, stream_plan.period - (time.monotonic() - started)))
     finally:
         state.metrics.streams_open.dec()
+        left = state.streams_by_session.get(session_id, 1) - 1
+        if left > 0:
+            state.streams_by_session[session_id] = left
+        else:
+            state.streams_by_session.pop(session_id, None)

@@ -123,3 +123,34 @@ def test_tokens_are_checked(client: TestClient) -> None:
         answer = client.get("/v1/vehicles/1/consents", headers={"Authorization": f"Bearer {bad}"})
         _problem(answer, 401, "bad_token")
     _problem(client.get("/v1/vehicles/1/consents"), 401, "unauthenticated")
+
+
+def test_sign_in_is_rate_limited_per_client(sqlite_db: str) -> None:
+    app = create_app(gateway_settings(sqlite_db, auth_rate_limit_per_second=0.01, auth_rate_limit_burst=3))
+    with TestClient(app, base_url="http://localhost:8000") as client:
+        for _ in range(3):
+            assert client.post("/auth/nonce", json={"address": ADDRESS}).status_code == 200
+        answer = client.post("/auth/nonce", json={"address": ADDRESS})
+        _problem(answer, 429, "rate_limited")
+        assert int(answer.headers["retry-after"]) >= 1
+
+
+def test_tokens_are_rate_limited(sqlite_db: str) -> None:
+    app = create_app(gateway_settings(sqlite_db, rate_limit_per_second=0.01, rate_limit_burst=2))
+    with TestClient(app, base_url="http://localhost:8000") as client:
+        token = sign_in(client)
+        headers = {"Authorization": f"Bearer {token}"}
+        statuses = [client.get("/v1/vehicles/1/consents", headers=headers).status_code for _ in range(3)]
+        assert statuses == [404, 404, 429]  # no such vehicle twice, then over the limit
+        other = sign_in(client, ANVIL_KEYS[6])  # buckets are per token
+        assert (
+            client.get("/v1/vehicles/1/consents", headers={"Authorization": f"Bearer {other}"}).status_code
+            == 404
+        )
+        metrics = client.get("/metrics").text
+        assert 'gateway_refusals_total{reason="rate_limited"} 1.0' in metrics
+        assert (
+            'gateway_requests_total{method="GET",route="/v1/vehicles/{vehicleId}/consents",status="404"} 3.0'
+            in metrics
+        )
+        assert "gateway_request_seconds_bucket" in metrics
