@@ -112,6 +112,8 @@ class Indexer:
         self._store: Store | None = None
         self._ceiling: int | None = None
         self._successes = 0
+        #: The cursor (block, hash) the cached rows are the state of; None: nothing cached.
+        self._cache_at: tuple[int, str | None] | None = None
 
     # --- the cursor -----------------------------------------------------------------------
 
@@ -339,6 +341,8 @@ class Indexer:
             if cursor is None or cursor.last_block != batch.first - 1:
                 raise ChainMovedError(f"the cursor moved to {cursor and cursor.last_block} under this sync")
             undo_from = _undo_from(cursor.undo_from, batch, window_start)
+            if (cursor.last_block, cursor.last_hash) != self._cache_at:
+                self._forget()  # another process applied blocks since: cached rows may be stale
             store = self._store_for(conn, window_start)
             try:
                 for event in batch.events:
@@ -355,8 +359,9 @@ class Indexer:
                     .values(last_block=batch.last, last_hash=batch.last_hash, undo_from=undo_from)
                 )
             except BaseException:
-                store.forget()
+                self._forget()
                 raise
+        self._cache_at = (batch.last, batch.last_hash)
 
     def _store_for(self, conn: Connection, undo_from: int | None) -> Store:
         if self._store is None:
@@ -366,6 +371,7 @@ class Indexer:
         return self._store
 
     def _forget(self) -> None:
+        self._cache_at = None
         if self._store is not None:
             self._store.forget()
 
