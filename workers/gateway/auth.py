@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from web3 import HTTPProvider
 
 from workers.config import Settings
 from workers.db.gateway import GatewaySession, SiweNonce
@@ -32,6 +33,8 @@ with warnings.catch_warnings():
     from siwe import SiweMessage
 
 TOKEN_VERSION = "v1"
+#: Seconds the ERC-1271 wallet check may take.
+ERC1271_TIMEOUT = 5.0
 SIWE_STATEMENT = "Sign in to the DIMO data gateway."
 
 
@@ -100,13 +103,15 @@ def verify_login(session: Session, settings: Settings, message: str, signature: 
         raise Problem("expired", "the nonce has expired; ask for a new one")
     if row.address != parsed.address.lower():
         raise Problem("bad_message", "the nonce was issued to another address")
+    # A contract wallet (ERC-1271) is asked through the RPC when the signature is not an EOA's.
+    provider = HTTPProvider(settings.rpc_url, request_kwargs={"timeout": ERC1271_TIMEOUT})
     try:
-        parsed.verify(signature, domain=settings.siwe_domain, nonce=row.nonce)
+        parsed.verify(signature, domain=settings.siwe_domain, nonce=row.nonce, provider=provider)
     except siwe.ExpiredMessage as exc:
         raise Problem("expired", "the message has expired") from exc
     except siwe.NotYetValidMessage as exc:
         raise Problem("bad_message", "the message is not valid yet") from exc
-    except (siwe.InvalidSignature, siwe.VerificationError, ValueError) as exc:
+    except Exception as exc:  # a bad signature, or a wallet check the RPC could not answer
         raise Problem("bad_signature", f"the signature is not {parsed.address}'s over this message") from exc
     consumed = session.execute(
         update(SiweNonce)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,8 @@ from siwe import SiweMessage
 
 from tests.support.anvil import ANVIL_KEYS
 from tests.workers.gateway.conftest import gateway_settings, sign, sign_in
+from workers.contracts import PROJECT_ROOT
+from workers.deployment import Deployer
 from workers.gateway.app import create_app
 from workers.gateway.auth import decode_token
 
@@ -154,3 +157,28 @@ def test_tokens_are_rate_limited(sqlite_db: str) -> None:
             in metrics
         )
         assert "gateway_request_seconds_bucket" in metrics
+
+
+def test_a_contract_wallet_signs_in_through_erc1271(sqlite_db: str, anvil) -> None:
+    """The wallet (tests/forge/identity/IdentityBase.sol OwnerWallet) approves what its owner
+    key signed; the gateway asks it through the RPC."""
+    artifact = json.loads((PROJECT_ROOT / "out" / "IdentityBase.sol" / "OwnerWallet.json").read_text())
+    owner = Account.from_key(ANVIL_KEYS[7])
+    deployer = Deployer(anvil.w3, Account.from_key(ANVIL_KEYS[0]))
+    factory = anvil.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]["object"])
+    receipt = deployer.send(
+        factory.constructor(owner.address).build_transaction({"gas": 2_000_000}), "wallet"
+    )
+    wallet = receipt["contractAddress"]
+    app = create_app(gateway_settings(sqlite_db, rpc_url=anvil.url))
+    with TestClient(app, base_url="http://localhost:8000") as client:
+        issued = _nonce(client, wallet)
+        answer = _verify(client, issued["message"], sign(issued["message"], owner.key.hex()))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["address"] == wallet
+        stranger = _nonce(client, wallet)
+        _problem(
+            _verify(client, stranger["message"], sign(stranger["message"], ANVIL_KEYS[6])),
+            401,
+            "bad_signature",
+        )
