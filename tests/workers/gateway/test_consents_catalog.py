@@ -1,0 +1,134 @@
+"""The catalog and a vehicle's consents, as the indexer last confirmed them from a real
+anvil: products with terms and bundle components, open demand, and for the owner only the
+live keys and memberships (expired keys, old term versions and pre-transfer ones left out)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+from fastapi.testclient import TestClient
+
+from tests.support.anvil import AnvilNode
+from tests.support.market_world import API, DATASET, MONTH, STREAM, MarketWorld
+from tests.workers.gateway.conftest import gateway_settings, sign_in
+from workers.access.permissions import DRIVE, LOCK, TELEMETRY
+from workers.chain import connect, forget_chains
+from workers.db.session import get_engine
+from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
+from workers.gateway.app import create_app
+from workers.indexer.sync import Indexer
+
+
+@dataclass
+class Env:
+    node: AnvilNode
+    world: MarketWorld
+    client: TestClient
+    indexer: Indexer
+
+    def sync(self) -> None:
+        self.indexer.sync()
+
+    def consents(self, key: str, vehicle: int) -> dict:
+        token = sign_in(self.client, key)
+        return self.client.get(
+            f"/v1/vehicles/{vehicle}/consents", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+
+
+@pytest.fixture
+def env(tmp_path, sqlite_db: str) -> Iterator[Env]:
+    node = AnvilNode(log_dir=tmp_path)
+    try:
+        manifest, manifest_file = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=tmp_path / "deployments")
+        world = MarketWorld(node.w3, manifest).setup()
+        settings = gateway_settings(
+            sqlite_db, rpc_url=node.url, deployment_file=manifest_file, confirmations=0, access_cache_ttl=0
+        )
+        forget_chains()
+        indexer = Indexer(connect(settings), get_engine(sqlite_db), settings)
+        with TestClient(create_app(settings), base_url="http://localhost:8000") as client:
+            yield Env(node, world, client, indexer)
+    finally:
+        node.stop()
+        forget_chains()
+
+
+def test_the_catalog_lists_products_terms_bundles_and_open_demand(env: Env) -> None:
+    world = env.world
+    stream = world.create_product(STREAM, refresh=30, tag="cat-stream")
+    api = world.create_product(API, permissions=TELEMETRY, tag="cat-api")
+    dataset = world.create_product(DATASET, min_cohort=5, tag="cat-ds")
+    bundle = world.create_bundle([stream, api], [0, 250], tag="cat-bundle")
+    world.set_active(dataset, False)
+    consumer = world.consumer_keys[0]
+    world.send(consumer, world.products, "signalDemand", keccak(text="soh"), "ipfs://demand/soh", 5 * 10**18)
+    world.send(consumer, world.products, "signalDemand", keccak(text="trips"), "ipfs://demand/trips", 10**18)
+    world.send(consumer, world.products, "withdrawDemand", 2)
+    env.sync()
+
+    listed = env.client.get("/v1/products").json()
+    assert [p["product_id"] for p in listed] == [stream, api, dataset, bundle]
+    by_id = {p["product_id"]: p for p in listed}
+    assert by_id[stream]["kind"] == "Stream" and by_id[stream]["terms"]["refresh_seconds"] == 30
+    assert by_id[api]["terms"]["required_permissions"] == TELEMETRY
+    assert by_id[api]["operator"] == world.operator.lower()
+    assert not by_id[dataset]["active"] and by_id[dataset]["terms"]["min_cohort"] == 5
+    assert by_id[bundle]["components"] == [
+        {"product_id": stream, "kind": "Stream", "monthly_quantity": 0},
+        {"product_id": api, "kind": "Api", "monthly_quantity": 250},
+    ]
+    assert [p["product_id"] for p in env.client.get("/v1/products?active=true&kind=Api").json()] == [api]
+    assert env.client.get(f"/v1/products/{bundle}").json() == by_id[bundle]
+    assert env.client.get("/v1/products/999").json()["reason"] == "not_found"
+    demand = env.client.get("/v1/demand").json()
+    assert [(d["signal_id"], d["uri"], d["budget"]) for d in demand] == [
+        (1, "ipfs://demand/soh", str(5 * 10**18))
+    ]
+
+
+def test_consents_are_the_owner_s_live_keys_and_memberships(env: Env) -> None:
+    world = env.world
+    owner_key, next_owner_key = world.owner_keys[0], world.owner_keys[1]
+    api = world.create_product(API, tag="consent-api")
+    stream = world.create_product(STREAM, tag="consent-stream")
+    vehicle = world.mint(owner_key)
+    driver, fleet = (
+        Account.from_key(world.consumer_keys[0]).address,
+        Account.from_key(world.consumer_keys[1]).address,
+    )
+    now = env.node.w3.eth.get_block("latest")["timestamp"]
+    world.grant(owner_key, vehicle, driver, LOCK | DRIVE)
+    world.grant(owner_key, vehicle, fleet, LOCK, now + MONTH)
+    world.join(owner_key, api, vehicle)
+    world.join(owner_key, stream, vehicle)
+    env.sync()
+
+    body = env.consents(owner_key, vehicle)
+    assert body["vehicle_id"] == vehicle and body["owner"] == world.address(owner_key).lower()
+    assert sorted((k["grantee"], k["permissions"]) for k in body["keys"]) == sorted(
+        [(driver.lower(), LOCK | DRIVE), (fleet.lower(), LOCK)]
+    )
+    assert body["products"] == [{"product_id": api, "version": 1}, {"product_id": stream, "version": 1}]
+    assert env.consents(next_owner_key, vehicle)["reason"] == "not_owner"
+
+    env.node.increase_time(MONTH + 1)  # the fleet key expires
+    world.update_terms(api, API, tag="consent-api-v2")  # members must consent again
+    env.sync()
+    body = env.consents(owner_key, vehicle)
+    assert [k["grantee"] for k in body["keys"]] == [driver.lower()]
+    assert body["products"] == [{"product_id": stream, "version": 1}]
+
+    world.transfer(owner_key, vehicle, world.address(next_owner_key))  # the new owner starts clean
+    env.sync()
+    assert env.consents(owner_key, vehicle)["reason"] == "not_owner"
+    assert env.consents(next_owner_key, vehicle) | {"owner": None} == {
+        "vehicle_id": vehicle,
+        "owner": None,
+        "keys": [],
+        "products": [],
+    }
