@@ -33,25 +33,30 @@ OperatorCheck = Callable[[str, int], bool]
 
 @dataclass(frozen=True)
 class IndexedHead:
-    """The last block the indexer applied (and its timestamp, when recorded)."""
+    """The last block the indexer applied (and its timestamp, when recorded). The hash is
+    part of it: a reorg re-applied to the same height is another head."""
 
     number: int
     timestamp: int
+    hash: str | None = None
 
 
 def indexed_head(session: Session) -> IndexedHead:
-    cursor = session.execute(
-        select(IndexerCursor.last_block).order_by(IndexerCursor.last_block.desc()).limit(1)
-    ).scalar()
-    if cursor is None:
+    row = session.execute(
+        select(IndexerCursor.last_block, IndexerCursor.last_hash)
+        .order_by(IndexerCursor.last_block.desc())
+        .limit(1)
+    ).first()
+    if row is None:
         return IndexedHead(-1, 0)
+    cursor, last_hash = row
     ts = session.execute(
         select(IndexedBlock.timestamp)
         .where(IndexedBlock.number <= cursor, IndexedBlock.timestamp.is_not(None))
         .order_by(IndexedBlock.number.desc())
         .limit(1)
     ).scalar()
-    return IndexedHead(int(cursor), int(ts or 0))
+    return IndexedHead(int(cursor), int(ts or 0), last_hash)
 
 
 @dataclass

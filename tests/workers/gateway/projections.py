@@ -23,7 +23,7 @@ class World:
     timestamp: int = 0
     inactive_operators: set[str] = field(default_factory=set)
 
-    def head(self, block: int, timestamp: int = 0) -> None:
+    def head(self, block: int, timestamp: int = 0, block_hash: str | None = None) -> None:
         self.block, self.timestamp = block, timestamp
         cursor = self.session.get(IndexerCursor, "main")
         if cursor is None:
@@ -34,11 +34,12 @@ class World:
                     deployment="0x",
                     start_block=0,
                     last_block=block,
-                    last_hash=None,
+                    last_hash=block_hash,
                 )
             )
         else:
             cursor.last_block = block
+            cursor.last_hash = block_hash
         if timestamp:
             self.session.merge(
                 IndexedBlock(number=block, hash="0x" + "00" * 32, parent_hash=None, timestamp=timestamp)
