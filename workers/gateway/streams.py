@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sse_starlette.sse import ServerSentEvent
+from starlette.concurrency import run_in_threadpool
 
 from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order
 from workers.access.facts import IndexedFacts
@@ -151,9 +152,11 @@ class Tick:
 def tick(
     state: GatewayState, request: StreamRequest, stream_plan: StreamPlan, counted: set[tuple[int, int, int]]
 ) -> Tick:
-    """Re-applies the rule and gathers the member vehicles' latest signals."""
+    """Re-applies the rule and gathers the member vehicles' latest signals (a read-only
+    transaction); member-days not counted yet are written after, in a short one."""
     events: list[ServerSentEvent] = []
-    with session_scope(state.settings.database_url) as session:
+    days: list[tuple[Entitlement, int, str, int]] = []
+    with session_scope(state.settings.database_url, read_only=True) as session:
         facts = state.facts(session)
         decision = may_use_order(facts, request.caller, request.order_id, Purpose.STREAM)
         if not decision:
@@ -190,9 +193,12 @@ def tick(
                 )
                 key = (ent.product_id, vehicle_id, now // DAY)
                 if key not in counted:
-                    owner = facts.vehicle_owner(vehicle_id) or "0x" + "00" * 20
-                    _record_member_day(session, state, ent, vehicle_id=vehicle_id, owner=owner, now=now)
-                    counted.add(key)
+                    days.append((ent, vehicle_id, facts.vehicle_owner(vehicle_id) or "0x" + "00" * 20, now))
+    if days:
+        with session_scope(state.settings.database_url) as session:
+            for ent, vehicle_id, owner, now in days:
+                _record_member_day(session, state, ent, vehicle_id=vehicle_id, owner=owner, now=now)
+        counted.update((ent.product_id, vehicle_id, now // DAY) for ent, vehicle_id, _, now in days)
     return Tick(events)
 
 
@@ -217,7 +223,8 @@ async def stream_events(
         )
         while True:
             started = time.monotonic()
-            outcome = tick(state, request, stream_plan, counted)
+            # the database work of a tick runs off the event loop: other requests go on meanwhile
+            outcome = await run_in_threadpool(tick, state, request, stream_plan, counted)
             if outcome.ended is not None:
                 yield ServerSentEvent(
                     data=json.dumps({"reason": outcome.ended.reason, "detail": outcome.ended.detail}),
