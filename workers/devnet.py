@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,20 @@ class AnvilNode:
         self.url = f"http://127.0.0.1:{self.port}"
         binary = str(ANVIL_BIN) if ANVIL_BIN.exists() else "anvil"
         log = open(log_dir / f"anvil-{self.port}.log", "w") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+        # anvil persists old states under ~/.foundry/anvil/tmp and leaves them there when it
+        # stops (gigabytes after a long test): give each node its own folder, removed on stop.
+        self.states = Path(tempfile.mkdtemp(prefix=f"anvil-states-{self.port}-"))
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--host", "127.0.0.1", *args],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--host",
+                "127.0.0.1",
+                "--cache-path",
+                str(self.states),
+                *args,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -98,3 +111,4 @@ class AnvilNode:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        shutil.rmtree(self.states, ignore_errors=True)
