@@ -256,7 +256,18 @@ def start_stack(
         rpc_url = f"http://127.0.0.1:{rpc_port}"
         launcher.start(
             "anvil",
-            [str(ANVIL_BIN), "--port", str(rpc_port), "--host", "127.0.0.1", "--code-size-limit", "100000"],
+            [
+                str(ANVIL_BIN),
+                "--port",
+                str(rpc_port),
+                "--host",
+                "127.0.0.1",
+                "--code-size-limit",
+                "100000",
+                # anvil persists old states to disk; keep them inside the run folder, not ~/.foundry
+                "--cache-path",
+                str(run_dir / "anvil-states"),
+            ],
             http_ok(rpc_url),
         )
         _, deployment = deploy_all(
