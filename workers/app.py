@@ -42,7 +42,7 @@ def route_by_prefix(
 ) -> dict | None:
     """`indexer.sync` → queue `indexer`; names without a known prefix use the default queue."""
     prefix = name.split(".", 1)[0]
-    return {"queue": prefix, "exchange": prefix, "routing_key": prefix} if prefix in QUEUES else None
+    return {"queue": prefix, "routing_key": prefix} if prefix in QUEUES else None
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:

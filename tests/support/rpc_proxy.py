@@ -32,6 +32,8 @@ class Faults:
     stall_seconds: float = 3.0
     #: Rewrites the logs of eth_getLogs answers (malformed logs).
     corrupt_logs: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    #: Refuse eth_call at past blocks, as a node without archive state does.
+    no_archive: bool = False
     #: Runs after answering a call of this method, once: (method, hook).
     after_call: tuple[str, Callable[[], None]] | None = None
     #: Count of calls per method.
@@ -96,6 +98,8 @@ class RpcProxy:
             span = int(spec["toBlock"], 16) - int(spec["fromBlock"], 16) + 1
             if span > self.faults.max_log_range:
                 return _error(request, -32005, f"block range too large: {span} > {self.faults.max_log_range}")
+        if method == "eth_call" and self.faults.no_archive and request["params"][1:] not in ([], ["latest"]):
+            return _error(request, -32000, "missing trie node 4f0c… (path ) state is not available")
         answer = self._session.post(self.upstream, json=request, timeout=60).json()
         if method == "eth_getLogs" and "result" in answer:
             if self.faults.max_logs is not None and len(answer["result"]) > self.faults.max_logs:

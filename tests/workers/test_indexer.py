@@ -252,3 +252,17 @@ def test_a_handler_failing_mid_batch_leaves_nothing_applied(deployment, history,
     monkeypatch.setitem(handler_registry._registry, ("Staking", "Staked"), original)
     indexer.sync()
     assert index_vs_chain(indexer.engine, history) == []
+
+
+def test_terms_come_from_the_transaction_when_the_node_has_no_archive_state(
+    deployment, history, proxy, db_url
+):
+    _anvil, _manifest, path = deployment
+    history.all()
+    proxy.faults.no_archive = True
+    indexer = make_indexer(proxy.url, db_url, path)
+    indexer.sync()
+    assert index_vs_chain(indexer.engine, history) == []
+    assert proxy.faults.calls["eth_getTransactionByHash"] >= 5  # 5 TermsUpdated, 1 BundleCreated
+    terms = rows(indexer.engine, "product_terms")
+    assert len(terms) == 5 and all(t["terms_uri"] for t in terms)

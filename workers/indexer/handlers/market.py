@@ -32,14 +32,33 @@ TERMS_COLUMNS = {
 }
 
 
+def _terms_from_input(function: str, args: dict[str, Any], ev: Event) -> dict[str, Any] | None:
+    """createProduct / createBundle (version 1) and updateTerms carry the terms themselves."""
+    if function in ("createProduct", "createBundle") and ev.args["version"] == 1:
+        return {"version": 1, "terms": args["terms"]}
+    if function == "updateTerms" and args["productId"] == ev.args["productId"]:
+        return {"version": ev.args["version"], "terms": args["terms"]}
+    return None
+
+
+def _components_from_input(function: str, args: dict[str, Any], ev: Event) -> dict[str, Any] | None:
+    """createBundle(terms, components, monthlyQuantities), by position (names vary)."""
+    if function != "createBundle":
+        return None
+    _terms, components, quantities = args.values()
+    if list(components) != list(ev.args["components"]):
+        return None
+    return {"productIds": components, "monthlyQuantities": quantities}
+
+
 @read_view("DataProducts", "TermsUpdated")
 def _terms_view(ev: Event) -> ViewCall:
-    return ViewCall("DataProducts", "product", (ev.args["productId"],))
+    return ViewCall("DataProducts", "product", (ev.args["productId"],), _terms_from_input)
 
 
 @read_view("DataProducts", "BundleCreated")
 def _components_view(ev: Event) -> ViewCall:
-    return ViewCall("DataProducts", "components", (ev.args["bundleId"],))
+    return ViewCall("DataProducts", "components", (ev.args["bundleId"],), _components_from_input)
 
 
 @on("DataProducts", "ProductCreated")
