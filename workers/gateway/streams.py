@@ -64,21 +64,14 @@ def plan(facts: IndexedFacts, request: StreamRequest, decision: Decision, floor:
     vehicles = allowance if request.vehicles is None else request.vehicles
     if vehicles > allowance:
         return f"the order covers {allowance} vehicles; {vehicles} were asked for"
-    minimum = max(
-        [floor]
-        + [float((facts.product(e.product_id) or _NO_PRODUCT).refresh_seconds) for e in decision.entitlements]
-    )
+    refresh = [
+        p.refresh_seconds for p in map(facts.product, (e.product_id for e in decision.entitlements)) if p
+    ]
+    minimum = max([floor, *map(float, refresh)])
     period = minimum if request.refresh is None else request.refresh
     if period < minimum:
         return f"refresh {period:g}s is faster than the product allows ({minimum:g}s)"
     return StreamPlan(decision.entitlements, vehicles, period)
-
-
-class _NoProduct:
-    refresh_seconds = 0
-
-
-_NO_PRODUCT: Any = _NoProduct()
 
 
 def _profiles(session: Session, vehicle_ids: list[int]) -> dict[int, VehicleProfile]:
