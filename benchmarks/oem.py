@@ -76,14 +76,15 @@ def _paired_device(ctx: BenchContext) -> tuple[int, int]:
     ctx.deployer.call(devices, "setManufacturer", me, True)
     ctx.deployer.call(vehicles, "addConnection", "bench", me)
     connection_id = vehicles.functions.connectionCount().call()
-    receipt = ctx.deployer.call(vehicles, "mint", me, connection_id, keccak(text="bench vin"))
+    receipt = ctx.deployer.call(vehicles, "mint", me, connection_id, keccak(text="oem bench vin"))
     vehicle_id = vehicles.events.VehicleMinted().process_receipt(receipt, errors=DISCARD)[0]["args"][
         "vehicleId"
     ]
     signer = Account.from_key(DEVICE_KEY).address
-    receipt = ctx.deployer.call(devices, "mintDevice", me, signer, keccak(text="bench serial"))
+    receipt = ctx.deployer.call(devices, "mintDevice", me, signer, keccak(text="oem bench serial"))
     device_id = devices.events.DeviceMinted().process_receipt(receipt, errors=DISCARD)[0]["args"]["deviceId"]
-    deadline = int(time.time()) + 3600
+    # The chain's clock, which earlier benchmarks may have moved ahead of the wall clock.
+    deadline = ctx.w3.eth.get_block("latest")["timestamp"] + 3600
     pair = eip712.pair(
         eip712.domain(eip712.DEVICE_DOMAIN, ctx.w3.eth.chain_id, devices.address),
         vehicle_id=vehicle_id,

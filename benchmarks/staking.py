@@ -170,8 +170,9 @@ def slash_and_claim_tables(bench: Bench) -> list[Table]:
         "first in word = the claim that writes a fresh bitmap word (zero to non-zero)."
     )
     claim_table.notes.append(
-        "every claim pays a fresh address, as does the transfer; the claim also reads the root, "
-        "updates the pool and the bitmap, and carries the proof (about 750 gas a level, 512 of it calldata)."
+        "every claim pays a fresh address, as does the transfer; the claim also updates the pool's word "
+        "(found under the root its proof leads to: the proof check and the cap in one slot) and the "
+        "bitmap, and carries the proof (about 570 gas a level, 512 of it calldata)."
     )
 
     slash_id, tree = pools[0]

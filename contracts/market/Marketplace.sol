@@ -11,7 +11,7 @@ import {IMarketplace} from "../interfaces/IMarketplace.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
 import {Roles} from "../libraries/Roles.sol";
 import {MarketMath} from "./MarketMath.sol";
-import {PayoutProof} from "./PayoutProof.sol";
+import {PayoutProof} from "../libraries/PayoutProof.sol";
 
 /// @title Marketplace
 /// @notice Sells data products (DESIGN.md §3.6): streams and bundles by vehicle-month, API

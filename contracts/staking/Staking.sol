@@ -6,10 +6,10 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
 import {LockupCurve} from "../libraries/LockupCurve.sol";
+import {PayoutProof} from "../libraries/PayoutProof.sol";
 import {Roles} from "../libraries/Roles.sol";
 
 /// @title Staking
@@ -77,9 +77,10 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         uint8 tier;
     }
 
-    /// @dev Two slots: the root, then the remaining amount beside the window's end.
-    struct SlashPool {
-        bytes32 root;
+    /// @dev What a slash's impact distribution still pays and when its claims close, in one
+    ///      slot, stored under `_fundsKey(root, slashId)`: a claim finds it from the root its
+    ///      proof leads to, so the proof check and the cap read one storage word.
+    struct SlashFunds {
         uint192 remaining;
         uint64 closesAt;
     }
@@ -101,7 +102,8 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     mapping(address account => uint8 roleBits) private _roles;
     mapping(Role role => Curve) private _curves;
     mapping(address account => Usage) private _usage;
-    mapping(uint256 slashId => SlashPool) private _pools;
+    mapping(uint256 slashId => bytes32 root) private _impactRoots;
+    mapping(bytes32 fundsKey => SlashFunds) private _funds;
     mapping(uint256 slashId => mapping(uint256 word => uint256 bits)) private _claimed;
 
     /// @param token_ the staked ERC-20 (DIMO; EIP-2612 for `stakeWithPermit`)
@@ -287,7 +289,8 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         uint64 closesAt;
         if (toImpacted != 0) {
             closesAt = uint64(block.timestamp) + claimWindow;
-            _pools[slashId] = SlashPool(impactRoot, SafeCast.toUint192(toImpacted), closesAt);
+            _impactRoots[slashId] = impactRoot;
+            _funds[_fundsKey(impactRoot, slashId)] = SlashFunds(SafeCast.toUint192(toImpacted), closesAt);
         }
         emit SlashApplied(slashId, account, fromActive, fromUnbonding, closesAt);
         emit Slashed(slashId, account, amount, toImpacted, impactRoot, reason);
@@ -302,32 +305,34 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         override
         nonReentrant
     {
-        SlashPool storage pool = _pools[slashId];
-        (bytes32 root, uint256 remaining) = _openPool(pool, slashId);
+        bytes32 root = PayoutProof.processProof(proof, PayoutProof.leaf(index, account, amount));
+        SlashFunds storage funds = _funds[_fundsKey(root, slashId)];
+        uint64 closesAt = funds.closesAt;
+        // No funds under this root: the proof does not lead to the slash's root (or there is
+        // none). Refuse with the reason the checks below would have given a correct root.
+        if (closesAt == 0) _refuseClaim(slashId, index, account, amount);
+        if (block.timestamp >= closesAt) revert ClaimWindowClosed(slashId, closesAt);
         _markClaimed(slashId, index);
         if (amount == 0) revert ZeroAmount();
         if (account == address(0) || account == address(this)) revert InvalidClaimant(account);
-        if (!MerkleProof.verifyCalldata(proof, root, _leaf(index, account, amount))) {
-            revert InvalidProof(slashId, index, account, amount);
-        }
         // The root may promise more than the pool: it never pays out more than toImpacted.
+        uint256 remaining = funds.remaining;
         if (amount > remaining) revert ClaimExceedsPool(slashId, amount, remaining);
 
-        pool.remaining = uint192(remaining - amount);
+        funds.remaining = uint192(remaining - amount);
         emit SlashClaimed(slashId, index, account, amount);
         IERC20(token).safeTransfer(account, amount);
     }
 
     /// @inheritdoc IStaking
     function sweepSlash(uint256 slashId) external override nonReentrant {
-        SlashPool storage pool = _pools[slashId];
-        if (pool.root == bytes32(0)) revert NoImpactPool(slashId);
-        uint64 closesAt = pool.closesAt;
+        SlashFunds storage funds = _openFunds(slashId);
+        uint64 closesAt = funds.closesAt;
         if (block.timestamp < closesAt) revert ClaimWindowOpen(slashId, closesAt);
-        uint256 amount = pool.remaining;
+        uint256 amount = funds.remaining;
         if (amount == 0) revert NothingToSweep(slashId);
 
-        pool.remaining = 0;
+        funds.remaining = 0;
         emit SlashSwept(slashId, amount);
         IERC20(token).safeTransfer(treasury, amount);
     }
@@ -339,13 +344,14 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         override
         returns (bytes32 root, uint256 remaining, uint64 closesAt)
     {
-        SlashPool storage pool = _pools[slashId];
-        return (pool.root, pool.remaining, pool.closesAt);
+        root = _impactRoots[slashId];
+        SlashFunds storage funds = _funds[_fundsKey(root, slashId)];
+        return (root, funds.remaining, funds.closesAt);
     }
 
     /// @inheritdoc IStaking
     function isSlashClaimed(uint256 slashId, uint256 index) external view override returns (bool) {
-        return _claimed[slashId][index >> BITMAP_WORD_SHIFT] & (1 << (index & BITMAP_BIT_MASK)) != 0;
+        return _isClaimed(slashId, index);
     }
 
     // ------------------------------------------------------------------ periods
@@ -383,12 +389,31 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @dev The pool's root and remaining amount, refusing unknown pools and closed windows.
-    function _openPool(SlashPool storage pool, uint256 slashId) private view returns (bytes32 root, uint256 remaining) {
-        root = pool.root;
+    /// @dev The funds of `slashId`'s impact distribution; refuses a slash without one.
+    function _openFunds(uint256 slashId) private view returns (SlashFunds storage funds) {
+        bytes32 root = _impactRoots[slashId];
         if (root == bytes32(0)) revert NoImpactPool(slashId);
-        uint64 closesAt = pool.closesAt;
+        return _funds[_fundsKey(root, slashId)];
+    }
+
+    /// @dev A claim whose proof leads to no funds: the first reason in claim order (no pool,
+    ///      window closed, already claimed, zero amount, bad claimant), else the proof itself.
+    function _refuseClaim(uint256 slashId, uint256 index, address account, uint256 amount) private view {
+        uint64 closesAt = _openFunds(slashId).closesAt;
         if (block.timestamp >= closesAt) revert ClaimWindowClosed(slashId, closesAt);
-        remaining = pool.remaining;
+        if (_isClaimed(slashId, index)) revert AlreadyClaimed(slashId, index);
+        if (amount == 0) revert ZeroAmount();
+        if (account == address(0) || account == address(this)) revert InvalidClaimant(account);
+        revert InvalidProof(slashId, index, account, amount);
+    }
+
+    /// @dev Where a slash's funds live: keyed by its root, so only a proof to that root finds them.
+    function _fundsKey(bytes32 root, uint256 slashId) private pure returns (bytes32) {
+        return keccak256(abi.encode(root, slashId));
+    }
+
+    function _isClaimed(uint256 slashId, uint256 index) private view returns (bool) {
+        return _claimed[slashId][index >> BITMAP_WORD_SHIFT] & (1 << (index & BITMAP_BIT_MASK)) != 0;
     }
 
     /// @dev Sets leaf `index`'s bit in its 256-leaf word, refusing a second claim.
@@ -419,10 +444,5 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
 
     function _roleBit(Role role) private pure returns (uint8) {
         return uint8(1) << uint8(role);
-    }
-
-    /// @dev The OpenZeppelin StandardMerkleTree leaf of `(uint256, address, uint256)`.
-    function _leaf(uint256 index, address account, uint256 amount) private pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))));
     }
 }

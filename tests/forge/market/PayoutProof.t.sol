@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Test} from "../lib/Test.sol";
-import {PayoutProof} from "../../../contracts/market/PayoutProof.sol";
+import {PayoutProof} from "../../../contracts/libraries/PayoutProof.sol";
 import {MarketMerkle} from "./MarketMerkle.sol";
 
 contract PayoutProofHarness {

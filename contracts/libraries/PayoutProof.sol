@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 /// @title PayoutProof
-/// @notice Member-payout leaves and proofs (DESIGN.md §3.6): the OpenZeppelin StandardMerkleTree
+/// @notice Payout leaves and proofs (DESIGN.md §3.6; member payouts and slash payouts): the OpenZeppelin StandardMerkleTree
 ///         leaf `keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))))` and the
 ///         sorted-pair root a calldata proof leads to, exactly as OpenZeppelin's `MerkleProof`
 ///         computes them, without memory allocation (the claim is the member's hot path).
