@@ -105,7 +105,9 @@ def _matches(record: ProcessRecord) -> bool:
         cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return bool(cmdline) and Path(cmdline[0].decode()).name == Path(record.argv[0]).name
+    # redis-server rewrites its title to "<path> <host>:<port>": compare the program only.
+    program = cmdline[0].decode(errors="replace").split(" ", 1)[0] if cmdline else ""
+    return Path(program).name == Path(record.argv[0]).name
 
 
 def running_stack(path: Path = STACK_FILE) -> StackInfo | None:

@@ -11,15 +11,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from workers.config import get_settings
 from workers.contracts import PROJECT_ROOT, Manifest
+from workers.devnet import free_port
 from workers.stack import StackInfo, is_alive, running_stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.slow
 
 
 def test_stack_starts_every_service_and_stops_them_all(tmp_path: Path):
-    info = start_stack(tmp_path, broker_url=get_settings().broker_url, fixed_ports=False)
+    """On a machine with no broker at BROKER_URL the stack starts a Redis of its own."""
+    nobody_there = f"redis://127.0.0.1:{free_port()}/0"
+    info = start_stack(tmp_path, broker_url=nobody_there, fixed_ports=False)
     try:
         recorded = json.loads((tmp_path / "stack.json").read_text())
         assert set(recorded) >= {
@@ -32,7 +34,8 @@ def test_stack_starts_every_service_and_stops_them_all(tmp_path: Path):
         }
         assert running_stack(tmp_path / "stack.json") == StackInfo.read(tmp_path / "stack.json")
         names = {p.name for p in info.processes}
-        assert {"anvil", "worker", "beat", "oem-simulator", "gateway"} <= names
+        assert {"anvil", "redis", "worker", "beat", "oem-simulator", "gateway"} <= names
+        assert info.broker_url != nobody_there
         assert httpx.get(f"{info.gateway_url}/healthz", timeout=5).status_code == 200
         assert httpx.get(f"{info.simulator_url}/_sim/vehicles", timeout=5).json()
         manifest = Manifest.read(Path(info.deployment))
