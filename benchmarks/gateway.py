@@ -35,7 +35,7 @@ from workers.db.gateway import ApiCredit
 from workers.db.session import dispose_engines, session_scope
 from workers.db.settlement import Usage
 from workers.db.signals import SignalValue, store_signals
-from workers.devnet import free_port
+from workers.devnet import free_port, stop_process, wait_ready
 from workers.indexer.sync import Indexer
 
 VEHICLES = 100
@@ -75,16 +75,13 @@ class GatewayProcess:
             stdout=open(log, "w"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_ready(
+            self.process,
+            lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200,
+            f"the gateway on {self.url}",
+            timeout=60,
+            log=log,
+        )
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of the server and its worker processes so far."""
@@ -114,12 +111,7 @@ class GatewayProcess:
         return answer.json()["token"]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, grace=20)
 
 
 def loadgen(*args: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """A local anvil devnet: started from node_modules/.bin by the demo, `make up`, the
-benchmarks and the tests, with the JSON-RPC helpers they need."""
+benchmarks and the tests, with the JSON-RPC helpers they need; and the start/stop helpers of
+the other child processes they run (simulator, Redis, Celery, uvicorn)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+import redis
 from web3 import Web3
 
 from workers.contracts import PROJECT_ROOT
@@ -31,10 +35,61 @@ ANVIL_KEYS = (
 )
 
 
+#: What a readiness check may raise while its service is still starting.
+NOT_READY_ERRORS = (OSError, httpx.HTTPError, redis.RedisError)
+
+
+class ServiceStartError(RuntimeError):
+    """A child process exited, or did not become ready in time."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_ready(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    what: str,
+    *,
+    timeout: float = 20.0,
+    log: Path | None = None,
+    interval: float = 0.05,
+) -> None:
+    """Returns once `ready()` is true; ServiceStartError (with the tail of `log`) when
+    `process` exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise ServiceStartError(f"{what} exited with {process.returncode}{_tail(log)}")
+        try:
+            if ready():
+                return
+        except NOT_READY_ERRORS:
+            pass
+        if time.monotonic() > deadline:
+            raise ServiceStartError(f"{what} did not become ready within {timeout:g}s{_tail(log)}")
+        time.sleep(interval)
+
+
+def _tail(log: Path | None, chars: int = 3000) -> str:
+    if log is None or not log.exists():
+        return ""
+    return f"; log {log}:\n{log.read_text(errors='replace')[-chars:]}"
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited after `grace` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class AnvilNode:
@@ -46,7 +101,8 @@ class AnvilNode:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         binary = str(ANVIL_BIN) if ANVIL_BIN.exists() else "anvil"
-        log = open(log_dir / f"anvil-{self.port}.log", "w") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+        log_path = log_dir / f"anvil-{self.port}.log" if log_dir else None
+        log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
         # anvil persists old states under ~/.foundry/anvil/tmp and leaves them there when it
         # stops (gigabytes after a long test): give each node its own folder, removed on stop.
         self.states = Path(tempfile.mkdtemp(prefix=f"anvil-states-{self.port}-"))
@@ -65,20 +121,7 @@ class AnvilNode:
             stderr=subprocess.STDOUT,
         )
         self.w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 60}))
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"anvil exited with {self.process.returncode}")
-            try:
-                if self.w3.is_connected():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"anvil did not answer on {self.url} within {timeout}s")
+        wait_ready(self.process, self.w3.is_connected, f"anvil on {self.url}", log=log_path)
 
     def rpc(self, method: str, *params: Any) -> Any:
         response = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
@@ -104,11 +147,5 @@ class AnvilNode:
         self.rpc("anvil_reorg", depth, [[tx, offset] for tx, offset in (txs or [])])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         shutil.rmtree(self.states, ignore_errors=True)

@@ -7,13 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import redis
 
 from workers.contracts import PROJECT_ROOT
-from workers.devnet import free_port
+from workers.devnet import free_port, stop_process, wait_ready
 from workers.stack import REDIS_SERVER
 
 
@@ -44,21 +43,19 @@ class RedisServer:
             if self.persistent
             else ["--appendonly", "no"]
         )
+        log = self.log_dir / f"redis-{self.port}.log"
         self.process = subprocess.Popen(
             [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence],
-            stdout=open(self.log_dir / f"redis-{self.port}.log", "a"),  # noqa: SIM115
+            stdout=open(log, "a"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping():
-                    return
-            except redis.RedisError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
+        wait_ready(
+            self.process,
+            lambda: bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping()),
+            f"redis-server on port {self.port}",
+            timeout=10,
+            log=log,
+        )
 
     def restart(self) -> None:
         """Stops the server (SIGTERM: it flushes the append-only file) and starts it again."""
@@ -66,12 +63,7 @@ class RedisServer:
         self._start()
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 class CeleryWorker:
@@ -98,11 +90,13 @@ class CeleryWorker:
             stdout=open(self.log, "w"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while ready not in self.log.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"celery {command[0]} did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.1)
+        wait_ready(
+            self.process,
+            lambda: ready in self.log.read_text(),
+            f"celery {command[0]}",
+            timeout=60,
+            log=self.log,
+        )
 
     def kill(self) -> None:
         """SIGKILL, as a power cut would."""
@@ -117,9 +111,4 @@ class CeleryWorker:
             return None
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, grace=20)
