@@ -5,7 +5,10 @@ oracle is the workers' ORACLE_KEY, and transaction helpers per account."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -28,6 +31,7 @@ class IdentityChain:
     device: Contract
     senders: dict[str, Deployer]
     manifest: Manifest | None = None
+    manifest_file: Path | None = None
 
     @property
     def w3(self) -> Web3:
@@ -36,6 +40,17 @@ class IdentityChain:
     @property
     def chain_id(self) -> int:
         return self.w3.eth.chain_id
+
+    @contextmanager
+    def reverted(self) -> Iterator[IdentityChain]:
+        """This chain, put back as it was (evm_snapshot / evm_revert) when the block ends."""
+        snapshot = self.node.snapshot()
+        self.senders.clear()
+        try:
+            yield self
+        finally:
+            self.node.revert(snapshot)
+            self.senders.clear()
 
     def sender(self, key: str) -> Deployer:
         if key not in self.senders:
@@ -80,8 +95,8 @@ class IdentityChain:
 def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
     """VehicleId + AftermarketDevice on `node`, connections 1 "smartcar" and 2 "tesla" whose
     oracle is the workers' ORACLE_KEY (register_connections), the deployer a manufacturer."""
-    manifest, _ = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=directory)
-    chain = IdentityChain(node, None, None, {}, manifest)  # type: ignore[arg-type]
+    manifest, manifest_file = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=directory)
+    chain = IdentityChain(node, None, None, {}, manifest, manifest_file)  # type: ignore[arg-type]
     deployer = chain.sender(ANVIL_DEPLOYER_KEY)
     governor = deployer.account.address
     if "VehicleId" in manifest.contracts:
@@ -108,3 +123,24 @@ def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
 OWNER_KEY = ANVIL_KEYS[3]
 OTHER_KEY = ANVIL_KEYS[4]
 RELAYER_KEY = ANVIL_KEYS[5]
+
+
+def mint_with_attestation(sender: Deployer, vehicles: Contract, attestation: dict[str, Any]) -> int:
+    """`VehicleId.mintWithAttestation` with the oracle's answer (the callback's JSON), sent by
+    `sender` (a relayer pays the gas; the NFT goes to `to`); the minted vehicle's id."""
+    receipt = sender.call(
+        vehicles,
+        "mintWithAttestation",
+        attestation["to"],
+        attestation["connection_id"],
+        bytes.fromhex(attestation["vin_hash"][2:]),
+        attestation["deadline"],
+        bytes.fromhex(attestation["signature"][2:]),
+    )
+    minted = vehicles.events.VehicleMinted().process_receipt(receipt, errors=DISCARD)
+    return int(minted[0]["args"]["vehicleId"])
+
+
+def submit_attestation(chain: IdentityChain, attestation: dict[str, Any], key: str = RELAYER_KEY) -> int:
+    """mint_with_attestation on `chain`, relayed from `key`'s account."""
+    return mint_with_attestation(chain.sender(key), chain.vehicle_id, attestation)

@@ -1,27 +1,35 @@
 """The OEM cloud simulator as a real HTTP server process (`python -m workers.oem.simulator`),
-with helpers for its `/_sim` controls and settings that point the workers at it."""
+with helpers for its `/_sim` controls, settings that point the workers at it, and the link
+that onboarding leaves behind for one of its cars."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from tests.support.anvil import free_port
+from workers import eip712
 from workers.config import SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, OemConnection, Settings
 from workers.contracts import PROJECT_ROOT
+from workers.db.session import session_scope
+from workers.devnet import free_port, stop_process, wait_ready
+from workers.oem.connectors import callback_uri, connector_for
+from workers.oem.links import LinkInput, cipher_from, save_link
+
+#: The simulator's connections by OEM (`SimulatorProcess.connections`).
+CONNECTION_IDS = {"smartcar": 1, "tesla": 2}
 
 
 class SimulatorProcess:
     def __init__(self, *, vehicles: int = 8, port: int | None = None, log_dir: Path | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        log = open(log_dir / f"oem-sim-{self.port}.log", "w") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+        log_path = log_dir / f"oem-sim-{self.port}.log" if log_dir else None
+        log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -37,20 +45,12 @@ class SimulatorProcess:
             stderr=subprocess.STDOUT,
         )
         self.http = httpx.Client(base_url=self.url, timeout=10)
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the simulator exited with {self.process.returncode}")
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"the simulator did not answer on {self.url} within {timeout}s")
+        wait_ready(
+            self.process,
+            lambda: self.http.get("/healthz").status_code == 200,
+            f"the simulator on {self.url}",
+            log=log_path,
+        )
 
     # --- /_sim controls -----------------------------------------------------------------
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -131,10 +131,36 @@ class SimulatorProcess:
 
     def stop(self) -> None:
         self.http.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
+
+
+def consent(sim: SimulatorProcess, settings: Settings, connection_id: int, vin: str, state: str) -> str:
+    """The person clicks "allow" for `vin`; the automaker calls the gateway back with a code."""
+    return sim.consent(vin, callback_uri(settings, connection_id), state)
+
+
+def link_vehicle(
+    sim: SimulatorProcess, settings: Settings, oem: str, vehicle_id: int | None, owner: str, *, index: int = 0
+) -> int:
+    """What onboarding leaves behind for the simulator's `index`-th car of `oem`: an active
+    link owned by `owner` with encrypted tokens from a real consent. Returns the link's id."""
+    car = sim.vehicles(oem)[index]
+    connection_id = CONNECTION_IDS[oem]
+    connector = connector_for(connection_id, settings)
+    tokens = connector.exchange_code(sim.consent(car["vin"], callback_uri(settings, connection_id)))
+    with session_scope(settings.database_url) as session:
+        return save_link(
+            session,
+            cipher_from(settings),
+            LinkInput(
+                connection_id=connection_id,
+                vin_hash="0x" + eip712.vin_hash(car["vin"]).hex(),
+                vin=car["vin"],
+                external_id=car["id"] if oem == "smartcar" else car["vin"],
+                owner=owner,
+                vehicle_id=vehicle_id,
+                tokens=tokens,
+                make=car["make"],
+                model=car["model"],
+            ),
+        )

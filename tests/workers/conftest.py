@@ -1,5 +1,6 @@
-"""Fixtures of the worker suites: databases (SQLite and PostgreSQL, migrated by Alembic) and
-process-wide settings that point the workers at them."""
+"""Fixtures of the worker suites: databases (SQLite and PostgreSQL, migrated by Alembic),
+process-wide settings that point the workers at them, and the OEM side's simulator and
+identity chain (one of each per module)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.anvil import AnvilNode
 from tests.support.databases import migrated, postgres_database, postgres_unavailable, sqlite_url
+from tests.support.oem_chain import IdentityChain, identity_chain
+from tests.support.simulator import SimulatorProcess
 from workers.config import Settings, get_settings, use_settings
 from workers.db import dispose_engines
 
@@ -49,3 +53,30 @@ def settings_for(db_url: str) -> Settings:
     settings = get_settings().model_copy(update={"database_url": db_url})
     use_settings(settings)
     return settings
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
+    """The OEM simulator (8 vehicles) as an HTTP server process, one per module."""
+    process = SimulatorProcess(log_dir=tmp_path_factory.mktemp("sim"))
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def chain_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityChain]:
+    """A real anvil with the protocol and the OEM connections (tests/support/oem_chain.py),
+    one per module; tests that change it take `chain` instead."""
+    directory = tmp_path_factory.mktemp("chain")
+    node = AnvilNode(log_dir=directory)
+    try:
+        yield identity_chain(node, directory / "deployments")
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def chain(chain_base: IdentityChain) -> Iterator[IdentityChain]:
+    """The module's identity chain, reverted to how the test found it when it ends."""
+    with chain_base.reverted():
+        yield chain_base

@@ -33,6 +33,7 @@ from tests.support.brokers import BrokerUnavailableError, deployment_broker
 from tests.support.databases import postgres_database, postgres_unavailable
 from tests.support.deploy_files import PENDING_TASKS, local_argv, workers_services
 from tests.support.market_world import DATASET, INSURANCE, STREAM, ZERO, MarketWorld
+from tests.support.oem_chain import mint_with_attestation
 from workers.app import QUEUES, app, beat_schedule
 from workers.config import Settings
 from workers.contracts import PROJECT_ROOT, Manifest
@@ -291,19 +292,7 @@ def onboard(dep: Deployment, world: MarketWorld) -> int:
     assert attestation.status_code == 200, attestation.text
     body = attestation.json()
     assert body["to"] == OWNER
-    receipt = world.send(
-        RELAYER_KEY,
-        world.vehicles,
-        "mintWithAttestation",
-        body["to"],
-        body["connection_id"],
-        bytes.fromhex(body["vin_hash"][2:]),
-        body["deadline"],
-        bytes.fromhex(body["signature"][2:]),
-    )
-    return int(
-        world.vehicles.events.VehicleMinted().process_receipt(receipt, errors=DISCARD)[0]["args"]["vehicleId"]
-    )
+    return mint_with_attestation(world.sender(RELAYER_KEY), world.vehicles, body)
 
 
 @pytest.fixture(scope="module")

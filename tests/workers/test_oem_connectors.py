@@ -5,7 +5,6 @@ normalised VSS signals, commands, 429 backoff, outages, malformed payloads, paci
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -38,13 +37,6 @@ from workers.oem.tokens import MemoryTokens
 
 REDIRECT = "http://127.0.0.1:9/v1/oem/callback"
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.05, backoff_max=0.2, retry_after_max=5)
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    node = SimulatorProcess(log_dir=tmp_path_factory.mktemp("sim"))
-    yield node
-    node.stop()
 
 
 @pytest.fixture(autouse=True)

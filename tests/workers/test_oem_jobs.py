@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
 from sqlalchemy import select
 
-from tests.support.anvil import AnvilNode
-from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, RELAYER_KEY, IdentityChain, identity_chain
-from tests.support.simulator import SimulatorProcess
+from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, RELAYER_KEY
+from tests.support.simulator import CONNECTION_IDS, SimulatorProcess, link_vehicle
 from tests.workers.gateway.projections import World
 from workers import eip712
 from workers.access.permissions import LOCK, UNLOCK
@@ -27,23 +25,15 @@ from workers.db.oem import OemCommand, OemLink
 from workers.db.projections import Vehicle
 from workers.db.session import session_scope
 from workers.oem import signals as vss
-from workers.oem.connectors import callback_uri, connector_for
+from workers.oem.connectors import connector_for
 from workers.oem.errors import MalformedPayloadError, UnavailableError
 from workers.oem.jobs import pull_vehicle, pulls_due, region_of, relay_command, schedule_pulls
-from workers.oem.links import LinkInput, LinkTokens, cipher_from, save_link
+from workers.oem.links import LinkTokens, cipher_from
 from workers.oem.store import latest_signals
 
 OWNER = Account.from_key(OWNER_KEY).address
 OTHER = Account.from_key(OTHER_KEY).address
 GRANTEE = Account.from_key(RELAYER_KEY).address
-FAR = 2**63
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    node = SimulatorProcess(log_dir=tmp_path_factory.mktemp("sim"))
-    yield node
-    node.stop()
 
 
 @pytest.fixture
@@ -58,32 +48,6 @@ def settings(sim: SimulatorProcess, sqlite_db: str) -> Settings:
     )
     use_settings(configured)
     return configured
-
-
-def link_vehicle(
-    sim: SimulatorProcess, settings: Settings, oem: str, vehicle_id: int | None, *, index: int = 0
-) -> int:
-    """What onboarding leaves behind: an active link with encrypted tokens."""
-    car = sim.vehicles(oem)[index]
-    connection_id = 1 if oem == "smartcar" else 2
-    connector = connector_for(connection_id, settings)
-    tokens = connector.exchange_code(sim.consent(car["vin"], callback_uri(settings, connection_id)))
-    with session_scope(settings.database_url) as session:
-        return save_link(
-            session,
-            cipher_from(settings),
-            LinkInput(
-                connection_id=connection_id,
-                vin_hash="0x" + eip712.vin_hash(car["vin"]).hex(),
-                vin=car["vin"],
-                external_id=car["id"] if oem == "smartcar" else car["vin"],
-                owner=OWNER,
-                vehicle_id=vehicle_id,
-                tokens=tokens,
-                make=car["make"],
-                model=car["model"],
-            ),
-        )
 
 
 def indexed(settings: Settings, vehicles: dict[int, str]) -> None:
@@ -105,7 +69,7 @@ def link_row(settings: Settings, link_id: int) -> OemLink:
 
 @pytest.mark.parametrize("oem", ["smartcar", "tesla"])
 def test_a_pull_stores_normalised_signals_and_the_profile(sim, settings, oem):
-    link_id = link_vehicle(sim, settings, oem, 1)
+    link_id = link_vehicle(sim, settings, oem, 1, OWNER)
     indexed(settings, {1: OWNER})
     outcome = pull_vehicle(1, settings)
     assert outcome.status == "stored" and outcome.stored > 5
@@ -132,7 +96,7 @@ def test_regions_match_the_simulated_cities(sim, settings):
 
 def test_no_link_and_a_new_owner_are_not_pulled(sim, settings):
     assert pull_vehicle(9, settings).status == "no_link"
-    link_id = link_vehicle(sim, settings, "smartcar", 1)
+    link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
     indexed(settings, {1: OTHER})  # the NFT moved: the old owner's consent does not carry over
     assert pull_vehicle(1, settings).status == "owner_changed"
     assert link_row(settings, link_id).status == "owner_changed"
@@ -142,7 +106,7 @@ def test_no_link_and_a_new_owner_are_not_pulled(sim, settings):
 
 
 def test_an_expired_token_is_refreshed_and_the_new_pair_stored(sim, settings):
-    link_id = link_vehicle(sim, settings, "smartcar", 1)
+    link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
     indexed(settings, {1: OWNER})
     before = link_row(settings, link_id).tokens_ciphertext
     sim.expire_tokens()
@@ -154,7 +118,7 @@ def test_an_expired_token_is_refreshed_and_the_new_pair_stored(sim, settings):
 
 
 def test_a_dead_refresh_token_marks_the_link_for_a_new_consent(sim, settings):
-    link_id = link_vehicle(sim, settings, "tesla", 1)
+    link_id = link_vehicle(sim, settings, "tesla", 1, OWNER)
     indexed(settings, {1: OWNER})
     stale = LinkTokens(link_id, cipher_from(settings), settings.database_url).current()
     connector_for(2, settings).refresh(stale.refresh_token)  # rotated elsewhere: ours is dead
@@ -167,7 +131,7 @@ def test_a_dead_refresh_token_marks_the_link_for_a_new_consent(sim, settings):
 
 
 def test_racing_refreshes_use_the_winners_tokens(sim, settings):
-    link_id = link_vehicle(sim, settings, "smartcar", 1)
+    link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
     connector = connector_for(1, settings)
     loser = LinkTokens(link_id, cipher_from(settings), settings.database_url)
     winner = LinkTokens(link_id, cipher_from(settings), settings.database_url)
@@ -187,7 +151,7 @@ def test_racing_refreshes_use_the_winners_tokens(sim, settings):
     ("fault", "error"), [("outage", UnavailableError), ("malformed", MalformedPayloadError)]
 )
 def test_transient_failures_store_nothing_and_are_raised_for_a_retry(sim, settings, fault, error):
-    link_id = link_vehicle(sim, settings, "smartcar", 1)
+    link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
     indexed(settings, {1: OWNER})
     sim.fault(fault, "smartcar", seconds=30)
     with pytest.raises(error):
@@ -218,11 +182,11 @@ def test_the_schedule_picks_live_members_of_active_products_at_their_refresh(sim
         world.join(3, 6, OWNER, version=2)  # live bundle member, but its link needs a new consent
         world.join(3, 7, OWNER, version=2)  # live bundle member, link still to be resolved
     for index, vehicle_id in enumerate(range(1, 7)):  # vehicle 5: linked but in no product
-        link_vehicle(sim, settings, "smartcar", vehicle_id, index=index)
+        link_vehicle(sim, settings, "smartcar", vehicle_id, OWNER, index=index)
     with session_scope(settings.database_url) as session:
         link6 = session.scalar(select(OemLink).where(OemLink.vehicle_id == 6))
         link6.status = "reauth_required"
-    seventh = link_vehicle(sim, settings, "tesla", None)  # onboarded, minted later as vehicle 7
+    seventh = link_vehicle(sim, settings, "tesla", None, OWNER)  # onboarded, minted later as vehicle 7
     minted_vin_hash = link_row(settings, seventh).vin_hash
     with session_scope(settings.database_url) as session:
         session.get(Vehicle, 7).vin_hash = minted_vin_hash
@@ -241,7 +205,7 @@ def test_due_pulls_follow_the_last_pull_not_only_the_queue(sim, settings):
         world.product(1, 0, refresh=60)
         world.vehicle(1, OWNER)
         world.join(1, 1, OWNER)
-    link_vehicle(sim, settings, "smartcar", 1)
+    link_vehicle(sim, settings, "smartcar", 1, OWNER)
     now = int(time.time())
     assert pull_vehicle(1, settings).status == "stored"
     with session_scope(settings.database_url, read_only=True) as session:
@@ -252,25 +216,6 @@ def test_due_pulls_follow_the_last_pull_not_only_the_queue(sim, settings):
 # --- oem.command -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def chain_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityChain]:
-    directory = tmp_path_factory.mktemp("chain")
-    node = AnvilNode(log_dir=directory)
-    try:
-        yield identity_chain(node, directory / "deployments")
-    finally:
-        node.stop()
-
-
-@pytest.fixture
-def chain(chain_base: IdentityChain) -> Iterator[IdentityChain]:
-    snapshot = chain_base.node.snapshot()
-    chain_base.senders.clear()
-    yield chain_base
-    chain_base.node.revert(snapshot)
-    chain_base.senders.clear()
-
-
 @pytest.fixture
 def commanded(sim, settings, chain) -> tuple[ChainViews, dict[str, tuple[int, str]]]:
     """Two minted vehicles (a Smartcar-style and a Tesla), linked, owned by OWNER; GRANTEE
@@ -279,8 +224,8 @@ def commanded(sim, settings, chain) -> tuple[ChainViews, dict[str, tuple[int, st
     cars = {}
     for oem in ("smartcar", "tesla"):
         car = sim.vehicles(oem)[0]
-        vehicle_id = chain.mint_vehicle(OWNER, 1 if oem == "smartcar" else 2, eip712.vin_hash(car["vin"]))
-        link_vehicle(sim, settings, oem, vehicle_id)
+        vehicle_id = chain.mint_vehicle(OWNER, CONNECTION_IDS[oem], eip712.vin_hash(car["vin"]))
+        link_vehicle(sim, settings, oem, vehicle_id, OWNER)
         chain.send(OWNER_KEY, chain.vehicle_id, "grant", vehicle_id, GRANTEE, UNLOCK, 2**64 - 1, b"\0" * 32)
         cars[oem] = (vehicle_id, car["vin"])
     return views, cars

@@ -4,7 +4,6 @@ mints the vehicle to the owner. Tokens are kept encrypted; states are single-use
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,11 +11,9 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select
 from web3 import Web3
-from web3.logs import DISCARD
 
-from tests.support.anvil import AnvilNode
-from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, RELAYER_KEY, IdentityChain, identity_chain
-from tests.support.simulator import SimulatorProcess
+from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain, submit_attestation
+from tests.support.simulator import SimulatorProcess, consent
 from workers import eip712
 from workers.config import ANVIL_SECOND_KEY, Settings, get_settings, use_settings
 from workers.db.oem import OemLink
@@ -32,32 +29,6 @@ OTHER = Account.from_key(OTHER_KEY).address
 ORACLE = Account.from_key(ANVIL_SECOND_KEY).address
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    node = SimulatorProcess(log_dir=tmp_path_factory.mktemp("sim"))
-    yield node
-    node.stop()
-
-
-@pytest.fixture(scope="module")
-def chain_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityChain]:
-    directory = tmp_path_factory.mktemp("chain")
-    node = AnvilNode(log_dir=directory)
-    try:
-        yield identity_chain(node, directory / "deployments")
-    finally:
-        node.stop()
-
-
-@pytest.fixture
-def chain(chain_base: IdentityChain) -> Iterator[IdentityChain]:
-    snapshot = chain_base.node.snapshot()
-    chain_base.senders.clear()
-    yield chain_base
-    chain_base.node.revert(snapshot)
-    chain_base.senders.clear()
-
-
 @pytest.fixture
 def settings(sim: SimulatorProcess, sqlite_db: str, chain: IdentityChain) -> Settings:
     sim.reset()
@@ -69,27 +40,6 @@ def settings(sim: SimulatorProcess, sqlite_db: str, chain: IdentityChain) -> Set
 @pytest.fixture
 def onboarding(settings: Settings, chain: IdentityChain) -> Onboarding:
     return Onboarding(settings, OracleChain(chain.vehicle_id, chain.chain_id))
-
-
-def consent(sim: SimulatorProcess, settings: Settings, connection_id: int, vin: str, state: str) -> str:
-    """The person clicks "allow" for `vin`; the automaker calls the gateway back with a code."""
-    return sim.consent(vin, callback_uri(settings, connection_id), state)
-
-
-def submit(chain: IdentityChain, attestation: dict, key: str = RELAYER_KEY) -> int:
-    receipt = chain.send(
-        key,
-        chain.vehicle_id,
-        "mintWithAttestation",
-        attestation["to"],
-        attestation["connection_id"],
-        bytes.fromhex(attestation["vin_hash"][2:]),
-        attestation["deadline"],
-        bytes.fromhex(attestation["signature"][2:]),
-    )
-    return chain.vehicle_id.events.VehicleMinted().process_receipt(receipt, errors=DISCARD)[0]["args"][
-        "vehicleId"
-    ]
 
 
 @pytest.mark.parametrize(("connection_id", "oem"), [(1, "smartcar"), (2, "tesla")])
@@ -108,7 +58,7 @@ def test_authorize_consent_callback_attestation_mints_the_vehicle(sim, chain, on
     assert body["to"] == OWNER and body["connection_id"] == connection_id
     assert body["vin_hash"] == "0x" + Web3.keccak(text=car["vin"]).hex().removeprefix("0x")
 
-    vehicle_id = submit(chain, body)  # a relayer pays the gas; the NFT goes to the owner
+    vehicle_id = submit_attestation(chain, body)  # a relayer pays the gas; the NFT goes to the owner
     assert chain.vehicle_id.functions.ownerOf(vehicle_id).call() == OWNER
     assert chain.vehicle_id.functions.vehicleOfVin(eip712.vin_hash(car["vin"])).call() == vehicle_id
     assert chain.vehicle_id.functions.nonces(ORACLE).call() == result.attestation.nonce + 1
@@ -134,11 +84,11 @@ def test_the_attestation_is_the_oracles_and_binds_every_field(sim, settings, cha
     body = attestation.to_json()
     for tampered in ({"to": OTHER}, {"connection_id": 2}, {"deadline": body["deadline"] + 1}):
         with pytest.raises(DeploymentTxError):
-            submit(chain, {**body, **tampered})
-    vehicle_id = submit(chain, body)
+            submit_attestation(chain, {**body, **tampered})
+    vehicle_id = submit_attestation(chain, body)
     assert vehicle_id > 0
     with pytest.raises(DeploymentTxError):  # the nonce is spent: no second vehicle
-        submit(chain, body)
+        submit_attestation(chain, body)
 
 
 def test_tokens_are_stored_encrypted_and_serve_later_pulls(sim, settings, chain, onboarding):
@@ -225,7 +175,7 @@ def test_reconnecting_a_minted_vehicle_refreshes_its_link_and_others_are_refused
     start = onboarding.begin(1, OWNER)
     first = onboarding.complete(1, consent(sim, settings, 1, car["vin"], start.state), start.state)
     assert first.attestation is not None
-    vehicle_id = submit(chain, first.attestation.to_json())
+    vehicle_id = submit_attestation(chain, first.attestation.to_json())
 
     again = onboarding.begin(1, OWNER)
     second = onboarding.complete(1, consent(sim, settings, 1, car["vin"], again.state), again.state)
@@ -254,11 +204,11 @@ def test_a_second_attestation_waits_for_the_oracles_next_nonce(
         )
     first, second = (r.attestation.to_json() for r in results if r.attestation)
     assert results[0].attestation.nonce == results[1].attestation.nonce
-    submit(chain, first)
+    submit_attestation(chain, first)
     with pytest.raises(DeploymentTxError):
-        submit(chain, second)
+        submit_attestation(chain, second)
     fresh = onboarding.attest(OWNER, 1, eip712.vin_hash(cars[1]["vin"]))
-    assert submit(chain, fresh.to_json()) > 0
+    assert submit_attestation(chain, fresh.to_json()) > 0
 
 
 def test_register_connections_is_idempotent_and_repoints_the_oracle(settings, chain):

@@ -3,122 +3,63 @@ queue `oem`) on a private Redis, against the OEM simulator and a real anvil."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
-import redis
 from eth_account import Account
 from sqlalchemy import select
 
-from tests.support.anvil import AnvilNode, free_port
+from tests.support.celery_worker import CeleryWorker, RedisServer
 from tests.support.databases import migrated, sqlite_url
-from tests.support.oem_chain import OWNER_KEY, IdentityChain, identity_chain
-from tests.support.simulator import SimulatorProcess
+from tests.support.oem_chain import OWNER_KEY, IdentityChain
+from tests.support.simulator import SimulatorProcess, link_vehicle
 from tests.workers.gateway.projections import World
 from workers import eip712
 from workers.app import create_app, route_by_prefix
 from workers.config import Settings, get_settings, use_settings
-from workers.contracts import PROJECT_ROOT
 from workers.db.oem import OemLink
 from workers.db.session import session_scope
-from workers.oem.connectors import callback_uri, connector_for
-from workers.oem.links import LinkInput, cipher_from, save_link
 from workers.oem.store import latest_signals
-from workers.stack import REDIS_SERVER
 
 OWNER = Account.from_key(OWNER_KEY).address
 TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    directory = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=directory,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if redis.Redis.from_url(url).ping():
-                break
-        except redis.RedisError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        _stop(process)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[dict]:
-    """Simulator, anvil with the protocol, a migrated SQLite file and one worker process."""
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, sim: SimulatorProcess, chain_base: IdentityChain
+) -> Iterator[dict]:
+    """The module's simulator and anvil with the protocol, a migrated SQLite file, a private
+    Redis and one worker process."""
     directory = tmp_path_factory.mktemp("stack")
+    chain, node = chain_base, chain_base.node
     with ExitStack() as cleanup:
-        sim = SimulatorProcess(log_dir=directory)
-        cleanup.callback(sim.stop)
-        node = AnvilNode(log_dir=directory)
-        cleanup.callback(node.stop)
-        chain = identity_chain(node, directory / "deployments")
-        manifest_file = directory / "deployments" / "local.json"
+        redis_server = RedisServer(directory)
+        cleanup.callback(redis_server.stop)
         database_url = cleanup.enter_context(migrated(sqlite_url(directory)))
         env = {
-            **os.environ,
-            "PYTHONPATH": str(PROJECT_ROOT),
             "DATABASE_URL": database_url,
-            "BROKER_URL": redis_url,
-            "RESULT_BACKEND": redis_url,
+            "BROKER_URL": redis_server.url,
+            "RESULT_BACKEND": redis_server.url,
             "RPC_URL": node.url,
-            "DEPLOYMENT_FILE": str(manifest_file),
+            "DEPLOYMENT_FILE": str(chain.manifest_file),
             "OEM_SIMULATOR_URL": sim.url,
             "OEM_MAX_ATTEMPTS": "1",
         }
-        log = cleanup.enter_context(open(directory / "worker.log", "w"))
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "oem", "--pool", "solo"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        cleanup.callback(_stop, worker)
+        worker = CeleryWorker(env, "oem", directory)
+        cleanup.callback(worker.stop)
         settings = sim.settings(
             get_settings(),
             database_url=database_url,
-            broker_url=redis_url,
-            result_backend=redis_url,
+            broker_url=redis_server.url,
+            result_backend=redis_server.url,
             rpc_url=node.url,
-            deployment_file=manifest_file,
+            deployment_file=chain.manifest_file,
         )
-        yield {
-            "sim": sim,
-            "chain": chain,
-            "settings": settings,
-            "worker": worker,
-            "log": directory / "worker.log",
-        }
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield {"sim": sim, "chain": chain, "settings": settings, "worker": worker}
 
 
 @pytest.fixture
@@ -128,36 +69,12 @@ def client(stack: dict):
     return create_app(stack["settings"])
 
 
-def link(stack: dict, oem: str, vehicle_id: int) -> str:
-    sim: SimulatorProcess = stack["sim"]
-    settings: Settings = stack["settings"]
-    car = sim.vehicles(oem)[0]
-    connection_id = 1 if oem == "smartcar" else 2
-    tokens = connector_for(connection_id, settings).exchange_code(
-        sim.consent(car["vin"], callback_uri(settings, connection_id))
-    )
-    with session_scope(settings.database_url) as session:
-        save_link(
-            session,
-            cipher_from(settings),
-            LinkInput(
-                connection_id=connection_id,
-                vin_hash="0x" + eip712.vin_hash(car["vin"]).hex(),
-                vin=car["vin"],
-                external_id=car["id"] if oem == "smartcar" else car["vin"],
-                owner=OWNER,
-                vehicle_id=vehicle_id,
-                tokens=tokens,
-            ),
-        )
-    return car["vin"]
-
-
 def wait_for(check, what: str, stack: dict) -> None:
     deadline = time.monotonic() + TIMEOUT
     while not check():
-        if stack["worker"].poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen; worker log:\n{stack['log'].read_text()[-3000:]}")
+        worker: CeleryWorker = stack["worker"]
+        if worker.process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen; worker log:\n{worker.log.read_text()[-3000:]}")
         time.sleep(0.2)
 
 
@@ -166,7 +83,7 @@ def test_the_schedule_fans_out_pulls_that_store_signals(stack, client):
     chain: IdentityChain = stack["chain"]
     sim: SimulatorProcess = stack["sim"]
     vehicle_id = chain.mint_vehicle(OWNER, 1, eip712.vin_hash(sim.vehicles("smartcar")[0]["vin"]))
-    link(stack, "smartcar", vehicle_id)
+    link_vehicle(sim, settings, "smartcar", vehicle_id, OWNER)
     with session_scope(settings.database_url) as session:
         world = World(session)
         world.product(1, 0, refresh=60)
@@ -194,7 +111,7 @@ def test_a_rate_limited_pull_is_retried_after_retry_after(stack, client):
     sim: SimulatorProcess = stack["sim"]
     vin = sim.vehicles("tesla")[0]["vin"]
     vehicle_id = chain.mint_vehicle(OWNER, 2, eip712.vin_hash(vin))
-    link(stack, "tesla", vehicle_id)
+    link_vehicle(sim, settings, "tesla", vehicle_id, OWNER)
     with session_scope(settings.database_url) as session:
         World(session).vehicle(vehicle_id, OWNER)
     sim.fault("rate_limit", "tesla", count=1, retry_after=2)
@@ -207,13 +124,14 @@ def test_a_rate_limited_pull_is_retried_after_retry_after(stack, client):
 
 
 def test_a_command_is_relayed_by_the_worker(stack, client):
+    settings: Settings = stack["settings"]
     chain: IdentityChain = stack["chain"]
     sim: SimulatorProcess = stack["sim"]
     vin = sim.vehicles("smartcar")[0]["vin"]
     vehicle_id = chain.vehicle_id.functions.vehicleOfVin(eip712.vin_hash(vin)).call()
     if vehicle_id == 0:
         vehicle_id = chain.mint_vehicle(OWNER, 1, eip712.vin_hash(vin))
-    link(stack, "smartcar", vehicle_id)
+    link_vehicle(sim, settings, "smartcar", vehicle_id, OWNER)
     kwargs = {
         "request_id": uuid.uuid4().hex,
         "vehicle_id": vehicle_id,

@@ -15,8 +15,7 @@ from eth_account import Account
 from eth_utils import keccak
 from sqlalchemy import func, select
 
-from tests.support.anvil import AnvilNode
-from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain, identity_chain
+from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain
 from workers import eip712
 from workers.db.oem import DevicePayload, DeviceSequence
 from workers.db.session import session_scope
@@ -57,23 +56,14 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    directory = tmp_path_factory.mktemp("chain")
-    node = AnvilNode(log_dir=directory)
-    try:
-        yield World(identity_chain(node, directory / "deployments"))
-    finally:
-        node.stop()
+def world_base(chain_base: IdentityChain) -> World:
+    return World(chain_base)
 
 
 @pytest.fixture
 def world(world_base: World) -> Iterator[World]:
-    node = world_base.chain.node
-    snapshot = node.snapshot()
-    world_base.chain.senders.clear()
-    yield world_base
-    node.revert(snapshot)
-    world_base.chain.senders.clear()
+    with world_base.chain.reverted():
+        yield world_base
 
 
 def verifier(world: World, **overrides: Any) -> TelemetryVerifier:
