@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 
-from tests.support.history import BROKER, CONSUMER, OPERATOR, OWNERS, STEWARD, History
+from tests.support.history import ACCOUNTS, BROKER, CONSUMER, OPERATOR, OWNERS, STEWARD, History
 from workers.config import Settings
 from workers.db import get_engine
 from workers.db.settlement import Usage
@@ -60,6 +61,26 @@ class Market:
         """Moves chain time past the current epoch."""
         self.history.advance(self.settings.epoch_seconds)
 
+    def settled_logs(self, product_id: int, epoch: int | None = None) -> list[Any]:
+        """The Marketplace's Settled events of `product_id` (of one `epoch` if given)."""
+        filters = {"productId": product_id} if epoch is None else {"productId": product_id, "epoch": epoch}
+        settled = self.history.contract("Marketplace").events.Settled()
+        return list(settled.get_logs(from_block=0, argument_filters=filters))
+
+    def claim(self, owner: str, claim: dict[str, Any]) -> None:
+        """Pays `owner`'s stored claim (a row of unclaimed_claims) on chain; a relayer sends it."""
+        self.history.tx(
+            "Marketplace",
+            "claim",
+            claim["product_id"],
+            claim["epoch"],
+            claim["index"],
+            owner,
+            claim["amount"],
+            claim["proof"],
+            sender=ACCOUNTS[9],
+        )
+
     def balance_sheet(self) -> tuple[int, int]:
         """(Marketplace's DIMO balance, what it owes: pools + earnings + unclaimed epoch money)."""
         market = self.history.contract("Marketplace").functions
@@ -69,11 +90,7 @@ class Market:
         owed = sum(market.memberPool(p).call() for p in products)
         owed += sum(market.claimable(a).call() for a in {*OWNERS, *_parties()})
         for p in products:
-            for log in (
-                self.history.contract("Marketplace")
-                .events.Settled()
-                .get_logs(from_block=0, argument_filters={"productId": p})
-            ):
+            for log in self.settled_logs(p):
                 _root, amount, claimed = market.epochOf(p, log["args"]["epoch"]).call()
                 owed += amount - claimed
         return held, owed

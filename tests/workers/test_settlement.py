@@ -92,14 +92,6 @@ def indexer(market: Market) -> Indexer:
     return Indexer(connect(market.settings), get_engine(market.settings.database_url), market.settings)
 
 
-def settled_logs(market: Market, product: int, epoch: int) -> list:
-    return (
-        market.history.contract("Marketplace")
-        .events.Settled()
-        .get_logs(from_block=0, argument_filters={"productId": product, "epoch": epoch})
-    )
-
-
 def test_an_epoch_settles_once_and_members_claim(market):
     epoch = market.epoch()
     v1, _v2, _v3, v4, v5 = market.history.vehicles
@@ -122,7 +114,7 @@ def test_an_epoch_settles_once_and_members_claim(market):
     done = svc.submit(market.api, epoch)
     assert done.status == "settled" and done.tx_hash
     assert svc.submit(market.api, epoch).status == "settled"
-    assert len(settled_logs(market, market.api, epoch)) == 1
+    assert len(market.settled_logs(market.api, epoch)) == 1
 
     indexer(market).sync()
     held, owed = market.balance_sheet()
@@ -132,17 +124,7 @@ def test_an_epoch_settles_once_and_members_claim(market):
             (claim,) = unclaimed_claims(session, owner)
         assert verify(claim["root"], (claim["index"], claim["account"], claim["amount"]), claim["proof"])
         before = market.history.contract("DimoToken").functions.balanceOf(owner).call()
-        market.history.tx(
-            "Marketplace",
-            "claim",
-            claim["product_id"],
-            claim["epoch"],
-            claim["index"],
-            owner,
-            claim["amount"],
-            claim["proof"],
-            sender=ACCOUNTS[9],
-        )
+        market.claim(owner, claim)
         after = market.history.contract("DimoToken").functions.balanceOf(owner).call()
         assert after - before == claim["amount"]
     indexer(market).sync()
@@ -186,7 +168,7 @@ def test_duplicated_submits_running_at_once_settle_once(market):
     for t in threads:
         t.join()
     assert {r.status for r in results} == {"settled"}
-    assert len(settled_logs(market, market.api, epoch)) == 1
+    assert len(market.settled_logs(market.api, epoch)) == 1
     with session_scope(market.settings.database_url, read_only=True) as session:
         assert len(session.scalars(select(ChainTx)).all()) == 1
 
@@ -203,7 +185,7 @@ def test_a_settlement_the_chain_would_refuse_is_never_sent(market):
     view = svc.submit(market.api, epoch)
     assert view.status == "failed" and "EpochNotIncreasing" in view.error
     assert market.history.w3.eth.get_transaction_count(ACCOUNTS[0]) == nonce  # nothing sent
-    assert settled_logs(market, market.api, epoch) == []
+    assert market.settled_logs(market.api, epoch) == []
     with session_scope(market.settings.database_url, read_only=True) as session:
         assert session.scalars(select(ChainTx)).all() == []
     later = market.epoch()
@@ -220,7 +202,7 @@ def test_an_empty_epoch_sends_nothing(market):
     view = svc.close_epoch(market.api, epoch)
     assert view.status == "empty" and view.amount == 0
     assert svc.submit(market.api, epoch).status == "empty"
-    assert settled_logs(market, market.api, epoch) == []
+    assert market.settled_logs(market.api, epoch) == []
 
 
 def test_the_sweep_finds_ended_epochs_and_late_usage(market):

@@ -103,12 +103,7 @@ def test_a_worker_killed_while_submitting_settles_exactly_once(deployment, db_ur
         worker.stop()
         redis_server.stop()
 
-    logs = (
-        market.history.contract("Marketplace")
-        .events.Settled()
-        .get_logs(from_block=0, argument_filters={"productId": market.api, "epoch": epoch})
-    )
-    assert len(logs) == 1
+    assert len(market.settled_logs(market.api, epoch)) == 1
     assert anvil.w3.eth.get_transaction_count(ACCOUNTS[0]) == settler_nonce + 1
     with session_scope(db_url, read_only=True) as session:
         txs = session.scalars(select(ChainTx)).all()
@@ -118,16 +113,6 @@ def test_a_worker_killed_while_submitting_settles_exactly_once(deployment, db_ur
     for owner in (OWNERS[0], OWNERS[3], OWNERS[1]):
         with session_scope(db_url, read_only=True) as session:
             (claim,) = unclaimed_claims(session, owner)
-        market.history.tx(
-            "Marketplace",
-            "claim",
-            claim["product_id"],
-            claim["epoch"],
-            claim["index"],
-            owner,
-            claim["amount"],
-            claim["proof"],
-            sender=ACCOUNTS[9],
-        )
+        market.claim(owner, claim)
     held, owed = market.balance_sheet()
     assert held == owed
