@@ -7,10 +7,7 @@ page says one waits for."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any
 
-import pytest
 from eth_account import Account
 
 import ape_console_extras
@@ -26,15 +23,6 @@ OPERATOR, BROKER, CONSUMER = 0, 1, 2
 
 def address(n: int) -> str:
     return Account.from_key(ANVIL_KEYS[n]).address
-
-
-@pytest.fixture
-def console(manifest, chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
-    """What `ape console` starts with, finding the deployment through DEPLOYMENT_FILE."""
-    _, path = manifest
-    monkeypatch.setenv("DEPLOYMENT_FILE", str(path))
-    monkeypatch.chdir(tmp_path)  # the slash CSV and its tree are written where the console runs
-    return dict(ape_console_extras.ape_init_extras(chain))
 
 
 def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, chain) -> None:

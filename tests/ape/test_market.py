@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-import ape_console_extras
+from tests.support.console_docs import open_console
 from workers import eip712
 from workers.access.permissions import LOCATION, TELEMETRY
 from workers.merkle import PayoutTree
@@ -100,14 +100,8 @@ def split(paid: int, brokered: bool) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def env(manifest, chain, project) -> Env:
     m, path = manifest
-    original = ape_console_extras.manifest_path
-    ape_console_extras.manifest_path = lambda network: path
-    try:
-        console = ape_console_extras.ape_init_extras(chain)
-    finally:
-        ape_console_extras.manifest_path = original
     return Env(
-        console=console,
+        console=open_console(chain, path),
         token=project.DimoToken.at(m.address("DimoToken")),
         vehicles=project.VehicleId.at(m.address("VehicleId")),
         staking=project.Staking.at(m.address("Staking")),

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from eth_account import Account
 
-import ape_console_extras
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import run_page
 from tests.support.databases import migrated, sqlite_url
@@ -29,14 +27,6 @@ OPERATOR, BROKER = 0, 1
 
 def address(n: int) -> str:
     return Account.from_key(ANVIL_KEYS[n]).address
-
-
-@pytest.fixture
-def console(manifest, chain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
-    _, path = manifest
-    monkeypatch.setenv("DEPLOYMENT_FILE", str(path))
-    monkeypatch.chdir(tmp_path)
-    return dict(ape_console_extras.ape_init_extras(chain))
 
 
 def test_the_operators_page_runs_and_does_what_it_says(console, chain) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-import ape_console_extras
 from tests.support.anvil import ANVIL_KEYS
+from tests.support.console_docs import open_console
 from workers.merkle import PayoutTree
 
 DIMO = 10**18
@@ -29,14 +29,8 @@ class Env:
 @pytest.fixture(scope="module")
 def env(manifest, chain, project) -> Env:
     m, path = manifest
-    original = ape_console_extras.manifest_path
-    ape_console_extras.manifest_path = lambda network: path
-    try:
-        console = ape_console_extras.ape_init_extras(chain)
-    finally:
-        ape_console_extras.manifest_path = original
     return Env(
-        console=console,
+        console=open_console(chain, path),
         staking=project.Staking.at(m.address("Staking")),
         token=project.DimoToken.at(m.address("DimoToken")),
         treasury=m.address("Treasury"),

@@ -1,5 +1,6 @@
-"""Running the `ape console` lines of a documentation page: every statement of its ```python
-blocks, in order, in one namespace (the console's), keeping the value of each expression."""
+"""`ape console`'s namespace on a deployment, and running the console lines of a
+documentation page: every statement of its ```python blocks, in order, in one namespace (the
+console's), keeping the value of each expression."""
 
 from __future__ import annotations
 
@@ -10,7 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import ape_console_extras
+
 CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+def open_console(chain: Any, deployment_file: Path) -> dict[str, Any]:
+    """What `ape console` opens with (ape_console_extras.ape_init_extras) on `deployment_file`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEPLOYMENT_FILE", str(deployment_file))
+        return dict(ape_console_extras.ape_init_extras(chain))
 
 
 def statements(page: Path) -> list[str]:
