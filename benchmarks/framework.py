@@ -16,6 +16,10 @@ from workers.contracts import PROJECT_ROOT, Manifest, load_artifact
 from workers.deployment import Deployer
 
 FORGE_OUT = PROJECT_ROOT / "out"
+#: Intrinsic gas: every transaction's base, and each calldata byte (EIP-2028).
+TX_BASE_GAS = 21_000
+CALLDATA_ZERO_BYTE_GAS = 4
+CALLDATA_BYTE_GAS = 16
 
 
 @dataclass
@@ -90,6 +94,26 @@ class BenchContext:
 
 def gas_used(receipt: Any) -> int:
     return int(receipt["gasUsed"])
+
+
+@dataclass(frozen=True)
+class Gas:
+    """A transaction's gasUsed, and its execution gas: gasUsed minus the intrinsic 21,000 and
+    calldata cost (two calls with other ids differ in calldata only)."""
+
+    total: int
+    execution: int
+
+
+def intrinsic_gas(calldata: bytes) -> int:
+    return TX_BASE_GAS + sum(CALLDATA_BYTE_GAS if b else CALLDATA_ZERO_BYTE_GAS for b in calldata)
+
+
+def measure(ctx: BenchContext, sender: Deployer, contract: Contract, fn: str, *args: Any) -> Gas:
+    """Sends `contract.fn(*args)` from `sender`; its Gas."""
+    receipt = sender.call(contract, fn, *args)
+    calldata = bytes(ctx.w3.eth.get_transaction(receipt["transactionHash"])["input"])
+    return Gas(gas_used(receipt), gas_used(receipt) - intrinsic_gas(calldata))
 
 
 def write_report(tables: list[Table], header: str, path: Path) -> None:

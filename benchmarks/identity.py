@@ -9,15 +9,11 @@ by the zero bytes in their arguments (addresses, ids)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from web3.contract import Contract
 
-from benchmarks.framework import BenchContext, Table, gas_used, ratio
+from benchmarks.framework import BenchContext, Gas, Table, measure, ratio
 from workers import eip712
 from workers.access.permissions import LOCATION, LOCK, MANAGE_KEYS, TELEMETRY, UNLOCK
 from workers.deployment import Deployer
@@ -29,31 +25,15 @@ GRANT_RATIO_GOAL = 0.5
 TRANSFER_OVERHEAD_GOAL = 10_000
 FOREVER = 2**64 - 1
 DAY = 86_400
-TX_BASE_GAS = 21_000
-CALLDATA_ZERO_BYTE_GAS = 4
-CALLDATA_BYTE_GAS = 16
 #: PublicLock.initialize arguments: a free, 30-day, effectively unlimited lock priced in ETH.
 LOCK_DURATION = 30 * DAY
 LOCK_MAX_KEYS = 2**255
 ETH = "0x0000000000000000000000000000000000000000"
 
 
-@dataclass(frozen=True)
-class Gas:
-    total: int
-    execution: int
-
-
 def _address(label: str) -> str:
     """A fresh, deterministic address that has never held anything."""
     return Account.from_key(keccak(f"identity bench {label}".encode())).address
-
-
-def _measure(ctx: BenchContext, sender: Deployer, contract: Contract, fn: str, *args: Any) -> Gas:
-    receipt = sender.call(contract, fn, *args)
-    calldata = bytes(ctx.w3.eth.get_transaction(receipt["transactionHash"])["input"])
-    intrinsic = TX_BASE_GAS + sum(CALLDATA_BYTE_GAS if b else CALLDATA_ZERO_BYTE_GAS for b in calldata)
-    return Gas(gas_used(receipt), gas_used(receipt) - intrinsic)
 
 
 def _now(ctx: BenchContext) -> int:
@@ -97,7 +77,7 @@ class IdentityBench:
 
     def mint(self, to: str) -> tuple[int, Gas]:
         vin = self.vin()
-        gas = _measure(self.ctx, self.dao, self.vehicles, "mint", to, self.connection, vin)
+        gas = measure(self.ctx, self.dao, self.vehicles, "mint", to, self.connection, vin)
         return self.vehicles.functions.vehicleOfVin(vin).call(), gas
 
     def mint_with_attestation(self, to: str) -> Gas:
@@ -112,7 +92,7 @@ class IdentityBench:
             deadline=deadline,
         )
         signature = eip712.sign(doc, self.oracle.key)
-        return _measure(
+        return measure(
             self.ctx,
             self.dao,
             self.vehicles,
@@ -125,7 +105,7 @@ class IdentityBench:
         )
 
     def grant(self, owner: Deployer, vehicle_id: int, grantee: str, bits: int = TELEMETRY) -> Gas:
-        return _measure(
+        return measure(
             self.ctx, owner, self.vehicles, "grant", vehicle_id, grantee, bits, FOREVER, keccak(b"terms")
         )
 
@@ -144,10 +124,10 @@ class IdentityBench:
         )
         signature = eip712.sign(doc, owner.account.key)
         args = (vehicle_id, grantee, LOCATION, FOREVER, terms, owner.account.address, deadline, signature)
-        return _measure(self.ctx, self.dao, self.vehicles, "grantBySig", *args)
+        return measure(self.ctx, self.dao, self.vehicles, "grantBySig", *args)
 
     def transfer(self, owner: Deployer, vehicle_id: int, to: str) -> Gas:
-        return _measure(self.ctx, owner, self.vehicles, "transferFrom", owner.account.address, to, vehicle_id)
+        return measure(self.ctx, owner, self.vehicles, "transferFrom", owner.account.address, to, vehicle_id)
 
 
 def _comparisons(bench: IdentityBench) -> Table:
@@ -160,7 +140,7 @@ def _comparisons(bench: IdentityBench) -> Table:
     # grant of one key vs PublicLock.grantKeys of one key, both to a fresh grantee.
     vehicle_a, _ = bench.mint(a)
     ours = bench.grant(bench.owner_a, vehicle_a, _address("grantee"))
-    theirs = _measure(
+    theirs = measure(
         bench.ctx,
         bench.dao,
         bench.lock,
@@ -220,7 +200,7 @@ def _comparisons(bench: IdentityBench) -> Table:
     bench.owner_a.call(bench.erc721, "mint", a)
     vehicle_c, _ = bench.mint(a)
     ours = bench.transfer(bench.owner_a, vehicle_c, _address("buyer c"))
-    theirs = _measure(
+    theirs = measure(
         bench.ctx, bench.owner_a, bench.erc721, "transferFrom", a, _address("buyer d"), baseline_id
     )
     overhead = ours.total - theirs.total
@@ -237,7 +217,7 @@ def _comparisons(bench: IdentityBench) -> Table:
     # Mints to fresh owners; every counter already non-zero (one mint each happened above).
     ours_mint = bench.mint(_address("mint to"))[1]
     ours_attested = bench.mint_with_attestation(_address("attested to"))
-    theirs = _measure(bench.ctx, bench.dao, bench.erc721, "mint", _address("erc721 mint to"))
+    theirs = measure(bench.ctx, bench.dao, bench.erc721, "mint", _address("erc721 mint to"))
     table.add(
         "mint (MINTER_ROLE)",
         ours_mint.total,
@@ -282,10 +262,10 @@ def _other_operations(bench: IdentityBench) -> Table:
             bench.grant(bench.owner_a, vehicle, bench.manager.account.address, MANAGE_KEYS | LOCK | UNLOCK),
         ),
         ("grant by a MANAGE_KEYS holder", bench.grant(bench.manager, vehicle, _address("valet"), LOCK)),
-        ("revoke", _measure(bench.ctx, bench.owner_a, bench.vehicles, "revoke", vehicle, _address("valet"))),
+        ("revoke", measure(bench.ctx, bench.owner_a, bench.vehicles, "revoke", vehicle, _address("valet"))),
         (
             "setUser (ERC-4907)",
-            _measure(
+            measure(
                 bench.ctx,
                 bench.owner_a,
                 bench.vehicles,
@@ -297,7 +277,7 @@ def _other_operations(bench: IdentityBench) -> Table:
         ),
     ]
     bench.dao.call(bench.devices, "setManufacturer", bench.dao.account.address, True)
-    mint_device = _measure(
+    mint_device = measure(
         bench.ctx,
         bench.dao,
         bench.devices,
@@ -320,18 +300,16 @@ def _other_operations(bench: IdentityBench) -> Table:
         ("mintDevice", mint_device),
         (
             "pair (device key's EIP-712 Pair)",
-            _measure(
-                bench.ctx, bench.owner_a, bench.devices, "pair", vehicle, device_id, deadline, signature
-            ),
+            measure(bench.ctx, bench.owner_a, bench.devices, "pair", vehicle, device_id, deadline, signature),
         ),
-        ("unpair", _measure(bench.ctx, bench.owner_a, bench.devices, "unpair", vehicle)),
+        ("unpair", measure(bench.ctx, bench.owner_a, bench.devices, "unpair", vehicle)),
         (
             "transfer with a live user (emits UpdateUser)",
             bench.transfer(bench.owner_a, vehicle, _address("buyer e")),
         ),
         (
             "burn (frees the VIN)",
-            _measure(bench.ctx, bench.owner_a, bench.vehicles, "burn", bench.mint(a)[0]),
+            measure(bench.ctx, bench.owner_a, bench.vehicles, "burn", bench.mint(a)[0]),
         ),
     ]
     for label, gas in rows:

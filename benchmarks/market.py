@@ -8,13 +8,9 @@ minus the intrinsic 21,000 and calldata cost (calls with other ids differ in cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from eth_utils import keccak, to_checksum_address
-from web3.contract import Contract
 
-from benchmarks.framework import BenchContext, Table, gas_used
+from benchmarks.framework import BenchContext, Gas, Table, measure
 from workers import eip712
 from workers.access.permissions import LOCATION, TELEMETRY
 from workers.deployment import Deployer
@@ -22,9 +18,6 @@ from workers.merkle import PayoutTree
 
 DIMO = 10**18
 DAY = 86_400
-TX_BASE_GAS = 21_000
-CALLDATA_ZERO_BYTE_GAS = 4
-CALLDATA_BYTE_GAS = 16
 STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3
 INSURANCE = 0
 #: Members of the big product in the purchase comparison, and of the big settlement root.
@@ -38,19 +31,6 @@ FARM_BATCH = 60
 LEAF_AMOUNT = DIMO // 100
 #: Goal of issue 6: a typical claim costs at most this much more than a plain DIMO transfer.
 CLAIM_OVERHEAD_GOAL = 25_000
-
-
-@dataclass(frozen=True)
-class Gas:
-    total: int
-    execution: int
-
-
-def _measure(ctx: BenchContext, sender: Deployer, contract: Contract, fn: str, *args: Any) -> Gas:
-    receipt = sender.call(contract, fn, *args)
-    calldata = bytes(ctx.w3.eth.get_transaction(receipt["transactionHash"])["input"])
-    intrinsic = TX_BASE_GAS + sum(CALLDATA_BYTE_GAS if b else CALLDATA_ZERO_BYTE_GAS for b in calldata)
-    return Gas(gas_used(receipt), gas_used(receipt) - intrinsic)
 
 
 def _fresh(label: str) -> str:
@@ -102,12 +82,12 @@ class MarketBench:
         self._vins = 0
 
     def create(self, kind: int, price: int) -> tuple[int, Gas]:
-        gas = _measure(self.ctx, self.operator, self.products, "createProduct", _terms(kind, price))
+        gas = measure(self.ctx, self.operator, self.products, "createProduct", _terms(kind, price))
         return int(self.products.functions.productCount().call()), gas
 
     def create_bundle(self, components: list[int], quantities: list[int]) -> tuple[int, Gas]:
         terms = _terms(BUNDLE, 5 * DIMO)
-        gas = _measure(self.ctx, self.operator, self.products, "createBundle", terms, components, quantities)
+        gas = measure(self.ctx, self.operator, self.products, "createBundle", terms, components, quantities)
         return int(self.products.functions.productCount().call()), gas
 
     def mint(self, to: str) -> int:
@@ -129,12 +109,12 @@ class MarketBench:
         )
         signature = eip712.sign(doc, owner.key)
         args = (product, vehicle, 1, deadline, signature)
-        return _measure(self.ctx, self.dao, self.products, "joinBySig", *args)
+        return measure(self.ctx, self.dao, self.products, "joinBySig", *args)
 
     def subscribe(self, product: int, vehicles: int, broker: Deployer | None = None) -> Gas:
         via = broker.account.address if broker else "0x" + "00" * 20
         args = (product, vehicles, 1, via, INSURANCE)
-        return _measure(self.ctx, self.consumer, self.market, "subscribe", *args)
+        return measure(self.ctx, self.consumer, self.market, "subscribe", *args)
 
     def farm(self, product: int, members: int) -> None:
         """Gives `product` `members` more members through a BenchMemberFarm holding MINTER_ROLE."""
@@ -153,13 +133,13 @@ class MarketBench:
 
     def settle(self, product: int, epoch: int, tree: PayoutTree) -> Gas:
         args = (product, epoch, tree.total, tree.root_bytes)
-        return _measure(self.ctx, self.dao, self.market, "settle", *args)
+        return measure(self.ctx, self.dao, self.market, "settle", *args)
 
     def claim(self, product: int, epoch: int, tree: PayoutTree, i: int) -> Gas:
         index, account, amount = tree.leaf(i)
         proof = tree.proof_bytes(i)
         args = (product, epoch, index, account, amount, proof)
-        return _measure(self.ctx, self.dao, self.market, "claim", *args)
+        return measure(self.ctx, self.dao, self.market, "claim", *args)
 
 
 def _tree(label: str, members: int) -> PayoutTree:
@@ -186,12 +166,12 @@ def _catalog(b: MarketBench, ops: Table) -> tuple[int, int, int, int]:
 def _membership(b: MarketBench, ops: Table, stream: int) -> None:
     owner = b.owner.account.address
     v1 = b.mint(owner)
-    g = _measure(b.ctx, b.owner, b.products, "join", stream, v1)
+    g = measure(b.ctx, b.owner, b.products, "join", stream, v1)
     ops.add("join", g.total, g.execution, "first consent of the vehicle")
     v2 = b.mint(owner)
     g = b.join_by_sig(stream, v2)
     ops.add("joinBySig (relayed)", g.total, g.execution, "EIP-712 Join, ECDSA owner")
-    g = _measure(b.ctx, b.owner, b.products, "leave", stream, v2)
+    g = measure(b.ctx, b.owner, b.products, "leave", stream, v2)
     ops.add("leave", g.total, g.execution, "")
 
 
@@ -203,12 +183,12 @@ def _purchases(b: MarketBench, ops: Table, catalog: tuple[int, int, int, int]) -
     ops.add("subscribe (Stream, 10 vehicles x 1 month, broker)", g.total, g.execution, "buyer's 2nd order")
     g = b.subscribe(bundle, 10, b.steward)
     ops.add("subscribe (Bundle, steward)", g.total, g.execution, "broker share to the Treasury")
-    g = _measure(b.ctx, b.consumer, b.market, "buyCredits", api, 10_000, broker, INSURANCE)
+    g = measure(b.ctx, b.consumer, b.market, "buyCredits", api, 10_000, broker, INSURANCE)
     ops.add("buyCredits (10,000 calls, broker)", g.total, g.execution, "")
     spec = keccak(b"battery health by region")
-    g = _measure(b.ctx, b.consumer, b.market, "purchaseDataset", dataset, spec, broker, INSURANCE)
+    g = measure(b.ctx, b.consumer, b.market, "purchaseDataset", dataset, spec, broker, INSURANCE)
     ops.add("purchaseDataset (broker)", g.total, g.execution, "")
-    g = _measure(b.ctx, b.operator, b.market, "withdrawEarnings")
+    g = measure(b.ctx, b.operator, b.market, "withdrawEarnings")
     ops.add("withdrawEarnings (operator)", g.total, g.execution, "")
 
 
@@ -233,7 +213,7 @@ def _settlement(b: MarketBench, ops: Table, shape: Table, stream: int) -> Table:
         "Member claim against a plain DIMO transfer to an address that holds none",
         ["epoch size", "proof", "first in word", "typical claim", "DIMO transfer", "overhead", "goal"],
     )
-    transfer = _measure(b.ctx, b.dao, b.token, "transfer", _fresh("transfer target"), LEAF_AMOUNT)
+    transfer = measure(b.ctx, b.dao, b.token, "transfer", _fresh("transfer target"), LEAF_AMOUNT)
     for n in sizes:
         epoch, tree = settled[n][0], trees[n]
         first = b.claim(stream, epoch, tree, _claim_leaf(tree, 0))

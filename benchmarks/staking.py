@@ -14,7 +14,7 @@ from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 
-from benchmarks.framework import BenchContext, Table, gas_used
+from benchmarks.framework import BenchContext, Table, gas_used, intrinsic_gas
 from benchmarks.token import _permit_signature
 from workers.deployment import Deployer
 from workers.merkle import PayoutTree
@@ -30,8 +30,6 @@ TYPICAL_CLAIMS = 5
 #: Merkle build sizes timed.
 BUILD_SIZES = (10_000, 100_000, 1_000_000)
 REASON = "benchmark: misuse of location data"
-TX_BASE_GAS = 21_000
-ZERO_BYTE_GAS, NONZERO_BYTE_GAS = 4, 16  # calldata, EIP-2028
 
 
 @dataclass
@@ -61,9 +59,8 @@ class Bench:
         root = tree.root_bytes if tree else bytes(32)
         receipt = self.ctx.deployer.call(self.staking, "slash", account, amount, to_impacted, root, REASON)
         data = bytes(self.ctx.w3.eth.get_transaction(receipt["transactionHash"])["input"])
-        calldata = sum(ZERO_BYTE_GAS if byte == 0 else NONZERO_BYTE_GAS for byte in data)
         gas = gas_used(receipt)
-        return gas, gas - TX_BASE_GAS - calldata, self.staking.functions.slashCount().call()
+        return gas, gas - intrinsic_gas(data), self.staking.functions.slashCount().call()
 
     def claim(self, slash_id: int, tree: PayoutTree, i: int) -> int:
         index, account, amount = tree.leaf(i)
