@@ -13,7 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from workers import eip712
-from workers.config import SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, OemConnection, Settings
+from workers.config import SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, OemConnection, Settings, get_settings
 from workers.contracts import PROJECT_ROOT
 from workers.db.session import session_scope
 from workers.devnet import free_port, stop_process, wait_ready
@@ -97,33 +97,14 @@ class SimulatorProcess:
         self._json("POST", "/_sim/reset")
 
     # --- workers' view ------------------------------------------------------------------
-    def connections(self, **overrides: Any) -> list[OemConnection]:
-        """Connection 1 (Smartcar-style) and 2 (Tesla-style) at this simulator."""
-        overrides = {
-            "client_id": SIMULATOR_CLIENT_ID,
-            "client_secret": SecretStr(SIMULATOR_CLIENT_SECRET),
-            **overrides,
-        }
-        return [
-            OemConnection(
-                connection_id=1,
-                kind="smartcar",
-                name="smartcar",
-                api_url=self.url,
-                auth_url=self.url,
-                token_url=f"{self.url}/oauth/token",
-                **overrides,
-            ),
-            OemConnection(
-                connection_id=2,
-                kind="tesla",
-                name="tesla",
-                api_url=self.url,
-                auth_url=self.url,
-                token_url=f"{self.url}/oauth2/v3/token",
-                **overrides,
-            ),
-        ]
+    def connections(self) -> list[OemConnection]:
+        """Connection 1 (Smartcar-style) and 2 (Tesla-style) at this simulator with its client
+        credentials: what the workers derive from OEM_SIMULATOR_URL."""
+        return self.settings(
+            get_settings(),
+            oem_client_id=SIMULATOR_CLIENT_ID,
+            oem_client_secret=SecretStr(SIMULATOR_CLIENT_SECRET),
+        ).oem_connection_list()
 
     def settings(self, base: Settings, **changes: Any) -> Settings:
         """`base` pointed at this simulator (both connections)."""

@@ -62,22 +62,22 @@ def _consent_page(state: SimState, oem: Oem, params: dict[str, str]) -> HTMLResp
     return HTMLResponse(page)
 
 
-@router.get("/oauth/authorize")
-async def smartcar_authorize(request: Request) -> Response:
+def _authorize(request: Request, oem: Oem) -> Response:
     state = sim(request)
     params = dict(request.query_params)
     if params.get("client_id") not in state.clients:
         return oauth_error(400, "invalid_client", "unknown client_id")
-    return _consent_page(state, Oem.SMARTCAR, params)
+    return _consent_page(state, oem, params)
+
+
+@router.get("/oauth/authorize")
+async def smartcar_authorize(request: Request) -> Response:
+    return _authorize(request, Oem.SMARTCAR)
 
 
 @router.get("/oauth2/v3/authorize")
 async def tesla_authorize(request: Request) -> Response:
-    state = sim(request)
-    params = dict(request.query_params)
-    if params.get("client_id") not in state.clients:
-        return oauth_error(400, "invalid_client", "unknown client_id")
-    return _consent_page(state, Oem.TESLA, params)
+    return _authorize(request, Oem.TESLA)
 
 
 @router.post("/oauth/allow")
