@@ -194,18 +194,6 @@ class Story:
     def _tx(self, actor: Actor, call: Any) -> Any:
         return self.world.send(actor, call)
 
-    def _print_balances(self, *actors: Actor, extra: dict[str, str] | None = None) -> None:
-        rows = [(a.name, a.address) for a in actors] + list((extra or {}).items())
-        for name, address in rows:
-            self.say.say(f"{name:<34} {dimo(self.world.balance(address))}")
-
-    def _indexed_vehicle(self, owner: Actor, vehicle_id: int) -> Callable[[], bool]:
-        def probe() -> bool:
-            consents = self.world.gateway(owner).get(f"/v1/vehicles/{vehicle_id}/consents")
-            return consents["owner"] == owner.address
-
-        return probe
-
     # ------------------------------------------------------------------ the story
     def run(self) -> None:
         self.governance()

@@ -26,11 +26,6 @@ def get_indexer() -> Indexer:
     return _indexers[key]
 
 
-def forget_indexers() -> None:
-    """Drops the cached indexers (tests switching chains or databases)."""
-    _indexers.clear()
-
-
 def sync(max_blocks: int | None = None) -> SyncReport:
     """One pass of the indexer with the current settings."""
     return get_indexer().sync(max_blocks)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -347,9 +347,3 @@ def relay_command(
             raise
         return _finish(settings, request_id, "failed", exc.reason, exc.detail)
     return _finish(settings, request_id, "sent", None, result.detail)
-
-
-def command_status(settings: Settings, request_ids: Iterable[str]) -> dict[str, CommandOutcome]:
-    with session_scope(settings.database_url, read_only=True) as session:
-        rows = session.scalars(select(OemCommand).where(OemCommand.request_id.in_(list(request_ids))))
-        return {r.request_id: CommandOutcome(r.request_id, r.status, r.reason, r.detail) for r in rows}

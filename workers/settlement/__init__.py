@@ -39,7 +39,3 @@ def get_settlement() -> Settlement:
     if key not in _services:
         _services[key] = Settlement(get_chain(settings), settings=settings)
     return _services[key]
-
-
-def forget_services() -> None:
-    _services.clear()

@@ -43,10 +43,6 @@ class Command(StrEnum):
     UNLOCK = "unlock"
     START = "start"
 
-    @property
-    def permission_bit(self) -> int:
-        return {Command.LOCK: 0, Command.UNLOCK: 1, Command.START: 2}[self]
-
 
 @dataclass(frozen=True)
 class OemVehicle:
