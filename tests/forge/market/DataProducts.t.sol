@@ -8,6 +8,7 @@ import {MarketBase} from "./MarketBase.sol";
 import {DataProducts} from "../../../contracts/market/DataProducts.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
+import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 
 /// @dev A contract wallet that accepts signatures of its owner key (ERC-1271).
 contract OwnerKeyWallet is IERC1271 {
@@ -157,7 +158,7 @@ contract DataProductsTest is MarketBase {
 
     function test_createProduct_revertsWhenPermissionBitsUnknown() public {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1);
-        t.requiredPermissions = TELEMETRY | (1 << 8) | (1 << 200);
+        t.requiredPermissions = Permissions.TELEMETRY | (1 << 8) | (1 << 200);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IDataProducts.UnknownPermissionBits.selector, t.requiredPermissions, (1 << 8) | (1 << 200)
@@ -346,12 +347,12 @@ contract DataProductsTest is MarketBase {
 
     function test_createBundle_revertsWhenPermissionsNotCovered() public {
         IDataProducts.Terms memory live = _terms(IDataProducts.Kind.Stream, 1);
-        live.requiredPermissions = TELEMETRY | LIVE;
+        live.requiredPermissions = Permissions.TELEMETRY | Permissions.LIVE;
         vm.prank(operator);
         uint256 l = products.createProduct(live);
         (uint256[] memory ids, uint256[] memory qty) = _package(_stream(), l);
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Bundle, 1); // TELEMETRY | LOCATION
-        vm.expectRevert(abi.encodeWithSelector(IDataProducts.BundlePermissionsMissing.selector, l, LIVE));
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.BundlePermissionsMissing.selector, l, Permissions.LIVE));
         vm.prank(operator);
         products.createBundle(t, ids, qty);
     }
@@ -444,8 +445,8 @@ contract DataProductsTest is MarketBase {
         uint256 bundle = _bundleOf(_stream(), _api(), _dataset());
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Bundle, 1);
         t.minCohort = 10;
-        t.requiredPermissions = TELEMETRY;
-        vm.expectRevert(abi.encodeWithSelector(IDataProducts.BundlePermissionsMissing.selector, 1, LOCATION));
+        t.requiredPermissions = Permissions.TELEMETRY;
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.BundlePermissionsMissing.selector, 1, Permissions.LOCATION));
         vm.prank(operator);
         products.updateTerms(bundle, t);
     }

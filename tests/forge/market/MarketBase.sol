@@ -11,6 +11,7 @@ import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {VehicleId} from "../../../contracts/identity/VehicleId.sol";
 import {Staking} from "../../../contracts/staking/Staking.sol";
 import {MarketMerkle} from "./MarketMerkle.sol";
+import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 
 /// @notice The market stack every market test starts from: token, treasury, vehicles, staking,
 ///         DataProducts and Marketplace, with named actors and helpers.
@@ -49,13 +50,6 @@ abstract contract MarketBase is Test {
     /// @dev What `_activate` stakes: the base and room for 10,000 tier-3 vehicle-subscriptions.
     uint256 internal constant STAKE_HEADROOM = 300_000 ether;
 
-    // Permission bits (DESIGN.md §3.1).
-    uint256 internal constant LOCK = 1 << 0;
-    uint256 internal constant UNLOCK = 1 << 1;
-    uint256 internal constant DRIVE = 1 << 2;
-    uint256 internal constant TELEMETRY = 1 << 3;
-    uint256 internal constant LOCATION = 1 << 4;
-    uint256 internal constant LIVE = 1 << 5;
     // Uses (DESIGN.md §3.5).
     uint8 internal constant USE_INSURANCE = 0;
     uint8 internal constant USE_RESEARCH = 1;
@@ -160,7 +154,7 @@ abstract contract MarketBase is Test {
         t.operatorBps = 2000;
         t.brokerBps = 500;
         t.permittedUses = (1 << USE_INSURANCE) | (1 << USE_RESEARCH);
-        t.requiredPermissions = TELEMETRY | LOCATION;
+        t.requiredPermissions = Permissions.TELEMETRY | Permissions.LOCATION;
         t.refreshSeconds = 60;
         t.minCohort = kind == IDataProducts.Kind.Dataset ? 10 : 0;
         t.termsHash = keccak256(abi.encode("terms", kind, price));

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {Test} from "../lib/Test.sol";
 import {MarketMath} from "../../../contracts/market/MarketMath.sol";
+import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 
 /// @dev External wrappers so reverts of the internal library can be expected.
 contract MarketMathHarness {
@@ -25,15 +26,6 @@ contract MarketMathHarness {
 
 contract MarketMathTest is Test {
     MarketMathHarness internal math;
-
-    uint256 internal constant LOCK = 1 << 0;
-    uint256 internal constant UNLOCK = 1 << 1;
-    uint256 internal constant DRIVE = 1 << 2;
-    uint256 internal constant TELEMETRY = 1 << 3;
-    uint256 internal constant LOCATION = 1 << 4;
-    uint256 internal constant LIVE = 1 << 5;
-    uint256 internal constant VIN = 1 << 6;
-    uint256 internal constant MANAGE_KEYS = 1 << 7;
 
     function setUp() public {
         math = new MarketMathHarness();
@@ -123,20 +115,20 @@ contract MarketMathTest is Test {
 
     function test_tierOf_eachBit() public view {
         assertEq(math.tierOf(0), 0);
-        assertEq(math.tierOf(TELEMETRY), 0);
-        assertEq(math.tierOf(VIN), 0);
-        assertEq(math.tierOf(MANAGE_KEYS), 0);
-        assertEq(math.tierOf(LOCATION), 1);
-        assertEq(math.tierOf(LIVE), 2);
-        assertEq(math.tierOf(LOCK), 3);
-        assertEq(math.tierOf(UNLOCK), 3);
-        assertEq(math.tierOf(DRIVE), 3);
+        assertEq(math.tierOf(Permissions.TELEMETRY), 0);
+        assertEq(math.tierOf(Permissions.VIN), 0);
+        assertEq(math.tierOf(Permissions.MANAGE_KEYS), 0);
+        assertEq(math.tierOf(Permissions.LOCATION), 1);
+        assertEq(math.tierOf(Permissions.LIVE), 2);
+        assertEq(math.tierOf(Permissions.LOCK), 3);
+        assertEq(math.tierOf(Permissions.UNLOCK), 3);
+        assertEq(math.tierOf(Permissions.DRIVE), 3);
     }
 
     function test_tierOf_takesTheMostSensitive() public view {
-        assertEq(math.tierOf(TELEMETRY | LOCATION), 1);
-        assertEq(math.tierOf(TELEMETRY | LOCATION | LIVE), 2);
-        assertEq(math.tierOf(TELEMETRY | LIVE | UNLOCK), 3);
+        assertEq(math.tierOf(Permissions.TELEMETRY | Permissions.LOCATION), 1);
+        assertEq(math.tierOf(Permissions.TELEMETRY | Permissions.LOCATION | Permissions.LIVE), 2);
+        assertEq(math.tierOf(Permissions.TELEMETRY | Permissions.LIVE | Permissions.UNLOCK), 3);
     }
 
     function testFuzz_tierOf_isTheMaxOverBits(uint8 a, uint8 b) public view {

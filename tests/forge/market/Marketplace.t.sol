@@ -9,6 +9,7 @@ import {MarketMath} from "../../../contracts/market/MarketMath.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
 import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
+import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 
 contract MarketplaceTest is MarketBase {
     uint64 internal constant MONTH = 30 days;
@@ -548,7 +549,7 @@ contract MarketplaceTest is MarketBase {
     function test_expireOrder_removesUnitsAndSyncsUsage() public {
         uint256 s = _stream(); // tier 1
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1 ether);
-        t.requiredPermissions = TELEMETRY | LIVE; // tier 2
+        t.requiredPermissions = Permissions.TELEMETRY | Permissions.LIVE; // tier 2
         vm.prank(operator);
         uint256 live = products.createProduct(t);
 

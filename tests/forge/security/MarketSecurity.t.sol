@@ -5,6 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
 import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
 import {MarketBase} from "../market/MarketBase.sol";
+import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 
 /// @notice Security review of the market contracts (docs/security.md): what a stolen settler key
 ///         can and cannot do, and behaviour the off-chain access rule relies on. These pass.
@@ -84,7 +85,7 @@ contract MarketSecurityTest is MarketBase {
         (,,, IDataProducts.Terms memory bundleBefore) = products.product(b);
 
         IDataProducts.Terms memory wider = _terms(IDataProducts.Kind.Stream, 2 ether);
-        wider.requiredPermissions = TELEMETRY | LOCATION | LIVE | LOCK;
+        wider.requiredPermissions = Permissions.TELEMETRY | Permissions.LOCATION | Permissions.LIVE | Permissions.LOCK;
         vm.prank(operator);
         products.updateTerms(s, wider);
 
@@ -92,7 +93,7 @@ contract MarketSecurityTest is MarketBase {
         assertEq(bundleVersion, 1, "bundle version moved");
         assertEq(bundleAfter.requiredPermissions, bundleBefore.requiredPermissions);
         (,,, IDataProducts.Terms memory component) = products.product(s);
-        assertEq(component.requiredPermissions & ~bundleAfter.requiredPermissions, LIVE | LOCK);
+        assertEq(component.requiredPermissions & ~bundleAfter.requiredPermissions, Permissions.LIVE | Permissions.LOCK);
     }
 }
 
