@@ -68,7 +68,6 @@ def build_namespace(w3: Web3, manifest: Manifest, deployer_key: str = ANVIL_DEPL
     def send(call: Any, sender: Deployer | None = None) -> Any:
         """Signs and sends a prepared contract call (`contract.functions.f(...)`), returns the receipt."""
         who = sender or dao
-        who.nonce = w3.eth.get_transaction_count(who.account.address, "pending")
         return who.send(call.build_transaction({"gas": 15_000_000}), call.fn_name)
 
     namespace: dict[str, Any] = {"w3": w3, "manifest": manifest, "dao": dao, "send": send}

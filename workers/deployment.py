@@ -107,6 +107,9 @@ class Deployer:
         self.nonce = w3.eth.get_transaction_count(account.address, "pending")
 
     def send(self, tx: dict[str, Any], what: str) -> Any:
+        # Another sender of the same key (a console, a second Deployer) may have moved the
+        # nonce: never reuse one the chain has already seen.
+        self.nonce = max(self.nonce, self.w3.eth.get_transaction_count(self.account.address, "pending"))
         tx = {
             **{k: v for k, v in tx.items() if k not in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")},
             "from": self.account.address,
