@@ -99,21 +99,20 @@ CONSTRUCTOR_ROLES: dict[str, tuple[str, ...]] = {
 
 
 class Deployer:
-    """Sends signed transactions from one key with locally tracked nonces."""
+    """Sends signed transactions from one key, one at a time, each confirmed before the next."""
 
     def __init__(self, w3: Web3, account: LocalAccount) -> None:
         self.w3 = w3
         self.account = account
-        self.nonce = w3.eth.get_transaction_count(account.address, "pending")
 
     def send(self, tx: dict[str, Any], what: str) -> Any:
-        # Another sender of the same key (a console, a second Deployer) may have moved the
-        # nonce: never reuse one the chain has already seen.
-        self.nonce = max(self.nonce, self.w3.eth.get_transaction_count(self.account.address, "pending"))
+        # Each send waits for its receipt, so the chain's pending count is the next nonce, even
+        # when another sender of the same key (a console, a test's snapshot revert) moved it.
+        nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
         tx = {
             **{k: v for k, v in tx.items() if k not in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")},
             "from": self.account.address,
-            "nonce": self.nonce,
+            "nonce": nonce,
             "chainId": self.w3.eth.chain_id,
             "gas": TX_GAS_LIMIT,
         }
@@ -122,7 +121,6 @@ class Deployer:
         tx["maxPriorityFeePerGas"] = PRIORITY_FEE
         signed = self.account.sign_transaction(tx)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        self.nonce += 1
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
         if receipt["status"] != 1:
             raise DeploymentTxError(f"{what} reverted (tx {tx_hash.hex()})")

@@ -91,10 +91,6 @@ class MarketWorld:
     def send(self, key: str, contract: Contract, fn: str, *args: Any) -> Any:
         return self.sender(key).call(contract, fn, *args)
 
-    def forget_nonces(self) -> None:
-        """After an anvil revert: nonces are read from the chain again."""
-        self.senders.clear()
-
     # --- cast -------------------------------------------------------------------------------
     def setup(self) -> MarketWorld:
         """Curves, an active operator, active consumers with allowances, one OEM connection."""

@@ -189,7 +189,6 @@ class PrivacyMachine(RuleBasedStateMachine):
         fx = self.fx
         fx.node.revert(fx.snapshot)
         fx.snapshot = fx.node.snapshot()  # anvil snapshots are single-use
-        fx.world.forget_nonces()
         TALLY["sequences"] += 1
         self.db_path = fx.directory / f"example-{TALLY['sequences']}.db"
         shutil.copyfile(fx.template_db, self.db_path)
@@ -245,7 +244,6 @@ class PrivacyMachine(RuleBasedStateMachine):
             fn(*args)
         except Exception:
             TALLY["actions refused by the chain"] += 1
-            self.fx.world.forget_nonces()
             return False
         TALLY["actions"] += 1
         return True
@@ -455,7 +453,6 @@ class PrivacyMachine(RuleBasedStateMachine):
         try:
             order = self.fx.world.purchase_dataset(key, self.fx.products["dataset"])
         except Exception:
-            self.fx.world.forget_nonces()
             return
         oracle = self._sync()
         product = self.fx.products["dataset"]
