@@ -204,6 +204,8 @@ def _measure_metered(table: Table, setup: Setup, database: str, db_url: str, wor
             )  # fmt: skip
             cpu = (server.cpu_seconds() - cpu_before) * 1000 / max(1, result["requests"])
             ok = result["statuses"].get("200", 0)
+            if ok != result["requests"]:
+                table.notes.append(f"{database}, {connections} connections: statuses {result['statuses']}")
             served += ok
             spent, usage = _credits_spent(db_url, setup.chain["credits"])
             table.add(

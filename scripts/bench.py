@@ -1,5 +1,6 @@
-"""`make bench`: every benchmark on one fresh anvil, printed as tables with ratios and
-written to BENCHMARKS.md. Benchmarks measure; they are not timed tests.
+"""`make bench`: every benchmark module on its own fresh anvil and deployment (no module
+sees another's accounts, nonces or state), printed as tables with ratios and written to
+BENCHMARKS.md. Benchmarks measure; they are not timed tests.
 
     python -m scripts.bench [--only token,identity,...]
 """
@@ -46,6 +47,19 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {anvil}"
 
 
+def run_module(name: str) -> list[Table]:
+    """One benchmark module on a fresh anvil with a fresh deployment."""
+    module = importlib.import_module(f"benchmarks.{name}")
+    with tempfile.TemporaryDirectory() as tmp:
+        node = AnvilNode("--code-size-limit", "100000", "--gas-limit", "100000000", log_dir=Path(tmp))
+        try:
+            manifest, _ = deploy_all(node.w3, ANVIL_KEYS[0], directory=Path(tmp))
+            deployer = Deployer(node.w3, Account.from_key(ANVIL_KEYS[0]))
+            return list(module.run(BenchContext(node.w3, manifest, deployer, ANVIL_KEYS)))
+        finally:
+            node.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,25 +69,16 @@ def main() -> int:
     selected = [b for b in BENCHES if not args.only or b in args.only.split(",")]
 
     tables: list[Table] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        node = AnvilNode("--code-size-limit", "100000", "--gas-limit", "100000000", log_dir=Path(tmp))
-        try:
-            manifest, _ = deploy_all(node.w3, ANVIL_KEYS[0], directory=Path(tmp))
-            ctx = BenchContext(
-                node.w3, manifest, Deployer(node.w3, Account.from_key(ANVIL_KEYS[0])), ANVIL_KEYS
-            )
-            for name in selected:
-                module = importlib.import_module(f"benchmarks.{name}")
-                for table in module.run(ctx):
-                    print(table.text())
-                    tables.append(table)
-        finally:
-            node.stop()
+    for name in selected:
+        for table in run_module(name):
+            print(table.text())
+            tables.append(table)
 
     header = (
         "# Benchmarks\n\nWritten by `make bench` on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({machine_description()}).\n"
-        "Gas is read from transaction receipts on one anvil in one run; ratios are ours / baseline.\n"
+        "Each module runs on its own fresh anvil and deployment; the rows of one table share one\n"
+        "anvil. Gas is read from transaction receipts; ratios are ours / baseline.\n"
     )
     if not args.only:
         write_report(tables, header, REPORT)
