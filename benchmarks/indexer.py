@@ -167,7 +167,7 @@ def _indexer_table(ctx: BenchContext, history: History, manifest_file: Path) -> 
     head = ctx.w3.eth.block_number
     table = Table(
         f"Indexer backfill from anvil ({history.events:,} pumped events in blocks "
-        f"{history.first:,}..{history.last:,}, plus the deployment's and other benchmarks' events)",
+        f"{history.first:,}..{history.last:,}, plus the deployment's events)",
         ["database", "strategy", "events", "blocks", "seconds", "events/s", "vs naive"],
     )
     with TemporaryDirectory() as tmp, _databases(Path(tmp)) as backends:
