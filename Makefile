@@ -54,7 +54,7 @@ bench: build ## print gas and throughput tables with ratios against baselines
 	$(PY) -m scripts.bench
 
 clean: ## remove build output and local state (keeps .venv and node_modules)
-	rm -rf out cache .build .run deployments/local.json .pytest_cache .ruff_cache
+	rm -rf out cache contracts/.cache .build .run deployments/local.json .pytest_cache .ruff_cache
 
 lock: ## re-resolve requirements.in into requirements.lock
 	rm -rf .lock-venv && python3 -m venv .lock-venv
