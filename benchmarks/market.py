@@ -12,14 +12,13 @@ from eth_utils import keccak, to_checksum_address
 
 from benchmarks.framework import BenchContext, Gas, Table, measure
 from workers import eip712
-from workers.access.permissions import LOCATION, TELEMETRY
 from workers.deployment import Deployer
+from workers.market_terms import INSURANCE, terms
 from workers.merkle import PayoutTree
 
 DIMO = 10**18
 DAY = 86_400
 STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3
-INSURANCE = 0
 #: Members of the big product in the purchase comparison, and of the big settlement root.
 MANY_MEMBERS = 10_000
 BIG_TREE = 100_000
@@ -39,19 +38,13 @@ def _fresh(label: str) -> str:
 
 
 def _terms(kind: int, price: int) -> tuple:
-    min_cohort = 3 if kind in (DATASET, BUNDLE) else 0
-    return (
+    return terms(
         kind,
         price,
-        7_000,
-        2_000,
-        500,
-        0b11,
-        TELEMETRY | LOCATION,
-        60,
-        min_cohort,
-        keccak(b"t"),
-        "ipfs://t",
+        permittedUses=0b11,
+        minCohort=3 if kind in (DATASET, BUNDLE) else 0,
+        termsHash=keccak(b"t"),
+        termsURI="ipfs://t",
     )
 
 

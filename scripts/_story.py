@@ -20,13 +20,14 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 import ape_console_extras
-from workers import eip712
+from workers import eip712, market_terms
 from workers.access import permissions as perms
 from workers.config import get_settings
 from workers.contracts import Manifest
 from workers.deployment import Deployer
 from workers.devnet import ANVIL_KEYS
 from workers.gateway.client import GatewayClient, GatewayRefusedError
+from workers.market_terms import INSURANCE, RESEARCH
 from workers.merkle import PayoutTree
 from workers.oem.telemetry import payload_hash, telemetry_domain
 from workers.stack import StackInfo
@@ -38,7 +39,6 @@ DAY = 86_400
 NO_END = 2**64 - 1
 OPERATOR, BROKER, CONSUMER = 0, 1, 2  # IStaking.Role
 STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3  # IDataProducts.Kind
-INSURANCE, RESEARCH = 0, 1  # permitted-use bits
 #: The on-chain OEM connections, as the workers' default OEM_CONNECTIONS know them.
 CONNECTIONS = {1: "Smartcar-style", 2: "Tesla Fleet-style"}
 #: How long the story waits for the workers (indexer, pulls, settlement) before it gives up.
@@ -165,19 +165,17 @@ class Catalog:
 
 
 def terms(kind: int, price: int, refresh: int, min_cohort: int) -> tuple:
-    """IDataProducts.Terms: 70% members, 20% operator, 5% broker, 5% protocol fee."""
-    return (
+    """Orbit's terms: 70% members, 20% operator, 5% broker, 5% protocol fee; insurance or
+    research; telemetry, location and live data."""
+    return market_terms.terms(
         kind,
         price,
-        7_000,
-        2_000,
-        500,
-        (1 << INSURANCE) | (1 << RESEARCH),
-        perms.TELEMETRY | perms.LOCATION | perms.LIVE,
-        refresh,
-        min_cohort,
-        keccak(text=f"Orbit terms {kind}"),
-        f"https://orbit.example/terms/{kind}",
+        permittedUses=(1 << INSURANCE) | (1 << RESEARCH),
+        requiredPermissions=perms.TELEMETRY | perms.LOCATION | perms.LIVE,
+        refreshSeconds=refresh,
+        minCohort=min_cohort,
+        termsHash=keccak(text=f"Orbit terms {kind}"),
+        termsURI=f"https://orbit.example/terms/{kind}",
     )
 
 

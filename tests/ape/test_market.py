@@ -15,8 +15,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from tests.support.console_docs import open_console
-from workers import eip712
-from workers.access.permissions import LOCATION, TELEMETRY
+from workers import eip712, market_terms
+from workers.market_terms import INSURANCE, RESEARCH
 from workers.merkle import PayoutTree
 
 DIMO = 10**18
@@ -26,7 +26,6 @@ FEE_BPS = 500
 MEMBERS_BPS, OPERATOR_BPS, BROKER_BPS = 7_000, 2_000, 500
 OPERATOR, BROKER, CONSUMER = 0, 1, 2  # IStaking.Role
 STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3  # IDataProducts.Kind
-INSURANCE, RESEARCH = 0, 1  # permitted-use bits
 NO_END = 2**64 - 1
 SPEC = keccak(text="battery state of health by region")
 
@@ -67,20 +66,14 @@ def terms(kind: int, price: int, **changes: Any) -> tuple:
     """IDataProducts.Terms as the ABI tuple: 70/20/5 and the 5% fee, insurance or research,
     telemetry and location."""
     fields = {
-        "kind": kind,
-        "price": price,
         "membersBps": MEMBERS_BPS,
         "operatorBps": OPERATOR_BPS,
         "brokerBps": BROKER_BPS,
         "permittedUses": (1 << INSURANCE) | (1 << RESEARCH),
-        "requiredPermissions": TELEMETRY | LOCATION,
-        "refreshSeconds": 60,
         "minCohort": 3 if kind in (DATASET, BUNDLE) else 0,
-        "termsHash": keccak(text=f"terms {kind} {price}"),
         "termsURI": f"ipfs://terms/{kind}",
     }
-    fields.update(changes)
-    return tuple(fields.values())
+    return market_terms.terms(kind, price, **{**fields, **changes})
 
 
 def split(paid: int, brokered: bool) -> dict[str, int]:

@@ -13,7 +13,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 from tests.support.anvil import ANVIL_KEYS
-from workers import eip712
+from workers import eip712, market_terms
 from workers.access.permissions import DRIVE, LOCATION, LOCK, MANAGE_KEYS, TELEMETRY, UNLOCK
 from workers.contracts import Manifest, load_artifact
 from workers.merkle import PayoutTree
@@ -36,21 +36,8 @@ DEVICE_KEYS = [keccak(text=f"device {i}") for i in range(3)]
 
 def terms(kind: int, price: int, **changes: Any) -> tuple:
     """IDataProducts.Terms as the ABI tuple (70/20/5 and the default 5% fee)."""
-    fields = {
-        "kind": kind,
-        "price": price,
-        "membersBps": 7_000,
-        "operatorBps": 2_000,
-        "brokerBps": 500,
-        "permittedUses": 0b11,
-        "requiredPermissions": TELEMETRY | LOCATION,
-        "refreshSeconds": 60,
-        "minCohort": 2 if kind in (DATASET, BUNDLE) else 0,
-        "termsHash": keccak(text=f"terms {kind} {price}"),
-        "termsURI": f"ipfs://terms/{kind}/{price}",
-    }
-    fields.update(changes)
-    return tuple(fields.values())
+    fields = {"permittedUses": 0b11, "minCohort": 2 if kind in (DATASET, BUNDLE) else 0}
+    return market_terms.terms(kind, price, **{**fields, **changes})
 
 
 class History:

@@ -13,17 +13,17 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from workers import eip712
+from workers import eip712, market_terms
 from workers.access.permissions import LIVE, LOCATION, TELEMETRY
 from workers.contracts import Manifest, load_artifact
 from workers.deployment import Deployer
 from workers.devnet import ANVIL_KEYS
+from workers.market_terms import INSURANCE
 
 DIMO = 10**18
 MONTH = 30 * 86_400
 STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3
 OPERATOR_ROLE, BROKER_ROLE, CONSUMER_ROLE = 0, 1, 2
-INSURANCE = 0
 ZERO = "0x" + "00" * 20
 OPERATOR_STAKE = 1_000 * DIMO
 
@@ -38,18 +38,14 @@ def terms(
     tag: str = "",
 ) -> tuple:
     """IDataProducts.Terms as the ABI tuple: 70/20/5 and the default 5% protocol fee."""
-    return (
+    return market_terms.terms(
         kind,
         price,
-        7_000,
-        2_000,
-        500,
-        1 << INSURANCE,
-        permissions,
-        refresh,
-        max(min_cohort, 1) if kind in (DATASET, BUNDLE) else min_cohort,
-        keccak(text=f"terms {kind} {price} {tag}"),
-        f"ipfs://terms/{kind}/{tag}",
+        requiredPermissions=permissions,
+        refreshSeconds=refresh,
+        minCohort=max(min_cohort, 1) if kind in (DATASET, BUNDLE) else min_cohort,
+        termsHash=keccak(text=f"terms {kind} {price} {tag}"),
+        termsURI=f"ipfs://terms/{kind}/{tag}",
     )
 
 

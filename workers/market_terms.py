@@ -1,0 +1,53 @@
+"""DataProducts terms (DESIGN.md §3.5) as the ABI tuple that `createProduct`, `createBundle`
+and `updateTerms` take: the one place that knows the struct's field order, for the demo story,
+the benchmarks and the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils import keccak
+
+from workers.access.permissions import LOCATION, TELEMETRY
+from workers.access.rule import Kind
+
+#: IDataProducts.Terms, in the struct's order.
+FIELDS = (
+    "kind",
+    "price",
+    "membersBps",
+    "operatorBps",
+    "brokerBps",
+    "permittedUses",
+    "requiredPermissions",
+    "refreshSeconds",
+    "minCohort",
+    "termsHash",
+    "termsURI",
+)
+INSURANCE, RESEARCH = 0, 1  # `permittedUses` bits (DESIGN.md §3.5): 0 insurance, 1 research, …
+
+
+def terms(kind: int, price: int, **fields: Any) -> tuple:
+    """IDataProducts.Terms as an ABI tuple; `fields` override by Solidity name. Unnamed: 70% to
+    members, 20% operator, 5% broker (the deployment's protocol fee is the other 5%), insurance
+    permitted, telemetry and location required, 60 s refresh, a cohort of 1 for datasets and
+    bundles (0 otherwise), and a terms hash and URI derived from kind and price."""
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        raise TypeError(f"not a Terms field: {', '.join(sorted(unknown))}")
+    values = {
+        "kind": kind,
+        "price": price,
+        "membersBps": 7_000,
+        "operatorBps": 2_000,
+        "brokerBps": 500,
+        "permittedUses": 1 << INSURANCE,
+        "requiredPermissions": TELEMETRY | LOCATION,
+        "refreshSeconds": 60,
+        "minCohort": 1 if kind in (Kind.DATASET, Kind.BUNDLE) else 0,
+        "termsHash": keccak(text=f"terms {kind} {price}"),
+        "termsURI": f"ipfs://terms/{kind}/{price}",
+        **fields,
+    }
+    return tuple(values[name] for name in FIELDS)
