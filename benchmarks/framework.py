@@ -12,8 +12,8 @@ from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 
+from devkit.deployment import Deployer
 from workers.contracts import PROJECT_ROOT, Manifest, load_artifact
-from workers.deployment import Deployer
 
 FORGE_OUT = PROJECT_ROOT / "out"
 #: Intrinsic gas: every transaction's base, and each calldata byte (EIP-2028).

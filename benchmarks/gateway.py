@@ -25,8 +25,9 @@ from eth_account.messages import encode_defunct
 from sqlalchemy import func, select
 
 from benchmarks.framework import BenchContext, Table
-from tests.support.databases import postgres_database, postgres_unavailable
-from tests.support.market_world import API, STREAM, MarketWorld
+from devkit.databases import postgres_database, postgres_unavailable
+from devkit.devnet import free_port, stop_process, wait_ready
+from devkit.market_world import API, STREAM, MarketWorld
 from workers.chain import connect, forget_chains
 from workers.config import Settings, get_settings
 from workers.contracts import PROJECT_ROOT
@@ -35,7 +36,6 @@ from workers.db.gateway import ApiCredit
 from workers.db.session import dispose_engines, session_scope
 from workers.db.settlement import Usage
 from workers.db.signals import SignalValue, store_signals
-from workers.devnet import free_port, stop_process, wait_ready
 from workers.indexer.sync import Indexer
 
 VEHICLES = 100

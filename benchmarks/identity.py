@@ -14,9 +14,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from benchmarks.framework import BenchContext, Gas, Table, measure, ratio
+from devkit.deployment import Deployer
 from workers import eip712
 from workers.access.permissions import LOCATION, LOCK, MANAGE_KEYS, TELEMETRY, UNLOCK
-from workers.deployment import Deployer
 
 #: Live keys on the "many keys" vehicle of the transfer comparison.
 LIVE_KEYS = 100

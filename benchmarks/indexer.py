@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from benchmarks.framework import BenchContext, Table, format_cell
-from tests.support.databases import postgres_database, postgres_unavailable
+from devkit.databases import postgres_database, postgres_unavailable
 from workers.chain import Chain, connect
 from workers.config import Settings, use_settings
 from workers.contracts import Manifest

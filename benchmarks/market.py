@@ -11,8 +11,8 @@ from __future__ import annotations
 from eth_utils import keccak, to_checksum_address
 
 from benchmarks.framework import BenchContext, Gas, Table, measure
+from devkit.deployment import Deployer
 from workers import eip712
-from workers.deployment import Deployer
 from workers.market_terms import INSURANCE, terms
 from workers.merkle import PayoutTree
 

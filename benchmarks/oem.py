@@ -21,12 +21,12 @@ from eth_utils import keccak
 from web3.logs import DISCARD
 
 from benchmarks.framework import BenchContext, Table, format_cell, ratio
+from devkit.devnet import free_port
 from workers import eip712
 from workers.config import get_settings
 from workers.contracts import PROJECT_ROOT
 from workers.db import dispose_engines, upgrade
 from workers.db.session import session_scope
-from workers.devnet import free_port
 from workers.oem import signals as vss
 from workers.oem.connectors import callback_uri, connector_for
 from workers.oem.telemetry import (
@@ -137,7 +137,7 @@ def _simulator(directory: Path) -> Iterator[str]:
     port = free_port()
     log = open(directory / "sim.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.oem.simulator", "--port", str(port)],
+        [sys.executable, "-m", "devkit.simulator", "--port", str(port)],
         cwd=PROJECT_ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

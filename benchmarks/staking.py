@@ -16,7 +16,7 @@ from web3.contract import Contract
 
 from benchmarks.framework import BenchContext, Table, gas_used, intrinsic_gas
 from benchmarks.token import _permit_signature
-from workers.deployment import Deployer
+from devkit.deployment import Deployer
 from workers.merkle import PayoutTree
 
 DIMO = 10**18

@@ -1,4 +1,5 @@
-"""`ape console` opens with the deployment of the connected chain loaded.
+"""`ape console` opens with the deployment of the connected chain loaded (ape reads
+`ape_console_extras.py` at the project root, which hands it `ape_init_extras` from here).
 
 Handles (web3 contract objects, so calls read `token.functions.balanceOf(a).call()` and
 governance actions are one line through `send`):
@@ -30,11 +31,12 @@ from eth_account import Account
 from web3 import Web3
 from web3.logs import DISCARD
 
+from devkit.deployment import ANVIL_DEPLOYER_KEY, Deployer
+from devkit.devnet import ANVIL_KEYS
+from devkit.stack import STACK_FILE
 from workers import eip712
 from workers.access import permissions
 from workers.contracts import ANVIL_CHAIN_ID, Manifest, load_artifact, manifest_path, network_name
-from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer
-from workers.devnet import ANVIL_KEYS
 from workers.merkle import PayoutTree
 
 #: Console name of each deployed contract.
@@ -99,10 +101,6 @@ def identity_helpers(w3: Web3, handles: dict[str, Any]) -> dict[str, Any]:
     if "devices" in handles:
         helpers["device_domain"] = eip712.domain(eip712.DEVICE_DOMAIN, chain_id, handles["devices"].address)
     return helpers
-
-
-#: Where `make up` describes the running local stack (workers/stack.py).
-STACK_FILE = Path(__file__).resolve().parent / ".run" / "stack.json"
 
 
 def console_manifest(chain_id: int) -> Path:

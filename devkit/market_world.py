@@ -13,11 +13,11 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from devkit.deployment import Deployer
+from devkit.devnet import ANVIL_KEYS
 from workers import eip712, market_terms
 from workers.access.permissions import LIVE, LOCATION, TELEMETRY
 from workers.contracts import Manifest, load_artifact
-from workers.deployment import Deployer
-from workers.devnet import ANVIL_KEYS
 from workers.market_terms import INSURANCE
 
 DIMO = 10**18

@@ -7,8 +7,8 @@ from __future__ import annotations
 from eth_account import Account
 from web3.contract import Contract
 
+from devkit.deployment import Deployer
 from workers.config import Settings
-from workers.deployment import Deployer
 
 
 def register_connections(vehicle_id: Contract, governor: Deployer, settings: Settings) -> dict[int, str]:

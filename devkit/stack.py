@@ -23,9 +23,9 @@ import httpx
 import redis
 from web3 import Web3
 
+from devkit.deployment import deploy_all
+from devkit.devnet import ANVIL_KEYS, free_port
 from workers.contracts import PROJECT_ROOT
-from workers.deployment import deploy_all
-from workers.devnet import ANVIL_KEYS, free_port
 
 RUN_DIR = PROJECT_ROOT / ".run"
 STACK_FILE = RUN_DIR / "stack.json"
@@ -309,7 +309,7 @@ def start_stack(
         simulator_port = info.simulator_url.rsplit(":", 1)[1]
         launcher.start(
             "oem-simulator",
-            [python, "-m", "workers.oem.simulator", "--port", simulator_port],
+            [python, "-m", "devkit.simulator", "--port", simulator_port],
             http_ok(f"{info.simulator_url}/_sim/vehicles"),
         )
         worker_log = run_dir / "worker.log"

@@ -19,18 +19,18 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-import ape_console_extras
+from devkit.console import build_namespace
+from devkit.deployment import Deployer
+from devkit.devnet import ANVIL_KEYS
+from devkit.stack import StackInfo
 from workers import eip712, market_terms
 from workers.access import permissions as perms
 from workers.config import get_settings
 from workers.contracts import Manifest
-from workers.deployment import Deployer
-from workers.devnet import ANVIL_KEYS
 from workers.gateway.client import GatewayClient, GatewayRefusedError
 from workers.market_terms import INSURANCE, RESEARCH
 from workers.merkle import PayoutTree
 from workers.oem.telemetry import payload_hash, telemetry_domain
-from workers.stack import StackInfo
 
 T = TypeVar("T")
 
@@ -112,7 +112,7 @@ class World:
     def connect(cls, stack: StackInfo) -> World:
         w3 = Web3(Web3.HTTPProvider(stack.rpc_url, request_kwargs={"timeout": 60}))
         manifest = Manifest.read(Path(stack.deployment))
-        return cls(stack, w3, manifest, ape_console_extras.build_namespace(w3, manifest, ANVIL_KEYS[0]))
+        return cls(stack, w3, manifest, build_namespace(w3, manifest, ANVIL_KEYS[0]))
 
     def contract(self, console_name: str) -> Contract:
         return self.console[console_name]

@@ -13,9 +13,9 @@ import time
 import traceback
 from pathlib import Path
 
-from scripts._story import Story, World
+from devkit.stack import StackError, running_stack, start_stack, stop_stack
+from devkit.story import Story, World
 from workers.config import get_settings
-from workers.stack import StackError, running_stack, start_stack, stop_stack
 
 
 def main() -> int:

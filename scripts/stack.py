@@ -12,8 +12,8 @@ import json
 import sys
 from dataclasses import asdict
 
+from devkit.stack import STACK_FILE, StackError, running_stack, start_stack, stop_stack
 from workers.config import get_settings
-from workers.stack import STACK_FILE, StackError, running_stack, start_stack, stop_stack
 
 
 def up() -> int:

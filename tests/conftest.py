@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from tests.support.anvil import AnvilNode
 from workers.contracts import Manifest
-from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / '.run' / 'workers.db'}"
 
 #: Devnet-only Fernet key for OEM tokens at rest (like the anvil keys: public, never for real data).
 DEVNET_OEM_TOKEN_KEY = "PSsjyd-6KPCnRNAi21Kc5cJE97M00GxDnKmwrvGl0Is="
-#: The OEM simulator's default OAuth client (workers.oem.simulator.app).
+#: The OEM simulator's default OAuth client (devkit/simulator/app.py).
 SIMULATOR_CLIENT_ID = "dimo-workers"
 SIMULATOR_CLIENT_SECRET = "sim-secret"
 

@@ -1,4 +1,4 @@
-"""`python -m workers.oem.simulator --port N [--vehicles K] [--client ID:SECRET ...]`."""
+"""`python -m devkit.simulator --port N [--vehicles K] [--client ID:SECRET ...]`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 
 import uvicorn
 
-from workers.oem.simulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FLEET_SIZE, create_app
-from workers.oem.simulator.state import Client
+from devkit.simulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FLEET_SIZE, create_app
+from devkit.simulator.state import Client
 
 
 def _client(text: str) -> Client:
@@ -18,7 +18,7 @@ def _client(text: str) -> Client:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m workers.oem.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devkit.simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8700)
     parser.add_argument("--vehicles", type=int, default=DEFAULT_FLEET_SIZE, help="fleet size")

@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from workers.oem.simulator import control, oauth, smartcar_api, tesla_api
-from workers.oem.simulator.responses import api_of
-from workers.oem.simulator.state import Client, SimState
+from devkit.simulator import control, oauth, smartcar_api, tesla_api
+from devkit.simulator.responses import api_of
+from devkit.simulator.state import Client, SimState
 
 #: The OAuth client the simulator knows unless told otherwise (the workers' defaults match).
 DEFAULT_CLIENT_ID = "dimo-workers"

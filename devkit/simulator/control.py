@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from workers.oem.simulator.fleet import snapshot
-from workers.oem.simulator.responses import sim
-from workers.oem.simulator.state import FaultApi, FaultKind, MalformedMode
+from devkit.simulator.fleet import snapshot
+from devkit.simulator.responses import sim
+from devkit.simulator.state import FaultApi, FaultKind, MalformedMode
 
 router = APIRouter(prefix="/_sim")
 

@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from workers.oem.simulator.fleet import Oem
-from workers.oem.simulator.responses import gate, oauth_error, sim
-from workers.oem.simulator.state import SimState, Token
+from devkit.simulator.fleet import Oem
+from devkit.simulator.responses import gate, oauth_error, sim
+from devkit.simulator.state import SimState, Token
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from workers.oem.simulator.state import Fault, SimState
+from devkit.simulator.state import Fault, SimState
 
 SMARTCAR_DOCS = "https://smartcar.com/docs/errors/api-errors"
 

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from workers.oem.simulator.fleet import KM_PER_MILE, Oem, Snapshot, VehicleSpec, VehicleState, snapshot
-from workers.oem.simulator.responses import gate, payload, rate_limited, sim, smartcar_error
-from workers.oem.simulator.state import SimState, Token
+from devkit.simulator.fleet import KM_PER_MILE, Oem, Snapshot, VehicleSpec, VehicleState, snapshot
+from devkit.simulator.responses import gate, payload, rate_limited, sim, smartcar_error
+from devkit.simulator.state import SimState, Token
 
 router = APIRouter(prefix="/v2.0")
 

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from workers.oem.simulator.fleet import Oem, VehicleSpec, VehicleState, build_fleet
+from devkit.simulator.fleet import Oem, VehicleSpec, VehicleState, build_fleet
 
 FaultKind = Literal["rate_limit", "outage", "malformed"]
 FaultApi = Literal["smartcar", "tesla", "oauth", "any"]

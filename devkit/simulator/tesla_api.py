@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from workers.oem.simulator.fleet import (
+from devkit.simulator.fleet import (
     KM_PER_MILE,
     KPA_PER_BAR,
     REMOTE_START_SECONDS,
@@ -19,8 +19,8 @@ from workers.oem.simulator.fleet import (
     VehicleState,
     snapshot,
 )
-from workers.oem.simulator.responses import gate, payload, rate_limited, sim, tesla_error
-from workers.oem.simulator.state import SimState, Token
+from devkit.simulator.responses import gate, payload, rate_limited, sim, tesla_error
+from devkit.simulator.state import SimState, Token
 
 router = APIRouter(prefix="/api/1")
 

@@ -1,5 +1,5 @@
 """Suites run by `ape test`: ape's foundry provider starts anvil; the deployment is the
-project's own deploy (workers.deployment) through that provider; `ape console`'s namespace
+project's own deploy (devkit.deployment) through that provider; `ape console`'s namespace
 on it."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import ape_console_extras
+from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from workers.contracts import Manifest
-from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,15 @@ from eth_account import Account
 from web3 import Web3
 
 import ape_console_extras
-from workers.contracts import Manifest, load_artifact, network_name
-from workers.deployment import (
+import devkit.console
+from devkit.deployment import (
     ANVIL_DEPLOYER_KEY,
     INITIAL_SUPPLY,
     STEPS,
     AlreadyDeployedError,
     deploy_all,
 )
+from workers.contracts import Manifest, load_artifact, network_name
 
 DEPLOYER = Account.from_key(ANVIL_DEPLOYER_KEY).address
 
@@ -85,10 +86,10 @@ def test_second_deploy_refuses_unless_redeploy(manifest, chain):
 
 def test_console_extras_load_the_handles(manifest, chain, monkeypatch, capsys):
     m, path = manifest
-    monkeypatch.setattr(ape_console_extras, "manifest_path", lambda network: path)
+    monkeypatch.setattr(devkit.console, "manifest_path", lambda network: path)
     namespace = ape_console_extras.ape_init_extras(chain)
     assert "deployment of chain" in capsys.readouterr().out
-    for name, console_name in ape_console_extras.HANDLE_NAMES.items():
+    for name, console_name in devkit.console.HANDLE_NAMES.items():
         if name in m.contracts:
             assert namespace[console_name].address == m.address(name)
     # a governance action is one line

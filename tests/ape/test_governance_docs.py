@@ -10,7 +10,7 @@ import re
 
 from eth_account import Account
 
-import ape_console_extras
+from devkit.console import HANDLE_NAMES
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import run_page, statements
 from workers.contracts import PROJECT_ROOT
@@ -96,7 +96,7 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
 
 def test_the_page_shows_every_console_helper(console) -> None:
     """Every name the console opens with (but the contract handles) appears on the page."""
-    handles = set(ape_console_extras.HANDLE_NAMES.values())
+    handles = set(HANDLE_NAMES.values())
     words = set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*\b", DOC.read_text()))
     missing = sorted(name for name in console if name not in handles | words and name != "w3")
     assert not missing, f"docs/governance.md does not show {missing}"

@@ -18,12 +18,12 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
-import ape_console_extras
+from devkit.console import build_namespace
+from devkit.deployment import ANVIL_DEPLOYER_KEY, Deployer
 from tests.support.anvil import ANVIL_KEYS
 from workers import eip712
 from workers.access.permissions import ALL, DRIVE, LOCATION, LOCK, TELEMETRY
 from workers.contracts import Manifest, load_artifact
-from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer
 
 VIN = "5YJ3E1EA7KF317000"
 TERMS = keccak(b"fleet app terms v3")
@@ -291,7 +291,7 @@ def test_device_key_signs_pairing_and_transfer_ends_it(w3, vehicles, devices, or
 
 def test_console_has_vehicles_devices_and_signing_helpers(manifest, chain, w3, oracle):
     m, _ = manifest
-    ns = ape_console_extras.build_namespace(w3, m)
+    ns = build_namespace(w3, m)
     vehicles, devices, send_ = ns["vehicles"], ns["devices"], ns["send"]
     assert vehicles.address == m.address("VehicleId")
     assert devices.address == m.address("AftermarketDevice")

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from eth_account import Account
 
+from devkit.databases import migrated, sqlite_url
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import run_page
-from tests.support.databases import migrated, sqlite_url
 from tests.workers.gateway.conftest import LiveServer
 from workers.config import get_settings
 from workers.contracts import PROJECT_ROOT

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import redis
 
+from devkit.devnet import free_port, stop_process, wait_ready
+from devkit.stack import REDIS_SERVER
 from workers.contracts import PROJECT_ROOT
-from workers.devnet import free_port, stop_process, wait_ready
-from workers.stack import REDIS_SERVER
 
 
 def redis_binary() -> str:

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+from devkit.devnet import ANVIL_BIN
 from workers.contracts import PROJECT_ROOT
-from workers.devnet import ANVIL_BIN
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy"
 COMPOSE_FILE = DEPLOY_DIR / "compose.yaml"

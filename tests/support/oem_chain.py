@@ -16,12 +16,12 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from devkit.deployment import ANVIL_DEPLOYER_KEY, Deployer, deploy_all
+from devkit.oem_connections import register_connections
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from workers import eip712
 from workers.config import get_settings
 from workers.contracts import Manifest, load_artifact
-from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer, deploy_all
-from workers.oem.devnet import register_connections
 
 
 @dataclass

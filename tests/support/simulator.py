@@ -1,4 +1,4 @@
-"""The OEM cloud simulator as a real HTTP server process (`python -m workers.oem.simulator`),
+"""The OEM cloud simulator as a real HTTP server process (`python -m devkit.simulator`),
 with helpers for its `/_sim` controls, settings that point the workers at it, and the link
 that onboarding leaves behind for one of its cars."""
 
@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from devkit.devnet import free_port, stop_process, wait_ready
 from workers import eip712
 from workers.config import SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, OemConnection, Settings, get_settings
 from workers.contracts import PROJECT_ROOT
 from workers.db.session import session_scope
-from workers.devnet import free_port, stop_process, wait_ready
 from workers.oem.connectors import callback_uri, connector_for
 from workers.oem.links import LinkInput, cipher_from, save_link
 
@@ -34,7 +34,7 @@ class SimulatorProcess:
             [
                 sys.executable,
                 "-m",
-                "workers.oem.simulator",
+                "devkit.simulator",
                 "--port",
                 str(self.port),
                 "--vehicles",

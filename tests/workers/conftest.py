@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.databases import migrated, postgres_database, postgres_unavailable, sqlite_url
 from tests.support.anvil import AnvilNode
-from tests.support.databases import migrated, postgres_database, postgres_unavailable, sqlite_url
 from tests.support.oem_chain import IdentityChain, identity_chain
 from tests.support.simulator import SimulatorProcess
 from workers.config import Settings, get_settings, use_settings

@@ -18,6 +18,7 @@ from celery.bin.base import CLIContext
 from celery.bin.celery import celery
 from dotenv import dotenv_values
 
+from devkit.devnet import ANVIL_BIN
 from tests.support.deploy_files import (
     COMPOSE_FILE,
     DEPLOY_DIR,
@@ -34,7 +35,6 @@ from tests.support.deploy_files import (
 from workers.app import QUEUES, app, beat_schedule
 from workers.config import Settings
 from workers.contracts import PROJECT_ROOT
-from workers.devnet import ANVIL_BIN
 
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 INSTALL_ROOT = "/opt/dimo"

@@ -28,18 +28,18 @@ from eth_account.messages import encode_defunct
 from eth_utils import keccak
 from web3.logs import DISCARD
 
+from devkit.databases import postgres_database, postgres_unavailable
+from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
+from devkit.market_world import DATASET, INSURANCE, STREAM, ZERO, MarketWorld
+from devkit.oem_connections import register_connections
 from tests.support.anvil import ANVIL_KEYS, AnvilNode, free_port
 from tests.support.brokers import BrokerUnavailableError, deployment_broker
-from tests.support.databases import postgres_database, postgres_unavailable
 from tests.support.deploy_files import PENDING_TASKS, local_argv, workers_services
-from tests.support.market_world import DATASET, INSURANCE, STREAM, ZERO, MarketWorld
 from tests.support.oem_chain import mint_with_attestation
 from workers.app import QUEUES, app, beat_schedule
 from workers.config import Settings
 from workers.contracts import PROJECT_ROOT, Manifest
 from workers.db.session import dispose_engines, session_scope
-from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
-from workers.oem.devnet import register_connections
 from workers.oem.store import latest_signals
 from workers.settlement import unclaimed_claims
 

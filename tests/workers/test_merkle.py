@@ -16,9 +16,9 @@ from eth_account import Account
 from web3 import Web3
 from web3.exceptions import ContractCustomError
 
+from devkit.deployment import Deployer
 from tests.support.anvil import ANVIL_KEYS
 from workers.contracts import PROJECT_ROOT, load_artifact
-from workers.deployment import Deployer
 from workers.merkle import (
     LEAF_ENCODING,
     MerkleTreeError,

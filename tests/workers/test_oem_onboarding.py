@@ -12,15 +12,15 @@ from eth_account import Account
 from sqlalchemy import select
 from web3 import Web3
 
+from devkit.deployment import ANVIL_DEPLOYER_KEY, DeploymentTxError
+from devkit.oem_connections import register_connections
 from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain, submit_attestation
 from tests.support.simulator import SimulatorProcess, consent
 from workers import eip712
 from workers.config import ANVIL_SECOND_KEY, Settings, get_settings, use_settings
 from workers.db.oem import OemLink
 from workers.db.session import session_scope
-from workers.deployment import ANVIL_DEPLOYER_KEY, DeploymentTxError
 from workers.oem.connectors import callback_uri, connector_for
-from workers.oem.devnet import register_connections
 from workers.oem.links import LinkTokens, cipher_from
 from workers.oem.onboarding import Onboarding, OnboardingError, OracleChain
 

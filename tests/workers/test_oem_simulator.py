@@ -1,4 +1,4 @@
-"""The OEM cloud simulator as a server (`python -m workers.oem.simulator`): its fleet and
+"""The OEM cloud simulator as a server (`python -m devkit.simulator`): its fleet and
 driving/battery traces, OAuth rules, token expiry on its clock, rate limits, faults, Tesla
 sleep, units, and the `/_sim` controls DESIGN.md §4 names."""
 
@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from devkit.simulator.fleet import CYCLE_SECONDS, DRIVE_SECONDS, vin_check_digit
 from tests.support.simulator import SimulatorProcess
 from workers.config import SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET
-from workers.oem.simulator.fleet import CYCLE_SECONDS, DRIVE_SECONDS, vin_check_digit
 
 REDIRECT = "http://127.0.0.1:9/callback"
 KM_PER_MILE = 1.609344

@@ -12,8 +12,8 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select
 
+from devkit.databases import migrated, sqlite_url
 from tests.support.celery_worker import CeleryWorker, RedisServer
-from tests.support.databases import migrated, sqlite_url
 from tests.support.oem_chain import OWNER_KEY, IdentityChain
 from tests.support.simulator import SimulatorProcess, link_vehicle
 from tests.workers.gateway.projections import World

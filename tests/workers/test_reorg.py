@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.databases import sqlite_url
 from tests.support.chain_views import index_vs_chain
-from tests.support.databases import sqlite_url
 from tests.support.history import History
 from tests.support.projections import diff, dump, rows
 from tests.support.rpc_proxy import RpcProxy

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devkit.devnet import free_port
+from devkit.stack import StackInfo, is_alive, running_stack, start_stack, stop_stack
 from workers.contracts import PROJECT_ROOT, Manifest
-from workers.devnet import free_port
-from workers.stack import StackInfo, is_alive, running_stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.slow
 

@@ -52,7 +52,7 @@ class LiveServer:
 
         import uvicorn  # noqa: PLC0415
 
-        from workers.devnet import free_port  # noqa: PLC0415
+        from devkit.devnet import free_port  # noqa: PLC0415
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

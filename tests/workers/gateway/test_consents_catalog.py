@@ -12,13 +12,13 @@ from eth_account import Account
 from eth_utils import keccak
 from fastapi.testclient import TestClient
 
+from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
+from devkit.market_world import API, DATASET, MONTH, STREAM, MarketWorld
 from tests.support.anvil import AnvilNode
-from tests.support.market_world import API, DATASET, MONTH, STREAM, MarketWorld
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from workers.access.permissions import DRIVE, LOCK, TELEMETRY
 from workers.chain import connect, forget_chains
 from workers.db.session import get_engine
-from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
 

@@ -35,10 +35,11 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import select
 
+from devkit.databases import migrated, sqlite_url
+from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
+from devkit.market_world import API, BUNDLE, DATASET, MONTH, STREAM, MarketWorld
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from tests.support.celery_worker import RedisServer
-from tests.support.databases import migrated, sqlite_url
-from tests.support.market_world import API, BUNDLE, DATASET, MONTH, STREAM, MarketWorld
 from tests.workers.gateway.conftest import sign
 from workers.access.permissions import DRIVE, LIVE, LOCATION, LOCK, TELEMETRY, UNLOCK
 from workers.chain import connect, forget_chains
@@ -48,7 +49,6 @@ from workers.db.gateway import DatasetJob
 from workers.db.session import dispose_engines, get_engine, session_scope
 from workers.db.settlement import Usage
 from workers.db.signals import SignalValue, store_signals
-from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
 

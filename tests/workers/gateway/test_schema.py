@@ -11,11 +11,11 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
+from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from tests.support.anvil import AnvilNode
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import World
 from workers.db.session import session_scope
-from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from workers.gateway.app import create_app
 
 EXAMPLES = 30
@@ -23,7 +23,7 @@ EXAMPLES = 30
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str]]:
-    from tests.support.databases import migrated, sqlite_url  # noqa: PLC0415
+    from devkit.databases import migrated, sqlite_url  # noqa: PLC0415
 
     directory = tmp_path_factory.mktemp("schema")
     node = AnvilNode(log_dir=directory)
