@@ -54,12 +54,13 @@ bench: build ## print gas and throughput tables with ratios against baselines
 	$(PY) -m scripts.bench
 
 clean: ## remove build output and local state (keeps .venv and node_modules)
-	rm -rf out cache contracts/.cache .build .run deployments/local.json .pytest_cache .ruff_cache
+	rm -rf out cache contracts/.cache .build .run deployments/local.json .pytest_cache .ruff_cache build *.egg-info
 
-lock: ## re-resolve requirements.in into requirements.lock
+lock: ## re-resolve pyproject.toml (the runtime and every extra: `.[dev]`) into requirements.lock
 	rm -rf .lock-venv && python3 -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet -r requirements.in
-	.lock-venv/bin/pip freeze > requirements.lock && rm -rf .lock-venv
+	.lock-venv/bin/pip install --quiet '.[dev]'
+	.lock-venv/bin/pip freeze --exclude dimo-workers > requirements.lock
+	rm -rf .lock-venv build *.egg-info
 
 up: build ## start the local stack in the background (.run/stack.json)
 	$(PY) -m scripts.stack up
