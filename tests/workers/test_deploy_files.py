@@ -1,8 +1,9 @@
-"""deploy/: the compose file, the systemd units and the settings example say only true things
-about this repository — every command is a real entry point with options it accepts, every
-environment name is a setting, every setting is documented with its real default, every
-queue has its worker — so they cannot drift from the code. (Docker is not run here; the
-integration test runs the compose commands against PostgreSQL and RabbitMQ.)"""
+"""deploy/: the compose file, the Dockerfiles, the systemd units and the settings example say
+only true things about this repository — every command is a real entry point with options it
+accepts, every environment name is a setting, every setting is documented with its real
+default, every queue has its worker, the production image holds the runtime and nothing of
+the dev kit — so they cannot drift from the code. (Docker is not run here; the integration
+test runs the compose commands against PostgreSQL and RabbitMQ.)"""
 
 from __future__ import annotations
 
@@ -22,10 +23,17 @@ from devkit.devnet import ANVIL_BIN
 from tests.support.deploy_files import (
     COMPOSE_FILE,
     DEPLOY_DIR,
+    DEVNET_DOCKERFILE,
+    DEVNET_IMAGE,
+    DOCKERFILE,
     ENV_EXAMPLE,
     PENDING_TASKS,
     SYSTEMD_DIR,
+    WORKERS_IMAGE,
+    build_context,
     compose_services,
+    devnet_services,
+    dockerfile_stages,
     env_example_entries,
     interpolate,
     local_argv,
@@ -171,6 +179,109 @@ def test_compose_runs_the_workers_after_the_migrations_on_the_services_it_define
     )
     port = gateway["GATEWAY_PORT"]
     assert any(str(p).endswith(f":{port}") for p in services["gateway"]["ports"])
+
+
+def test_the_devnet_services_run_the_dev_image_and_the_workers_never_run_the_dev_kit() -> None:
+    devnet = devnet_services()
+    assert sorted(devnet) == ["anvil", "deploy", "oem-simulator"]
+    for name, service in devnet.items():
+        assert service.get("profiles") == ["devnet"], f"{name} runs outside the devnet profile"
+    roles = {name: assert_entry_point(service["command"]) for name, service in devnet.items()}
+    assert roles == {
+        "anvil": "anvil",
+        "deploy": "python -m scripts.deploy",
+        "oem-simulator": "python -m devkit.simulator",
+    }
+    for name, service in workers_services().items():
+        program = " ".join(service["command"][:3])
+        assert not any(dev in program for dev in ("anvil", "devkit", "scripts")), f"{name} runs {program}"
+    images = {WORKERS_IMAGE: DOCKERFILE, DEVNET_IMAGE: DEVNET_DOCKERFILE}
+    for name, service in compose_services().items():
+        if "build" in service:
+            dockerfile = PROJECT_ROOT / service["build"]["dockerfile"]
+            assert images.get(service["image"]) == dockerfile, (
+                f"{name} builds {service['image']} from {dockerfile}"
+            )
+            assert "target" not in service["build"], f"{name}: each image is its Dockerfile's last stage"
+
+
+# ------------------------------------------------------------------------ Docker images
+
+#: What the production image's build context never holds: the dev kit (with the OEM simulator),
+#: the tests, the benchmarks, the scripts, and local state and tool installs.
+NOT_IN_THE_IMAGE = (
+    "devkit/",
+    "tests/",
+    "benchmarks/",
+    "scripts/",
+    "ape_console_extras.py",
+    "node_modules",
+    ".venv",
+    ".toolchain",
+    ".build",
+    ".run",
+    "deployments",
+    "out/",
+    "cache/",
+    "contracts/.cache",
+)
+
+
+def assert_copies_come_from(dockerfile: Path, context: set[str]) -> None:
+    """Every COPY of the build context names something the context holds (the image builds)."""
+    for stage in dockerfile_stages(dockerfile):
+        for source_stage, sources, _ in stage.copies():
+            if source_stage is not None:
+                continue
+            for source in sources:
+                assert any(p == source or p.startswith(f"{source}/") for p in context), (
+                    f"{dockerfile.name}, stage {stage.name}: COPY {source}, left out by its .dockerignore"
+                )
+
+
+def test_the_image_build_context_holds_the_runtime_and_the_contracts_only() -> None:
+    context = build_context(DOCKERFILE)
+    assert "workers/app.py" in context and "workers/db/migrations/env.py" in context
+    assert {"alembic.ini", "pyproject.toml", "requirements.lock", "tools/setup.sh"} <= context
+    assert any(p.startswith("contracts/") and p.endswith(".sol") for p in context)
+    leaked = sorted(p for p in context if p.startswith(NOT_IN_THE_IMAGE) or "simulator" in p.split("/"))
+    assert not leaked, f"the production image's build context holds {leaked[:20]}"
+    assert not any("__pycache__" in p for p in context)
+    assert_copies_come_from(DOCKERFILE, context)
+
+
+def test_the_devnet_image_build_context_holds_the_dev_kit() -> None:
+    context = build_context(DEVNET_DOCKERFILE)
+    assert {"devkit/simulator/__main__.py", "scripts/deploy.py", "workers/contracts.py"} <= context
+    assert not any(p.startswith(("tests/", "benchmarks/", ".venv", "node_modules")) for p in context)
+    assert_copies_come_from(DEVNET_DOCKERFILE, context)
+
+
+def test_the_runtime_stage_carries_the_runtime_packages_workers_and_the_artifacts_only() -> None:
+    stages = {stage.name: stage for stage in dockerfile_stages(DOCKERFILE)}
+    runtime = dockerfile_stages(DOCKERFILE)[-1]  # what `docker build` and compose build
+    assert runtime.base not in stages, "the runtime stage starts from a clean base image"
+    from_context = {
+        s for source_stage, sources, _ in runtime.copies() if source_stage is None for s in sources
+    }
+    assert from_context == {"alembic.ini", "workers"}, from_context
+    from_stages = {
+        (source_stage, s) for source_stage, sources, _ in runtime.copies() if source_stage for s in sources
+    }
+    venv_stage = next(stage for stage, source in from_stages if source == "/app/.venv")
+    assert from_stages == {("build", "/app/.build"), (venv_stage, "/app/.venv")}, from_stages
+    assert not any("pip" in run or "setup.sh" in run for run in runtime.runs())
+
+    venv = stages[venv_stage]
+    assert venv.base not in stages, "the runtime venv is built apart from the build stage's full one"
+    assert {s for _, sources, _ in venv.copies() for s in sources} == {"pyproject.toml", "requirements.lock"}
+    installs = [run for run in venv.runs() if "pip install" in run]
+    assert len(installs) == 1
+    install = installs[0]
+    assert '["project"]["dependencies"]' in install, "the venv installs pyproject's dependencies"
+    assert "-c requirements.lock" in install, "at the lock's pins"
+    assert "-r requirements.lock" not in install and "setup.sh" not in install, "not the whole lock"
+    assert "optional-dependencies" not in install and ".[" not in install, "no extras"
 
 
 # ------------------------------------------------------------------------ systemd

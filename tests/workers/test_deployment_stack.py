@@ -34,7 +34,7 @@ from devkit.market_world import DATASET, INSURANCE, STREAM, ZERO, MarketWorld
 from devkit.oem_connections import register_connections
 from tests.support.anvil import ANVIL_KEYS, AnvilNode, free_port
 from tests.support.brokers import BrokerUnavailableError, deployment_broker
-from tests.support.deploy_files import PENDING_TASKS, local_argv, workers_services
+from tests.support.deploy_files import PENDING_TASKS, devnet_services, local_argv, workers_services
 from tests.support.oem_chain import mint_with_attestation
 from workers.app import QUEUES, app, beat_schedule
 from workers.config import Settings
@@ -230,7 +230,7 @@ def start_services(dep: Deployment, directory: Path) -> None:
         check=False,
     )
     assert migrate.returncode == 0, f"migrations failed:\n{migrate.stderr[-3000:]}"
-    simulator = local_argv(compose["oem-simulator"]["command"])
+    simulator = local_argv(devnet_services()["oem-simulator"]["command"])
     simulator = with_option(
         with_option(simulator, "--port", dep.simulator_url.rsplit(":", 1)[1]), "--host", "127.0.0.1"
     )
@@ -298,7 +298,7 @@ def onboard(dep: Deployment, world: MarketWorld) -> int:
 @pytest.fixture(scope="module")
 def world(deployment: Deployment) -> MarketWorld:
     """The OEM connections the workers serve (the default ORACLE_KEY as their oracle), then
-    an active operator, active consumers and the curves (tests/support/market_world)."""
+    an active operator, active consumers and the curves (devkit/market_world.py)."""
     world = MarketWorld(deployment.node.w3, deployment.manifest)
     settings = Settings(oem_simulator_url=deployment.simulator_url)
     register_connections(world.vehicles, world.sender(world.dao_key), settings)
