@@ -1,6 +1,7 @@
-"""Databases for worker tests: a SQLite file per test, or a fresh PostgreSQL database per
-test on the server at TEST_POSTGRES_URL (default: this machine's, database `test`), dropped
-afterwards, so parallel runs never share a schema. Schemas come from Alembic only."""
+"""Scratch databases for the tests and the benchmarks: a SQLite file per test, or a fresh
+PostgreSQL database per test on the server at TEST_POSTGRES_URL (default: this machine's,
+database `test`), dropped afterwards, so parallel runs never share a schema. Schemas come
+from Alembic only."""
 
 from __future__ import annotations
 

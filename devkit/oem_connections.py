@@ -1,6 +1,7 @@
 """Devnet setup for OEM onboarding: VehicleId's connections made to match OEM_CONNECTIONS
-(each configured id, its name, this worker's ORACLE_KEY as oracle, active). The demo and
-`make up` call it after deploying; on a real network the DAO adds connections by vote."""
+(each configured id, its name, this worker's ORACLE_KEY as oracle, active). The OEM tests
+and the deployment test call it after deploying (the demo's DAO adds its connections in the
+story); on a real network the DAO adds connections by vote."""
 
 from __future__ import annotations
 
