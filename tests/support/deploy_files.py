@@ -131,8 +131,8 @@ def dockerfile_stages(path: Path) -> list[Stage]:
     for line in logical:
         keyword, _, arguments = line.partition(" ")
         if keyword.upper() == "FROM":
-            base, _, name = arguments.partition(" AS ")
-            stages.append(Stage(name.strip() or str(len(stages)), base.strip(), []))
+            base, *name = re.split(r"\s+as\s+", arguments.strip(), maxsplit=1, flags=re.IGNORECASE)
+            stages.append(Stage(name[0] if name else str(len(stages)), base, []))
         elif stages:
             stages[-1].instructions.append(Instruction(keyword.upper(), arguments.strip()))
     return stages
@@ -150,7 +150,7 @@ class IgnoreRule:
 def _ignore_regex(pattern: str) -> re.Pattern[str]:
     """Docker's pattern syntax (moby/patternmatcher): `**` spans directories, `*` and `?` stay
     within one name. Character classes are not used here and refused rather than guessed."""
-    if "[" in pattern or CONTINUATION in pattern:
+    if "[" in pattern or "\\" in pattern:
         raise ValueError(f"unsupported .dockerignore pattern {pattern!r}")
     out, i = "", 0
     while i < len(pattern):
