@@ -9,6 +9,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDataProducts} from "../interfaces/IDataProducts.sol";
 import {IMarketplace} from "../interfaces/IMarketplace.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
+import {ClaimBitmap} from "../libraries/ClaimBitmap.sol";
 import {Roles} from "../libraries/Roles.sol";
 import {MarketMath} from "./MarketMath.sol";
 import {PayoutProof} from "../libraries/PayoutProof.sol";
@@ -27,6 +28,7 @@ import {PayoutProof} from "../libraries/PayoutProof.sol";
 contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
+    using ClaimBitmap for ClaimBitmap.Bitmap;
 
     /// @notice The DAO: marks steward brokers.
     bytes32 public constant GOVERNOR_ROLE = Roles.GOVERNOR_ROLE;
@@ -39,9 +41,6 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     uint64 public constant NO_END = type(uint64).max;
     /// @dev Usage tiers 0..3 (MarketMath.TIER_*).
     uint256 private constant TIERS = 4;
-    /// @dev Claimed leaves per bitmap word.
-    uint256 private constant WORD_SHIFT = 8;
-    uint256 private constant BIT_MASK = 0xff;
 
     /// @dev One order in four slots.
     struct Order {
@@ -89,7 +88,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     mapping(uint256 productId => uint64) private _lastEpochs;
     mapping(uint256 productId => mapping(uint64 epoch => bytes32)) private _roots;
     mapping(bytes32 epochKey => Epoch) private _epochs;
-    mapping(bytes32 epochKey => mapping(uint256 word => uint256)) private _claimedBits;
+    mapping(bytes32 epochKey => ClaimBitmap.Bitmap) private _claimedLeaves;
 
     /// @param token_ the DIMO token
     /// @param dataProducts_ the DataProducts contract
@@ -303,7 +302,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
             if (_roots[productId][epoch] == bytes32(0)) revert UnknownEpoch(productId, epoch);
             revert InvalidProof(productId, epoch, index);
         }
-        _markClaimed(key, productId, epoch, index);
+        if (!_claimedLeaves[key].setClaimed(index)) revert AlreadyClaimed(productId, epoch, index);
         uint256 paidSoFar = e.claimed;
         uint256 remaining = settled - paidSoFar;
         if (amount > remaining) revert EpochOverdrawn(productId, epoch, amount, remaining);
@@ -331,7 +330,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     /// @inheritdoc IMarketplace
     function isClaimed(uint256 productId, uint64 epoch, uint256 index) external view returns (bool) {
         bytes32 key = _epochKey(_roots[productId][epoch], productId, epoch);
-        return _claimedBits[key][index >> WORD_SHIFT] & (1 << (index & BIT_MASK)) != 0;
+        return _claimedLeaves[key].isClaimed(index);
     }
 
     // ------------------------------------------------------------------ internals
@@ -455,16 +454,6 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         if (toTreasury != 0) token.safeTransferFrom(msg.sender, treasury, toTreasury);
         uint256 kept = paid - toTreasury;
         if (kept != 0) token.safeTransferFrom(msg.sender, address(this), kept);
-    }
-
-    /// @dev Sets leaf `index`'s bit, refusing a leaf already paid (256 leaves a storage word).
-    function _markClaimed(bytes32 key, uint256 productId, uint64 epoch, uint256 index) private {
-        mapping(uint256 => uint256) storage words = _claimedBits[key];
-        uint256 wordIndex = index >> WORD_SHIFT;
-        uint256 bit = 1 << (index & BIT_MASK);
-        uint256 word = words[wordIndex];
-        if (word & bit != 0) revert AlreadyClaimed(productId, epoch, index);
-        words[wordIndex] = word | bit;
     }
 
     /// @dev Where an epoch's record and bitmap live: keccak256(abi.encode(root, productId, epoch)).
