@@ -9,9 +9,9 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDataProducts} from "../interfaces/IDataProducts.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
 import {IVehicleId} from "../interfaces/IVehicleId.sol";
+import {MarketMath} from "../libraries/MarketMath.sol";
 import {Permissions} from "../libraries/Permissions.sol";
 import {Roles} from "../libraries/Roles.sol";
-import {MarketMath} from "./MarketMath.sol";
 
 /// @title DataProducts
 /// @notice Data unions (DESIGN.md §3.5): operators publish products and bundles with terms,

@@ -10,9 +10,9 @@ import {IDataProducts} from "../interfaces/IDataProducts.sol";
 import {IMarketplace} from "../interfaces/IMarketplace.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
 import {ClaimBitmap} from "../libraries/ClaimBitmap.sol";
-import {Roles} from "../libraries/Roles.sol";
-import {MarketMath} from "./MarketMath.sol";
+import {MarketMath} from "../libraries/MarketMath.sol";
 import {PayoutProof} from "../libraries/PayoutProof.sol";
+import {Roles} from "../libraries/Roles.sol";
 
 /// @title Marketplace
 /// @notice Sells data products (DESIGN.md §3.6): streams and bundles by vehicle-month, API

@@ -5,7 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {MarketBase} from "./MarketBase.sol";
 import {Marketplace} from "../../../contracts/market/Marketplace.sol";
-import {MarketMath} from "../../../contracts/market/MarketMath.sol";
+import {MarketMath} from "../../../contracts/libraries/MarketMath.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
 import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
