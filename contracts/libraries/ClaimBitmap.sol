@@ -31,13 +31,13 @@ library ClaimBitmap {
     /// @return first whether this is the leaf's first claim (false: it was already claimed,
     ///         and nothing was written; the caller refuses it)
     function setClaimed(Bitmap storage self, uint256 index) internal returns (bool first) {
+        uint256 bit = 1 << (index & BIT_MASK);
         assembly ("memory-safe") {
             // Scratch space 0x00..0x3f, as Solidity itself hashes mapping keys.
             mstore(0x00, shr(WORD_SHIFT, index))
             mstore(0x20, self.slot)
             let slot := keccak256(0x00, 0x40)
             let word := sload(slot)
-            let bit := shl(and(index, BIT_MASK), 1)
             first := iszero(and(word, bit))
             if first { sstore(slot, or(word, bit)) }
         }
