@@ -13,6 +13,7 @@ import {ClaimBitmap} from "../libraries/ClaimBitmap.sol";
 import {MarketMath} from "../libraries/MarketMath.sol";
 import {PayoutProof} from "../libraries/PayoutProof.sol";
 import {Roles} from "../libraries/Roles.sol";
+import {ProductId} from "../types/ProductId.sol";
 
 /// @title Marketplace
 /// @notice Sells data products (DESIGN.md §3.6): streams and bundles by vehicle-month, API
@@ -44,7 +45,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
 
     /// @dev One order in four slots.
     struct Order {
-        uint256 productId;
+        ProductId productId;
         address buyer;
         uint64 startsAt;
         uint8 use;
@@ -84,9 +85,9 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     mapping(address buyer => Usage) private _usage;
     mapping(address broker => bool) private _stewards;
     mapping(address account => uint256) private _earnings;
-    mapping(uint256 productId => uint256) private _pools;
-    mapping(uint256 productId => uint64) private _lastEpochs;
-    mapping(uint256 productId => mapping(uint64 epoch => bytes32)) private _roots;
+    mapping(ProductId productId => uint256) private _pools;
+    mapping(ProductId productId => uint64) private _lastEpochs;
+    mapping(ProductId productId => mapping(uint64 epoch => bytes32)) private _roots;
     mapping(bytes32 epochKey => Epoch) private _epochs;
     mapping(bytes32 epochKey => ClaimBitmap.Bitmap) private _claimedLeaves;
 
@@ -116,7 +117,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     uint64 private constant ANY_VERSION = type(uint64).max;
 
     /// @inheritdoc IMarketplace
-    function subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use)
+    function subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -125,7 +126,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
+    function subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -134,7 +135,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function buyCredits(uint256 productId, uint256 calls, address broker, uint8 use)
+    function buyCredits(ProductId productId, uint256 calls, address broker, uint8 use)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -143,7 +144,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function buyCredits(uint256 productId, uint256 calls, address broker, uint8 use, uint64 version)
+    function buyCredits(ProductId productId, uint256 calls, address broker, uint8 use, uint64 version)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -152,7 +153,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use)
+    function purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -161,7 +162,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use, uint64 version)
+    function purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use, uint64 version)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -188,7 +189,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         external
         view
         returns (
-            uint256 productId,
+            ProductId productId,
             address buyer,
             address broker,
             uint256 quantity,
@@ -261,12 +262,12 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ member pools
 
     /// @inheritdoc IMarketplace
-    function memberPool(uint256 productId) external view returns (uint256) {
+    function memberPool(ProductId productId) external view returns (uint256) {
         return _pools[productId];
     }
 
     /// @inheritdoc IMarketplace
-    function settle(uint256 productId, uint64 epoch, uint256 amount, bytes32 membersRoot)
+    function settle(ProductId productId, uint64 epoch, uint256 amount, bytes32 membersRoot)
         external
         onlyRole(SETTLER_ROLE)
     {
@@ -285,7 +286,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
 
     /// @inheritdoc IMarketplace
     function claim(
-        uint256 productId,
+        ProductId productId,
         uint64 epoch,
         uint256 index,
         address account,
@@ -312,12 +313,12 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function lastEpoch(uint256 productId) external view returns (uint64) {
+    function lastEpoch(ProductId productId) external view returns (uint64) {
         return _lastEpochs[productId];
     }
 
     /// @inheritdoc IMarketplace
-    function epochOf(uint256 productId, uint64 epoch)
+    function epochOf(ProductId productId, uint64 epoch)
         external
         view
         returns (bytes32 membersRoot, uint256 amount, uint256 claimed)
@@ -328,14 +329,14 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function isClaimed(uint256 productId, uint64 epoch, uint256 index) external view returns (bool) {
+    function isClaimed(ProductId productId, uint64 epoch, uint256 index) external view returns (bool) {
         bytes32 key = _epochKey(_roots[productId][epoch], productId, epoch);
         return _claimedLeaves[key].isClaimed(index);
     }
 
     // ------------------------------------------------------------------ internals
 
-    function _subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
+    function _subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
         private
         returns (uint256 orderId)
     {
@@ -352,7 +353,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         _collect(orderId, productId, sale, broker, paid);
     }
 
-    function _buyCredits(uint256 productId, uint256 calls, address broker, uint8 use, uint64 version)
+    function _buyCredits(ProductId productId, uint256 calls, address broker, uint8 use, uint64 version)
         private
         returns (uint256 orderId)
     {
@@ -364,7 +365,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         _collect(orderId, productId, sale, broker, paid);
     }
 
-    function _purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use, uint64 version)
+    function _purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use, uint64 version)
         private
         returns (uint256 orderId)
     {
@@ -378,7 +379,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
 
     /// @dev The product, its operator, the broker and the declared use all allow this sale, and
     ///      its terms are still the version the buyer was quoted (unless it quoted ANY_VERSION).
-    function _sellable(uint256 productId, address broker, uint8 use, uint64 version)
+    function _sellable(ProductId productId, address broker, uint8 use, uint64 version)
         private
         view
         returns (IDataProducts.Sale memory sale)
@@ -388,7 +389,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
             revert TermsVersionMoved(productId, version, sale.version);
         }
         if (!sale.active) revert ProductInactive(productId);
-        if (sale.inactiveComponent != 0) revert ComponentInactive(productId, sale.inactiveComponent);
+        if (ProductId.unwrap(sale.inactiveComponent) != 0) revert ComponentInactive(productId, sale.inactiveComponent);
         if (!staking.isActive(sale.operator, IStaking.Role.Operator)) revert OperatorInactive(productId, sale.operator);
         if (broker != address(0) && !staking.isActive(broker, IStaking.Role.Broker)) revert BrokerNotActive(broker);
         // permittedUses only holds bits 0..5 (DataProducts validates it), so this also refuses use > 5.
@@ -396,7 +397,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     function _record(
-        uint256 productId,
+        ProductId productId,
         address broker,
         uint256 quantity,
         uint256 paid,
@@ -427,7 +428,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     ///      takes the money: the Treasury's part straight to the Treasury, the rest here.
     function _collect(
         uint256 orderId,
-        uint256 productId,
+        ProductId productId,
         IDataProducts.Sale memory sale,
         address broker,
         uint256 paid
@@ -457,7 +458,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @dev Where an epoch's record and bitmap live: keccak256(abi.encode(root, productId, epoch)).
-    function _epochKey(bytes32 root, uint256 productId, uint64 epoch) private pure returns (bytes32 key) {
+    function _epochKey(bytes32 root, ProductId productId, uint64 epoch) private pure returns (bytes32 key) {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore(ptr, root)
