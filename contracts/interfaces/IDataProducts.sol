@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {ProductId} from "../types/ProductId.sol";
+
 /// @title IDataProducts
 /// @notice Data unions: operators publish products with terms, vehicle owners consent per
 ///         product version, bundles package products under one consent. DESIGN.md §3.5.
@@ -43,7 +45,7 @@ interface IDataProducts {
     struct Sale {
         address operator;
         bool active;
-        uint256 inactiveComponent;
+        ProductId inactiveComponent;
         Kind kind;
         uint256 price;
         uint16 operatorBps;
@@ -54,18 +56,18 @@ interface IDataProducts {
         uint64 version;
     }
 
-    event ProductCreated(uint256 indexed productId, address indexed operator, Kind kind);
-    event TermsUpdated(uint256 indexed productId, uint64 version);
-    event ProductActive(uint256 indexed productId, bool active);
-    event Joined(uint256 indexed productId, uint256 indexed vehicleId, address owner, uint64 version);
-    event Left(uint256 indexed productId, uint256 indexed vehicleId);
-    event BundleCreated(uint256 indexed bundleId, uint256[] components);
+    event ProductCreated(ProductId indexed productId, address indexed operator, Kind kind);
+    event TermsUpdated(ProductId indexed productId, uint64 version);
+    event ProductActive(ProductId indexed productId, bool active);
+    event Joined(ProductId indexed productId, uint256 indexed vehicleId, address owner, uint64 version);
+    event Left(ProductId indexed productId, uint256 indexed vehicleId);
+    event BundleCreated(ProductId indexed bundleId, ProductId[] components);
     event DemandSignaled(uint256 indexed signalId, address indexed account, bytes32 specHash, string uri, uint256 budget);
     event DemandWithdrawn(uint256 indexed signalId);
     event ProtocolFeeSet(uint16 bps);
     /// @notice A GOVERNOR deactivated `productId` (`held`: only a GOVERNOR may reactivate it) or
     ///         lifted that hold by reactivating it (extension).
-    event GovernorHold(uint256 indexed productId, bool held);
+    event GovernorHold(ProductId indexed productId, bool held);
 
     /// @notice A constructor argument was the zero address.
     error ZeroAddress();
@@ -74,9 +76,9 @@ interface IDataProducts {
     /// @notice `account` is active on Staking as none of Operator, Broker or Consumer.
     error NotActiveParticipant(address account);
     /// @notice No product has id `productId`.
-    error UnknownProduct(uint256 productId);
+    error UnknownProduct(ProductId productId);
     /// @notice `account` is not the operator of `productId` (nor, where allowed, a governor).
-    error NotProductOperator(uint256 productId, address account);
+    error NotProductOperator(ProductId productId, address account);
     /// @notice The shares and the protocol fee do not sum to 10,000 bps.
     error BpsSumMismatch(uint16 membersBps, uint16 operatorBps, uint16 brokerBps, uint16 protocolFeeBps);
     /// @notice `requiredPermissions` holds bits `unknownBits` that no permission defines.
@@ -90,42 +92,42 @@ interface IDataProducts {
     /// @notice The terms' kind is `kind`, which this call does not accept (`expected` it does).
     error WrongKind(Kind kind, Kind expected);
     /// @notice Terms may not change a product's kind from `current` to `requested`.
-    error KindChange(uint256 productId, Kind current, Kind requested);
+    error KindChange(ProductId productId, Kind current, Kind requested);
     /// @notice A bundle needs between 1 and `max` components; it was given `count`.
     error BadComponentCount(uint256 count, uint256 max);
     /// @notice `components` and `monthlyQuantities` differ in length.
     error LengthMismatch(uint256 components, uint256 monthlyQuantities);
     /// @notice Component `componentId` is not a product of the bundle's operator `operator`.
-    error ComponentNotOwned(uint256 componentId, address operator);
+    error ComponentNotOwned(ProductId componentId, address operator);
     /// @notice Component `componentId` is not active.
-    error ComponentInactive(uint256 componentId);
+    error ComponentInactive(ProductId componentId);
     /// @notice Component `componentId` is itself a bundle.
-    error ComponentIsBundle(uint256 componentId);
+    error ComponentIsBundle(ProductId componentId);
     /// @notice Component `componentId` appears twice.
-    error DuplicateComponent(uint256 componentId);
+    error DuplicateComponent(ProductId componentId);
     /// @notice `quantity` is not a valid monthly quantity for component `componentId` (an Api
     ///         component needs calls > 0; Stream and Dataset components take 0).
-    error BadMonthlyQuantity(uint256 componentId, uint256 quantity);
+    error BadMonthlyQuantity(ProductId componentId, uint256 quantity);
     /// @notice The bundle's required permissions lack `missingBits` that component `componentId` needs.
-    error BundlePermissionsMissing(uint256 componentId, uint256 missingBits);
+    error BundlePermissionsMissing(ProductId componentId, uint256 missingBits);
     /// @notice `productId` is not active.
-    error ProductInactive(uint256 productId);
+    error ProductInactive(ProductId productId);
     /// @notice The operator `operator` of `productId` is not an active Operator.
-    error OperatorInactive(uint256 productId, address operator);
+    error OperatorInactive(ProductId productId, address operator);
     /// @notice `account` does not own vehicle `vehicleId`.
     error NotVehicleOwner(uint256 vehicleId, address account);
     /// @notice Vehicle `vehicleId` already consented to the current version of `productId`.
-    error AlreadyMember(uint256 productId, uint256 vehicleId);
+    error AlreadyMember(ProductId productId, uint256 vehicleId);
     /// @notice Vehicle `vehicleId` holds no consent record for `productId`.
-    error NoConsent(uint256 productId, uint256 vehicleId);
+    error NoConsent(ProductId productId, uint256 vehicleId);
     /// @notice The signed version `signed` is not the current version `current` of `productId`.
-    error VersionMismatch(uint256 productId, uint64 signed, uint64 current);
+    error VersionMismatch(ProductId productId, uint64 signed, uint64 current);
     /// @notice The signature's deadline `deadline` has passed.
     error SignatureExpired(uint256 deadline);
     /// @notice The signature is not `signer`'s over this `Join` with the signer's current nonce.
     error InvalidSignature(address signer);
     /// @notice A GOVERNOR deactivated `productId`; only a GOVERNOR may reactivate it.
-    error ProductHeldByGovernor(uint256 productId);
+    error ProductHeldByGovernor(ProductId productId);
     /// @notice The protocol fee `bps` is above 10,000.
     error FeeTooHigh(uint16 bps);
     /// @notice No demand signal has id `signalId`, or it was already withdrawn.
@@ -138,7 +140,7 @@ interface IDataProducts {
     /// @param terms validated: shares + protocol fee = 10,000 bps, price > 0, permitted uses
     ///        non-zero within bits 0..5, known permission bits only, minCohort ≥ 1 for datasets
     /// @return productId the new product's id (from 1)
-    function createProduct(Terms calldata terms) external returns (uint256 productId);
+    function createProduct(Terms calldata terms) external returns (ProductId productId);
 
     /// @notice Publishes a bundle: a subscription package of the caller's own active Stream,
     ///         Api and Dataset products under one consent, one price and its own split.
@@ -150,15 +152,15 @@ interface IDataProducts {
     /// @param components the component product ids
     /// @param monthlyQuantities per component: Api calls a month, else 0
     /// @return productId the bundle's product id
-    function createBundle(Terms calldata terms, uint256[] calldata components, uint256[] calldata monthlyQuantities)
+    function createBundle(Terms calldata terms, ProductId[] calldata components, uint256[] calldata monthlyQuantities)
         external
-        returns (uint256 productId);
+        returns (ProductId productId);
 
     /// @notice A bundle's components and their monthly quantities (empty for other products).
-    function components(uint256 bundleId)
+    function components(ProductId bundleId)
         external
         view
-        returns (uint256[] memory productIds, uint256[] memory monthlyQuantities);
+        returns (ProductId[] memory productIds, uint256[] memory monthlyQuantities);
 
     /// @notice Publishes a request for data. The caller must be an active Operator, Broker or Consumer.
     /// @param specHash hash of the request's specification
@@ -173,41 +175,46 @@ interface IDataProducts {
     /// @notice Replaces a product's terms and bumps its version: every member must consent
     ///         again, and `memberCount` starts from 0. The operator only; the kind cannot change.
     ///         The terms are validated as at creation, against the current protocol fee.
-    function updateTerms(uint256 productId, Terms calldata terms) external;
+    function updateTerms(ProductId productId, Terms calldata terms) external;
 
     /// @notice Activates or deactivates a product. Its operator or a GOVERNOR. A product a
     ///         GOVERNOR deactivated stays held: only a GOVERNOR may reactivate it.
-    function setActive(uint256 productId, bool active) external;
+    function setActive(ProductId productId, bool active) external;
 
     /// @notice A product's operator, current version, active flag and terms. Reverts for an unknown id.
-    function product(uint256 productId)
+    function product(ProductId productId)
         external
         view
         returns (address operator, uint64 version, bool active, Terms memory terms);
 
     /// @notice The caller, owner of `vehicleId`, consents to the current version of `productId`.
     ///         Only while the product is active and its operator an active Operator.
-    function join(uint256 productId, uint256 vehicleId) external;
+    function join(ProductId productId, uint256 vehicleId) external;
 
     /// @notice `join` on the vehicle owner's EIP-712 `Join(productId, vehicleId, version, nonce,
     ///         deadline)` signature (EOA or ERC-1271); anyone may relay it. Refused when `version`
     ///         is no longer the product's current version, after `deadline`, or when the signer
     ///         no longer owns the vehicle. Consumes the owner's nonce.
-    function joinBySig(uint256 productId, uint256 vehicleId, uint64 version, uint256 deadline, bytes calldata ownerSig)
-        external;
+    function joinBySig(
+        ProductId productId,
+        uint256 vehicleId,
+        uint64 version,
+        uint256 deadline,
+        bytes calldata ownerSig
+    ) external;
 
     /// @notice Removes the vehicle's consent record. The vehicle's owner; anyone once the record
     ///         belongs to an earlier generation (the vehicle was transferred since it joined).
-    function leave(uint256 productId, uint256 vehicleId) external;
+    function leave(ProductId productId, uint256 vehicleId) external;
 
     /// @notice Whether the vehicle consented to the product's current version in its current
     ///         generation. O(1): a transfer or a version bump voids memberships without a write.
-    function isMember(uint256 productId, uint256 vehicleId) external view returns (bool);
+    function isMember(ProductId productId, uint256 vehicleId) external view returns (bool);
 
     /// @notice Consent records for the product's current version. A record voided by a
     ///         transfer still counts until someone calls `leave` for it; indexers keep the
     ///         exact live count from the events.
-    function memberCount(uint256 productId) external view returns (uint256);
+    function memberCount(ProductId productId) external view returns (uint256);
 
     /// @notice The protocol fee new terms are validated against (default 500 bps).
     function protocolFeeBps() external view returns (uint16);
@@ -219,14 +226,17 @@ interface IDataProducts {
     // ------------------------------------------------------------------ extensions
 
     /// @notice Everything a sale needs, in one call. Reverts for an unknown id.
-    function saleTerms(uint256 productId) external view returns (Sale memory);
+    function saleTerms(ProductId productId) external view returns (Sale memory);
 
     /// @notice The protocol fee a product's current terms were agreed under.
-    function productFeeBps(uint256 productId) external view returns (uint16);
+    function productFeeBps(ProductId productId) external view returns (uint16);
 
     /// @notice The vehicle's stored consent: the product version and vehicle generation it was
     ///         given for (version 0: none).
-    function consentOf(uint256 productId, uint256 vehicleId) external view returns (uint64 version, uint64 generation);
+    function consentOf(ProductId productId, uint256 vehicleId)
+        external
+        view
+        returns (uint64 version, uint64 generation);
 
     /// @notice A demand signal's author, spec hash, budget and whether it is still open.
     function demand(uint256 signalId)
@@ -235,7 +245,7 @@ interface IDataProducts {
         returns (address account, bytes32 specHash, uint256 budget, bool open);
 
     /// @notice Whether a GOVERNOR's deactivation holds `productId` (its operator cannot reactivate it).
-    function heldByGovernor(uint256 productId) external view returns (bool);
+    function heldByGovernor(ProductId productId) external view returns (bool);
 
     /// @notice How many products (bundles included) exist; ids run 1..productCount().
     function productCount() external view returns (uint256);

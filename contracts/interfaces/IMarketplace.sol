@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {ProductId} from "../types/ProductId.sol";
+
 /// @title IMarketplace
 /// @notice Sales of data products, the revenue split at purchase, and member-pool settlement
 ///         by epoch Merkle roots. DESIGN.md §3.6.
 interface IMarketplace {
     event OrderPlaced(
         uint256 indexed orderId,
-        uint256 indexed productId,
+        ProductId indexed productId,
         address indexed buyer,
         address broker,
         uint256 quantity,
@@ -16,8 +18,8 @@ interface IMarketplace {
         uint8 use
     );
     event StewardSet(address indexed broker, bool steward);
-    event Settled(uint256 indexed productId, uint64 indexed epoch, uint256 amount, bytes32 membersRoot);
-    event Claimed(uint256 indexed productId, uint64 indexed epoch, address indexed account, uint256 amount);
+    event Settled(ProductId indexed productId, uint64 indexed epoch, uint256 amount, bytes32 membersRoot);
+    event Claimed(ProductId indexed productId, uint64 indexed epoch, address indexed account, uint256 amount);
     event EarningsWithdrawn(address indexed account, uint256 amount);
     /// @notice How order `orderId`'s payment was divided (extension). `toTreasury` is the
     ///         protocol fee plus the broker share when there is no broker or it is a steward.
@@ -36,15 +38,15 @@ interface IMarketplace {
     /// @notice `broker` is not an active Broker.
     error BrokerNotActive(address broker);
     /// @notice `productId` is not active.
-    error ProductInactive(uint256 productId);
+    error ProductInactive(ProductId productId);
     /// @notice Component `componentId` of bundle `productId` is not active.
-    error ComponentInactive(uint256 productId, uint256 componentId);
+    error ComponentInactive(ProductId productId, ProductId componentId);
     /// @notice The operator `operator` of `productId` is not an active Operator.
-    error OperatorInactive(uint256 productId, address operator);
+    error OperatorInactive(ProductId productId, address operator);
     /// @notice `use` is not a use `productId` permits (`permittedUses` its bit mask).
-    error UseNotPermitted(uint256 productId, uint8 use, uint256 permittedUses);
+    error UseNotPermitted(ProductId productId, uint8 use, uint256 permittedUses);
     /// @notice This call does not sell products of `productId`'s kind (`kind` as IDataProducts.Kind).
-    error WrongProductKind(uint256 productId, uint8 kind);
+    error WrongProductKind(ProductId productId, uint8 kind);
     /// @notice An order of zero vehicles, months or calls.
     error ZeroQuantity();
     /// @notice The payment `paid` does not fit the order record (above 2^128 - 1).
@@ -56,24 +58,24 @@ interface IMarketplace {
     /// @notice Order `orderId` runs until `endsAt`.
     error OrderNotEnded(uint256 orderId, uint64 endsAt);
     /// @notice `epoch` must be above `lastEpoch`, the last one settled for `productId`.
-    error EpochNotIncreasing(uint256 productId, uint64 epoch, uint64 lastEpoch);
+    error EpochNotIncreasing(ProductId productId, uint64 epoch, uint64 lastEpoch);
     /// @notice Settling `amount` from `productId`'s pool, which holds only `pool`.
-    error AmountExceedsPool(uint256 productId, uint256 amount, uint256 pool);
+    error AmountExceedsPool(ProductId productId, uint256 amount, uint256 pool);
     /// @notice A settlement of zero, or with an empty root.
     error EmptySettlement(uint256 amount, bytes32 membersRoot);
     /// @notice `epoch` of `productId` was never settled.
-    error UnknownEpoch(uint256 productId, uint64 epoch);
+    error UnknownEpoch(ProductId productId, uint64 epoch);
     /// @notice Leaf `index` of the epoch was already paid.
-    error AlreadyClaimed(uint256 productId, uint64 epoch, uint256 index);
+    error AlreadyClaimed(ProductId productId, uint64 epoch, uint256 index);
     /// @notice The proof does not place `(index, account, amount)` under the epoch's root.
-    error InvalidProof(uint256 productId, uint64 epoch, uint256 index);
+    error InvalidProof(ProductId productId, uint64 epoch, uint256 index);
     /// @notice Paying `amount` would take the epoch past its settled amount (`remaining` left).
-    error EpochOverdrawn(uint256 productId, uint64 epoch, uint256 amount, uint256 remaining);
+    error EpochOverdrawn(ProductId productId, uint64 epoch, uint256 amount, uint256 remaining);
     /// @notice The buyer quoted terms version `quoted` of `productId`, which is now at `current`.
-    error TermsVersionMoved(uint256 productId, uint64 quoted, uint64 current);
+    error TermsVersionMoved(ProductId productId, uint64 quoted, uint64 current);
     /// @notice `epoch` is above the current time `nowTime`: epochs are numbered by time
     ///         (the workers use floor(timestamp / EPOCH_SECONDS)), so none can be in the future.
-    error EpochInFuture(uint256 productId, uint64 epoch, uint256 nowTime);
+    error EpochInFuture(ProductId productId, uint64 epoch, uint256 nowTime);
     /// @notice A leaf may not pay `account` (the zero address, or the Marketplace itself).
     error InvalidClaimant(address account);
     /// @notice The caller has no earnings to withdraw.
@@ -83,16 +85,18 @@ interface IMarketplace {
     ///         vehicle-month, for the declared `use`. Runs from now for `months` × 30 days.
     /// @param broker the Data Broker who brokered the sale (an active Broker), or zero
     /// @return orderId the new order
-    function subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use)
+    function subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use)
         external
         returns (uint256 orderId);
 
     /// @notice Buys `calls` API credits of an Api product at its price per call. The gateway
     ///         counts calls against the order's quantity; credits do not expire.
-    function buyCredits(uint256 productId, uint256 calls, address broker, uint8 use) external returns (uint256 orderId);
+    function buyCredits(ProductId productId, uint256 calls, address broker, uint8 use)
+        external
+        returns (uint256 orderId);
 
     /// @notice Buys one build of a Dataset product, described by `specHash`, at its price.
-    function purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use)
+    function purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use)
         external
         returns (uint256 orderId);
 
@@ -102,7 +106,7 @@ interface IMarketplace {
         external
         view
         returns (
-            uint256 productId,
+            ProductId productId,
             address buyer,
             address broker,
             uint256 quantity,
@@ -118,13 +122,13 @@ interface IMarketplace {
     /// @notice Moves `amount` of `productId`'s member pool into epoch `epoch`, payable to the
     ///         leaves of `membersRoot`. SETTLER_ROLE. Epochs strictly increase per product and
     ///         are never above the current timestamp (they number time); O(1).
-    function settle(uint256 productId, uint64 epoch, uint256 amount, bytes32 membersRoot) external;
+    function settle(ProductId productId, uint64 epoch, uint256 amount, bytes32 membersRoot) external;
 
     /// @notice Pays the `(index, account, amount)` leaf of an epoch to `account`, once. Anyone
     ///         may submit it. Leaves use the OpenZeppelin StandardMerkleTree encoding; a leaf
     ///         paying the zero address or the Marketplace is refused.
     function claim(
-        uint256 productId,
+        ProductId productId,
         uint64 epoch,
         uint256 index,
         address account,
@@ -139,24 +143,24 @@ interface IMarketplace {
     function withdrawEarnings() external;
 
     /// @notice What `productId` has in its member pool, not yet settled into an epoch.
-    function memberPool(uint256 productId) external view returns (uint256);
+    function memberPool(ProductId productId) external view returns (uint256);
 
     // ------------------------------------------------------------------ extensions
 
     /// @notice `subscribe` bound to the terms version the buyer was quoted: refused with
     ///         `TermsVersionMoved` if the product's terms changed since (price, split or fee), so
     ///         an operator cannot reprice a purchase in flight.
-    function subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
+    function subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
         external
         returns (uint256 orderId);
 
     /// @notice `buyCredits` bound to the quoted terms `version` (see the `subscribe` overload).
-    function buyCredits(uint256 productId, uint256 calls, address broker, uint8 use, uint64 version)
+    function buyCredits(ProductId productId, uint256 calls, address broker, uint8 use, uint64 version)
         external
         returns (uint256 orderId);
 
     /// @notice `purchaseDataset` bound to the quoted terms `version` (see the `subscribe` overload).
-    function purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use, uint64 version)
+    function purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use, uint64 version)
         external
         returns (uint256 orderId);
 
@@ -178,16 +182,16 @@ interface IMarketplace {
     function isSteward(address broker) external view returns (bool);
 
     /// @notice The last epoch settled for `productId` (0: none).
-    function lastEpoch(uint256 productId) external view returns (uint64);
+    function lastEpoch(ProductId productId) external view returns (uint64);
 
     /// @notice A settled epoch's root, amount and what its claims paid so far.
-    function epochOf(uint256 productId, uint64 epoch)
+    function epochOf(ProductId productId, uint64 epoch)
         external
         view
         returns (bytes32 membersRoot, uint256 amount, uint256 claimed);
 
     /// @notice Whether leaf `index` of the epoch was paid.
-    function isClaimed(uint256 productId, uint64 epoch, uint256 index) external view returns (bool);
+    function isClaimed(ProductId productId, uint64 epoch, uint256 index) external view returns (bool);
 
     /// @notice How many orders exist; ids run 1..orderCount().
     function orderCount() external view returns (uint256);

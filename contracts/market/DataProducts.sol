@@ -9,9 +9,10 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDataProducts} from "../interfaces/IDataProducts.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
 import {IVehicleId} from "../interfaces/IVehicleId.sol";
+import {MarketMath} from "../libraries/MarketMath.sol";
 import {Permissions} from "../libraries/Permissions.sol";
 import {Roles} from "../libraries/Roles.sol";
-import {MarketMath} from "./MarketMath.sol";
+import {ProductId} from "../types/ProductId.sol";
 
 /// @title DataProducts
 /// @notice Data unions (DESIGN.md §3.5): operators publish products and bundles with terms,
@@ -68,7 +69,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
 
     /// @dev A bundle's package.
     struct Bundle {
-        uint256[] components;
+        ProductId[] components;
         uint256[] monthlyQuantities;
     }
 
@@ -90,10 +91,10 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
 
     uint256 private _productCount;
     uint256 private _signalCount;
-    mapping(uint256 productId => StoredProduct) private _products;
-    mapping(uint256 bundleId => Bundle) private _bundles;
-    mapping(uint256 productId => mapping(uint256 vehicleId => Consent)) private _consents;
-    mapping(uint256 productId => mapping(uint64 version => uint256)) private _memberCounts;
+    mapping(ProductId productId => StoredProduct) private _products;
+    mapping(ProductId bundleId => Bundle) private _bundles;
+    mapping(ProductId productId => mapping(uint256 vehicleId => Consent)) private _consents;
+    mapping(ProductId productId => mapping(uint64 version => uint256)) private _memberCounts;
     mapping(uint256 signalId => Demand) private _demands;
 
     /// @param vehicleId_ the VehicleId contract
@@ -112,7 +113,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     // ------------------------------------------------------------------ products
 
     /// @inheritdoc IDataProducts
-    function createProduct(Terms calldata terms) external returns (uint256 productId) {
+    function createProduct(Terms calldata terms) external returns (ProductId productId) {
         _requireActiveOperator(msg.sender);
         if (terms.kind == Kind.Bundle) revert WrongKind(Kind.Bundle, Kind.Stream);
         _validateTerms(terms);
@@ -120,9 +121,9 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IDataProducts
-    function createBundle(Terms calldata terms, uint256[] calldata components_, uint256[] calldata monthlyQuantities)
+    function createBundle(Terms calldata terms, ProductId[] calldata components_, uint256[] calldata monthlyQuantities)
         external
-        returns (uint256 productId)
+        returns (ProductId productId)
     {
         _requireActiveOperator(msg.sender);
         if (terms.kind != Kind.Bundle) revert WrongKind(terms.kind, Kind.Bundle);
@@ -136,7 +137,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IDataProducts
-    function updateTerms(uint256 productId, Terms calldata terms) external {
+    function updateTerms(ProductId productId, Terms calldata terms) external {
         StoredProduct storage p = _existing(productId);
         if (msg.sender != p.operator) revert NotProductOperator(productId, msg.sender);
         if (terms.kind != p.kind) revert KindChange(productId, p.kind, terms.kind);
@@ -149,7 +150,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IDataProducts
-    function setActive(uint256 productId, bool active) external {
+    function setActive(ProductId productId, bool active) external {
         StoredProduct storage p = _existing(productId);
         bool governor = hasRole(GOVERNOR_ROLE, msg.sender);
         if (msg.sender != p.operator && !governor) revert NotProductOperator(productId, msg.sender);
@@ -167,12 +168,12 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IDataProducts
-    function heldByGovernor(uint256 productId) external view returns (bool) {
+    function heldByGovernor(ProductId productId) external view returns (bool) {
         return _existing(productId).heldByGovernor;
     }
 
     /// @inheritdoc IDataProducts
-    function product(uint256 productId)
+    function product(ProductId productId)
         external
         view
         returns (address operator, uint64 version, bool active, Terms memory terms)
@@ -195,17 +196,17 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IDataProducts
-    function components(uint256 bundleId)
+    function components(ProductId bundleId)
         external
         view
-        returns (uint256[] memory productIds, uint256[] memory monthlyQuantities)
+        returns (ProductId[] memory productIds, uint256[] memory monthlyQuantities)
     {
         Bundle storage bundle = _bundles[bundleId];
         return (bundle.components, bundle.monthlyQuantities);
     }
 
     /// @inheritdoc IDataProducts
-    function saleTerms(uint256 productId) external view returns (Sale memory sale) {
+    function saleTerms(ProductId productId) external view returns (Sale memory sale) {
         StoredProduct storage p = _existing(productId);
         sale.operator = p.operator;
         sale.active = p.active;
@@ -221,7 +222,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IDataProducts
-    function productFeeBps(uint256 productId) external view returns (uint16) {
+    function productFeeBps(ProductId productId) external view returns (uint16) {
         return _existing(productId).protocolFeeBps;
     }
 
@@ -233,16 +234,20 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     // ------------------------------------------------------------------ membership
 
     /// @inheritdoc IDataProducts
-    function join(uint256 productId, uint256 vehicleId) external {
+    function join(ProductId productId, uint256 vehicleId) external {
         address owner = vehicleIds.ownerOf(vehicleId);
         if (msg.sender != owner) revert NotVehicleOwner(vehicleId, msg.sender);
         _join(productId, vehicleId, owner);
     }
 
     /// @inheritdoc IDataProducts
-    function joinBySig(uint256 productId, uint256 vehicleId, uint64 version, uint256 deadline, bytes calldata ownerSig)
-        external
-    {
+    function joinBySig(
+        ProductId productId,
+        uint256 vehicleId,
+        uint64 version,
+        uint256 deadline,
+        bytes calldata ownerSig
+    ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         uint64 current = _existing(productId).version;
         if (version != current) revert VersionMismatch(productId, version, current);
@@ -255,7 +260,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IDataProducts
-    function leave(uint256 productId, uint256 vehicleId) external {
+    function leave(ProductId productId, uint256 vehicleId) external {
         Consent memory consent = _consents[productId][vehicleId];
         if (consent.version == 0) revert NoConsent(productId, vehicleId);
         if (consent.generation == vehicleIds.generation(vehicleId)) {
@@ -268,19 +273,23 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IDataProducts
-    function isMember(uint256 productId, uint256 vehicleId) external view returns (bool) {
+    function isMember(ProductId productId, uint256 vehicleId) external view returns (bool) {
         Consent memory consent = _consents[productId][vehicleId];
         return consent.version != 0 && consent.version == _products[productId].version
             && consent.generation == vehicleIds.generation(vehicleId);
     }
 
     /// @inheritdoc IDataProducts
-    function memberCount(uint256 productId) external view returns (uint256) {
+    function memberCount(ProductId productId) external view returns (uint256) {
         return _memberCounts[productId][_products[productId].version];
     }
 
     /// @inheritdoc IDataProducts
-    function consentOf(uint256 productId, uint256 vehicleId) external view returns (uint64 version, uint64 generation) {
+    function consentOf(ProductId productId, uint256 vehicleId)
+        external
+        view
+        returns (uint64 version, uint64 generation)
+    {
         Consent memory consent = _consents[productId][vehicleId];
         return (consent.version, consent.generation);
     }
@@ -333,7 +342,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
 
     // ------------------------------------------------------------------ internals
 
-    function _join(uint256 productId, uint256 vehicleId, address owner) private {
+    function _join(ProductId productId, uint256 vehicleId, address owner) private {
         StoredProduct storage p = _existing(productId);
         if (!p.active) revert ProductInactive(productId);
         address operator = p.operator;
@@ -352,8 +361,8 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         emit Joined(productId, vehicleId, owner, version);
     }
 
-    function _newProduct(Terms calldata terms) private returns (uint256 productId) {
-        productId = ++_productCount;
+    function _newProduct(Terms calldata terms) private returns (ProductId productId) {
+        productId = ProductId.wrap(++_productCount);
         StoredProduct storage p = _products[productId];
         p.operator = msg.sender;
         p.version = 1;
@@ -396,19 +405,22 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
 
     /// @dev A new bundle's package: between 1 and MAX components, all distinct, the caller's
     ///      own, active, not bundles, with a monthly quantity exactly for the Api ones.
-    function _validatePackage(Terms calldata terms, uint256[] calldata ids, uint256[] calldata quantities) private view {
+    function _validatePackage(Terms calldata terms, ProductId[] calldata ids, uint256[] calldata quantities)
+        private
+        view
+    {
         uint256 n = ids.length;
         if (n == 0 || n > MAX_BUNDLE_COMPONENTS) revert BadComponentCount(n, MAX_BUNDLE_COMPONENTS);
         if (quantities.length != n) revert LengthMismatch(n, quantities.length);
         for (uint256 i; i < n; ++i) {
-            uint256 id = ids[i];
+            ProductId id = ids[i];
             StoredProduct storage c = _existing(id);
             if (c.operator != msg.sender) revert ComponentNotOwned(id, msg.sender);
             if (c.kind == Kind.Bundle) revert ComponentIsBundle(id);
             if (!c.active) revert ComponentInactive(id);
             if ((c.kind == Kind.Api) != (quantities[i] != 0)) revert BadMonthlyQuantity(id, quantities[i]);
             for (uint256 j; j < i; ++j) {
-                if (ids[j] == id) revert DuplicateComponent(id);
+                if (ProductId.unwrap(ids[j]) == ProductId.unwrap(id)) revert DuplicateComponent(id);
             }
         }
         _validateCover(terms, ids);
@@ -416,7 +428,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
 
     /// @dev One consent to the bundle must cover what each component serves: its permission
     ///      bits, and for datasets its minimum cohort.
-    function _validateCover(Terms calldata terms, uint256[] memory ids) private view {
+    function _validateCover(Terms calldata terms, ProductId[] memory ids) private view {
         for (uint256 i; i < ids.length; ++i) {
             StoredProduct storage c = _products[ids[i]];
             uint256 missing = c.requiredPermissions & ~terms.requiredPermissions;
@@ -427,17 +439,17 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         }
     }
 
-    function _firstInactiveComponent(uint256 bundleId) private view returns (uint256) {
-        uint256[] storage ids = _bundles[bundleId].components;
+    function _firstInactiveComponent(ProductId bundleId) private view returns (ProductId) {
+        ProductId[] storage ids = _bundles[bundleId].components;
         uint256 n = ids.length;
         for (uint256 i; i < n; ++i) {
-            uint256 id = ids[i];
+            ProductId id = ids[i];
             if (!_products[id].active) return id;
         }
-        return 0;
+        return ProductId.wrap(0);
     }
 
-    function _existing(uint256 productId) private view returns (StoredProduct storage p) {
+    function _existing(ProductId productId) private view returns (StoredProduct storage p) {
         p = _products[productId];
         if (p.operator == address(0)) revert UnknownProduct(productId);
     }

@@ -9,9 +9,11 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDataProducts} from "../interfaces/IDataProducts.sol";
 import {IMarketplace} from "../interfaces/IMarketplace.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
-import {Roles} from "../libraries/Roles.sol";
-import {MarketMath} from "./MarketMath.sol";
+import {ClaimBitmap} from "../libraries/ClaimBitmap.sol";
+import {MarketMath} from "../libraries/MarketMath.sol";
 import {PayoutProof} from "../libraries/PayoutProof.sol";
+import {Roles} from "../libraries/Roles.sol";
+import {ProductId} from "../types/ProductId.sol";
 
 /// @title Marketplace
 /// @notice Sells data products (DESIGN.md §3.6): streams and bundles by vehicle-month, API
@@ -27,6 +29,7 @@ import {PayoutProof} from "../libraries/PayoutProof.sol";
 contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
+    using ClaimBitmap for ClaimBitmap.Bitmap;
 
     /// @notice The DAO: marks steward brokers.
     bytes32 public constant GOVERNOR_ROLE = Roles.GOVERNOR_ROLE;
@@ -39,13 +42,10 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     uint64 public constant NO_END = type(uint64).max;
     /// @dev Usage tiers 0..3 (MarketMath.TIER_*).
     uint256 private constant TIERS = 4;
-    /// @dev Claimed leaves per bitmap word.
-    uint256 private constant WORD_SHIFT = 8;
-    uint256 private constant BIT_MASK = 0xff;
 
     /// @dev One order in four slots.
     struct Order {
-        uint256 productId;
+        ProductId productId;
         address buyer;
         uint64 startsAt;
         uint8 use;
@@ -85,11 +85,11 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     mapping(address buyer => Usage) private _usage;
     mapping(address broker => bool) private _stewards;
     mapping(address account => uint256) private _earnings;
-    mapping(uint256 productId => uint256) private _pools;
-    mapping(uint256 productId => uint64) private _lastEpochs;
-    mapping(uint256 productId => mapping(uint64 epoch => bytes32)) private _roots;
+    mapping(ProductId productId => uint256) private _pools;
+    mapping(ProductId productId => uint64) private _lastEpochs;
+    mapping(ProductId productId => mapping(uint64 epoch => bytes32)) private _roots;
     mapping(bytes32 epochKey => Epoch) private _epochs;
-    mapping(bytes32 epochKey => mapping(uint256 word => uint256)) private _claimedBits;
+    mapping(bytes32 epochKey => ClaimBitmap.Bitmap) private _claimedLeaves;
 
     /// @param token_ the DIMO token
     /// @param dataProducts_ the DataProducts contract
@@ -117,7 +117,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     uint64 private constant ANY_VERSION = type(uint64).max;
 
     /// @inheritdoc IMarketplace
-    function subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use)
+    function subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -126,7 +126,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
+    function subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -135,7 +135,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function buyCredits(uint256 productId, uint256 calls, address broker, uint8 use)
+    function buyCredits(ProductId productId, uint256 calls, address broker, uint8 use)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -144,7 +144,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function buyCredits(uint256 productId, uint256 calls, address broker, uint8 use, uint64 version)
+    function buyCredits(ProductId productId, uint256 calls, address broker, uint8 use, uint64 version)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -153,7 +153,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use)
+    function purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -162,7 +162,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use, uint64 version)
+    function purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use, uint64 version)
         external
         nonReentrant
         returns (uint256 orderId)
@@ -189,7 +189,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         external
         view
         returns (
-            uint256 productId,
+            ProductId productId,
             address buyer,
             address broker,
             uint256 quantity,
@@ -262,12 +262,12 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ member pools
 
     /// @inheritdoc IMarketplace
-    function memberPool(uint256 productId) external view returns (uint256) {
+    function memberPool(ProductId productId) external view returns (uint256) {
         return _pools[productId];
     }
 
     /// @inheritdoc IMarketplace
-    function settle(uint256 productId, uint64 epoch, uint256 amount, bytes32 membersRoot)
+    function settle(ProductId productId, uint64 epoch, uint256 amount, bytes32 membersRoot)
         external
         onlyRole(SETTLER_ROLE)
     {
@@ -286,7 +286,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
 
     /// @inheritdoc IMarketplace
     function claim(
-        uint256 productId,
+        ProductId productId,
         uint64 epoch,
         uint256 index,
         address account,
@@ -303,7 +303,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
             if (_roots[productId][epoch] == bytes32(0)) revert UnknownEpoch(productId, epoch);
             revert InvalidProof(productId, epoch, index);
         }
-        _markClaimed(key, productId, epoch, index);
+        if (!_claimedLeaves[key].setClaimed(index)) revert AlreadyClaimed(productId, epoch, index);
         uint256 paidSoFar = e.claimed;
         uint256 remaining = settled - paidSoFar;
         if (amount > remaining) revert EpochOverdrawn(productId, epoch, amount, remaining);
@@ -313,12 +313,12 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function lastEpoch(uint256 productId) external view returns (uint64) {
+    function lastEpoch(ProductId productId) external view returns (uint64) {
         return _lastEpochs[productId];
     }
 
     /// @inheritdoc IMarketplace
-    function epochOf(uint256 productId, uint64 epoch)
+    function epochOf(ProductId productId, uint64 epoch)
         external
         view
         returns (bytes32 membersRoot, uint256 amount, uint256 claimed)
@@ -329,14 +329,14 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    function isClaimed(uint256 productId, uint64 epoch, uint256 index) external view returns (bool) {
+    function isClaimed(ProductId productId, uint64 epoch, uint256 index) external view returns (bool) {
         bytes32 key = _epochKey(_roots[productId][epoch], productId, epoch);
-        return _claimedBits[key][index >> WORD_SHIFT] & (1 << (index & BIT_MASK)) != 0;
+        return _claimedLeaves[key].isClaimed(index);
     }
 
     // ------------------------------------------------------------------ internals
 
-    function _subscribe(uint256 productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
+    function _subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
         private
         returns (uint256 orderId)
     {
@@ -353,7 +353,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         _collect(orderId, productId, sale, broker, paid);
     }
 
-    function _buyCredits(uint256 productId, uint256 calls, address broker, uint8 use, uint64 version)
+    function _buyCredits(ProductId productId, uint256 calls, address broker, uint8 use, uint64 version)
         private
         returns (uint256 orderId)
     {
@@ -365,7 +365,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         _collect(orderId, productId, sale, broker, paid);
     }
 
-    function _purchaseDataset(uint256 productId, bytes32 specHash, address broker, uint8 use, uint64 version)
+    function _purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use, uint64 version)
         private
         returns (uint256 orderId)
     {
@@ -379,7 +379,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
 
     /// @dev The product, its operator, the broker and the declared use all allow this sale, and
     ///      its terms are still the version the buyer was quoted (unless it quoted ANY_VERSION).
-    function _sellable(uint256 productId, address broker, uint8 use, uint64 version)
+    function _sellable(ProductId productId, address broker, uint8 use, uint64 version)
         private
         view
         returns (IDataProducts.Sale memory sale)
@@ -389,7 +389,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
             revert TermsVersionMoved(productId, version, sale.version);
         }
         if (!sale.active) revert ProductInactive(productId);
-        if (sale.inactiveComponent != 0) revert ComponentInactive(productId, sale.inactiveComponent);
+        if (ProductId.unwrap(sale.inactiveComponent) != 0) revert ComponentInactive(productId, sale.inactiveComponent);
         if (!staking.isActive(sale.operator, IStaking.Role.Operator)) revert OperatorInactive(productId, sale.operator);
         if (broker != address(0) && !staking.isActive(broker, IStaking.Role.Broker)) revert BrokerNotActive(broker);
         // permittedUses only holds bits 0..5 (DataProducts validates it), so this also refuses use > 5.
@@ -397,7 +397,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     }
 
     function _record(
-        uint256 productId,
+        ProductId productId,
         address broker,
         uint256 quantity,
         uint256 paid,
@@ -428,7 +428,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     ///      takes the money: the Treasury's part straight to the Treasury, the rest here.
     function _collect(
         uint256 orderId,
-        uint256 productId,
+        ProductId productId,
         IDataProducts.Sale memory sale,
         address broker,
         uint256 paid
@@ -457,18 +457,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         if (kept != 0) token.safeTransferFrom(msg.sender, address(this), kept);
     }
 
-    /// @dev Sets leaf `index`'s bit, refusing a leaf already paid (256 leaves a storage word).
-    function _markClaimed(bytes32 key, uint256 productId, uint64 epoch, uint256 index) private {
-        mapping(uint256 => uint256) storage words = _claimedBits[key];
-        uint256 wordIndex = index >> WORD_SHIFT;
-        uint256 bit = 1 << (index & BIT_MASK);
-        uint256 word = words[wordIndex];
-        if (word & bit != 0) revert AlreadyClaimed(productId, epoch, index);
-        words[wordIndex] = word | bit;
-    }
-
     /// @dev Where an epoch's record and bitmap live: keccak256(abi.encode(root, productId, epoch)).
-    function _epochKey(bytes32 root, uint256 productId, uint64 epoch) private pure returns (bytes32 key) {
+    function _epochKey(bytes32 root, ProductId productId, uint64 epoch) private pure returns (bytes32 key) {
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore(ptr, root)

@@ -8,6 +8,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
+import {ClaimBitmap} from "../libraries/ClaimBitmap.sol";
 import {LockupCurve} from "../libraries/LockupCurve.sol";
 import {PayoutProof} from "../libraries/PayoutProof.sol";
 import {Roles} from "../libraries/Roles.sol";
@@ -21,6 +22,7 @@ import {Roles} from "../libraries/Roles.sol";
 ///      account's active and unbonding stake plus the `remaining` of every slash pool.
 contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using ClaimBitmap for ClaimBitmap.Bitmap;
 
     /// @notice The DAO: whitelists, curve, tiers, periods.
     bytes32 public constant GOVERNOR_ROLE = Roles.GOVERNOR_ROLE;
@@ -58,8 +60,6 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     uint256 public constant MAX_UNITS = type(uint64).max;
 
     uint8 private constant ROLE_COUNT = uint8(type(Role).max) + 1;
-    uint256 private constant BITMAP_WORD_SHIFT = 8; // 256 claimed flags a storage word
-    uint256 private constant BITMAP_BIT_MASK = 0xff;
 
     struct StakeInfo {
         uint256 active;
@@ -104,7 +104,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     mapping(address account => Usage) private _usage;
     mapping(uint256 slashId => bytes32 root) private _impactRoots;
     mapping(bytes32 fundsKey => SlashFunds) private _funds;
-    mapping(uint256 slashId => mapping(uint256 word => uint256 bits)) private _claimed;
+    mapping(uint256 slashId => ClaimBitmap.Bitmap) private _claimedLeaves;
 
     /// @param token_ the staked ERC-20 (DIMO; EIP-2612 for `stakeWithPermit`)
     /// @param treasury_ receives the Treasury's share of slashes and swept pools
@@ -312,7 +312,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         // none). Refuse with the reason the checks below would have given a correct root.
         if (closesAt == 0) _refuseClaim(slashId, index, account, amount);
         if (block.timestamp >= closesAt) revert ClaimWindowClosed(slashId, closesAt);
-        _markClaimed(slashId, index);
+        if (!_claimedLeaves[slashId].setClaimed(index)) revert AlreadyClaimed(slashId, index);
         if (amount == 0) revert ZeroAmount();
         if (account == address(0) || account == address(this)) revert InvalidClaimant(account);
         // The root may promise more than the pool: it never pays out more than toImpacted.
@@ -351,7 +351,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
 
     /// @inheritdoc IStaking
     function isSlashClaimed(uint256 slashId, uint256 index) external view override returns (bool) {
-        return _isClaimed(slashId, index);
+        return _claimedLeaves[slashId].isClaimed(index);
     }
 
     // ------------------------------------------------------------------ periods
@@ -401,7 +401,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     function _refuseClaim(uint256 slashId, uint256 index, address account, uint256 amount) private view {
         uint64 closesAt = _openFunds(slashId).closesAt;
         if (block.timestamp >= closesAt) revert ClaimWindowClosed(slashId, closesAt);
-        if (_isClaimed(slashId, index)) revert AlreadyClaimed(slashId, index);
+        if (_claimedLeaves[slashId].isClaimed(index)) revert AlreadyClaimed(slashId, index);
         if (amount == 0) revert ZeroAmount();
         if (account == address(0) || account == address(this)) revert InvalidClaimant(account);
         revert InvalidProof(slashId, index, account, amount);
@@ -410,20 +410,6 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     /// @dev Where a slash's funds live: keyed by its root, so only a proof to that root finds them.
     function _fundsKey(bytes32 root, uint256 slashId) private pure returns (bytes32) {
         return keccak256(abi.encode(root, slashId));
-    }
-
-    function _isClaimed(uint256 slashId, uint256 index) private view returns (bool) {
-        return _claimed[slashId][index >> BITMAP_WORD_SHIFT] & (1 << (index & BITMAP_BIT_MASK)) != 0;
-    }
-
-    /// @dev Sets leaf `index`'s bit in its 256-leaf word, refusing a second claim.
-    function _markClaimed(uint256 slashId, uint256 index) private {
-        mapping(uint256 word => uint256 bits) storage words = _claimed[slashId];
-        uint256 wordIndex = index >> BITMAP_WORD_SHIFT;
-        uint256 bit = 1 << (index & BITMAP_BIT_MASK);
-        uint256 word = words[wordIndex];
-        if (word & bit != 0) revert AlreadyClaimed(slashId, index);
-        words[wordIndex] = word | bit;
     }
 
     function _setUnbondingPeriod(uint64 period) private {

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
 import {IVehicleId} from "../../../contracts/interfaces/IVehicleId.sol";
+import {ProductId} from "../../../contracts/types/ProductId.sol";
 
 /// @notice Benchmark fixture (not a baseline): gives a product thousands of members quickly. It
 ///         holds MINTER_ROLE on VehicleId, mints vehicles to itself and joins each one, many per
@@ -20,7 +21,7 @@ contract BenchMemberFarm {
     }
 
     /// @notice Mints `count` vehicles to this contract and joins each to `productId`.
-    function grow(uint256 productId, uint256 count) external {
+    function grow(ProductId productId, uint256 count) external {
         uint256 n = minted;
         for (uint256 i; i < count; ++i) {
             uint256 vehicleId = vehicles.mint(address(this), connectionId, keccak256(abi.encode(address(this), n + i)));

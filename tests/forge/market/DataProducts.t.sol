@@ -7,6 +7,7 @@ import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {MarketBase} from "./MarketBase.sol";
 import {DataProducts} from "../../../contracts/market/DataProducts.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {ProductId} from "../../../contracts/types/ProductId.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 
@@ -58,15 +59,15 @@ contract DataProductsTest is MarketBase {
     function test_createProduct_storesTermsAsVersionOne() public {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 2 ether);
         vm.expectEmit(address(products));
-        emit IDataProducts.ProductCreated(1, operator, IDataProducts.Kind.Stream);
+        emit IDataProducts.ProductCreated(ProductId.wrap(1), operator, IDataProducts.Kind.Stream);
         vm.expectEmit(address(products));
-        emit IDataProducts.TermsUpdated(1, 1);
+        emit IDataProducts.TermsUpdated(ProductId.wrap(1), 1);
         vm.expectEmit(address(products));
-        emit IDataProducts.ProductActive(1, true);
+        emit IDataProducts.ProductActive(ProductId.wrap(1), true);
         vm.prank(operator);
-        uint256 id = products.createProduct(t);
+        ProductId id = products.createProduct(t);
 
-        assertEq(id, 1);
+        assertEq(id, ProductId.wrap(1));
         assertEq(products.productCount(), 1);
         (address op, uint64 version, bool active, IDataProducts.Terms memory got) = products.product(id);
         assertEq(op, operator);
@@ -78,9 +79,9 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_createProduct_idsIncrease() public {
-        assertEq(_stream(), 1);
-        assertEq(_api(), 2);
-        assertEq(_dataset(), 3);
+        assertEq(_stream(), ProductId.wrap(1));
+        assertEq(_api(), ProductId.wrap(2));
+        assertEq(_dataset(), ProductId.wrap(3));
         assertEq(products.productCount(), 3);
     }
 
@@ -153,7 +154,7 @@ contract DataProductsTest is MarketBase {
         t.permittedUses = 0x3f;
         vm.prank(operator);
         products.createProduct(t);
-        assertEq(products.saleTerms(1).permittedUses, 0x3f);
+        assertEq(products.saleTerms(ProductId.wrap(1)).permittedUses, 0x3f);
     }
 
     function test_createProduct_revertsWhenPermissionBitsUnknown() public {
@@ -177,7 +178,7 @@ contract DataProductsTest is MarketBase {
         }
         vm.prank(operator);
         products.createProduct(t);
-        if (known) assertEq(products.saleTerms(1).requiredPermissions, bits);
+        if (known) assertEq(products.saleTerms(ProductId.wrap(1)).requiredPermissions, bits);
     }
 
     function test_createProduct_revertsWhenDatasetCohortIsZero() public {
@@ -190,21 +191,21 @@ contract DataProductsTest is MarketBase {
 
     // ------------------------------------------------------------------ createBundle
 
-    function _package(uint256 a, uint256 b) internal pure returns (uint256[] memory ids, uint256[] memory qty) {
-        ids = new uint256[](2);
+    function _package(ProductId a, ProductId b) internal pure returns (ProductId[] memory ids, uint256[] memory qty) {
+        ids = new ProductId[](2);
         qty = new uint256[](2);
         (ids[0], ids[1]) = (a, b);
     }
 
     function test_createBundle_storesPackage() public {
-        (uint256 s, uint256 a, uint256 d) = (_stream(), _api(), _dataset());
-        uint256[] memory ids = new uint256[](3);
+        (ProductId s, ProductId a, ProductId d) = (_stream(), _api(), _dataset());
+        ProductId[] memory ids = new ProductId[](3);
         (ids[0], ids[1], ids[2]) = (s, a, d);
         vm.expectEmit(address(products));
-        emit IDataProducts.BundleCreated(4, ids);
-        uint256 bundle = _bundleOf(s, a, d);
-        assertEq(bundle, 4);
-        (uint256[] memory got, uint256[] memory qty) = products.components(bundle);
+        emit IDataProducts.BundleCreated(ProductId.wrap(4), ids);
+        ProductId bundle = _bundleOf(s, a, d);
+        assertEq(bundle, ProductId.wrap(4));
+        (ProductId[] memory got, uint256[] memory qty) = products.components(bundle);
         assertEq(got.length, 3);
         assertEq(got[0], s);
         assertEq(got[1], a);
@@ -219,23 +220,23 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_components_emptyForPlainProducts() public {
-        uint256 s = _stream();
-        (uint256[] memory ids, uint256[] memory qty) = products.components(s);
+        ProductId s = _stream();
+        (ProductId[] memory ids, uint256[] memory qty) = products.components(s);
         assertEq(ids.length, 0);
         assertEq(qty.length, 0);
     }
 
     function test_createBundle_revertsWhenNotActiveOperator() public {
-        uint256 s = _stream();
-        (uint256[] memory ids, uint256[] memory qty) = _package(s, s);
+        ProductId s = _stream();
+        (ProductId[] memory ids, uint256[] memory qty) = _package(s, s);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.NotActiveOperator.selector, stranger));
         vm.prank(stranger);
         products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
     }
 
     function test_createBundle_revertsWhenKindIsNotBundle() public {
-        uint256 s = _stream();
-        (uint256[] memory ids, uint256[] memory qty) = _package(s, s);
+        ProductId s = _stream();
+        (ProductId[] memory ids, uint256[] memory qty) = _package(s, s);
         vm.expectRevert(
             abi.encodeWithSelector(IDataProducts.WrongKind.selector, IDataProducts.Kind.Stream, IDataProducts.Kind.Bundle)
         );
@@ -244,8 +245,8 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_createBundle_revertsWhenTermsInvalid() public {
-        uint256 s = _stream();
-        (uint256[] memory ids, uint256[] memory qty) = _package(s, s);
+        ProductId s = _stream();
+        (ProductId[] memory ids, uint256[] memory qty) = _package(s, s);
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Bundle, 0);
         vm.expectRevert(IDataProducts.ZeroPrice.selector);
         vm.prank(operator);
@@ -253,32 +254,30 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_createBundle_revertsWhenComponentCountBad() public {
-        uint256[] memory none = new uint256[](0);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.BadComponentCount.selector, 0, 16));
         vm.prank(operator);
-        products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), none, none);
+        products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), new ProductId[](0), new uint256[](0));
 
-        uint256[] memory many = new uint256[](17);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.BadComponentCount.selector, 17, 16));
         vm.prank(operator);
-        products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), many, many);
+        products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), new ProductId[](17), new uint256[](17));
     }
 
     function test_createBundle_acceptsSixteenComponents() public {
-        uint256[] memory ids = new uint256[](16);
+        ProductId[] memory ids = new ProductId[](16);
         uint256[] memory qty = new uint256[](16);
         for (uint256 i; i < 16; ++i) {
             ids[i] = _stream();
         }
         vm.prank(operator);
-        uint256 bundle = products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
-        (uint256[] memory got,) = products.components(bundle);
+        ProductId bundle = products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
+        (ProductId[] memory got,) = products.components(bundle);
         assertEq(got.length, 16);
     }
 
     function test_createBundle_revertsWhenLengthsDiffer() public {
-        uint256 s = _stream();
-        uint256[] memory ids = new uint256[](1);
+        ProductId s = _stream();
+        ProductId[] memory ids = new ProductId[](1);
         ids[0] = s;
         uint256[] memory qty = new uint256[](2);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.LengthMismatch.selector, 1, 2));
@@ -287,27 +286,27 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_createBundle_revertsWhenComponentUnknown() public {
-        uint256 s = _stream();
-        (uint256[] memory ids, uint256[] memory qty) = _package(s, 99);
+        ProductId s = _stream();
+        (ProductId[] memory ids, uint256[] memory qty) = _package(s, ProductId.wrap(99));
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownProduct.selector, 99));
         vm.prank(operator);
         products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
     }
 
     function test_createBundle_revertsWhenComponentNotOwned() public {
-        uint256 s = _stream();
-        uint256 other = _create(operator2, IDataProducts.Kind.Stream, 1);
-        (uint256[] memory ids, uint256[] memory qty) = _package(s, other);
+        ProductId s = _stream();
+        ProductId other = _create(operator2, IDataProducts.Kind.Stream, 1);
+        (ProductId[] memory ids, uint256[] memory qty) = _package(s, other);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.ComponentNotOwned.selector, other, operator));
         vm.prank(operator);
         products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
     }
 
     function test_createBundle_revertsWhenComponentIsBundle() public {
-        uint256 s = _stream();
-        (uint256[] memory ids, uint256[] memory qty) = _package(s, _stream());
+        ProductId s = _stream();
+        (ProductId[] memory ids, uint256[] memory qty) = _package(s, _stream());
         vm.prank(operator);
-        uint256 inner = products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
+        ProductId inner = products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
         ids[1] = inner;
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.ComponentIsBundle.selector, inner));
         vm.prank(operator);
@@ -315,26 +314,26 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_createBundle_revertsWhenComponentInactive() public {
-        (uint256 s, uint256 s2) = (_stream(), _stream());
+        (ProductId s, ProductId s2) = (_stream(), _stream());
         vm.prank(operator);
         products.setActive(s2, false);
-        (uint256[] memory ids, uint256[] memory qty) = _package(s, s2);
+        (ProductId[] memory ids, uint256[] memory qty) = _package(s, s2);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.ComponentInactive.selector, s2));
         vm.prank(operator);
         products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
     }
 
     function test_createBundle_revertsWhenComponentRepeated() public {
-        uint256 s = _stream();
-        (uint256[] memory ids, uint256[] memory qty) = _package(s, s);
+        ProductId s = _stream();
+        (ProductId[] memory ids, uint256[] memory qty) = _package(s, s);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.DuplicateComponent.selector, s));
         vm.prank(operator);
         products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
     }
 
     function test_createBundle_revertsWhenMonthlyQuantityWrong() public {
-        (uint256 s, uint256 a) = (_stream(), _api());
-        (uint256[] memory ids, uint256[] memory qty) = _package(s, a);
+        (ProductId s, ProductId a) = (_stream(), _api());
+        (ProductId[] memory ids, uint256[] memory qty) = _package(s, a);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.BadMonthlyQuantity.selector, a, 0));
         vm.prank(operator);
         products.createBundle(_terms(IDataProducts.Kind.Bundle, 1), ids, qty);
@@ -349,8 +348,8 @@ contract DataProductsTest is MarketBase {
         IDataProducts.Terms memory live = _terms(IDataProducts.Kind.Stream, 1);
         live.requiredPermissions = Permissions.TELEMETRY | Permissions.LIVE;
         vm.prank(operator);
-        uint256 l = products.createProduct(live);
-        (uint256[] memory ids, uint256[] memory qty) = _package(_stream(), l);
+        ProductId l = products.createProduct(live);
+        (ProductId[] memory ids, uint256[] memory qty) = _package(_stream(), l);
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Bundle, 1); // TELEMETRY | LOCATION
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.BundlePermissionsMissing.selector, l, Permissions.LIVE));
         vm.prank(operator);
@@ -358,7 +357,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_createBundle_revertsWhenCohortBelowDatasets() public {
-        (uint256[] memory ids, uint256[] memory qty) = _package(_stream(), _dataset()); // dataset cohort 10
+        (ProductId[] memory ids, uint256[] memory qty) = _package(_stream(), _dataset()); // dataset cohort 10
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Bundle, 1);
         t.minCohort = 9;
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.CohortTooSmall.selector, 9, 10));
@@ -369,7 +368,7 @@ contract DataProductsTest is MarketBase {
     // ------------------------------------------------------------------ updateTerms
 
     function test_updateTerms_bumpsVersionAndVoidsMemberships() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _join(p, alice);
         assertTrue(products.isMember(p, v));
         assertEq(products.memberCount(p), 1);
@@ -393,7 +392,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_updateTerms_takesTheCurrentProtocolFee() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.prank(governor);
         products.setProtocolFeeBps(1000);
         assertEq(products.productFeeBps(p), 500);
@@ -411,11 +410,11 @@ contract DataProductsTest is MarketBase {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownProduct.selector, 7));
         vm.prank(operator);
-        products.updateTerms(7, t);
+        products.updateTerms(ProductId.wrap(7), t);
     }
 
     function test_updateTerms_revertsWhenNotOperator() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.NotProductOperator.selector, p, governor));
         vm.prank(governor);
@@ -423,7 +422,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_updateTerms_revertsWhenKindChanges() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Api, 1);
         vm.expectRevert(
             abi.encodeWithSelector(IDataProducts.KindChange.selector, p, IDataProducts.Kind.Stream, IDataProducts.Kind.Api)
@@ -433,7 +432,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_updateTerms_revertsWhenTermsInvalid() public {
-        uint256 p = _dataset();
+        ProductId p = _dataset();
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Dataset, 1);
         t.minCohort = 0;
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.CohortTooSmall.selector, 0, 1));
@@ -442,7 +441,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_updateTerms_revertsWhenBundleStopsCovering() public {
-        uint256 bundle = _bundleOf(_stream(), _api(), _dataset());
+        ProductId bundle = _bundleOf(_stream(), _api(), _dataset());
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Bundle, 1);
         t.minCohort = 10;
         t.requiredPermissions = Permissions.TELEMETRY;
@@ -454,7 +453,7 @@ contract DataProductsTest is MarketBase {
     // ------------------------------------------------------------------ setActive
 
     function test_setActive_byOperatorAndGovernor() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.expectEmit(address(products));
         emit IDataProducts.ProductActive(p, false);
         vm.prank(operator);
@@ -469,7 +468,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_setActive_governorDeactivationHoldsAgainstTheOperator() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.expectEmit(address(products));
         emit IDataProducts.GovernorHold(p, true);
         vm.prank(governor);
@@ -496,7 +495,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_setActive_revertsWhenStranger() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.NotProductOperator.selector, p, operator2));
         vm.prank(operator2);
         products.setActive(p, false);
@@ -505,20 +504,20 @@ contract DataProductsTest is MarketBase {
     function test_setActive_revertsWhenUnknownProduct() public {
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownProduct.selector, 1));
         vm.prank(governor);
-        products.setActive(1, false);
+        products.setActive(ProductId.wrap(1), false);
     }
 
     function test_product_revertsWhenUnknown() public {
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownProduct.selector, 0));
-        products.product(0);
+        products.product(ProductId.wrap(0));
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownProduct.selector, 1));
-        products.saleTerms(1);
+        products.saleTerms(ProductId.wrap(1));
     }
 
     function test_saleTerms_reportsInactiveComponent() public {
-        (uint256 s, uint256 a, uint256 d) = (_stream(), _api(), _dataset());
-        uint256 bundle = _bundleOf(s, a, d);
-        assertEq(products.saleTerms(bundle).inactiveComponent, 0);
+        (ProductId s, ProductId a, ProductId d) = (_stream(), _api(), _dataset());
+        ProductId bundle = _bundleOf(s, a, d);
+        assertEq(products.saleTerms(bundle).inactiveComponent, ProductId.wrap(0));
         vm.prank(operator);
         products.setActive(a, false);
         assertEq(products.saleTerms(bundle).inactiveComponent, a);
@@ -531,7 +530,7 @@ contract DataProductsTest is MarketBase {
     // ------------------------------------------------------------------ join and leave
 
     function test_join_recordsConsent() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         vm.expectEmit(address(products));
         emit IDataProducts.Joined(p, v, alice, 1);
@@ -545,8 +544,8 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_join_bundleIsOneConsent() public {
-        (uint256 s, uint256 a, uint256 d) = (_stream(), _api(), _dataset());
-        uint256 bundle = _bundleOf(s, a, d);
+        (ProductId s, ProductId a, ProductId d) = (_stream(), _api(), _dataset());
+        ProductId bundle = _bundleOf(s, a, d);
         uint256 v = _join(bundle, alice);
         assertTrue(products.isMember(bundle, v));
         assertFalse(products.isMember(s, v));
@@ -554,7 +553,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_join_revertsWhenNotOwner() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.NotVehicleOwner.selector, v, bob));
         vm.prank(bob);
@@ -562,7 +561,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_join_revertsWhenProductInactive() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.prank(operator);
         products.setActive(p, false);
         uint256 v = _mintVehicle(alice);
@@ -572,7 +571,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_join_revertsWhenOperatorInactive() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _deactivate(operator, IStaking.Role.Operator);
         uint256 v = _mintVehicle(alice);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.OperatorInactive.selector, p, operator));
@@ -584,11 +583,11 @@ contract DataProductsTest is MarketBase {
         uint256 v = _mintVehicle(alice);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownProduct.selector, 5));
         vm.prank(alice);
-        products.join(5, v);
+        products.join(ProductId.wrap(5), v);
     }
 
     function test_join_revertsWhenAlreadyMember() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _join(p, alice);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.AlreadyMember.selector, p, v));
         vm.prank(alice);
@@ -596,8 +595,8 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_transfer_voidsMembershipAtOnce() public {
-        uint256 p = _stream();
-        uint256 p2 = _api();
+        ProductId p = _stream();
+        ProductId p2 = _api();
         uint256 v = _join(p, alice);
         vm.prank(alice);
         products.join(p2, v);
@@ -609,7 +608,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_burn_voidsMembershipAndAnyoneMayLeave() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _join(p, alice);
         vm.prank(alice);
         vehicles.burn(v);
@@ -620,7 +619,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_join_newOwnerReconsentsWithoutDoubleCount() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _join(p, alice);
         _transferVehicle(v, bob);
         vm.prank(bob);
@@ -630,7 +629,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_leave_byOwner() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _join(p, alice);
         vm.expectEmit(address(products));
         emit IDataProducts.Left(p, v);
@@ -643,7 +642,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_leave_revertsWhenStrangerAndVehicleNotTransferred() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _join(p, alice);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.NotVehicleOwner.selector, v, stranger));
         vm.prank(stranger);
@@ -651,7 +650,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_leave_byAnyoneOnceTransferred() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _join(p, alice);
         _transferVehicle(v, bob);
         vm.prank(stranger);
@@ -660,7 +659,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_leave_revertsWhenNoConsent() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.NoConsent.selector, p, v));
         vm.prank(alice);
@@ -668,7 +667,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_leave_ofAnOldVersionLeavesTheCurrentCount() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v1 = _join(p, alice);
         vm.prank(operator);
         products.updateTerms(p, _terms(IDataProducts.Kind.Stream, 1));
@@ -680,13 +679,13 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_isMember_falseForUnknown() public view {
-        assertFalse(products.isMember(1, 1));
-        assertEq(products.memberCount(1), 0);
+        assertFalse(products.isMember(ProductId.wrap(1), 1));
+        assertEq(products.memberCount(ProductId.wrap(1)), 0);
     }
 
     // ------------------------------------------------------------------ joinBySig
 
-    function _joinDigest(uint256 productId, uint256 vehicleId, uint64 version, uint256 nonce, uint256 deadline)
+    function _joinDigest(ProductId productId, uint256 vehicleId, uint64 version, uint256 nonce, uint256 deadline)
         internal
         view
         returns (bytes32)
@@ -713,7 +712,7 @@ contract DataProductsTest is MarketBase {
         return keccak256(abi.encodePacked("\x19\x01", domain, structHash));
     }
 
-    function _signJoin(uint256 key, uint256 productId, uint256 vehicleId, uint64 version, uint256 deadline)
+    function _signJoin(uint256 key, ProductId productId, uint256 vehicleId, uint64 version, uint256 deadline)
         internal
         view
         returns (bytes memory)
@@ -723,7 +722,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_relayedByAnyone() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
@@ -737,7 +736,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_acceptsTheDeadlineSecond() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         bytes memory sig = _signJoin(aliceKey, p, v, 1, block.timestamp);
         products.joinBySig(p, v, 1, block.timestamp, sig);
@@ -745,7 +744,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_revertsWhenExpired() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 10;
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
@@ -755,7 +754,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_revertsWhenVersionMoved() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
@@ -766,7 +765,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_revertsWhenSignerIsNotOwner() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = signDigest(bobKey, _joinDigest(p, v, 1, products.nonces(alice), deadline));
@@ -775,7 +774,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_revertsWhenReplayed() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
@@ -787,8 +786,8 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_revertsWhenFieldsTampered() public {
-        uint256 p = _stream();
-        uint256 p2 = _stream();
+        ProductId p = _stream();
+        ProductId p2 = _stream();
         uint256 v = _mintVehicle(alice);
         uint256 v2 = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 1 hours;
@@ -802,7 +801,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_revertsWhenVehicleTransferredAfterSigning() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
@@ -812,7 +811,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_revertsWhenProductInactive() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
@@ -824,7 +823,7 @@ contract DataProductsTest is MarketBase {
 
     function test_joinBySig_acceptsAnERC1271Wallet() public {
         OwnerKeyWallet wallet = new OwnerKeyWallet(alice);
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(address(wallet));
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = signDigest(aliceKey, _joinDigest(p, v, 1, products.nonces(address(wallet)), deadline));
@@ -840,7 +839,7 @@ contract DataProductsTest is MarketBase {
     }
 
     function test_joinBySig_revertsWhenSignatureMalformed() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, alice));
         products.joinBySig(p, v, 1, block.timestamp, hex"1234");
@@ -913,7 +912,7 @@ contract DataProductsTest is MarketBase {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1);
         t.membersBps = 7250;
         vm.prank(operator);
-        uint256 p = products.createProduct(t);
+        ProductId p = products.createProduct(t);
         assertEq(products.productFeeBps(p), 250);
     }
 

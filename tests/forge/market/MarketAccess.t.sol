@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {MarketBase} from "./MarketBase.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {ProductId} from "../../../contracts/types/ProductId.sol";
 import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
 
 /// @notice Who may call each restricted entry point of DataProducts and Marketplace: every
@@ -10,9 +11,9 @@ import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
 ///         the caller holds the right.
 contract MarketAccessTest is MarketBase {
     address[] internal callers;
-    uint256 internal streamId;
-    uint256 internal apiId;
-    uint256 internal datasetId;
+    ProductId internal streamId;
+    ProductId internal apiId;
+    ProductId internal datasetId;
     uint256 internal vehicleId;
     uint256 internal signalId;
 
@@ -66,7 +67,7 @@ contract MarketAccessTest is MarketBase {
         address[] memory operators = _pair(operator, operator2);
         _check("createProduct", p, abi.encodeCall(IDataProducts.createProduct, (t)), operators);
 
-        uint256[] memory ids = new uint256[](1);
+        ProductId[] memory ids = new ProductId[](1);
         ids[0] = streamId;
         uint256[] memory qty = new uint256[](1);
         _check(

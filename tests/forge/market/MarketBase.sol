@@ -12,6 +12,7 @@ import {VehicleId} from "../../../contracts/identity/VehicleId.sol";
 import {Staking} from "../../../contracts/staking/Staking.sol";
 import {MarketMerkle} from "./MarketMerkle.sol";
 import {Permissions} from "../../../contracts/libraries/Permissions.sol";
+import {ProductId} from "../../../contracts/types/ProductId.sol";
 
 /// @notice The market stack every market test starts from: token, treasury, vehicles, staking,
 ///         DataProducts and Marketplace, with named actors and helpers.
@@ -161,26 +162,26 @@ abstract contract MarketBase is Test {
         t.termsURI = "ipfs://terms";
     }
 
-    function _create(address who, IDataProducts.Kind kind, uint256 price) internal returns (uint256) {
+    function _create(address who, IDataProducts.Kind kind, uint256 price) internal returns (ProductId) {
         IDataProducts.Terms memory t = _terms(kind, price);
         vm.prank(who);
         return products.createProduct(t);
     }
 
-    function _stream() internal returns (uint256) {
+    function _stream() internal returns (ProductId) {
         return _create(operator, IDataProducts.Kind.Stream, 2 ether);
     }
 
-    function _api() internal returns (uint256) {
+    function _api() internal returns (ProductId) {
         return _create(operator, IDataProducts.Kind.Api, 0.01 ether);
     }
 
-    function _dataset() internal returns (uint256) {
+    function _dataset() internal returns (ProductId) {
         return _create(operator, IDataProducts.Kind.Dataset, 500 ether);
     }
 
-    function _bundleOf(uint256 streamId, uint256 apiId, uint256 datasetId) internal returns (uint256) {
-        uint256[] memory ids = new uint256[](3);
+    function _bundleOf(ProductId streamId, ProductId apiId, ProductId datasetId) internal returns (ProductId) {
+        ProductId[] memory ids = new ProductId[](3);
         uint256[] memory qty = new uint256[](3);
         (ids[0], ids[1], ids[2]) = (streamId, apiId, datasetId);
         qty[1] = 1000;
@@ -190,10 +191,14 @@ abstract contract MarketBase is Test {
         return products.createBundle(t, ids, qty);
     }
 
-    function _join(uint256 productId, address owner) internal returns (uint256 vehicleId) {
+    function _join(ProductId productId, address owner) internal returns (uint256 vehicleId) {
         vehicleId = _mintVehicle(owner);
         vm.prank(owner);
         products.join(productId, vehicleId);
+    }
+
+    function assertEq(ProductId left, ProductId right) internal pure {
+        assertEq(ProductId.unwrap(left), ProductId.unwrap(right));
     }
 
     // ------------------------------------------------------------------ merkle

@@ -7,6 +7,7 @@ import {VehicleId} from "../../../contracts/identity/VehicleId.sol";
 import {DataProducts} from "../../../contracts/market/DataProducts.sol";
 import {Marketplace} from "../../../contracts/market/Marketplace.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {ProductId} from "../../../contracts/types/ProductId.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {Staking} from "../../../contracts/staking/Staking.sol";
 import {MarketMerkle} from "./MarketMerkle.sol";
@@ -27,14 +28,14 @@ contract MarketHandler is Test {
     }
 
     struct EpochRecord {
-        uint256 productId;
+        ProductId productId;
         uint64 epoch;
         address[] accounts;
         uint256[] amounts;
     }
 
     struct Pair {
-        uint256 productId;
+        ProductId productId;
         uint256 vehicleId;
     }
 
@@ -52,19 +53,19 @@ contract MarketHandler is Test {
     address[] internal _earners;
     address[] internal _owners;
     address[] internal _staked;
-    uint256[] internal _streams; // Stream and Bundle products
-    uint256[] internal _apis;
-    uint256[] internal _datasets;
-    uint256[] internal _products;
+    ProductId[] internal _streams; // Stream and Bundle products
+    ProductId[] internal _apis;
+    ProductId[] internal _datasets;
+    ProductId[] internal _products;
     uint256[] internal _vehicleIds;
 
     EpochRecord[] internal _epochs;
     mapping(uint256 epochRecord => mapping(uint256 leaf => bool)) internal _leafPaid;
     Pair[] internal _pairs;
-    mapping(uint256 productId => mapping(uint256 vehicleId => uint256 slotPlusOne)) internal _pairSlot;
-    mapping(uint256 productId => mapping(uint256 vehicleId => bool)) public live;
+    mapping(ProductId productId => mapping(uint256 vehicleId => uint256 slotPlusOne)) internal _pairSlot;
+    mapping(ProductId productId => mapping(uint256 vehicleId => bool)) public live;
     /// @dev The product version each vehicle's stored consent is for (0: none), kept independently.
-    mapping(uint256 productId => mapping(uint256 vehicleId => uint64)) public consentVersion;
+    mapping(ProductId productId => mapping(uint256 vehicleId => uint64)) public consentVersion;
 
     // ghost accounting
     uint256 public ghostPaidIn;
@@ -104,7 +105,7 @@ contract MarketHandler is Test {
 
     // ------------------------------------------------------------------ registration (setUp)
 
-    function addProduct(uint256 productId) external {
+    function addProduct(ProductId productId) external {
         (,,, IDataProducts.Terms memory t) = products.product(productId);
         if (t.kind == IDataProducts.Kind.Api) _apis.push(productId);
         else if (t.kind == IDataProducts.Kind.Dataset) _datasets.push(productId);
@@ -121,7 +122,7 @@ contract MarketHandler is Test {
     function subscribe(uint256 buyerSeed, uint256 productSeed, uint32 count, uint32 months, uint256 brokerSeed, uint8 use)
         external
     {
-        uint256 p = _pick(_streams, productSeed);
+        ProductId p = _pick(_streams, productSeed);
         count = uint32(bound(count, 1, 20));
         months = uint32(bound(months, 1, 12));
         address buyer = _pick(_buyers, buyerSeed);
@@ -135,7 +136,7 @@ contract MarketHandler is Test {
     }
 
     function buyCredits(uint256 buyerSeed, uint256 productSeed, uint256 calls, uint256 brokerSeed, uint8 use) external {
-        uint256 p = _pick(_apis, productSeed);
+        ProductId p = _pick(_apis, productSeed);
         calls = bound(calls, 1, 100_000);
         address buyer = _pick(_buyers, buyerSeed);
         address broker = _pick(_brokerChoices, brokerSeed);
@@ -150,7 +151,7 @@ contract MarketHandler is Test {
     function purchaseDataset(uint256 buyerSeed, uint256 productSeed, bytes32 spec, uint256 brokerSeed, uint8 use)
         external
     {
-        uint256 p = _pick(_datasets, productSeed);
+        ProductId p = _pick(_datasets, productSeed);
         address buyer = _pick(_buyers, buyerSeed);
         address broker = _pick(_brokerChoices, brokerSeed);
         (uint256 bBefore, uint256 tBefore) = _before(buyer);
@@ -174,7 +175,7 @@ contract MarketHandler is Test {
     /// @dev Settles up to (and sometimes past) the pool with a tree of 1..4 owner leaves; when
     ///      `overpromise` the leaves add up to more than the epoch holds, as a faulty settler might.
     function settle(uint256 productSeed, uint256 amountSeed, uint8 leaves, uint8 gap, bool overpromise) external {
-        uint256 p = _pick(_products, productSeed);
+        ProductId p = _pick(_products, productSeed);
         uint256 pool = market.memberPool(p);
         uint256 amount = bound(amountSeed, 0, pool + pool / 8 + 1);
         uint256 n = bound(leaves, 1, 4);
@@ -232,7 +233,7 @@ contract MarketHandler is Test {
     // ------------------------------------------------------------------ terms and products
 
     function updateTerms(uint256 productSeed, uint256 price) external {
-        uint256 p = _pick(_products, productSeed);
+        ProductId p = _pick(_products, productSeed);
         (address operator,,, IDataProducts.Terms memory t) = products.product(p);
         t.price = bound(price, 1, 100 ether);
         t.membersBps = 10_000 - t.operatorBps - t.brokerBps - products.protocolFeeBps();
@@ -253,7 +254,7 @@ contract MarketHandler is Test {
     }
 
     function setActive(uint256 productSeed, uint8 seed) external {
-        uint256 p = _pick(_products, productSeed);
+        ProductId p = _pick(_products, productSeed);
         bool active = seed % 4 != 0; // mostly re-activations, so sales go on
         vm.prank(governor);
         products.setActive(p, active);
@@ -263,7 +264,7 @@ contract MarketHandler is Test {
     // ------------------------------------------------------------------ membership
 
     function join(uint256 productSeed, uint256 vehicleSeed) external {
-        uint256 p = _pick(_products, productSeed);
+        ProductId p = _pick(_products, productSeed);
         uint256 v = _pick(_vehicleIds, vehicleSeed);
         vm.prank(vehicles.ownerOf(v));
         try products.join(p, v) {
@@ -276,7 +277,7 @@ contract MarketHandler is Test {
     }
 
     function leave(uint256 productSeed, uint256 vehicleSeed, address caller) external {
-        uint256 p = _pick(_products, productSeed);
+        ProductId p = _pick(_products, productSeed);
         uint256 v = _pick(_vehicleIds, vehicleSeed);
         if (caller == address(0) || uint160(caller) % 2 == 0) caller = vehicles.ownerOf(v);
         vm.prank(caller);
@@ -331,7 +332,7 @@ contract MarketHandler is Test {
 
     // ------------------------------------------------------------------ views for the invariants
 
-    function productList() external view returns (uint256[] memory) {
+    function productList() external view returns (ProductId[] memory) {
         return _products;
     }
 
@@ -344,7 +345,7 @@ contract MarketHandler is Test {
     }
 
     /// @notice Vehicles whose stored consent is for `productId`'s current version.
-    function expectedMemberCount(uint256 productId) external view returns (uint256 n) {
+    function expectedMemberCount(ProductId productId) external view returns (uint256 n) {
         (, uint64 version,,) = products.product(productId);
         for (uint256 i; i < _vehicleIds.length; ++i) {
             if (consentVersion[productId][_vehicleIds[i]] == version) ++n;
@@ -355,7 +356,7 @@ contract MarketHandler is Test {
         return _epochs.length;
     }
 
-    function epochAt(uint256 i) external view returns (uint256 productId, uint64 epoch) {
+    function epochAt(uint256 i) external view returns (ProductId productId, uint64 epoch) {
         return (_epochs[i].productId, _epochs[i].epoch);
     }
 
@@ -363,7 +364,7 @@ contract MarketHandler is Test {
         return _pairs.length;
     }
 
-    function pairAt(uint256 i) external view returns (uint256 productId, uint256 vehicleId) {
+    function pairAt(uint256 i) external view returns (ProductId productId, uint256 vehicleId) {
         return (_pairs[i].productId, _pairs[i].vehicleId);
     }
 
@@ -381,7 +382,7 @@ contract MarketHandler is Test {
         if (recorded != paid) ghostOrderMismatch = true;
     }
 
-    function _track(uint256 p, uint256 v) private {
+    function _track(ProductId p, uint256 v) private {
         if (_pairSlot[p][v] != 0) return;
         _pairs.push(Pair(p, v));
         _pairSlot[p][v] = _pairs.length;
@@ -393,6 +394,10 @@ contract MarketHandler is Test {
     }
 
     function _pick(uint256[] storage list, uint256 seed) private view returns (uint256) {
+        return list[seed % list.length];
+    }
+
+    function _pick(ProductId[] storage list, uint256 seed) private view returns (ProductId) {
         return list[seed % list.length];
     }
 

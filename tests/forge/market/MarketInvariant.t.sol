@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {MarketBase} from "./MarketBase.sol";
 import {MarketHandler} from "./MarketHandler.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {ProductId} from "../../../contracts/types/ProductId.sol";
 
 /// @notice Invariants of the market over random sequences of purchases (all three kinds and
 ///         bundles), settles, claims, withdrawals, term and fee changes, joins, leaves, vehicle
@@ -35,10 +36,10 @@ contract MarketInvariantTest is MarketBase {
         );
         token.transfer(address(handler), 100_000_000 ether);
 
-        (uint256 s, uint256 a, uint256 d) = (_stream(), _api(), _dataset());
-        uint256 b = _bundleOf(s, a, d);
-        uint256 s2 = _create(operator2, IDataProducts.Kind.Stream, 1 ether);
-        uint256[5] memory ids = [s, a, d, b, s2];
+        (ProductId s, ProductId a, ProductId d) = (_stream(), _api(), _dataset());
+        ProductId b = _bundleOf(s, a, d);
+        ProductId s2 = _create(operator2, IDataProducts.Kind.Stream, 1 ether);
+        ProductId[5] memory ids = [s, a, d, b, s2];
         for (uint256 i; i < ids.length; ++i) {
             handler.addProduct(ids[i]);
         }
@@ -74,13 +75,13 @@ contract MarketInvariantTest is MarketBase {
         for (uint256 i; i < earners.length; ++i) {
             earnings += market.claimable(earners[i]);
         }
-        uint256[] memory ids = handler.productList();
+        ProductId[] memory ids = handler.productList();
         for (uint256 i; i < ids.length; ++i) {
             pools += market.memberPool(ids[i]);
         }
         uint256 n = handler.epochCount();
         for (uint256 i; i < n; ++i) {
-            (uint256 p, uint64 e) = handler.epochAt(i);
+            (ProductId p, uint64 e) = handler.epochAt(i);
             (, uint256 amount, uint256 paid) = market.epochOf(p, e);
             unclaimed += amount - paid;
             claimed += paid;
@@ -112,7 +113,7 @@ contract MarketInvariantTest is MarketBase {
         assertFalse(handler.ghostDoubleClaim(), "a leaf was paid twice");
         uint256 n = handler.epochCount();
         for (uint256 i; i < n; ++i) {
-            (uint256 p, uint64 e) = handler.epochAt(i);
+            (ProductId p, uint64 e) = handler.epochAt(i);
             (, uint256 amount, uint256 paid) = market.epochOf(p, e);
             assertLe(paid, amount, "an epoch paid more than its amount");
         }
@@ -127,7 +128,7 @@ contract MarketInvariantTest is MarketBase {
     function invariant_noMembershipSurvivesTransferOrBump() public view {
         uint256 n = handler.pairCount();
         for (uint256 i; i < n; ++i) {
-            (uint256 p, uint256 v) = handler.pairAt(i);
+            (ProductId p, uint256 v) = handler.pairAt(i);
             assertEq(products.isMember(p, v), handler.live(p, v), "membership differs from consent history");
         }
     }
@@ -135,7 +136,7 @@ contract MarketInvariantTest is MarketBase {
     /// @notice memberCount counts exactly the stored consents to the current version (a version
     ///         bump starts it from zero; a transfer leaves it until `leave`).
     function invariant_memberCountMatchesConsents() public view {
-        uint256[] memory ids = handler.productList();
+        ProductId[] memory ids = handler.productList();
         for (uint256 i; i < ids.length; ++i) {
             assertEq(products.memberCount(ids[i]), handler.expectedMemberCount(ids[i]), "memberCount drifted");
         }

@@ -5,8 +5,9 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {MarketBase} from "./MarketBase.sol";
 import {Marketplace} from "../../../contracts/market/Marketplace.sol";
-import {MarketMath} from "../../../contracts/market/MarketMath.sol";
+import {MarketMath} from "../../../contracts/libraries/MarketMath.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {ProductId} from "../../../contracts/types/ProductId.sol";
 import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {Permissions} from "../../../contracts/libraries/Permissions.sol";
@@ -23,7 +24,11 @@ contract MarketplaceTest is MarketBase {
         uint256 pool;
     }
 
-    function _balances(address buyer, address brokerAccount, uint256 productId) internal view returns (Balances memory b) {
+    function _balances(address buyer, address brokerAccount, ProductId productId)
+        internal
+        view
+        returns (Balances memory b)
+    {
         b.buyer = token.balanceOf(buyer);
         b.treasury = token.balanceOf(address(treasury));
         b.market = token.balanceOf(address(market));
@@ -74,7 +79,7 @@ contract MarketplaceTest is MarketBase {
     // ------------------------------------------------------------------ subscribe
 
     function test_subscribe_splitsThroughABroker() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         Balances memory before = _balances(consumer, broker, p);
         uint256 paid = 2 ether * 3 * 2;
         (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
@@ -110,7 +115,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_brokerShareToTreasuryWithoutBroker() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         Balances memory before = _balances(consumer, address(0), p);
         uint256 paid = 2 ether;
         (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
@@ -124,7 +129,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_brokerShareToTreasuryForSteward() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         Balances memory before = _balances(consumer, steward, p);
         uint256 paid = 2 ether * 5;
         (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
@@ -139,7 +144,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_aBrokerBuysForItself() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.prank(broker);
         uint256 id = market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
         (, address buyer,,,,,,) = market.order(id);
@@ -147,7 +152,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_bundle() public {
-        uint256 bundle = _bundleOf(_stream(), _api(), _dataset());
+        ProductId bundle = _bundleOf(_stream(), _api(), _dataset());
         uint256 paid = 5 ether * 4 * 3;
         (uint256 members,,,) = _expect(paid);
         vm.prank(consumer);
@@ -160,7 +165,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_updatesUsage() public {
-        uint256 p = _stream(); // TELEMETRY | LOCATION: tier 1
+        ProductId p = _stream(); // TELEMETRY | LOCATION: tier 1
         vm.prank(consumer);
         market.subscribe(p, 7, 1, address(0), USE_INSURANCE);
         (uint256 units, uint8 tier) = market.usageOf(consumer);
@@ -170,7 +175,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_revertsWhenZeroQuantity() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.startPrank(consumer);
         vm.expectRevert(IMarketplace.ZeroQuantity.selector);
         market.subscribe(p, 0, 1, address(0), USE_INSURANCE);
@@ -182,18 +187,18 @@ contract MarketplaceTest is MarketBase {
     function test_subscribe_revertsWhenUnknownProduct() public {
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownProduct.selector, 42));
         vm.prank(consumer);
-        market.subscribe(42, 1, 1, address(0), USE_INSURANCE);
+        market.subscribe(ProductId.wrap(42), 1, 1, address(0), USE_INSURANCE);
     }
 
     function test_subscribe_revertsWhenWrongKind() public {
-        uint256 a = _api();
+        ProductId a = _api();
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api)));
         vm.prank(consumer);
         market.subscribe(a, 1, 1, address(0), USE_INSURANCE);
     }
 
     function test_subscribe_revertsWhenProductInactive() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.prank(governor);
         products.setActive(p, false);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.ProductInactive.selector, p));
@@ -202,8 +207,8 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_revertsWhenBundleComponentInactive() public {
-        (uint256 s, uint256 a, uint256 d) = (_stream(), _api(), _dataset());
-        uint256 bundle = _bundleOf(s, a, d);
+        (ProductId s, ProductId a, ProductId d) = (_stream(), _api(), _dataset());
+        ProductId bundle = _bundleOf(s, a, d);
         vm.prank(operator);
         products.setActive(d, false);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.ComponentInactive.selector, bundle, d));
@@ -212,7 +217,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_revertsWhenOperatorInactive() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _deactivate(operator, IStaking.Role.Operator);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.OperatorInactive.selector, p, operator));
         vm.prank(consumer);
@@ -220,7 +225,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_revertsWhenBrokerNotActive() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BrokerNotActive.selector, consumer));
         vm.prank(consumer);
         market.subscribe(p, 1, 1, consumer, USE_INSURANCE);
@@ -231,7 +236,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_revertsWhenUseNotPermitted() public {
-        uint256 p = _stream(); // insurance | research
+        ProductId p = _stream(); // insurance | research
         uint8[3] memory bad = [uint8(2), 6, 255];
         for (uint256 i; i < bad.length; ++i) {
             vm.expectRevert(abi.encodeWithSelector(IMarketplace.UseNotPermitted.selector, p, bad[i], 3));
@@ -245,7 +250,7 @@ contract MarketplaceTest is MarketBase {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1 ether);
         t.permittedUses = permitted;
         vm.prank(operator);
-        uint256 p = products.createProduct(t);
+        ProductId p = products.createProduct(t);
         bool allowed = use < 8 && (uint256(permitted) >> use) & 1 == 1;
         if (!allowed) vm.expectRevert(abi.encodeWithSelector(IMarketplace.UseNotPermitted.selector, p, use, permitted));
         vm.prank(consumer);
@@ -254,7 +259,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_revertsWhenBuyerNotActive() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _fund(stranger, 100 ether);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, stranger));
         vm.prank(stranger);
@@ -267,7 +272,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribe_revertsWhenNotFunded() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _activate(carol, IStaking.Role.Consumer);
         vm.prank(carol);
         token.approve(address(market), type(uint256).max);
@@ -281,7 +286,7 @@ contract MarketplaceTest is MarketBase {
     function test_subscribe_revertsWhenPaymentTooLarge() public {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, type(uint128).max);
         vm.prank(operator);
-        uint256 p = products.createProduct(t);
+        ProductId p = products.createProduct(t);
         uint256 paid = uint256(type(uint128).max) * 2;
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.PaymentTooLarge.selector, paid));
         vm.prank(consumer);
@@ -291,14 +296,14 @@ contract MarketplaceTest is MarketBase {
     function test_subscribe_revertsWhenPaymentOverflows() public {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, type(uint256).max / 2);
         vm.prank(operator);
-        uint256 p = products.createProduct(t);
+        ProductId p = products.createProduct(t);
         vm.expectRevert(abi.encodeWithSelector(MarketMath.PaymentOverflow.selector, type(uint256).max / 2, 3));
         vm.prank(consumer);
         market.subscribe(p, 3, 1, address(0), USE_INSURANCE);
     }
 
     function test_subscribe_usesTheFeeTheTermsWereAgreedUnder() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.prank(governor);
         products.setProtocolFeeBps(2000);
         uint256 before = token.balanceOf(address(treasury));
@@ -310,7 +315,7 @@ contract MarketplaceTest is MarketBase {
     function test_subscribe_revertsWhenUsageOutgrowsStake() public {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1); // tier 1: ×1.5
         vm.prank(operator);
-        uint256 p = products.createProduct(t);
+        ProductId p = products.createProduct(t);
         // consumer stakes 1,000 + 300,000: enough for 100 × √units × 1.5 ≤ 300,000, i.e. 4,000,000 units.
         vm.prank(consumer);
         market.subscribe(p, 4_000_000, 1, address(0), USE_INSURANCE);
@@ -352,7 +357,7 @@ contract MarketplaceTest is MarketBase {
         bps.members = 10_000 - bps.operator - bps.broker - bps.fee;
         calls = bound(calls, 1, 1_000_000);
         price = bound(price, 1, FUNDS / calls);
-        uint256 a = _apiWith(price, bps);
+        ProductId a = _apiWith(price, bps);
 
         address via = withBroker ? broker : address(0);
         Balances memory before = _balances(consumer, broker, a);
@@ -362,7 +367,7 @@ contract MarketplaceTest is MarketBase {
         _checkSplit(before, after_, price * calls, bps, withBroker);
     }
 
-    function _apiWith(uint256 price, Bps memory bps) internal returns (uint256) {
+    function _apiWith(uint256 price, Bps memory bps) internal returns (ProductId) {
         vm.prank(governor);
         products.setProtocolFeeBps(bps.fee);
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Api, price);
@@ -393,7 +398,7 @@ contract MarketplaceTest is MarketBase {
     // ------------------------------------------------------------------ version-bound purchases
 
     function test_subscribeAtVersion_buysTheQuotedTerms() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint64 quoted = products.saleTerms(p).version;
         vm.prank(consumer);
         uint256 id = market.subscribe(p, 2, 1, broker, USE_INSURANCE, quoted);
@@ -401,7 +406,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_subscribeAtVersion_revertsWhenTermsMoved() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint64 quoted = products.saleTerms(p).version;
         IDataProducts.Terms memory gouge = _terms(IDataProducts.Kind.Stream, 1000 ether);
         (gouge.membersBps, gouge.operatorBps) = (0, 9000);
@@ -415,7 +420,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_buyCreditsAtVersion_revertsWhenTermsMoved() public {
-        uint256 a = _api();
+        ProductId a = _api();
         vm.prank(consumer);
         market.buyCredits(a, 10, broker, USE_INSURANCE, 1);
         vm.prank(operator);
@@ -429,7 +434,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_purchaseDatasetAtVersion_revertsWhenTermsMoved() public {
-        uint256 d = _dataset();
+        ProductId d = _dataset();
         vm.prank(operator);
         products.updateTerms(d, _terms(IDataProducts.Kind.Dataset, 900 ether));
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, d, 1, 2));
@@ -441,7 +446,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_purchaseAtVersion_revertsWhenQuotingVersionZero() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, p, 0, 1));
         vm.prank(consumer);
         market.subscribe(p, 1, 1, broker, USE_INSURANCE, 0);
@@ -450,7 +455,7 @@ contract MarketplaceTest is MarketBase {
     // ------------------------------------------------------------------ buyCredits
 
     function test_buyCredits_splits() public {
-        uint256 a = _api();
+        ProductId a = _api();
         Balances memory before = _balances(consumer, broker, a);
         uint256 paid = 0.01 ether * 12_345;
         (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
@@ -473,28 +478,28 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_buyCredits_revertsWhenZeroCalls() public {
-        uint256 a = _api();
+        ProductId a = _api();
         vm.expectRevert(IMarketplace.ZeroQuantity.selector);
         vm.prank(consumer);
         market.buyCredits(a, 0, address(0), USE_INSURANCE);
     }
 
     function test_buyCredits_revertsWhenWrongKind() public {
-        uint256 s = _stream();
+        ProductId s = _stream();
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, s, uint8(IDataProducts.Kind.Stream)));
         vm.prank(consumer);
         market.buyCredits(s, 1, address(0), USE_INSURANCE);
     }
 
     function test_buyCredits_revertsWhenOverflowing() public {
-        uint256 a = _api();
+        ProductId a = _api();
         vm.expectRevert(abi.encodeWithSelector(MarketMath.PaymentOverflow.selector, 0.01 ether, type(uint256).max));
         vm.prank(consumer);
         market.buyCredits(a, type(uint256).max, address(0), USE_INSURANCE);
     }
 
     function test_buyCredits_revertsWhenProductInactive() public {
-        uint256 a = _api();
+        ProductId a = _api();
         vm.prank(operator);
         products.setActive(a, false);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.ProductInactive.selector, a));
@@ -505,7 +510,7 @@ contract MarketplaceTest is MarketBase {
     // ------------------------------------------------------------------ purchaseDataset
 
     function test_purchaseDataset_splitsAndRecordsSpec() public {
-        uint256 d = _dataset();
+        ProductId d = _dataset();
         bytes32 spec = keccak256("soh by region");
         Balances memory before = _balances(consumer, steward, d);
         (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(500 ether);
@@ -525,14 +530,14 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_purchaseDataset_revertsWhenWrongKind() public {
-        uint256 a = _api();
+        ProductId a = _api();
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api)));
         vm.prank(consumer);
         market.purchaseDataset(a, bytes32(0), address(0), USE_INSURANCE);
     }
 
     function test_purchaseDataset_revertsWhenBuyerNotActive() public {
-        uint256 d = _dataset();
+        ProductId d = _dataset();
         _deactivate(consumer, IStaking.Role.Consumer);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, consumer));
         vm.prank(consumer);
@@ -547,11 +552,11 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_expireOrder_removesUnitsAndSyncsUsage() public {
-        uint256 s = _stream(); // tier 1
+        ProductId s = _stream(); // tier 1
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1 ether);
         t.requiredPermissions = Permissions.TELEMETRY | Permissions.LIVE; // tier 2
         vm.prank(operator);
-        uint256 live = products.createProduct(t);
+        ProductId live = products.createProduct(t);
 
         vm.startPrank(consumer);
         uint256 o1 = market.subscribe(s, 10, 1, address(0), USE_INSURANCE);
@@ -591,8 +596,8 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_expireOrder_revertsForCreditsAndDatasets() public {
-        uint256 a = _api();
-        uint256 d = _dataset();
+        ProductId a = _api();
+        ProductId d = _dataset();
         vm.startPrank(consumer);
         uint256 o1 = market.buyCredits(a, 1, address(0), USE_INSURANCE);
         uint256 o2 = market.purchaseDataset(d, bytes32(0), address(0), USE_INSURANCE);
@@ -607,7 +612,7 @@ contract MarketplaceTest is MarketBase {
     // ------------------------------------------------------------------ earnings
 
     function test_withdrawEarnings_paysOperatorAndBroker() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.prank(consumer);
         market.subscribe(p, 10, 1, broker, USE_INSURANCE);
         (, uint256 op, uint256 brk,) = _expect(20 ether);
@@ -661,14 +666,14 @@ contract MarketplaceTest is MarketBase {
 
     // ------------------------------------------------------------------ settle
 
-    function _poolOf(uint256 p, uint32 vehiclesCount) internal returns (uint256) {
+    function _poolOf(ProductId p, uint32 vehiclesCount) internal returns (uint256) {
         vm.prank(consumer);
         market.subscribe(p, vehiclesCount, 1, address(0), USE_INSURANCE);
         return market.memberPool(p);
     }
 
     function test_settle_movesPoolIntoEpoch() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 pool = _poolOf(p, 10);
         bytes32 root = keccak256("root");
         vm.expectEmit(address(market));
@@ -689,7 +694,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_settle_revertsWhenEpochNotIncreasing() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _poolOf(p, 10);
         vm.startPrank(settler);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochNotIncreasing.selector, p, 0, 0));
@@ -703,7 +708,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_settle_revertsWhenEpochInTheFuture() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _poolOf(p, 1);
         uint64 ahead = uint64(block.timestamp) + 1;
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochInFuture.selector, p, ahead, block.timestamp));
@@ -721,7 +726,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_settle_revertsWhenAmountExceedsPool() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 pool = _poolOf(p, 1);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.AmountExceedsPool.selector, p, pool + 1, pool));
         vm.prank(settler);
@@ -729,7 +734,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_settle_revertsWhenEmpty() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _poolOf(p, 1);
         vm.startPrank(settler);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.EmptySettlement.selector, 0, bytes32(uint256(1))));
@@ -740,7 +745,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_settle_revertsWhenNotSettler() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _poolOf(p, 1);
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, governor, market.SETTLER_ROLE())
@@ -751,7 +756,7 @@ contract MarketplaceTest is MarketBase {
 
     // ------------------------------------------------------------------ claim
 
-    function _settleTree(uint256 p, uint64 epoch, address[] memory accounts, uint256[] memory amounts, uint256 total)
+    function _settleTree(ProductId p, uint64 epoch, address[] memory accounts, uint256[] memory amounts, uint256 total)
         internal
         returns (bytes32[] memory leaves)
     {
@@ -771,7 +776,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_claim_paysEachLeafOnce() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 pool = _poolOf(p, 10); // 14 ether to members
         (address[] memory accounts, uint256[] memory amounts) = _threeMembers();
         bytes32[] memory leaves = _settleTree(p, 1, accounts, amounts, 6 ether);
@@ -795,14 +800,14 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_claim_revertsWhenUnknownEpoch() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         bytes32[] memory proof = new bytes32[](0);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.UnknownEpoch.selector, p, 1));
         market.claim(p, 1, 0, alice, 1, proof);
     }
 
     function test_claim_revertsWhenProofInvalid() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _poolOf(p, 10);
         (address[] memory accounts, uint256[] memory amounts) = _threeMembers();
         bytes32[] memory leaves = _settleTree(p, 1, accounts, amounts, 6 ether);
@@ -821,7 +826,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_claim_revertsWhenLeafPaysTheMarketplaceOrNobody() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         uint256 pool = _poolOf(p, 10);
         bytes32[] memory leaves = new bytes32[](2);
         leaves[0] = _leaf(0, address(market), pool / 2);
@@ -838,7 +843,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_claim_revertsWhenEpochWouldOverpay() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _poolOf(p, 10);
         (address[] memory accounts, uint256[] memory amounts) = _threeMembers();
         // The root promises 6 ether but the epoch holds 4.
@@ -853,7 +858,7 @@ contract MarketplaceTest is MarketBase {
     }
 
     function test_claim_bitmapSeparatesWordsAndEpochs() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _poolOf(p, 100);
         bytes32[] memory leaves = new bytes32[](300);
         for (uint256 i; i < 300; ++i) {
@@ -876,8 +881,8 @@ contract MarketplaceTest is MarketBase {
 
     /// @dev A purchase touches no per-member state: the same gas with 3 members as with 300.
     function test_purchaseGas_independentOfMemberCount() public {
-        uint256 few = _stream();
-        uint256 many = _stream();
+        ProductId few = _stream();
+        ProductId many = _stream();
         for (uint256 i; i < 3; ++i) {
             _join(few, alice);
         }
@@ -885,7 +890,7 @@ contract MarketplaceTest is MarketBase {
             _join(many, alice);
         }
         assertEq(products.memberCount(many), 300);
-        uint256 warm = _stream();
+        ProductId warm = _stream();
         vm.prank(consumer);
         market.subscribe(warm, 1, 1, broker, USE_INSURANCE); // warm the shared slots alike
 
@@ -903,7 +908,7 @@ contract MarketplaceTest is MarketBase {
     // ------------------------------------------------------------------ helpers
 
     struct OrderView {
-        uint256 productId;
+        ProductId productId;
         address buyer;
         address broker;
         uint256 quantity;

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {ProductId} from "../../../contracts/types/ProductId.sol";
 import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
 import {MarketBase} from "../market/MarketBase.sol";
 import {Permissions} from "../../../contracts/libraries/Permissions.sol";
@@ -12,7 +13,7 @@ import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 contract MarketSecurityTest is MarketBase {
     uint32 internal constant VEHICLES = 10;
 
-    function _sell(uint256 productId) internal {
+    function _sell(ProductId productId) internal {
         vm.prank(consumer);
         market.subscribe(productId, VEHICLES, 1, broker, USE_INSURANCE);
     }
@@ -21,7 +22,7 @@ contract MarketSecurityTest is MarketBase {
     ///      claim it, and nothing more: not beyond the pool, not the operators' or brokers'
     ///      earnings, not the Treasury; and revoking the role stops it.
     function test_stolenSettler_takesAtMostTheMemberPools() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         _sell(p);
         uint256 pool = market.memberPool(p);
         uint256 operatorEarnings = market.claimable(operator);
@@ -59,7 +60,7 @@ contract MarketSecurityTest is MarketBase {
     /// @dev SEC-04 (fixed in 15bb68d): a product the DAO switched off stays off; its operator
     ///      cannot switch it back on, only a GOVERNOR can.
     function test_sec04_governorDeactivationHoldsAgainstTheOperator() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.prank(governor);
         products.setActive(p, false);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.ProductHeldByGovernor.selector, p));
@@ -78,10 +79,10 @@ contract MarketSecurityTest is MarketBase {
     ///      so the access rule must bound a bundle order by the bundle's bits, which
     ///      workers/access/rule.py does (`signal_not_permitted`). Pinned here.
     function test_bundleConsent_isNotWidenedOnChainByAComponentsLaterTerms() public {
-        uint256 s = _stream();
-        uint256 a = _api();
-        uint256 d = _dataset();
-        uint256 b = _bundleOf(s, a, d);
+        ProductId s = _stream();
+        ProductId a = _api();
+        ProductId d = _dataset();
+        ProductId b = _bundleOf(s, a, d);
         (,,, IDataProducts.Terms memory bundleBefore) = products.product(b);
 
         IDataProducts.Terms memory wider = _terms(IDataProducts.Kind.Stream, 2 ether);
@@ -113,7 +114,7 @@ contract MarketFindingsTest is MarketBase {
     ///      leaves no later epoch: every later sale's member share is stuck in the pool for good,
     ///      and revoking the key does not undo it.
     function test_sec02_oneSettleCannotEndAProductsSettlements() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.prank(consumer);
         market.subscribe(p, 10, 1, address(0), USE_INSURANCE);
         vm.prank(settler);
@@ -132,7 +133,7 @@ contract MarketFindingsTest is MarketBase {
     ///      yet they stay here outside every pool, epoch and earning, stranded for good. Staking
     ///      refuses such leaves (`InvalidClaimant`); the Marketplace should too.
     function test_sec07_aLeafPayingTheMarketplaceCannotStrandTokens() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         vm.prank(consumer);
         market.subscribe(p, 10, 1, broker, USE_INSURANCE);
         uint256 pool = market.memberPool(p);
@@ -149,7 +150,7 @@ contract MarketFindingsTest is MarketBase {
     ///      not a maximum price. An operator who sees a purchase pending can land `updateTerms`
     ///      first (price x500, members 0 bps, operator 90%) and take up to the buyer's allowance.
     function test_sec03_termsChangeCannotRaiseAPurchaseInFlight() public {
-        uint256 p = _stream();
+        ProductId p = _stream();
         IDataProducts.Sale memory quoted = products.saleTerms(p);
         uint256 quotedTotal = quoted.price * 10;
         uint256 before = token.balanceOf(consumer);

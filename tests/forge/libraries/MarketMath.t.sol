@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Test} from "../lib/Test.sol";
-import {MarketMath} from "../../../contracts/market/MarketMath.sol";
+import {MarketMath} from "../../../contracts/libraries/MarketMath.sol";
 import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 
 /// @dev External wrappers so reverts of the internal library can be expected.

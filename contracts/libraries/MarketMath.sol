@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {Permissions} from "../libraries/Permissions.sol";
+import {Permissions} from "./Permissions.sol";
 
 /// @title MarketMath
 /// @notice The market's arithmetic, isolated so it can be fuzzed on its own: the price of an

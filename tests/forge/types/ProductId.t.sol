@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Test} from "../lib/Test.sol";
+import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
+
+/// @notice `ProductId` is a Solidity-side type only: every selector, event topic and error
+///         selector that carries one is the `uint256` one the workers, indexers and DESIGN.md use.
+contract ProductIdTest is Test {
+    function test_functionSelectors_areThoseOfUint256() public pure {
+        assertEq(IDataProducts.join.selector, bytes4(keccak256("join(uint256,uint256)")));
+        assertEq(
+            IDataProducts.createBundle.selector,
+            bytes4(
+                keccak256(
+                    "createBundle((uint8,uint256,uint16,uint16,uint16,uint256,uint256,uint32,uint32,bytes32,string),uint256[],uint256[])"
+                )
+            )
+        );
+        assertEq(IDataProducts.components.selector, bytes4(keccak256("components(uint256)")));
+        assertEq(IDataProducts.saleTerms.selector, bytes4(keccak256("saleTerms(uint256)")));
+        assertEq(IMarketplace.settle.selector, bytes4(keccak256("settle(uint256,uint64,uint256,bytes32)")));
+        assertEq(
+            IMarketplace.claim.selector, bytes4(keccak256("claim(uint256,uint64,uint256,address,uint256,bytes32[])"))
+        );
+        assertEq(IMarketplace.order.selector, bytes4(keccak256("order(uint256)")));
+    }
+
+    function test_eventTopics_areThoseOfUint256() public pure {
+        assertEq(IDataProducts.Joined.selector, keccak256("Joined(uint256,uint256,address,uint64)"));
+        assertEq(IDataProducts.BundleCreated.selector, keccak256("BundleCreated(uint256,uint256[])"));
+        assertEq(
+            IMarketplace.OrderPlaced.selector,
+            keccak256("OrderPlaced(uint256,uint256,address,address,uint256,uint256,uint64,uint8)")
+        );
+        assertEq(IMarketplace.Settled.selector, keccak256("Settled(uint256,uint64,uint256,bytes32)"));
+        assertEq(IMarketplace.Claimed.selector, keccak256("Claimed(uint256,uint64,address,uint256)"));
+    }
+
+    function test_errorSelectors_areThoseOfUint256() public pure {
+        assertEq(IDataProducts.UnknownProduct.selector, bytes4(keccak256("UnknownProduct(uint256)")));
+        assertEq(IMarketplace.AlreadyClaimed.selector, bytes4(keccak256("AlreadyClaimed(uint256,uint64,uint256)")));
+    }
+}
