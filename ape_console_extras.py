@@ -32,7 +32,8 @@ from web3.logs import DISCARD
 
 from workers import eip712
 from workers.access import permissions
-from workers.contracts import ANVIL_CHAIN_ID, Manifest, load_artifact, manifest_path, network_name
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import ANVIL_CHAIN_ID, Manifest, manifest_path, network_name
 from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer
 from workers.devnet import ANVIL_KEYS
 from workers.merkle import PayoutTree

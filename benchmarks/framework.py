@@ -12,7 +12,9 @@ from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 
-from workers.contracts import PROJECT_ROOT, Manifest, load_artifact
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
+from workers.config import PROJECT_ROOT
 from workers.deployment import Deployer
 
 FORGE_OUT = PROJECT_ROOT / "out"

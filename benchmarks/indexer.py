@@ -25,11 +25,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from benchmarks.framework import BenchContext, Table, format_cell
-from tests.support.databases import postgres_database, postgres_unavailable
+from tests.support.databases import close_databases, get_engine, postgres_database, postgres_unavailable
 from workers.chain import Chain, connect
+from workers.chain.deployment import Manifest
 from workers.config import Settings, use_settings
-from workers.contracts import Manifest
-from workers.db import dispose_engines, get_engine, upgrade
+from workers.db import upgrade
 from workers.db.indexing import ChainEvent, IndexedBlock, IndexerCursor
 from workers.indexer.decode import Decoder, Event
 from workers.indexer.handlers import handler_for, load_handlers
@@ -192,7 +192,7 @@ def _indexer_table(ctx: BenchContext, history: History, manifest_file: Path) -> 
                     f"{label}: the naive poller was stopped after {NAIVE_SECONDS:.0f} s "
                     f"({n_blocks:,} blocks); its rate is over what it did"
                 )
-            dispose_engines()
+            close_databases()
     table.notes += [
         "naive: one eth_getLogs per block, one database commit per event.",
         "Both strategies decode with the same ABI decoders and apply the same handlers to the same "

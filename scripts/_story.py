@@ -22,8 +22,8 @@ from web3.logs import DISCARD
 import ape_console_extras
 from workers import eip712, market_terms
 from workers.access import permissions as perms
+from workers.chain.deployment import Manifest
 from workers.config import get_settings
-from workers.contracts import Manifest
 from workers.deployment import Deployer
 from workers.devnet import ANVIL_KEYS
 from workers.gateway.client import GatewayClient, GatewayRefusedError

@@ -20,7 +20,7 @@ from pathlib import Path
 from eth_account import Account
 
 from benchmarks.framework import BenchContext, Table, write_report
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 from workers.deployment import Deployer, deploy_all
 from workers.devnet import ANVIL_KEYS, AnvilNode
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.anvil import AnvilNode
-from workers.contracts import Manifest
+from workers.chain.deployment import Manifest
 from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 
 

@@ -20,7 +20,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workers.contracts import DEPLOYMENTS_DIR, PROJECT_ROOT
+#: The repository checkout the workers run from: default home of the database file, the
+#: deployment manifests and the compiled artifacts.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Where `make deploy` writes one manifest per network (DESIGN.md §5); DEPLOYMENTS_DIR.
+DEPLOYMENTS_DIR = PROJECT_ROOT / "deployments"
 
 #: anvil's first test account: the devnet deployer, which also holds SETTLER_ROLE there.
 ANVIL_FIRST_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -67,8 +71,10 @@ class Settings(BaseSettings):
     rpc_url: str = "http://127.0.0.1:8545"
     #: Seconds before one JSON-RPC request is abandoned (and retried with backoff).
     rpc_timeout: float = 30.0
-    #: The deployment manifest; empty: deployments/<network>.json for the connected chain.
+    #: The deployment manifest; empty: <DEPLOYMENTS_DIR>/<network>.json for the connected chain.
     deployment_file: Path | None = None
+    #: The directory of the deployment manifests, one per network (DESIGN.md §5).
+    deployments_dir: Path = DEPLOYMENTS_DIR
     #: The workers' hot wallet with SETTLER_ROLE on Marketplace.
     settler_key: SecretStr = SecretStr(ANVIL_FIRST_KEY)
     #: The OEM oracle key that signs MintAttestations.
@@ -226,12 +232,6 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
-
-    def manifest_file(self, chain_id: int) -> Path:
-        """DEPLOYMENT_FILE, or deployments/<network>.json for `chain_id`."""
-        from workers.contracts import manifest_path, network_name  # noqa: PLC0415
-
-        return self.deployment_file or manifest_path(network_name(chain_id), DEPLOYMENTS_DIR)
 
     def oem_connection_list(self) -> list[OemConnection]:
         """OEM_CONNECTIONS with defaults filled in, or the two simulator connections."""

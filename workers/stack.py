@@ -23,7 +23,7 @@ import httpx
 import redis
 from web3 import Web3
 
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 from workers.deployment import deploy_all
 from workers.devnet import ANVIL_KEYS, free_port
 

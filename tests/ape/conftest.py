@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import ape_console_extras
-from workers.contracts import Manifest
+from workers.chain.deployment import Manifest
 from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 
 

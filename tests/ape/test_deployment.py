@@ -8,7 +8,8 @@ from eth_account import Account
 from web3 import Web3
 
 import ape_console_extras
-from workers.contracts import Manifest, load_artifact, network_name
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest, network_name
 from workers.deployment import (
     ANVIL_DEPLOYER_KEY,
     INITIAL_SUPPLY,

@@ -22,7 +22,8 @@ import ape_console_extras
 from tests.support.anvil import ANVIL_KEYS
 from workers import eip712
 from workers.access.permissions import ALL, DRIVE, LOCATION, LOCK, TELEMETRY
-from workers.contracts import Manifest, load_artifact
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
 from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer
 
 VIN = "5YJ3E1EA7KF317000"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 from workers.devnet import free_port, stop_process, wait_ready
 from workers.stack import REDIS_SERVER
 

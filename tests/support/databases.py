@@ -1,21 +1,53 @@
 """Databases for worker tests: a SQLite file per test, or a fresh PostgreSQL database per
 test on the server at TEST_POSTGRES_URL (default: this machine's, database `test`), dropped
-afterwards, so parallel runs never share a schema. Schemas come from Alembic only."""
+afterwards, so parallel runs never share a schema. Schemas come from Alembic only.
+
+Tests reach a database by URL (`session_scope(url)`, `get_engine(url)`): one `Database` per
+URL until `close_databases()`, which also closes the connections of every runtime's engine.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
-from workers.db import dispose_engines, upgrade
+from workers.db import Database, dispose_engines, normalize_url, upgrade
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+_databases: dict[str, Database] = {}
+
+
+def database(url: str) -> Database:
+    """The tests' Database for `url` (one per URL until `close_databases()`)."""
+    key = normalize_url(url)
+    if key not in _databases:
+        _databases[key] = Database(key)
+    return _databases[key]
+
+
+def session_scope(url: str, *, read_only: bool = False) -> AbstractContextManager[Session]:
+    """One transaction on `url` (see `workers.db.Database.session`)."""
+    return database(url).session(read_only=read_only)
+
+
+def get_engine(url: str) -> Engine:
+    return database(url).engine
+
+
+def close_databases() -> None:
+    """Forgets the tests' databases and closes every engine's connections, runtimes' too
+    (before a database is dropped, and between tests)."""
+    dispose_engines()
+    _databases.clear()
 
 
 def postgres_admin_url() -> str:
@@ -48,7 +80,7 @@ def postgres_database() -> Iterator[str]:
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        dispose_engines()
+        close_databases()
         with psycopg.connect(_libpq(admin), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -64,4 +96,4 @@ def migrated(url: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        dispose_engines()
+        close_databases()

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 from workers.devnet import ANVIL_BIN
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy"

@@ -15,7 +15,8 @@ from web3.logs import DISCARD
 
 from workers import eip712, market_terms
 from workers.access.permissions import LIVE, LOCATION, TELEMETRY
-from workers.contracts import Manifest, load_artifact
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
 from workers.deployment import Deployer
 from workers.devnet import ANVIL_KEYS
 from workers.market_terms import INSURANCE

@@ -18,8 +18,9 @@ from web3.logs import DISCARD
 
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from workers import eip712
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
 from workers.config import get_settings
-from workers.contracts import Manifest, load_artifact
 from workers.deployment import ANVIL_DEPLOYER_KEY, Deployer, deploy_all
 from workers.oem.devnet import register_connections
 

@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests.support.anvil import AnvilNode
-from tests.support.databases import migrated, postgres_database, postgres_unavailable, sqlite_url
+from tests.support.databases import (
+    close_databases,
+    migrated,
+    postgres_database,
+    postgres_unavailable,
+    sqlite_url,
+)
 from tests.support.oem_chain import IdentityChain, identity_chain
 from tests.support.simulator import SimulatorProcess
 from workers.config import Settings, get_settings, use_settings
-from workers.db import dispose_engines
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -44,7 +49,7 @@ def _isolated_settings() -> Iterator[None]:
     use_settings(None)
     yield
     use_settings(None)
-    dispose_engines()
+    close_databases()
 
 
 @pytest.fixture

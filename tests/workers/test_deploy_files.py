@@ -32,8 +32,7 @@ from tests.support.deploy_files import (
     workers_services,
 )
 from workers.app import QUEUES, app, beat_schedule
-from workers.config import Settings
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT, Settings
 from workers.devnet import ANVIL_BIN
 
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}

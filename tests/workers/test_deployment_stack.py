@@ -30,14 +30,13 @@ from web3.logs import DISCARD
 
 from tests.support.anvil import ANVIL_KEYS, AnvilNode, free_port
 from tests.support.brokers import BrokerUnavailableError, deployment_broker
-from tests.support.databases import postgres_database, postgres_unavailable
+from tests.support.databases import close_databases, postgres_database, postgres_unavailable, session_scope
 from tests.support.deploy_files import PENDING_TASKS, local_argv, workers_services
 from tests.support.market_world import DATASET, INSURANCE, STREAM, ZERO, MarketWorld
 from tests.support.oem_chain import mint_with_attestation
 from workers.app import QUEUES, app, beat_schedule
-from workers.config import Settings
-from workers.contracts import PROJECT_ROOT, Manifest
-from workers.db.session import dispose_engines, session_scope
+from workers.chain.deployment import Manifest
+from workers.config import PROJECT_ROOT, Settings
 from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from workers.oem.devnet import register_connections
 from workers.oem.store import latest_signals
@@ -212,7 +211,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             finally:
                 for service in reversed(list(services.values())):
                     stop(service)
-                dispose_engines()
+                close_databases()
                 node.stop()
     finally:
         broker_context.__exit__(None, None, None)

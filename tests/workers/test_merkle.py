@@ -17,7 +17,8 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError
 
 from tests.support.anvil import ANVIL_KEYS
-from workers.contracts import PROJECT_ROOT, load_artifact
+from workers.chain.artifacts import load_artifact
+from workers.config import PROJECT_ROOT
 from workers.deployment import Deployer
 from workers.merkle import (
     LEAF_ENCODING,

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from workers.contracts import PROJECT_ROOT, Manifest
+from workers.chain.deployment import Manifest
+from workers.config import PROJECT_ROOT
 from workers.devnet import free_port
 from workers.stack import StackInfo, is_alive, running_stack, start_stack, stop_stack
 

@@ -37,15 +37,14 @@ from sqlalchemy import select
 
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from tests.support.celery_worker import RedisServer
-from tests.support.databases import migrated, sqlite_url
+from tests.support.databases import close_databases, get_engine, migrated, session_scope, sqlite_url
 from tests.support.market_world import API, BUNDLE, DATASET, MONTH, STREAM, MarketWorld
 from tests.workers.gateway.conftest import sign
 from workers.access.permissions import DRIVE, LIVE, LOCATION, LOCK, TELEMETRY, UNLOCK
-from workers.chain import connect, forget_chains
+from workers.chain import connect
 from workers.config import Settings, get_settings, use_settings
 from workers.datasets.build import build
 from workers.db.gateway import DatasetJob
-from workers.db.session import dispose_engines, get_engine, session_scope
 from workers.db.settlement import Usage
 from workers.db.signals import SignalValue, store_signals
 from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
@@ -100,7 +99,7 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     template = directory / "template.db"
     with migrated(sqlite_url(directory, "template.db")):
         pass
-    dispose_engines()
+    close_databases()
     settings = get_settings().model_copy(
         update={
             "rpc_url": node.url,
@@ -119,8 +118,7 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     finally:
         redis_server.stop()
         node.stop()
-        dispose_engines()
-        forget_chains()
+        close_databases()
     print(f"\nprivacy property: {dict(TALLY)}")
 
 
@@ -195,7 +193,6 @@ class PrivacyMachine(RuleBasedStateMachine):
         self.db_url = f"sqlite:///{self.db_path}"
         self.settings = fx.settings.model_copy(update={"database_url": self.db_url})
         use_settings(self.settings)
-        forget_chains()
         self.indexer = Indexer(connect(self.settings), get_engine(self.db_url), self.settings)
         self.client = TestClient(create_app(self.settings), base_url="http://localhost:8000")
         self.consumers = list(fx.world.consumer_keys)
@@ -228,7 +225,7 @@ class PrivacyMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if hasattr(self, "client"):
             self.client.close()
-        dispose_engines()
+        close_databases()
         use_settings(None)
 
     def _sign_in(self, key: str) -> str:

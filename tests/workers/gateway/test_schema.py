@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
 from tests.support.anvil import AnvilNode
+from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import World
-from workers.db.session import session_scope
 from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from workers.gateway.app import create_app
 

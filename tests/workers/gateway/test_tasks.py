@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from tests.support.celery_worker import CeleryWorker, RedisServer
-from tests.support.databases import migrated, sqlite_url
+from tests.support.databases import get_engine, migrated, session_scope, sqlite_url
 from tests.support.market_world import API, DATASET, MONTH, STREAM, MarketWorld
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import World
@@ -27,7 +27,6 @@ from workers.app import create_app as create_celery
 from workers.chain import connect
 from workers.config import Settings
 from workers.db.gateway import ApiCredit, OrderExpiry
-from workers.db.session import get_engine, session_scope
 from workers.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
