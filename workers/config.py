@@ -1,8 +1,10 @@
 """Every setting of the workers, read from the environment in one place (DESIGN.md §4).
 
-Nothing else in `workers/` reads `os.environ`: code asks `get_settings()`. Tests override
-with `use_settings(Settings(...))` (or `override_settings(**changes)`), which replaces the
-cached instance for the whole process.
+Nothing else in `workers/` reads `os.environ`: a process reads its settings once
+(`get_settings()`) and builds its `Runtime` from them (workers/runtime.py), which hands them
+to the services it builds. Tests override with `use_settings(Settings(...))` (or
+`override_settings(**changes)`), which replaces the cached instance for the whole process.
+This module imports nothing of the workers: every other module may import it.
 
 Names are the environment variables, case-insensitive: `RPC_URL`, `DATABASE_URL`,
 `BROKER_URL`, `RESULT_BACKEND`, `SETTLER_KEY`, `ORACLE_KEY`, `DEPLOYMENT_FILE`,
@@ -23,7 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The repository checkout the workers run from: default home of the database file, the
 #: deployment manifests and the compiled artifacts.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-#: Where `make deploy` writes one manifest per network (DESIGN.md §5); DEPLOYMENTS_DIR.
+#: Where `make deploy` writes one manifest per network (DESIGN.md §5).
 DEPLOYMENTS_DIR = PROJECT_ROOT / "deployments"
 
 #: anvil's first test account: the devnet deployer, which also holds SETTLER_ROLE there.
@@ -71,10 +73,8 @@ class Settings(BaseSettings):
     rpc_url: str = "http://127.0.0.1:8545"
     #: Seconds before one JSON-RPC request is abandoned (and retried with backoff).
     rpc_timeout: float = 30.0
-    #: The deployment manifest; empty: <DEPLOYMENTS_DIR>/<network>.json for the connected chain.
+    #: The deployment manifest; empty: deployments/<network>.json for the connected chain.
     deployment_file: Path | None = None
-    #: The directory of the deployment manifests, one per network (DESIGN.md §5).
-    deployments_dir: Path = DEPLOYMENTS_DIR
     #: The workers' hot wallet with SETTLER_ROLE on Marketplace.
     settler_key: SecretStr = SecretStr(ANVIL_FIRST_KEY)
     #: The OEM oracle key that signs MintAttestations.

@@ -34,8 +34,8 @@ def manifest_path(network: str, directory: Path = DEPLOYMENTS_DIR) -> Path:
 
 
 def manifest_file(settings: Settings, chain_id: int) -> Path:
-    """DEPLOYMENT_FILE, or <DEPLOYMENTS_DIR>/<network>.json for `chain_id`."""
-    return settings.deployment_file or manifest_path(network_name(chain_id), settings.deployments_dir)
+    """DEPLOYMENT_FILE, or deployments/<network>.json beside the code for `chain_id`."""
+    return settings.deployment_file or manifest_path(network_name(chain_id))
 
 
 @dataclass

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -117,8 +119,15 @@ def create_app(
     `operator_check` answers operator activity instead of `Staking.isActive` (tests without a
     Staking)."""
     state = GatewayState(Runtime(settings or get_settings()), operator_check=operator_check)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.runtime.close()  # the database's pooled connections, at shutdown
+
     app = FastAPI(
         title="DIMO data gateway",
+        lifespan=lifespan,
         version="1.0.0",
         description=API_DESCRIPTION,
         exception_handlers={
