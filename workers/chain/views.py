@@ -1,9 +1,10 @@
-"""The workers' handle of one connected chain and its verified deployment (built by
-`workers.chain.deployment.connect`): the JSON-RPC client, web3 contract handles with ABIs from
-the compiled artifacts, and the read-only views the access rule needs beyond the projections:
-`Staking.isActive` for operators (stake, slashes and the lockup curve are the chain's
-arithmetic, read at the indexer's block) and `VehicleId.hasPermissions` for commands (on the
-latest block)."""
+"""The chain views the access rule needs beyond the projections: `Staking.isActive` for
+operators (stake, slashes and the lockup curve are the chain's arithmetic, read at the
+indexer's block) and `VehicleId.hasPermissions` for commands (on the latest block).
+
+They are methods of `Chain`, the workers' one handle of a connected chain and its verified
+deployment (built by `workers.chain.deployment.connect`): the JSON-RPC client and web3
+contract handles with ABIs from the compiled artifacts."""
 
 from __future__ import annotations
 
