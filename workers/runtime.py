@@ -4,8 +4,8 @@ indexer, kept for its warm row cache, and settlement). The Celery app (workers/a
 one Runtime for its tasks; each gateway app holds one in its state. Nothing here connects
 before first use: a gateway starts without a chain, a Celery producer without a database.
 
-Tests that switch settings build a new Runtime (or `close()` one) instead of clearing
-module-level caches: there are none.
+No module keeps connections of its own: tests that switch settings build another Runtime,
+and `close()` one they are done with.
 """
 
 from __future__ import annotations
