@@ -13,7 +13,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from devkit.deployment import Deployer
-from workers.contracts import PROJECT_ROOT, Manifest, load_artifact
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
+from workers.config import PROJECT_ROOT
 
 FORGE_OUT = PROJECT_ROOT / "out"
 #: Intrinsic gas: every transaction's base, and each calldata byte (EIP-2028).

@@ -28,15 +28,12 @@ from benchmarks.framework import BenchContext, Table
 from devkit.databases import postgres_database, postgres_unavailable
 from devkit.devnet import free_port, stop_process, wait_ready
 from devkit.market_world import API, STREAM, MarketWorld
-from workers.chain import connect, forget_chains
-from workers.config import Settings, get_settings
-from workers.contracts import PROJECT_ROOT
-from workers.db import get_engine, upgrade
+from workers.config import PROJECT_ROOT, Settings, get_settings
+from workers.db import Database, upgrade
 from workers.db.gateway import ApiCredit
-from workers.db.session import dispose_engines, session_scope
 from workers.db.settlement import Usage
 from workers.db.signals import SignalValue, store_signals
-from workers.indexer.sync import Indexer
+from workers.runtime import Runtime
 
 VEHICLES = 100
 CREDITS = 10_000_000
@@ -154,22 +151,30 @@ def _setup_chain(world: MarketWorld) -> dict[str, Any]:
 def _index(settings: Settings, chain: dict[str, Any]) -> int:
     """The indexer follows the chain into the gateway's database (0 confirmations); the OEM
     side's stored signals for every vehicle. Returns the events applied."""
-    report = Indexer(connect(settings), get_engine(settings.database_url), settings).sync()
-    now_ms = int(time.time() * 1000)
-    with session_scope(settings.database_url) as session:
-        for vehicle, _owner in chain["vehicles"]:
-            store_signals(
-                session, vehicle, [SignalValue(n, v, None, now_ms, "oem:1") for n, v in SIGNALS.items()]
-            )
+    runtime = Runtime(settings)
+    try:
+        report = runtime.indexer.sync()
+        now_ms = int(time.time() * 1000)
+        with runtime.database.session() as session:
+            for vehicle, _owner in chain["vehicles"]:
+                store_signals(
+                    session, vehicle, [SignalValue(n, v, None, now_ms, "oem:1") for n, v in SIGNALS.items()]
+                )
+    finally:
+        runtime.close()
     return int(report.events)
 
 
 def _credits_spent(db_url: str, order: int) -> tuple[int, int]:
-    with session_scope(db_url, read_only=True) as session:
-        row = session.execute(
-            select(ApiCredit.total, ApiCredit.remaining).where(ApiCredit.order_id == order)
-        ).first()
-        usage = session.scalar(select(func.count()).select_from(Usage).where(Usage.kind == "api")) or 0
+    db = Database(db_url)
+    try:
+        with db.session(read_only=True) as session:
+            row = session.execute(
+                select(ApiCredit.total, ApiCredit.remaining).where(ApiCredit.order_id == order)
+            ).first()
+            usage = session.scalar(select(func.count()).select_from(Usage).where(Usage.kind == "api")) or 0
+    finally:
+        db.dispose()
     spent = 0 if row is None else int(row[0]) - int(row[1])
     return spent, int(usage)
 
@@ -236,10 +241,7 @@ def _measure_fanout(table: Table, setup: Setup, db_url: str) -> None:
 
 def _prepare(db_url: str, base: Settings, chain: dict[str, Any]) -> int:
     upgrade(db_url)
-    indexed = _index(base.model_copy(update={"database_url": db_url}), chain)
-    dispose_engines()
-    forget_chains()
-    return indexed
+    return _index(base.model_copy(update={"database_url": db_url}), chain)
 
 
 def run(ctx: BenchContext) -> list[Table]:

@@ -27,9 +27,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from benchmarks.framework import BenchContext, Table, format_cell
 from devkit.databases import postgres_database, postgres_unavailable
 from workers.chain import Chain, connect
+from workers.chain.deployment import Manifest
 from workers.config import Settings, use_settings
-from workers.contracts import Manifest
-from workers.db import dispose_engines, get_engine, upgrade
+from workers.db import create_engine_for, dispose_engines, upgrade
 from workers.db.indexing import ChainEvent, IndexedBlock, IndexerCursor
 from workers.indexer.decode import Decoder, Event
 from workers.indexer.handlers import handler_for, load_handlers
@@ -89,7 +89,7 @@ def _settings(rpc_url: str, database_url: str, manifest_file: Path, head: int, l
 
 
 def _ours(chain: Chain, url: str, settings: Settings) -> tuple[float, int, int]:
-    indexer = Indexer(chain, get_engine(url), settings)
+    indexer = Indexer(chain, create_engine_for(url), settings)
     started = time.perf_counter()
     report = indexer.sync()
     return time.perf_counter() - started, report.events, report.blocks
@@ -98,7 +98,7 @@ def _ours(chain: Chain, url: str, settings: Settings) -> tuple[float, int, int]:
 def _naive(chain: Chain, url: str, last: int) -> tuple[float, int, int, bool]:
     """One eth_getLogs per block; every event decoded, handled and committed on its own."""
     load_handlers()
-    engine = get_engine(url)
+    engine = create_engine_for(url)
     decoder = Decoder.for_manifest(chain.manifest)
     addresses = sorted(a.lower() for a in chain.manifest.contracts.values())
     with engine.begin() as conn:

@@ -23,10 +23,8 @@ from web3.logs import DISCARD
 from benchmarks.framework import BenchContext, Table, format_cell, ratio
 from devkit.devnet import free_port
 from workers import eip712
-from workers.config import get_settings
-from workers.contracts import PROJECT_ROOT
-from workers.db import dispose_engines, upgrade
-from workers.db.session import session_scope
+from workers.config import PROJECT_ROOT, get_settings
+from workers.db import Database, upgrade
 from workers.oem import signals as vss
 from workers.oem.connectors import callback_uri, connector_for
 from workers.oem.telemetry import (
@@ -96,7 +94,7 @@ def _paired_device(ctx: BenchContext) -> tuple[int, int]:
     return vehicle_id, device_id
 
 
-def telemetry_table(ctx: BenchContext, database_url: str) -> Table:
+def telemetry_table(ctx: BenchContext, db: Database) -> Table:
     _, device_id = _paired_device(ctx)
     devices = ctx.contract("AftermarketDevice")
     domain = telemetry_domain(ctx.w3.eth.chain_id, devices.address)
@@ -113,7 +111,7 @@ def telemetry_table(ctx: BenchContext, database_url: str) -> Table:
         eip712.recover(doc, bytes.fromhex(envelope.signature[2:]))
 
     def ingest_one(i: int) -> None:
-        with session_scope(database_url) as session:
+        with db.session() as session:
             ingest(session, verifier, bodies[i], device_id)
 
     recovery = _timed(PAYLOADS, recover_only)
@@ -192,10 +190,11 @@ def run(ctx: BenchContext) -> list[Table]:
         directory = Path(tmp)
         database_url = f"sqlite:///{directory / 'bench.db'}"
         upgrade(database_url)
+        db = Database(database_url)
         try:
-            tables = [telemetry_table(ctx, database_url)]
+            tables = [telemetry_table(ctx, db)]
             with _simulator(directory) as url:
                 tables.append(pulls_table(url))
         finally:
-            dispose_engines()
+            db.dispose()
     return tables

@@ -36,7 +36,8 @@ from devkit.devnet import ANVIL_KEYS
 from devkit.stack import STACK_FILE
 from workers import eip712
 from workers.access import permissions
-from workers.contracts import ANVIL_CHAIN_ID, Manifest, load_artifact, manifest_path, network_name
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import ANVIL_CHAIN_ID, Manifest, manifest_path, network_name
 from workers.merkle import PayoutTree
 
 #: Console name of each deployed contract.

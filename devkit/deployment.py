@@ -14,7 +14,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from workers.contracts import DEPLOYMENTS_DIR, Manifest, load_artifact, manifest_path, network_name
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest, manifest_path, network_name
+from workers.config import DEPLOYMENTS_DIR
 
 log = logging.getLogger(__name__)
 

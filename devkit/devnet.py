@@ -17,7 +17,7 @@ import httpx
 import redis
 from web3 import Web3
 
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 
 ANVIL_BIN = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
 #: anvil's default mnemonic accounts (the same ones ape's test accounts use).

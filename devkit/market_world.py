@@ -17,7 +17,8 @@ from devkit.deployment import Deployer
 from devkit.devnet import ANVIL_KEYS
 from workers import eip712, market_terms
 from workers.access.permissions import LIVE, LOCATION, TELEMETRY
-from workers.contracts import Manifest, load_artifact
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
 from workers.market_terms import INSURANCE
 
 DIMO = 10**18

@@ -25,7 +25,7 @@ from web3 import Web3
 
 from devkit.deployment import deploy_all
 from devkit.devnet import ANVIL_KEYS, free_port
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 
 RUN_DIR = PROJECT_ROOT / ".run"
 STACK_FILE = RUN_DIR / "stack.json"

@@ -25,8 +25,8 @@ from devkit.devnet import ANVIL_KEYS
 from devkit.stack import StackInfo
 from workers import eip712, market_terms
 from workers.access import permissions as perms
+from workers.chain.deployment import Manifest
 from workers.config import get_settings
-from workers.contracts import Manifest
 from workers.gateway.client import GatewayClient, GatewayRefusedError
 from workers.market_terms import INSURANCE, RESEARCH
 from workers.merkle import PayoutTree

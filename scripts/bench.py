@@ -22,7 +22,7 @@ from eth_account import Account
 from benchmarks.framework import BenchContext, Table, write_report
 from devkit.deployment import Deployer, deploy_all
 from devkit.devnet import ANVIL_KEYS, AnvilNode
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 
 #: Benchmark modules under benchmarks/, in the order they print.
 BENCHES = ("token", "identity", "staking", "market", "oem", "gateway", "indexer")

@@ -16,7 +16,8 @@ from pathlib import Path
 from web3 import Web3
 
 from devkit.deployment import ANVIL_DEPLOYER_KEY, AlreadyDeployedError, deploy_all
-from workers.contracts import DEPLOYMENTS_DIR, Manifest
+from workers.chain.deployment import Manifest
+from workers.config import DEPLOYMENTS_DIR
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 

@@ -9,7 +9,7 @@ import pytest
 
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from tests.support.anvil import AnvilNode
-from workers.contracts import Manifest
+from workers.chain.deployment import Manifest
 
 
 @pytest.fixture

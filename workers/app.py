@@ -8,6 +8,8 @@ Task names are stable and start with their queue's name (`indexer.sync` → queu
 routing is by that prefix. Task modules are imported from TASK_MODULES: add yours there.
 Every task that must not be lost is acknowledged late and re-queued if its worker dies
 (`acks_late` + `task_reject_on_worker_lost`), and retries with exponential backoff and jitter.
+Tasks reach the database, the chain and the services through the app's one `Runtime`
+(`app.runtime`, workers/runtime.py), built from the settings the app was made with.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from celery import Celery, Task
 from kombu import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
-from workers.chain import TransientRpcError
+from workers.chain.rpc import TransientRpcError
 from workers.config import Settings, get_settings
+from workers.runtime import Runtime
 
 #: Queues, named after the first word of the task names routed to them.
 QUEUES = ("indexer", "oem", "settlement", "datasets", "access")
@@ -91,9 +94,17 @@ def _task_base(settings: Settings) -> type[ReliableTask]:
     )
 
 
-def create_app(settings: Settings | None = None) -> Celery:
+class WorkersApp(Celery):
+    """The Celery app and the process's runtime its tasks use."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("workers", task_cls=_task_base(settings))
+        self.runtime = Runtime(settings)
+
+
+def create_app(settings: Settings | None = None) -> WorkersApp:
     settings = settings or get_settings()
-    celery = Celery("workers", task_cls=_task_base(settings))
+    celery = WorkersApp(settings)
     celery.conf.update(
         broker_url=settings.broker_url,
         result_backend=settings.result_backend,

@@ -1,8 +1,10 @@
 """Every setting of the workers, read from the environment in one place (DESIGN.md §4).
 
-Nothing else in `workers/` reads `os.environ`: code asks `get_settings()`. Tests override
-with `use_settings(Settings(...))` (or `override_settings(**changes)`), which replaces the
-cached instance for the whole process.
+Nothing else in `workers/` reads `os.environ`: a process reads its settings once
+(`get_settings()`) and builds its `Runtime` from them (workers/runtime.py), which hands them
+to the services it builds. Tests override with `use_settings(Settings(...))` (or
+`override_settings(**changes)`), which replaces the cached instance for the whole process.
+This module imports nothing of the workers: every other module may import it.
 
 Names are the environment variables, case-insensitive: `RPC_URL`, `DATABASE_URL`,
 `BROKER_URL`, `RESULT_BACKEND`, `SETTLER_KEY`, `ORACLE_KEY`, `DEPLOYMENT_FILE`,
@@ -20,7 +22,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workers.contracts import DEPLOYMENTS_DIR, PROJECT_ROOT
+#: The repository checkout the workers run from: default home of the database file, the
+#: deployment manifests and the compiled artifacts.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Where `make deploy` writes one manifest per network (DESIGN.md §5).
+DEPLOYMENTS_DIR = PROJECT_ROOT / "deployments"
 
 #: anvil's first test account: the devnet deployer, which also holds SETTLER_ROLE there.
 ANVIL_FIRST_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -226,12 +232,6 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
-
-    def manifest_file(self, chain_id: int) -> Path:
-        """DEPLOYMENT_FILE, or deployments/<network>.json for `chain_id`."""
-        from workers.contracts import manifest_path, network_name  # noqa: PLC0415
-
-        return self.deployment_file or manifest_path(network_name(chain_id), DEPLOYMENTS_DIR)
 
     def oem_connection_list(self) -> list[OemConnection]:
         """OEM_CONNECTIONS with defaults filled in, or the two simulator connections."""

@@ -11,7 +11,7 @@ import pytest
 
 import ape_console_extras
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
-from workers.contracts import Manifest
+from workers.chain.deployment import Manifest
 
 
 @pytest.fixture(scope="module")

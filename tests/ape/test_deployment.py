@@ -16,7 +16,8 @@ from devkit.deployment import (
     AlreadyDeployedError,
     deploy_all,
 )
-from workers.contracts import Manifest, load_artifact, network_name
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest, network_name
 
 DEPLOYER = Account.from_key(ANVIL_DEPLOYER_KEY).address
 

@@ -13,7 +13,7 @@ from eth_account import Account
 from devkit.console import HANDLE_NAMES
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import run_page, statements
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "governance.md"
 DIMO = 10**18

@@ -23,7 +23,8 @@ from devkit.deployment import ANVIL_DEPLOYER_KEY, Deployer
 from tests.support.anvil import ANVIL_KEYS
 from workers import eip712
 from workers.access.permissions import ALL, DRIVE, LOCATION, LOCK, TELEMETRY
-from workers.contracts import Manifest, load_artifact
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
 
 VIN = "5YJ3E1EA7KF317000"
 TERMS = keccak(b"fleet app terms v3")

@@ -16,8 +16,7 @@ from devkit.databases import migrated, sqlite_url
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import run_page
 from tests.workers.gateway.conftest import LiveServer
-from workers.config import get_settings
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT, get_settings
 from workers.gateway.app import create_app
 
 DOCS = PROJECT_ROOT / "docs"

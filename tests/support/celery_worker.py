@@ -13,7 +13,7 @@ import redis
 
 from devkit.devnet import free_port, stop_process, wait_ready
 from devkit.stack import REDIS_SERVER
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 
 
 def redis_binary() -> str:

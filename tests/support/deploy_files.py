@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from devkit.devnet import ANVIL_BIN
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy"
 COMPOSE_FILE = DEPLOY_DIR / "compose.yaml"

@@ -15,7 +15,8 @@ from web3.logs import DISCARD
 from tests.support.anvil import ANVIL_KEYS
 from workers import eip712, market_terms
 from workers.access.permissions import DRIVE, LOCATION, LOCK, MANAGE_KEYS, TELEMETRY, UNLOCK
-from workers.contracts import Manifest, load_artifact
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
 from workers.merkle import PayoutTree
 
 ACCOUNTS = [Account.from_key(k).address for k in ANVIL_KEYS]

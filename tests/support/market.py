@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from tests.support.databases import get_engine
 from tests.support.history import ACCOUNTS, BROKER, CONSUMER, OPERATOR, OWNERS, STEWARD, History
 from workers.config import Settings
-from workers.db import get_engine
 from workers.db.settlement import Usage
 
 

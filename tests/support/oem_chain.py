@@ -20,8 +20,9 @@ from devkit.deployment import ANVIL_DEPLOYER_KEY, Deployer, deploy_all
 from devkit.oem_connections import register_connections
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from workers import eip712
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
 from workers.config import get_settings
-from workers.contracts import Manifest, load_artifact
 
 
 @dataclass

@@ -13,10 +13,16 @@ import httpx
 from pydantic import SecretStr
 
 from devkit.devnet import free_port, stop_process, wait_ready
+from tests.support.databases import session_scope
 from workers import eip712
-from workers.config import SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, OemConnection, Settings, get_settings
-from workers.contracts import PROJECT_ROOT
-from workers.db.session import session_scope
+from workers.config import (
+    PROJECT_ROOT,
+    SIMULATOR_CLIENT_ID,
+    SIMULATOR_CLIENT_SECRET,
+    OemConnection,
+    Settings,
+    get_settings,
+)
 from workers.oem.connectors import callback_uri, connector_for
 from workers.oem.links import LinkInput, cipher_from, save_link
 

@@ -11,10 +11,10 @@ import pytest
 
 from devkit.databases import migrated, postgres_database, postgres_unavailable, sqlite_url
 from tests.support.anvil import AnvilNode
+from tests.support.databases import close_databases
 from tests.support.oem_chain import IdentityChain, identity_chain
 from tests.support.simulator import SimulatorProcess
 from workers.config import Settings, get_settings, use_settings
-from workers.db import dispose_engines
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -44,7 +44,7 @@ def _isolated_settings() -> Iterator[None]:
     use_settings(None)
     yield
     use_settings(None)
-    dispose_engines()
+    close_databases()
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import pytest
 import redis
 
 from tests.support.celery_worker import CeleryWorker, RedisServer
+from tests.support.databases import get_engine
 from tests.support.history import History
 from tests.support.market import settings_for
 from tests.support.projections import rows
 from workers.app import QUEUES, app, beat_schedule, create_app, route_by_prefix
 from workers.config import Settings, use_settings
-from workers.db import get_engine
 
 
 def test_tasks_route_to_the_queue_of_their_prefix():

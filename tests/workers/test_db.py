@@ -7,7 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
-from workers.db import Base, get_engine, heads, load_models, session_scope, upgrade
+from tests.support.databases import get_engine, session_scope
+from workers.db import Base, heads, load_models, upgrade
 from workers.db.projections import Vehicle
 
 MAX_UINT256 = 2**256 - 1

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from tests.support.anvil import AnvilNode, free_port
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 
 
 def run_deploy(url: str, out_dir: str, *args: str) -> subprocess.CompletedProcess[str]:

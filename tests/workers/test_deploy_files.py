@@ -41,8 +41,7 @@ from tests.support.deploy_files import (
     workers_services,
 )
 from workers.app import QUEUES, app, beat_schedule
-from workers.config import Settings
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT, Settings
 
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 INSTALL_ROOT = "/opt/dimo"
@@ -252,7 +251,7 @@ def test_the_image_build_context_holds_the_runtime_and_the_contracts_only() -> N
 
 def test_the_devnet_image_build_context_holds_the_dev_kit() -> None:
     context = build_context(DEVNET_DOCKERFILE)
-    assert {"devkit/simulator/__main__.py", "scripts/deploy.py", "workers/contracts.py"} <= context
+    assert {"devkit/simulator/__main__.py", "scripts/deploy.py", "workers/chain/deployment.py"} <= context
     assert not any(p.startswith(("tests/", "benchmarks/", ".venv", "node_modules")) for p in context)
     assert_copies_come_from(DEVNET_DOCKERFILE, context)
 

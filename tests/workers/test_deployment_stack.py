@@ -34,12 +34,12 @@ from devkit.market_world import DATASET, INSURANCE, STREAM, ZERO, MarketWorld
 from devkit.oem_connections import register_connections
 from tests.support.anvil import ANVIL_KEYS, AnvilNode, free_port
 from tests.support.brokers import BrokerUnavailableError, deployment_broker
+from tests.support.databases import close_databases, session_scope
 from tests.support.deploy_files import PENDING_TASKS, devnet_services, local_argv, workers_services
 from tests.support.oem_chain import mint_with_attestation
 from workers.app import QUEUES, app, beat_schedule
-from workers.config import Settings
-from workers.contracts import PROJECT_ROOT, Manifest
-from workers.db.session import dispose_engines, session_scope
+from workers.chain.deployment import Manifest
+from workers.config import PROJECT_ROOT, Settings
 from workers.oem.store import latest_signals
 from workers.settlement import unclaimed_claims
 
@@ -212,7 +212,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             finally:
                 for service in reversed(list(services.values())):
                     stop(service)
-                dispose_engines()
+                close_databases()
                 node.stop()
     finally:
         broker_context.__exit__(None, None, None)

@@ -13,13 +13,14 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.support.chain_views import index_vs_chain
+from tests.support.databases import get_engine
 from tests.support.history import History
 from tests.support.projections import diff, dump, rows
 from tests.support.rpc_proxy import RpcProxy
 from workers.chain import DeploymentMismatchError, TransientRpcError, connect
+from workers.chain.deployment import Manifest
 from workers.config import Settings, use_settings
-from workers.contracts import Manifest
-from workers.db import get_engine, upgrade
+from workers.db import upgrade
 from workers.indexer import handlers as handler_registry
 from workers.indexer.decode import MalformedLogError
 from workers.indexer.handlers import registered_handlers

@@ -18,7 +18,8 @@ from web3.exceptions import ContractCustomError
 
 from devkit.deployment import Deployer
 from tests.support.anvil import ANVIL_KEYS
-from workers.contracts import PROJECT_ROOT, load_artifact
+from workers.chain.artifacts import load_artifact
+from workers.config import PROJECT_ROOT
 from workers.merkle import (
     LEAF_ENCODING,
     MerkleTreeError,

@@ -13,17 +13,18 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select
 
+from tests.support.databases import database, session_scope
 from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, RELAYER_KEY
 from tests.support.simulator import CONNECTION_IDS, SimulatorProcess, link_vehicle
 from tests.workers.gateway.projections import World
 from workers import eip712
 from workers.access.permissions import LOCK, UNLOCK
-from workers.access.views import ChainViews
+from workers.chain import Chain, connect
 from workers.config import Settings, get_settings, use_settings
+from workers.db import Database
 from workers.db.gateway import VehicleProfile
 from workers.db.oem import OemCommand, OemLink
 from workers.db.projections import Vehicle
-from workers.db.session import session_scope
 from workers.oem import signals as vss
 from workers.oem.connectors import connector_for
 from workers.oem.errors import MalformedPayloadError, UnavailableError
@@ -50,6 +51,11 @@ def settings(sim: SimulatorProcess, sqlite_db: str) -> Settings:
     return configured
 
 
+@pytest.fixture
+def db(settings: Settings) -> Database:
+    return database(settings.database_url)
+
+
 def indexed(settings: Settings, vehicles: dict[int, str]) -> None:
     with session_scope(settings.database_url) as session:
         world = World(session)
@@ -68,10 +74,10 @@ def link_row(settings: Settings, link_id: int) -> OemLink:
 
 
 @pytest.mark.parametrize("oem", ["smartcar", "tesla"])
-def test_a_pull_stores_normalised_signals_and_the_profile(sim, settings, oem):
+def test_a_pull_stores_normalised_signals_and_the_profile(sim, settings, db, oem):
     link_id = link_vehicle(sim, settings, oem, 1, OWNER)
     indexed(settings, {1: OWNER})
-    outcome = pull_vehicle(1, settings)
+    outcome = pull_vehicle(1, settings, db)
     assert outcome.status == "stored" and outcome.stored > 5
     with session_scope(settings.database_url, read_only=True) as session:
         latest = {s.name: s for s in latest_signals(session, 1)}
@@ -94,47 +100,47 @@ def test_regions_match_the_simulated_cities(sim, settings):
     assert region_of(-33.9, 151.2) == "other"
 
 
-def test_no_link_and_a_new_owner_are_not_pulled(sim, settings):
-    assert pull_vehicle(9, settings).status == "no_link"
+def test_no_link_and_a_new_owner_are_not_pulled(sim, settings, db):
+    assert pull_vehicle(9, settings, db).status == "no_link"
     link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
     indexed(settings, {1: OTHER})  # the NFT moved: the old owner's consent does not carry over
-    assert pull_vehicle(1, settings).status == "owner_changed"
+    assert pull_vehicle(1, settings, db).status == "owner_changed"
     assert link_row(settings, link_id).status == "owner_changed"
     assert sim.stats()["requests"].get("smartcar", 0) == 0
     indexed(settings, {1: OWNER})
-    assert pull_vehicle(1, settings).status == "link_inactive"  # until the owner consents again
+    assert pull_vehicle(1, settings, db).status == "link_inactive"  # until the owner consents again
 
 
-def test_an_expired_token_is_refreshed_and_the_new_pair_stored(sim, settings):
+def test_an_expired_token_is_refreshed_and_the_new_pair_stored(sim, settings, db):
     link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
     indexed(settings, {1: OWNER})
     before = link_row(settings, link_id).tokens_ciphertext
     sim.expire_tokens()
-    assert pull_vehicle(1, settings).status == "stored"
+    assert pull_vehicle(1, settings, db).status == "stored"
     after = link_row(settings, link_id).tokens_ciphertext
     assert after != before
-    assert pull_vehicle(1, settings).status == "stored"
+    assert pull_vehicle(1, settings, db).status == "stored"
     assert sim.stats()["refreshes"] == 1  # the stored pair served the second pull
 
 
-def test_a_dead_refresh_token_marks_the_link_for_a_new_consent(sim, settings):
+def test_a_dead_refresh_token_marks_the_link_for_a_new_consent(sim, settings, db):
     link_id = link_vehicle(sim, settings, "tesla", 1, OWNER)
     indexed(settings, {1: OWNER})
-    stale = LinkTokens(link_id, cipher_from(settings), settings.database_url).current()
+    stale = LinkTokens(db, link_id, cipher_from(settings)).current()
     connector_for(2, settings).refresh(stale.refresh_token)  # rotated elsewhere: ours is dead
     sim.expire_tokens()
-    assert pull_vehicle(1, settings).status == "reauth_required"
+    assert pull_vehicle(1, settings, db).status == "reauth_required"
     assert link_row(settings, link_id).status == "reauth_required"
     requests = sim.stats()["requests"]
-    assert pull_vehicle(1, settings).status == "reauth_required"
+    assert pull_vehicle(1, settings, db).status == "reauth_required"
     assert sim.stats()["requests"] == requests  # no further calls to the automaker
 
 
-def test_racing_refreshes_use_the_winners_tokens(sim, settings):
+def test_racing_refreshes_use_the_winners_tokens(sim, settings, db):
     link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
     connector = connector_for(1, settings)
-    loser = LinkTokens(link_id, cipher_from(settings), settings.database_url)
-    winner = LinkTokens(link_id, cipher_from(settings), settings.database_url)
+    loser = LinkTokens(db, link_id, cipher_from(settings))
+    winner = LinkTokens(db, link_id, cipher_from(settings))
     stale = loser.current()
     won = {}
 
@@ -150,24 +156,24 @@ def test_racing_refreshes_use_the_winners_tokens(sim, settings):
 @pytest.mark.parametrize(
     ("fault", "error"), [("outage", UnavailableError), ("malformed", MalformedPayloadError)]
 )
-def test_transient_failures_store_nothing_and_are_raised_for_a_retry(sim, settings, fault, error):
+def test_transient_failures_store_nothing_and_are_raised_for_a_retry(sim, settings, db, fault, error):
     link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
     indexed(settings, {1: OWNER})
     sim.fault(fault, "smartcar", seconds=30)
     with pytest.raises(error):
-        pull_vehicle(1, settings)
+        pull_vehicle(1, settings, db)
     with session_scope(settings.database_url, read_only=True) as session:
         assert latest_signals(session, 1) == []
     assert link_row(settings, link_id).last_error.startswith(error.reason)
     sim.clear_faults()
-    assert pull_vehicle(1, settings).status == "stored"
+    assert pull_vehicle(1, settings, db).status == "stored"
     assert link_row(settings, link_id).last_error is None
 
 
 # --- oem.schedule ----------------------------------------------------------------------------
 
 
-def test_the_schedule_picks_live_members_of_active_products_at_their_refresh(sim, settings):
+def test_the_schedule_picks_live_members_of_active_products_at_their_refresh(sim, settings, db):
     with session_scope(settings.database_url) as session:
         world = World(session)
         world.product(1, 0, refresh=60)  # active stream
@@ -193,13 +199,13 @@ def test_the_schedule_picks_live_members_of_active_products_at_their_refresh(sim
 
     queued: list[int] = []
     now = int(time.time())
-    assert schedule_pulls(settings, queued.append, now) == [1, 7] == queued
-    assert schedule_pulls(settings, queued.append, now + 10) == []  # queued already
-    assert schedule_pulls(settings, queued.append, now + 30) == [7]  # the bundle's 30 s
-    assert schedule_pulls(settings, queued.append, now + 60) == [1, 7]
+    assert schedule_pulls(settings, db, queued.append, now) == [1, 7] == queued
+    assert schedule_pulls(settings, db, queued.append, now + 10) == []  # queued already
+    assert schedule_pulls(settings, db, queued.append, now + 30) == [7]  # the bundle's 30 s
+    assert schedule_pulls(settings, db, queued.append, now + 60) == [1, 7]
 
 
-def test_due_pulls_follow_the_last_pull_not_only_the_queue(sim, settings):
+def test_due_pulls_follow_the_last_pull_not_only_the_queue(sim, settings, db):
     with session_scope(settings.database_url) as session:
         world = World(session)
         world.product(1, 0, refresh=60)
@@ -207,7 +213,7 @@ def test_due_pulls_follow_the_last_pull_not_only_the_queue(sim, settings):
         world.join(1, 1, OWNER)
     link_vehicle(sim, settings, "smartcar", 1, OWNER)
     now = int(time.time())
-    assert pull_vehicle(1, settings).status == "stored"
+    assert pull_vehicle(1, settings, db).status == "stored"
     with session_scope(settings.database_url, read_only=True) as session:
         assert pulls_due(session, now + 30, 10) == []
         assert [link.vehicle_id for link in pulls_due(session, now + 61, 10)] == [1]
@@ -217,10 +223,12 @@ def test_due_pulls_follow_the_last_pull_not_only_the_queue(sim, settings):
 
 
 @pytest.fixture
-def commanded(sim, settings, chain) -> tuple[ChainViews, dict[str, tuple[int, str]]]:
+def commanded(sim, settings, chain) -> tuple[Chain, dict[str, tuple[int, str]]]:
     """Two minted vehicles (a Smartcar-style and a Tesla), linked, owned by OWNER; GRANTEE
     holds UNLOCK (not LOCK) on both."""
-    views = ChainViews(chain.node.url, chain.manifest)
+    views = connect(
+        settings.model_copy(update={"rpc_url": chain.node.url, "deployment_file": chain.manifest_file})
+    )
     cars = {}
     for oem in ("smartcar", "tesla"):
         car = sim.vehicles(oem)[0]
@@ -239,7 +247,8 @@ def command(settings, views, vehicle_id, caller, what, *, request_id=None, reque
         command=what,
         requested_at=int(time.time()) if requested_at is None else requested_at,
         settings=settings,
-        views=views,
+        db=database(settings.database_url),
+        chain=views,
     )
 
 

@@ -14,12 +14,12 @@ from web3 import Web3
 
 from devkit.deployment import ANVIL_DEPLOYER_KEY, DeploymentTxError
 from devkit.oem_connections import register_connections
+from tests.support.databases import database, session_scope
 from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain, submit_attestation
 from tests.support.simulator import SimulatorProcess, consent
 from workers import eip712
 from workers.config import ANVIL_SECOND_KEY, Settings, get_settings, use_settings
 from workers.db.oem import OemLink
-from workers.db.session import session_scope
 from workers.oem.connectors import callback_uri, connector_for
 from workers.oem.links import LinkTokens, cipher_from
 from workers.oem.onboarding import Onboarding, OnboardingError, OracleChain
@@ -39,7 +39,9 @@ def settings(sim: SimulatorProcess, sqlite_db: str, chain: IdentityChain) -> Set
 
 @pytest.fixture
 def onboarding(settings: Settings, chain: IdentityChain) -> Onboarding:
-    return Onboarding(settings, OracleChain(chain.vehicle_id, chain.chain_id))
+    return Onboarding(
+        settings, database(settings.database_url), OracleChain(chain.vehicle_id, chain.chain_id)
+    )
 
 
 @pytest.mark.parametrize(("connection_id", "oem"), [(1, "smartcar"), (2, "tesla")])
@@ -99,7 +101,7 @@ def test_tokens_are_stored_encrypted_and_serve_later_pulls(sim, settings, chain,
         link = session.scalar(select(OemLink).where(OemLink.id == result.link_id))
     assert link is not None and link.owner == OWNER.lower() and link.external_id == car["id"]
     cipher = cipher_from(settings)
-    tokens = LinkTokens(link.id, cipher, settings.database_url)
+    tokens = LinkTokens(database(settings.database_url), link.id, cipher)
     access = tokens.current().access_token
     assert access not in link.tokens_ciphertext and car["vin"] not in link.vin_ciphertext
     assert cipher.decrypt_text(link.vin_ciphertext) == car["vin"]
@@ -128,6 +130,7 @@ def test_an_expired_state_is_refused(sim, settings, chain, onboarding):
     start = onboarding.begin(1, OWNER)
     late = Onboarding(
         settings,
+        onboarding.db,
         onboarding.chain,
         clock=lambda: start.expires_at + 1,
     )
@@ -226,7 +229,9 @@ def test_register_connections_is_idempotent_and_repoints_the_oracle(settings, ch
 def test_a_configured_connection_missing_on_chain_is_unknown(sim, settings, chain):
     third = settings.oem_connection(1).model_copy(update={"connection_id": 3, "name": "third"})
     configured = settings.model_copy(update={"oem_connections": [*settings.oem_connection_list(), third]})
-    onboarding = Onboarding(configured, OracleChain(chain.vehicle_id, chain.chain_id))
+    onboarding = Onboarding(
+        configured, database(configured.database_url), OracleChain(chain.vehicle_id, chain.chain_id)
+    )
     start = onboarding.begin(3, OWNER)
     code = sim.consent(sim.vehicles("smartcar")[0]["vin"], callback_uri(configured, 3), start.state)
     with pytest.raises(OnboardingError) as unknown:

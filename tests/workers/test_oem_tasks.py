@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from devkit.databases import migrated, sqlite_url
 from tests.support.celery_worker import CeleryWorker, RedisServer
+from tests.support.databases import session_scope
 from tests.support.oem_chain import OWNER_KEY, IdentityChain
 from tests.support.simulator import SimulatorProcess, link_vehicle
 from tests.workers.gateway.projections import World
@@ -21,7 +22,6 @@ from workers import eip712
 from workers.app import create_app, route_by_prefix
 from workers.config import Settings, get_settings, use_settings
 from workers.db.oem import OemLink
-from workers.db.session import session_scope
 from workers.oem.store import latest_signals
 
 OWNER = Account.from_key(OWNER_KEY).address

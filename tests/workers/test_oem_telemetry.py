@@ -15,10 +15,10 @@ from eth_account import Account
 from eth_utils import keccak
 from sqlalchemy import func, select
 
+from tests.support.databases import session_scope
 from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain
 from workers import eip712
 from workers.db.oem import DevicePayload, DeviceSequence
-from workers.db.session import session_scope
 from workers.db.signals import StoredSignal
 from workers.oem import signals as vss
 from workers.oem.store import latest_signals, signal_history

@@ -14,7 +14,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 
 RUNTIME = PROJECT_ROOT / "workers"
 #: Top-level modules the runtime must never import: this repository's dev kit, entry-point

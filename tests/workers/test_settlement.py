@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from tests.support.databases import get_engine, session_scope
 from tests.support.history import ACCOUNTS, OWNERS, History
 from tests.support.market import Market, market_with_pools, settings_for
 from workers.chain import connect
 from workers.config import use_settings
-from workers.db import get_engine, session_scope
 from workers.db.settlement import ChainTx, SettlementEpoch, SettlementLeaf, Usage
 from workers.indexer.sync import Indexer
 from workers.merkle import verify

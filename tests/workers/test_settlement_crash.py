@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.celery_worker import CeleryWorker, RedisServer
+from tests.support.databases import get_engine, session_scope
 from tests.support.history import ACCOUNTS, OWNERS, History
 from tests.support.market import market_with_pools, settings_for
 from tests.workers.test_celery import finished
 from workers.app import create_app
 from workers.chain import connect
 from workers.config import Settings, use_settings
-from workers.db import get_engine, session_scope
 from workers.db.settlement import ChainTx, SettlementEpoch
 from workers.indexer.sync import Indexer
 from workers.settlement import unclaimed_claims

@@ -13,7 +13,8 @@ import pytest
 
 from devkit.devnet import free_port
 from devkit.stack import StackInfo, is_alive, running_stack, start_stack, stop_stack
-from workers.contracts import PROJECT_ROOT, Manifest
+from workers.chain.deployment import Manifest
+from workers.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ from workers.access.rule import (
     may_use_order,
     refuse,
 )
-from workers.access.views import ChainViews
+from workers.chain.views import Chain
 
 __all__ = [
     "COMMAND_BITS",
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 
-def may_command(views: ChainViews, vehicle_id: int, caller: str, command: str) -> Decision:
+def may_command(chain: Chain, vehicle_id: int, caller: str, command: str) -> Decision:
     """A command is allowed iff `VehicleId.hasPermissions(V, C, bit)` on the latest block."""
     bit = COMMAND_BITS.get(command)
     if bit is None:
@@ -50,7 +50,7 @@ def may_command(views: ChainViews, vehicle_id: int, caller: str, command: str) -
     if vehicle_id <= 0 or vehicle_id >= 1 << 256:
         return refuse("no_permission", f"{caller} holds no key on vehicle {vehicle_id}")
     try:
-        allowed = views.has_permissions(vehicle_id, caller, bit, "latest")
+        allowed = chain.has_permissions(vehicle_id, caller, bit, "latest")
     except ContractLogicError:  # no such vehicle (ownerOf reverts)
         allowed = False
     if allowed:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from workers.chain import Chain, TxRevertError, TxSender
+from workers.chain.outbox import TxRevertError, TxSender
+from workers.chain.views import Chain
 from workers.db.gateway import ApiCredit, OrderExpiry, SiweNonce
 from workers.db.projections import Order
-from workers.db.session import session_scope
+from workers.db.session import Database
 from workers.db.settlement import ChainTx
 
 log = logging.getLogger(__name__)
@@ -72,18 +73,18 @@ def ended_orders(session: Session, now: int, limit: int = BATCH) -> list[int]:
     return [int(r) for r in rows]
 
 
-def _mark(database_url: str, order_id: int, status: str, tx_hash: str | None = None) -> None:
-    with session_scope(database_url) as session:
+def _mark(db: Database, order_id: int, status: str, tx_hash: str | None = None) -> None:
+    with db.session() as session:
         session.merge(
             OrderExpiry(order_id=order_id, status=status, tx_hash=tx_hash, handled_at=int(time.time()))
         )
 
 
-def _expire_on_chain(database_url: str, chain: Chain, sender: TxSender, order_id: int) -> str | None:
+def _expire_on_chain(db: Database, chain: Chain, sender: TxSender, order_id: int) -> str | None:
     """Sends (or re-sends) expireOrder for one order; the mined tx hash, None if not mined."""
     marketplace = chain.contract("Marketplace")
     purpose = f"expireOrder:{order_id}"
-    with session_scope(database_url) as session:
+    with db.session() as session:
         tx = session.scalars(
             select(ChainTx).where(ChainTx.purpose == purpose, ChainTx.status.in_(("signed", "sent", "mined")))
         ).first()
@@ -96,28 +97,28 @@ def _expire_on_chain(database_url: str, chain: Chain, sender: TxSender, order_id
     status = "mined" if receipt is not None and int(receipt["status"], 16) == 1 else "reverted"
     if receipt is None:
         status = "dropped"
-    with session_scope(database_url) as session:
+    with db.session() as session:
         session.execute(update(ChainTx).where(ChainTx.id == tx.id).values(status=status))
     return tx.tx_hash if status == "mined" else None
 
 
-def sweep(database_url: str, chain: Chain, sender: TxSender, limit: int = BATCH) -> SweepReport:
+def sweep(db: Database, chain: Chain, sender: TxSender, limit: int = BATCH) -> SweepReport:
     """One run: credits, then ended orders (by the chain's clock, which expireOrder checks)."""
     latest = chain.w3.eth.get_block("latest")
     now = max(int(latest["timestamp"]), 0)
     report = SweepReport(orders_expired=[], orders_not_in_force=[], orders_waiting=[])
-    with session_scope(database_url) as session:
+    with db.session() as session:
         report.credits_expired = expire_credits(session, now)
         report.nonces_forgotten = forget_nonces(session, int(time.time()))
         candidates = ended_orders(session, now, limit)
     marketplace = chain.contract("Marketplace")
     for order_id in candidates:
         if not marketplace.functions.inForce(order_id).call(block_identifier="latest"):
-            _mark(database_url, order_id, "not_in_force")
+            _mark(db, order_id, "not_in_force")
             report.orders_not_in_force.append(order_id)  # type: ignore[union-attr]
             continue
         try:
-            tx_hash = _expire_on_chain(database_url, chain, sender, order_id)
+            tx_hash = _expire_on_chain(db, chain, sender, order_id)
         except TxRevertError as exc:
             log.warning("expireOrder(%d) would revert (%s); next sweep tries again", order_id, exc.reason)
             report.orders_waiting.append(order_id)  # type: ignore[union-attr]
@@ -125,7 +126,7 @@ def sweep(database_url: str, chain: Chain, sender: TxSender, limit: int = BATCH)
         if tx_hash is None:
             report.orders_waiting.append(order_id)  # type: ignore[union-attr]
             continue
-        _mark(database_url, order_id, "expired", tx_hash)
+        _mark(db, order_id, "expired", tx_hash)
         report.orders_expired.append(order_id)  # type: ignore[union-attr]
     log.info(
         "access.sweep: %d credit counters expired, orders expired %s, not in force %s, waiting %s",

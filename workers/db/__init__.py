@@ -20,7 +20,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from workers.db.base import Address, Base, Bytes32, UInt
-from workers.db.session import dispose_engines, get_engine, normalize_url, session_factory, session_scope
+from workers.db.session import Database, create_engine_for, dispose_engines, normalize_url
 
 #: Modules whose models make up the schema (imported before Alembic compares or runs).
 MODEL_MODULES = (
@@ -38,13 +38,12 @@ __all__ = [
     "Address",
     "Base",
     "Bytes32",
+    "Database",
     "UInt",
     "alembic_config",
+    "create_engine_for",
     "dispose_engines",
-    "get_engine",
     "load_models",
-    "session_factory",
-    "session_scope",
     "upgrade",
 ]
 

@@ -1,10 +1,12 @@
 """Engines and sessions from DATABASE_URL: SQLite (a file) by default, PostgreSQL when the
-URL says so. One engine per URL per process; forked children (Celery's prefork pool) get
-fresh connections."""
+URL says so. A `Database` is one URL's engine (its connection pool) and the transactions on
+it; the process's runtime (workers/runtime.py) holds one. Forked children (Celery's prefork
+pool) never use a connection of their parent's pools."""
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,9 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
-
-from workers.config import get_settings
+from sqlalchemy.orm import Session
 
 #: Milliseconds a SQLite writer waits for the lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -48,66 +48,69 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-_ENGINES: dict[str, Engine] = {}
+#: Every engine this process made, so that a forked child can drop their pooled connections
+#: and a test can close them all; a lookup of nothing (engines belong to their Database).
+_LIVE_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The engine for `url` (default: DATABASE_URL), created once per process."""
-    url = normalize_url(url or get_settings().database_url)
-    if url not in _ENGINES:
-        _ENGINES[url] = _create(url)
-    return _ENGINES[url]
-
-
-def _create(url: str) -> Engine:
+def create_engine_for(url: str, *, echo: bool = False) -> Engine:
+    """A new engine (connection pool) for `url`, SQLite tuned for concurrent writers."""
+    url = normalize_url(url)
     parsed = make_url(url)
-    echo = get_settings().database_echo
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo)
         _configure_sqlite(engine)
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, echo=echo, pool_pre_ping=True)
+    _LIVE_ENGINES.add(engine)
+    return engine
 
 
 def dispose_engines() -> None:
-    """Closes and forgets every engine (tests switching databases)."""
-    for engine in _ENGINES.values():
+    """Closes the pooled connections of every engine of this process (tests, before they drop
+    a database); the engines stay usable and connect again on their next use."""
+    for engine in list(_LIVE_ENGINES):
         engine.dispose()
-    _ENGINES.clear()
 
 
 def _after_fork_in_child() -> None:
     # A pooled connection shared with the parent must never be used by the child.
-    for engine in _ENGINES.values():
+    for engine in list(_LIVE_ENGINES):
         engine.dispose(close=False)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def session_factory(url: str | None = None) -> sessionmaker[Session]:
-    """A sessionmaker bound to the engine for `url` (default: DATABASE_URL)."""
-    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+class Database:
+    """One database: its engine and transactions on it."""
 
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.engine = create_engine_for(self.url, echo=echo)
 
-@contextmanager
-def session_scope(url: str | None = None, *, read_only: bool = False) -> Iterator[Session]:
-    """One transaction: commits when the block ends normally, rolls back on an exception.
+    @contextmanager
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+        """One transaction: commits when the block ends normally, rolls back on an exception.
 
-    On SQLite a writing scope begins with BEGIN IMMEDIATE (writers queue on the lock);
-    `read_only=True` begins a plain deferred transaction that never blocks writers (WAL).
-    """
-    engine = get_engine(url)
-    if read_only:
-        engine = engine.execution_options(sqlite_immediate=False)
-    session = Session(bind=engine, expire_on_commit=False)
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+        On SQLite a writing transaction begins with BEGIN IMMEDIATE (writers queue on the lock);
+        `read_only=True` begins a plain deferred transaction that never blocks writers (WAL).
+        """
+        engine = self.engine
+        if read_only:
+            engine = engine.execution_options(sqlite_immediate=False)
+        session = Session(bind=engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        """Closes the pooled connections (the engine connects again on its next use)."""
+        self.engine.dispose()

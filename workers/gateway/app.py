@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +20,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workers.access.facts import OperatorCheck
-from workers.access.views import ChainViews
 from workers.config import Settings, get_settings
 from workers.gateway import (
     routes_auth,
@@ -32,6 +33,7 @@ from workers.gateway import (
 from workers.gateway.fastpath import MeteredFastPath
 from workers.gateway.problems import Problem, handle_problem, log_refusal, problem_response
 from workers.gateway.state import GatewayState
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +113,21 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: Settings | None = None,
     *,
-    views: ChainViews | None = None,
     operator_check: OperatorCheck | None = None,
 ) -> FastAPI:
-    """A gateway app. `views` replaces the chain views built from settings; `operator_check`
-    answers operator activity instead of `Staking.isActive` (tests without a Staking)."""
-    state = GatewayState(settings or get_settings(), views=views, operator_check=operator_check)
+    """A gateway app on its own runtime for `settings` (default: the environment's);
+    `operator_check` answers operator activity instead of `Staking.isActive` (tests without a
+    Staking)."""
+    state = GatewayState(Runtime(settings or get_settings()), operator_check=operator_check)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.runtime.close()  # the database's pooled connections, at shutdown
+
     app = FastAPI(
         title="DIMO data gateway",
+        lifespan=lifespan,
         version="1.0.0",
         description=API_DESCRIPTION,
         exception_handlers={
@@ -135,9 +144,7 @@ def create_app(
         """Liveness: the process answers and its database is reachable."""
         from sqlalchemy import text  # noqa: PLC0415
 
-        from workers.db.session import get_engine  # noqa: PLC0415
-
-        with get_engine(state.settings.database_url).connect() as conn:
+        with state.database.engine.connect() as conn:
             conn.execute(text("select 1"))
         return {"status": "ok"}
 

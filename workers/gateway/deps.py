@@ -11,7 +11,6 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from workers.db.session import session_scope
 from workers.gateway.auth import Identity, decode_token
 from workers.gateway.problems import Problem
 from workers.gateway.state import GatewayState
@@ -57,11 +56,11 @@ Caller = Annotated[Identity, Depends(authenticate)]
 @contextmanager
 def read_session(state: GatewayState) -> Iterator[Session]:
     """A read-only transaction (never blocks writers)."""
-    with session_scope(state.settings.database_url, read_only=True) as session:
+    with state.database.session(read_only=True) as session:
         yield session
 
 
 @contextmanager
 def write_session(state: GatewayState) -> Iterator[Session]:
-    with session_scope(state.settings.database_url) as session:
+    with state.database.session() as session:
         yield session

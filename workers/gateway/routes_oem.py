@@ -52,17 +52,19 @@ class TelemetryAccepted(BaseModel):
 
 def _onboarding(state: GatewayState) -> Onboarding:
     def build() -> Onboarding:
-        return Onboarding(state.settings, OracleChain(state.chain.vehicle_id, state.chain.chain_id))
+        return Onboarding(
+            state.settings, state.database, OracleChain(state.chain.vehicle_id, state.chain.chain_id)
+        )
 
     return state.lazy("onboarding", build)
 
 
 def _verifier(state: GatewayState) -> TelemetryVerifier:
     def build() -> TelemetryVerifier:
-        views = state.chain
+        chain = state.chain
         return TelemetryVerifier(
-            telemetry_domain(views.chain_id, views.aftermarket_device.address),
-            ChainDeviceRegistry(views.aftermarket_device),
+            telemetry_domain(chain.chain_id, chain.aftermarket_device.address),
+            ChainDeviceRegistry(chain.aftermarket_device),
             max_age=state.settings.telemetry_max_age,
             max_future=state.settings.telemetry_max_future,
         )

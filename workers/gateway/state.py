@@ -1,30 +1,31 @@
-"""What one gateway process holds: settings, metrics, rate limiter, the access-facts cache
-and the chain views. Built once per app (no module-level state)."""
+"""What one gateway app holds: its runtime (settings, database, the chain handle with its
+views: workers/runtime.py), metrics, rate limiters and the access-facts cache. Built once per
+app (no module-level state)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
-from workers.access.views import ChainViews
+from workers.chain.views import Chain
 from workers.config import Settings
+from workers.db.session import Database
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.ratelimit import RateLimiter
+from workers.runtime import Runtime
 
 T = TypeVar("T")
 
 
 @dataclass
 class GatewayState:
-    settings: Settings
-    views: ChainViews | None = None
+    runtime: Runtime
     #: Answers `Staking.isActive(operator, Operator)` at a block; default: the chain view.
     operator_check: OperatorCheck | None = None
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
@@ -41,10 +42,18 @@ class GatewayState:
         self._lazy: dict[str, Any] = {}
         self._lazy_lock = threading.Lock()
 
-    @cached_property
-    def chain(self) -> ChainViews:
-        """The chain views (built on first use: the gateway starts without a chain)."""
-        return self.views if self.views is not None else ChainViews.from_settings(self.settings)
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def database(self) -> Database:
+        return self.runtime.database
+
+    @property
+    def chain(self) -> Chain:
+        """The chain handle (connected on first use: the gateway starts without a chain)."""
+        return self.runtime.chain
 
     def lazy(self, name: str, build: Callable[[], T]) -> T:
         """A per-app object built on first use (clients that need the chain, …)."""

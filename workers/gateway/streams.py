@@ -27,7 +27,6 @@ from workers.access import Decision, Entitlement, Purpose, may_read, may_use_ord
 from workers.access.facts import IndexedFacts
 from workers.access.permissions import LOCATION, TELEMETRY, signal_bit
 from workers.db.gateway import VehicleProfile
-from workers.db.session import session_scope
 from workers.db.settlement import Usage
 from workers.gateway import signals as store
 from workers.gateway.signals import SignalValue
@@ -149,7 +148,7 @@ def tick(
     transaction); member-days not counted yet are written after, in a short one."""
     events: list[ServerSentEvent] = []
     days: list[tuple[Entitlement, int, str, int]] = []
-    with session_scope(state.settings.database_url, read_only=True) as session:
+    with state.database.session(read_only=True) as session:
         facts = state.facts(session)
         decision = may_use_order(facts, request.caller, request.order_id, Purpose.STREAM)
         if not decision:
@@ -188,7 +187,7 @@ def tick(
                 if key not in counted:
                     days.append((ent, vehicle_id, facts.vehicle_owner(vehicle_id) or "0x" + "00" * 20, now))
     if days:
-        with session_scope(state.settings.database_url) as session:
+        with state.database.session() as session:
             for ent, vehicle_id, owner, now in days:
                 _record_member_day(session, state, ent, vehicle_id=vehicle_id, owner=owner, now=now)
         counted.update((ent.product_id, vehicle_id, now // DAY) for ent, vehicle_id, _, now in days)

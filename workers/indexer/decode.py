@@ -15,8 +15,8 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
-from workers.chain import abi_type
-from workers.contracts import Manifest, load_artifact
+from workers.chain.artifacts import abi_type, load_artifact
+from workers.chain.deployment import Manifest
 
 WORD = 32
 HEX_WORD = 64

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from workers.chain import Chain, RangeTooLargeError, Rpc, TransientRpcError, with_rpc_retries
-from workers.config import Settings, get_settings
+from workers.config import Settings
 from workers.db.indexing import ChainEvent, IndexedBlock, IndexerCursor, UndoRecord
 from workers.indexer.decode import Decoder, Event
 from workers.indexer.handlers import handler_for, load_handlers
@@ -99,11 +99,11 @@ def deployment_fingerprint(chain: Chain) -> str:
 class Indexer:
     """Applies the deployment's events to the database behind `engine`."""
 
-    def __init__(self, chain: Chain, engine: Engine, settings: Settings | None = None) -> None:
+    def __init__(self, chain: Chain, engine: Engine, settings: Settings) -> None:
         self.chain = chain
         self.rpc: Rpc = chain.rpc
         self.engine = engine
-        self.settings = settings or get_settings()
+        self.settings = settings
         load_handlers()
         self.decoder = Decoder.for_manifest(chain.manifest)
         self.addresses = sorted(a.lower() for a in chain.manifest.contracts.values())

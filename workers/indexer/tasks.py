@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from workers.app import app
-from workers.indexer import sync
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +13,7 @@ log = logging.getLogger(__name__)
 @app.task(name="indexer.sync")
 def sync_task(max_blocks: int | None = None) -> dict[str, Any]:
     """One idempotent pass from the cursor to the confirmed head; returns what it did."""
-    report = sync(max_blocks)
+    report = app.runtime.indexer.sync(max_blocks)
     if report.events or report.rollbacks:
         log.info(
             "indexer.sync: blocks %d..%d, %d events, rollbacks %s",

@@ -19,8 +19,9 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from workers.chain import RpcError, TransientRpcError, abi_type
-from workers.contracts import Manifest, load_artifact
+from workers.chain.artifacts import abi_type, load_artifact
+from workers.chain.deployment import Manifest
+from workers.chain.rpc import RpcError, TransientRpcError
 from workers.indexer.decode import Event, _to_python
 
 #: (function name, its decoded arguments by name, the event) → the view, or None.

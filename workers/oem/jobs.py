@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session
 from web3.exceptions import ContractLogicError
 
 from workers.access import may_command
-from workers.access.views import ChainViews
+from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db.gateway import upsert_profile
 from workers.db.oem import OemCommand, OemLink
 from workers.db.projections import Membership, Product, Vehicle
-from workers.db.session import session_scope
+from workers.db.session import Database
 from workers.oem import signals as vss
 from workers.oem.connectors import Command, Connector, connector_for
 from workers.oem.errors import OemError, ReauthorizationRequiredError
@@ -51,11 +51,11 @@ class Owners(Protocol):
 class IndexedOwners:
     """Owners as the indexer last confirmed them (projections.vehicles)."""
 
-    def __init__(self, database_url: str | None = None) -> None:
-        self.database_url = database_url
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def owner_of(self, vehicle_id: int) -> str | None:
-        with session_scope(self.database_url, read_only=True) as session:
+        with self.db.session(read_only=True) as session:
             row = session.get(Vehicle, vehicle_id)
         return None if row is None or row.burned or row.owner is None else row.owner.lower()
 
@@ -63,12 +63,12 @@ class IndexedOwners:
 class ChainOwners:
     """Owners on the latest block (what commands use: the same block `may_command` reads)."""
 
-    def __init__(self, views: ChainViews) -> None:
-        self.views = views
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
 
     def owner_of(self, vehicle_id: int) -> str | None:
         try:
-            owner = self.views.vehicle_id.functions.ownerOf(vehicle_id).call(block_identifier="latest")
+            owner = self.chain.vehicle_id.functions.ownerOf(vehicle_id).call(block_identifier="latest")
         except ContractLogicError:  # burned or never minted
             return None
         return str(owner).lower()
@@ -124,14 +124,14 @@ def _update_profile(session: Session, vehicle_id: int, link: OemLink, signals: S
     )
 
 
-def _record(link_id: int, database_url: str | None, **values: object) -> None:
-    with session_scope(database_url) as session:
+def _record(db: Database, link_id: int, **values: object) -> None:
+    with db.session() as session:
         session.execute(update(OemLink).where(OemLink.id == link_id).values(**values))
 
 
-def _usable_link(vehicle_id: int, settings: Settings, owners: Owners) -> tuple[OemLink | None, str | None]:
+def _usable_link(db: Database, vehicle_id: int, owners: Owners) -> tuple[OemLink | None, str | None]:
     """The vehicle's link if pulls and commands may use it, else (None, why not)."""
-    with session_scope(settings.database_url, read_only=True) as session:
+    with db.session(read_only=True) as session:
         link = link_for_vehicle(session, vehicle_id)
     if link is None:
         return None, "no_link"
@@ -139,12 +139,7 @@ def _usable_link(vehicle_id: int, settings: Settings, owners: Owners) -> tuple[O
         return None, "reauth_required" if link.status == "reauth_required" else "link_inactive"
     owner = owners.owner_of(vehicle_id)
     if owner is None or owner != link.owner.lower():
-        set_status(
-            link.id,
-            OWNER_CHANGED,
-            f"vehicle owner is {owner}, consent was {link.owner}",
-            settings.database_url,
-        )
+        set_status(db, link.id, OWNER_CHANGED, f"vehicle owner is {owner}, consent was {link.owner}")
         return None, "owner_changed"
     return link, None
 
@@ -152,6 +147,7 @@ def _usable_link(vehicle_id: int, settings: Settings, owners: Owners) -> tuple[O
 def pull_vehicle(
     vehicle_id: int,
     settings: Settings,
+    db: Database,
     *,
     owners: Owners | None = None,
     connectors: Callable[[int, Settings], Connector] = connector_for,
@@ -159,22 +155,22 @@ def pull_vehicle(
     """Pulls, normalises and stores one vehicle's signals. Transient OEM errors (429 beyond
     the budget, outages, malformed answers) are recorded on the link and raised, for the
     task to retry; final ones are recorded and returned."""
-    link, why_not = _usable_link(vehicle_id, settings, owners or IndexedOwners(settings.database_url))
+    link, why_not = _usable_link(db, vehicle_id, owners or IndexedOwners(db))
     if link is None:
         return PullOutcome(vehicle_id, why_not or "no_link")
     connector = connectors(link.connection_id, settings)
-    tokens = LinkTokens(link.id, cipher_from(settings), settings.database_url)
+    tokens = LinkTokens(db, link.id, cipher_from(settings))
     now = int(time.time())
     try:
         signals = connector.read_signals(tokens, link.external_id)
     except ReauthorizationRequiredError as exc:
         return PullOutcome(vehicle_id, "reauth_required", reason=exc.reason, detail=exc.detail)
     except OemError as exc:
-        _record(link.id, settings.database_url, last_error=f"{exc.reason}: {exc.detail}", updated_at=now)
+        _record(db, link.id, last_error=f"{exc.reason}: {exc.detail}", updated_at=now)
         if exc.transient:
             raise
         return PullOutcome(vehicle_id, "failed", reason=exc.reason, detail=exc.detail)
-    with session_scope(settings.database_url) as session:
+    with db.session() as session:
         stored = store_signals(session, vehicle_id, signals)
         _update_profile(session, vehicle_id, link, signals)
         session.execute(
@@ -239,10 +235,12 @@ def pulls_due(session: Session, now: int, limit: int) -> list[OemLink]:
     return due[:limit]
 
 
-def schedule_pulls(settings: Settings, enqueue: Callable[[int], object], now: int | None = None) -> list[int]:
+def schedule_pulls(
+    settings: Settings, db: Database, enqueue: Callable[[int], object], now: int | None = None
+) -> list[int]:
     """Marks the due links as queued and queues one `oem.pull` per vehicle; the vehicle ids."""
     now = int(time.time()) if now is None else now
-    with session_scope(settings.database_url) as session:
+    with db.session() as session:
         resolve_link_vehicles(session)
         due = pulls_due(session, now, settings.oem_schedule_batch)
         for link in due:
@@ -286,9 +284,9 @@ def _command_row(
 
 
 def _finish(
-    settings: Settings, request_id: str, status: str, reason: str | None, detail: str | None
+    db: Database, request_id: str, status: str, reason: str | None, detail: str | None
 ) -> CommandOutcome:
-    with session_scope(settings.database_url) as session:
+    with db.session() as session:
         session.execute(
             update(OemCommand)
             .where(OemCommand.request_id == request_id)
@@ -306,13 +304,14 @@ def relay_command(
     command: str,
     requested_at: int,
     settings: Settings,
-    views: ChainViews,
+    db: Database,
+    chain: Chain,
     owners: Owners | None = None,
     connectors: Callable[[int, Settings], Connector] = connector_for,
 ) -> CommandOutcome:
     """Relays one command at most once per `request_id`; permission is decided now, on the
     latest block, by `workers.access.may_command`."""
-    with session_scope(settings.database_url) as session:
+    with db.session() as session:
         row = _command_row(
             session,
             request_id,
@@ -326,24 +325,24 @@ def relay_command(
     age = int(time.time()) - requested_at
     if age > settings.oem_command_ttl:
         return _finish(
-            settings,
+            db,
             request_id,
             "expired",
             "command_expired",
             f"queued {age}s ago, limit {settings.oem_command_ttl}s",
         )
-    decision = may_command(views, vehicle_id, caller, command)
+    decision = may_command(chain, vehicle_id, caller, command)
     if not decision.allowed:
-        return _finish(settings, request_id, "refused", decision.reason, decision.detail)
-    link, why_not = _usable_link(vehicle_id, settings, owners or ChainOwners(views))
+        return _finish(db, request_id, "refused", decision.reason, decision.detail)
+    link, why_not = _usable_link(db, vehicle_id, owners or ChainOwners(chain))
     if link is None:
-        return _finish(settings, request_id, "failed", why_not, "no usable automaker link for this vehicle")
+        return _finish(db, request_id, "failed", why_not, "no usable automaker link for this vehicle")
     connector = connectors(link.connection_id, settings)
-    tokens = LinkTokens(link.id, cipher_from(settings), settings.database_url)
+    tokens = LinkTokens(db, link.id, cipher_from(settings))
     try:
         result = connector.send_command(tokens, link.external_id, Command(command))
     except OemError as exc:
         if exc.transient and int(time.time()) - requested_at <= settings.oem_command_ttl:
             raise
-        return _finish(settings, request_id, "failed", exc.reason, exc.detail)
-    return _finish(settings, request_id, "sent", None, result.detail)
+        return _finish(db, request_id, "failed", exc.reason, exc.detail)
+    return _finish(db, request_id, "sent", None, result.detail)

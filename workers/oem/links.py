@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from workers.config import Settings
 from workers.db.oem import OemLink
-from workers.db.session import session_scope
+from workers.db.session import Database
 from workers.oem.errors import ReauthorizationRequiredError
 from workers.oem.tokens import TokenCipher, TokenSet
 
@@ -94,8 +94,8 @@ def link_for_vehicle(session: Session, vehicle_id: int) -> OemLink | None:
     )
 
 
-def set_status(link_id: int, status: str, error: str | None, database_url: str | None = None) -> None:
-    with session_scope(database_url) as session:
+def set_status(db: Database, link_id: int, status: str, error: str | None) -> None:
+    with db.session() as session:
         session.execute(
             update(OemLink)
             .where(OemLink.id == link_id)
@@ -111,13 +111,13 @@ def read_vin(session: Session, cipher: TokenCipher, link: OemLink) -> str:
 class LinkTokens:
     """The TokenStore of one link row (see the module docstring for the refresh race)."""
 
-    def __init__(self, link_id: int, cipher: TokenCipher, database_url: str | None = None) -> None:
+    def __init__(self, db: Database, link_id: int, cipher: TokenCipher) -> None:
+        self.db = db
         self.link_id = link_id
         self.cipher = cipher
-        self.database_url = database_url
 
     def _row(self) -> tuple[str, TokenSet]:
-        with session_scope(self.database_url, read_only=True) as session:
+        with self.db.session(read_only=True) as session:
             ciphertext = session.scalar(select(OemLink.tokens_ciphertext).where(OemLink.id == self.link_id))
         if ciphertext is None:
             raise ReauthorizationRequiredError(f"OEM link {self.link_id} no longer exists")
@@ -136,9 +136,9 @@ class LinkTokens:
             _, now_current = self._row()
             if now_current.access_token != stale.access_token:
                 return now_current  # we lost the race to a worker that stored the new pair
-            set_status(self.link_id, REAUTH_REQUIRED, exc.detail, self.database_url)
+            set_status(self.db, self.link_id, REAUTH_REQUIRED, exc.detail)
             raise
-        with session_scope(self.database_url) as session:
+        with self.db.session() as session:
             stored = session.execute(
                 update(OemLink)
                 .where(OemLink.id == self.link_id, OemLink.tokens_ciphertext == ciphertext)

@@ -27,7 +27,7 @@ from web3.exceptions import ContractLogicError
 from workers import eip712
 from workers.config import Settings
 from workers.db.oem import OemAuthState
-from workers.db.session import session_scope
+from workers.db.session import Database
 from workers.oem.connectors import Connector, connector_for
 from workers.oem.links import LinkInput, cipher_from, save_link
 from workers.oem.tokens import MemoryTokens
@@ -116,12 +116,14 @@ class Onboarding:
     def __init__(
         self,
         settings: Settings,
+        db: Database,
         chain: OracleChain,
         *,
         connectors: Callable[[int, Settings], Connector] = connector_for,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.db = db
         self.chain = chain
         self.connectors = connectors
         self.cipher = cipher_from(settings)
@@ -142,7 +144,7 @@ class Onboarding:
         state = secrets.token_urlsafe(32)
         now = int(self._clock())
         expires_at = now + self.settings.oem_state_ttl
-        with session_scope(self.settings.database_url) as session:
+        with self.db.session() as session:
             session.add(
                 OemAuthState(
                     state_hash=_state_hash(state),
@@ -158,7 +160,7 @@ class Onboarding:
         """The owner the state was made for; the state is spent (once, before its expiry)."""
         now = int(self._clock())
         digest = _state_hash(state)
-        with session_scope(self.settings.database_url) as session:
+        with self.db.session() as session:
             spent = session.execute(
                 update(OemAuthState)
                 .where(
@@ -208,7 +210,7 @@ class Onboarding:
             raise OnboardingError(
                 "vehicle_exists", f"VIN already minted as vehicle {existing} to someone else"
             )
-        with session_scope(self.settings.database_url) as session:
+        with self.db.session() as session:
             link_id = save_link(
                 session,
                 self.cipher,

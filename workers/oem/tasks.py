@@ -12,10 +12,8 @@ from typing import Any
 
 from celery import Task
 
-from workers.access.views import ChainViews
 from workers.app import app
-from workers.chain import get_chain
-from workers.config import Settings, get_settings
+from workers.config import Settings
 from workers.oem.errors import OemError, RateLimitedError
 from workers.oem.jobs import pull_vehicle, relay_command, schedule_pulls
 
@@ -25,17 +23,6 @@ log = logging.getLogger(__name__)
 PULL_EXPIRES = 300
 #: A failed command is retried quickly: it is dropped once older than OEM_COMMAND_TTL anyway.
 COMMAND_RETRY_SECONDS = 2.0
-
-_views: dict[tuple[str, str], ChainViews] = {}
-
-
-def chain_views(settings: Settings) -> ChainViews:
-    """The access rule's chain views for the current deployment, once per process."""
-    key = (settings.rpc_url, str(settings.deployment_file or ""))
-    if key not in _views:
-        chain = get_chain(settings)
-        _views[key] = ChainViews(settings.rpc_url, chain.manifest, settings.rpc_timeout)
-    return _views[key]
 
 
 def _countdown(task: Task, exc: OemError, settings: Settings) -> float:
@@ -48,9 +35,10 @@ def _countdown(task: Task, exc: OemError, settings: Settings) -> float:
 @app.task(name="oem.pull", bind=True)
 def pull_task(self: Task, vehicle_id: int) -> dict[str, Any]:
     """Pulls one vehicle's signals through its connector and stores them."""
-    settings = get_settings()
+    runtime = app.runtime
+    settings = runtime.settings
     try:
-        outcome = pull_vehicle(int(vehicle_id), settings)
+        outcome = pull_vehicle(int(vehicle_id), settings, runtime.database)
     except OemError as exc:
         if not exc.transient:
             raise
@@ -63,12 +51,12 @@ def pull_task(self: Task, vehicle_id: int) -> dict[str, Any]:
 @app.task(name="oem.schedule")
 def schedule_task() -> dict[str, Any]:
     """Queues `oem.pull` for every member vehicle of an active product that is due."""
-    settings = get_settings()
+    runtime = app.runtime
 
     def enqueue(vehicle_id: int) -> None:
         pull_task.apply_async(kwargs={"vehicle_id": vehicle_id}, expires=PULL_EXPIRES)
 
-    queued = schedule_pulls(settings, enqueue)
+    queued = schedule_pulls(runtime.settings, runtime.database, enqueue)
     return {"queued": queued}
 
 
@@ -77,7 +65,7 @@ def command_task(
     self: Task, *, request_id: str, vehicle_id: int, caller: str, command: str, requested_at: int
 ) -> dict[str, Any]:
     """Relays lock / unlock / start if `caller` holds the bit on the latest block."""
-    settings = get_settings()
+    runtime = app.runtime
     try:
         outcome = relay_command(
             request_id,
@@ -85,8 +73,9 @@ def command_task(
             caller=caller,
             command=command,
             requested_at=int(requested_at),
-            settings=settings,
-            views=chain_views(settings),
+            settings=runtime.settings,
+            db=runtime.database,
+            chain=runtime.chain,
         )
     except OemError as exc:
         raise self.retry(exc=exc, countdown=COMMAND_RETRY_SECONDS) from exc

@@ -22,20 +22,5 @@ __all__ = [
     "Shares",
     "compute_shares",
     "epoch_of",
-    "get_settlement",
     "unclaimed_claims",
 ]
-
-_services: dict[tuple[str, str, str], Settlement] = {}
-
-
-def get_settlement() -> Settlement:
-    """The process's settlement service for the current settings."""
-    from workers.chain import get_chain  # noqa: PLC0415
-    from workers.config import get_settings  # noqa: PLC0415
-
-    settings = get_settings()
-    key = (settings.rpc_url, str(settings.deployment_file or ""), settings.database_url)
-    if key not in _services:
-        _services[key] = Settlement(get_chain(settings), settings=settings)
-    return _services[key]

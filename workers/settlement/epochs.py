@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from workers.chain import Chain, TxRevertError, TxSender, with_rpc_retries
+from workers.chain.outbox import TxRevertError, TxSender
+from workers.chain.rpc import with_rpc_retries
+from workers.chain.views import Chain
 from workers.config import Settings, get_settings
-from workers.db.session import get_engine
 from workers.db.settlement import ChainTx, SettlementEpoch, SettlementLeaf, Usage
 from workers.faults import fault_point
 from workers.merkle import PayoutTree
@@ -86,10 +87,10 @@ def _view(row: SettlementEpoch, tx: ChainTx | None = None) -> EpochView:
 class Settlement:
     """Settlement of member pools for one chain, database and settler key."""
 
-    def __init__(self, chain: Chain, engine: Engine | None = None, settings: Settings | None = None) -> None:
-        self.settings = settings or get_settings()
+    def __init__(self, chain: Chain, engine: Engine, settings: Settings) -> None:
+        self.settings = settings
         self.chain = chain
-        self.engine = engine or get_engine(self.settings.database_url)
+        self.engine = engine
         self.sender = TxSender(chain, self.settings.settler_key.get_secret_value(), self.settings)
         self.market = chain.contract("Marketplace")
 

@@ -13,7 +13,7 @@ from siwe import SiweMessage
 from devkit.deployment import Deployer
 from tests.support.anvil import ANVIL_KEYS
 from tests.workers.gateway.conftest import gateway_settings, sign, sign_in
-from workers.contracts import PROJECT_ROOT
+from workers.config import PROJECT_ROOT
 from workers.gateway.app import create_app
 from workers.gateway.auth import decode_token
 

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from devkit.market_world import API, DATASET, MONTH, STREAM, MarketWorld
 from tests.support.anvil import AnvilNode
+from tests.support.databases import get_engine
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from workers.access.permissions import DRIVE, LOCK, TELEMETRY
-from workers.chain import connect, forget_chains
-from workers.db.session import get_engine
+from workers.chain import connect
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
 
@@ -49,13 +49,11 @@ def env(tmp_path, sqlite_db: str) -> Iterator[Env]:
         settings = gateway_settings(
             sqlite_db, rpc_url=node.url, deployment_file=manifest_file, confirmations=0, access_cache_ttl=0
         )
-        forget_chains()
         indexer = Indexer(connect(settings), get_engine(sqlite_db), settings)
         with TestClient(create_app(settings), base_url="http://localhost:8000") as client:
             yield Env(node, world, client, indexer)
     finally:
         node.stop()
-        forget_chains()
 
 
 def test_the_catalog_lists_products_terms_bundles_and_open_demand(env: Env) -> None:

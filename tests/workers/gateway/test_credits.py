@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
+from tests.support.databases import session_scope
 from workers.access.rule import Entitlement, OrderFacts
 from workers.db.gateway import ApiCredit
-from workers.db.session import session_scope
 from workers.gateway.credits import ensure_counter, spend_credit, spend_first
 
 BUYER = "0x" + "11" * 20

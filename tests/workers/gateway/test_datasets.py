@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.support.anvil import ANVIL_KEYS
+from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import World
 from workers.access.permissions import TELEMETRY
 from workers.datasets.build import build
 from workers.db.gateway import DatasetJob, upsert_profile
-from workers.db.session import session_scope
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
 

@@ -3,9 +3,9 @@ to another block — including the same height after a reorg (another hash)."""
 
 from __future__ import annotations
 
+from tests.support.databases import session_scope
 from tests.workers.gateway.projections import World
 from workers.access.facts import FactsCache, IndexedFacts
-from workers.db.session import session_scope
 
 API = 1
 

@@ -8,12 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.anvil import ANVIL_KEYS
+from tests.support.databases import get_engine
 from tests.support.history import ACCOUNTS, OWNERS, History
 from tests.support.market import market_with_pools, settings_for
 from tests.workers.gateway.conftest import sign_in
 from workers.chain import connect
 from workers.config import use_settings
-from workers.db import get_engine
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
 from workers.settlement import Settlement

@@ -15,11 +15,11 @@ from eth_utils import keccak
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from tests.support.databases import session_scope
 from tests.support.oem_chain import OWNER_KEY, IdentityChain, submit_attestation
 from tests.support.simulator import SimulatorProcess, consent
 from workers.config import get_settings, use_settings
 from workers.db.oem import DevicePayload
-from workers.db.session import session_scope
 from workers.gateway.app import create_app
 from workers.oem import signals as vss
 from workers.oem.telemetry import sign_envelope, telemetry_domain

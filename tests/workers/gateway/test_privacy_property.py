@@ -40,13 +40,13 @@ from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from devkit.market_world import API, BUNDLE, DATASET, MONTH, STREAM, MarketWorld
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from tests.support.celery_worker import RedisServer
+from tests.support.databases import close_databases, get_engine, session_scope
 from tests.workers.gateway.conftest import sign
 from workers.access.permissions import DRIVE, LIVE, LOCATION, LOCK, TELEMETRY, UNLOCK
-from workers.chain import connect, forget_chains
+from workers.chain import connect
 from workers.config import Settings, get_settings, use_settings
 from workers.datasets.build import build
 from workers.db.gateway import DatasetJob
-from workers.db.session import dispose_engines, get_engine, session_scope
 from workers.db.settlement import Usage
 from workers.db.signals import SignalValue, store_signals
 from workers.gateway.app import create_app
@@ -100,7 +100,7 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     template = directory / "template.db"
     with migrated(sqlite_url(directory, "template.db")):
         pass
-    dispose_engines()
+    close_databases()
     settings = get_settings().model_copy(
         update={
             "rpc_url": node.url,
@@ -119,8 +119,7 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     finally:
         redis_server.stop()
         node.stop()
-        dispose_engines()
-        forget_chains()
+        close_databases()
     print(f"\nprivacy property: {dict(TALLY)}")
 
 
@@ -195,7 +194,6 @@ class PrivacyMachine(RuleBasedStateMachine):
         self.db_url = f"sqlite:///{self.db_path}"
         self.settings = fx.settings.model_copy(update={"database_url": self.db_url})
         use_settings(self.settings)
-        forget_chains()
         self.indexer = Indexer(connect(self.settings), get_engine(self.db_url), self.settings)
         self.client = TestClient(create_app(self.settings), base_url="http://localhost:8000")
         self.consumers = list(fx.world.consumer_keys)
@@ -228,7 +226,7 @@ class PrivacyMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if hasattr(self, "client"):
             self.client.close()
-        dispose_engines()
+        close_databases()
         use_settings(None)
 
     def _sign_in(self, key: str) -> str:

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, settings
 
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from tests.support.anvil import AnvilNode
+from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import World
-from workers.db.session import session_scope
 from workers.gateway.app import create_app
 
 EXAMPLES = 30

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.support.anvil import ANVIL_KEYS
+from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import OPERATOR, World
 from workers.access.permissions import TELEMETRY
-from workers.db.session import session_scope
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
 

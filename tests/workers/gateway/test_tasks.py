@@ -22,13 +22,13 @@ from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
 from devkit.market_world import API, DATASET, MONTH, STREAM, MarketWorld
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from tests.support.celery_worker import CeleryWorker, RedisServer
+from tests.support.databases import get_engine, session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import World
 from workers.app import create_app as create_celery
 from workers.chain import connect
 from workers.config import Settings
 from workers.db.gateway import ApiCredit, OrderExpiry
-from workers.db.session import get_engine, session_scope
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
 

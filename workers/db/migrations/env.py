@@ -6,17 +6,22 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from workers.config import get_settings
 from workers.db import load_models
 from workers.db.base import Base
-from workers.db.session import get_engine
+from workers.db.session import create_engine_for
 
 load_models()
 config = context.config
 target_metadata = Base.metadata
 
 
-def _url() -> str | None:
-    return config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url") or None
+def _url() -> str:
+    return (
+        config.attributes.get("database_url")
+        or config.get_main_option("sqlalchemy.url")
+        or get_settings().database_url
+    )
 
 
 def _run(connection: Connection) -> None:
@@ -37,10 +42,13 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = get_engine(_url())
-    with engine.connect() as connection:
-        _run(connection)
-        connection.commit()
+    engine = create_engine_for(_url())
+    try:
+        with engine.connect() as connection:
+            _run(connection)
+            connection.commit()
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():
