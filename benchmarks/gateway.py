@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from benchmarks.framework import BenchContext, Table
 from tests.support.databases import postgres_database, postgres_unavailable
-from tests.support.market_world import API, STREAM, MarketWorld
+from tests.support.market_world import MarketWorld
 from workers.chain import connect, forget_chains
 from workers.config import Settings, get_settings
 from workers.contracts import PROJECT_ROOT
@@ -34,9 +34,10 @@ from workers.db import get_engine, upgrade
 from workers.db.gateway import ApiCredit
 from workers.db.session import dispose_engines, session_scope
 from workers.db.settlement import Usage
-from workers.db.signals import SignalValue, store_signals
 from workers.devnet import free_port, stop_process, wait_ready
 from workers.indexer.sync import Indexer
+from workers.protocol import Kind
+from workers.signals.store import SignalValue, store_signals
 
 VEHICLES = 100
 CREDITS = 10_000_000
@@ -128,8 +129,8 @@ def loadgen(*args: str) -> dict[str, Any]:
 
 
 def _setup_chain(world: MarketWorld) -> dict[str, Any]:
-    api = world.create_product(API, price=10**9, tag="bench-api")
-    stream = world.create_product(STREAM, refresh=1, tag="bench-stream")
+    api = world.create_product(Kind.API, price=10**9, tag="bench-api")
+    stream = world.create_product(Kind.STREAM, refresh=1, tag="bench-stream")
     owners = world.owner_keys
     vehicles = []
     for i in range(VEHICLES):

@@ -27,7 +27,6 @@ from workers.contracts import PROJECT_ROOT
 from workers.db import dispose_engines, upgrade
 from workers.db.session import session_scope
 from workers.devnet import free_port
-from workers.oem import signals as vss
 from workers.oem.connectors import callback_uri, connector_for
 from workers.oem.telemetry import (
     ChainDeviceRegistry,
@@ -40,6 +39,7 @@ from workers.oem.telemetry import (
     typed,
 )
 from workers.oem.tokens import MemoryTokens
+from workers.signals import catalogue as vss
 
 PAYLOADS = 400
 PULLS = 60

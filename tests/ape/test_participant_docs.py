@@ -19,10 +19,9 @@ from tests.workers.gateway.conftest import LiveServer
 from workers.config import get_settings
 from workers.contracts import PROJECT_ROOT
 from workers.gateway.app import create_app
+from workers.protocol import DIMO, Role
 
 DOCS = PROJECT_ROOT / "docs"
-DIMO = 10**18
-OPERATOR, BROKER = 0, 1
 
 
 def address(n: int) -> str:
@@ -86,7 +85,7 @@ def test_the_brokers_page_runs_and_its_sign_in_works(console, gateway) -> None:
     ]  # before and after 16 live vehicles
     assert answer("isActive(broker.address, 1)") is True
     assert answer("usageOf(broker.address)") == [16, 2]
-    assert staking.isActive(broker, BROKER).call()
+    assert staking.isActive(broker, Role.BROKER).call()
     assert answer("earnings(broker.address)") == 1 * DIMO  # 5 % of 10 vehicles x 2 DIMO
     assert market.claimable(broker).call() == 0
     assert answer("earnings(steward.address)") == 0

@@ -15,9 +15,7 @@ from web3.contract import Contract
 
 from workers.config import Settings
 from workers.contracts import Manifest, load_artifact
-
-#: Staking.Role.Operator
-OPERATOR_ROLE = 0
+from workers.protocol import Role
 
 
 @dataclass
@@ -66,7 +64,7 @@ class ChainViews:
 
     def operator_active(self, operator: str, block: Any = "latest") -> bool:
         return bool(
-            self.staking.functions.isActive(to_checksum_address(operator), OPERATOR_ROLE).call(
+            self.staking.functions.isActive(to_checksum_address(operator), Role.OPERATOR).call(
                 block_identifier=block
             )
         )

@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 
 from workers.db.base import Address, Base, Bytes32, UInt
 from workers.db.session import dispose_engines, get_engine, normalize_url, session_factory, session_scope
+from workers.db.statements import for_update, upsert
 
 #: Modules whose models make up the schema (imported before Alembic compares or runs).
 MODEL_MODULES = (
@@ -41,11 +42,13 @@ __all__ = [
     "UInt",
     "alembic_config",
     "dispose_engines",
+    "for_update",
     "get_engine",
     "load_models",
     "session_factory",
     "session_scope",
     "upgrade",
+    "upsert",
 ]
 
 
