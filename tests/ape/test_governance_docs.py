@@ -14,7 +14,7 @@ import ape_console_extras
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import run_page, statements
 from workers.contracts import PROJECT_ROOT
-from workers.protocol import DEFAULT_ADMIN_ROLE, DIMO, GOVERNOR_ROLE, SETTLER_ROLE, SLASHER_ROLE, Role
+from workers.protocol import DEFAULT_ADMIN_ROLE, DIMO, GOVERNOR_ROLE, SETTLER_ROLE, SLASHER_ROLE, Role, Tier
 
 DOC = PROJECT_ROOT / "docs" / "governance.md"
 DAY = 86_400
@@ -48,7 +48,7 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
     assert staking.curve(Role.OPERATOR).call() == [1_000 * DIMO, 0]
     assert staking.curve(Role.BROKER).call() == [500 * DIMO, 10 * DIMO]
     assert staking.curve(Role.CONSUMER).call() == [10 * DIMO, 1 * DIMO]
-    assert staking.tierMultiplierBps(3).call() == 40_000
+    assert staking.tierMultiplierBps(Tier.COMMANDS).call() == 40_000
     assert (
         staking.isWhitelisted(operator, Role.OPERATOR).call()
         and staking.isWhitelisted(broker, Role.BROKER).call()

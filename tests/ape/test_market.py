@@ -25,6 +25,7 @@ from workers.protocol import (
     NO_END,
     UINT256_MAX,
     Kind,
+    Tier,
     Use,
     uses_mask,
 )
@@ -241,9 +242,10 @@ def test_the_market_story(env, cast, catalog, chain):
     assert token.balanceOf(market) - before["market"] == held
     assert expected["paid"] == expected["treasury"] + held  # conservation, to the wei
 
-    # The lockup curve follows consumption: 3 stream + 3 bundle vehicle-subscriptions, tier 1.
-    assert env.staking.usageOf(cast.consumer) == (6, 1)
-    assert market.usageOf(cast.consumer) == (6, 1)
+    # The lockup curve follows consumption: 3 stream + 3 bundle vehicle-subscriptions, at the
+    # location tier (the products require LOCATION, not LIVE).
+    assert env.staking.usageOf(cast.consumer) == (6, Tier.LOCATION)
+    assert market.usageOf(cast.consumer) == (6, Tier.LOCATION)
 
     # Operator and broker pull their earnings.
     for account, amount in ((cast.operator, expected["operator"]), (cast.broker, expected["broker"])):
