@@ -1,6 +1,7 @@
 """What the contracts define, in Python, once: the enums (product kinds, staking roles,
-permitted uses, lockup tiers), the permission bits of a vehicle key, the role identifiers,
-the market's constants, and (`workers.protocol.terms`) the terms a product is created with.
+permitted uses, lockup tiers), the role identifiers and the market's constants (here), the
+permission bits of a vehicle key (`workers.protocol.permissions`) and the terms a product is
+created with (`workers.protocol.terms`).
 
 The contracts in `contracts/` are the source of truth; `tests/workers/test_protocol.py` reads
 the compiled build (`.build/__local__.json`: ABIs and sources) and fails when anything here
