@@ -27,13 +27,14 @@ from sqlalchemy import func, select
 from benchmarks.framework import BenchContext, Table
 from devkit.databases import postgres_database, postgres_unavailable
 from devkit.devnet import free_port, stop_process, wait_ready
-from devkit.market_world import API, STREAM, MarketWorld
+from devkit.market_world import MarketWorld
 from workers.config import PROJECT_ROOT, Settings, get_settings
 from workers.db import Database, upgrade
 from workers.db.gateway import ApiCredit
 from workers.db.settlement import Usage
-from workers.db.signals import SignalValue, store_signals
+from workers.protocol import Kind
 from workers.runtime import Runtime
+from workers.signals.store import SignalValue, store_signals
 
 VEHICLES = 100
 CREDITS = 10_000_000
@@ -125,8 +126,8 @@ def loadgen(*args: str) -> dict[str, Any]:
 
 
 def _setup_chain(world: MarketWorld) -> dict[str, Any]:
-    api = world.create_product(API, price=10**9, tag="bench-api")
-    stream = world.create_product(STREAM, refresh=1, tag="bench-stream")
+    api = world.create_product(Kind.API, price=10**9, tag="bench-api")
+    stream = world.create_product(Kind.STREAM, refresh=1, tag="bench-stream")
     owners = world.owner_keys
     vehicles = []
     for i in range(VEHICLES):

@@ -16,19 +16,19 @@ from eth_utils import keccak
 from benchmarks.framework import BenchContext, Gas, Table, measure, ratio
 from devkit.deployment import Deployer
 from workers import eip712
-from workers.access.permissions import LOCATION, LOCK, MANAGE_KEYS, TELEMETRY, UNLOCK
+from workers.protocol import NO_END, ZERO_ADDRESS
+from workers.protocol.permissions import LOCATION, LOCK, MANAGE_KEYS, TELEMETRY, UNLOCK
 
 #: Live keys on the "many keys" vehicle of the transfer comparison.
 LIVE_KEYS = 100
 #: Goals of issue 4.
 GRANT_RATIO_GOAL = 0.5
 TRANSFER_OVERHEAD_GOAL = 10_000
-FOREVER = 2**64 - 1
 DAY = 86_400
 #: PublicLock.initialize arguments: a free, 30-day, effectively unlimited lock priced in ETH.
 LOCK_DURATION = 30 * DAY
 LOCK_MAX_KEYS = 2**255
-ETH = "0x0000000000000000000000000000000000000000"
+ETH = ZERO_ADDRESS
 
 
 def _address(label: str) -> str:
@@ -106,7 +106,7 @@ class IdentityBench:
 
     def grant(self, owner: Deployer, vehicle_id: int, grantee: str, bits: int = TELEMETRY) -> Gas:
         return measure(
-            self.ctx, owner, self.vehicles, "grant", vehicle_id, grantee, bits, FOREVER, keccak(b"terms")
+            self.ctx, owner, self.vehicles, "grant", vehicle_id, grantee, bits, NO_END, keccak(b"terms")
         )
 
     def grant_by_sig(self, owner: Deployer, vehicle_id: int, grantee: str) -> Gas:
@@ -117,13 +117,13 @@ class IdentityBench:
             vehicle_id=vehicle_id,
             grantee=grantee,
             permissions=LOCATION,
-            expires_at=FOREVER,
+            expires_at=NO_END,
             terms_hash=terms,
             nonce=self.vehicles.functions.nonces(owner.account.address).call(),
             deadline=deadline,
         )
         signature = eip712.sign(doc, owner.account.key)
-        args = (vehicle_id, grantee, LOCATION, FOREVER, terms, owner.account.address, deadline, signature)
+        args = (vehicle_id, grantee, LOCATION, NO_END, terms, owner.account.address, deadline, signature)
         return measure(self.ctx, self.dao, self.vehicles, "grantBySig", *args)
 
     def transfer(self, owner: Deployer, vehicle_id: int, to: str) -> Gas:

@@ -21,23 +21,23 @@ from tempfile import TemporaryDirectory
 
 from eth_utils import keccak
 from sqlalchemy import Engine, insert, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from benchmarks.framework import BenchContext, Table, format_cell
 from devkit.databases import postgres_database, postgres_unavailable
 from workers.chain import Chain, connect
 from workers.chain.deployment import Manifest
 from workers.config import Settings, use_settings
-from workers.db import create_engine_for, dispose_engines, upgrade
+from workers.db import create_engine_for, dispose_engines, upgrade, upsert
 from workers.db.indexing import ChainEvent, IndexedBlock, IndexerCursor
 from workers.indexer.decode import Decoder, Event
 from workers.indexer.handlers import handler_for, load_handlers
 from workers.indexer.store import Store
 from workers.indexer.sync import CURSOR, Indexer, deployment_fingerprint
 from workers.indexer.views import attach_views
+from workers.ledger import Contribution
 from workers.merkle import PayoutTree
-from workers.settlement.shares import Contribution, compute_shares
+from workers.protocol import MINTER_ROLE, UINT256_MAX
+from workers.settlement import compute_shares
 
 #: Rounds of (300 token transfers, 100 vehicles minted and keyed): 600 events a round.
 ROUNDS = 90
@@ -64,8 +64,8 @@ def _pump_history(ctx: BenchContext) -> History:
     deployer = ctx.deployer
     connection = vehicles.functions.connectionCount().call() + 1
     deployer.call(vehicles, "addConnection", "bench", deployer.account.address)
-    deployer.call(vehicles, "grantRole", vehicles.functions.MINTER_ROLE().call(), pump.address)
-    deployer.call(token, "approve", pump.address, 2**256 - 1)
+    deployer.call(vehicles, "grantRole", MINTER_ROLE, pump.address)
+    deployer.call(token, "approve", pump.address, UINT256_MAX)
     first = ctx.w3.eth.block_number + 1
     events = 0
     for r in range(ROUNDS):
@@ -139,11 +139,9 @@ def _commit_one(engine: Engine, event: Event) -> None:
                 name=event.name, args=json.dumps(event.args),
             )
         )  # fmt: skip
-        upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         conn.execute(
-            upsert(IndexedBlock.__table__)
-            .values(number=event.block_number, hash=event.block_hash, timestamp=event.block_timestamp)
-            .on_conflict_do_nothing()
+            upsert(conn, IndexedBlock),
+            {"number": event.block_number, "hash": event.block_hash, "timestamp": event.block_timestamp},
         )
 
 

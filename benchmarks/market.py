@@ -13,12 +13,11 @@ from eth_utils import keccak, to_checksum_address
 from benchmarks.framework import BenchContext, Gas, Table, measure
 from devkit.deployment import Deployer
 from workers import eip712
-from workers.market_terms import INSURANCE, terms
 from workers.merkle import PayoutTree
+from workers.protocol import DIMO, MINTER_ROLE, UINT256_MAX, ZERO_ADDRESS, Kind, Role, Use, uses_mask
+from workers.protocol.terms import terms
 
-DIMO = 10**18
 DAY = 86_400
-STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3
 #: Members of the big product in the purchase comparison, and of the big settlement root.
 MANY_MEMBERS = 10_000
 BIG_TREE = 100_000
@@ -41,8 +40,8 @@ def _terms(kind: int, price: int) -> tuple:
     return terms(
         kind,
         price,
-        permittedUses=0b11,
-        minCohort=3 if kind in (DATASET, BUNDLE) else 0,
+        permittedUses=uses_mask(Use.INSURANCE, Use.RESEARCH),
+        minCohort=3 if kind in (Kind.DATASET, Kind.BUNDLE) else 0,
         termsHash=keccak(b"t"),
         termsURI="ipfs://t",
     )
@@ -64,11 +63,16 @@ class MarketBench:
         self.consumer = ctx.sender(ctx.keys[6])
         self.steward = ctx.sender(ctx.keys[7])
         self.owner = ctx.sender(ctx.keys[8])
-        for who, role in ((self.operator, 0), (self.broker, 1), (self.steward, 1), (self.consumer, 2)):
+        for who, role in (
+            (self.operator, Role.OPERATOR),
+            (self.broker, Role.BROKER),
+            (self.steward, Role.BROKER),
+            (self.consumer, Role.CONSUMER),
+        ):
             self.dao.call(self.staking, "setWhitelisted", who.account.address, role, True)
         self.dao.call(self.market, "setSteward", self.steward.account.address, True)
         self.dao.call(self.token, "transfer", self.consumer.account.address, 10_000_000 * DIMO)
-        self.consumer.call(self.token, "approve", self.market.address, 2**256 - 1)
+        self.consumer.call(self.token, "approve", self.market.address, UINT256_MAX)
         receipt = self.dao.call(self.vehicles, "addConnection", "Market bench OEM", self.dao.account.address)
         events = self.vehicles.events.ConnectionSet().process_receipt(receipt)
         self.connection = int(events[0]["args"]["connectionId"])
@@ -79,7 +83,7 @@ class MarketBench:
         return int(self.products.functions.productCount().call()), gas
 
     def create_bundle(self, components: list[int], quantities: list[int]) -> tuple[int, Gas]:
-        terms = _terms(BUNDLE, 5 * DIMO)
+        terms = _terms(Kind.BUNDLE, 5 * DIMO)
         gas = measure(self.ctx, self.operator, self.products, "createBundle", terms, components, quantities)
         return int(self.products.functions.productCount().call()), gas
 
@@ -105,8 +109,8 @@ class MarketBench:
         return measure(self.ctx, self.dao, self.products, "joinBySig", *args)
 
     def subscribe(self, product: int, vehicles: int, broker: Deployer | None = None) -> Gas:
-        via = broker.account.address if broker else "0x" + "00" * 20
-        args = (product, vehicles, 1, via, INSURANCE)
+        via = broker.account.address if broker else ZERO_ADDRESS
+        args = (product, vehicles, 1, via, Use.INSURANCE)
         return measure(self.ctx, self.consumer, self.market, "subscribe", *args)
 
     def farm(self, product: int, members: int) -> None:
@@ -116,8 +120,7 @@ class MarketBench:
             "BenchMemberFarm",
             [self.vehicles.address, self.products.address, self.connection],
         )
-        minter = self.vehicles.functions.MINTER_ROLE().call()
-        self.dao.call(self.vehicles, "grantRole", minter, farm.address)
+        self.dao.call(self.vehicles, "grantRole", MINTER_ROLE, farm.address)
         left = members
         while left:
             batch = min(FARM_BATCH, left)
@@ -145,11 +148,11 @@ def _claim_leaf(tree: PayoutTree, position: int) -> int:
 
 
 def _catalog(b: MarketBench, ops: Table) -> tuple[int, int, int, int]:
-    stream, g = b.create(STREAM, 2 * DIMO)
+    stream, g = b.create(Kind.STREAM, 2 * DIMO)
     ops.add("createProduct (Stream)", g.total, g.execution, "")
-    api, g = b.create(API, DIMO // 100)
+    api, g = b.create(Kind.API, DIMO // 100)
     ops.add("createProduct (Api)", g.total, g.execution, "")
-    dataset, g = b.create(DATASET, 500 * DIMO)
+    dataset, g = b.create(Kind.DATASET, 500 * DIMO)
     ops.add("createProduct (Dataset)", g.total, g.execution, "")
     bundle, g = b.create_bundle([stream, api, dataset], [0, 1_000, 0])
     ops.add("createBundle (3 components)", g.total, g.execution, "")
@@ -176,10 +179,10 @@ def _purchases(b: MarketBench, ops: Table, catalog: tuple[int, int, int, int]) -
     ops.add("subscribe (Stream, 10 vehicles x 1 month, broker)", g.total, g.execution, "buyer's 2nd order")
     g = b.subscribe(bundle, 10, b.steward)
     ops.add("subscribe (Bundle, steward)", g.total, g.execution, "broker share to the Treasury")
-    g = measure(b.ctx, b.consumer, b.market, "buyCredits", api, 10_000, broker, INSURANCE)
+    g = measure(b.ctx, b.consumer, b.market, "buyCredits", api, 10_000, broker, Use.INSURANCE)
     ops.add("buyCredits (10,000 calls, broker)", g.total, g.execution, "")
     spec = keccak(b"battery health by region")
-    g = measure(b.ctx, b.consumer, b.market, "purchaseDataset", dataset, spec, broker, INSURANCE)
+    g = measure(b.ctx, b.consumer, b.market, "purchaseDataset", dataset, spec, broker, Use.INSURANCE)
     ops.add("purchaseDataset (broker)", g.total, g.execution, "")
     g = measure(b.ctx, b.operator, b.market, "withdrawEarnings")
     ops.add("withdrawEarnings (operator)", g.total, g.execution, "")
@@ -235,8 +238,8 @@ def _settlement(b: MarketBench, ops: Table, shape: Table, stream: int) -> Table:
 
 def _member_count_shape(b: MarketBench, shape: Table) -> None:
     """Purchases do not loop over members: 3 members against 10,000."""
-    few, _ = b.create(STREAM, 2 * DIMO)
-    many, _ = b.create(STREAM, 2 * DIMO)
+    few, _ = b.create(Kind.STREAM, 2 * DIMO)
+    many, _ = b.create(Kind.STREAM, 2 * DIMO)
     for _ in range(3):
         b.owner.call(b.products, "join", few, b.mint(b.owner.account.address))
     b.farm(many, MANY_MEMBERS)

@@ -25,7 +25,6 @@ from devkit.devnet import free_port
 from workers import eip712
 from workers.config import PROJECT_ROOT, get_settings
 from workers.db import Database, upgrade
-from workers.oem import signals as vss
 from workers.oem.connectors import callback_uri, connector_for
 from workers.oem.telemetry import (
     ChainDeviceRegistry,
@@ -38,6 +37,7 @@ from workers.oem.telemetry import (
     typed,
 )
 from workers.oem.tokens import MemoryTokens
+from workers.signals import catalogue as vss
 
 PAYLOADS = 400
 PULLS = 60

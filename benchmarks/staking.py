@@ -18,8 +18,8 @@ from benchmarks.framework import BenchContext, Table, gas_used, intrinsic_gas
 from benchmarks.token import _permit_signature
 from devkit.deployment import Deployer
 from workers.merkle import PayoutTree
+from workers.protocol import DIMO, MARKET_ROLE, UINT256_MAX
 
-DIMO = 10**18
 STAKE = 100_000 * DIMO
 #: The issue's goal: a typical claim costs at most this much more than a plain transfer.
 CLAIM_OVERHEAD_GOAL = 25_000
@@ -45,7 +45,7 @@ class Bench:
         """`key`'s account funded with `amount` DIMO and an approval to Staking."""
         who = self.ctx.sender(key)
         self.ctx.deployer.call(self.token, "transfer", who.account.address, amount)
-        who.call(self.token, "approve", self.staking.address, 2**256 - 1)
+        who.call(self.token, "approve", self.staking.address, UINT256_MAX)
         return who
 
     def warp(self, seconds: int) -> None:
@@ -101,8 +101,7 @@ def lifecycle_table(bench: Bench) -> Table:
     bench.warp(bench.staking.functions.unbondingPeriod().call())
     table.add("withdraw", bench.gas(bench.staking, "withdraw", sender=alice), "after the unbonding period")
 
-    market_role = bench.staking.functions.MARKET_ROLE().call()
-    ctx.deployer.call(bench.staking, "grantRole", market_role, ctx.deployer.account.address)
+    ctx.deployer.call(bench.staking, "grantRole", MARKET_ROLE, ctx.deployer.account.address)
     table.add(
         "setUsage (per purchase)", bench.gas(bench.staking, "setUsage", alice.account.address, 40, 2), ""
     )

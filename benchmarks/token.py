@@ -7,8 +7,9 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from benchmarks.framework import BenchContext, Table, gas_used, ratio
+from workers.protocol import DIMO
 
-AMOUNT = 10**18
+AMOUNT = DIMO
 
 
 def _permit_signature(ctx: BenchContext, owner_key: str, spender: str, value: int, deadline: int) -> tuple:

@@ -35,10 +35,10 @@ from devkit.deployment import ANVIL_DEPLOYER_KEY, Deployer
 from devkit.devnet import ANVIL_KEYS
 from devkit.stack import STACK_FILE
 from workers import eip712
-from workers.access import permissions
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import ANVIL_CHAIN_ID, Manifest, manifest_path, network_name
 from workers.merkle import PayoutTree
+from workers.protocol import DIMO, MAX_BPS, Role, permissions
 
 #: Console name of each deployed contract.
 HANDLE_NAMES = {
@@ -142,11 +142,6 @@ def ape_init_extras(chain: Any) -> dict[str, Any]:
 # `<csv stem>.tree.json` (StandardMerkleTree dump + slashId) for owners to claim with
 # `claim_slash("impacted.tree.json", owner_key)`.
 
-#: IStaking.Role by name.
-STAKING_ROLES = {"operator": 0, "broker": 1, "consumer": 2}
-#: DIMO has 18 decimals.
-DIMO_DECIMALS = 18
-
 
 @dataclass(frozen=True)
 class SlashResult:
@@ -168,7 +163,7 @@ def dimo(amount: int | str) -> int:
     if text.upper().endswith("DIMO"):
         text = text[: -len("DIMO")].strip()
     try:
-        value = Decimal(text) * (Decimal(10) ** DIMO_DECIMALS)
+        value = Decimal(text) * DIMO
     except InvalidOperation as exc:
         raise ValueError(f"{amount!r} is not an amount of DIMO") from exc
     if value != value.to_integral_value() or value < 0:
@@ -176,16 +171,17 @@ def dimo(amount: int | str) -> int:
     return int(value)
 
 
-def staking_role(role: int | str) -> int:
+def staking_role(role: int | str) -> Role:
     """IStaking.Role from "Operator" / "broker" / 2."""
     if isinstance(role, int):
-        if role not in STAKING_ROLES.values():
-            raise ValueError(f"role {role} is not one of {sorted(STAKING_ROLES.values())}")
-        return role
+        try:
+            return Role(role)
+        except ValueError:
+            raise ValueError(f"role {role} is not one of {[int(r) for r in Role]}") from None
     try:
-        return STAKING_ROLES[role.lower()]
+        return Role[role.upper()]
     except KeyError:
-        raise ValueError(f"role {role!r} is not one of {[r.title() for r in STAKING_ROLES]}") from None
+        raise ValueError(f"role {role!r} is not one of {[r.name.title() for r in Role]}") from None
 
 
 def read_impacted(csv_path: Path) -> list[tuple[str, int]]:
@@ -290,9 +286,6 @@ SECTIONS.append(staking_section)
 #     deactivate_product(3)            # the DAO (or the product's operator with sender=...)
 #     earnings(operator)               # an operator's or broker's withdrawable earnings, base units
 # `products_domain` is the EIP-712 domain owners sign `eip712.join(...)` against.
-
-#: Basis points in a whole.
-MAX_BPS = 10_000
 
 
 def market_section(namespace: dict[str, Any]) -> dict[str, Any]:

@@ -17,13 +17,14 @@ from web3.contract import Contract
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest, manifest_path, network_name
 from workers.config import DEPLOYMENTS_DIR
+from workers.protocol import DIMO, ROLE_IDS
 
 log = logging.getLogger(__name__)
 
 #: anvil's first test account (mnemonic "test test … junk"): the devnet deployer and DAO.
 ANVIL_DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 #: The initial DIMO supply minted to the deployer on a devnet.
-INITIAL_SUPPLY = 1_000_000_000 * 10**18
+INITIAL_SUPPLY = 1_000_000_000 * DIMO
 #: Gas limit for each deployment or wiring transaction.
 TX_GAS_LIMIT = 15_000_000
 #: Tip per gas on deployment transactions (wei); devnets need none to speak of.
@@ -190,8 +191,7 @@ def deploy_all(
     for grant in ROLE_GRANTS:
         contract = handles[grant.contract]
         holder = account.address if grant.holder == "deployer" else handles[grant.holder].address
-        role_id = getattr(contract.functions, grant.role)().call()
-        sender.call(contract, "grantRole", role_id, holder)
+        sender.call(contract, "grantRole", ROLE_IDS[grant.role], holder)
         roles.setdefault(grant.contract, {}).setdefault(grant.role, []).append(holder)
 
     manifest = Manifest(

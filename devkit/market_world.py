@@ -15,17 +15,13 @@ from web3.logs import DISCARD
 
 from devkit.deployment import Deployer
 from devkit.devnet import ANVIL_KEYS
-from workers import eip712, market_terms
-from workers.access.permissions import LIVE, LOCATION, TELEMETRY
+from workers import eip712
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest
-from workers.market_terms import INSURANCE
+from workers.protocol import DIMO, NO_END, UINT256_MAX, ZERO_ADDRESS, Kind, Role, Use
+from workers.protocol.permissions import LIVE, LOCATION, TELEMETRY
+from workers.protocol.terms import terms as base_terms
 
-DIMO = 10**18
-MONTH = 30 * 86_400
-STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3
-OPERATOR_ROLE, BROKER_ROLE, CONSUMER_ROLE = 0, 1, 2
-ZERO = "0x" + "00" * 20
 OPERATOR_STAKE = 1_000 * DIMO
 
 
@@ -39,12 +35,12 @@ def terms(
     tag: str = "",
 ) -> tuple:
     """IDataProducts.Terms as the ABI tuple: 70/20/5 and the default 5% protocol fee."""
-    return market_terms.terms(
+    return base_terms(
         kind,
         price,
         requiredPermissions=permissions,
         refreshSeconds=refresh,
-        minCohort=max(min_cohort, 1) if kind in (DATASET, BUNDLE) else min_cohort,
+        minCohort=max(min_cohort, 1) if kind in (Kind.DATASET, Kind.BUNDLE) else min_cohort,
         termsHash=keccak(text=f"terms {kind} {price} {tag}"),
         termsURI=f"ipfs://terms/{kind}/{tag}",
     )
@@ -91,12 +87,12 @@ class MarketWorld:
     # --- cast -------------------------------------------------------------------------------
     def setup(self) -> MarketWorld:
         """Curves, an active operator, active consumers with allowances, one OEM connection."""
-        self.send(self.dao_key, self.staking, "setCurve", OPERATOR_ROLE, OPERATOR_STAKE, 0)
-        self.send(self.dao_key, self.staking, "setCurve", CONSUMER_ROLE, 10 * DIMO, 0)
-        self.stake(self.operator_key, OPERATOR_ROLE, OPERATOR_STAKE)
+        self.send(self.dao_key, self.staking, "setCurve", Role.OPERATOR, OPERATOR_STAKE, 0)
+        self.send(self.dao_key, self.staking, "setCurve", Role.CONSUMER, 10 * DIMO, 0)
+        self.stake(self.operator_key, Role.OPERATOR, OPERATOR_STAKE)
         for key in self.consumer_keys:
-            self.stake(key, CONSUMER_ROLE, 1_000 * DIMO)
-            self.send(key, self.token, "approve", self.market.address, 2**256 - 1)
+            self.stake(key, Role.CONSUMER, 1_000 * DIMO)
+            self.send(key, self.token, "approve", self.market.address, UINT256_MAX)
         receipt = self.send(self.dao_key, self.vehicles, "addConnection", "sim", self.address(self.dao_key))
         self.connection_id = int(
             self.vehicles.events.ConnectionSet().process_receipt(receipt, errors=DISCARD)[0]["args"][
@@ -119,7 +115,12 @@ class MarketWorld:
 
     def create_bundle(self, components: list[int], quantities: list[int], **options: Any) -> int:
         self.send(
-            self.operator_key, self.products, "createBundle", terms(BUNDLE, **options), components, quantities
+            self.operator_key,
+            self.products,
+            "createBundle",
+            terms(Kind.BUNDLE, **options),
+            components,
+            quantities,
         )
         return int(self.products.functions.productCount().call())
 
@@ -154,7 +155,7 @@ class MarketWorld:
         self.send(owner_key, self.products, "leave", product_id, vehicle_id)
 
     def grant(
-        self, owner_key: str, vehicle_id: int, grantee: str, permissions: int, expires_at: int = 2**64 - 1
+        self, owner_key: str, vehicle_id: int, grantee: str, permissions: int, expires_at: int = NO_END
     ) -> None:
         self.send(
             owner_key, self.vehicles, "grant", vehicle_id, grantee, permissions, expires_at, b"\x00" * 32
@@ -174,18 +175,33 @@ class MarketWorld:
 
     def subscribe(self, consumer_key: str, product_id: int, vehicles: int, months: int = 1) -> int:
         return self._order_id(
-            self.send(consumer_key, self.market, "subscribe", product_id, vehicles, months, ZERO, INSURANCE)
+            self.send(
+                consumer_key,
+                self.market,
+                "subscribe",
+                product_id,
+                vehicles,
+                months,
+                ZERO_ADDRESS,
+                Use.INSURANCE,
+            )
         )
 
     def buy_credits(self, consumer_key: str, product_id: int, calls: int) -> int:
         return self._order_id(
-            self.send(consumer_key, self.market, "buyCredits", product_id, calls, ZERO, INSURANCE)
+            self.send(consumer_key, self.market, "buyCredits", product_id, calls, ZERO_ADDRESS, Use.INSURANCE)
         )
 
     def purchase_dataset(self, consumer_key: str, product_id: int) -> int:
         return self._order_id(
             self.send(
-                consumer_key, self.market, "purchaseDataset", product_id, keccak(text="spec"), ZERO, INSURANCE
+                consumer_key,
+                self.market,
+                "purchaseDataset",
+                product_id,
+                keccak(text="spec"),
+                ZERO_ADDRESS,
+                Use.INSURANCE,
             )
         )
 

@@ -23,22 +23,19 @@ from devkit.console import build_namespace
 from devkit.deployment import Deployer
 from devkit.devnet import ANVIL_KEYS
 from devkit.stack import StackInfo
-from workers import eip712, market_terms
-from workers.access import permissions as perms
+from workers import eip712
 from workers.chain.deployment import Manifest
 from workers.config import get_settings
 from workers.gateway.client import GatewayClient, GatewayRefusedError
-from workers.market_terms import INSURANCE, RESEARCH
 from workers.merkle import PayoutTree
 from workers.oem.telemetry import payload_hash, telemetry_domain
+from workers.protocol import DIMO, UINT256_MAX, Kind, Role, Use, uses_mask
+from workers.protocol import permissions as perms
+from workers.protocol.terms import terms as protocol_terms
 
 T = TypeVar("T")
 
-DIMO = 10**18
 DAY = 86_400
-NO_END = 2**64 - 1
-OPERATOR, BROKER, CONSUMER = 0, 1, 2  # IStaking.Role
-STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3  # IDataProducts.Kind
 #: The on-chain OEM connections, as the workers' default OEM_CONNECTIONS know them.
 CONNECTIONS = {1: "Smartcar-style", 2: "Tesla Fleet-style"}
 #: How long the story waits for the workers (indexer, pulls, settlement) before it gives up.
@@ -167,10 +164,10 @@ class Catalog:
 def terms(kind: int, price: int, refresh: int, min_cohort: int) -> tuple:
     """Orbit's terms: 70% members, 20% operator, 5% broker, 5% protocol fee; insurance or
     research; telemetry, location and live data."""
-    return market_terms.terms(
+    return protocol_terms(
         kind,
         price,
-        permittedUses=(1 << INSURANCE) | (1 << RESEARCH),
+        permittedUses=uses_mask(Use.INSURANCE, Use.RESEARCH),
         requiredPermissions=perms.TELEMETRY | perms.LOCATION | perms.LIVE,
         refreshSeconds=refresh,
         minCohort=min_cohort,
@@ -375,19 +372,18 @@ class Story:
         self.say.step("operator, brokers and consumer stake DIMO; the DAO whitelists them")
         token, staking = w.contract("token"), w.contract("staking")
         for actor, role, amount in (
-            (c.operator, "Operator", 2_000),
-            (c.broker, "Broker", 1_000),
-            (c.steward, "Broker", 1_000),
-            (c.consumer, "Consumer", 1_000),
+            (c.operator, Role.OPERATOR, 2_000),
+            (c.broker, Role.BROKER, 1_000),
+            (c.steward, Role.BROKER, 1_000),
+            (c.consumer, Role.CONSUMER, 1_000),
         ):
             self._tx(c.dao, token.functions.transfer(actor.address, (amount + 50_000) * DIMO))
             self._tx(actor, token.functions.approve(staking.address, amount * DIMO))
             self._tx(actor, staking.functions.stake(amount * DIMO))
-            w.console["whitelist"](actor.address, role)
-            active = staking.functions.isActive(
-                actor.address, {"Operator": 0, "Broker": 1, "Consumer": 2}[role]
-            ).call()
-            self.say.say(f"{actor.name:<34} staked {amount:,} DIMO, whitelisted {role}, active={active}")
+            name = role.name.title()
+            w.console["whitelist"](actor.address, name)
+            active = staking.functions.isActive(actor.address, role).call()
+            self.say.say(f"{actor.name:<34} staked {amount:,} DIMO, whitelisted {name}, active={active}")
         self._tx(c.dao, w.contract("market").functions.setSteward(c.steward.address, True))
         self.say.say(f"the DAO marks {c.steward.name} as its steward: its commission goes to the treasury")
 
@@ -405,9 +401,9 @@ class Story:
         demand = self.say.wait("the demand signal on GET /v1/demand", lambda: w.gateway().get("/v1/demand"))
         self.say.say(f"open demand: {demand[0]['uri']} budget {dimo(int(demand[0]['budget']))}")
         for attr, kind, price, refresh, cohort in (
-            ("stream", STREAM, 2 * DIMO, 5, 0),
-            ("api", API, DIMO // 100, 5, 0),
-            ("dataset", DATASET, 300 * DIMO, 5, 3),
+            ("stream", Kind.STREAM, 2 * DIMO, 5, 0),
+            ("api", Kind.API, DIMO // 100, 5, 0),
+            ("dataset", Kind.DATASET, 300 * DIMO, 5, 3),
         ):
             receipt = self._tx(
                 c.operator, products.functions.createProduct(terms(kind, price, refresh, cohort))
@@ -424,7 +420,7 @@ class Story:
         components = [self.catalog.stream, self.catalog.api, self.catalog.dataset]
         receipt = self._tx(
             c.operator,
-            products.functions.createBundle(terms(BUNDLE, 5 * DIMO, 5, 3), components, [0, 1_000, 0]),
+            products.functions.createBundle(terms(Kind.BUNDLE, 5 * DIMO, 5, 3), components, [0, 1_000, 0]),
         )
         self.catalog.bundle = int(
             products.events.BundleCreated().process_receipt(receipt, errors=DISCARD)[0]["args"]["bundleId"]
@@ -470,7 +466,7 @@ class Story:
         w, c = self.world, self.cast
         market, token = w.contract("market"), w.contract("token")
         self.say.step("Acme buys through Bridge Brokers, and the bundle through the DAO's steward")
-        self._tx(c.consumer, token.functions.approve(market.address, 2**256 - 1))
+        self._tx(c.consumer, token.functions.approve(market.address, UINT256_MAX))
         treasury = w.manifest.address("Treasury")
         before = {a: w.balance(a) for a in (c.consumer.address, treasury)}
         products = w.contract("products")
@@ -483,18 +479,25 @@ class Story:
         orders = (
             (
                 "stream",
-                market.functions.subscribe(cat.stream, 3, 1, c.broker.address, INSURANCE, quoted(cat.stream)),
+                market.functions.subscribe(
+                    cat.stream, 3, 1, c.broker.address, Use.INSURANCE, quoted(cat.stream)
+                ),
             ),
-            ("api", market.functions.buyCredits(cat.api, 100, c.broker.address, INSURANCE, quoted(cat.api))),
+            (
+                "api",
+                market.functions.buyCredits(cat.api, 100, c.broker.address, Use.INSURANCE, quoted(cat.api)),
+            ),
             (
                 "dataset",
                 market.functions.purchaseDataset(
-                    cat.dataset, spec, c.broker.address, RESEARCH, quoted(cat.dataset)
+                    cat.dataset, spec, c.broker.address, Use.RESEARCH, quoted(cat.dataset)
                 ),
             ),
             (
                 "bundle",
-                market.functions.subscribe(cat.bundle, 3, 1, c.steward.address, RESEARCH, quoted(cat.bundle)),
+                market.functions.subscribe(
+                    cat.bundle, 3, 1, c.steward.address, Use.RESEARCH, quoted(cat.bundle)
+                ),
             ),
         )
         for name, call in orders:

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from workers.protocol import UINT256_MAX
+
 try:  # safe-pysha3: the C keccak that eth-hash uses when installed (pinned in requirements)
     from sha3 import keccak_256 as _new_keccak
 except ImportError:  # pragma: no cover - pycryptodome, eth-hash's other backend
@@ -331,6 +333,6 @@ class PayoutTree:
 def _uint(value: Any) -> int:
     """A uint256 from a dump: a decimal or 0x-hex string, or a JSON integer."""
     number = int(value, 0) if isinstance(value, str) else int(value)
-    if not 0 <= number < 2**256:
+    if not 0 <= number <= UINT256_MAX:
         raise MerkleTreeError(f"{value!r} is not a uint256")
     return number

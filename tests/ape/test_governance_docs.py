@@ -14,11 +14,10 @@ from devkit.console import HANDLE_NAMES
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import run_page, statements
 from workers.config import PROJECT_ROOT
+from workers.protocol import DEFAULT_ADMIN_ROLE, DIMO, GOVERNOR_ROLE, SETTLER_ROLE, SLASHER_ROLE, Role, Tier
 
 DOC = PROJECT_ROOT / "docs" / "governance.md"
-DIMO = 10**18
 DAY = 86_400
-OPERATOR, BROKER, CONSUMER = 0, 1, 2
 
 
 def address(n: int) -> str:
@@ -46,12 +45,15 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
     operator, broker, owner, hot_wallet = address(2), address(3), address(4), address(5)
     oracle, maker, grantee, timelock = address(6), address(7), address(8), address(9)
     # curves, tiers, whitelist
-    assert staking.curve(OPERATOR).call() == [1_000 * DIMO, 0]
-    assert staking.curve(BROKER).call() == [500 * DIMO, 10 * DIMO]
-    assert staking.curve(CONSUMER).call() == [10 * DIMO, 1 * DIMO]
-    assert staking.tierMultiplierBps(3).call() == 40_000
-    assert staking.isWhitelisted(operator, OPERATOR).call() and staking.isWhitelisted(broker, BROKER).call()
-    assert not staking.isWhitelisted(broker, CONSUMER).call()
+    assert staking.curve(Role.OPERATOR).call() == [1_000 * DIMO, 0]
+    assert staking.curve(Role.BROKER).call() == [500 * DIMO, 10 * DIMO]
+    assert staking.curve(Role.CONSUMER).call() == [10 * DIMO, 1 * DIMO]
+    assert staking.tierMultiplierBps(Tier.COMMANDS).call() == 40_000
+    assert (
+        staking.isWhitelisted(operator, Role.OPERATOR).call()
+        and staking.isWhitelisted(broker, Role.BROKER).call()
+    )
+    assert not staking.isWhitelisted(broker, Role.CONSUMER).call()
     assert answer("isWhitelisted(operator.address") is True
     assert answer("isActive(operator.address") is True
     # fee and the held product
@@ -74,10 +76,9 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
     assert vehicles.connection(1).call() == ["smartcar", oracle, False]
     assert answer("isManufacturer(maker.address)") is True and devices.isManufacturer(maker).call()
     # roles
-    settler = bytes(market.SETTLER_ROLE().call())
     assert answer('has_role(market, "SETTLER_ROLE"') is True
-    assert market.hasRole(settler, hot_wallet).call() and not market.hasRole(settler, dao).call()
-    assert not staking.hasRole(bytes(staking.SLASHER_ROLE().call()), hot_wallet).call()
+    assert market.hasRole(SETTLER_ROLE, hot_wallet).call() and not market.hasRole(SETTLER_ROLE, dao).call()
+    assert not staking.hasRole(SLASHER_ROLE, hot_wallet).call()
     assert dao in answer('manifest.roles["Marketplace"]')["SETTLER_ROLE"]
     # the Treasury: 350 + 50 swept - 250 released
     assert token.balanceOf(grantee).call() == 250 * DIMO
@@ -87,11 +88,10 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
     target, value, calldata = ns["target"], ns["value"], ns["calldata"]
     fn, args = ns["staking"].decode_function_input(calldata)
     assert (target, value, fn.fn_name) == (ns["staking"].address, 0, "setWhitelisted")
-    assert args == {"account": operator, "role": OPERATOR, "allowed": True}
-    governor, admin = bytes(treasury.functions.GOVERNOR_ROLE().call()), bytes(32)
-    assert treasury.functions.hasRole(governor, timelock).call()
-    assert treasury.functions.hasRole(admin, timelock).call()
-    assert not treasury.functions.hasRole(governor, dao).call()
+    assert args == {"account": operator, "role": Role.OPERATOR, "allowed": True}
+    assert treasury.functions.hasRole(GOVERNOR_ROLE, timelock).call()
+    assert treasury.functions.hasRole(DEFAULT_ADMIN_ROLE, timelock).call()
+    assert not treasury.functions.hasRole(GOVERNOR_ROLE, dao).call()
 
 
 def test_the_page_shows_every_console_helper(console) -> None:

@@ -22,14 +22,14 @@ from devkit.console import build_namespace
 from devkit.deployment import ANVIL_DEPLOYER_KEY, Deployer
 from tests.support.anvil import ANVIL_KEYS
 from workers import eip712
-from workers.access.permissions import ALL, DRIVE, LOCATION, LOCK, TELEMETRY
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest
+from workers.protocol import NO_END
+from workers.protocol.permissions import ALL, DELEGABLE, DRIVE, LOCATION, LOCK, TELEMETRY
 
 VIN = "5YJ3E1EA7KF317000"
 TERMS = keccak(b"fleet app terms v3")
 ONE_HOUR = 3600
-FOREVER = 2**64 - 1
 
 
 def _account(label: str) -> LocalAccount:
@@ -200,10 +200,10 @@ def test_tampered_grant_and_unauthorised_signer_are_refused(w3, vehicles, oracle
             vehicle_id=vehicle_id,
             grantee=grantee.address,
             bits=TELEMETRY,
-            expires_at=FOREVER,
+            expires_at=NO_END,
         )
     )
-    args[2] = ALL & ~(1 << 7)  # more bits than were signed
+    args[2] = DELEGABLE  # more bits than were signed
     expect_error(vehicles.functions.grantBySig(*args), relayer, "InvalidSignature(address)")
 
     by_stranger = signed_grant(
@@ -213,7 +213,7 @@ def test_tampered_grant_and_unauthorised_signer_are_refused(w3, vehicles, oracle
         vehicle_id=vehicle_id,
         grantee=grantee.address,
         bits=TELEMETRY,
-        expires_at=FOREVER,
+        expires_at=NO_END,
     )
     expect_error(vehicles.functions.grantBySig(*by_stranger), relayer, "NotKeyManager(uint256,address)")
 
@@ -311,7 +311,7 @@ def test_console_has_vehicles_devices_and_signing_helpers(manifest, chain, w3, o
         vehicle_id=vehicle_id,
         grantee=oracle.address,
         permissions=perms.LOCK | perms.UNLOCK,
-        expires_at=FOREVER,
+        expires_at=NO_END,
         terms_hash=bytes(32),
         nonce=0,
         deadline=now(w3) + ONE_HOUR,
@@ -323,7 +323,7 @@ def test_console_has_vehicles_devices_and_signing_helpers(manifest, chain, w3, o
             vehicle_id,
             oracle.address,
             msg["permissions"],
-            FOREVER,
+            NO_END,
             bytes(32),
             owner.address,
             msg["deadline"],

@@ -15,18 +15,23 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from tests.support.console_docs import open_console
-from workers import eip712, market_terms
-from workers.market_terms import INSURANCE, RESEARCH
+from workers import eip712
 from workers.merkle import PayoutTree
+from workers.protocol import (
+    DEFAULT_PROTOCOL_FEE_BPS,
+    DIMO,
+    MAX_BPS,
+    MONTH_SECONDS,
+    NO_END,
+    UINT256_MAX,
+    Kind,
+    Tier,
+    Use,
+    uses_mask,
+)
+from workers.protocol.terms import terms as base_terms
 
-DIMO = 10**18
-MONTH = 30 * 24 * 3600
-BPS = 10_000
-FEE_BPS = 500
 MEMBERS_BPS, OPERATOR_BPS, BROKER_BPS = 7_000, 2_000, 500
-OPERATOR, BROKER, CONSUMER = 0, 1, 2  # IStaking.Role
-STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3  # IDataProducts.Kind
-NO_END = 2**64 - 1
 SPEC = keccak(text="battery state of health by region")
 
 
@@ -69,19 +74,19 @@ def terms(kind: int, price: int, **changes: Any) -> tuple:
         "membersBps": MEMBERS_BPS,
         "operatorBps": OPERATOR_BPS,
         "brokerBps": BROKER_BPS,
-        "permittedUses": (1 << INSURANCE) | (1 << RESEARCH),
-        "minCohort": 3 if kind in (DATASET, BUNDLE) else 0,
+        "permittedUses": uses_mask(Use.INSURANCE, Use.RESEARCH),
+        "minCohort": 3 if kind in (Kind.DATASET, Kind.BUNDLE) else 0,
         "termsURI": f"ipfs://terms/{kind}",
     }
-    return market_terms.terms(kind, price, **{**fields, **changes})
+    return base_terms(kind, price, **{**fields, **changes})
 
 
 def split(paid: int, brokered: bool) -> dict[str, int]:
     """DESIGN.md §3.6, computed here independently: each share rounds down, the members get the
     rest; without a broker (or through a steward) the broker share goes to the Treasury."""
-    operator = paid * OPERATOR_BPS // BPS
-    broker = paid * BROKER_BPS // BPS
-    fee = paid * FEE_BPS // BPS
+    operator = paid * OPERATOR_BPS // MAX_BPS
+    broker = paid * BROKER_BPS // MAX_BPS
+    fee = paid * DEFAULT_PROTOCOL_FEE_BPS // MAX_BPS
     return {
         "members": paid - operator - broker - fee,
         "operator": operator,
@@ -125,7 +130,7 @@ def cast(accounts, env) -> Cast:
         env.token.transfer(account, (stake + 20_000) * DIMO, sender=dao)
         env.token.approve(env.staking, stake * DIMO, sender=account)
         env.staking.stake(stake * DIMO, sender=account)
-    env.token.approve(env.market, 2**256 - 1, sender=consumer)
+    env.token.approve(env.market, UINT256_MAX, sender=consumer)
     env.market.setSteward(steward, True, sender=dao)
     signer = Account.from_key(keccak(b"owner who signs"))
     return Cast(dao, operator, broker, steward, consumer, relayer, [accounts[5], accounts[6]], signer)
@@ -135,10 +140,10 @@ def cast(accounts, env) -> Cast:
 def catalog(env, cast) -> Catalog:
     """The operator's stream, API, dataset and a bundle of the three."""
     products, op = env.products, cast.operator
-    products.createProduct(terms(STREAM, 2 * DIMO), sender=op)
-    products.createProduct(terms(API, DIMO // 100), sender=op)
-    products.createProduct(terms(DATASET, 500 * DIMO), sender=op)
-    products.createBundle(terms(BUNDLE, 5 * DIMO), [1, 2, 3], [0, 1_000, 0], sender=op)
+    products.createProduct(terms(Kind.STREAM, 2 * DIMO), sender=op)
+    products.createProduct(terms(Kind.API, DIMO // 100), sender=op)
+    products.createProduct(terms(Kind.DATASET, 500 * DIMO), sender=op)
+    products.createBundle(terms(Kind.BUNDLE, 5 * DIMO), [1, 2, 3], [0, 1_000, 0], sender=op)
     assert products.productCount() == 4
     return Catalog(stream=1, api=2, dataset=3, bundle=4)
 
@@ -196,11 +201,11 @@ def test_the_market_story(env, cast, catalog, chain):
 
     # The consumer buys each product through the broker, and the bundle through the steward.
     purchases = [
-        ("subscribe", (catalog.stream, 3, 2, cast.broker, INSURANCE), 2 * DIMO * 3 * 2, True),
-        ("buyCredits", (catalog.api, 10_000, cast.broker, RESEARCH), DIMO // 100 * 10_000, True),
+        ("subscribe", (catalog.stream, 3, 2, cast.broker, Use.INSURANCE), 2 * DIMO * 3 * 2, True),
+        ("buyCredits", (catalog.api, 10_000, cast.broker, Use.RESEARCH), DIMO // 100 * 10_000, True),
         # Bound to the terms version the buyer was quoted (the overload with a trailing version).
-        ("purchaseDataset", (catalog.dataset, SPEC, cast.broker, RESEARCH, 1), 500 * DIMO, True),
-        ("subscribe", (catalog.bundle, 3, 1, cast.steward, INSURANCE), 5 * DIMO * 3, False),
+        ("purchaseDataset", (catalog.dataset, SPEC, cast.broker, Use.RESEARCH, 1), 500 * DIMO, True),
+        ("subscribe", (catalog.bundle, 3, 1, cast.steward, Use.INSURANCE), 5 * DIMO * 3, False),
     ]
     before = {
         "consumer": token.balanceOf(cast.consumer),
@@ -223,7 +228,7 @@ def test_the_market_story(env, cast, catalog, chain):
         view = market.order(n)
         assert view.productId == product_id and view.paid == paid and view.buyer == cast.consumer.address
     assert market.order(2).endsAt == NO_END and market.order(2).quantity == 10_000
-    assert market.order(1).endsAt - market.order(1).startsAt == 2 * MONTH
+    assert market.order(1).endsAt - market.order(1).startsAt == 2 * MONTH_SECONDS
     assert market.datasetSpec(3) == SPEC
 
     assert before["consumer"] - token.balanceOf(cast.consumer) == expected["paid"]
@@ -237,9 +242,10 @@ def test_the_market_story(env, cast, catalog, chain):
     assert token.balanceOf(market) - before["market"] == held
     assert expected["paid"] == expected["treasury"] + held  # conservation, to the wei
 
-    # The lockup curve follows consumption: 3 stream + 3 bundle vehicle-subscriptions, tier 1.
-    assert env.staking.usageOf(cast.consumer) == (6, 1)
-    assert market.usageOf(cast.consumer) == (6, 1)
+    # The lockup curve follows consumption: 3 stream + 3 bundle vehicle-subscriptions, at the
+    # location tier (the products require LOCATION, not LIVE).
+    assert env.staking.usageOf(cast.consumer) == (6, Tier.LOCATION)
+    assert market.usageOf(cast.consumer) == (6, Tier.LOCATION)
 
     # Operator and broker pull their earnings.
     for account, amount in ((cast.operator, expected["operator"]), (cast.broker, expected["broker"])):
@@ -273,7 +279,7 @@ def test_join_by_signature_is_refused_once_the_terms_moved(env, cast, catalog, c
     vehicle = mint(env, cast, cast.signer.address, 20)
     deadline = chain.pending_timestamp + 3600
     signature = join_signature(env, cast.signer, catalog.api, vehicle, version=1, deadline=deadline)
-    products.updateTerms(catalog.api, terms(API, DIMO // 50), sender=cast.operator)
+    products.updateTerms(catalog.api, terms(Kind.API, DIMO // 50), sender=cast.operator)
     assert products.product(catalog.api).version == 2
     with pytest.raises(products.VersionMismatch):
         products.joinBySig(catalog.api, vehicle, 1, deadline, signature, sender=cast.relayer)
@@ -285,12 +291,12 @@ def test_join_by_signature_is_refused_once_the_terms_moved(env, cast, catalog, c
 def test_a_purchase_bound_to_its_quote_is_refused_once_the_terms_moved(env, cast, catalog):
     products, market, token = env.products, env.market, env.token
     quoted = products.saleTerms(catalog.stream).version
-    products.updateTerms(catalog.stream, terms(STREAM, 1_000 * DIMO), sender=cast.operator)
+    products.updateTerms(catalog.stream, terms(Kind.STREAM, 1_000 * DIMO), sender=cast.operator)
     balance = token.balanceOf(cast.consumer)
     with pytest.raises(market.TermsVersionMoved):
-        market.subscribe(catalog.stream, 3, 1, cast.broker, INSURANCE, quoted, sender=cast.consumer)
+        market.subscribe(catalog.stream, 3, 1, cast.broker, Use.INSURANCE, quoted, sender=cast.consumer)
     assert token.balanceOf(cast.consumer) == balance
-    market.subscribe(catalog.stream, 3, 1, cast.broker, INSURANCE, quoted + 1, sender=cast.consumer)
+    market.subscribe(catalog.stream, 3, 1, cast.broker, Use.INSURANCE, quoted + 1, sender=cast.consumer)
     assert balance - token.balanceOf(cast.consumer) == 3 * 1_000 * DIMO
 
 
@@ -312,18 +318,18 @@ def test_console_fee_deactivation_and_earnings(env, cast, catalog):
     with pytest.raises(ValueError, match="outside"):
         console["set_protocol_fee"](10_001)
     # Terms already agreed keep their fee; new terms must balance against the new one.
-    assert products.productFeeBps(catalog.stream) == FEE_BPS
+    assert products.productFeeBps(catalog.stream) == DEFAULT_PROTOCOL_FEE_BPS
     with pytest.raises(products.BpsSumMismatch):
-        products.createProduct(terms(STREAM, DIMO), sender=cast.operator)
-    products.createProduct(terms(STREAM, DIMO, membersBps=MEMBERS_BPS + 250), sender=cast.operator)
+        products.createProduct(terms(Kind.STREAM, DIMO), sender=cast.operator)
+    products.createProduct(terms(Kind.STREAM, DIMO, membersBps=MEMBERS_BPS + 250), sender=cast.operator)
 
     console["deactivate_product"](catalog.dataset)
     assert not products.product(catalog.dataset).active
     with pytest.raises(market.ProductInactive):
-        market.purchaseDataset(catalog.dataset, bytes(32), cast.broker, RESEARCH, sender=cast.consumer)
+        market.purchaseDataset(catalog.dataset, bytes(32), cast.broker, Use.RESEARCH, sender=cast.consumer)
     with pytest.raises(market.ComponentInactive):
-        market.subscribe(catalog.bundle, 1, 1, cast.broker, RESEARCH, sender=cast.consumer)
+        market.subscribe(catalog.bundle, 1, 1, cast.broker, Use.RESEARCH, sender=cast.consumer)
 
     before = console["earnings"](cast.broker.address)
-    market.buyCredits(catalog.api, 100, cast.broker, RESEARCH, sender=cast.consumer)
-    assert console["earnings"](cast.broker.address) - before == (DIMO // 100 * 100) * BROKER_BPS // BPS
+    market.buyCredits(catalog.api, 100, cast.broker, Use.RESEARCH, sender=cast.consumer)
+    assert console["earnings"](cast.broker.address) - before == (DIMO // 100 * 100) * BROKER_BPS // MAX_BPS

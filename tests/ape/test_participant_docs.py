@@ -18,10 +18,9 @@ from tests.support.console_docs import run_page
 from tests.workers.gateway.conftest import LiveServer
 from workers.config import PROJECT_ROOT, get_settings
 from workers.gateway.app import create_app
+from workers.protocol import DIMO, Role, Tier
 
 DOCS = PROJECT_ROOT / "docs"
-DIMO = 10**18
-OPERATOR, BROKER = 0, 1
 
 
 def address(n: int) -> str:
@@ -84,8 +83,8 @@ def test_the_brokers_page_runs_and_its_sign_in_works(console, gateway) -> None:
         580 * DIMO,
     ]  # before and after 16 live vehicles
     assert answer("isActive(broker.address, 1)") is True
-    assert answer("usageOf(broker.address)") == [16, 2]
-    assert staking.isActive(broker, BROKER).call()
+    assert answer("usageOf(broker.address)") == [16, Tier.LIVE]
+    assert staking.isActive(broker, Role.BROKER).call()
     assert answer("earnings(broker.address)") == 1 * DIMO  # 5 % of 10 vehicles x 2 DIMO
     assert market.claimable(broker).call() == 0
     assert answer("earnings(steward.address)") == 0

@@ -13,9 +13,7 @@ import pytest
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import open_console
 from workers.merkle import PayoutTree
-
-DIMO = 10**18
-OPERATOR = 0
+from workers.protocol import DIMO, Role
 
 
 @dataclass(frozen=True)
@@ -60,24 +58,24 @@ def test_console_has_the_staking_one_liners(env):
 
 def test_whitelist_then_raise_the_curve(env, operator):
     staking, console = env.staking, env.console
-    assert not staking.isActive(operator, OPERATOR)
+    assert not staking.isActive(operator, Role.OPERATOR)
     console["whitelist"](operator.address, "Operator")
-    assert staking.isWhitelisted(operator, OPERATOR)
-    assert staking.isActive(operator, OPERATOR)  # the default curve asks for nothing
+    assert staking.isWhitelisted(operator, Role.OPERATOR)
+    assert staking.isActive(operator, Role.OPERATOR)  # the default curve asks for nothing
 
     console["set_curve"]("Operator", "2000 DIMO", "10 DIMO")
-    assert staking.curve(OPERATOR) == (2_000 * DIMO, 10 * DIMO)
-    assert staking.requiredStake(operator, OPERATOR) == 2_000 * DIMO
-    assert not staking.isActive(operator, OPERATOR)
+    assert staking.curve(Role.OPERATOR) == (2_000 * DIMO, 10 * DIMO)
+    assert staking.requiredStake(operator, Role.OPERATOR) == 2_000 * DIMO
+    assert not staking.isActive(operator, Role.OPERATOR)
     with pytest.raises(staking.StakeBelowRequired) as refused:
         staking.requestUnstake(1, sender=operator)
     assert refused.value.inputs["required"] == 2_000 * DIMO
 
     staking.stake(500 * DIMO, sender=operator)
-    assert staking.isActive(operator, OPERATOR)
+    assert staking.isActive(operator, Role.OPERATOR)
 
     console["whitelist"](operator.address, "Operator", allowed=False)
-    assert not staking.isActive(operator, OPERATOR)
+    assert not staking.isActive(operator, Role.OPERATOR)
 
 
 def test_slash_with_a_csv_and_every_owner_claims(env, operator, owners, tmp_path: Path):

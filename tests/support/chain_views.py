@@ -11,8 +11,8 @@ from web3.exceptions import ContractLogicError
 
 from tests.support.history import ACCOUNTS, History
 from tests.support.projections import rows
+from workers.protocol import ZERO_ADDRESS, Role, Tier
 
-ZERO = "0x" + "00" * 20
 ZERO32 = "0x" + "00" * 32
 
 
@@ -111,7 +111,7 @@ def _identity(engine: Engine, history: History) -> Iterator[str]:
             f"user expiry of {vehicle_id}", user["expires"] if live else 0, vid.userExpires(vehicle_id).call()
         )
         now = history.now()
-        expected_user = user["user"] if live and now < user["expires"] else ZERO
+        expected_user = user["user"] if live and now < user["expires"] else ZERO_ADDRESS
         yield from _check(f"user of {vehicle_id}", expected_user, vid.userOf(vehicle_id).call().lower())
     for row in rows(engine, "connections"):
         name, oracle, active = vid.connection(row["connection_id"]).call()
@@ -176,7 +176,7 @@ def _staking(engine: Engine, history: History) -> Iterator[str]:
         row = stakes.get(account.lower())
         expected = (row["active"], row["unbonding"], row["release_at"]) if row else (0, 0, 0)
         yield from _check(f"stake of {account}", expected, tuple(st.stakeOf(account).call()))
-        for role in range(3):
+        for role in Role:
             yield from _check(
                 f"whitelist {account} {role}",
                 whitelist.get((account.lower(), role), False),
@@ -187,10 +187,10 @@ def _staking(engine: Engine, history: History) -> Iterator[str]:
             f"usage of {account}", (u["units"], u["tier"]) if u else (0, 0), tuple(st.usageOf(account).call())
         )
     curves = {r["role"]: (r["base"], r["per_sqrt_unit"]) for r in rows(engine, "staking_curves")}
-    for role in range(3):
+    for role in Role:
         yield from _check(f"curve {role}", curves.get(role, (0, 0)), tuple(st.curve(role).call()))
     tiers = {r["tier"]: r["bps"] for r in rows(engine, "tier_multipliers")}
-    for tier in range(4):
+    for tier in Tier:
         yield from _check(f"tier {tier}", tiers.get(tier), st.tierMultiplierBps(tier).call())
     params = {(r["contract"], r["name"]): r["value"] for r in rows(engine, "protocol_params")}
     yield from _check(

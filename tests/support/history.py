@@ -13,20 +13,29 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 from tests.support.anvil import ANVIL_KEYS
-from workers import eip712, market_terms
-from workers.access.permissions import DRIVE, LOCATION, LOCK, MANAGE_KEYS, TELEMETRY, UNLOCK
+from workers import eip712
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest
 from workers.merkle import PayoutTree
+from workers.protocol import (
+    DIMO,
+    GOVERNOR_ROLE,
+    MONTH_SECONDS,
+    NO_END,
+    UINT256_MAX,
+    ZERO_ADDRESS,
+    Kind,
+    Role,
+    Tier,
+    Use,
+    uses_mask,
+)
+from workers.protocol.permissions import DRIVE, LOCATION, LOCK, MANAGE_KEYS, TELEMETRY, UNLOCK
+from workers.protocol.terms import terms as base_terms
 
 ACCOUNTS = [Account.from_key(k).address for k in ANVIL_KEYS]
 DAO = ACCOUNTS[0]
-DIMO = 10**18
 DAY = 24 * 3600
-MONTH = 30 * DAY
-NO_END = 2**64 - 1
-OPERATOR_ROLE, BROKER_ROLE, CONSUMER_ROLE = 0, 1, 2
-STREAM, API, DATASET, BUNDLE = 0, 1, 2, 3
 #: The cast of the protocol story (anvil accounts; DAO = accounts[0] holds every devnet role).
 OWNERS = ACCOUNTS[1:5]
 OPERATOR, BROKER, STEWARD, CONSUMER = ACCOUNTS[5], ACCOUNTS[6], ACCOUNTS[7], ACCOUNTS[8]
@@ -37,8 +46,11 @@ DEVICE_KEYS = [keccak(text=f"device {i}") for i in range(3)]
 
 def terms(kind: int, price: int, **changes: Any) -> tuple:
     """IDataProducts.Terms as the ABI tuple (70/20/5 and the default 5% fee)."""
-    fields = {"permittedUses": 0b11, "minCohort": 2 if kind in (DATASET, BUNDLE) else 0}
-    return market_terms.terms(kind, price, **{**fields, **changes})
+    fields = {
+        "permittedUses": uses_mask(Use.INSURANCE, Use.RESEARCH),
+        "minCohort": 2 if kind in (Kind.DATASET, Kind.BUNDLE) else 0,
+    }
+    return base_terms(kind, price, **{**fields, **changes})
 
 
 class History:
@@ -91,12 +103,11 @@ class History:
         self.tx("Treasury", "deposit", self.manifest.address("DimoToken"), 60 * DIMO, sender=ACCOUNTS[1])
         self.tx("Treasury", "release", self.manifest.address("DimoToken"), ACCOUNTS[7], 15 * DIMO)
         self.tx("DimoToken", "delegate", ACCOUNTS[3], sender=ACCOUNTS[2])
-        governor = self.contract("Treasury").functions.GOVERNOR_ROLE().call()
-        self.tx("Treasury", "grantRole", governor, ACCOUNTS[8])
-        self.tx("Treasury", "grantRole", governor, ACCOUNTS[9])
-        self.tx("Treasury", "revokeRole", governor, ACCOUNTS[8])
+        self.tx("Treasury", "grantRole", GOVERNOR_ROLE, ACCOUNTS[8])
+        self.tx("Treasury", "grantRole", GOVERNOR_ROLE, ACCOUNTS[9])
+        self.tx("Treasury", "revokeRole", GOVERNOR_ROLE, ACCOUNTS[8])
         for account in (DAO, ACCOUNTS[8], ACCOUNTS[9]):
-            self.role_candidates.add(("Treasury", "0x" + governor.hex(), account))
+            self.role_candidates.add(("Treasury", "0x" + GOVERNOR_ROLE.hex(), account))
 
     def all(self) -> None:
         """Every event of every contract in the deployment."""
@@ -255,24 +266,24 @@ class History:
 
     def staking(self) -> None:
         staking = self.manifest.address("Staking")
-        self.tx("Staking", "setCurve", OPERATOR_ROLE, 1_000 * DIMO, 0)
-        self.tx("Staking", "setCurve", BROKER_ROLE, 500 * DIMO, 10 * DIMO)
-        self.tx("Staking", "setCurve", CONSUMER_ROLE, 100 * DIMO, 10 * DIMO)
-        self.tx("Staking", "setTierMultiplier", 3, 31_000)
+        self.tx("Staking", "setCurve", Role.OPERATOR, 1_000 * DIMO, 0)
+        self.tx("Staking", "setCurve", Role.BROKER, 500 * DIMO, 10 * DIMO)
+        self.tx("Staking", "setCurve", Role.CONSUMER, 100 * DIMO, 10 * DIMO)
+        self.tx("Staking", "setTierMultiplier", Tier.COMMANDS, 31_000)
         self.tx("Staking", "setUnbondingPeriod", 2 * DAY)
         self.tx("Staking", "setClaimWindow", 8 * DAY)
         for account, role in (
-            (OPERATOR, OPERATOR_ROLE),
-            (BROKER, BROKER_ROLE),
-            (STEWARD, BROKER_ROLE),
-            (CONSUMER, CONSUMER_ROLE),
+            (OPERATOR, Role.OPERATOR),
+            (BROKER, Role.BROKER),
+            (STEWARD, Role.BROKER),
+            (CONSUMER, Role.CONSUMER),
         ):
             self.tx("Staking", "setWhitelisted", account, role, True)
             self.tx("DimoToken", "transfer", account, 50_000 * DIMO)
             self.tx("DimoToken", "approve", staking, 2_000 * DIMO, sender=account)
             self.tx("Staking", "stake", 2_000 * DIMO, sender=account)
-        self.tx("Staking", "setWhitelisted", ACCOUNTS[9], CONSUMER_ROLE, True)
-        self.tx("Staking", "setWhitelisted", ACCOUNTS[9], CONSUMER_ROLE, False)
+        self.tx("Staking", "setWhitelisted", ACCOUNTS[9], Role.CONSUMER, True)
+        self.tx("Staking", "setWhitelisted", ACCOUNTS[9], Role.CONSUMER, False)
         self.tx("Staking", "requestUnstake", 100 * DIMO, sender=CONSUMER)
         self.advance(3 * DAY)
         self.tx("Staking", "withdraw", sender=CONSUMER)
@@ -283,9 +294,9 @@ class History:
     def market(self) -> None:
         market = self.manifest.address("Marketplace")
         receipts = [
-            self.tx("DataProducts", "createProduct", terms(STREAM, 2 * DIMO), sender=OPERATOR),
-            self.tx("DataProducts", "createProduct", terms(API, DIMO // 100), sender=OPERATOR),
-            self.tx("DataProducts", "createProduct", terms(DATASET, 500 * DIMO), sender=OPERATOR),
+            self.tx("DataProducts", "createProduct", terms(Kind.STREAM, 2 * DIMO), sender=OPERATOR),
+            self.tx("DataProducts", "createProduct", terms(Kind.API, DIMO // 100), sender=OPERATOR),
+            self.tx("DataProducts", "createProduct", terms(Kind.DATASET, 500 * DIMO), sender=OPERATOR),
         ]
         stream, api, dataset = (
             self.event_arg(r, "DataProducts", "ProductCreated", "productId") for r in receipts
@@ -293,7 +304,7 @@ class History:
         receipt = self.tx(
             "DataProducts",
             "createBundle",
-            terms(BUNDLE, 5 * DIMO),
+            terms(Kind.BUNDLE, 5 * DIMO),
             [stream, api, dataset],
             [0, 1_000, 0],
             sender=OPERATOR,
@@ -301,7 +312,11 @@ class History:
         bundle = self.event_arg(receipt, "DataProducts", "ProductCreated", "productId")
         self.products = [stream, api, dataset, bundle]
         self.tx(
-            "DataProducts", "updateTerms", stream, terms(STREAM, 3 * DIMO, refreshSeconds=30), sender=OPERATOR
+            "DataProducts",
+            "updateTerms",
+            stream,
+            terms(Kind.STREAM, 3 * DIMO, refreshSeconds=30),
+            sender=OPERATOR,
         )
         self.tx("DataProducts", "setActive", api, False, sender=OPERATOR)
         self.tx("DataProducts", "setActive", api, True)
@@ -344,13 +359,21 @@ class History:
         self.tx("Marketplace", "setSteward", STEWARD, True)
         self.tx("Marketplace", "setSteward", ACCOUNTS[9], True)
         self.tx("Marketplace", "setSteward", ACCOUNTS[9], False)
-        self.tx("DimoToken", "approve", market, 2**256 - 1, sender=CONSUMER)
-        self.tx("DimoToken", "approve", market, 2**256 - 1, sender=BROKER)
-        receipt = self.tx("Marketplace", "subscribe", stream, 2, 1, BROKER, 0, sender=CONSUMER)
+        self.tx("DimoToken", "approve", market, UINT256_MAX, sender=CONSUMER)
+        self.tx("DimoToken", "approve", market, UINT256_MAX, sender=BROKER)
+        receipt = self.tx("Marketplace", "subscribe", stream, 2, 1, BROKER, Use.INSURANCE, sender=CONSUMER)
         self.stream_order = self.event_arg(receipt, "Marketplace", "OrderPlaced", "orderId")
-        self.tx("Marketplace", "buyCredits", api, 100, "0x" + "00" * 20, 1, sender=CONSUMER)
-        self.tx("Marketplace", "purchaseDataset", dataset, keccak(text="spec"), STEWARD, 0, sender=CONSUMER)
-        self.tx("Marketplace", "subscribe", bundle, 1, 2, "0x" + "00" * 20, 1, sender=BROKER)
+        self.tx("Marketplace", "buyCredits", api, 100, ZERO_ADDRESS, Use.RESEARCH, sender=CONSUMER)
+        self.tx(
+            "Marketplace",
+            "purchaseDataset",
+            dataset,
+            keccak(text="spec"),
+            STEWARD,
+            Use.INSURANCE,
+            sender=CONSUMER,
+        )
+        self.tx("Marketplace", "subscribe", bundle, 1, 2, ZERO_ADDRESS, Use.RESEARCH, sender=BROKER)
         # The settler pays the stream's members for one epoch; one member claims.
         pool = self.contract("Marketplace").functions.memberPool(stream).call()
         tree = PayoutTree.from_amounts([(OWNERS[0], pool // 3), (OWNERS[1], pool // 3)])
@@ -358,7 +381,7 @@ class History:
         index, account, amount = tree.leaf(0)
         self.tx("Marketplace", "claim", stream, 7, index, account, amount, tree.proof(0), sender=ACCOUNTS[9])
         self.tx("Marketplace", "withdrawEarnings", sender=OPERATOR)
-        self.advance(MONTH + DAY)
+        self.advance(MONTH_SECONDS + DAY)
         self.tx("Marketplace", "expireOrder", self.stream_order)
 
     # --- slashing ----------------------------------------------------------------------------

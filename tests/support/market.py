@@ -1,4 +1,4 @@
-"""A market with money in its member pools, usage rows as the gateway writes them, and the
+"""A market with money in its member pools, usage recorded as the gateway records it, and the
 balance sheet the settlement must conserve."""
 
 from __future__ import annotations
@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
-
-from tests.support.databases import get_engine
+from tests.support.databases import session_scope
 from tests.support.history import ACCOUNTS, BROKER, CONSUMER, OPERATOR, OWNERS, STEWARD, History
 from workers.config import Settings
-from workers.db.settlement import Usage
+from workers.ledger import UsageKind, record_usage
 
 
 @dataclass
@@ -34,28 +32,23 @@ class Market:
         product_id: int,
         epoch: int,
         contributions: list[tuple[int, str, int]],
-        kind: str = "api",
+        kind: UsageKind = UsageKind.API,
         tag: str = "",
     ) -> None:
-        """Usage rows (vehicle, owner, units) as the gateway writes them, committed."""
-        engine = get_engine(self.settings.database_url)
-        with engine.begin() as conn:
-            conn.execute(
-                insert(Usage),
-                [
-                    {
-                        "product_id": product_id,
-                        "epoch": epoch,
-                        "vehicle_id": v,
-                        "owner": o,
-                        "units": u,
-                        "kind": kind,
-                        "source": f"{kind}:{tag}{product_id}:{epoch}:{i}",
-                        "included": False,
-                    }
-                    for i, (v, o, u) in enumerate(contributions)
-                ],
-            )
+        """Usage (vehicle, owner, units) recorded through the ledger as the gateway records it,
+        committed."""
+        with session_scope(self.settings.database_url) as session:
+            for i, (vehicle_id, owner, units) in enumerate(contributions):
+                record_usage(
+                    session,
+                    kind,
+                    (f"{tag}{product_id}", epoch, i),
+                    product_id=product_id,
+                    vehicle_id=vehicle_id,
+                    owner=owner,
+                    epoch=epoch,
+                    units=units,
+                )
 
     def end_epoch(self) -> None:
         """Moves chain time past the current epoch."""

@@ -23,6 +23,7 @@ from workers import eip712
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest
 from workers.config import get_settings
+from workers.protocol import MINTER_ROLE
 
 
 @dataclass
@@ -106,8 +107,7 @@ def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
     else:
         chain.vehicle_id = deployer.deploy("VehicleId", [governor])
         manifest.contracts["VehicleId"] = chain.vehicle_id.address
-        minter = chain.vehicle_id.functions.MINTER_ROLE().call()
-        chain.send(ANVIL_DEPLOYER_KEY, chain.vehicle_id, "grantRole", minter, governor)
+        chain.send(ANVIL_DEPLOYER_KEY, chain.vehicle_id, "grantRole", MINTER_ROLE, governor)
     if "AftermarketDevice" in manifest.contracts:
         artifact = load_artifact("AftermarketDevice")
         chain.device = node.w3.eth.contract(address=manifest.address("AftermarketDevice"), abi=artifact.abi)

@@ -1,17 +1,21 @@
 """The workers' schema: made by Alembic only, one linear history, the same as the models on
-SQLite and PostgreSQL, and chain integers exact on both."""
+SQLite and PostgreSQL, and chain integers exact on both; the two statements whose SQL differs
+between them (`upsert`, `for_update`) behave alike on both."""
 
 from __future__ import annotations
 
+import threading
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 
 from tests.support.databases import get_engine, session_scope
-from workers.db import Base, heads, load_models, upgrade
+from workers.db import Base, for_update, heads, load_models, upgrade, upsert
 from workers.db.projections import Vehicle
+from workers.protocol import UINT256_MAX as MAX_UINT256
 
-MAX_UINT256 = 2**256 - 1
+OWNER = "0xabc0000000000000000000000000000000000001"
 
 
 def test_migrations_have_one_head():
@@ -57,3 +61,53 @@ def test_uint_columns_keep_uint256_exact_and_ordered(db_url):
         assert ids == sorted(values)
         row = session.get(Vehicle, MAX_UINT256)
         assert row is not None and row.owner == "0xabc0000000000000000000000000000000000001"
+
+
+def _vehicle(vehicle_id: int, generation: int, block: int) -> dict[str, object]:
+    return {"vehicle_id": vehicle_id, "owner": OWNER, "generation": generation, "burned": False,
+            "block_number": block}  # fmt: skip
+
+
+def _generations(db_url: str) -> dict[int, int]:
+    with session_scope(db_url, read_only=True) as session:
+        return dict(session.execute(select(Vehicle.vehicle_id, Vehicle.generation)).all())
+
+
+def test_upsert_inserts_then_updates_only_what_is_newer(db_url):
+    with session_scope(db_url) as session:
+        statement = upsert(session, Vehicle, update=("generation", "block_number"), if_newer="block_number")
+        session.execute(statement, [_vehicle(1, 1, 10), _vehicle(MAX_UINT256, 1, 10)])
+        session.execute(statement, _vehicle(1, 2, 11))  # newer: replaces
+        session.execute(statement, _vehicle(MAX_UINT256, 0, 9))  # older: kept out
+    assert _generations(db_url) == {1: 2, MAX_UINT256: 1}
+
+
+def test_upsert_without_updates_ignores_the_second_insert(db_url):
+    with session_scope(db_url) as session:
+        statement = upsert(session, Vehicle)
+        session.execute(statement, _vehicle(7, 1, 10))
+        session.execute(statement, _vehicle(7, 5, 12))
+    assert _generations(db_url) == {7: 1}
+    with session_scope(db_url) as session:
+        assert upsert(session, Vehicle) is statement  # built once per shape
+
+
+def test_a_row_read_for_update_waits_for_the_reading_transaction(db_url):
+    with session_scope(db_url) as session:
+        session.execute(upsert(session, Vehicle), _vehicle(3, 1, 10))
+    query = for_update(select(Vehicle.generation).where(Vehicle.vehicle_id == 3))
+    seen: list[int] = []
+
+    def second_reader() -> None:
+        with session_scope(db_url) as session:
+            seen.append(session.scalars(query).one())
+
+    with session_scope(db_url) as holder:
+        assert holder.scalars(query).one() == 1
+        reader = threading.Thread(target=second_reader)
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive(), "the second reader did not wait for the lock"
+        holder.execute(update(Vehicle).where(Vehicle.vehicle_id == 3).values(generation=5))
+    reader.join(30)
+    assert seen == [5]  # it read after the holder committed, never the value the holder replaced

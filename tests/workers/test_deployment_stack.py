@@ -30,7 +30,7 @@ from web3.logs import DISCARD
 
 from devkit.databases import postgres_database, postgres_unavailable
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
-from devkit.market_world import DATASET, INSURANCE, STREAM, ZERO, MarketWorld
+from devkit.market_world import MarketWorld
 from devkit.oem_connections import register_connections
 from tests.support.anvil import ANVIL_KEYS, AnvilNode, free_port
 from tests.support.brokers import BrokerUnavailableError, deployment_broker
@@ -40,8 +40,9 @@ from tests.support.oem_chain import mint_with_attestation
 from workers.app import QUEUES, app, beat_schedule
 from workers.chain.deployment import Manifest
 from workers.config import PROJECT_ROOT, Settings
-from workers.oem.store import latest_signals
-from workers.settlement import unclaimed_claims
+from workers.ledger import unclaimed_claims
+from workers.protocol import DIMO, MONTH_SECONDS, ZERO_ADDRESS, Kind, Use
+from workers.signals import store as signal_store
 
 pytestmark = pytest.mark.postgres
 
@@ -326,14 +327,14 @@ def test_a_car_onboarded_through_the_gateway_is_sold_as_a_dataset(deployment: De
     consent → the oracle's attestation → a mint → beat's oem.schedule → oem.pull (oem worker)
     → stored signals; a dataset order → the gateway queues datasets.build → the datasets worker."""
     dep = deployment
-    product = world.create_product(DATASET, min_cohort=1, tag="deployment")
+    product = world.create_product(Kind.DATASET, min_cohort=1, tag="deployment")
     world.send(
         world.consumer_keys[0],
         world.products,
         "signalDemand",
         keccak(text="odometers of connected cars"),
         "ipfs://demand/odometers",
-        500 * 10**18,
+        500 * DIMO,
     )
     listed = dep.wait(lambda: gateway_json(dep, f"/v1/products/{product}"), "the product in the catalog")
     assert listed["operator"].lower() == world.operator.lower() and listed["kind"] == "Dataset"
@@ -346,7 +347,7 @@ def test_a_car_onboarded_through_the_gateway_is_sold_as_a_dataset(deployment: De
 
     def odometer_stored() -> bool:
         with session_scope(dep.env["DATABASE_URL"], read_only=True) as session:
-            return any(s.name == ODOMETER for s in latest_signals(session, vehicle))
+            return any(s.name == ODOMETER for s in signal_store.latest(session, vehicle))
 
     dep.wait(odometer_stored, "the beat-scheduled oem.schedule → oem.pull storing the car's odometer")
 
@@ -376,14 +377,14 @@ def test_a_car_onboarded_through_the_gateway_is_sold_as_a_dataset(deployment: De
 
 
 def test_the_access_worker_expires_an_ended_subscription_on_chain(deployment: Deployment, world) -> None:
-    product = world.create_product(STREAM, tag="deployment-stream")
+    product = world.create_product(Kind.STREAM, tag="deployment-stream")
     consumer = world.consumer_keys[1]
-    receipt = world.send(consumer, world.market, "subscribe", product, 2, 1, ZERO, INSURANCE)
+    receipt = world.send(consumer, world.market, "subscribe", product, 2, 1, ZERO_ADDRESS, Use.INSURANCE)
     order = int(
         world.market.events.OrderPlaced().process_receipt(receipt, errors=DISCARD)[0]["args"]["orderId"]
     )
     assert world.market.functions.inForce(order).call()
-    deployment.node.increase_time(31 * 86_400)
+    deployment.node.increase_time(MONTH_SECONDS + 86_400)
     deployment.wait(
         lambda: not world.market.functions.inForce(order).call(), "access.sweep calling expireOrder on chain"
     )

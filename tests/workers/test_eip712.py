@@ -8,6 +8,8 @@ from eth_account import Account
 from eth_utils import keccak
 
 from workers import eip712
+from workers.protocol import NO_END
+from workers.protocol.permissions import LOCATION, LOCK, TELEMETRY
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 KEY = "0x" + "11" * 32
@@ -64,8 +66,8 @@ def test_struct_hash_of_pair_matches_manual_encoding():
             d,
             vehicle_id=1,
             grantee=CONTRACT,
-            permissions=0x18,
-            expires_at=2**64 - 1,
+            permissions=TELEMETRY | LOCATION,
+            expires_at=NO_END,
             terms_hash="0x" + "ab" * 32,
             nonce=0,
             deadline=1,
@@ -105,7 +107,7 @@ def test_grant_rejects_a_terms_hash_that_is_not_32_bytes():
             eip712.domain(eip712.VEHICLE_DOMAIN, 1, CONTRACT),
             vehicle_id=1,
             grantee=CONTRACT,
-            permissions=1,
+            permissions=LOCK,
             expires_at=2,
             terms_hash=b"short",
             nonce=0,

@@ -29,9 +29,9 @@ from workers.merkle import (
     process_proof,
     verify,
 )
+from workers.protocol import DIMO, UINT256_MAX
 
 NODE_SCRIPT = PROJECT_ROOT / "tools" / "merkle-tree.js"
-UINT256_MAX = 2**256 - 1
 
 
 def reference(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -58,7 +58,7 @@ def random_values(rnd: random.Random, count: int, *, sparse: bool = False) -> li
     for index in indexes:
         raw = rnd.randbytes(20)
         account = Web3.to_checksum_address(raw) if rnd.random() < 0.5 else "0x" + raw.hex()
-        amount = rnd.choice([0, 1, UINT256_MAX, rnd.randrange(10**18, 10**24), rnd.getrandbits(256)])
+        amount = rnd.choice([0, 1, UINT256_MAX, rnd.randrange(DIMO, 10**6 * DIMO), rnd.getrandbits(256)])
         values.append((index, account, amount))
     return values
 
@@ -182,14 +182,14 @@ def test_a_python_proof_pays_out_through_claim_slash(deployment):
     token = w3.eth.contract(address=manifest.address("DimoToken"), abi=load_artifact("DimoToken").abi)
     staking = w3.eth.contract(address=manifest.address("Staking"), abi=load_artifact("Staking").abi)
     operator = Deployer(w3, Account.from_key(ANVIL_KEYS[1]))
-    stake = 1_000 * 10**18
+    stake = 1_000 * DIMO
     dao.call(token, "transfer", operator.account.address, stake)
     operator.call(token, "approve", staking.address, stake)
     operator.call(staking, "stake", stake)
 
     rnd = random.Random(11)
     owners = [Account.create().address for _ in range(300)]
-    tree = PayoutTree.from_amounts((owner, rnd.randrange(1, 10**18)) for owner in owners)
+    tree = PayoutTree.from_amounts((owner, rnd.randrange(1, DIMO)) for owner in owners)
     dao.call(staking, "slash", operator.account.address, stake, tree.total, tree.root_bytes, "python proof")
     slash_id = staking.functions.slashCount().call()
 

@@ -13,7 +13,6 @@ import pytest
 from tests.support.anvil import free_port
 from tests.support.simulator import SimulatorProcess
 from workers.config import get_settings
-from workers.oem import signals as vss
 from workers.oem.connectors import (
     Command,
     Connector,
@@ -32,8 +31,9 @@ from workers.oem.errors import (
 )
 from workers.oem.ratelimit import TokenBucket
 from workers.oem.retry import RetryPolicy
-from workers.oem.signals import SignalClass
 from workers.oem.tokens import MemoryTokens
+from workers.signals import catalogue as vss
+from workers.signals.catalogue import SignalClass
 
 REDIRECT = "http://127.0.0.1:9/v1/oem/callback"
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.05, backoff_max=0.2, retry_after_max=5)

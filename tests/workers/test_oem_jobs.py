@@ -18,19 +18,20 @@ from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, RELAYER_KEY
 from tests.support.simulator import CONNECTION_IDS, SimulatorProcess, link_vehicle
 from tests.workers.gateway.projections import World
 from workers import eip712
-from workers.access.permissions import LOCK, UNLOCK
 from workers.chain import Chain, connect
 from workers.config import Settings, get_settings, use_settings
 from workers.db import Database
 from workers.db.gateway import VehicleProfile
 from workers.db.oem import OemCommand, OemLink
 from workers.db.projections import Vehicle
-from workers.oem import signals as vss
 from workers.oem.connectors import connector_for
 from workers.oem.errors import MalformedPayloadError, UnavailableError
 from workers.oem.jobs import pull_vehicle, pulls_due, region_of, relay_command, schedule_pulls
 from workers.oem.links import LinkTokens, cipher_from
-from workers.oem.store import latest_signals
+from workers.protocol import NO_END
+from workers.protocol.permissions import LOCK, UNLOCK
+from workers.signals import catalogue as vss
+from workers.signals import store as signal_store
 
 OWNER = Account.from_key(OWNER_KEY).address
 OTHER = Account.from_key(OTHER_KEY).address
@@ -80,7 +81,7 @@ def test_a_pull_stores_normalised_signals_and_the_profile(sim, settings, db, oem
     outcome = pull_vehicle(1, settings, db)
     assert outcome.status == "stored" and outcome.stored > 5
     with session_scope(settings.database_url, read_only=True) as session:
-        latest = {s.name: s for s in latest_signals(session, 1)}
+        latest = {s.name: s for s in signal_store.latest(session, 1)}
         profile = session.get(VehicleProfile, 1)
     car = sim.vehicles(oem)[0]
     truth = sim.vehicle(car["vin"])["state"]
@@ -163,7 +164,7 @@ def test_transient_failures_store_nothing_and_are_raised_for_a_retry(sim, settin
     with pytest.raises(error):
         pull_vehicle(1, settings, db)
     with session_scope(settings.database_url, read_only=True) as session:
-        assert latest_signals(session, 1) == []
+        assert signal_store.latest(session, 1) == []
     assert link_row(settings, link_id).last_error.startswith(error.reason)
     sim.clear_faults()
     assert pull_vehicle(1, settings, db).status == "stored"
@@ -234,7 +235,7 @@ def commanded(sim, settings, chain) -> tuple[Chain, dict[str, tuple[int, str]]]:
         car = sim.vehicles(oem)[0]
         vehicle_id = chain.mint_vehicle(OWNER, CONNECTION_IDS[oem], eip712.vin_hash(car["vin"]))
         link_vehicle(sim, settings, oem, vehicle_id, OWNER)
-        chain.send(OWNER_KEY, chain.vehicle_id, "grant", vehicle_id, GRANTEE, UNLOCK, 2**64 - 1, b"\0" * 32)
+        chain.send(OWNER_KEY, chain.vehicle_id, "grant", vehicle_id, GRANTEE, UNLOCK, NO_END, b"\0" * 32)
         cars[oem] = (vehicle_id, car["vin"])
     return views, cars
 
@@ -264,9 +265,7 @@ def test_commands_follow_has_permissions_on_the_latest_block(sim, settings, chai
     assert command(settings, views, vehicle_id, OWNER, "lock").status == "sent"
     assert sim.vehicle(vin)["locked"] is True
 
-    chain.send(
-        OWNER_KEY, chain.vehicle_id, "grant", vehicle_id, GRANTEE, LOCK | UNLOCK, 2**64 - 1, b"\0" * 32
-    )
+    chain.send(OWNER_KEY, chain.vehicle_id, "grant", vehicle_id, GRANTEE, LOCK | UNLOCK, NO_END, b"\0" * 32)
     assert command(settings, views, vehicle_id, GRANTEE, "unlock").status == "sent"  # the new key, at once
     chain.send(OWNER_KEY, chain.vehicle_id, "revoke", vehicle_id, GRANTEE)
     assert command(settings, views, vehicle_id, GRANTEE, "lock").status == "refused"  # revoked, at once

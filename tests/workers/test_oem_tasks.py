@@ -22,7 +22,7 @@ from workers import eip712
 from workers.app import create_app, route_by_prefix
 from workers.config import Settings, get_settings, use_settings
 from workers.db.oem import OemLink
-from workers.oem.store import latest_signals
+from workers.signals import store as signal_store
 
 OWNER = Account.from_key(OWNER_KEY).address
 TIMEOUT = 60
@@ -95,7 +95,7 @@ def test_the_schedule_fans_out_pulls_that_store_signals(stack, client):
 
     def stored() -> bool:
         with session_scope(settings.database_url, read_only=True) as session:
-            return bool(latest_signals(session, vehicle_id))
+            return bool(signal_store.latest(session, vehicle_id))
 
     wait_for(stored, "the queued oem.pull", stack)
     with session_scope(settings.database_url, read_only=True) as session:

@@ -20,8 +20,6 @@ from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain
 from workers import eip712
 from workers.db.oem import DevicePayload, DeviceSequence
 from workers.db.signals import StoredSignal
-from workers.oem import signals as vss
-from workers.oem.store import latest_signals, signal_history
 from workers.oem.telemetry import (
     SECP256K1_N,
     Accepted,
@@ -33,6 +31,9 @@ from workers.oem.telemetry import (
     sign_envelope,
     telemetry_domain,
 )
+from workers.protocol import UINT64_MAX
+from workers.signals import catalogue as vss
+from workers.signals import store as signal_store
 
 OWNER = Account.from_key(OWNER_KEY).address
 OTHER = Account.from_key(OTHER_KEY).address
@@ -114,14 +115,14 @@ def test_a_valid_payload_is_stored_with_its_signature(world, db_url):
         len(SIGNALS),
     )
     with session_scope(db_url, read_only=True) as session:
-        latest = {s.name: s for s in latest_signals(session, world.vehicle)}
+        latest = {s.name: s for s in signal_store.latest(session, world.vehicle)}
         payload = session.get(DevicePayload, accepted.payload_id)
     assert set(latest) == set(SIGNALS)
     assert latest[vss.SPEED].value == 42.5 and latest[vss.SPEED].unit == "km/h"
     assert latest[vss.IS_LOCKED].value is False
     assert {s.source for s in latest.values()} == {f"device:{world.device}"}
     assert {s.signature for s in latest.values()} == {signed["signature"]}
-    assert latest[vss.LATITUDE].signal_class is vss.SignalClass.LOCATION
+    assert vss.signal_class(latest[vss.LATITUDE].name) is vss.SignalClass.LOCATION
     # Anyone can check the stored record again: canonical JSON -> hash -> signer.
     assert payload is not None and keccak(payload.canonical.encode()).hex() == payload.payload_hash[2:]
     data = eip712.telemetry(
@@ -171,7 +172,7 @@ def test_out_of_order_sequences_are_refused(world, db_url):
     post(db_url, check, body(world, 6))
     with session_scope(db_url, read_only=True) as session:
         assert session.get(DeviceSequence, world.device).last_sequence == 6
-        assert len(signal_history(session, world.vehicle, names=[vss.SPEED])) == 2
+        assert len(signal_store.history(session, world.vehicle, names=[vss.SPEED])) == 2
     assert stored(db_url) == (2, 2 * len(SIGNALS))
 
 
@@ -228,7 +229,7 @@ def test_stale_and_future_timestamps_are_refused(world, db_url):
         {"signals": {vss.IS_LOCKED: "yes"}},
         {"signals": {}},
         {"sequence": -1},
-        {"sequence": 2**64},
+        {"sequence": UINT64_MAX + 1},
         {"timestamp": "now"},
         {"signature": "0x1234"},
     ],

@@ -80,9 +80,10 @@ def _imports(path: Path, *, module_level_only: bool = False) -> set[str]:
     return {name for name in found if name == "workers" or name.startswith("workers.")}
 
 
-def test_the_chain_package_imports_only_the_settings_and_for_the_outbox_the_models():
+def test_the_chain_package_imports_only_the_protocol_the_settings_and_for_the_outbox_the_models():
     for path in sorted((WORKERS / "chain").glob("*.py")):
-        allowed = ("workers.chain", "workers.config") + (("workers.db",) if path.name == "outbox.py" else ())
+        allowed = ("workers.chain", "workers.config", "workers.protocol")
+        allowed += ("workers.db",) if path.name == "outbox.py" else ()
         outside = {m for m in _imports(path) if not m.startswith(allowed)}
         assert outside == set(), f"{path.name} imports {sorted(outside)}"
     assert _imports(WORKERS / "config.py") == set()

@@ -18,17 +18,10 @@ from workers.chain import connect
 from workers.config import use_settings
 from workers.db.settlement import ChainTx, SettlementEpoch, SettlementLeaf, Usage
 from workers.indexer.sync import Indexer
+from workers.ledger import Contribution, unclaimed_claims
 from workers.merkle import verify
-from workers.settlement import (
-    Contribution,
-    NotYetError,
-    Settlement,
-    SettlementError,
-    compute_shares,
-    unclaimed_claims,
-)
-
-ZERO = "0x" + "00" * 20
+from workers.protocol import ZERO_ADDRESS
+from workers.settlement import NotYetError, Settlement, SettlementError, compute_shares
 
 # --- the share rule ---------------------------------------------------------------------------
 
@@ -36,7 +29,7 @@ contributions = st.lists(
     st.builds(
         Contribution,
         vehicle_id=st.integers(1, 30),
-        owner=st.sampled_from([*[a.lower() for a in ACCOUNTS[:6]], ZERO]),
+        owner=st.sampled_from([*[a.lower() for a in ACCOUNTS[:6]], ZERO_ADDRESS]),
         units=st.integers(0, 10**6),
     ),
     max_size=60,
@@ -55,11 +48,11 @@ def test_shares_never_exceed_the_pool_and_round_down(pool, items):
         per_vehicle[(c.vehicle_id, c.owner)] = per_vehicle.get((c.vehicle_id, c.owner), 0) + c.units
     expected: dict[str, int] = {}
     for (_v, owner), units in per_vehicle.items():
-        if owner != ZERO and total:
+        if owner != ZERO_ADDRESS and total:
             expected[owner] = expected.get(owner, 0) + pool * units // total
     assert {a: x for _, a, x in shares.leaves} == {a: x for a, x in expected.items() if x > 0}
     # Rounding loses less than one unit of money per (vehicle, owner), plus the unowned part.
-    unowned = sum(u for (_v, o), u in per_vehicle.items() if o == ZERO)
+    unowned = sum(u for (_v, o), u in per_vehicle.items() if o == ZERO_ADDRESS)
     if total:
         assert shares.remainder <= len(per_vehicle) + pool * unowned // total + 1
     assert [i for i, _, _ in shares.leaves] == list(range(len(shares.leaves)))
@@ -197,7 +190,7 @@ def test_a_settlement_the_chain_would_refuse_is_never_sent(market):
 def test_an_empty_epoch_sends_nothing(market):
     svc = service(market)
     epoch = market.epoch()
-    market.add_usage(market.api, epoch, [(market.history.vehicles[0], ZERO, 5)])  # owner unknown
+    market.add_usage(market.api, epoch, [(market.history.vehicles[0], ZERO_ADDRESS, 5)])  # owner unknown
     market.end_epoch()
     view = svc.close_epoch(market.api, epoch)
     assert view.status == "empty" and view.amount == 0

@@ -23,7 +23,7 @@ from workers.chain import connect
 from workers.config import Settings, use_settings
 from workers.db.settlement import ChainTx, SettlementEpoch
 from workers.indexer.sync import Indexer
-from workers.settlement import unclaimed_claims
+from workers.ledger import unclaimed_claims
 
 FAULTS = ("settlement.submit:before_send", "settlement.submit:after_send", "settlement.submit:after_receipt")
 VISIBILITY_TIMEOUT = 4

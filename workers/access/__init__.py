@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from web3.exceptions import ContractLogicError
 
-from workers.access.permissions import COMMAND_BITS
 from workers.access.rule import (
     Decision,
     Entitlement,
     Facts,
-    Kind,
     OrderFacts,
     ProductFacts,
     Purpose,
@@ -25,13 +23,14 @@ from workers.access.rule import (
     refuse,
 )
 from workers.chain.views import Chain
+from workers.protocol import UINT256_MAX
+from workers.protocol.permissions import DRIVE, LOCK, UNLOCK
 
 __all__ = [
     "COMMAND_BITS",
     "Decision",
     "Entitlement",
     "Facts",
-    "Kind",
     "OrderFacts",
     "ProductFacts",
     "Purpose",
@@ -41,13 +40,16 @@ __all__ = [
     "may_use_order",
 ]
 
+#: The bit each remote command needs (POST /v1/vehicles/{id}/commands/{command}).
+COMMAND_BITS: dict[str, int] = {"lock": LOCK, "unlock": UNLOCK, "start": DRIVE}
+
 
 def may_command(chain: Chain, vehicle_id: int, caller: str, command: str) -> Decision:
     """A command is allowed iff `VehicleId.hasPermissions(V, C, bit)` on the latest block."""
     bit = COMMAND_BITS.get(command)
     if bit is None:
         return refuse("bad_request", f"unknown command {command!r}; one of {sorted(COMMAND_BITS)}")
-    if vehicle_id <= 0 or vehicle_id >= 1 << 256:
+    if not 0 < vehicle_id <= UINT256_MAX:
         return refuse("no_permission", f"{caller} holds no key on vehicle {vehicle_id}")
     try:
         allowed = chain.has_permissions(vehicle_id, caller, bit, "latest")

@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from workers.access.rule import Entitlement, Kind, OrderFacts, ProductFacts
+from workers.access.rule import Entitlement, OrderFacts, ProductFacts
 from workers.db.gateway import ApiCredit
 from workers.db.indexing import IndexedBlock, IndexerCursor
 from workers.db.projections import BundleComponent, Membership, Order, Product, Vehicle
+from workers.protocol import UINT256_MAX, Kind
 
 _CREDITS = select(ApiCredit.remaining, ApiCredit.expired).where(
     ApiCredit.order_id == bindparam("order_id"), ApiCredit.product_id == bindparam("product_id")
@@ -146,7 +147,7 @@ class IndexedFacts:
         return self.cache.get(("product", product_id), lambda: self._load_product(product_id))
 
     def _load_product(self, product_id: int) -> ProductFacts | None:
-        if product_id < 0 or product_id >= 1 << 256:
+        if not 0 <= product_id <= UINT256_MAX:
             return None
         row = self.session.get(Product, product_id)
         if row is None:
@@ -168,7 +169,7 @@ class IndexedFacts:
         )
 
     def _member(self, product_id: int, vehicle_id: int) -> bool:
-        if vehicle_id < 0 or vehicle_id >= 1 << 256:
+        if not 0 <= vehicle_id <= UINT256_MAX:
             return False
         row = self.session.execute(
             select(
@@ -202,7 +203,7 @@ class IndexedFacts:
 
     def order(self, order_id: int) -> OrderFacts | None:
         def load() -> OrderFacts | None:
-            if order_id < 0 or order_id >= 1 << 256:
+            if not 0 <= order_id <= UINT256_MAX:
                 return None
             row = self.session.get(Order, order_id)
             return None if row is None else _order_facts(row)

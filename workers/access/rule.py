@@ -16,19 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Protocol
 
-from workers.access.permissions import LIVE
-
-
-class Kind(IntEnum):
-    """DataProducts.Kind."""
-
-    STREAM = 0
-    API = 1
-    DATASET = 2
-    BUNDLE = 3
+from workers.protocol import MONTH_SECONDS, Kind
+from workers.protocol.permissions import LIVE
 
 
 class Purpose(StrEnum):
@@ -40,9 +32,6 @@ class Purpose(StrEnum):
 
 
 PURPOSE_KIND = {Purpose.CALL: Kind.API, Purpose.STREAM: Kind.STREAM, Purpose.DATASET: Kind.DATASET}
-
-#: Seconds in the month the Marketplace sells streams by (30 days).
-MONTH_SECONDS = 30 * 86_400
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,10 @@ from web3.contract import Contract
 
 from workers.chain.artifacts import load_artifact
 from workers.chain.rpc import Rpc
+from workers.protocol import Role
 
 if TYPE_CHECKING:
     from workers.chain.deployment import Manifest
-
-#: Staking.Role.Operator
-OPERATOR_ROLE = 0
 
 
 @dataclass
@@ -55,7 +53,7 @@ class Chain:
     def operator_active(self, operator: str, block: Any = "latest") -> bool:
         return bool(
             self.contract("Staking")
-            .functions.isActive(to_checksum_address(operator), OPERATOR_ROLE)
+            .functions.isActive(to_checksum_address(operator), Role.OPERATOR)
             .call(block_identifier=block)
         )
 

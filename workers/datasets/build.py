@@ -13,16 +13,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from workers.access import Decision, Entitlement, Purpose, cohort_decision, may_read, may_use_order
 from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
-from workers.access.permissions import signal_bit
 from workers.db.gateway import DatasetJob, VehicleProfile
-from workers.db.settlement import Usage
-from workers.gateway import signals as store
+from workers.ledger import UsageKind, epoch_of, record_usage
+from workers.signals import store
+from workers.signals.catalogue import signal_bit
 
 #: Profile fields a dataset can be grouped or filtered by.
 PROFILE_FIELDS = ("make", "model", "powertrain", "region")
@@ -140,22 +138,16 @@ def _record_rows(
     vehicles: list[int],
     epoch_seconds: int,
 ) -> None:
-    builder = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    now = facts.now()
+    epoch = epoch_of(facts.now(), epoch_seconds)
     for vehicle_id in vehicles:
-        session.execute(
-            builder(Usage)
-            .values(
-                product_id=ent.consent_id,
-                epoch=now // epoch_seconds,
-                vehicle_id=vehicle_id,
-                owner=facts.vehicle_owner(vehicle_id) or "0x" + "00" * 20,
-                units=1,
-                kind="dataset",
-                source=f"dataset:{job.id}:{vehicle_id}",
-                included=False,
-            )
-            .on_conflict_do_nothing(index_elements=["source"])
+        record_usage(
+            session,
+            UsageKind.DATASET,
+            (job.id, vehicle_id),
+            product_id=ent.consent_id,
+            vehicle_id=vehicle_id,
+            owner=facts.vehicle_owner(vehicle_id),
+            epoch=epoch,
         )
 
 

@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 
 from workers.db.base import Address, Base, Bytes32, UInt
 from workers.db.session import Database, create_engine_for, dispose_engines, normalize_url
+from workers.db.statements import for_update, upsert
 
 #: Modules whose models make up the schema (imported before Alembic compares or runs).
 MODEL_MODULES = (
@@ -43,8 +44,10 @@ __all__ = [
     "alembic_config",
     "create_engine_for",
     "dispose_engines",
+    "for_update",
     "load_models",
     "upgrade",
+    "upsert",
 ]
 
 

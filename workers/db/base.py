@@ -10,8 +10,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-#: Decimal digits of 2**256 - 1.
-UINT256_DIGITS = 78
+from workers.protocol import UINT256_MAX
+
+#: Decimal digits of the largest uint256.
+UINT256_DIGITS = len(str(UINT256_MAX))
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -48,7 +50,7 @@ class UInt(TypeDecorator[int]):
         if value is None:
             return None
         value = int(value)
-        if value < 0 or value >= 1 << 256:
+        if not 0 <= value <= UINT256_MAX:
             raise ValueError(f"{value} is not a uint256")
         if dialect.name == "postgresql":
             return value

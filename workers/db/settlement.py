@@ -25,17 +25,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-#: Kinds of contribution a usage row counts (DESIGN.md §4, member shares).
-USAGE_KINDS = ("stream", "api", "dataset")
-
-
 class Usage(Base):
-    """One contribution of one vehicle's data to a product in an epoch, written by the
-    gateway, streams and datasets: Stream member-days, Api calls answered, Dataset rows.
+    """One contribution of one vehicle's data to a product in an epoch: Stream member-days,
+    Api calls answered, Dataset rows. Written and taken only through `workers.ledger`.
 
     `owner` is the vehicle's owner when the data was served: the one who gets paid.
-    `source` is the writer's idempotency key (request id, job id …): a retried write of the
-    same contribution is refused by the unique constraint instead of counted twice.
+    `source` is the contribution's idempotency key (`kind:…`, see `record_usage`): a repeated
+    record of the same contribution meets the unique constraint and is not counted twice.
     `included` is set when a settlement epoch took the row into its shares.
     """
 

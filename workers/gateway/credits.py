@@ -9,37 +9,30 @@ the order's allowance (INSERT … ON CONFLICT DO NOTHING, so concurrent first us
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from workers.access.rule import Entitlement
+from workers.db import upsert
 from workers.db.gateway import ApiCredit
 
 #: Largest expiry a BIGINT holds; orders that never end (uint64 max on chain) are stored as 0.
 MAX_EXPIRY = 2**63 - 1
 
 
-def _insert(session: Session):  # noqa: ANN202 - a dialect's Insert construct
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def ensure_counter(session: Session, ent: Entitlement) -> None:
     """Creates the order's counter with its full allowance unless it exists."""
-    statement = (
-        _insert(session)(ApiCredit)
-        .values(
-            order_id=ent.order.order_id,
-            product_id=ent.product_id,
-            buyer=ent.order.buyer,
-            total=ent.allowance,
-            remaining=ent.allowance,
-            expires_at=ent.order.ends_at if ent.order.ends_at <= MAX_EXPIRY else 0,
-            expired=False,
-        )
-        .on_conflict_do_nothing(index_elements=["order_id", "product_id"])
+    session.execute(
+        upsert(session, ApiCredit, key=("order_id", "product_id")),
+        {
+            "order_id": ent.order.order_id,
+            "product_id": ent.product_id,
+            "buyer": ent.order.buyer,
+            "total": ent.allowance,
+            "remaining": ent.allowance,
+            "expires_at": ent.order.ends_at if ent.order.ends_at <= MAX_EXPIRY else 0,
+            "expired": False,
+        },
     )
-    session.execute(statement)
 
 
 _DECREMENT = (

@@ -19,9 +19,9 @@ from workers.gateway.deps import identify
 from workers.gateway.problems import PROBLEM_MEDIA_TYPE, Problem, log_refusal_of
 from workers.gateway.routes_signals import _names, metered_latest
 from workers.gateway.state import GatewayState
+from workers.protocol import UINT256_MAX
 
 LATEST = re.compile(r"^/v1/products/(\d{1,78})/vehicles/(\d{1,78})/signals/latest$")
-UINT256_MAX = (1 << 256) - 1
 TEMPLATE = "/v1/products/{productId}/vehicles/{vehicleId}/signals/latest"
 
 

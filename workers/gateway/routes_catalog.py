@@ -9,15 +9,14 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from workers.access.rule import Kind
 from workers.db.projections import BundleComponent, DemandSignal, Product
 from workers.gateway.deps import read_session, state_of
 from workers.gateway.problems import Problem, problem_responses
+from workers.protocol import UINT256_MAX, Kind
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
 #: Largest uint256 (path parameters are chain ids).
-UINT256_MAX = (1 << 256) - 1
 PAGE_MAX = 500
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from workers.gateway.deps import read_session, state_of
 from workers.gateway.problems import problem_responses
-from workers.settlement.claims import unclaimed_claims
+from workers.ledger import unclaimed_claims
 
 router = APIRouter(tags=["members"])
 

@@ -22,12 +22,11 @@ from workers.oem.telemetry import (
     ingest,
     telemetry_domain,
 )
+from workers.protocol import UINT256_MAX
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["onboarding and devices"])
-
-UINT256_MAX = (1 << 256) - 1
 
 
 class AttestationView(BaseModel):

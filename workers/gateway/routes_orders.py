@@ -18,17 +18,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from workers.access import Purpose, cohort_decision, may_use_order
-from workers.access.permissions import signal_bit
 from workers.datasets.build import DatasetRequest, choose_entitlement, cohort
 from workers.db.gateway import DatasetJob
 from workers.gateway.deps import Caller, read_session, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.streams import StreamPlan, StreamRequest, plan, stream_events
 from workers.gateway.tasks import send_task
+from workers.protocol import UINT256_MAX
+from workers.signals.catalogue import signal_bit
 
 router = APIRouter(tags=["orders"])
 
-UINT256_MAX = (1 << 256) - 1
 OrderId = Annotated[int, Path(alias="orderId", ge=0, le=UINT256_MAX)]
 Filter = Annotated[str | None, Query(max_length=64)]
 

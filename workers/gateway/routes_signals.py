@@ -9,28 +9,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from workers.access import Purpose, may_read
 from workers.access.facts import IndexedFacts
-from workers.access.permissions import LOCATION, TELEMETRY, VIN, signal_bit, signals_mask
-from workers.db.settlement import Usage
-from workers.gateway import signals as store
 from workers.gateway.credits import spend_first
 from workers.gateway.deps import Caller, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
-from workers.gateway.signals import SignalValue
 from workers.gateway.state import GatewayState
+from workers.ledger import UsageKind, epoch_of, record_usage
+from workers.protocol import UINT256_MAX
+from workers.protocol.permissions import LOCATION, TELEMETRY, VIN
+from workers.signals import store
+from workers.signals.catalogue import signal_bit, signals_mask
+from workers.signals.store import END_OF_TIME_MS, SignalValue
 
 router = APIRouter(prefix="/v1/products/{productId}/vehicles/{vehicleId}", tags=["signals"])
 
-UINT256_MAX = (1 << 256) - 1
 #: The signal classes a read can carry.
 DATA_BITS = TELEMETRY | LOCATION | VIN
 HISTORY_LIMIT = 1_000
-_USAGE = insert(Usage)
 MAX_NAMES = 64
 
 ProductId = Annotated[int, Path(alias="productId", ge=0, le=UINT256_MAX)]
@@ -92,20 +91,15 @@ def _metered(
     if spent is None:
         raise Problem("credits_exhausted", f"no calls left on {caller}'s orders for product {product_id}")
     ent, left = spent
-    owner = facts.vehicle_owner(vehicle_id) or "0x" + "00" * 20
-    session.connection().execute(
-        _USAGE,
-        {
-            "product_id": ent.consent_id,
-            "epoch": facts.now() // state.settings.epoch_seconds,
-            "vehicle_id": vehicle_id,
-            "owner": owner,
-            "units": 1,
-            "kind": "api",
-            # the n-th credit of an order is spent once: a natural idempotency key
-            "source": f"api:{ent.order.order_id}:{ent.product_id}:{left}",
-            "included": False,
-        },
+    record_usage(
+        session,
+        UsageKind.API,
+        # the n-th credit of an order is spent once: a natural idempotency key
+        (ent.order.order_id, ent.product_id, left),
+        product_id=ent.consent_id,
+        vehicle_id=vehicle_id,
+        owner=facts.vehicle_owner(vehicle_id),
+        epoch=epoch_of(facts.now(), state.settings.epoch_seconds),
     )
     state.metrics.credits_spent.inc()
     return facts, mask if names is not None else exposed, left
@@ -199,7 +193,7 @@ def history(
     state = state_of(request)
     wanted = _names(names)
     since = _instant_ms(from_, 0)
-    until = _instant_ms(to, 2**62)
+    until = _instant_ms(to, END_OF_TIME_MS)
     if since > until:
         raise Problem("bad_request", "`from` is after `to`", status=422)
     with write_session(state) as session:
@@ -210,8 +204,8 @@ def history(
             session,
             vehicle_id,
             names=wanted,
-            start_ms=max(0, since),
-            end_ms=min(until, 2**62),
+            since_ms=max(0, since),
+            until_ms=min(until, END_OF_TIME_MS),
             limit=HISTORY_LIMIT,
         )
     return _answer(vehicle_id, signals, bits, left)

@@ -18,12 +18,11 @@ from workers.db.projections import Membership, Product, Vehicle, VehicleKey
 from workers.gateway.deps import Caller, read_session, state_of
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.tasks import send_task
+from workers.protocol import UINT256_MAX
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"])
-
-UINT256_MAX = (1 << 256) - 1
 
 
 class KeyView(BaseModel):

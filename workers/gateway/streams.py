@@ -16,21 +16,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sse_starlette.sse import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order
 from workers.access.facts import IndexedFacts
-from workers.access.permissions import LOCATION, TELEMETRY, signal_bit
 from workers.db.gateway import VehicleProfile
-from workers.db.settlement import Usage
-from workers.gateway import signals as store
-from workers.gateway.signals import SignalValue
 from workers.gateway.state import GatewayState
+from workers.ledger import UsageKind, epoch_of, record_usage
+from workers.protocol.permissions import LOCATION, TELEMETRY
+from workers.signals import store
+from workers.signals.catalogue import signal_bit
+from workers.signals.store import SignalValue
 
 DAY = 86_400
 #: The signal classes a stream can carry (LIVE itself carries none).
@@ -112,25 +111,17 @@ def _signal_json(s: SignalValue) -> dict[str, Any]:
 
 
 def _record_member_day(
-    session: Session, state: GatewayState, ent: Entitlement, *, vehicle_id: int, owner: str, now: int
+    session: Session, state: GatewayState, ent: Entitlement, *, vehicle_id: int, owner: str | None, now: int
 ) -> None:
-    day = now // DAY
-    values = {
-        "product_id": ent.consent_id,
-        "epoch": now // state.settings.epoch_seconds,
-        "vehicle_id": vehicle_id,
-        "owner": owner,
-        "units": 1,
-        "kind": "stream",
-        "source": f"stream:{ent.order.order_id}:{ent.product_id}:{vehicle_id}:{day}",
-        "included": False,
-    }
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        builder = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(builder(Usage).values(**values).on_conflict_do_nothing(index_elements=["source"]))
-    else:  # pragma: no cover - the two supported backends are above
-        session.execute(insert(Usage).values(**values))
+    record_usage(
+        session,
+        UsageKind.STREAM,
+        (ent.order.order_id, ent.product_id, vehicle_id, now // DAY),
+        product_id=ent.consent_id,
+        vehicle_id=vehicle_id,
+        owner=owner,
+        epoch=epoch_of(now, state.settings.epoch_seconds),
+    )
 
 
 @dataclass
@@ -147,7 +138,7 @@ def tick(
     """Re-applies the rule and gathers the member vehicles' latest signals (a read-only
     transaction); member-days not counted yet are written after, in a short one."""
     events: list[ServerSentEvent] = []
-    days: list[tuple[Entitlement, int, str, int]] = []
+    days: list[tuple[Entitlement, int, str | None, int]] = []
     with state.database.session(read_only=True) as session:
         facts = state.facts(session)
         decision = may_use_order(facts, request.caller, request.order_id, Purpose.STREAM)
@@ -185,7 +176,7 @@ def tick(
                 )
                 key = (ent.product_id, vehicle_id, now // DAY)
                 if key not in counted:
-                    days.append((ent, vehicle_id, facts.vehicle_owner(vehicle_id) or "0x" + "00" * 20, now))
+                    days.append((ent, vehicle_id, facts.vehicle_owner(vehicle_id), now))
     if days:
         with state.database.session() as session:
             for ent, vehicle_id, owner, now in days:

@@ -14,10 +14,8 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from workers.db import Base, load_models
+from workers.db import Base, load_models, upsert
 from workers.db.indexing import UndoRecord
 
 Row = dict[str, Any]
@@ -57,23 +55,9 @@ class TableInfo:
         return dict(found) if found is not None else None
 
     def upsert(self, conn: Connection, rows: list[Row]) -> None:
-        if not rows:
-            return
-        dialect = conn.dialect.name
-        if dialect == "postgresql":
-            stmt: Any = pg_insert(self.table)
-        elif dialect == "sqlite":
-            stmt = sqlite_insert(self.table)
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            raise RuntimeError(f"unsupported database {dialect}")
-        others = [c for c in self.columns if c not in self.pk]
-        if others:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(self.pk), set_={c: stmt.excluded[c] for c in others}
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(self.pk))
-        conn.execute(stmt, rows)
+        if rows:
+            others = [c for c in self.columns if c not in self.pk]
+            conn.execute(upsert(conn, self.table, key=self.pk, update=others), rows)
 
     def delete(self, conn: Connection, keys: list[Key]) -> None:
         if keys:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from workers.chain import Chain, RangeTooLargeError, Rpc, TransientRpcError, with_rpc_retries
 from workers.config import Settings
+from workers.db import for_update
 from workers.db.indexing import ChainEvent, IndexedBlock, IndexerCursor, UndoRecord
 from workers.indexer.decode import Decoder, Event
 from workers.indexer.handlers import handler_for, load_handlers
@@ -120,8 +121,8 @@ class Indexer:
     def _cursor(self, conn: Connection, *, lock: bool = False) -> IndexerCursor | None:
         table = IndexerCursor.__table__
         query = select(table).where(table.c.name == CURSOR)
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
+        if lock:
+            query = for_update(query)
         row = conn.execute(query).mappings().first()
         return IndexerCursor(**row) if row else None
 

@@ -29,12 +29,12 @@ from workers.db.gateway import upsert_profile
 from workers.db.oem import OemCommand, OemLink
 from workers.db.projections import Membership, Product, Vehicle
 from workers.db.session import Database
-from workers.oem import signals as vss
 from workers.oem.connectors import Command, Connector, connector_for
 from workers.oem.errors import OemError, ReauthorizationRequiredError
 from workers.oem.links import ACTIVE, OWNER_CHANGED, LinkTokens, cipher_from, link_for_vehicle, set_status
 from workers.oem.signals import Signal
-from workers.oem.store import store_signals
+from workers.signals import catalogue as vss
+from workers.signals.store import store_signals
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from workers import eip712
 from workers.db.oem import DevicePayload, DeviceSequence
 from workers.oem.errors import MalformedPayloadError
 from workers.oem.signals import Signal, device_source, make_signal
-from workers.oem.store import now_ms, store_signals
+from workers.protocol import UINT64_MAX, UINT256_MAX
+from workers.signals.store import store_signals
 
-UINT64_MAX = 2**64 - 1
 SIGNATURE_BYTES = 65
 #: The order of secp256k1's group.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -76,7 +76,7 @@ class Envelope:
             raise TelemetryRefused("bad_payload", "the body must be a JSON object")
         try:
             envelope = cls(
-                device_id=_uint(body.get("device_id", device_id), "device_id", 2**256 - 1),
+                device_id=_uint(body.get("device_id", device_id), "device_id", UINT256_MAX),
                 sequence=_uint(body["sequence"], "sequence", UINT64_MAX),
                 timestamp=_uint(body["timestamp"], "timestamp", UINT64_MAX),
                 signals=body["signals"],
@@ -89,6 +89,10 @@ class Envelope:
         if not isinstance(envelope.signals, dict) or not 0 < len(envelope.signals) <= MAX_SIGNALS:
             raise TelemetryRefused("bad_payload", f"signals must be an object of 1..{MAX_SIGNALS} entries")
         return envelope
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _uint(value: Any, what: str, maximum: int) -> int:

@@ -25,11 +25,13 @@ from sqlalchemy.orm import Session
 from workers.chain.outbox import TxRevertError, TxSender
 from workers.chain.rpc import with_rpc_retries
 from workers.chain.views import Chain
-from workers.config import Settings, get_settings
-from workers.db.settlement import ChainTx, SettlementEpoch, SettlementLeaf, Usage
+from workers.config import Settings
+from workers.db import for_update
+from workers.db.settlement import ChainTx, SettlementEpoch, SettlementLeaf
 from workers.faults import fault_point
+from workers.ledger import epoch_of, latest_untaken_epochs, take_usage
 from workers.merkle import PayoutTree
-from workers.settlement.shares import Contribution, compute_shares
+from workers.settlement.shares import compute_shares
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +64,6 @@ class EpochView:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def epoch_of(timestamp: int, settings: Settings | None = None) -> int:
-    """floor(timestamp / EPOCH_SECONDS)."""
-    return timestamp // (settings or get_settings()).epoch_seconds
 
 
 def _view(row: SettlementEpoch, tx: ChainTx | None = None) -> EpochView:
@@ -102,9 +99,7 @@ class Settlement:
         query = select(SettlementEpoch).where(
             SettlementEpoch.product_id == product_id, SettlementEpoch.epoch == epoch
         )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        return session.scalars(query).first()
+        return session.scalars(for_update(query)).first()
 
     # --- closing ----------------------------------------------------------------------------
 
@@ -125,7 +120,7 @@ class Settlement:
                 return _view(existing)
             self._check_order(session, product_id, epoch, confirmed)
             pool = self._pool_at(product_id, confirmed)
-            contributions = self._take_usage(session, product_id, epoch)
+            contributions = take_usage(session, product_id, epoch)
             shares = compute_shares(pool, contributions)
             row = SettlementEpoch(
                 product_id=product_id,
@@ -195,23 +190,6 @@ class Settlement:
 
     def _pool_at(self, product_id: int, block: int) -> int:
         return int(self.market.functions.memberPool(product_id).call(block_identifier=block))
-
-    @staticmethod
-    def _take_usage(session: Session, product_id: int, epoch: int) -> list[Contribution]:
-        """The committed usage rows of the epoch (and rows of earlier epochs that arrived after
-        those were closed), marked as included in this same transaction."""
-        query = select(Usage.id, Usage.vehicle_id, Usage.owner, Usage.units).where(
-            Usage.product_id == product_id, Usage.epoch <= epoch, Usage.included.is_(False)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        rows = session.execute(query).all()
-        ids = [r.id for r in rows]
-        for start in range(0, len(ids), 1_000):
-            session.execute(
-                update(Usage).where(Usage.id.in_(ids[start : start + 1_000])).values(included=True)
-            )
-        return [Contribution(r.vehicle_id, r.owner, r.units) for r in rows]
 
     # --- submitting --------------------------------------------------------------------------
 
@@ -307,13 +285,9 @@ class Settlement:
         """(epochs to close, epochs to submit). An ended epoch with usage not yet included is
         closed; usage that arrived after its epoch was closed goes into the product's next
         ended epoch."""
-        current = epoch_of(max(int(time.time()), self.chain_time()), self.settings)
+        current = epoch_of(max(int(time.time()), self.chain_time()), self.settings.epoch_seconds)
         with self._session() as session:
-            ended = session.execute(
-                select(Usage.product_id, func.max(Usage.epoch))
-                .where(Usage.included.is_(False), Usage.epoch < current)
-                .group_by(Usage.product_id)
-            ).all()
+            ended = latest_untaken_epochs(session, current)
             closed = dict(
                 session.execute(
                     select(SettlementEpoch.product_id, func.max(SettlementEpoch.epoch)).group_by(
@@ -327,8 +301,8 @@ class Settlement:
                 )
             ).all()
         to_close = []
-        for product_id, latest in ended:
-            target = max(int(latest), int(closed.get(product_id, -1)) + 1)
+        for product_id, latest in ended.items():
+            target = max(latest, int(closed.get(product_id, -1)) + 1)
             if target < current:
-                to_close.append((int(product_id), target))
+                to_close.append((product_id, target))
         return sorted(to_close), sorted((int(p), int(e)) for p, e in to_submit)

@@ -9,16 +9,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-ZERO_ADDRESS = "0x" + "00" * 20
-
-
-@dataclass(frozen=True)
-class Contribution:
-    """Units one vehicle contributed while `owner` owned it (one or more usage rows)."""
-
-    vehicle_id: int
-    owner: str
-    units: int
+from workers.ledger import Contribution
+from workers.protocol import ZERO_ADDRESS
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from workers.access.permissions import LIVE, LOCATION, TELEMETRY
 from workers.db.indexing import IndexedBlock, IndexerCursor
 from workers.db.projections import BundleComponent, Membership, Order, Product, Vehicle
-from workers.db.signals import SignalValue, store_signals
+from workers.protocol import KNOWN_USES, ZERO_ADDRESS, Use
+from workers.protocol.permissions import LIVE, LOCATION, TELEMETRY
+from workers.signals.store import SignalValue, store_signals
 
 OPERATOR = "0x" + "0a" * 20
 FAR = 2**40
@@ -69,7 +70,7 @@ class World:
                 members_bps=5000,
                 operator_bps=3000,
                 broker_bps=1500,
-                permitted_uses=0b111111,
+                permitted_uses=KNOWN_USES,
                 required_permissions=permissions,
                 refresh_seconds=refresh,
                 min_cohort=min_cohort,
@@ -117,12 +118,12 @@ class World:
                 order_id=order_id,
                 product_id=product_id,
                 buyer=buyer,
-                broker="0x" + "00" * 20,
+                broker=ZERO_ADDRESS,
                 quantity=quantity,
                 paid=1,
                 starts_at=starts,
                 ends_at=ends,
-                use=0,
+                use=Use.INSURANCE,
                 tx_hash="0x" + "00" * 32,
                 block_number=1,
             )

@@ -13,14 +13,15 @@ from eth_utils import keccak
 from fastapi.testclient import TestClient
 
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
-from devkit.market_world import API, DATASET, MONTH, STREAM, MarketWorld
+from devkit.market_world import MarketWorld
 from tests.support.anvil import AnvilNode
 from tests.support.databases import get_engine
 from tests.workers.gateway.conftest import gateway_settings, sign_in
-from workers.access.permissions import DRIVE, LOCK, TELEMETRY
 from workers.chain import connect
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
+from workers.protocol import DIMO, MONTH_SECONDS, Kind
+from workers.protocol.permissions import DRIVE, LOCK, TELEMETRY
 
 
 @dataclass
@@ -58,14 +59,14 @@ def env(tmp_path, sqlite_db: str) -> Iterator[Env]:
 
 def test_the_catalog_lists_products_terms_bundles_and_open_demand(env: Env) -> None:
     world = env.world
-    stream = world.create_product(STREAM, refresh=30, tag="cat-stream")
-    api = world.create_product(API, permissions=TELEMETRY, tag="cat-api")
-    dataset = world.create_product(DATASET, min_cohort=5, tag="cat-ds")
+    stream = world.create_product(Kind.STREAM, refresh=30, tag="cat-stream")
+    api = world.create_product(Kind.API, permissions=TELEMETRY, tag="cat-api")
+    dataset = world.create_product(Kind.DATASET, min_cohort=5, tag="cat-ds")
     bundle = world.create_bundle([stream, api], [0, 250], tag="cat-bundle")
     world.set_active(dataset, False)
     consumer = world.consumer_keys[0]
-    world.send(consumer, world.products, "signalDemand", keccak(text="soh"), "ipfs://demand/soh", 5 * 10**18)
-    world.send(consumer, world.products, "signalDemand", keccak(text="trips"), "ipfs://demand/trips", 10**18)
+    world.send(consumer, world.products, "signalDemand", keccak(text="soh"), "ipfs://demand/soh", 5 * DIMO)
+    world.send(consumer, world.products, "signalDemand", keccak(text="trips"), "ipfs://demand/trips", DIMO)
     world.send(consumer, world.products, "withdrawDemand", 2)
     env.sync()
 
@@ -85,15 +86,15 @@ def test_the_catalog_lists_products_terms_bundles_and_open_demand(env: Env) -> N
     assert env.client.get("/v1/products/999").json()["reason"] == "not_found"
     demand = env.client.get("/v1/demand").json()
     assert [(d["signal_id"], d["uri"], d["budget"]) for d in demand] == [
-        (1, "ipfs://demand/soh", str(5 * 10**18))
+        (1, "ipfs://demand/soh", str(5 * DIMO))
     ]
 
 
 def test_consents_are_the_owner_s_live_keys_and_memberships(env: Env) -> None:
     world = env.world
     owner_key, next_owner_key = world.owner_keys[0], world.owner_keys[1]
-    api = world.create_product(API, tag="consent-api")
-    stream = world.create_product(STREAM, tag="consent-stream")
+    api = world.create_product(Kind.API, tag="consent-api")
+    stream = world.create_product(Kind.STREAM, tag="consent-stream")
     vehicle = world.mint(owner_key)
     driver, fleet = (
         Account.from_key(world.consumer_keys[0]).address,
@@ -101,7 +102,7 @@ def test_consents_are_the_owner_s_live_keys_and_memberships(env: Env) -> None:
     )
     now = env.node.w3.eth.get_block("latest")["timestamp"]
     world.grant(owner_key, vehicle, driver, LOCK | DRIVE)
-    world.grant(owner_key, vehicle, fleet, LOCK, now + MONTH)
+    world.grant(owner_key, vehicle, fleet, LOCK, now + MONTH_SECONDS)
     world.join(owner_key, api, vehicle)
     world.join(owner_key, stream, vehicle)
     env.sync()
@@ -114,8 +115,8 @@ def test_consents_are_the_owner_s_live_keys_and_memberships(env: Env) -> None:
     assert body["products"] == [{"product_id": api, "version": 1}, {"product_id": stream, "version": 1}]
     assert env.consents(next_owner_key, vehicle)["reason"] == "not_owner"
 
-    env.node.increase_time(MONTH + 1)  # the fleet key expires
-    world.update_terms(api, API, tag="consent-api-v2")  # members must consent again
+    env.node.increase_time(MONTH_SECONDS + 1)  # the fleet key expires
+    world.update_terms(api, Kind.API, tag="consent-api-v2")  # members must consent again
     env.sync()
     body = env.consents(owner_key, vehicle)
     assert [k["grantee"] for k in body["keys"]] == [driver.lower()]

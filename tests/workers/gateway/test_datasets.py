@@ -16,17 +16,17 @@ from tests.support.anvil import ANVIL_KEYS
 from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import World
-from workers.access.permissions import TELEMETRY
 from workers.datasets.build import build
 from workers.db.gateway import DatasetJob, upsert_profile
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
+from workers.protocol import Kind
+from workers.protocol.permissions import TELEMETRY
 
 BUYER_KEY = ANVIL_KEYS[5]
 BUYER = Account.from_key(BUYER_KEY).address.lower()
 OWNER = "0x" + "0b" * 20
 SOH = "Vehicle.Powertrain.TractionBattery.StateOfHealth"
-DATASET, BUNDLE = 2, 3
 
 
 def _active(_op: str, _block: int) -> bool:
@@ -40,8 +40,8 @@ def world(db_url: str) -> Iterator[tuple[TestClient, str]]:
     with session_scope(db_url) as session:
         w = World(session)
         w.head(10)
-        w.product(1, DATASET, permissions=TELEMETRY, min_cohort=3)
-        w.product(2, DATASET, permissions=TELEMETRY, min_cohort=5)
+        w.product(1, Kind.DATASET, permissions=TELEMETRY, min_cohort=3)
+        w.product(2, Kind.DATASET, permissions=TELEMETRY, min_cohort=5)
         # vehicles 1..7: 1-4 Tesla, 5-6 Ford, 7 Kia; 1-6 joined product 1, 7 did not
         makes = {1: "Tesla", 2: "Tesla", 3: "Tesla", 4: "Tesla", 5: "Ford", 6: "Ford", 7: "Kia"}
         for v, make in makes.items():
@@ -113,7 +113,7 @@ def test_a_cohort_that_shrank_before_the_build_is_refused_by_the_build(world) ->
     with session_scope(db_url) as session:
         w = World(session)
         w.head(11)
-        w.product(2, DATASET, permissions=TELEMETRY, min_cohort=5, version=2)  # new terms: 0 members
+        w.product(2, Kind.DATASET, permissions=TELEMETRY, min_cohort=5, version=2)  # new terms: 0 members
         job_id = session.scalars(select(DatasetJob).where(DatasetJob.order_id == 2)).one().id
     with session_scope(db_url) as session:
         assert build(session, job_id, _active, 86_400) == "refused"

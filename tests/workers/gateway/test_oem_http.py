@@ -21,8 +21,8 @@ from tests.support.simulator import SimulatorProcess, consent
 from workers.config import get_settings, use_settings
 from workers.db.oem import DevicePayload
 from workers.gateway.app import create_app
-from workers.oem import signals as vss
 from workers.oem.telemetry import sign_envelope, telemetry_domain
+from workers.signals import catalogue as vss
 
 OWNER = Account.from_key(OWNER_KEY).address
 DEVICE_KEY = "0x" + keccak(text="gateway device").hex().removeprefix("0x")

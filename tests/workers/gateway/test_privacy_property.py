@@ -37,20 +37,21 @@ from sqlalchemy import select
 
 from devkit.databases import migrated, sqlite_url
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
-from devkit.market_world import API, BUNDLE, DATASET, MONTH, STREAM, MarketWorld
+from devkit.market_world import MarketWorld
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from tests.support.celery_worker import RedisServer
 from tests.support.databases import close_databases, get_engine, session_scope
 from tests.workers.gateway.conftest import sign
-from workers.access.permissions import DRIVE, LIVE, LOCATION, LOCK, TELEMETRY, UNLOCK
 from workers.chain import connect
 from workers.config import Settings, get_settings, use_settings
 from workers.datasets.build import build
 from workers.db.gateway import DatasetJob
 from workers.db.settlement import Usage
-from workers.db.signals import SignalValue, store_signals
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
+from workers.protocol import DIMO, MONTH_SECONDS, NO_END, Kind, Role
+from workers.protocol.permissions import DRIVE, LIVE, LOCATION, LOCK, TELEMETRY, UNLOCK
+from workers.signals.store import SignalValue, store_signals
 
 SPEED = "Vehicle.Speed"
 LAT = "Vehicle.CurrentLocation.Latitude"
@@ -85,10 +86,12 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     world = MarketWorld(node.w3, manifest).setup()
     redis_server = RedisServer(directory)
     products = {
-        "api": world.create_product(API, permissions=TELEMETRY | LOCATION, tag="p-api"),
-        "api_telemetry": world.create_product(API, permissions=TELEMETRY, tag="p-api-t"),
-        "stream": world.create_product(STREAM, permissions=TELEMETRY | LOCATION | LIVE, tag="p-stream"),
-        "dataset": world.create_product(DATASET, permissions=TELEMETRY, min_cohort=MIN_COHORT, tag="p-ds"),
+        "api": world.create_product(Kind.API, permissions=TELEMETRY | LOCATION, tag="p-api"),
+        "api_telemetry": world.create_product(Kind.API, permissions=TELEMETRY, tag="p-api-t"),
+        "stream": world.create_product(Kind.STREAM, permissions=TELEMETRY | LOCATION | LIVE, tag="p-stream"),
+        "dataset": world.create_product(
+            Kind.DATASET, permissions=TELEMETRY, min_cohort=MIN_COHORT, tag="p-ds"
+        ),
     }
     products["bundle"] = world.create_bundle(
         [products["stream"], products["api"]],
@@ -141,7 +144,7 @@ class Oracle:
         return bool(self._call(self.world.products.functions.isMember(product_id, vehicle_id)))
 
     def operator_active(self, operator: str) -> bool:
-        return bool(self._call(self.world.staking.functions.isActive(operator, 0)))
+        return bool(self._call(self.world.staking.functions.isActive(operator, Role.OPERATOR)))
 
     def order(self, order_id: int) -> tuple:
         return self._call(self.world.market.functions.order(order_id))
@@ -154,7 +157,7 @@ class Oracle:
         Returns the orders that may pay for it (empty: refuse)."""
         valid: set[int] = set()
         operator, _, active, terms = self.product(product_id)
-        if terms[0] != API or not active or not self.operator_active(operator) or mask & ~terms[6]:
+        if terms[0] != Kind.API or not active or not self.operator_active(operator) or mask & ~terms[6]:
             return valid
         for order_id in orders:
             ordered, buyer, _, quantity, _, starts, ends, _ = self.order(order_id)
@@ -169,7 +172,7 @@ class Oracle:
                 b_operator, _, b_active, b_terms = self.product(ordered)
                 if not b_active or mask & ~b_terms[6] or not self.operator_active(b_operator):
                     continue
-                months = max(1, (ends - starts + MONTH // 2) // MONTH)
+                months = max(1, (ends - starts + MONTH_SECONDS // 2) // MONTH_SECONDS)
                 consent, allowance = ordered, quantities[list(ids).index(product_id)] * months
             if used[(order_id, product_id)] >= allowance:
                 continue
@@ -319,7 +322,7 @@ class PrivacyMachine(RuleBasedStateMachine):
         vehicle = self._vehicle(data)
         permissions = data.draw(st.sampled_from([LOCK, UNLOCK, DRIVE, LOCK | UNLOCK, LOCK | UNLOCK | DRIVE]))
         now = self.fx.node.w3.eth.get_block("latest")["timestamp"]
-        expiry = now + 5 if data.draw(st.booleans(), label="short-lived") else 2**64 - 1
+        expiry = now + 5 if data.draw(st.booleans(), label="short-lived") else NO_END
         driver = Account.from_key(DRIVER_KEY).address
         self._try(self.fx.world.grant, self.vehicles[vehicle], vehicle, driver, permissions, expiry)
 
@@ -337,11 +340,15 @@ class PrivacyMachine(RuleBasedStateMachine):
 
     def change_terms(self, data: st.DataObject) -> None:
         which = data.draw(st.sampled_from(["api", "api_telemetry", "bundle"]))
-        kind = {"api": API, "api_telemetry": API, "bundle": BUNDLE}[which]
+        kind = {"api": Kind.API, "api_telemetry": Kind.API, "bundle": Kind.BUNDLE}[which]
         permissions = TELEMETRY if data.draw(st.booleans(), label="drop location") else TELEMETRY | LOCATION
         if which == "bundle":
             permissions |= LIVE | LOCATION  # a bundle must cover its components
-        product, tag, cohort = self.fx.products[which], f"v{TALLY['actions']}", 1 if kind == BUNDLE else 0
+        product, tag, cohort = (
+            self.fx.products[which],
+            f"v{TALLY['actions']}",
+            1 if kind == Kind.BUNDLE else 0,
+        )
         self._try(
             lambda: self.fx.world.update_terms(
                 product, kind, permissions=permissions, min_cohort=cohort, tag=tag
@@ -366,12 +373,12 @@ class PrivacyMachine(RuleBasedStateMachine):
 
     def expire_orders(self, data: st.DataObject) -> None:
         """A month passes: subscriptions end (credit orders never do)."""
-        self.fx.node.increase_time(MONTH + 1)
+        self.fx.node.increase_time(MONTH_SECONDS + 1)
 
     def slash_operator(self, data: st.DataObject) -> None:
         restake = data.draw(st.integers(0, 3), label="restake") > 0  # mostly the operator tops up again
-        if self._try(self.fx.world.slash_operator, 10**18) and restake:
-            self._try(self.fx.world.restake_operator, 10**18)
+        if self._try(self.fx.world.slash_operator, DIMO) and restake:
+            self._try(self.fx.world.restake_operator, DIMO)
 
     # --- checks -----------------------------------------------------------------------------
 

@@ -17,16 +17,16 @@ from tests.support.anvil import ANVIL_KEYS
 from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import OPERATOR, World
-from workers.access.permissions import TELEMETRY
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
+from workers.protocol import MONTH_SECONDS, Kind
+from workers.protocol.permissions import TELEMETRY
 
 BUYER_KEY = ANVIL_KEYS[5]
 BUYER = Account.from_key(BUYER_KEY).address
 OWNER = "0x" + "0b" * 20
 SPEED = "Vehicle.Speed"
 LAT = "Vehicle.CurrentLocation.Latitude"
-API, STREAM, DATASET, BUNDLE = 1, 0, 2, 3
 
 
 @pytest.fixture
@@ -39,10 +39,10 @@ def world(db_url: str) -> Iterator[tuple[TestClient, str, set[str]]]:
     with session_scope(db_url) as session:
         w = World(session)
         w.head(10)
-        w.product(1, API)
-        w.product(2, API, permissions=TELEMETRY)
-        w.product(3, STREAM)
-        w.product(4, BUNDLE, components=((1, 5), (3, 0)))
+        w.product(1, Kind.API)
+        w.product(2, Kind.API, permissions=TELEMETRY)
+        w.product(3, Kind.STREAM)
+        w.product(4, Kind.BUNDLE, components=((1, 5), (3, 0)))
         for v in (1, 2, 3):
             w.vehicle(v, OWNER)
             w.signals(v, {SPEED: 50.0 + v, LAT: 48.1}, 1_700_000_000_000)
@@ -117,12 +117,12 @@ def test_refusals_carry_the_rule_s_reason(world) -> None:
     with session_scope(db_url) as session:
         w = World(session)
         w.head(12)
-        w.product(1, API, active=False)
+        w.product(1, Kind.API, active=False)
     _refused(_get(client, token, 1, 1), "product_inactive")
     with session_scope(db_url) as session:
         w = World(session)
         w.head(13)
-        w.product(1, API, version=2)  # new terms: members must consent again
+        w.product(1, Kind.API, version=2)  # new terms: members must consent again
     _refused(_get(client, token, 1, 1), "no_consent")
     with session_scope(db_url) as session:
         w = World(session)
@@ -146,15 +146,14 @@ def test_expired_orders_are_refused(world) -> None:
 
 def test_a_bundle_order_opens_its_api_component_for_bundle_members(world) -> None:
     client, db_url, _ = world
-    month = 30 * 86_400
     now = int(time.time())
     with session_scope(db_url) as session:
-        World(session).order(3, 4, BUYER.lower(), 1, starts=now + month, ends=now + 3 * month)
+        World(session).order(3, 4, BUYER.lower(), 1, starts=now + MONTH_SECONDS, ends=now + 3 * MONTH_SECONDS)
     token = sign_in(client, BUYER_KEY)
     _refused(_get(client, token, 1, 2), "order_expired")  # not started yet
     # the chain runs ahead of the wall: the rule's clock follows the indexed block
     with session_scope(db_url) as session:
-        World(session).head(11, timestamp=now + 2 * month)
+        World(session).head(11, timestamp=now + 2 * MONTH_SECONDS)
     token = sign_in(client, BUYER_KEY)
     answer = _get(client, token, 1, 2)  # vehicle 2 joined the bundle, not product 1
     assert answer.status_code == 200, answer.text

@@ -17,17 +17,17 @@ from tests.support.anvil import ANVIL_KEYS
 from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import LiveServer, gateway_settings, sign_in
 from tests.workers.gateway.projections import World
-from workers.access.permissions import LIVE, TELEMETRY
 from workers.db.gateway import upsert_profile
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
+from workers.protocol import Kind
+from workers.protocol.permissions import LIVE, TELEMETRY
 
 BUYER_KEY = ANVIL_KEYS[5]
 BUYER = Account.from_key(BUYER_KEY).address.lower()
 OWNER = "0x" + "0b" * 20
 SPEED = "Vehicle.Speed"
 LAT = "Vehicle.CurrentLocation.Latitude"
-STREAM, API, BUNDLE = 0, 1, 3
 
 
 @pytest.fixture
@@ -40,10 +40,10 @@ def live(sqlite_db: str) -> Iterator[tuple[LiveServer, str, str]]:
     with session_scope(sqlite_db) as session:
         w = World(session)
         w.head(10)
-        w.product(1, STREAM, refresh=1)
-        w.product(2, STREAM, permissions=TELEMETRY | LIVE, refresh=0)
-        w.product(5, API)
-        w.product(4, BUNDLE, components=((2, 0), (5, 3)))
+        w.product(1, Kind.STREAM, refresh=1)
+        w.product(2, Kind.STREAM, permissions=TELEMETRY | LIVE, refresh=0)
+        w.product(5, Kind.API)
+        w.product(4, Kind.BUNDLE, components=((2, 0), (5, 3)))
         for v, make in ((1, "Tesla"), (2, "Ford"), (3, "Tesla"), (4, "Ford")):
             w.vehicle(v, OWNER)
             w.signals(v, {SPEED: float(v), LAT: 48.0}, now * 1000)

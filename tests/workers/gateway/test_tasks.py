@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from devkit.databases import migrated, sqlite_url
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
-from devkit.market_world import API, DATASET, MONTH, STREAM, MarketWorld
+from devkit.market_world import MarketWorld
 from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from tests.support.celery_worker import CeleryWorker, RedisServer
 from tests.support.databases import get_engine, session_scope
@@ -31,6 +31,7 @@ from workers.config import Settings
 from workers.db.gateway import ApiCredit, OrderExpiry
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
+from workers.protocol import MONTH_SECONDS, Kind
 
 SOH = "Vehicle.Powertrain.TractionBattery.StateOfHealth"
 SWEEPER_KEY = ANVIL_KEYS[9]
@@ -89,7 +90,7 @@ def index(stack: Stack) -> None:
 
 def test_a_dataset_is_built_by_the_worker(stack: Stack) -> None:
     world, consumer = stack.world, stack.world.consumer_keys[0]
-    product = world.create_product(DATASET, min_cohort=2, tag="tasks-dataset")
+    product = world.create_product(Kind.DATASET, min_cohort=2, tag="tasks-dataset")
     owner = world.owner_keys[0]
     vehicles = [world.mint(owner) for _ in range(3)]
     for v in vehicles:
@@ -119,8 +120,8 @@ def test_a_dataset_is_built_by_the_worker(stack: Stack) -> None:
 def test_the_sweep_expires_ended_orders_on_chain_and_their_credits(stack: Stack) -> None:
     world, consumer = stack.world, stack.world.consumer_keys[1]
     buyer = world.address(consumer)
-    stream = world.create_product(STREAM, tag="tasks-stream")
-    api = world.create_product(API, tag="tasks-api")
+    stream = world.create_product(Kind.STREAM, tag="tasks-stream")
+    api = world.create_product(Kind.API, tag="tasks-api")
     bundle = world.create_bundle([stream, api], [0, 50], tag="tasks-bundle")
     stream_order = world.subscribe(consumer, stream, 2)
     bundle_order = world.subscribe(consumer, bundle, 1)
@@ -140,7 +141,7 @@ def test_the_sweep_expires_ended_orders_on_chain_and_their_credits(stack: Stack)
                 expires_at=bundle_ends,
             )
         )
-    stack.node.increase_time(MONTH + 60)
+    stack.node.increase_time(MONTH_SECONDS + 60)
 
     report = stack.celery.send_task("access.sweep").get(timeout=120)
     assert sorted(report["orders_expired"]) == sorted([stream_order, bundle_order])

@@ -14,10 +14,10 @@ from workers.indexer.decode import Event
 from workers.indexer.handlers import on
 from workers.indexer.store import Store
 from workers.indexer.views import ViewCall, read_view
+from workers.protocol import ZERO_ADDRESS, Kind
 
-ZERO_ADDRESS = "0x" + "00" * 20
-#: IDataProducts.Kind values that sell subscriptions (Stream, Bundle).
-SUBSCRIPTION_KINDS = (0, 3)
+#: The kinds sold as subscriptions (`subscribe`): their orders stay in force until they end.
+SUBSCRIPTION_KINDS = (Kind.STREAM, Kind.BUNDLE)
 TERMS_COLUMNS = {
     "price": "price",
     "members_bps": "membersBps",

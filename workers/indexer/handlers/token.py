@@ -6,8 +6,7 @@ from __future__ import annotations
 from workers.indexer.decode import Event
 from workers.indexer.handlers import on
 from workers.indexer.store import Store
-
-ZERO_ADDRESS = "0x" + "00" * 20
+from workers.protocol import ZERO_ADDRESS
 
 
 def _add(s: Store, ev: Event, account: str, delta: int) -> None:

@@ -19,7 +19,6 @@ import smartcar
 import smartcar.config as smartcar_config
 from smartcar import SmartcarException
 
-from workers.oem import signals as vss
 from workers.oem.connectors.base import Command, CommandResult, Connector, OemVehicle, parse_retry_after
 from workers.oem.errors import (
     AmbiguousVehicleError,
@@ -34,6 +33,7 @@ from workers.oem.errors import (
 )
 from workers.oem.signals import Signal, make_signal
 from workers.oem.tokens import TokenSet
+from workers.signals import catalogue as vss
 
 T = TypeVar("T")
 

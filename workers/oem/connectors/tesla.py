@@ -30,7 +30,6 @@ from tesla_fleet_api.exceptions import (
 from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 from tesla_fleet_api.tesla.vehicle.vehicle import MODELS as TESLA_MODELS
 
-from workers.oem import signals as vss
 from workers.oem.connectors.base import (
     HTTP_TIMEOUT,
     Command,
@@ -53,6 +52,7 @@ from workers.oem.errors import (
 )
 from workers.oem.signals import Signal, make_signal
 from workers.oem.tokens import TokenSet
+from workers.signals import catalogue as vss
 
 T = TypeVar("T")
 

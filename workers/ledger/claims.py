@@ -1,4 +1,5 @@
-"""Members' claims as the gateway serves them (`GET /v1/members/{address}/claims`)."""
+"""The claims read model: what each member can still claim from settled epochs, as the
+gateway serves it (`GET /v1/members/{address}/claims`)."""
 
 from __future__ import annotations
 

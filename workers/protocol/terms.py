@@ -8,8 +8,8 @@ from typing import Any
 
 from eth_utils import keccak
 
-from workers.access.permissions import LOCATION, TELEMETRY
-from workers.access.rule import Kind
+from workers.protocol.enums import Kind, Use, uses_mask
+from workers.protocol.permissions import LOCATION, TELEMETRY
 
 #: IDataProducts.Terms, in the struct's order.
 FIELDS = (
@@ -25,7 +25,6 @@ FIELDS = (
     "termsHash",
     "termsURI",
 )
-INSURANCE, RESEARCH = 0, 1  # `permittedUses` bits (DESIGN.md §3.5): 0 insurance, 1 research, …
 
 
 def terms(kind: int, price: int, **fields: Any) -> tuple:
@@ -42,7 +41,7 @@ def terms(kind: int, price: int, **fields: Any) -> tuple:
         "membersBps": 7_000,
         "operatorBps": 2_000,
         "brokerBps": 500,
-        "permittedUses": 1 << INSURANCE,
+        "permittedUses": uses_mask(Use.INSURANCE),
         "requiredPermissions": TELEMETRY | LOCATION,
         "refreshSeconds": 60,
         "minCohort": 1 if kind in (Kind.DATASET, Kind.BUNDLE) else 0,

@@ -1,0 +1,67 @@
+"""The two statements whose SQL differs between SQLite and PostgreSQL, written once: an
+insert that settles conflicts (`upsert`) and a read that locks its rows (`for_update`).
+Everything else the workers run is the same SQL on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Select, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+
+from workers.db.base import Base
+
+Query = TypeVar("Query", bound=Select[Any])
+
+#: Each backend's INSERT with ON CONFLICT.
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def upsert(
+    bind: Session | Connection,
+    table: type[Base] | Table,
+    *,
+    key: Sequence[str] | None = None,
+    update: Sequence[str] = (),
+    if_newer: str | None = None,
+) -> Insert:
+    """INSERT … ON CONFLICT (`key`) DO UPDATE SET each `update` column to the new row's, or
+    DO NOTHING when `update` is empty, in the SQL of the database `bind` talks to. Execute it
+    with the row (or a list of rows) as parameters.
+
+    `key`: the unique columns a conflict is on (default: the primary key). `if_newer`: a
+    column whose stored value must not be above the new row's for the update to happen (a row
+    never moves back). One statement per shape, built once: callers on hot paths pay a lookup."""
+    core = table if isinstance(table, Table) else table.__table__
+    assert isinstance(core, Table)
+    dialect = (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+    columns = tuple(key) if key is not None else tuple(c.name for c in core.primary_key.columns)
+    return _upsert(dialect, core, columns, tuple(update), if_newer)
+
+
+@cache
+def _upsert(
+    dialect: str, table: Table, key: tuple[str, ...], update: tuple[str, ...], if_newer: str | None
+) -> Insert:
+    if dialect not in _INSERTS:
+        raise RuntimeError(f"unsupported database {dialect}: the workers run on SQLite or PostgreSQL")
+    statement = _INSERTS[dialect](table)
+    if not update:
+        return statement.on_conflict_do_nothing(index_elements=list(key))
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c: statement.excluded[c] for c in update},
+        where=None if if_newer is None else table.c[if_newer] <= statement.excluded[if_newer],
+    )
+
+
+def for_update(query: Query) -> Query:
+    """`query` holding the rows it reads until the transaction ends, so two workers cannot both
+    act on what they read: SELECT … FOR UPDATE on PostgreSQL. SQLite locks the whole database
+    instead, from the start of every writing transaction (BEGIN IMMEDIATE, `session.py`), and
+    SQLAlchemy renders no FOR UPDATE there: the same query serves both."""
+    return query.with_for_update()

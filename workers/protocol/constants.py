@@ -1,0 +1,50 @@
+"""The contracts' numbers and identifiers the off-chain side needs: the market's month and
+"no end", basis points and the default protocol fee, the AccessControl role ids, the DIMO
+unit, and the EVM's own bounds (uint64, uint256, the zero address)."""
+
+from __future__ import annotations
+
+from eth_utils import keccak
+
+#: The largest uint64 (`type(uint64).max`).
+UINT64_MAX = 2**64 - 1
+#: The largest uint256 (`type(uint256).max`): every id on chain is at most this.
+UINT256_MAX = 2**256 - 1
+#: The zero address, lower-case: "nobody" (mints, burns, no broker, no known owner).
+ZERO_ADDRESS = "0x" + "00" * 20
+
+#: One DIMO in base units (the token has 18 decimals).
+DIMO = 10**18
+
+#: Marketplace.MONTH: seconds in the month streams and bundles are sold by (30 days).
+MONTH_SECONDS = 30 * 86_400
+#: Marketplace.NO_END: the end of orders that do not expire (credits, datasets); also a key's
+#: `expiresAt` that never comes (IVehicleId.grant).
+NO_END = UINT64_MAX
+
+#: MarketMath.MAX_BPS: basis points in a whole (shares and the fee add up to this).
+MAX_BPS = 10_000
+#: DataProducts.DEFAULT_PROTOCOL_FEE_BPS: the protocol fee at deployment.
+DEFAULT_PROTOCOL_FEE_BPS = 500
+
+#: OpenZeppelin AccessControl's admin role of every role.
+DEFAULT_ADMIN_ROLE = bytes(32)
+#: contracts/libraries/Roles.sol: the DAO.
+GOVERNOR_ROLE = keccak(text="GOVERNOR_ROLE")
+#: May mint vehicle NFTs without an oracle attestation.
+MINTER_ROLE = keccak(text="MINTER_ROLE")
+#: May slash stake (the DAO).
+SLASHER_ROLE = keccak(text="SLASHER_ROLE")
+#: May record buyers' usage on Staking (the Marketplace).
+MARKET_ROLE = keccak(text="MARKET_ROLE")
+#: May settle member-pool epochs (the workers' hot wallet).
+SETTLER_ROLE = keccak(text="SETTLER_ROLE")
+#: Every role id by the name the contracts expose it under.
+ROLE_IDS = {
+    "DEFAULT_ADMIN_ROLE": DEFAULT_ADMIN_ROLE,
+    "GOVERNOR_ROLE": GOVERNOR_ROLE,
+    "MINTER_ROLE": MINTER_ROLE,
+    "SLASHER_ROLE": SLASHER_ROLE,
+    "MARKET_ROLE": MARKET_ROLE,
+    "SETTLER_ROLE": SETTLER_ROLE,
+}

@@ -1,0 +1,57 @@
+"""The contracts' enums and enum-like numberings, by their Solidity order: product kinds
+(IDataProducts.Kind), staking roles (IStaking.Role), permitted uses (the bits of a product's
+`permittedUses`, DataProducts.KNOWN_USES) and lockup tiers (MarketMath.TIER_*)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Kind(IntEnum):
+    """IDataProducts.Kind: what a product sells (names as in Solidity, upper-cased)."""
+
+    STREAM = 0
+    API = 1
+    DATASET = 2
+    BUNDLE = 3
+
+
+class Role(IntEnum):
+    """IStaking.Role: what an account stakes and is whitelisted for."""
+
+    OPERATOR = 0
+    BROKER = 1
+    CONSUMER = 2
+
+
+class Use(IntEnum):
+    """A buyer's declared use, as the bit index in a product's `permittedUses`."""
+
+    INSURANCE = 0
+    RESEARCH = 1
+    FLEET_MANAGEMENT = 2
+    MARKETING = 3
+    RESALE = 4
+    PUBLIC_GOOD = 5
+
+
+def uses_mask(*uses: Use) -> int:
+    """The `permittedUses` value that permits exactly `uses`."""
+    mask = 0
+    for use in uses:
+        mask |= 1 << use
+    return mask
+
+
+#: DataProducts.KNOWN_USES: every use a product may permit.
+KNOWN_USES = uses_mask(*Use)
+
+
+class Tier(IntEnum):
+    """Sensitivity tiers of the lockup curve, least to most sensitive (MarketMath.TIER_*):
+    the highest class a product's required permissions reach."""
+
+    TELEMETRY = 0
+    LOCATION = 1
+    LIVE = 2
+    COMMANDS = 3

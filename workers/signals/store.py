@@ -1,0 +1,134 @@
+"""The one door to stored vehicle signals. OEM pulls and device telemetry write through
+`store_signals`; the gateway, streams and datasets read through `latest` and `history`.
+The tables (`workers.db.signals`) keep every observation in arrival order and the newest
+one per vehicle and name, so the metered `signals/latest` is one indexed read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from workers.db import upsert
+from workers.db.signals import LatestSignal, StoredSignal
+
+#: What a newer observation replaces in `signals_latest` (all but the key).
+_NEWER = ("value", "number", "unit", "timestamp_ms", "source", "signature")
+#: Later than any observation: the default end of a history.
+END_OF_TIME_MS = 2**62
+
+
+class Observation(Protocol):
+    """What a producer hands the store (an OEM `Signal`, a `SignalValue`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> float | bool | str: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def timestamp_ms(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def signature(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class SignalValue:
+    """One observation as stored and served: VSS name, value, unit, unix ms, source."""
+
+    name: str
+    value: float | bool | str
+    unit: str | None
+    timestamp_ms: int
+    source: str
+    signature: str | None = None
+
+
+def _number(value: float | bool | str) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def store_signals(session: Session, vehicle_id: int, signals: Iterable[Observation]) -> int:
+    """Appends `signals` to the vehicle's history and moves its latest values forward (never
+    back), in the caller's transaction; returns how many were stored."""
+    latest = upsert(session, LatestSignal, update=_NEWER, if_newer="timestamp_ms")
+    count = 0
+    for s in signals:
+        row = {
+            "vehicle_id": vehicle_id,
+            "name": s.name,
+            "value": json.dumps(s.value),
+            "number": _number(s.value),
+            "unit": s.unit,
+            "timestamp_ms": s.timestamp_ms,
+            "source": s.source,
+            "signature": s.signature,
+        }
+        session.add(StoredSignal(**row))
+        session.execute(latest, row)
+        count += 1
+    return count
+
+
+_LATEST = (
+    select(
+        LatestSignal.name,
+        LatestSignal.value,
+        LatestSignal.unit,
+        LatestSignal.timestamp_ms,
+        LatestSignal.source,
+        LatestSignal.signature,
+    )
+    .where(LatestSignal.vehicle_id == bindparam("vehicle_id"))
+    .order_by(LatestSignal.name)
+)
+
+
+def latest(session: Session, vehicle_id: int, names: Iterable[str] | None = None) -> list[SignalValue]:
+    """The newest observation of each of the vehicle's signals (of `names` only, if given), by
+    name (one indexed read)."""
+    rows = session.connection().execute(_LATEST, {"vehicle_id": vehicle_id})
+    found = [
+        SignalValue(name, json.loads(value), unit, int(ts), source, sig)
+        for name, value, unit, ts, source, sig in rows
+    ]
+    if names is None:
+        return found
+    wanted = set(names)
+    return [s for s in found if s.name in wanted]
+
+
+def history(
+    session: Session,
+    vehicle_id: int,
+    *,
+    names: Iterable[str] | None = None,
+    since_ms: int = 0,
+    until_ms: int = END_OF_TIME_MS,
+    limit: int = 10_000,
+) -> list[SignalValue]:
+    """The vehicle's observations (of `names` only, if given) in [since_ms, until_ms], oldest
+    first, at most `limit`."""
+    query = select(StoredSignal).where(
+        StoredSignal.vehicle_id == vehicle_id,
+        StoredSignal.timestamp_ms >= since_ms,
+        StoredSignal.timestamp_ms <= until_ms,
+    )
+    if names is not None:
+        query = query.where(StoredSignal.name.in_(list(names)))
+    rows = session.scalars(query.order_by(StoredSignal.timestamp_ms, StoredSignal.id).limit(limit))
+    return [
+        SignalValue(r.name, json.loads(r.value), r.unit, int(r.timestamp_ms), r.source, r.signature)
+        for r in rows
+    ]
