@@ -1,12 +1,15 @@
 """The process's runtime (workers/runtime.py) and the layering around it: services are built
 once, on first use, and rebuilt after `close()`; a forked child never reuses a pooled
 connection of its parent; the chain package imports nothing above it and serving never
-imports the outbox."""
+imports, nor loads, the outbox or settlement."""
 
 from __future__ import annotations
 
 import ast
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,8 @@ from workers.config import PROJECT_ROOT, Settings
 from workers.runtime import Runtime
 
 WORKERS = PROJECT_ROOT / "workers"
+#: What moves money: the transaction sender and every module of settlement.
+MONEY = ("workers.chain.outbox", "workers.settlement")
 
 
 def test_nothing_connects_before_first_use(sqlite_db):
@@ -89,9 +94,25 @@ def test_the_chain_package_imports_only_the_protocol_the_settings_and_for_the_ou
     assert _imports(WORKERS / "config.py") == set()
 
 
+def _moves_money(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in MONEY)
+
+
 def test_serving_never_imports_the_outbox():
-    money = {"workers.chain.outbox", "workers.settlement.epochs"}
     for path in sorted((WORKERS / "gateway").glob("*.py")):
-        assert _imports(path) & money == set(), path.name
+        assert {m for m in _imports(path) if _moves_money(m)} == set(), path.name
     # The runtime builds settlement for the workers, but loads it only when asked to.
-    assert _imports(WORKERS / "runtime.py", module_level_only=True) & money == set()
+    assert {m for m in _imports(WORKERS / "runtime.py", module_level_only=True) if _moves_money(m)} == set()
+
+
+def test_the_gateway_loads_nothing_that_moves_money():
+    """Everything `import workers.gateway.app` loads, through any chain of imports, in a
+    fresh interpreter: usage is recorded through the ledger, never through settlement."""
+    probe = "import json, sys, workers.gateway.app; print(json.dumps(sorted(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    loaded = json.loads(run.stdout.splitlines()[-1])
+    assert {"workers.gateway.app", "workers.ledger"} <= set(loaded), "the probe did not load the gateway"
+    assert [m for m in loaded if _moves_money(m)] == []
