@@ -48,7 +48,8 @@ def _declarations(source: str) -> Iterator[tuple[str, str]]:
     """(contract, body) for each contract, library or interface of a source (comments gone)."""
     code = _without_comments(source)
     starts = [(m.start(), m[1]) for m in re.finditer(r"\b(?:contract|library|interface)\s+(\w+)", code)]
-    for (start, name), (end, _) in zip(starts, [*starts[1:], (len(code), "")], strict=True):
+    ends = [start for start, _ in starts[1:]] + [len(code)] if starts else []
+    for (start, name), end in zip(starts, ends, strict=True):
         yield name, code[start:end]
 
 
@@ -264,3 +265,6 @@ def test_the_parser_reads_what_the_kernel_is_checked_against():
     assert set(of("Roles")) == {"GOVERNOR_ROLE", "MINTER_ROLE", "SLASHER_ROLE", "MARKET_ROLE", "SETTLER_ROLE"}
     assert of("Permissions")["DELEGABLE"] == 0x7F
     assert of("Staking")["DEFAULT_UNBONDING_PERIOD"] == 7 * 86_400
+    # A source of file-level declarations only (contracts/types/: `type ProductId is uint256;`).
+    assert list(_declarations("pragma solidity 0.8.30;\ntype ProductId is uint256;\n")) == []
+    assert [name for name, _ in _declarations("library A { } interface B { }")] == ["A", "B"]
