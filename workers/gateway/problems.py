@@ -37,6 +37,7 @@ REASONS: dict[str, tuple[int, str]] = {
     # authentication
     "unauthenticated": (401, "A bearer token is required"),
     "bad_token": (401, "The bearer token is invalid or expired"),
+    "session_revoked": (401, "The session was signed out or revoked"),
     "bad_signature": (401, "The signature does not verify"),
     "replayed": (409, "The message or payload was already used"),
     "expired": (401, "The message has expired"),
@@ -56,6 +57,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "oracle_mismatch": (503, "The connection's oracle is not this gateway's key"),
     "bad_vin": (502, "The automaker answered an invalid VIN"),
     "vehicle_exists": (409, "The VIN is already minted to someone else"),
+    "vehicle_linked_to_other_owner": (409, "The vehicle is linked to another wallet"),
     # generic
     "not_found": (404, "Not found"),
     "bad_request": (400, "The request is invalid"),
