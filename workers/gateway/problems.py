@@ -51,7 +51,6 @@ REASONS: dict[str, tuple[int, str]] = {
     "unknown_device": (404, "No such device on chain"),
     # onboarding (workers.oem.onboarding)
     "bad_state": (400, "The OAuth state is unknown, used, expired or for another connection"),
-    "bad_owner": (400, "The owner is not an address"),
     "unknown_connection": (404, "No such OEM connection here"),
     "connection_inactive": (409, "The OEM connection is inactive on chain"),
     "oracle_mismatch": (503, "The connection's oracle is not this gateway's key"),
