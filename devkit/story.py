@@ -232,18 +232,24 @@ class Story:
         tesla = [car for car in fleet if car["oem"] == "tesla"]
         plan = [(c.alice, 1, smartcar[0]), (c.bob, 1, smartcar[1]), (c.carol, 2, tesla[0])]
         for owner, connection, car in plan:
-            gateway = w.gateway()
-            with httpx.Client(base_url=w.stack.gateway_url, timeout=30) as http:
-                redirect = http.get(f"/v1/oem/{connection}/authorize", params={"owner": owner.address})
-            consent_url = httpx.URL(redirect.headers["location"])
+            signed_in = w.gateway(owner)  # onboarding mints to whoever signed in, nobody else
+            started = signed_in.get(f"/v1/oem/{connection}/authorize")
+            consent_url = httpx.URL(started["authorize_url"])
             state = consent_url.params["state"]
-            redirect_uri = consent_url.params["redirect_uri"]
+            # the browser at the automaker's consent page: "allow", with the PKCE challenge
             code = httpx.post(
                 f"{w.stack.simulator_url}/_sim/consent",
-                json={"vin": car["vin"], "redirect_uri": redirect_uri, "state": state},
+                json={
+                    "vin": car["vin"],
+                    "redirect_uri": consent_url.params["redirect_uri"],
+                    "state": state,
+                    "code_challenge": consent_url.params["code_challenge"],
+                    "code_challenge_method": consent_url.params["code_challenge_method"],
+                },
                 timeout=10,
             ).json()["code"]
-            attestation = gateway.get(f"/v1/oem/{connection}/callback", code=code, state=state)
+            # the automaker sends the browser back: no bearer token, the state names the owner
+            attestation = w.gateway().get(f"/v1/oem/{connection}/callback", code=code, state=state)
             receipt = self._tx(
                 c.relayer,
                 w.contract("vehicles").functions.mintWithAttestation(
@@ -265,6 +271,13 @@ class Story:
                 f"via {CONNECTIONS[connection]}, VIN {car['vin']} "
                 f"-> vehicle #{minted['vehicleId']} (relayed, oracle-signed; owner paid no gas)"
             )
+            signed_in.sign_out()
+        try:
+            signed_in.get(f"/v1/oem/{connection}/authorize")
+        except GatewayRefusedError as refusal:
+            self.say.say(f"each owner signs out after onboarding: the token is refused, '{refusal.reason}'")
+        else:
+            raise RuntimeError("the gateway still accepted a signed-out token")
 
     def keys_by_signature(self) -> None:
         w, c = self.world, self.cast

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -66,16 +68,21 @@ SESSION_ROW = select(GatewaySession.expires_at, GatewaySession.revoked_at).where
 )
 
 
-def session_status(conn: Connection | Session, session_id: str, now: int) -> SessionStatus:
-    """Whether the bearer session `session_id` may act at `now`: the one rule the gateway (every
-    authenticated request, every stream tick) and onboarding (the automaker's callback) apply."""
-    row = conn.execute(SESSION_ROW, {"session_id": session_id}).first()
+def status_of_session_row(row: Sequence[Any] | None, now: int) -> SessionStatus:
+    """Whether a session (its SESSION_ROW, None if there is none) may act at `now`: the one
+    rule the gateway (every authenticated request, every stream tick) and onboarding (the
+    automaker's callback) apply."""
     if row is None:
         return SessionStatus.UNKNOWN
     expires_at, revoked_at = row
     if revoked_at is not None:
         return SessionStatus.REVOKED
     return SessionStatus.LIVE if now < int(expires_at) else SessionStatus.EXPIRED
+
+
+def session_status(conn: Connection | Session, session_id: str, now: int) -> SessionStatus:
+    """`status_of_session_row` of the session `session_id`, read in the caller's transaction."""
+    return status_of_session_row(conn.execute(SESSION_ROW, {"session_id": session_id}).first(), now)
 
 
 class ApiCredit(Base):

@@ -20,8 +20,10 @@ import hmac
 import secrets
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy import update
@@ -29,7 +31,7 @@ from sqlalchemy.orm import Session
 from web3 import HTTPProvider
 
 from workers.config import Settings
-from workers.db.gateway import GatewaySession, SessionStatus, SiweNonce, session_status
+from workers.db.gateway import SESSION_ROW, GatewaySession, SessionStatus, SiweNonce, status_of_session_row
 from workers.db.session import Database
 from workers.gateway.problems import Problem
 
@@ -184,17 +186,38 @@ def session_refusal(status: SessionStatus) -> Problem | None:
 
 class SessionGuard:
     """Is a bearer session still live? Read from the database each time it is asked (no
-    cache), so a revocation by any gateway process holds in every other one at once."""
+    cache), so a revocation by any gateway process holds in every other one at once.
+
+    The read is one statement on a pooled DBAPI connection, outside SQLAlchemy's transaction
+    machinery, because it runs on every authenticated request: on SQLite that costs 12 µs of
+    CPU against 79 µs through a Core connection and its BEGIN/ROLLBACK (PostgreSQL: 175 µs
+    against 259 µs), next to the 390-1,570 µs a metered call costs (docs/gateway.md)."""
 
     def __init__(self, database: Database) -> None:
-        # A plain (deferred) read transaction: never queues behind SQLite writers.
-        self._engine = database.engine.execution_options(sqlite_immediate=False)
+        self._engine = database.engine
+        compiled = SESSION_ROW.compile(dialect=self._engine.dialect)
+        self._sql = str(compiled)
+        self._positional = tuple(compiled.positiontup or ()) if self._engine.dialect.positional else None
+
+    def _row(self, session_id: str) -> Sequence[Any] | None:
+        params: Any = {"session_id": session_id}
+        if self._positional is not None:
+            params = tuple(params[name] for name in self._positional)
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self._sql, params)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()  # back to the pool, which ends any transaction the read began
 
     def refusal(self, session_id: str, now: float | None = None) -> Problem | None:
         """Why the session may not act now, or None."""
         at = int(time.time() if now is None else now)
-        with self._engine.connect() as conn:
-            return session_refusal(session_status(conn, session_id, at))
+        return session_refusal(status_of_session_row(self._row(session_id), at))
 
     def check(self, identity: Identity) -> None:
         """Raises the refusal of `identity`'s session, if any."""
