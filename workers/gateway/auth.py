@@ -189,9 +189,9 @@ class SessionGuard:
     cache), so a revocation by any gateway process holds in every other one at once.
 
     The read is one statement on a pooled DBAPI connection, outside SQLAlchemy's transaction
-    machinery, because it runs on every authenticated request: on SQLite that costs 12 µs of
-    CPU against 79 µs through a Core connection and its BEGIN/ROLLBACK (PostgreSQL: 175 µs
-    against 259 µs), next to the 390-1,570 µs a metered call costs (docs/gateway.md)."""
+    machinery, because it runs on every authenticated request: on SQLite that costs 15 µs of
+    CPU against 79 µs through a Core connection and its BEGIN/ROLLBACK (PostgreSQL: about
+    210 µs against 260 µs), next to the 390-1,570 µs a metered call costs (docs/gateway.md)."""
 
     def __init__(self, database: Database) -> None:
         self._engine = database.engine
