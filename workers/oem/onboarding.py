@@ -222,8 +222,8 @@ class Onboarding:
                 .execution_options(synchronize_session=False)
             ).first()
             _purge_expired_states(session, now)
-            status = None if row is None else session_status(session, row.session_id, now)
-        if row is None or status is None:  # (the purge is committed all the same)
+            status = SessionStatus.UNKNOWN if row is None else session_status(session, row.session_id, now)
+        if row is None:  # (the purge is committed all the same)
             raise OnboardingError(
                 "bad_state", "the state is unknown, used, expired or for another connection"
             )
