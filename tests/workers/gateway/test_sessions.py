@@ -94,7 +94,9 @@ def test_revocation_needs_the_token_it_revokes(client: TestClient) -> None:
     assert reason(client.post("/auth/revoke-all", headers=bearer("v1.a.b.c.d"))) == "bad_token"
 
 
-def _gateway_process(db_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _gateway_process(db_url: str, log: Path, started: list[subprocess.Popen[bytes]]) -> str:
+    """`python -m workers.gateway` on `db_url`, appended to `started` (to be stopped) before
+    it is waited for; its URL once it answers."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "GATEWAY_PORT": str(port), "PYTHONPATH": str(PROJECT_ROOT)}
     with open(log, "w") as out:
@@ -105,11 +107,12 @@ def _gateway_process(db_url: str, log: Path) -> tuple[subprocess.Popen[bytes], s
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    started.append(process)
     url = f"http://127.0.0.1:{port}"
     wait_ready(
         process, lambda: httpx.get(f"{url}/healthz").status_code == 200, f"gateway {url}", log=log, timeout=60
     )
-    return process, url
+    return url
 
 
 def _sign_in_over_http(url: str, key: str) -> str:
@@ -123,10 +126,8 @@ def _sign_in_over_http(url: str, key: str) -> str:
 def test_two_gateway_processes_refuse_a_revoked_token_at_once(sqlite_db: str, tmp_path: Path) -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        first, a = _gateway_process(sqlite_db, tmp_path / "a.log")
-        processes.append(first)
-        second, b = _gateway_process(sqlite_db, tmp_path / "b.log")
-        processes.append(second)
+        a = _gateway_process(sqlite_db, tmp_path / "a.log", processes)
+        b = _gateway_process(sqlite_db, tmp_path / "b.log", processes)
         token = _sign_in_over_http(a, KEY)
         assert httpx.get(f"{b}{PROBE}", headers=bearer(token)).status_code == 404
         with httpx.Client() as http:  # kept-alive connections to both processes
