@@ -182,6 +182,8 @@ class Story:
         self.cast = Cast()
         self.catalog = Catalog()
         self.vehicles: dict[str, int] = {}
+        #: Each owner's car as onboarded: (connection, VIN).
+        self.vins: dict[str, tuple[int, str]] = {}
         self.device_id = 0
         self.say = world.say
 
@@ -203,6 +205,7 @@ class Story:
         self.settle_and_claim()
         self.slash()
         self.transfer_voids_everything()
+        self.new_owner_connects_the_car()
         self.accounts()
 
     def governance(self) -> None:
@@ -222,28 +225,39 @@ class Story:
             "lockup curves: operator 1,000; broker 500 + 10 x sqrt(units); consumer 100 + 10 x sqrt(units)"
         )
 
+    def _connect(self, owner: GatewayClient, connection: int, vin: str) -> dict[str, Any]:
+        """The signed-in `owner` connects the car `vin` through the automaker: authorize, the
+        consent page's "allow" (with the PKCE challenge), the automaker's redirect back (no
+        bearer token: the state names the owner). The callback's answer."""
+        w = self.world
+        consent_url = httpx.URL(owner.get(f"/v1/oem/{connection}/authorize")["authorize_url"])
+        state = consent_url.params["state"]
+        code = httpx.post(
+            f"{w.stack.simulator_url}/_sim/consent",
+            json={
+                "vin": vin,
+                "redirect_uri": consent_url.params["redirect_uri"],
+                "state": state,
+                "code_challenge": consent_url.params["code_challenge"],
+                "code_challenge_method": consent_url.params["code_challenge_method"],
+            },
+            timeout=10,
+        ).json()["code"]
+        return w.gateway().get(f"/v1/oem/{connection}/callback", code=code, state=state)
+
     def onboard_through_the_automaker(self) -> None:
         w, c = self.world, self.cast
         self.say.step(
-            "owners connect their cars through the automaker: OAuth consent -> oracle attestation -> NFT"
+            "owners sign in and connect their cars through the automaker: "
+            "OAuth consent (PKCE) -> oracle attestation -> NFT"
         )
         fleet = httpx.get(f"{w.stack.simulator_url}/_sim/vehicles", timeout=10).json()
         smartcar = [car for car in fleet if car["oem"] == "smartcar"]
         tesla = [car for car in fleet if car["oem"] == "tesla"]
         plan = [(c.alice, 1, smartcar[0]), (c.bob, 1, smartcar[1]), (c.carol, 2, tesla[0])]
         for owner, connection, car in plan:
-            gateway = w.gateway()
-            with httpx.Client(base_url=w.stack.gateway_url, timeout=30) as http:
-                redirect = http.get(f"/v1/oem/{connection}/authorize", params={"owner": owner.address})
-            consent_url = httpx.URL(redirect.headers["location"])
-            state = consent_url.params["state"]
-            redirect_uri = consent_url.params["redirect_uri"]
-            code = httpx.post(
-                f"{w.stack.simulator_url}/_sim/consent",
-                json={"vin": car["vin"], "redirect_uri": redirect_uri, "state": state},
-                timeout=10,
-            ).json()["code"]
-            attestation = gateway.get(f"/v1/oem/{connection}/callback", code=code, state=state)
+            signed_in = w.gateway(owner)  # onboarding mints to whoever signed in, nobody else
+            attestation = self._connect(signed_in, connection, car["vin"])
             receipt = self._tx(
                 c.relayer,
                 w.contract("vehicles").functions.mintWithAttestation(
@@ -260,11 +274,19 @@ class Story:
                 .process_receipt(receipt, errors=DISCARD)[0]["args"]
             )
             self.vehicles[owner.name] = int(minted["vehicleId"])
+            self.vins[owner.name] = (connection, car["vin"])
             self.say.say(
                 f"{owner.name}: {car['make']} {car['model']} ({car['powertrain']}) "
                 f"via {CONNECTIONS[connection]}, VIN {car['vin']} "
                 f"-> vehicle #{minted['vehicleId']} (relayed, oracle-signed; owner paid no gas)"
             )
+            signed_in.sign_out()
+        try:
+            signed_in.get(f"/v1/oem/{connection}/authorize")
+        except GatewayRefusedError as refusal:
+            self.say.say(f"each owner signs out after onboarding: the token is refused, '{refusal.reason}'")
+        else:
+            raise RuntimeError("the gateway still accepted a signed-out token")
 
     def keys_by_signature(self) -> None:
         w, c = self.world, self.cast
@@ -707,6 +729,25 @@ class Story:
             f"Erin's GET /v1/vehicles/{vehicle}/consents: "
             f"keys {consents['keys']}, products {consents['products']}"
         )
+
+    def new_owner_connects_the_car(self) -> None:
+        w, c = self.world, self.cast
+        vehicle = self.vehicles[c.alice.name]
+        connection, vin = self.vins[c.alice.name]
+        self.say.step(
+            "Erin connects the car with her own automaker account; Alice, still on hers, cannot take it back"
+        )
+        relinked = self._connect(w.gateway(c.erin), connection, vin)
+        self.say.say(
+            f"Erin -> callback: vehicle #{relinked['vehicle_id']} linked to her consent "
+            "(the sale is confirmed: Alice's OEM tokens are deleted)"
+        )
+        try:
+            self._connect(w.gateway(c.alice), connection, vin)
+        except GatewayRefusedError as refusal:
+            self.say.say(f"Alice -> callback with her consent: refused, reason '{refusal.reason}'")
+        else:
+            raise RuntimeError(f"the previous owner re-linked vehicle #{vehicle}")
 
     def accounts(self) -> None:
         w, c = self.world, self.cast

@@ -60,6 +60,9 @@ class OemConnection(BaseModel):
     token_url: str
     client_id: str | None = None
     client_secret: SecretStr | None = None
+    #: PKCE (RFC 7636, S256) on onboarding; None: the API family's documented default
+    #: (Tesla: yes; Smartcar: no, its Connect documents no code_challenge).
+    pkce: bool | None = None
     rate_per_second: float | None = Field(default=None, gt=0)
     rate_burst: int | None = Field(default=None, ge=1)
 
@@ -174,7 +177,7 @@ class Settings(BaseSettings):
     oem_callback_base_url: str = "http://127.0.0.1:8000"
     #: Fernet keys for OEM tokens at rest (JSON list): the first encrypts, all decrypt.
     oem_token_keys: list[SecretStr] = Field(default_factory=lambda: [SecretStr(DEVNET_OEM_TOKEN_KEY)])
-    #: Seconds an onboarding `state` stays valid (single-use).
+    #: Seconds an onboarding `state` stays valid (single-use; expired ones are purged).
     oem_state_ttl: int = Field(default=600, ge=1)
     #: Seconds from issuing a MintAttestation to its deadline.
     oem_attestation_ttl: int = Field(default=3600, ge=60)
@@ -264,6 +267,8 @@ class Settings(BaseSettings):
                 api_url=base,
                 auth_url=base,
                 token_url=f"{base}/oauth/token",
+                # the simulator's OAuth server verifies PKCE on both of its APIs
+                pkce=True,
             ),
             OemConnection(
                 connection_id=2,

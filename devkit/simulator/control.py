@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from devkit.simulator.fleet import snapshot
+from devkit.simulator.oauth import requested_challenge
 from devkit.simulator.responses import sim
 from devkit.simulator.state import FaultApi, FaultKind, MalformedMode
 
@@ -21,6 +22,9 @@ class ConsentIn(BaseModel):
     redirect_uri: str
     state: str = ""
     client_id: str | None = None
+    #: PKCE, as the authorize URL carried it (S256 only).
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
 
 
 class ConfigIn(BaseModel):
@@ -90,7 +94,10 @@ async def consent(body: ConsentIn, request: Request) -> dict[str, str]:
     found = state.vehicle(body.vin)
     if found is None:
         raise HTTPException(404, f"no vehicle {body.vin}")
-    code = state.issue_code(found.spec.vin, body.redirect_uri, body.client_id)
+    challenge, refused = requested_challenge(body.model_dump(exclude_none=True))
+    if refused:
+        raise HTTPException(400, refused)
+    code = state.issue_code(found.spec.vin, body.redirect_uri, body.client_id, challenge)
     sep = "&" if "?" in body.redirect_uri else "?"
     return {"code": code.code, "redirect_url": f"{body.redirect_uri}{sep}code={code.code}&state={body.state}"}
 

@@ -5,13 +5,15 @@ Smartcar: consent page `GET /oauth/authorize` (smartcar's CONNECT_ORIGIN), token
 Tesla: consent page `GET /oauth2/v3/authorize`, token endpoint `POST /oauth2/v3/token` with
 the client credentials in the form body; refresh needs only the client id.
 Both issue single-use codes bound to one VIN and the redirect URI, expiring access tokens
-and single-use (rotating) refresh tokens.
+and single-use (rotating) refresh tokens, and both take PKCE (RFC 7636, S256 only): a code
+consented with a `code_challenge` is exchanged only with the `code_verifier` that hashes to it.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
@@ -22,6 +24,9 @@ from devkit.simulator.responses import gate, oauth_error, sim
 from devkit.simulator.state import SimState, Token
 
 router = APIRouter()
+
+#: An S256 challenge: BASE64URL(SHA256(verifier)) without padding, 43 characters.
+CHALLENGE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -50,7 +55,7 @@ def _consent_page(state: SimState, oem: Oem, params: dict[str, str]) -> HTMLResp
     )
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(params.get(k, ""))}">'
-        for k in ("client_id", "redirect_uri", "state")
+        for k in ("client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method")
     )
     title = "Tesla" if oem is Oem.TESLA else "Smartcar Connect"
     page = (
@@ -62,11 +67,27 @@ def _consent_page(state: SimState, oem: Oem, params: dict[str, str]) -> HTMLResp
     return HTMLResponse(page)
 
 
+def requested_challenge(params: dict[str, str]) -> tuple[str | None, str | None]:
+    """The PKCE challenge of an authorize or consent request, or why it is refused."""
+    challenge = params.get("code_challenge") or None
+    method = params.get("code_challenge_method") or None
+    if challenge is None:
+        return None, "code_challenge_method without code_challenge" if method else None
+    if method != "S256":
+        return None, f"code_challenge_method {method!r}: only S256 is supported"
+    if not CHALLENGE_PATTERN.match(challenge):
+        return None, "code_challenge is not a base64url SHA-256"
+    return challenge, None
+
+
 def _authorize(request: Request, oem: Oem) -> Response:
     state = sim(request)
     params = dict(request.query_params)
     if params.get("client_id") not in state.clients:
         return oauth_error(400, "invalid_client", "unknown client_id")
+    _, refused = requested_challenge(params)
+    if refused:
+        return oauth_error(400, "invalid_request", refused)
     return _consent_page(state, oem, params)
 
 
@@ -88,7 +109,10 @@ async def allow(request: Request) -> Response:
     vin = form.get("vin", "")
     if state.vehicle(vin) is None or not form.get("redirect_uri"):
         return oauth_error(400, "invalid_request", "unknown vehicle or missing redirect_uri")
-    code = state.issue_code(vin, form["redirect_uri"], form.get("client_id") or None)
+    challenge, refused = requested_challenge(form)
+    if refused:
+        return oauth_error(400, "invalid_request", refused)
+    code = state.issue_code(vin, form["redirect_uri"], form.get("client_id") or None, challenge)
     query = urlencode({"code": code.code, "state": form.get("state", "")})
     return RedirectResponse(f"{form['redirect_uri']}?{query}", status_code=302)
 
@@ -110,9 +134,12 @@ def _token_body(token: Token, state: SimState) -> dict[str, object]:
 def _grant(state: SimState, oem: Oem, form: dict[str, str], client_id: str) -> Response:
     grant_type = form.get("grant_type")
     if grant_type == "authorization_code":
-        code = state.redeem_code(form.get("code", ""), client_id, form.get("redirect_uri"))
+        code = state.redeem_code(
+            form.get("code", ""), client_id, form.get("redirect_uri"), form.get("code_verifier") or None
+        )
         if code is None or code.oem is not oem:
-            return oauth_error(400, "invalid_grant", "the code is unknown, used, expired or not yours")
+            why = "the code is unknown, used, expired or not yours, or its PKCE verifier is wrong"
+            return oauth_error(400, "invalid_grant", why)
         state.stats.code_exchanges += 1
         return JSONResponse(_token_body(state.issue_token(client_id, code.oem, code.vin), state))
     if grant_type == "refresh_token":

@@ -6,6 +6,9 @@ await while mutating), so this state needs no locks.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import secrets
 import time
 from collections import deque
@@ -20,6 +23,18 @@ MalformedMode = Literal["truncated", "missing_fields", "wrong_types"]
 
 #: How long an authorization code may wait for its exchange (seconds).
 CODE_TTL = 600.0
+#: RFC 7636 §4.1: a verifier is 43 to 128 characters of [A-Za-z0-9-._~].
+VERIFIER_PATTERN = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+
+
+def pkce_matches(challenge: str, verifier: str | None) -> bool:
+    """RFC 7636 §4.6 with S256: BASE64URL(SHA256(verifier)) equals the stored challenge."""
+    if verifier is None or not VERIFIER_PATTERN.match(verifier):
+        return False
+    digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=")
+    return secrets.compare_digest(digest.decode("ascii"), challenge)
+
+
 #: Entries kept in the request log.
 REQUEST_LOG_SIZE = 5000
 
@@ -54,6 +69,8 @@ class AuthCode:
     redirect_uri: str
     client_id: str | None
     expires_at: float
+    #: The consent's PKCE challenge (RFC 7636, S256): the exchange must prove its verifier.
+    code_challenge: str | None = None
 
 
 @dataclass
@@ -165,7 +182,9 @@ class SimState:
         client = self.clients.get(client_id or "")
         return client is not None and secrets.compare_digest(client.secret, secret or "")
 
-    def issue_code(self, vin: str, redirect_uri: str, client_id: str | None) -> AuthCode:
+    def issue_code(
+        self, vin: str, redirect_uri: str, client_id: str | None, code_challenge: str | None = None
+    ) -> AuthCode:
         vehicle = self.vehicles[vin]
         prefix = "NA_" if vehicle.spec.oem is Oem.TESLA else ""
         code = AuthCode(
@@ -175,18 +194,25 @@ class SimState:
             redirect_uri=redirect_uri,
             client_id=client_id,
             expires_at=self.now() + CODE_TTL,
+            code_challenge=code_challenge,
         )
         self.codes[code.code] = code
         return code
 
-    def redeem_code(self, code: str, client_id: str, redirect_uri: str | None) -> AuthCode | None:
-        """The code, once: unknown, expired, reused or mismatched codes give None."""
+    def redeem_code(
+        self, code: str, client_id: str, redirect_uri: str | None, code_verifier: str | None = None
+    ) -> AuthCode | None:
+        """The code, once: unknown, expired, reused or mismatched codes give None, and so does
+        a code consented with a PKCE challenge whose verifier is missing or wrong (the code is
+        spent all the same, as RFC 7636 servers do)."""
         found = self.codes.pop(code, None)
         if found is None or found.expires_at <= self.now():
             return None
         if found.client_id is not None and found.client_id != client_id:
             return None
         if redirect_uri is not None and redirect_uri != found.redirect_uri:
+            return None
+        if found.code_challenge is not None and not pkce_matches(found.code_challenge, code_verifier):
             return None
         return found
 

@@ -71,8 +71,10 @@ class SimulatorProcess:
     def vehicle(self, vin: str) -> dict[str, Any]:
         return self._json("GET", f"/_sim/vehicles/{vin}")
 
-    def consent(self, vin: str, redirect_uri: str, state: str = "") -> str:
+    def consent(self, vin: str, redirect_uri: str, state: str = "", code_challenge: str | None = None) -> str:
         body = {"vin": vin, "redirect_uri": redirect_uri, "state": state}
+        if code_challenge is not None:
+            body |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
         return self._json("POST", "/_sim/consent", body)["code"]
 
     def fault(self, kind: str, api: str = "any", **options: Any) -> dict[str, Any]:
@@ -121,9 +123,11 @@ class SimulatorProcess:
         stop_process(self.process)
 
 
-def consent(sim: SimulatorProcess, settings: Settings, connection_id: int, vin: str, state: str) -> str:
-    """The person clicks "allow" for `vin`; the automaker calls the gateway back with a code."""
-    return sim.consent(vin, callback_uri(settings, connection_id), state)
+def consent(sim: SimulatorProcess, authorize_url: str, vin: str) -> str:
+    """The person who was sent to `authorize_url` clicks "allow" for `vin`: the code the
+    automaker returns to the URL's redirect URI, bound to its state and PKCE challenge."""
+    params = httpx.URL(authorize_url).params
+    return sim.consent(vin, params["redirect_uri"], params["state"], params.get("code_challenge"))
 
 
 def link_vehicle(

@@ -275,17 +275,25 @@ def gateway_json(dep: Deployment, path: str, headers: dict[str, str] | None = No
 
 
 def onboard(dep: Deployment, world: MarketWorld) -> int:
-    """The owner connects a car through the gateway and the automaker (the simulator), and
-    submits the oracle's attestation on chain; the new vehicle id."""
-    answer = httpx.get(f"{dep.gateway_url}/v1/oem/1/authorize?owner={OWNER}", timeout=10)
-    assert answer.status_code == 307, answer.text
-    location = answer.headers["location"]
-    state = parse_qs(urlsplit(location).query)["state"][0]
+    """The owner signs in and connects a car through the gateway and the automaker (the
+    simulator, with PKCE), and submits the oracle's attestation on chain; the new vehicle id."""
+    answer = httpx.get(f"{dep.gateway_url}/v1/oem/1/authorize", headers=sign_in(dep, OWNER_KEY), timeout=10)
+    assert answer.status_code == 200, answer.text
+    query = parse_qs(urlsplit(answer.json()["authorize_url"]).query)
+    state = query["state"][0]
     car = httpx.get(f"{dep.simulator_url}/_sim/vehicles", timeout=10).json()
     vin = next(c["vin"] for c in car if c["oem"] == "smartcar")
-    redirect = f"{dep.gateway_url}/v1/oem/1/callback"
+    redirect = query["redirect_uri"][0]
+    assert redirect == f"{dep.gateway_url}/v1/oem/1/callback"
     consent = httpx.post(
-        f"{dep.simulator_url}/_sim/consent", json={"vin": vin, "redirect_uri": redirect, "state": state}
+        f"{dep.simulator_url}/_sim/consent",
+        json={
+            "vin": vin,
+            "redirect_uri": redirect,
+            "state": state,
+            "code_challenge": query["code_challenge"][0],
+            "code_challenge_method": "S256",
+        },
     )
     assert consent.status_code == 200, consent.text
     code = consent.json()["code"]

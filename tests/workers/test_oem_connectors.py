@@ -13,6 +13,7 @@ import pytest
 from tests.support.anvil import free_port
 from tests.support.simulator import SimulatorProcess
 from workers.config import get_settings
+from workers.oem import pkce
 from workers.oem.connectors import (
     Command,
     Connector,
@@ -336,6 +337,39 @@ def test_authorize_url_leads_to_the_consent_page_with_state(sim: SimulatorProces
     location = httpx.URL(allowed.headers["location"])
     assert location.params["state"] == "state-123"
     assert connector.exchange_code(location.params["code"]).access_token
+
+
+@pytest.mark.parametrize("kind", ["smartcar", "tesla"])
+def test_a_pkce_consent_is_exchanged_with_its_verifier(sim: SimulatorProcess, kind: str):
+    connector = make(sim, kind)
+    verifier = pkce.new_verifier()
+    url = httpx.URL(connector.authorize_url("state-pkce", pkce.challenge(verifier)))
+    assert (url.params["code_challenge"], url.params["code_challenge_method"]) == (
+        pkce.challenge(verifier),
+        "S256",
+    )
+    assert url.params["state"] == "state-pkce" and url.params["redirect_uri"] == REDIRECT
+    page = httpx.get(str(url))
+    assert page.status_code == 200 and f'value="{pkce.challenge(verifier)}"' in page.text
+    vin = vehicle_of(sim, kind)["vin"]
+    code = sim.consent(vin, REDIRECT, "state-pkce", pkce.challenge(verifier))
+    with pytest.raises(InvalidGrantError):  # the automaker wants the verifier
+        connector.exchange_code(code)
+    code = sim.consent(vin, REDIRECT, "state-pkce", pkce.challenge(verifier))
+    tokens = MemoryTokens(connector.exchange_code(code, verifier))
+    assert connector.read_vehicle(tokens).vin == vin
+
+
+def test_pkce_follows_the_api_familys_documentation_unless_the_connection_says(sim: SimulatorProcess):
+    smartcar_conn, tesla_conn = sim.connections()
+    assert (make(sim, "smartcar").pkce, make(sim, "tesla").pkce) == (True, True)  # the simulator's
+    documented = smartcar_conn.model_copy(update={"pkce": None})
+    assert SmartcarConnector(documented, REDIRECT).pkce is False
+    assert TeslaConnector(tesla_conn.model_copy(update={"pkce": None}), REDIRECT).pkce is True
+    assert TeslaConnector(tesla_conn.model_copy(update={"pkce": False}), REDIRECT).pkce is False
+    assert pkce.challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == (
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636 appendix B
+    )
 
 
 def test_connector_for_builds_from_settings(sim: SimulatorProcess, tmp_path: Path):

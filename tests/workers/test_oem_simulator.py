@@ -4,7 +4,10 @@ sleep, units, and the `/_sim` controls DESIGN.md §4 names."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -121,6 +124,68 @@ def test_codes_are_single_use_and_bound_to_their_redirect_uri(sim):
         auth=auth,
     )
     assert again.status_code == 400
+
+
+def _exchange(sim: SimulatorProcess, oem: str, code: str, verifier: str | None) -> httpx.Response:
+    """The authorization-code grant at `oem`'s token endpoint, with `verifier` when given."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+    if verifier is not None:
+        form["code_verifier"] = verifier
+    if oem == "smartcar":
+        return sim.http.post("/oauth/token", data=form, auth=(SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET))
+    form |= {"client_id": SIMULATOR_CLIENT_ID, "client_secret": SIMULATOR_CLIENT_SECRET}
+    return sim.http.post("/oauth2/v3/token", data=form)
+
+
+@pytest.mark.parametrize("oem", ["smartcar", "tesla"])
+def test_a_pkce_code_is_exchanged_only_with_its_verifier(sim, oem):
+    """RFC 7636 S256, as the automakers' servers check it: the consent's challenge binds the
+    code to one verifier; none, a wrong one, or a well-formed stranger is refused (and the
+    code is spent by the attempt)."""
+    vin = sim.vehicles(oem)[0]["vin"]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    for wrong in (None, verifier[:-1] + ("A" if verifier[-1] != "A" else "B"), "short", challenge):
+        code = sim.consent(vin, REDIRECT, "s", code_challenge=challenge)
+        refused = _exchange(sim, oem, code, wrong)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", wrong
+        assert _exchange(sim, oem, code, verifier).status_code == 400  # spent by the attempt
+    code = sim.consent(vin, REDIRECT, "s", code_challenge=challenge)
+    granted = _exchange(sim, oem, code, verifier)
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["access_token"]
+    plain = _exchange(sim, oem, sim.consent(vin, REDIRECT), None)  # a consent without PKCE
+    assert plain.status_code == 200
+
+
+def test_the_consent_page_carries_the_challenge_and_refuses_other_methods(sim):
+    vin = sim.vehicles("tesla")[0]["vin"]
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"x" * 43).digest()).rstrip(b"=").decode()
+    query = {"client_id": SIMULATOR_CLIENT_ID, "redirect_uri": REDIRECT, "state": "s"}
+    page = httpx.get(
+        f"{sim.url}/oauth2/v3/authorize",
+        params={**query, "code_challenge": challenge, "code_challenge_method": "S256"},
+    )
+    assert page.status_code == 200 and f'value="{challenge}"' in page.text
+    allowed = httpx.post(
+        f"{sim.url}/oauth/allow",
+        data={**query, "vin": vin, "code_challenge": challenge, "code_challenge_method": "S256"},
+    )
+    code = httpx.URL(allowed.headers["location"]).params["code"]
+    assert _exchange(sim, "tesla", code, "x" * 43).status_code == 200
+    for bad in ({"code_challenge": challenge, "code_challenge_method": "plain"}, {"code_challenge": "x"}):
+        refused = httpx.get(f"{sim.url}/oauth2/v3/authorize", params={**query, **bad})
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
+    bad_consent = sim.http.post(
+        "/_sim/consent",
+        json={
+            "vin": vin,
+            "redirect_uri": REDIRECT,
+            "code_challenge": challenge,
+            "code_challenge_method": "plain",
+        },
+    )
+    assert bad_consent.status_code == 400
 
 
 def test_a_smartcar_token_reads_only_its_vehicle_and_only_smartcar_paths(sim):

@@ -72,6 +72,8 @@ def test_demo_tells_the_whole_story_and_leaves_nothing_running():
         "claimed 100.000000000000000000 DIMO (relayed: no ETH)",
         "Dave -> unlock: refused, reason 'no_permission'",
         "keys [], products []",
+        "the token is refused, 'session_revoked'",
+        "Alice -> callback with her consent: refused, reason 'vehicle_exists'",
         "nothing left running",
     ):
         assert fact in out, f"the demo did not print {fact!r}:\n{out[-3000:]}"

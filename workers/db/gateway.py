@@ -4,8 +4,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from workers.db.base import Address, Base, UInt
@@ -25,8 +39,10 @@ class SiweNonce(Base):
 
 
 class GatewaySession(Base):
-    """A bearer token issued by POST /auth/verify: the audit record (the token itself is
-    HMAC-signed and verified without a database read)."""
+    """A bearer token issued by POST /auth/verify. The token is HMAC-signed and names this
+    row's id; a token speaks for its address only while its row is live (`session_status`):
+    POST /auth/logout and /auth/revoke-all set `revoked_at`, and every gateway process reads
+    the row on every authenticated request, so a revocation holds at once everywhere."""
 
     __tablename__ = "gateway_sessions"
 
@@ -34,6 +50,39 @@ class GatewaySession(Base):
     address: Mapped[str] = mapped_column(Address, index=True)
     issued_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
+    #: When the session was signed out or revoked (None: not revoked).
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class SessionStatus(StrEnum):
+    LIVE = "live"
+    #: No such session here (a token from another deployment, or its row was purged).
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+#: The columns `session_status` needs, by session id (one primary-key read).
+SESSION_ROW = select(GatewaySession.expires_at, GatewaySession.revoked_at).where(
+    GatewaySession.id == bindparam("session_id")
+)
+
+
+def status_of_session_row(row: Sequence[Any] | None, now: int) -> SessionStatus:
+    """Whether a session (its SESSION_ROW, None if there is none) may act at `now`: the one
+    rule the gateway (every authenticated request, every stream tick) and onboarding (the
+    automaker's callback) apply."""
+    if row is None:
+        return SessionStatus.UNKNOWN
+    expires_at, revoked_at = row
+    if revoked_at is not None:
+        return SessionStatus.REVOKED
+    return SessionStatus.LIVE if now < int(expires_at) else SessionStatus.EXPIRED
+
+
+def session_status(conn: Connection | Session, session_id: str, now: int) -> SessionStatus:
+    """`status_of_session_row` of the session `session_id`, read in the caller's transaction."""
+    return status_of_session_row(conn.execute(SESSION_ROW, {"session_id": session_id}).first(), now)
 
 
 class ApiCredit(Base):

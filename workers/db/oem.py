@@ -15,17 +15,22 @@ _ID = BigInteger().with_variant(Integer, "sqlite")
 
 class OemAuthState(Base):
     """An onboarding in flight: the OAuth `state` handed to the automaker, bound to the
-    owner's address and connection; single-use (`used_at`), expiring. Only the state's
-    SHA-256 is kept, so the table cannot be replayed into a callback."""
+    signed-in owner (address and bearer session) and the connection; single-use (the
+    callback deletes it), expiring (expired rows are purged on every write). Only the state's
+    SHA-256 is kept, so the table cannot be replayed into a callback; the PKCE verifier is
+    Fernet-encrypted under OEM_TOKEN_KEYS."""
 
     __tablename__ = "oem_auth_states"
 
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     connection_id: Mapped[int] = mapped_column(UInt)
     owner: Mapped[str] = mapped_column(Address)
+    #: The bearer session (gateway_sessions.id) that started it: the callback needs it live.
+    session_id: Mapped[str] = mapped_column(String(32))
+    #: The RFC 7636 code verifier, encrypted; None when the connection does not use PKCE.
+    verifier_ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
-    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class OemLink(Base):

@@ -1,9 +1,15 @@
-"""Sign-In with Ethereum (EIP-4361) and the bearer tokens it yields.
+"""Sign-In with Ethereum (EIP-4361), the bearer tokens it yields, and their revocation.
 
 POST /auth/nonce hands out a single-use nonce and the message to sign; POST /auth/verify
 checks the message's domain, chain id, nonce (issued here, unused, unexpired, for this
-address) and signature, consumes the nonce with one conditional UPDATE, and answers an
-HMAC-signed bearer token. Verifying a token needs no database round trip.
+address) and signature, consumes the nonce with one conditional UPDATE, records the session
+(`gateway_sessions`) and answers an HMAC-signed bearer token naming it.
+
+A token is good while its signature verifies, it has not expired, and its session row is
+live: POST /auth/logout revokes the token's session, POST /auth/revoke-all every session of
+its address. `SessionGuard` reads the row (one primary-key read) on every authenticated
+request and every stream tick, in every gateway process, with no cache: a revocation
+committed by one process is refused by all of them from their next request on.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import hmac
 import secrets
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy import update
@@ -23,7 +31,8 @@ from sqlalchemy.orm import Session
 from web3 import HTTPProvider
 
 from workers.config import Settings
-from workers.db.gateway import GatewaySession, SiweNonce
+from workers.db.gateway import SESSION_ROW, GatewaySession, SessionStatus, SiweNonce, status_of_session_row
+from workers.db.session import Database
 from workers.gateway.problems import Problem
 
 with warnings.catch_warnings():
@@ -121,10 +130,13 @@ def verify_login(session: Session, settings: Settings, message: str, signature: 
     )
     if consumed.rowcount != 1:  # type: ignore[attr-defined]
         raise Problem("replayed", "the nonce was already used")
+    return open_session(session, parsed.address, now, settings.session_ttl)
+
+
+def open_session(session: Session, address: str, now: int, ttl: int) -> Identity:
+    """Records a new bearer session of `address` (signed in at `now`, for `ttl` seconds)."""
     identity = Identity(
-        address=to_checksum_address(parsed.address),
-        session_id=secrets.token_hex(16),
-        expires_at=now + settings.session_ttl,
+        address=to_checksum_address(address), session_id=secrets.token_hex(16), expires_at=now + ttl
     )
     session.add(
         GatewaySession(
@@ -159,3 +171,84 @@ def decode_token(token: str, secret: bytes, now: float | None = None) -> Identit
     if (time.time() if now is None else now) >= expires_at:
         raise Problem("bad_token", "the bearer token has expired; sign in again")
     return Identity(address=parts[2], session_id=parts[1], expires_at=expires_at)
+
+
+def session_refusal(status: SessionStatus) -> Problem | None:
+    """The refusal of a token whose session is not live (None when it is)."""
+    if status is SessionStatus.LIVE:
+        return None
+    if status is SessionStatus.REVOKED:
+        return Problem("session_revoked", "this token's session was signed out or revoked; sign in again")
+    if status is SessionStatus.EXPIRED:
+        return Problem("bad_token", "the bearer token has expired; sign in again")
+    return Problem("bad_token", "this gateway has no record of the token's session; sign in again")
+
+
+class SessionGuard:
+    """Is a bearer session still live? Read from the database each time it is asked (no
+    cache), so a revocation by any gateway process holds in every other one at once.
+
+    The read is one statement on a pooled DBAPI connection, outside SQLAlchemy's transaction
+    machinery, because it runs on every authenticated request: on SQLite that costs 15 µs of
+    CPU against 79 µs through a Core connection and its BEGIN/ROLLBACK (PostgreSQL: about
+    210 µs against 260 µs), next to the 390-1,570 µs a metered call costs (docs/gateway.md)."""
+
+    def __init__(self, database: Database) -> None:
+        self._engine = database.engine
+        compiled = SESSION_ROW.compile(dialect=self._engine.dialect)
+        self._sql = str(compiled)
+        self._positional = tuple(compiled.positiontup or ()) if self._engine.dialect.positional else None
+
+    def _row(self, session_id: str) -> Sequence[Any] | None:
+        params: Any = {"session_id": session_id}
+        if self._positional is not None:
+            params = tuple(params[name] for name in self._positional)
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self._sql, params)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()  # back to the pool, which ends any transaction the read began
+
+    def refusal(self, session_id: str, now: float | None = None) -> Problem | None:
+        """Why the session may not act now, or None."""
+        at = int(time.time() if now is None else now)
+        return session_refusal(status_of_session_row(self._row(session_id), at))
+
+    def check(self, identity: Identity) -> None:
+        """Raises the refusal of `identity`'s session, if any."""
+        problem = self.refusal(identity.session_id)
+        if problem is not None:
+            raise problem
+
+
+def revoke_session(session: Session, session_id: str, now: int | None = None) -> int:
+    """Signs out one session (POST /auth/logout); how many sessions that revoked (0 or 1)."""
+    at = int(time.time()) if now is None else now
+    result = session.execute(
+        update(GatewaySession)
+        .where(GatewaySession.id == session_id, GatewaySession.revoked_at.is_(None))
+        .values(revoked_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def revoke_all_sessions(session: Session, address: str, now: int | None = None) -> int:
+    """Revokes every unexpired session of `address` (POST /auth/revoke-all); how many."""
+    at = int(time.time()) if now is None else now
+    result = session.execute(
+        update(GatewaySession)
+        .where(
+            GatewaySession.address == address,
+            GatewaySession.revoked_at.is_(None),
+            GatewaySession.expires_at > at,
+        )
+        .values(revoked_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -70,6 +70,14 @@ class GatewayClient:
         self.token, self.address = session["token"], session["address"]
         return self
 
+    def sign_out(self) -> int:
+        """POST /auth/logout: this token stops working at once; sessions ended (0 or 1)."""
+        return int(self.post("/auth/logout")["revoked"])
+
+    def revoke_all_sessions(self) -> int:
+        """POST /auth/revoke-all: every token of this address stops working; how many."""
+        return int(self.post("/auth/revoke-all")["revoked"])
+
     def latest_signals(self, product_id: int, vehicle_id: int) -> dict[str, Any]:
         return self.get(f"/v1/products/{product_id}/vehicles/{vehicle_id}/signals/latest")
 

@@ -34,7 +34,8 @@ async def authenticate(
 
 
 def identify(state: GatewayState, token: str | None) -> Identity:
-    """The identity a bearer token speaks for, after taking one token of its rate-limit bucket."""
+    """The identity a bearer token speaks for, after taking one token of its rate-limit bucket
+    and checking that its session was not signed out or revoked."""
     if token is None:
         raise Problem(
             "unauthenticated", "send Authorization: Bearer <token> (POST /auth/nonce, then /auth/verify)"
@@ -47,6 +48,7 @@ def identify(state: GatewayState, token: str | None) -> Identity:
         )
         problem.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
         raise problem
+    state.sessions.check(identity)
     return identity
 
 

@@ -37,6 +37,7 @@ REASONS: dict[str, tuple[int, str]] = {
     # authentication
     "unauthenticated": (401, "A bearer token is required"),
     "bad_token": (401, "The bearer token is invalid or expired"),
+    "session_revoked": (401, "The session was signed out or revoked"),
     "bad_signature": (401, "The signature does not verify"),
     "replayed": (409, "The message or payload was already used"),
     "expired": (401, "The message has expired"),
@@ -50,12 +51,12 @@ REASONS: dict[str, tuple[int, str]] = {
     "unknown_device": (404, "No such device on chain"),
     # onboarding (workers.oem.onboarding)
     "bad_state": (400, "The OAuth state is unknown, used, expired or for another connection"),
-    "bad_owner": (400, "The owner is not an address"),
     "unknown_connection": (404, "No such OEM connection here"),
     "connection_inactive": (409, "The OEM connection is inactive on chain"),
     "oracle_mismatch": (503, "The connection's oracle is not this gateway's key"),
     "bad_vin": (502, "The automaker answered an invalid VIN"),
     "vehicle_exists": (409, "The VIN is already minted to someone else"),
+    "vehicle_linked_to_other_owner": (409, "The vehicle is linked to another wallet"),
     # generic
     "not_found": (404, "Not found"),
     "bad_request": (400, "The request is invalid"),

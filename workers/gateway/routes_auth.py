@@ -1,12 +1,20 @@
-"""POST /auth/nonce and POST /auth/verify: Sign-In with Ethereum (EIP-4361)."""
+"""POST /auth/nonce and POST /auth/verify: Sign-In with Ethereum (EIP-4361); POST
+/auth/logout and POST /auth/revoke-all: ending this token's session, or every session of
+the address, at once in every gateway process."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from workers.gateway.auth import encode_token, issue_nonce, verify_login
-from workers.gateway.deps import state_of, write_session
+from workers.gateway.auth import (
+    encode_token,
+    issue_nonce,
+    revoke_all_sessions,
+    revoke_session,
+    verify_login,
+)
+from workers.gateway.deps import Caller, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -30,6 +38,11 @@ class VerifyAnswer(BaseModel):
     token: str = Field(description="Send as `Authorization: Bearer <token>`")
     address: str
     expires_at: int = Field(description="Unix seconds")
+
+
+class RevokedAnswer(BaseModel):
+    address: str
+    revoked: int = Field(description="Sessions this call ended (0: already ended)")
 
 
 def _limit_client(request: Request) -> None:
@@ -69,3 +82,23 @@ def verify(body: VerifyRequest, request: Request) -> VerifyAnswer:
         address=identity.address,
         expires_at=identity.expires_at,
     )
+
+
+@router.post("/logout", response_model=RevokedAnswer, responses=problem_responses(401, 429))
+def logout(request: Request, caller: Caller) -> RevokedAnswer:
+    """Signs this token out: its session is revoked, and every gateway process refuses the
+    token from its next request on (`session_revoked`). Other tokens of the address stay."""
+    state = state_of(request)
+    with write_session(state) as session:
+        revoked = revoke_session(session, caller.session_id)
+    return RevokedAnswer(address=caller.address, revoked=revoked)
+
+
+@router.post("/revoke-all", response_model=RevokedAnswer, responses=problem_responses(401, 429))
+def revoke_all(request: Request, caller: Caller) -> RevokedAnswer:
+    """Revokes every session of the caller's address, this token's included (a lost device,
+    a leaked token): all of them are refused at once, everywhere. Signing in again works."""
+    state = state_of(request)
+    with write_session(state) as session:
+        revoked = revoke_all_sessions(session, caller.address)
+    return RevokedAnswer(address=caller.address, revoked=revoked)

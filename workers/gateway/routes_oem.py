@@ -1,5 +1,6 @@
-"""Onboarding through the automaker (OAuth authorize and callback → the oracle's
-MintAttestation) and signed plug-in device telemetry: HTTP over the workers/oem libraries."""
+"""Onboarding through the automaker (OAuth authorize, signed in, and callback → the
+oracle's MintAttestation) and signed plug-in device telemetry: HTTP over the workers/oem
+libraries."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from pydantic import BaseModel
-from starlette.responses import RedirectResponse
+from pydantic import BaseModel, Field
 
-from workers.gateway.deps import state_of, write_session
+from workers.gateway.deps import Caller, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.state import GatewayState
 from workers.oem.errors import OemError
@@ -39,6 +39,13 @@ class AttestationView(BaseModel):
     deadline: int | None = None
     signature: str | None = None
     vehicle_id: int | None = None
+
+
+class AuthorizeView(BaseModel):
+    """Where to send the owner's browser to consent at the automaker."""
+
+    authorize_url: str
+    expires_at: int = Field(description="Unix seconds: the consent must come back before then")
 
 
 class TelemetryAccepted(BaseModel):
@@ -79,31 +86,30 @@ def _onboarding_problem(exc: OnboardingError | OemError) -> Problem:
 
 @router.get(
     "/v1/oem/{connectionId}/authorize",
-    status_code=307,
-    response_class=RedirectResponse,
-    responses={307: {"description": "To the automaker's consent page"}, **problem_responses(400, 404, 422)},
+    response_model=AuthorizeView,
+    responses=problem_responses(401, 404, 422, 429),
 )
 def authorize(
     request: Request,
+    caller: Caller,
     connection_id: Annotated[int, Path(alias="connectionId", ge=0, le=UINT256_MAX)],
-    owner: Annotated[
-        str, Query(pattern="^0x[0-9a-fA-F]{40}$", description="The wallet that will own the NFT")
-    ],
-) -> RedirectResponse:
-    """Starts onboarding: a single-use `state` bound to `owner`, then a redirect to the
-    automaker's consent page."""
+) -> AuthorizeView:
+    """Starts onboarding for the signed-in owner: a single-use `state` bound to this bearer
+    session (and, where the automaker supports it, a PKCE verifier kept server-side), and the
+    automaker's consent page to send the owner's browser to. The callback mints to the
+    signed-in address and nobody else."""
     state = state_of(request)
     try:
-        started = _onboarding(state).begin(connection_id, owner)
+        started = _onboarding(state).begin(connection_id, caller.address, caller.session_id)
     except OnboardingError as exc:
         raise _onboarding_problem(exc) from exc
-    return RedirectResponse(started.url, status_code=307)
+    return AuthorizeView(authorize_url=started.url, expires_at=started.expires_at)
 
 
 @router.get(
     "/v1/oem/{connectionId}/callback",
     response_model=AttestationView,
-    responses=problem_responses(400, 404, 409, 422, 502, 503),
+    responses=problem_responses(400, 401, 404, 409, 422, 502, 503),
 )
 def callback(
     request: Request,
@@ -111,8 +117,11 @@ def callback(
     code: Annotated[str, Query(min_length=1, max_length=2048)],
     state: Annotated[str, Query(min_length=1, max_length=256)],
 ) -> AttestationView:
-    """The automaker's redirect: the code becomes tokens (kept encrypted), the VIN is read,
-    and the oracle's MintAttestation for the owner is answered."""
+    """The automaker's redirect (the owner's browser, without a bearer token): the state is
+    consumed once and names the signed-in owner who started it, whose session must still be
+    live; the code (with the PKCE verifier) becomes tokens (kept encrypted), the VIN is read,
+    and the oracle's MintAttestation to that owner is answered. Another wallet's link of the
+    car is never silently replaced (`vehicle_linked_to_other_owner`)."""
     gateway = state_of(request)
     try:
         done = _onboarding(gateway).complete(connection_id, code, state)

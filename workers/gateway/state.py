@@ -16,6 +16,7 @@ from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
 from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db.session import Database
+from workers.gateway.auth import SessionGuard
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.ratelimit import RateLimiter
 from workers.runtime import Runtime
@@ -49,6 +50,11 @@ class GatewayState:
     @property
     def database(self) -> Database:
         return self.runtime.database
+
+    @property
+    def sessions(self) -> SessionGuard:
+        """Whether a bearer token's session is still live (read on every authenticated request)."""
+        return self.lazy("sessions", lambda: SessionGuard(self.database))
 
     @property
     def chain(self) -> Chain:

@@ -186,10 +186,11 @@ def tick(
 
 
 async def stream_events(
-    state: GatewayState, request: StreamRequest, stream_plan: StreamPlan, session_id: str = ""
+    state: GatewayState, request: StreamRequest, stream_plan: StreamPlan, session_id: str
 ) -> AsyncIterator[ServerSentEvent]:
     """The event stream: `signals` events each period, `end` with the reason when the rule
-    stops allowing it (order expired, product or operator inactive)."""
+    stops allowing it (order expired, product or operator inactive) or the bearer session
+    ends (signed out, revoked, expired)."""
     counted: set[tuple[int, int, int]] = set()
     state.metrics.streams_open.inc()
     state.streams_by_session[session_id] = state.streams_by_session.get(session_id, 0) + 1
@@ -206,6 +207,13 @@ async def stream_events(
         )
         while True:
             started = time.monotonic()
+            # a signed-out, revoked or expired token carries no stream past its next tick
+            refusal = await run_in_threadpool(state.sessions.refusal, session_id)
+            if refusal is not None:
+                yield ServerSentEvent(
+                    data=json.dumps({"reason": refusal.reason, "detail": refusal.detail}), event="end"
+                )
+                return
             # the database work of a tick runs off the event loop: other requests go on meanwhile
             outcome = await run_in_threadpool(tick, state, request, stream_plan, counted)
             if outcome.ended is not None:

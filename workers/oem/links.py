@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,8 +45,19 @@ class LinkInput:
     model: str | None = None
 
 
+class LinkHeldError(Exception):
+    """The link of (connection, VIN) belongs to another wallet: a consent never overwrites it
+    (onboarding first drops another wallet's links when it may, `drop_links`)."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(f"the vehicle is linked to {owner}")
+        self.owner = owner
+
+
 def save_link(session: Session, cipher: TokenCipher, link: LinkInput) -> int:
-    """Inserts or replaces the link of (connection, VIN): a new consent wins. Returns its id."""
+    """Inserts the link of (connection, VIN), or replaces the same owner's earlier consent.
+    Returns its id; LinkHeldError if another wallet holds it (also when a concurrent consent
+    of another wallet inserted it first)."""
     now = int(time.time())
     values = {
         "vin_ciphertext": cipher.encrypt_text(link.vin),
@@ -75,6 +86,8 @@ def save_link(session: Session, cipher: TokenCipher, link: LinkInput) -> int:
             existing = _find(session, link.connection_id, link.vin_hash)
             if existing is None:
                 raise
+    if existing.owner.lower() != link.owner.lower():
+        raise LinkHeldError(existing.owner)
     for name, value in values.items():
         setattr(existing, name, value)
     session.flush()
@@ -85,6 +98,21 @@ def _find(session: Session, connection_id: int, vin_hash: str) -> OemLink | None
     return session.scalar(
         select(OemLink).where(OemLink.connection_id == connection_id, OemLink.vin_hash == vin_hash.lower())
     )
+
+
+def links_held_by_others(session: Session, vin_hash: str, owner: str) -> list[OemLink]:
+    """The links of a VIN (on any connection) whose consent is another wallet's."""
+    return list(
+        session.scalars(
+            select(OemLink).where(OemLink.vin_hash == vin_hash.lower(), OemLink.owner != owner.lower())
+        )
+    )
+
+
+def drop_links(session: Session, link_ids: list[int]) -> None:
+    """Deletes links, their encrypted tokens with them (a sold car's previous owner's)."""
+    if link_ids:
+        session.execute(delete(OemLink).where(OemLink.id.in_(link_ids)))
 
 
 def link_for_vehicle(session: Session, vehicle_id: int) -> OemLink | None:

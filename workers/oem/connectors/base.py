@@ -65,6 +65,8 @@ class Connector(ABC):
     """One automaker connection (an on-chain VehicleId connection id) and its OAuth client."""
 
     kind: ClassVar[str]
+    #: Whether this API family documents PKCE on its OAuth (a connection may say otherwise).
+    pkce_default: ClassVar[bool]
 
     def __init__(
         self,
@@ -95,6 +97,11 @@ class Connector(ABC):
         return oem_source(self.connection_id)
 
     @property
+    def pkce(self) -> bool:
+        """Whether onboarding on this connection uses PKCE (RFC 7636, S256)."""
+        return self.pkce_default if self.connection.pkce is None else self.connection.pkce
+
+    @property
     def client_id(self) -> str:
         return self.connection.client_id or ""
 
@@ -105,12 +112,14 @@ class Connector(ABC):
 
     # --- what callers use --------------------------------------------------------------
     @abstractmethod
-    def authorize_url(self, state: str) -> str:
-        """The OEM's consent page for one vehicle, returning to `redirect_uri` with `state`."""
+    def authorize_url(self, state: str, code_challenge: str | None = None) -> str:
+        """The OEM's consent page for one vehicle, returning to `redirect_uri` with `state`;
+        with `code_challenge` (S256) the code it returns is bound to the challenge's verifier."""
 
-    def exchange_code(self, code: str) -> TokenSet:
-        """Tokens for an authorization code (single-use). InvalidGrantError if refused."""
-        return self._call(lambda _: self._exchange_code(code), None, "code exchange")
+    def exchange_code(self, code: str, code_verifier: str | None = None) -> TokenSet:
+        """Tokens for an authorization code (single-use), with the PKCE verifier when its
+        consent carried a challenge. InvalidGrantError if refused."""
+        return self._call(lambda _: self._exchange_code(code, code_verifier), None, "code exchange")
 
     def refresh(self, refresh_token: str) -> TokenSet:
         """A new token pair; the old refresh token dies. ReauthorizationRequiredError if the
@@ -140,7 +149,7 @@ class Connector(ABC):
 
     # --- what implementations provide ---------------------------------------------------
     @abstractmethod
-    def _exchange_code(self, code: str) -> TokenSet: ...
+    def _exchange_code(self, code: str, code_verifier: str | None) -> TokenSet: ...
 
     @abstractmethod
     def _refresh(self, refresh_token: str) -> TokenSet: ...

@@ -13,12 +13,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import requests
 import smartcar
 import smartcar.config as smartcar_config
+import smartcar.helpers as smartcar_helpers
 from smartcar import SmartcarException
 
+from workers.oem import pkce
 from workers.oem.connectors.base import Command, CommandResult, Connector, OemVehicle, parse_retry_after
 from workers.oem.errors import (
     AmbiguousVehicleError,
@@ -122,6 +125,9 @@ def _timestamp(meta: Any, fallback: datetime) -> datetime:
 
 class SmartcarConnector(Connector):
     kind = "smartcar"
+    #: Smartcar Connect's documented parameters name no code_challenge: PKCE only where a
+    #: connection turns it on (OEM_CONNECTIONS `pkce`; the simulator's does).
+    pkce_default = False
 
     @contextmanager
     def _origins(self) -> Iterator[None]:
@@ -149,10 +155,14 @@ class SmartcarConnector(Connector):
             except Exception as exc:
                 raise translate(exc) from exc
 
-    def authorize_url(self, state: str) -> str:
+    def authorize_url(self, state: str, code_challenge: str | None = None) -> str:
         options = {"state": state, "force_prompt": True, "single_select": {"enabled": True}}
         with self._origins():
-            return self._client().get_auth_url(list(SCOPES), options)
+            url = self._client().get_auth_url(list(SCOPES), options)
+        if code_challenge is None:
+            return url
+        # the client builds no PKCE parameters: they are appended to its URL
+        return f"{url}&{urlencode({'code_challenge': code_challenge, 'code_challenge_method': pkce.METHOD})}"
 
     def _access(self, access: Any) -> TokenSet:
         expiration = access.expiration
@@ -165,8 +175,23 @@ class SmartcarConnector(Connector):
             token_type=str(access.token_type or "Bearer"),
         )
 
-    def _exchange_code(self, code: str) -> TokenSet:
-        return self._access(self._guarded(lambda: self._client().exchange_code(code)))
+    def _exchange_code(self, code: str, code_verifier: str | None) -> TokenSet:
+        # The client's exchange_code sends no code_verifier: this is its request (through its
+        # requester: same headers, same errors) with the verifier added when there is one.
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
+        if code_verifier is not None:
+            form["code_verifier"] = code_verifier
+
+        def post() -> Any:
+            response = smartcar_helpers.requester(
+                "POST", smartcar_config.AUTH_ORIGIN, data=form, auth=self._client().auth
+            )
+            return response.json()
+
+        body = self._guarded(post)
+        if not isinstance(body, dict):
+            raise MalformedPayloadError("smartcar token response is not an object")
+        return TokenSet.from_oauth(body, self._clock())
 
     def _refresh(self, refresh_token: str) -> TokenSet:
         return self._access(self._guarded(lambda: self._client().exchange_refresh_token(refresh_token)))

@@ -3,7 +3,8 @@
 Vehicle calls go through `TeslaFleetApi(session, access_token, server=api_url)`. The
 library's OAuth helper (`TeslaFleetOAuth`) posts to Tesla's production auth server, a
 hard-coded URL, so the code exchange and refresh are the same requests sent with httpx to
-this connection's token URL. Commands use the unsigned Fleet API paths.
+this connection's token URL; onboarding uses PKCE (S256), which Tesla's authorize and token
+endpoints take. Commands use the unsigned Fleet API paths.
 
 The client is asyncio-based; each connector call runs it on a fresh event loop, so call
 connectors from synchronous code (Celery tasks, or a thread from async code).
@@ -30,6 +31,7 @@ from tesla_fleet_api.exceptions import (
 from tesla_fleet_api.tesla.vehicle.fleet import VehicleFleet
 from tesla_fleet_api.tesla.vehicle.vehicle import MODELS as TESLA_MODELS
 
+from workers.oem import pkce
 from workers.oem.connectors.base import (
     HTTP_TIMEOUT,
     Command,
@@ -123,8 +125,10 @@ def _stamp(section: dict[str, Any], fallback: datetime) -> datetime:
 
 class TeslaConnector(Connector):
     kind = "tesla"
+    #: Tesla's authorize and token endpoints take code_challenge / code_verifier (S256).
+    pkce_default = True
 
-    def authorize_url(self, state: str) -> str:
+    def authorize_url(self, state: str, code_challenge: str | None = None) -> str:
         query = {
             "response_type": "code",
             "client_id": self.client_id,
@@ -133,6 +137,8 @@ class TeslaConnector(Connector):
             "state": state,
             "prompt_missing_scopes": "true",
         }
+        if code_challenge is not None:
+            query |= {"code_challenge": code_challenge, "code_challenge_method": pkce.METHOD}
         return f"{self.connection.auth_url.rstrip('/')}/oauth2/v3/authorize?{urlencode(query)}"
 
     # --- OAuth (the requests TeslaFleetOAuth sends, to this connection's token URL) -----
@@ -162,17 +168,18 @@ class TeslaConnector(Connector):
             raise MalformedPayloadError("tesla token response is not an object")
         return TokenSet.from_oauth(body, self._clock())
 
-    def _exchange_code(self, code: str) -> TokenSet:
-        return self._token_request(
-            {
-                "grant_type": "authorization_code",
-                "client_id": self.client_id,
-                "client_secret": self.client_secret,
-                "code": code,
-                "audience": self.connection.api_url.rstrip("/"),
-                "redirect_uri": self.redirect_uri,
-            }
-        )
+    def _exchange_code(self, code: str, code_verifier: str | None) -> TokenSet:
+        form = {
+            "grant_type": "authorization_code",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "code": code,
+            "audience": self.connection.api_url.rstrip("/"),
+            "redirect_uri": self.redirect_uri,
+        }
+        if code_verifier is not None:
+            form["code_verifier"] = code_verifier
+        return self._token_request(form)
 
     def _refresh(self, refresh_token: str) -> TokenSet:
         return self._token_request(
