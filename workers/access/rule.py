@@ -5,7 +5,9 @@ active, P's operator is an active Operator, V is a member of P (consent for this
 generation), C holds a live order for P (stream in time, API credits left, dataset
 purchased), S's class is within P.requiredPermissions, and P.minCohort is met for aggregate
 answers. A bundle order opens each of its components (DESIGN.md §3.5): consent is then to
-the bundle (its version, its required permissions), and the bundle must be active too.
+the bundle (its version, its required permissions), the bundle must be active too, and the
+component is served under the bundle's terms (`effective_terms`): a component's later terms
+never widen what a bundle order gets.
 
 The rule never talks to the chain or the database itself: `Facts` answers the questions.
 The gateway answers them from the indexer's projections (`workers.access.facts`); tests
@@ -64,15 +66,42 @@ class OrderFacts:
 
 
 @dataclass(frozen=True)
+class Terms:
+    """The terms an entitlement is served under: the permission bits it may carry, the
+    fastest refresh (seconds) a stream may run at, and the smallest cohort an aggregate may
+    describe. The buyer's declared use was checked on chain against the permittedUses of the
+    product the order bought (for a bundle order: the bundle's)."""
+
+    permissions: int
+    refresh_seconds: int
+    min_cohort: int
+
+
+def effective_terms(served: ProductFacts, bundle: ProductFacts | None) -> Terms:
+    """The one place the terms of a served product are decided. A direct order: the product's
+    own. A bundle order: what both the bundle (the owner's consent) and the component (what
+    it serves now) allow: the bits of both, the slower refresh floor, the larger cohort."""
+    if bundle is None:
+        return Terms(served.required_permissions, served.refresh_seconds, served.min_cohort)
+    return Terms(
+        permissions=served.required_permissions & bundle.required_permissions,
+        refresh_seconds=max(served.refresh_seconds, bundle.refresh_seconds),
+        min_cohort=max(served.min_cohort, bundle.min_cohort),
+    )
+
+
+@dataclass(frozen=True)
 class Entitlement:
     """What one order opens for one served product: the order, the product whose data is
     served (`product_id`), the product the vehicle must have consented to (`consent_id`:
-    the product itself, or the bundle), and the allowance (Api: calls; Stream: vehicles)."""
+    the product itself, or the bundle), the allowance (Api: calls; Stream: vehicles) and the
+    terms it is served under (`effective_terms`)."""
 
     order: OrderFacts
     product_id: int
     consent_id: int
     allowance: int
+    terms: Terms
 
 
 class Facts(Protocol):
@@ -114,6 +143,13 @@ def refuse(reason: str, detail: str) -> Decision:
 # --- entitlements -----------------------------------------------------------------------------
 
 
+def _entitlement(order: OrderFacts, served: ProductFacts, via: ProductFacts | None) -> Entitlement:
+    consent_id = served.product_id if via is None else via.product_id
+    return Entitlement(
+        order, served.product_id, consent_id, _allowance(order, served, via), effective_terms(served, via)
+    )
+
+
 def _allowance(order: OrderFacts, served: ProductFacts, via: ProductFacts | None) -> int:
     if via is None:
         return order.quantity
@@ -129,18 +165,12 @@ def entitlements_for(facts: Facts, caller: str, served: ProductFacts) -> list[En
     """Every order of `caller` that opens `served`: direct orders and orders of bundles
     that package it (live or not: the caller of this filters)."""
     caller = caller.lower()
-    found = [
-        Entitlement(o, served.product_id, served.product_id, _allowance(o, served, None))
-        for o in facts.orders(caller, served.product_id)
-    ]
+    found = [_entitlement(o, served, None) for o in facts.orders(caller, served.product_id)]
     for bundle_id in facts.bundles_containing(served.product_id):
         bundle = facts.product(bundle_id)
         if bundle is None or bundle.kind != Kind.BUNDLE:
             continue
-        found += [
-            Entitlement(o, served.product_id, bundle_id, _allowance(o, served, bundle))
-            for o in facts.orders(caller, bundle_id)
-        ]
+        found += [_entitlement(o, served, bundle) for o in facts.orders(caller, bundle_id)]
     return found
 
 
@@ -151,16 +181,14 @@ def entitlements_of_order(facts: Facts, order: OrderFacts, purpose: Purpose) -> 
         return []
     kind = PURPOSE_KIND[purpose]
     if product.kind == kind:
-        return [Entitlement(order, product.product_id, product.product_id, _allowance(order, product, None))]
+        return [_entitlement(order, product, None)]
     if product.kind != Kind.BUNDLE:
         return []
     opened = []
     for component_id in product.components:
         component = facts.product(component_id)
         if component is not None and component.kind == kind:
-            opened.append(
-                Entitlement(order, component_id, product.product_id, _allowance(order, component, product))
-            )
+            opened.append(_entitlement(order, component, product))
     return opened
 
 
@@ -170,17 +198,21 @@ _FAILURE_ORDER = ("no_consent", "credits_exhausted", "order_expired", "product_i
 
 
 def _entitlement_failure(
-    facts: Facts, ent: Entitlement, purpose: Purpose, mask: int, now: int
+    facts: Facts, ent: Entitlement, purpose: Purpose, mask: int, now: int, *, any_of: int = 0
 ) -> Decision | None:
     """Why this entitlement cannot serve now (None: it can, consent aside)."""
     if ent.consent_id != ent.product_id:
         bundle = facts.product(ent.consent_id)
         if bundle is None or not bundle.active:
             return refuse("product_inactive", f"bundle {ent.consent_id} is inactive")
-        if mask & ~bundle.required_permissions:
-            return refuse("signal_not_permitted", f"bundle {ent.consent_id} does not cover these signals")
         if not facts.operator_active(bundle.operator):
             return refuse("operator_inactive", f"bundle {ent.consent_id}'s operator is not active")
+    needed = mask | (LIVE if purpose == Purpose.STREAM else 0)
+    if needed & ~ent.terms.permissions or (any_of and not any_of & ent.terms.permissions):
+        return refuse(
+            "signal_not_permitted",
+            f"order {ent.order.order_id}'s terms for product {ent.product_id} do not cover these signals",
+        )
     order = ent.order
     if now < order.starts_at or now >= order.ends_at:
         return refuse(
@@ -234,9 +266,12 @@ def may_read(
     *,
     purpose: Purpose = Purpose.CALL,
     order_id: int | None = None,
+    any_of: int = 0,
 ) -> Decision:
     """May `caller` have the signals of classes `mask` of `vehicle_id` under `product_id`
-    for `purpose` (optionally only through order `order_id`)? The one rule."""
+    for `purpose` (optionally only through order `order_id`)? The one rule. `any_of`: the
+    entitlement's terms must also carry at least one of these classes (a read of "every
+    signal the terms allow"; the answer then carries `any_of & terms.permissions`)."""
     product, decision = check_product(facts, product_id, purpose, mask)
     if product is None or not decision:
         return decision
@@ -249,7 +284,7 @@ def may_read(
     live: list[Entitlement] = []
     failures: list[Decision] = []
     for ent in ents:
-        failure = _entitlement_failure(facts, ent, purpose, mask, now)
+        failure = _entitlement_failure(facts, ent, purpose, mask, now, any_of=any_of)
         if failure is not None:
             failures.append(failure)
         elif facts.is_member(ent.consent_id, vehicle_id):
@@ -290,12 +325,13 @@ def may_use_order(facts: Facts, caller: str, order_id: int, purpose: Purpose) ->
     return _worst(failures)
 
 
-def cohort_decision(product: ProductFacts, cohort: int) -> Decision:
-    """Aggregate answers need at least `minCohort` vehicles."""
-    if cohort < max(1, product.min_cohort):
+def cohort_decision(ent: Entitlement, cohort: int) -> Decision:
+    """Aggregate answers need at least the entitlement's `minCohort` vehicles."""
+    if cohort < max(1, ent.terms.min_cohort):
         return refuse(
             "cohort_too_small",
             f"{cohort} member vehicles match; "
-            f"product {product.product_id} needs at least {product.min_cohort}",
+            f"order {ent.order.order_id}'s terms for product {ent.product_id} "
+            f"need at least {ent.terms.min_cohort}",
         )
     return Decision(True)

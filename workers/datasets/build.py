@@ -1,7 +1,8 @@
 """Building one dataset: the member vehicles the order may aggregate (the access rule for
 each), grouped by a profile field, the metric's latest value aggregated per group; groups
 below the product's minCohort are suppressed and the whole answer is refused when the
-cohort is. Each contributing vehicle is counted as one row for its member's share."""
+cohort is (the minCohort of the order's terms: for a bundle order, the larger of the
+bundle's and the component's). Each contributing vehicle is counted as one row for its member's share."""
 
 from __future__ import annotations
 
@@ -185,16 +186,14 @@ def build(
             decision.detail or "the order opens no such dataset",
         )
         return job.status
-    product = facts.product(ent.product_id)
-    assert product is not None
     group = cohort(session, facts, job.buyer, ent, request)
-    enough = cohort_decision(product, len(group.vehicles))
+    enough = cohort_decision(ent, len(group.vehicles))
     if not enough:
         _finish(job, "refused", enough.reason, enough.detail)
         job.cohort = len(group.vehicles)
         return job.status
-    result, contributors = aggregate(session, group, request, product.min_cohort)
-    enough = cohort_decision(product, len(contributors))
+    result, contributors = aggregate(session, group, request, ent.terms.min_cohort)
+    enough = cohort_decision(ent, len(contributors))
     if not enough:
         _finish(job, "refused", enough.reason, enough.detail)
         job.cohort = len(contributors)

@@ -51,7 +51,7 @@ def _stream_plan(request: Request, caller: str, stream: StreamRequest) -> Stream
         decision = may_use_order(facts, caller, stream.order_id, Purpose.STREAM)
         if not decision:
             raise Problem(decision.reason or "no_order", decision.detail)
-        chosen = plan(facts, stream, decision, state.settings.stream_min_refresh)
+        chosen = plan(stream, decision, state.settings.stream_min_refresh)
     if isinstance(chosen, str):
         raise Problem("too_many_vehicles" if "vehicles" in chosen else "refresh_too_fast", chosen)
     return chosen
@@ -127,12 +127,13 @@ def _queue_dataset(request: Request, caller: str, order_id: int, body: DatasetRe
         ent = choose_entitlement(decision, body.product_id)
         if ent is None:
             raise Problem("wrong_kind", f"order {order_id} opens no Dataset product {body.product_id}")
-        product = facts.product(ent.product_id)
-        assert product is not None
-        if signal_bit(body.metric) & ~product.required_permissions:
-            raise Problem("signal_not_permitted", f"product {ent.product_id} does not expose {body.metric}")
+        if signal_bit(body.metric) & ~ent.terms.permissions:
+            raise Problem(
+                "signal_not_permitted",
+                f"order {order_id}'s terms for product {ent.product_id} do not cover {body.metric}",
+            )
         group = cohort(session, facts, caller, ent, body)
-        enough = cohort_decision(product, len(group.vehicles))
+        enough = cohort_decision(ent, len(group.vehicles))
         if not enough:
             raise Problem(enough.reason or "cohort_too_small", enough.detail, cohort=len(group.vehicles))
         existing = session.scalars(

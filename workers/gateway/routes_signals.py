@@ -79,12 +79,19 @@ def _metered(
     names: list[str] | None,
 ) -> tuple[IndexedFacts, int, int]:
     """The access rule, then one credit spent and the call counted for the member's share.
-    Returns (facts, the permission bits the answer may carry, credits left)."""
+    Returns (facts, the permission bits the answer may carry, credits left): the classes
+    asked for, or without names every data class the spent order's terms allow."""
     facts = state.facts(session)
-    product = facts.product(product_id)
-    exposed = DATA_BITS & (product.required_permissions if product is not None else DATA_BITS)
-    mask = signals_mask(names) if names is not None else (exposed or TELEMETRY)
-    decision = may_read(facts, caller, product_id, vehicle_id, mask, purpose=Purpose.CALL)
+    mask = signals_mask(names) if names is not None else 0
+    decision = may_read(
+        facts,
+        caller,
+        product_id,
+        vehicle_id,
+        mask,
+        purpose=Purpose.CALL,
+        any_of=DATA_BITS if names is None else 0,
+    )
     if not decision:
         raise Problem(decision.reason or "no_order", decision.detail)
     spent = spend_first(session, decision.entitlements)
@@ -102,7 +109,7 @@ def _metered(
         epoch=epoch_of(facts.now(), state.settings.epoch_seconds),
     )
     state.metrics.credits_spent.inc()
-    return facts, mask if names is not None else exposed, left
+    return facts, (mask if names is not None else DATA_BITS) & ent.terms.permissions, left
 
 
 def _answer_body(vehicle_id: int, signals: list[SignalValue], allowed_bits: int, left: int) -> bytes:

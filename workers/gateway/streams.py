@@ -1,11 +1,14 @@
 """Live streams: server-sent events carrying, each period, the latest signals of member
 vehicles only (DESIGN.md §4).
 
-Each tick re-applies the access rule: the order must still be live and its products active,
-and every vehicle is checked with `may_read` for the stream's order before its signals go
-out. The consumer chooses how many vehicles (up to the order's `vehicles`), which ones
-(make, model, powertrain, region) and the period (never below the product's
-refreshSeconds). Each vehicle served on a day is counted once a day as a member-day."""
+Each tick re-applies the access rule as of the last indexed block: the order must still be
+live and its products active, and every vehicle is checked with `may_read` for the stream's
+order before its signals go out, so a `leave`, a transfer, a terms bump or the order ending
+stops a vehicle at the first tick after the indexer applied it. A stream carries the signal
+classes of the order's terms (`Entitlement.terms`: for a bundle order, the bundle's and the
+component's together). The consumer chooses how many vehicles (up to the order's
+`vehicles`), which ones (make, model, powertrain, region) and the period (never below the
+terms' refreshSeconds). Each vehicle served on a day is counted once a day as a member-day."""
 
 from __future__ import annotations
 
@@ -56,16 +59,14 @@ class StreamPlan:
     period: float
 
 
-def plan(facts: IndexedFacts, request: StreamRequest, decision: Decision, floor: float) -> StreamPlan | str:
-    """Checks the consumer's parameters against the order; a refusal detail when they do not fit."""
+def plan(request: StreamRequest, decision: Decision, floor: float) -> StreamPlan | str:
+    """Checks the consumer's parameters against the order's terms (for a bundle order, the
+    bundle's: `effective_terms`); a refusal detail when they do not fit."""
     allowance = max(e.allowance for e in decision.entitlements)
     vehicles = allowance if request.vehicles is None else request.vehicles
     if vehicles > allowance:
         return f"the order covers {allowance} vehicles; {vehicles} were asked for"
-    refresh = [
-        p.refresh_seconds for p in map(facts.product, (e.product_id for e in decision.entitlements)) if p
-    ]
-    minimum = max([floor, *map(float, refresh)])
+    minimum = max([floor, *(float(e.terms.refresh_seconds) for e in decision.entitlements)])
     period = minimum if request.refresh is None else request.refresh
     if period < minimum:
         return f"refresh {period:g}s is faster than the product allows ({minimum:g}s)"
@@ -130,6 +131,8 @@ class Tick:
 
     events: list[ServerSentEvent]
     ended: Decision | None = None
+    #: Seconds to the next tick: the plan's period, or the terms' floor if it rose since.
+    period: float = 0.0
 
 
 def tick(
@@ -145,9 +148,9 @@ def tick(
         if not decision:
             return Tick([], ended=decision)
         now = facts.now()
+        period = max([stream_plan.period, *(float(e.terms.refresh_seconds) for e in decision.entitlements)])
         for ent in decision.entitlements:
-            product = facts.product(ent.product_id)
-            exposed = STREAM_BITS & (product.required_permissions if product else 0)
+            exposed = STREAM_BITS & ent.terms.permissions
             for vehicle_id in select_vehicles(session, facts, ent, request, stream_plan.vehicles):
                 allowed = may_read(
                     facts,
@@ -168,6 +171,8 @@ def tick(
                                 "order_id": request.order_id,
                                 "product_id": ent.product_id,
                                 "vehicle_id": vehicle_id,
+                                # the indexed block this frame was decided at
+                                "block": facts.head.number,
                                 "signals": [_signal_json(s) for s in signals],
                             }
                         ),
@@ -182,7 +187,7 @@ def tick(
             for ent, vehicle_id, owner, now in days:
                 _record_member_day(session, state, ent, vehicle_id=vehicle_id, owner=owner, now=now)
         counted.update((ent.product_id, vehicle_id, now // DAY) for ent, vehicle_id, _, now in days)
-    return Tick(events)
+    return Tick(events, period=period)
 
 
 async def stream_events(
@@ -225,7 +230,7 @@ async def stream_events(
             for event in outcome.events:
                 yield event
             state.metrics.stream_events.inc(len(outcome.events))
-            await asyncio.sleep(max(0.0, stream_plan.period - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, outcome.period - (time.monotonic() - started)))
     finally:
         state.metrics.streams_open.dec()
         left = state.streams_by_session.get(session_id, 1) - 1

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.databases import session_scope
-from workers.access.rule import Entitlement, OrderFacts
+from workers.access.rule import Entitlement, OrderFacts, Terms
 from workers.db.gateway import ApiCredit
 from workers.gateway.credits import ensure_counter, spend_credit, spend_first
 
@@ -19,7 +19,7 @@ BUYER = "0x" + "11" * 20
 
 def _ent(order_id: int, allowance: int, product_id: int = 7) -> Entitlement:
     order = OrderFacts(order_id, product_id, BUYER, allowance, 0, 2**40)
-    return Entitlement(order, product_id, product_id, allowance)
+    return Entitlement(order, product_id, product_id, allowance, Terms(0, 0, 0))
 
 
 def _race(db_url: str, ent: Entitlement, calls: int) -> list[int | None]:

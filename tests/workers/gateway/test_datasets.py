@@ -21,7 +21,7 @@ from workers.db.gateway import DatasetJob, upsert_profile
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
 from workers.protocol import Kind
-from workers.protocol.permissions import TELEMETRY
+from workers.protocol.permissions import LOCATION, TELEMETRY
 
 BUYER_KEY = ANVIL_KEYS[5]
 BUYER = Account.from_key(BUYER_KEY).address.lower()
@@ -121,6 +121,37 @@ def test_a_cohort_that_shrank_before_the_build_is_refused_by_the_build(world) ->
     assert body["status"] == "refused"
     assert body["reason"] == "cohort_too_small"
     assert body["result"] is None
+
+
+def test_a_bundle_order_aggregates_under_the_bundle_s_min_cohort(world) -> None:
+    client, db_url = world
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(11)
+        w.product(3, Kind.DATASET, permissions=TELEMETRY, min_cohort=4)
+        w.product(5, Kind.BUNDLE, permissions=TELEMETRY, min_cohort=4, components=((3, 0),))
+        for v in range(1, 7):
+            w.join(5, v, OWNER)
+        w.order(3, 5, BUYER, 1)
+        # after the sale the component lowers its cohort and widens its bits: the bundle's
+        # members consented to aggregates of 4 vehicles or more, of telemetry only
+        w.product(3, Kind.DATASET, permissions=TELEMETRY | LOCATION, min_cohort=1, version=2)
+    token = sign_in(client, BUYER_KEY)
+    answer = _post(client, token, 3, {"metric": SOH, "filter": {"make": "Ford"}})  # 2 Fords < 4
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["reason"] == "cohort_too_small"
+    answer = _post(client, token, 3, {"metric": "Vehicle.CurrentLocation.Latitude"})
+    assert answer.json()["reason"] == "signal_not_permitted"
+    answer = _post(client, token, 3, {"metric": SOH, "group_by": "make"})
+    assert answer.status_code == 202, answer.text
+    with session_scope(db_url) as session:
+        assert build(session, answer.json()["job_id"], _active, 86_400) == "done"
+    result = client.get(
+        f"/v1/datasets/{answer.json()['job_id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    rows = result.json()["result"]["rows"]
+    assert [row[0] for row in rows] == ["Tesla"]  # the 2 Fords stay suppressed
+    assert result.json()["result"]["suppressed_groups"] == 1
 
 
 def test_jobs_are_their_buyer_s_only(world) -> None:

@@ -20,7 +20,7 @@ from tests.workers.gateway.projections import OPERATOR, World
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
 from workers.protocol import MONTH_SECONDS, Kind
-from workers.protocol.permissions import TELEMETRY
+from workers.protocol.permissions import LIVE, TELEMETRY
 
 BUYER_KEY = ANVIL_KEYS[5]
 BUYER = Account.from_key(BUYER_KEY).address
@@ -161,6 +161,26 @@ def test_a_bundle_order_opens_its_api_component_for_bundle_members(world) -> Non
     with session_scope(db_url, read_only=True) as session:
         usage = session.scalars(select(Usage)).one()
     assert usage.product_id == 4  # the bundle's member pool is paid
+
+
+def test_a_component_s_later_terms_never_widen_a_bundle_call(world) -> None:
+    client, db_url, _ = world
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(11)
+        # vehicle 2's owner consented to bundle 4 for telemetry only (its components then
+        # served telemetry only); after the sale Api component 1 widens to location too
+        w.product(4, Kind.BUNDLE, permissions=TELEMETRY | LIVE, components=((1, 5), (3, 0)))
+        w.product(1, Kind.API, version=2)
+        w.order(3, 4, BUYER.lower(), 1)
+    token = sign_in(client, BUYER_KEY)
+    answer = _get(client, token, 1, 2)  # every signal the order's terms allow: telemetry
+    assert answer.status_code == 200, answer.text
+    assert {s["name"] for s in answer.json()["signals"]} == {SPEED}
+    assert _get(client, token, 1, 2, f"?names={LAT}").status_code == 403  # location: never
+    history = client.get("/v1/products/1/vehicles/2/signals", headers={"Authorization": f"Bearer {token}"})
+    assert history.status_code == 200, history.text
+    assert {s["name"] for s in history.json()["signals"]} == {SPEED}
 
 
 def test_history_is_metered_and_filtered(world) -> None:

@@ -83,9 +83,12 @@ def _events(
 
 
 def _problem(server: LiveServer, token: str, query: str) -> dict:
-    answer = httpx.get(f"{server.url}/v1/orders/{query}", headers={"Authorization": f"Bearer {token}"})
-    assert answer.headers["content-type"].startswith("application/problem+json"), answer.text
-    return answer.json()
+    with (
+        httpx.Client(base_url=server.url, timeout=10) as http,
+        http.stream("GET", f"/v1/orders/{query}", headers={"Authorization": f"Bearer {token}"}) as answer,
+    ):  # a stream that opens (the test fails) is closed, not read to its end
+        assert answer.headers["content-type"].startswith("application/problem+json"), answer.status_code
+        return json.loads(answer.read())
 
 
 def test_a_stream_carries_only_member_vehicles_up_to_the_order(live) -> None:
@@ -126,11 +129,30 @@ def test_the_period_and_the_vehicle_count_stay_within_the_order(live) -> None:
 
 def test_a_bundle_order_streams_its_stream_component_to_bundle_members(live) -> None:
     server, token, _ = live
-    events = _events(server, token, "2/stream?refresh=0.2", 3)
+    # the bundle's refresh floor (1 s) holds, not its component's (0 s)
+    assert _problem(server, token, "2/stream?refresh=0.2")["reason"] == "refresh_too_fast"
+    events = _events(server, token, "2/stream?refresh=1", 3)
     signals = [e for name, e in events if name == "signals"]
     assert {(e["product_id"], e["vehicle_id"]) for e in signals} == {(2, 3)}  # vehicle 3 joined the bundle
     # product 2 exposes telemetry only: no location signal goes out
     assert all(s["name"] == SPEED for e in signals for s in e["signals"])
+
+
+def test_a_component_s_later_terms_never_widen_a_bundle_stream(live) -> None:
+    server, token, db_url = live
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(11)
+        # the bundle the owner of vehicle 3 consented to: telemetry, at most every 2 s
+        w.product(4, Kind.BUNDLE, permissions=TELEMETRY | LIVE, refresh=2, components=((2, 0), (5, 3)))
+        # after the sale its component widens: location too, and no refresh floor
+        w.product(2, Kind.STREAM, version=2, refresh=0)
+    assert _problem(server, token, "2/stream?refresh=1")["reason"] == "refresh_too_fast"
+    events = _events(server, token, "2/stream", 3)
+    assert events[0][1]["refresh"] == 2.0
+    signals = [e for name, e in events if name == "signals"]
+    assert [e["vehicle_id"] for e in signals] == [3, 3]
+    assert all(s["name"] == SPEED for e in signals for s in e["signals"])  # never the location
 
 
 def test_the_stream_ends_when_the_order_does(live) -> None:
