@@ -18,6 +18,7 @@ from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import LiveServer, gateway_settings, sign_in
 from tests.workers.gateway.projections import World
 from workers.db.gateway import upsert_profile
+from workers.db.projections import Membership
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
 from workers.protocol import Kind
@@ -175,3 +176,68 @@ def test_the_stream_drops_a_vehicle_whose_consent_is_gone(live) -> None:
         w.vehicle(1, "0x" + "0c" * 20, generation=2)  # transferred: its membership is void
     events = _events(server, token, "1/stream?refresh=1", 3)
     assert [e["vehicle_id"] for name, e in events if name == "signals"] == [2, 4]
+
+
+def _leave(w: World) -> None:
+    w.session.delete(w.session.get(Membership, (6, 1)))  # Left(6, 1)
+
+
+def _transfer(w: World) -> None:
+    w.vehicle(1, "0x" + "0c" * 20, generation=2)
+
+
+def _terms_bump(w: World) -> None:
+    w.product(6, Kind.STREAM, permissions=TELEMETRY | LIVE, refresh=0, version=2)
+    w.join(6, 2, OWNER, version=2)  # vehicle 2's owner consents to the new terms; 1's does not
+
+
+def _order_ends(w: World) -> None:
+    w.order(7, 6, BUYER, 5, starts=0, ends=int(time.time()) - 1)
+
+
+@pytest.mark.parametrize("change", [_leave, _transfer, _terms_bump, _order_ends])
+def test_an_open_stream_stops_carrying_a_vehicle_within_one_indexed_block(live, change) -> None:
+    """The change lands while the stream is open; every frame decided at the next indexed
+    block (or the stream's end) no longer carries vehicle 1."""
+    server, token, db_url = live
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(11)
+        w.product(6, Kind.STREAM, permissions=TELEMETRY | LIVE, refresh=0)
+        for v in (1, 2):
+            w.join(6, v, OWNER)
+        w.order(7, 6, BUYER, 5, starts=0)
+    before: list[dict] = []
+    after: list[tuple[str, dict]] = []
+    with (
+        httpx.Client(base_url=server.url, timeout=10) as http,
+        http.stream(
+            "GET", "/v1/orders/7/stream?refresh=0.2", headers={"Authorization": f"Bearer {token}"}
+        ) as answer,
+    ):
+        assert answer.status_code == 200
+        name = "message"
+        for line in answer.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+                continue
+            if not line.startswith("data:"):
+                continue
+            data = json.loads(line.split(":", 1)[1])
+            if name == "signals" and data["block"] == 11:
+                before.append(data)
+                if len(before) == 2:  # vehicles 1 and 2 went out at block 11
+                    with session_scope(db_url) as session:
+                        w = World(session)
+                        w.head(12)
+                        change(w)
+            elif name == "end" or (name == "signals" and data["block"] >= 12):
+                after.append((name, data))
+                if name == "end" or len(after) >= 4:
+                    break
+    assert 1 in {e["vehicle_id"] for e in before}
+    assert after, "no frame after the change"
+    assert all(name == "end" or e["vehicle_id"] != 1 for name, e in after)
+    if change is _order_ends:
+        assert after == [("end", after[0][1])]
+        assert after[0][1]["reason"] == "order_expired"
