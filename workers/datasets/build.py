@@ -1,6 +1,6 @@
 """Building one dataset: the member vehicles the order may aggregate (the access rule for
 each), grouped by a profile field, the metric's latest value aggregated per group; groups
-below the product's minCohort are suppressed and the whole answer is refused when the
+below the minCohort are suppressed and the whole answer is refused when the
 cohort is (the minCohort of the order's terms: for a bundle order, the larger of the
 bundle's and the component's). Each contributing vehicle is counted as one row for its member's share."""
 

@@ -161,7 +161,8 @@ async def latest(
     request: Request, caller: Caller, product_id: ProductId, vehicle_id: VehicleIdParam, names: Names = None
 ) -> Response:
     """The vehicle's latest signals under Api product `productId`: one credit a call, only
-    for member vehicles, only signal classes the product exposes."""
+    for member vehicles, only signal classes the order's terms allow (a bundle order: the
+    bundle's and the component's together)."""
     body, left = metered_latest(state_of(request), caller.address, product_id, vehicle_id, _names(names))
     return Response(body, media_type="application/json", headers={"X-Credits-Remaining": str(left)})
 
