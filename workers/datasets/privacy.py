@@ -39,6 +39,8 @@ dp.enable_features("contrib")
 
 #: Float slack when comparing spent epsilon with the budget (sums of decimal fractions).
 EPSILON_SLACK = 1e-9
+#: Largest magnitude of a bound (beyond it the noise scale overflows OpenDP's search).
+MAX_BOUND = 1e12
 
 _INPUT = (dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.symmetric_distance())
 
@@ -59,6 +61,8 @@ def metric_bounds(metric: str, declared: tuple[float, float] | None) -> tuple[fl
         low, high = declared
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"{metric} has no catalogued range: declare its bounds")
+    if max(abs(low), abs(high)) > MAX_BOUND:
+        raise ValueError(f"bounds must lie within ±{MAX_BOUND:g}")
     return float(low), float(high)
 
 

@@ -149,6 +149,8 @@ def test_declared_bounds_narrow_the_noise_and_must_lie_within_the_signal_s_range
     # a signal without a catalogued range needs declared bounds
     answer = _post(client, token, 1, {"metric": "Vehicle.Body.Mystery"})
     assert answer.status_code == 422 and "declare its bounds" in answer.json()["detail"]
+    answer = _post(client, token, 1, {"metric": "Vehicle.Body.Mystery", "bounds": [-1e300, 1e300]})
+    assert answer.status_code == 422 and "within" in answer.json()["detail"]
 
 
 def test_repeated_jobs_spend_the_order_s_budget_and_the_one_past_it_is_refused(world) -> None:
