@@ -27,7 +27,7 @@ from workers.access import (
     may_use_order,
 )
 from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
-from workers.datasets.privacy import Mechanism, metric_bounds
+from workers.datasets.privacy import Mechanism, mechanism_for, metric_bounds
 from workers.db.gateway import DatasetJob, VehicleProfile
 from workers.ledger import UsageKind, epoch_of, record_usage
 from workers.signals import store
@@ -104,7 +104,7 @@ def cohort(
     return Cohort(allowed, profiles)
 
 
-def too_small(product: ProductFacts, vehicles: int) -> Decision:
+def enough_vehicles(product: ProductFacts, vehicles: int) -> Decision:
     """The rule's cohort check (cohort_decision), its refusal stating the minimum and never the
     exact count (which would be a non-private release)."""
     enough = cohort_decision(product, vehicles)
@@ -222,14 +222,14 @@ def build(
     product = facts.product(ent.product_id)
     assert product is not None
     group = cohort(session, facts, job.buyer, ent, request)
-    enough = too_small(product, len(group.vehicles))
+    enough = enough_vehicles(product, len(group.vehicles))
     if not enough:
         _finish(job, "refused", enough.reason, enough.detail)
         job.cohort = len(group.vehicles)
         return job.status
-    mechanism = Mechanism(request.clamp(), job.epsilon)
+    mechanism = mechanism_for(request.clamp(), job.epsilon)
     result, contributors = aggregate(session, group, request, product.min_cohort, mechanism)
-    enough = too_small(product, len(contributors))
+    enough = enough_vehicles(product, len(contributors))
     if not enough:
         _finish(job, "refused", enough.reason, enough.detail)
         job.cohort = len(contributors)

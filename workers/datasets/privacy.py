@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import opendp.prelude as dp
@@ -129,6 +130,14 @@ class Mechanism:
                 "scale": "per row: mean_scale = sum_scale / vehicles",
             },
         }
+
+
+@lru_cache(maxsize=64)
+def mechanism_for(bounds: tuple[float, float], epsilon: float) -> Mechanism:
+    """The build's Mechanism, built once per process for each (bounds, epsilon): choosing its
+    scales is a search of a few hundred milliseconds, which a build would otherwise spend
+    inside its write transaction. The noise is sampled afresh on every release."""
+    return Mechanism(bounds, epsilon)
 
 
 @dataclass(frozen=True)

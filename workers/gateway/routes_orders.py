@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from workers.access import Purpose, may_use_order
-from workers.datasets.build import DatasetRequest, choose_entitlement, cohort, too_small
+from workers.datasets.build import DatasetRequest, choose_entitlement, cohort, enough_vehicles
 from workers.datasets.privacy import budget_of, spend
 from workers.db.gateway import DatasetJob
 from workers.gateway.deps import Caller, read_session, state_of, write_session
@@ -139,7 +139,7 @@ def _queue_dataset(
         if signal_bit(body.metric) & ~product.required_permissions:
             raise Problem("signal_not_permitted", f"product {ent.product_id} does not expose {body.metric}")
         group = cohort(session, facts, caller, ent, body)
-        enough = too_small(product, len(group.vehicles))
+        enough = enough_vehicles(product, len(group.vehicles))
         if not enough:
             raise Problem(enough.reason or "cohort_too_small", enough.detail)
         settings = state.settings
