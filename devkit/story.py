@@ -593,7 +593,7 @@ class Story:
         )
         job = acme.post(
             f"/v1/orders/{self.catalog.orders['dataset']}/dataset",
-            {"metric": "Vehicle.TraveledDistance"},
+            {"metric": "Vehicle.TraveledDistance", "bounds": [0, 300_000]},
         )
         result = self.say.wait(
             "the dataset job (datasets.build)",
@@ -602,11 +602,20 @@ class Story:
                 and r
             ),
         )
-        outcome = result.get("result") or {"reason": result.get("reason"), "detail": result.get("detail")}
+        released = result.get("result")
         self.say.say(
-            f"dataset job {job['job_id']} over {result.get('cohort')} member vehicles: {result['status']}"
+            f"dataset job {job['job_id']}: {result['status']}, differentially private "
+            f"(epsilon {result['epsilon']:g} of the order's budget, {result['epsilon_remaining']:g} left)"
         )
-        self.say.say(f"  {outcome}")
+        if released:
+            noise = released["privacy"]
+            rows = [[g, n, round(mean), round(scale)] for g, n, mean, scale in released["rows"]]
+            self.say.say(
+                f"  {released['columns']}: {rows}; noise scale: vehicles "
+                f"{noise['vehicles']['scale']:g}, sum {noise['mean']['sum_scale']:g} km"
+            )
+        else:
+            self.say.say(f"  {result.get('reason')}: {result.get('detail')}")
 
     def settle_and_claim(self) -> None:
         w, c = self.world, self.cast

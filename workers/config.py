@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     stream_min_refresh: float = Field(default=1.0, gt=0)
     #: Seconds between access.sweep runs (expiring orders and credits) in the beat schedule.
     sweep_interval: float = Field(default=60.0, gt=0)
+    #: Differentially private datasets (workers/datasets/privacy.py): the privacy budget
+    #: (epsilon) a Dataset order gets at its first dataset job, and what each job spends of it.
+    dataset_epsilon_per_order: float = Field(default=1.0, gt=0)
+    dataset_epsilon_per_query: float = Field(default=0.25, gt=0)
 
     # --- OEM integration (workers/oem) ------------------------------------------------------
     #: The OEM cloud simulator the default connections point at (the local stack's automaker).
@@ -227,6 +231,12 @@ class Settings(BaseSettings):
                 f"ENVIRONMENT=production but {', '.join(leaked)} still hold the public devnet defaults: "
                 "set each to a secret of this deployment"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _query_within_order_budget(self) -> Settings:
+        if self.dataset_epsilon_per_query > self.dataset_epsilon_per_order:
+            raise ValueError("DATASET_EPSILON_PER_QUERY must not exceed DATASET_EPSILON_PER_ORDER")
         return self
 
     @field_validator("rpc_url", "broker_url", "database_url")

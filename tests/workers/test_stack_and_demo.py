@@ -67,7 +67,7 @@ def test_demo_tells_the_whole_story_and_leaves_nothing_running():
         "conservation: paid",
         ": True",
         "live stream of order",
-        "over 3 member vehicles: done",
+        ": done, differentially private (epsilon 0.25 of the order's budget, 0.75 left)",
         "Settled: product",
         "claimed 100.000000000000000000 DIMO (relayed: no ETH)",
         "Dave -> unlock: refused, reason 'no_permission'",

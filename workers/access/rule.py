@@ -28,7 +28,7 @@ class Purpose(StrEnum):
 
     CALL = "call"  # signals/latest and signal history: Api products, one credit a call
     STREAM = "stream"  # live server-sent events: Stream products, the order in time
-    DATASET = "dataset"  # one-off aggregates: Dataset products, one build an order
+    DATASET = "dataset"  # aggregates: Dataset products, builds within the order's privacy budget
 
 
 PURPOSE_KIND = {Purpose.CALL: Kind.API, Purpose.STREAM: Kind.STREAM, Purpose.DATASET: Kind.DATASET}

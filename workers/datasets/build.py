@@ -1,7 +1,9 @@
 """Building one dataset: the member vehicles the order may aggregate (the access rule for
-each), grouped by a profile field, the metric's latest value aggregated per group; groups
-below the product's minCohort are suppressed and the whole answer is refused when the
-cohort is. Each contributing vehicle is counted as one row for its member's share."""
+each), grouped by a profile field, the metric's latest value aggregated per group and
+released through differential privacy (workers/datasets/privacy.py: noisy count and mean,
+never a single vehicle's value); groups below the product's minCohort are suppressed and the
+whole answer is refused when the cohort is. Each contributing vehicle is counted as one row
+for its member's share."""
 
 from __future__ import annotations
 
@@ -11,12 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workers.access import Decision, Entitlement, Purpose, cohort_decision, may_read, may_use_order
+from workers.access import (
+    Decision,
+    Entitlement,
+    ProductFacts,
+    Purpose,
+    cohort_decision,
+    may_read,
+    may_use_order,
+)
 from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
+from workers.datasets.privacy import Mechanism, mechanism_for, metric_bounds
 from workers.db.gateway import DatasetJob, VehicleProfile
 from workers.ledger import UsageKind, epoch_of, record_usage
 from workers.signals import store
@@ -39,6 +50,19 @@ class DatasetRequest(BaseModel):
     product_id: int | None = Field(
         default=None, ge=0, description="For a bundle order: which Dataset component"
     )
+    bounds: tuple[float, float] | None = Field(
+        default=None,
+        description="[lower, upper] the values are clamped to before the noisy sum: within the "
+        "signal's catalogued range (the default); narrower bounds mean less noise",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> DatasetRequest:
+        metric_bounds(self.metric, self.bounds)
+        return self
+
+    def clamp(self) -> tuple[float, float]:
+        return metric_bounds(self.metric, self.bounds)
 
 
 @dataclass
@@ -80,6 +104,19 @@ def cohort(
     return Cohort(allowed, profiles)
 
 
+def enough_vehicles(product: ProductFacts, vehicles: int) -> Decision:
+    """The rule's cohort check (cohort_decision), its refusal stating the minimum and never the
+    exact count (which would be a non-private release)."""
+    enough = cohort_decision(product, vehicles)
+    if enough:
+        return enough
+    return Decision(
+        False,
+        enough.reason,
+        f"fewer member vehicles match than product {product.product_id}'s minCohort {product.min_cohort}",
+    )
+
+
 def choose_entitlement(decision: Decision, product_id: int | None) -> Entitlement | None:
     for ent in decision.entitlements:
         if product_id is None or ent.product_id == product_id:
@@ -95,11 +132,11 @@ def _group_key(group: Cohort, vehicle_id: int, group_by: str | None) -> str:
 
 
 def aggregate(
-    session: Session, group: Cohort, request: DatasetRequest, min_cohort: int
+    session: Session, group: Cohort, request: DatasetRequest, min_cohort: int, mechanism: Mechanism
 ) -> tuple[dict[str, Any], list[int]]:
-    """Per group: vehicles, mean, min, max of the metric's latest value. Groups with fewer
-    than `min_cohort` vehicles with a value are suppressed. Returns the result and the
-    vehicles that contributed to a published row."""
+    """Per group: the noisy count of vehicles and noisy mean of the metric's latest value
+    (`mechanism`). Groups with fewer than `min_cohort` vehicles with a value are suppressed.
+    Returns the result and the vehicles that contributed to a published row."""
     members: dict[str, list[tuple[int, float]]] = {}
     for vehicle_id in group.vehicles:
         found = store.latest(session, vehicle_id, [request.metric])
@@ -109,22 +146,19 @@ def aggregate(
         members.setdefault(key, []).append((vehicle_id, float(found[0].value)))
     rows: list[list[Any]] = []
     contributors: list[int] = []
-    suppressed = 0
     for key in sorted(members):
         entries = members[key]
         if len(entries) < max(1, min_cohort):
-            suppressed += 1
             continue
-        numbers = [value for _, value in entries]
-        rows.append([key, len(numbers), sum(numbers) / len(numbers), min(numbers), max(numbers)])
+        released = mechanism.release([value for _, value in entries])
+        rows.append([key, released.vehicles, released.mean, released.mean_scale])
         contributors += [vehicle_id for vehicle_id, _ in entries]
     result = {
         "metric": request.metric,
         "group_by": request.group_by or "all",
-        "columns": [request.group_by or "group", "vehicles", "mean", "min", "max"],
+        "columns": [request.group_by or "group", "vehicles", "mean", "mean_scale"],
         "rows": rows,
-        "cohort": len(contributors),
-        "suppressed_groups": suppressed,
+        "privacy": mechanism.describe(),
     }
     return result, contributors
 
@@ -188,13 +222,14 @@ def build(
     product = facts.product(ent.product_id)
     assert product is not None
     group = cohort(session, facts, job.buyer, ent, request)
-    enough = cohort_decision(product, len(group.vehicles))
+    enough = enough_vehicles(product, len(group.vehicles))
     if not enough:
         _finish(job, "refused", enough.reason, enough.detail)
         job.cohort = len(group.vehicles)
         return job.status
-    result, contributors = aggregate(session, group, request, product.min_cohort)
-    enough = cohort_decision(product, len(contributors))
+    mechanism = mechanism_for(request.clamp(), job.epsilon)
+    result, contributors = aggregate(session, group, request, product.min_cohort, mechanism)
+    enough = enough_vehicles(product, len(contributors))
     if not enough:
         _finish(job, "refused", enough.reason, enough.detail)
         job.cohort = len(contributors)

@@ -33,7 +33,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "not_your_order": (403, "The order belongs to another account"),
     "too_many_vehicles": (422, "More vehicles than the order covers"),
     "refresh_too_fast": (422, "Faster than the product's refresh period"),
-    "already_built": (409, "The order's dataset was already built"),
+    "privacy_budget_exhausted": (409, "The order's differential-privacy budget is spent"),
     # authentication
     "unauthenticated": (401, "A bearer token is required"),
     "bad_token": (401, "The bearer token is invalid or expired"),

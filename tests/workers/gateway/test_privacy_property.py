@@ -492,8 +492,10 @@ class PrivacyMachine(RuleBasedStateMachine):
             assert len(members) < terms[8], f"{len(members)} members, minCohort {terms[8]}, job {status}"
         else:
             result = json.loads(row.result)
-            assert result["cohort"] >= terms[8] >= MIN_COHORT
-            assert all(r[1] >= terms[8] for r in result["rows"])
+            assert row.cohort >= terms[8] >= MIN_COHORT
+            assert len(contributors) == row.cohort
+            assert result["columns"] == ["group", "vehicles", "mean", "mean_scale"], result
+            assert 0 < result["privacy"]["epsilon"] <= row.epsilon
             assert contributors <= members, f"non-members {contributors - members} in an aggregate"
 
 
