@@ -20,7 +20,7 @@ from workers.datasets.build import build
 from workers.db.gateway import DatasetJob, upsert_profile
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
-from workers.protocol import Kind
+from workers.protocol import Kind, Role
 from workers.protocol.permissions import TELEMETRY
 
 BUYER_KEY = ANVIL_KEYS[5]
@@ -29,13 +29,13 @@ OWNER = "0x" + "0b" * 20
 SOH = "Vehicle.Powertrain.TractionBattery.StateOfHealth"
 
 
-def _active(_op: str, _block: int) -> bool:
+def _active(_account: str, _role: Role, _block: int) -> bool:
     return True
 
 
 @pytest.fixture
 def world(db_url: str) -> Iterator[tuple[TestClient, str]]:
-    app = create_app(gateway_settings(db_url, access_cache_ttl=0), operator_check=_active)
+    app = create_app(gateway_settings(db_url, access_cache_ttl=0), staking_check=_active)
     now = int(time.time())
     with session_scope(db_url) as session:
         w = World(session)

@@ -34,7 +34,7 @@ LAT = "Vehicle.CurrentLocation.Latitude"
 def live(sqlite_db: str) -> Iterator[tuple[LiveServer, str, str]]:
     app = create_app(
         gateway_settings(sqlite_db, access_cache_ttl=0, stream_min_refresh=0.2),
-        operator_check=lambda _op, _block: True,
+        staking_check=lambda _account, _role, _block: True,
     )
     now = int(time.time())
     with session_scope(sqlite_db) as session:
