@@ -32,7 +32,7 @@ from workers.protocol.permissions import HISTORY, LIVE
 class Purpose(StrEnum):
     """What the caller asks for; each is served by products of one kind."""
 
-    CALL = "call"  # signals/latest and signal history: Api products, one credit a call
+    CALL = "call"  # signals/latest and signal history: Api products, one credit a call with data
     STREAM = "stream"  # live server-sent events: Stream products, the order in time
     DATASET = "dataset"  # one-off aggregates: Dataset products, one build an order
 

@@ -1,4 +1,4 @@
-"""API credits: one credit per metered call, spent atomically.
+"""API credits: one credit per metered call that returns signals, spent atomically.
 
 A spend is a single conditional `UPDATE … SET remaining = remaining - 1 WHERE … AND
 remaining > 0 RETURNING remaining`: on SQLite (writers serialised by BEGIN IMMEDIATE) and on

@@ -178,7 +178,7 @@ _RESPONSES = {200: {"model": SignalsView}, **problem_responses(401, 402, 403, 40
 async def latest(
     request: Request, caller: Caller, product_id: ProductId, vehicle_id: VehicleIdParam, names: Names = None
 ) -> Response:
-    """The vehicle's latest signals under Api product `productId`: one credit a call, only
+    """The vehicle's latest signals under Api product `productId`: one credit a call with signals, only
     for member vehicles, only signal classes the product exposes."""
     body, left = metered_latest(state_of(request), caller.address, product_id, vehicle_id, _names(names))
     return Response(body, media_type="application/json", headers={"X-Credits-Remaining": str(left)})
