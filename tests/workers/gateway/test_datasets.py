@@ -139,3 +139,31 @@ def test_jobs_are_their_buyer_s_only(world) -> None:
         ]
         == "not_found"
     )
+
+
+def test_the_build_needs_an_active_buyer_and_the_current_tenure_s_data(world) -> None:
+    """A buyer slashed or de-whitelisted after queuing gets no build (`buyer_inactive`); sold
+    vehicles whose every value is their previous owner's are left out of the aggregate."""
+    client, db_url = world
+    token = sign_in(client, BUYER_KEY)
+    _post(client, token, 1, {"metric": SOH})
+    _post(client, token, 2, {"metric": SOH})
+    with session_scope(db_url) as session:
+        jobs = {j.order_id: j.id for j in session.scalars(select(DatasetJob))}
+        w = World(session)
+        w.head(11)
+        later = int(time.time()) + 60
+        for v in (1, 2):  # sold: the new owner joins again, no value of theirs yet
+            w.vehicle(v, BUYER, generation=2, tenure_from=later)
+            w.join(1, v, BUYER, generation=2, joined_at=later)
+    with session_scope(db_url) as session:
+        assert build(session, jobs[1], _active, 86_400) == "done"
+        # members 1-6, of which 1 and 2 only hold their previous owner's values
+        assert json.loads(session.get(DatasetJob, jobs[1]).result)["rows"] == [["all", 4, 94.5, 93.0, 96.0]]
+
+    def inactive(account: str, _role: Role, _block: int) -> bool:
+        return account.lower() != BUYER
+
+    with session_scope(db_url) as session:
+        assert build(session, jobs[2], inactive, 86_400) == "refused"
+        assert session.get(DatasetJob, jobs[2]).reason == "buyer_inactive"
