@@ -554,9 +554,9 @@ class PrivacyMachine(RuleBasedStateMachine):
             TALLY["reads refused"] += 1
             reason = answer.json().get("reason")
             assert not valid, f"wrongful refusal ({reason}): vehicle {vehicle} product {product} {valid}"
+            TALLY[f"reads refused {reason}"] += 1
             if reason == "buyer_inactive":
                 assert not oracle.buyer_active(caller)
-                TALLY["reads refused buyer_inactive"] += 1
 
     def _charged(self, product: int, *, expect_none: bool = False) -> int | None:
         """The order the gateway took the credit from (its usage row names it); counted."""
