@@ -391,6 +391,9 @@ class PrivacyMachine(RuleBasedStateMachine):
     def transfer(self, data: st.DataObject) -> None:
         vehicle = self._vehicle(data)
         new_owner = self.fx.world.owner_keys[data.draw(st.sampled_from(range(3)), label="to")]
+        earlier = sorted(self.owners_before.get(vehicle, set()) - {self.vehicles[vehicle]})
+        if earlier and data.draw(st.booleans(), label="buy back"):
+            new_owner = data.draw(st.sampled_from(earlier), label="previous owner")
         if self._try(
             self.fx.world.transfer, self.vehicles[vehicle], vehicle, Account.from_key(new_owner).address
         ):
