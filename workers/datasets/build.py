@@ -25,8 +25,9 @@ from workers.access import (
     cohort_decision,
     may_read,
     may_use_order,
+    window_start,
 )
-from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
+from workers.access.facts import FactsCache, IndexedFacts, StakingCheck
 from workers.datasets.privacy import Mechanism, mechanism_for, metric_bounds
 from workers.db.gateway import DatasetJob, VehicleProfile
 from workers.ledger import UsageKind, epoch_of, record_usage
@@ -69,6 +70,8 @@ class DatasetRequest(BaseModel):
 class Cohort:
     vehicles: list[int]
     profiles: dict[int, VehicleProfile] = field(default_factory=dict)
+    #: Per vehicle: the earliest observation (unix ms) the rule lets this order aggregate.
+    since_ms: dict[int, int] = field(default_factory=dict)
 
 
 def _matches(profile: VehicleProfile | None, wanted: dict[str, str]) -> bool:
@@ -82,7 +85,8 @@ def _matches(profile: VehicleProfile | None, wanted: dict[str, str]) -> bool:
 def cohort(
     session: Session, facts: IndexedFacts, buyer: str, ent: Entitlement, request: DatasetRequest
 ) -> Cohort:
-    """Member vehicles the rule lets this order aggregate, that match the filter."""
+    """Member vehicles the rule lets this order aggregate, that match the filter, with the
+    window each may be read in."""
     mask = signal_bit(request.metric)
     members = list(facts.members(ent.consent_id))
     profiles = (
@@ -93,15 +97,16 @@ def cohort(
         if members
         else {}
     )
-    allowed = [
-        v
-        for v in members
-        if _matches(profiles.get(v), request.filter)
-        and may_read(
+    since_ms: dict[int, int] = {}
+    for v in members:
+        if not _matches(profiles.get(v), request.filter) or not may_read(
             facts, buyer, ent.product_id, v, mask, purpose=Purpose.DATASET, order_id=ent.order.order_id
-        )
-    ]
-    return Cohort(allowed, profiles)
+        ):
+            continue
+        since = window_start(facts, ent, v)
+        if since is not None:
+            since_ms[v] = since * 1000
+    return Cohort(list(since_ms), profiles, since_ms)
 
 
 def enough_vehicles(product: ProductFacts, vehicles: int) -> Decision:
@@ -139,7 +144,7 @@ def aggregate(
     Returns the result and the vehicles that contributed to a published row."""
     members: dict[str, list[tuple[int, float]]] = {}
     for vehicle_id in group.vehicles:
-        found = store.latest(session, vehicle_id, [request.metric])
+        found = store.latest(session, vehicle_id, [request.metric], since_ms=group.since_ms[vehicle_id])
         if not found or isinstance(found[0].value, str):
             continue
         key = _group_key(group, vehicle_id, request.group_by)
@@ -195,7 +200,7 @@ def _finish(job: DatasetJob, status: str, reason: str | None = None, detail: str
 def build(
     session: Session,
     job_id: str,
-    operator_check: OperatorCheck,
+    staking_check: StakingCheck,
     epoch_seconds: int,
     clock: Callable[[], float] = time.time,
 ) -> str:
@@ -208,7 +213,7 @@ def build(
         return job.status
     job.status = "running"
     request = DatasetRequest.model_validate_json(job.request)
-    facts = IndexedFacts(session, FactsCache(0.0), operator_check, clock=clock)
+    facts = IndexedFacts(session, FactsCache(0.0), staking_check, clock=clock)
     decision = may_use_order(facts, job.buyer, job.order_id, Purpose.DATASET)
     ent = choose_entitlement(decision, job.product_id) if decision else None
     if ent is None:

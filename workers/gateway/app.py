@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from workers.access.facts import OperatorCheck
+from workers.access.facts import StakingCheck
 from workers.config import Settings, get_settings
 from workers.gateway import (
     routes_auth,
@@ -113,12 +113,12 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: Settings | None = None,
     *,
-    operator_check: OperatorCheck | None = None,
+    staking_check: StakingCheck | None = None,
 ) -> FastAPI:
     """A gateway app on its own runtime for `settings` (default: the environment's);
-    `operator_check` answers operator activity instead of `Staking.isActive` (tests without a
-    Staking)."""
-    state = GatewayState(Runtime(settings or get_settings()), operator_check=operator_check)
+    `staking_check` answers operator and buyer activity instead of `Staking.isActive` (tests
+    without a Staking)."""
+    state = GatewayState(Runtime(settings or get_settings()), staking_check=staking_check)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -24,6 +24,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "order_expired": (403, "The order has expired"),
     "product_inactive": (403, "The product is inactive"),
     "operator_inactive": (403, "The product's operator is not an active Operator"),
+    "buyer_inactive": (403, "The buyer is not an active (whitelisted and staked) Consumer or Broker"),
     "cohort_too_small": (422, "The cohort is below the product's minimum"),
     "no_permission": (403, "The caller lacks the permission on this vehicle"),
     "signal_not_permitted": (403, "The signal is outside the product's permissions"),

@@ -12,13 +12,14 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
+from workers.access.facts import FactsCache, IndexedFacts, StakingCheck
 from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db.session import Database
 from workers.gateway.auth import SessionGuard
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.ratelimit import RateLimiter
+from workers.protocol import Role
 from workers.runtime import Runtime
 
 T = TypeVar("T")
@@ -27,8 +28,8 @@ T = TypeVar("T")
 @dataclass
 class GatewayState:
     runtime: Runtime
-    #: Answers `Staking.isActive(operator, Operator)` at a block; default: the chain view.
-    operator_check: OperatorCheck | None = None
+    #: Answers `Staking.isActive(account, role)` at a block; default: the chain view.
+    staking_check: StakingCheck | None = None
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
 
     def __post_init__(self) -> None:
@@ -68,12 +69,12 @@ class GatewayState:
                 self._lazy[name] = build()
             return self._lazy[name]
 
-    def _chain_operator_check(self, operator: str, block: int) -> bool:
-        # The chain is reached only when a decision needs an operator's activity.
-        return self.chain.operator_active(operator, block)
+    def _chain_staking_check(self, account: str, role: Role, block: int) -> bool:
+        # The chain is reached only when a decision needs an operator's or buyer's activity.
+        return self.chain.is_active(account, role, block)
 
     def facts(self, session: Session) -> IndexedFacts:
-        check = self.operator_check or self._chain_operator_check
+        check = self.staking_check or self._chain_staking_check
         return IndexedFacts(session, self.facts_cache, check)
 
 

@@ -1,11 +1,13 @@
 """Live streams: server-sent events carrying, each period, the latest signals of member
 vehicles only (DESIGN.md §4).
 
-Each tick re-applies the access rule: the order must still be live and its products active,
-and every vehicle is checked with `may_read` for the stream's order before its signals go
-out. The consumer chooses how many vehicles (up to the order's `vehicles`), which ones
-(make, model, powertrain, region) and the period (never below the product's
-refreshSeconds). Each vehicle served on a day is counted once a day as a member-day."""
+Each tick re-applies the access rule: the order must still be live, its products active and
+its buyer active, and every vehicle is checked with `may_read` for the stream's order before
+its signals go out, only those inside the rule's window (`window_start`); a vehicle with none
+there is left out of the tick and not counted. The consumer chooses how many vehicles (up
+to the order's `vehicles`), which ones (make, model, powertrain, region) and the period
+(never below the product's refreshSeconds). Each vehicle served on a day is counted once a
+day as a member-day."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 from sse_starlette.sse import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order
+from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order, window_start
 from workers.access.facts import IndexedFacts
 from workers.db.gateway import VehicleProfile
 from workers.gateway.state import GatewayState
@@ -158,9 +160,16 @@ def tick(
                     purpose=Purpose.STREAM,
                     order_id=request.order_id,
                 )
-                if not allowed:
+                since = window_start(facts, ent, vehicle_id) if allowed else None
+                if since is None:
                     continue
-                signals = [s for s in store.latest(session, vehicle_id) if signal_bit(s.name) & exposed]
+                signals = [
+                    s
+                    for s in store.latest(session, vehicle_id, since_ms=since * 1000)
+                    if signal_bit(s.name) & exposed
+                ]
+                if not signals:
+                    continue
                 events.append(
                     ServerSentEvent(
                         data=json.dumps(

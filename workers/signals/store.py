@@ -1,7 +1,9 @@
 """The one door to stored vehicle signals. OEM pulls and device telemetry write through
 `store_signals`; the gateway, streams and datasets read through `latest` and `history`.
 The tables (`workers.db.signals`) keep every observation in arrival order and the newest
-one per vehicle and name, so the metered `signals/latest` is one indexed read."""
+one per vehicle and name, so the metered `signals/latest` is one indexed read. Every read
+takes `since_ms`, the start of the window the access rule allows (`workers.access.window_start`),
+applied in SQL: an observation before it is never returned."""
 
 from __future__ import annotations
 
@@ -90,15 +92,20 @@ _LATEST = (
         LatestSignal.source,
         LatestSignal.signature,
     )
-    .where(LatestSignal.vehicle_id == bindparam("vehicle_id"))
+    .where(
+        LatestSignal.vehicle_id == bindparam("vehicle_id"),
+        LatestSignal.timestamp_ms >= bindparam("since_ms"),
+    )
     .order_by(LatestSignal.name)
 )
 
 
-def latest(session: Session, vehicle_id: int, names: Iterable[str] | None = None) -> list[SignalValue]:
+def latest(
+    session: Session, vehicle_id: int, names: Iterable[str] | None = None, *, since_ms: int
+) -> list[SignalValue]:
     """The newest observation of each of the vehicle's signals (of `names` only, if given), by
-    name (one indexed read)."""
-    rows = session.connection().execute(_LATEST, {"vehicle_id": vehicle_id})
+    name, when it was made at or after `since_ms` (one indexed read)."""
+    rows = session.connection().execute(_LATEST, {"vehicle_id": vehicle_id, "since_ms": since_ms})
     found = [
         SignalValue(name, json.loads(value), unit, int(ts), source, sig)
         for name, value, unit, ts, source, sig in rows
@@ -114,7 +121,7 @@ def history(
     vehicle_id: int,
     *,
     names: Iterable[str] | None = None,
-    since_ms: int = 0,
+    since_ms: int,
     until_ms: int = END_OF_TIME_MS,
     limit: int = 10_000,
 ) -> list[SignalValue]:

@@ -91,13 +91,28 @@ class World:
                 )
             )
 
-    def vehicle(self, vehicle_id: int, owner: str, generation: int = 1) -> None:
+    def vehicle(self, vehicle_id: int, owner: str, generation: int = 1, *, tenure_from: int = 0) -> None:
+        """`owner` holds the vehicle in `generation` since `tenure_from` (unix seconds)."""
         self.session.merge(
-            Vehicle(vehicle_id=vehicle_id, owner=owner, generation=generation, burned=False, block_number=1)
+            Vehicle(
+                vehicle_id=vehicle_id,
+                owner=owner,
+                generation=generation,
+                tenure_started_at=tenure_from,
+                burned=False,
+                block_number=1,
+            )
         )
 
     def join(
-        self, product_id: int, vehicle_id: int, owner: str, version: int = 1, generation: int = 1
+        self,
+        product_id: int,
+        vehicle_id: int,
+        owner: str,
+        version: int = 1,
+        generation: int = 1,
+        *,
+        joined_at: int = 0,
     ) -> None:
         self.session.merge(
             Membership(
@@ -106,6 +121,7 @@ class World:
                 owner=owner,
                 version=version,
                 generation=generation,
+                joined_at=joined_at,
                 block_number=1,
             )
         )

@@ -27,7 +27,7 @@ from workers.datasets.privacy import Mechanism, spend
 from workers.db.gateway import DatasetJob, DatasetPrivacyBudget, upsert_profile
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
-from workers.protocol import Kind
+from workers.protocol import Kind, Role
 from workers.protocol.permissions import TELEMETRY
 
 BUYER_KEY = ANVIL_KEYS[5]
@@ -36,7 +36,7 @@ OWNER = "0x" + "0b" * 20
 SOH = "Vehicle.Powertrain.TractionBattery.StateOfHealth"
 
 
-def _active(_op: str, _block: int) -> bool:
+def _active(_account: str, _role: Role, _block: int) -> bool:
     return True
 
 
@@ -45,7 +45,7 @@ def world(db_url: str) -> Iterator[tuple[TestClient, str]]:
     settings = gateway_settings(
         db_url, access_cache_ttl=0, dataset_epsilon_per_order=1.0, dataset_epsilon_per_query=0.25
     )
-    app = create_app(settings, operator_check=_active)
+    app = create_app(settings, staking_check=_active)
     now = int(time.time())
     with session_scope(db_url) as session:
         w = World(session)
@@ -271,3 +271,37 @@ def test_jobs_are_their_buyer_s_only(world) -> None:
         ]
         == "not_found"
     )
+
+
+def test_the_build_needs_an_active_buyer_and_the_current_tenure_s_data(world) -> None:
+    """A buyer slashed or de-whitelisted after queuing gets no build (`buyer_inactive`); sold
+    vehicles whose every value is their previous owner's are left out of the aggregate."""
+    client, db_url = world
+    token = sign_in(client, BUYER_KEY)
+    _post(client, token, 1, {"metric": SOH})
+    _post(client, token, 2, {"metric": SOH})
+    with session_scope(db_url) as session:
+        jobs = {j.order_id: j.id for j in session.scalars(select(DatasetJob))}
+        w = World(session)
+        w.head(11)
+        later = int(time.time()) + 60
+        for v in (1, 2):  # sold: the new owner joins again, no value of theirs yet
+            w.vehicle(v, BUYER, generation=2, tenure_from=later)
+            w.join(1, v, BUYER, generation=2, joined_at=later)
+    with session_scope(db_url) as session:
+        assert build(session, jobs[1], _active, 86_400) == "done"
+        # members 1-6, of which 1 and 2 only hold their previous owner's values
+        assert session.get(DatasetJob, jobs[1]).cohort == 4
+        contributors = {
+            int(source.split(":")[2])
+            for source in session.scalars(select(Usage.source).where(Usage.kind == "dataset"))
+            if source and source.split(":")[1] == jobs[1]
+        }
+        assert contributors == {3, 4, 5, 6}
+
+    def inactive(account: str, _role: Role, _block: int) -> bool:
+        return account.lower() != BUYER
+
+    with session_scope(db_url) as session:
+        assert build(session, jobs[2], inactive, 86_400) == "refused"
+        assert session.get(DatasetJob, jobs[2]).reason == "buyer_inactive"

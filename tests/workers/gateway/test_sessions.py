@@ -155,7 +155,7 @@ def test_an_open_stream_ends_at_its_next_tick_after_a_revocation_elsewhere(sqlit
         world.signals(1, {"Vehicle.Speed": 12.0}, now * 1000)
         world.join(1, 1, "0x" + "0b" * 20)
         world.order(1, 1, ADDRESS, 1, starts=now - 10, ends=now + 3600)
-    streaming = create_app(settings, operator_check=lambda _op, _block: True)
+    streaming = create_app(settings, staking_check=lambda _account, _role, _block: True)
     with TestClient(streaming, base_url="http://localhost:8000") as client:
         token = sign_in(client, KEY)
     server = LiveServer(streaming)
