@@ -32,6 +32,7 @@ from workers.oem.telemetry import payload_hash, telemetry_domain
 from workers.protocol import DIMO, UINT256_MAX, Kind, Role, Use, uses_mask
 from workers.protocol import permissions as perms
 from workers.protocol.terms import terms as protocol_terms
+from workers.signals.zones import CELL_DEGREES, cell_centre
 
 T = TypeVar("T")
 
@@ -176,6 +177,16 @@ def terms(kind: int, price: int, refresh: int, min_cohort: int) -> tuple:
     )
 
 
+def _point(signals: list[dict[str, Any]]) -> tuple[float, float]:
+    """(latitude, longitude) of a signals answer."""
+    values = {s["name"]: float(s["value"]) for s in signals}
+    return values["Vehicle.CurrentLocation.Latitude"], values["Vehicle.CurrentLocation.Longitude"]
+
+
+def _key(signal: dict[str, Any]) -> tuple[str, str, str]:
+    return signal["name"], signal["timestamp"], signal["source"]
+
+
 class Story:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -185,6 +196,9 @@ class Story:
         #: Each owner's car as onboarded: (connection, VIN).
         self.vins: dict[str, tuple[int, str]] = {}
         self.device_id = 0
+        #: Alice's car's observations Acme read before the sale: (name, timestamp, source).
+        self.before_sale: set[tuple[str, str, str]] = set()
+        self.sold_at = ""
         self.say = world.say
 
     # ------------------------------------------------------------------ helpers
@@ -202,10 +216,12 @@ class Story:
         self.owners_join()
         self.buy()
         self.serve()
+        self.privacy_zone_at_work()
         self.settle_and_claim()
         self.slash()
         self.transfer_voids_everything()
         self.new_owner_connects_the_car()
+        self.previous_owner_data_stays_private()
         self.accounts()
 
     def governance(self) -> None:
@@ -608,6 +624,39 @@ class Story:
         )
         self.say.say(f"  {outcome}")
 
+    def privacy_zone_at_work(self) -> None:
+        w, c = self.world, self.cast
+        api, vehicle = self.catalog.api, self.vehicles[c.bob.name]
+        self.say.step("Bob marks his home as a privacy zone: Acme sees only a coarse grid cell there")
+        acme = w.gateway(c.consumer)
+        exact = _point(acme.latest_signals(api, vehicle)["signals"])
+        self.say.say(f"before: Acme reads Bob's car #{vehicle} at {exact[0]:.6f}, {exact[1]:.6f}")
+        bob = w.gateway(c.bob)
+        zone = bob.post(
+            f"/v1/vehicles/{vehicle}/zones",
+            {"label": "home", "latitude": exact[0], "longitude": exact[1], "radius_m": 2_000},
+        )
+        self.say.say(
+            f"Bob -> POST /v1/vehicles/{vehicle}/zones: zone #{zone['zone_id']} '{zone['label']}', "
+            f"{zone['radius_m']:g} m around that point"
+        )
+        seen = _point(acme.latest_signals(api, vehicle)["signals"])
+        expected = (cell_centre(exact[0]), cell_centre(exact[1]))
+        if seen != expected:
+            raise RuntimeError(f"Acme read {seen} inside Bob's home zone, not the cell centre {expected}")
+        self.say.say(
+            f"after: Acme reads {seen[0]:.6f}, {seen[1]:.6f}, the centre of the "
+            f"{CELL_DEGREES:g}-degree cell around the zone (latest, history, streams and datasets alike)"
+        )
+        history = acme.get(
+            f"/v1/products/{api}/vehicles/{vehicle}/signals",
+            names="Vehicle.CurrentLocation.Latitude",
+            **{"from": 0},
+        )["signals"]
+        coarse = sum(1 for s in history if s["value"] == expected[0])
+        self.say.say(f"Acme's history of Bob's latitude: {coarse} of {len(history)} points coarsened")
+        bob.sign_out()
+
     def settle_and_claim(self) -> None:
         w, c = self.world, self.cast
         market = w.contract("market")
@@ -705,7 +754,12 @@ class Story:
         vehicles, products = w.contract("vehicles"), w.contract("products")
         vehicle = self.vehicles[c.alice.name]
         self.say.step("Alice sells her car to Erin: the transfer voids every key and membership at once")
+        alice_era = w.gateway(c.consumer).get(
+            f"/v1/products/{self.catalog.api}/vehicles/{vehicle}/signals", **{"from": 0}
+        )["signals"]
+        self.before_sale = {_key(s) for s in alice_era}
         self._tx(c.alice, vehicles.functions.transferFrom(c.alice.address, c.erin.address, vehicle))
+        self.sold_at = time.strftime("%H:%M:%S", time.gmtime())
         self.say.say(f"generation of #{vehicle}: {vehicles.functions.generation(vehicle).call()}")
         self.say.say(f"Dave's bits now: {vehicles.functions.permissionsOf(vehicle, c.dave.address).call()}")
         self.say.say(
@@ -748,6 +802,43 @@ class Story:
             self.say.say(f"Alice -> callback with her consent: refused, reason '{refusal.reason}'")
         else:
             raise RuntimeError(f"the previous owner re-linked vehicle #{vehicle}")
+
+    def previous_owner_data_stays_private(self) -> None:
+        w, c = self.world, self.cast
+        products = w.contract("products")
+        api, vehicle = self.catalog.api, self.vehicles[c.alice.name]
+        self.say.step(
+            "Erin joins Acme's API product: Acme reads the car's history again and finds only Erin's data"
+        )
+        version = products.functions.product(api).call()[1]
+        deadline = w.now() + 3_600
+        doc = eip712.join(
+            w.console["products_domain"],
+            product_id=api,
+            vehicle_id=vehicle,
+            version=version,
+            nonce=products.functions.nonces(c.erin.address).call(),
+            deadline=deadline,
+        )
+        self._tx(
+            c.relayer,
+            products.functions.joinBySig(api, vehicle, version, deadline, eip712.sign(doc, c.erin.key)),
+        )
+        self.say.say(f"Erin signs `Join` for product #{api}; a relayer submits it")
+        acme = w.gateway(c.consumer)
+        history = self.say.wait(
+            "the indexer, then an automaker pull under Erin's tenure",
+            lambda: acme.get(f"/v1/products/{api}/vehicles/{vehicle}/signals", **{"from": 0})["signals"],
+        )
+        leaked = [s for s in history if _key(s) in self.before_sale]
+        self.say.say(
+            f"before the sale ({self.sold_at} UTC) Acme had read {len(self.before_sale)} observations "
+            f"of this car under Alice; GET .../signals?from=0 now answers {len(history)}, "
+            f"the earliest at {min(s['timestamp'] for s in history)}"
+        )
+        if leaked:
+            raise RuntimeError(f"{len(leaked)} of Alice's observations were served after the sale")
+        self.say.say("Alice's observations served to Acme after the sale: 0")
 
     def accounts(self) -> None:
         w, c = self.world, self.cast
