@@ -92,6 +92,7 @@ _LATEST = (
         LatestSignal.timestamp_ms,
         LatestSignal.source,
         LatestSignal.signature,
+        zones.ZONED,
     )
     .where(LatestSignal.vehicle_id == bindparam("vehicle_id"))
     .order_by(LatestSignal.name)
@@ -100,15 +101,17 @@ _LATEST = (
 
 def latest(session: Session, vehicle_id: int, names: Iterable[str] | None = None) -> list[SignalValue]:
     """The newest observation of each of the vehicle's signals (of `names` only, if given), by
-    name (one indexed read), privacy zones applied."""
-    rows = session.connection().execute(_LATEST, {"vehicle_id": vehicle_id})
+    name (one indexed read, which also tells whether the vehicle has live privacy zones),
+    privacy zones applied."""
+    rows = session.connection().execute(_LATEST, {"vehicle_id": vehicle_id}).all()
     found = zones.coarsen(
         session,
         vehicle_id,
         [
             SignalValue(name, json.loads(value), unit, int(ts), source, sig)
-            for name, value, unit, ts, source, sig in rows
+            for name, value, unit, ts, source, sig, _ in rows
         ],
+        zoned=bool(rows) and bool(rows[0].zoned),
     )
     if names is None:
         return found

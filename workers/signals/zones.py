@@ -19,9 +19,9 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from workers.db.projections import Vehicle
@@ -63,37 +63,63 @@ class Zone:
         return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a))) <= self.radius_m
 
 
-def _zone(row: PrivacyZone) -> Zone:
-    return Zone(
-        int(row.zone_id),
-        int(row.vehicle_id),
-        row.label,
-        float(row.latitude),
-        float(row.longitude),
-        float(row.radius_m),
-        int(row.created_at),
+#: The zones of a vehicle's current tenure: one indexed read, Core (no ORM objects) since it
+#: runs on metered reads.
+_LIVE = (
+    select(
+        PrivacyZone.zone_id,
+        PrivacyZone.vehicle_id,
+        PrivacyZone.label,
+        PrivacyZone.latitude,
+        PrivacyZone.longitude,
+        PrivacyZone.radius_m,
+        PrivacyZone.created_at,
     )
+    .join(
+        Vehicle,
+        and_(
+            Vehicle.vehicle_id == PrivacyZone.vehicle_id,
+            Vehicle.generation == PrivacyZone.generation,
+            Vehicle.owner == PrivacyZone.owner,
+        ),
+    )
+    .where(PrivacyZone.vehicle_id == bindparam("vehicle_id"))
+    .order_by(PrivacyZone.zone_id)
+)
 
 
-def _live(vehicle_id: int):  # noqa: ANN202 - a Select of PrivacyZone
-    return (
-        select(PrivacyZone)
-        .join(
-            Vehicle,
-            and_(
-                Vehicle.vehicle_id == PrivacyZone.vehicle_id,
-                Vehicle.generation == PrivacyZone.generation,
-                Vehicle.owner == PrivacyZone.owner,
-            ),
-        )
-        .where(PrivacyZone.vehicle_id == vehicle_id)
-        .order_by(PrivacyZone.zone_id)
+#: A column to read along with a vehicle's signals (its `vehicle_id` parameter): does the
+#: vehicle have live zones? It spares the hot `signals/latest` a second statement.
+ZONED = exists(
+    select(PrivacyZone.zone_id)
+    .join(
+        Vehicle,
+        and_(
+            Vehicle.vehicle_id == PrivacyZone.vehicle_id,
+            Vehicle.generation == PrivacyZone.generation,
+            Vehicle.owner == PrivacyZone.owner,
+        ),
+    )
+    .where(PrivacyZone.vehicle_id == bindparam("vehicle_id"))
+).label("zoned")
+
+
+def _zone(row: Any) -> Zone:
+    zone_id, vehicle_id, label, latitude, longitude, radius_m, created_at = row
+    return Zone(
+        int(zone_id),
+        int(vehicle_id),
+        label,
+        float(latitude),
+        float(longitude),
+        float(radius_m),
+        int(created_at),
     )
 
 
 def live_zones(session: Session, vehicle_id: int) -> list[Zone]:
-    """The zones of the vehicle's current tenure (one indexed read)."""
-    return [_zone(row) for row in session.scalars(_live(vehicle_id))]
+    """The zones of the vehicle's current tenure."""
+    return [_zone(row) for row in session.connection().execute(_LIVE, {"vehicle_id": vehicle_id})]
 
 
 def cell_centre(value: float) -> float:
@@ -136,10 +162,13 @@ def shape(zones: Sequence[Zone], signals: Sequence[SignalValue]) -> list[SignalV
     return shaped
 
 
-def coarsen(session: Session, vehicle_id: int, signals: Sequence[SignalValue]) -> list[SignalValue]:
+def coarsen(
+    session: Session, vehicle_id: int, signals: Sequence[SignalValue], *, zoned: bool = True
+) -> list[SignalValue]:
     """The vehicle's observations as any buyer may see them: locations inside the current
-    tenure's zones coarsened. Reads the zones only when a coordinate is among `signals`."""
-    if not any(s.name in COORDINATES for s in signals):
+    tenure's zones coarsened. Reads the zones only when a coordinate is among `signals` and
+    the caller did not read `ZONED` false along with them (`zoned=False`)."""
+    if not zoned or not any(s.name in COORDINATES for s in signals):
         return list(signals)
     return shape(live_zones(session, vehicle_id), signals)
 
@@ -180,7 +209,7 @@ def create_zone(
     )
     session.add(row)
     session.flush()
-    return _zone(row)
+    return Zone(int(row.zone_id), vehicle.vehicle_id, label, latitude, longitude, radius_m, row.created_at)
 
 
 def delete_zone(session: Session, vehicle: Vehicle, zone_id: int) -> bool:
