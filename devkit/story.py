@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -187,6 +188,15 @@ def _key(signal: dict[str, Any]) -> tuple[str, str, str]:
     return signal["name"], signal["timestamp"], signal["source"]
 
 
+def _ms(signal: dict[str, Any]) -> int:
+    """The unix ms of a served observation's ISO 8601 timestamp."""
+    return int(datetime.fromisoformat(signal["timestamp"].replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class Story:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -198,7 +208,8 @@ class Story:
         self.device_id = 0
         #: Alice's car's observations Acme read before the sale: (name, timestamp, source).
         self.before_sale: set[tuple[str, str, str]] = set()
-        self.sold_at = ""
+        #: The time of the block that sold Alice's car (unix ms).
+        self.sold_at_ms = 0
         self.say = world.say
 
     # ------------------------------------------------------------------ helpers
@@ -668,8 +679,14 @@ class Story:
         self.say.say("member pools before: " + ", ".join(f"#{p} {dimo(v)}" for p, v in pools.items()))
         w.w3.provider.make_request("evm_increaseTime", [2 * epoch_seconds])
         w.w3.provider.make_request("evm_mine", [])
+        # the automaker's clock moves with the chain's: observations stay on the blocks' time,
+        # which the tenure window of every read is measured in
+        httpx.post(
+            f"{w.stack.simulator_url}/_sim/clock", json={"advance": 2 * epoch_seconds}, timeout=10
+        ).raise_for_status()
         self.say.say(
-            f"(the chain's clock moves {2 * epoch_seconds // 3600} hours ahead: the epoch has ended)"
+            f"(the chain's and the automaker's clocks move {2 * epoch_seconds // 3600} hours ahead: "
+            "the epoch has ended)"
         )
         settled = self.say.wait(
             "the settler (settlement.sweep -> close_epoch -> submit)", self._settled_epochs
@@ -758,8 +775,8 @@ class Story:
             f"/v1/products/{self.catalog.api}/vehicles/{vehicle}/signals", **{"from": 0}
         )["signals"]
         self.before_sale = {_key(s) for s in alice_era}
-        self._tx(c.alice, vehicles.functions.transferFrom(c.alice.address, c.erin.address, vehicle))
-        self.sold_at = time.strftime("%H:%M:%S", time.gmtime())
+        receipt = self._tx(c.alice, vehicles.functions.transferFrom(c.alice.address, c.erin.address, vehicle))
+        self.sold_at_ms = 1000 * int(w.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
         self.say.say(f"generation of #{vehicle}: {vehicles.functions.generation(vehicle).call()}")
         self.say.say(f"Dave's bits now: {vehicles.functions.permissionsOf(vehicle, c.dave.address).call()}")
         self.say.say(
@@ -830,14 +847,14 @@ class Story:
             "the indexer, then an automaker pull under Erin's tenure",
             lambda: acme.get(f"/v1/products/{api}/vehicles/{vehicle}/signals", **{"from": 0})["signals"],
         )
-        leaked = [s for s in history if _key(s) in self.before_sale]
+        leaked = [s for s in history if _key(s) in self.before_sale or _ms(s) < self.sold_at_ms]
         self.say.say(
-            f"before the sale ({self.sold_at} UTC) Acme had read {len(self.before_sale)} observations "
-            f"of this car under Alice; GET .../signals?from=0 now answers {len(history)}, "
-            f"the earliest at {min(s['timestamp'] for s in history)}"
+            f"before the sale Acme had read {len(self.before_sale)} observations of this car under "
+            f"Alice; GET .../signals?from=0 now answers {len(history)}, the earliest at "
+            f"{min(s['timestamp'] for s in history)} (the sale's block: {_iso_ms(self.sold_at_ms)})"
         )
         if leaked:
-            raise RuntimeError(f"{len(leaked)} of Alice's observations were served after the sale")
+            raise RuntimeError(f"{len(leaked)} observations of Alice's tenure were served after the sale")
         self.say.say("Alice's observations served to Acme after the sale: 0")
 
     def accounts(self) -> None:
