@@ -74,6 +74,8 @@ def test_demo_tells_the_whole_story_and_leaves_nothing_running():
         "keys [], products []",
         "the token is refused, 'session_revoked'",
         "Alice -> callback with her consent: refused, reason 'vehicle_exists'",
+        "the centre of the 0.05-degree cell around the zone",
+        "Alice's observations served to Acme after the sale: 0",
         "nothing left running",
     ):
         assert fact in out, f"the demo did not print {fact!r}:\n{out[-3000:]}"

@@ -29,6 +29,7 @@ from workers.gateway import (
     routes_orders,
     routes_signals,
     routes_vehicles,
+    routes_zones,
 )
 from workers.gateway.fastpath import MeteredFastPath
 from workers.gateway.problems import Problem, handle_problem, log_refusal, problem_response
@@ -159,6 +160,7 @@ def create_app(
         routes_signals,
         routes_orders,
         routes_vehicles,
+        routes_zones,
         routes_members,
         routes_oem,
     ):

@@ -35,6 +35,8 @@ REASONS: dict[str, tuple[int, str]] = {
     "too_many_vehicles": (422, "More vehicles than the order covers"),
     "refresh_too_fast": (422, "Faster than the product's refresh period"),
     "privacy_budget_exhausted": (409, "The order's differential-privacy budget is spent"),
+    # owner privacy zones (workers.signals.zones)
+    "too_many_zones": (409, "The vehicle already has as many privacy zones as allowed"),
     # authentication
     "unauthenticated": (401, "A bearer token is required"),
     "bad_token": (401, "The bearer token is invalid or expired"),
