@@ -437,6 +437,8 @@ class Indexer:
                     .where(IndexerCursor.name == CURSOR)
                     .values(last_block=batch.last, last_hash=batch.last_hash, undo_from=undo_from)
                 )
+                # with the cursor: a reader that sees the new cursor sees the index fresh at it
+                self._write_health(conn, halted=None)
             except BaseException:
                 self._forget()
                 raise

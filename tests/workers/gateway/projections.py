@@ -148,3 +148,12 @@ class World:
             vehicle_id,
             [SignalValue(name, value, "km/h", ts_ms, source) for name, value in values.items()],
         )
+
+
+def fresh_index(db_url: str, block: int = 10) -> None:
+    """An empty index the indexer reports fresh at `block` (the gateway serves nothing from
+    an index without a health report)."""
+    from tests.support.databases import session_scope  # noqa: PLC0415
+
+    with session_scope(db_url) as session:
+        World(session).head(block)
