@@ -126,6 +126,8 @@ class Indexer:
         self._address_bits = [_bloom_bits(bytes.fromhex(a[2:])) for a in self.addresses]
         #: The chain head (number, timestamp) read by the current sync, for the health report.
         self._head: tuple[int, int] | None = None
+        #: The node's `finalized` block in the current sync (None: the chain has no such tag).
+        self._finalized: int | None = None
 
     # --- the cursor -----------------------------------------------------------------------
 
@@ -192,6 +194,8 @@ class Indexer:
         latest = with_rpc_retries(self.rpc.get_block_by_tag, "latest")
         head = int(latest["number"], 16)
         self._head = (head, int(latest["timestamp"], 16))
+        finalized = with_rpc_retries(self.rpc.get_block_by_tag, "finalized")
+        self._finalized = int(finalized["number"], 16) if finalized else None
         report.head = head
         report.target = target = head - self.settings.confirmations
         report.from_block = cursor.last_block + 1
@@ -338,7 +342,12 @@ class Indexer:
                 raise ChainMovedError(f"block {event.block_number} has logs of two different hashes")
             if known is None:
                 blocks[event.block_number] = (event.block_hash, None, event.block_timestamp)
+        # Headers are read and checked (hashes linked, blooms) for every block inside the reorg
+        # window and, on a chain whose finality lags more than the window, every block the
+        # node does not call finalized yet.
         window_start = head - self.settings.reorg_window + 1
+        if self._finalized is not None:
+            window_start = min(window_start, self._finalized + 1)
         wanted = sorted(
             {last}
             | set(range(max(first, window_start), last + 1))
