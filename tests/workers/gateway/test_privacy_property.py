@@ -111,6 +111,7 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
             "confirmations": 0,
             "access_cache_ttl": 0,
             "index_health_ttl": 0,
+            "index_max_blocks_behind": 4,  # a stale-index step mines 6 blocks, not 66
             "rate_limit_per_second": 1e6,
             "rate_limit_burst": 10**6,
             "broker_url": redis_server.url,
