@@ -114,6 +114,14 @@ class Settings(BaseSettings):
     sync_max_blocks: int = Field(default=1_000_000, ge=1)
     #: Seconds between indexer.sync runs in the beat schedule.
     sync_interval: float = 3.0
+    #: The index is stale, and every serving endpoint answers 503 `index_stale`, when the
+    #: indexed block is more than this many blocks behind the chain head the indexer last read …
+    index_max_blocks_behind: int = Field(default=64, ge=0)
+    #: … or its timestamp more than this many seconds behind the head's, or the indexer's last
+    #: health report (workers/indexer/health.py) is older than this (it stopped ticking).
+    index_max_seconds_behind: float = Field(default=120.0, gt=0)
+    #: Seconds a gateway process reuses its reading of the indexer's health.
+    index_health_ttl: float = Field(default=1.0, ge=0)
 
     # --- settlement ---------------------------------------------------------------------
     #: Seconds per settlement epoch: epoch = floor(timestamp / EPOCH_SECONDS).

@@ -65,6 +65,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "bad_request": (400, "The request is invalid"),
     "rate_limited": (429, "Too many requests"),
     "not_ready": (503, "A dependency is not ready"),
+    "index_stale": (503, "The index is behind the chain: access cannot be decided"),
     "upstream_error": (502, "An upstream service failed"),
 }
 

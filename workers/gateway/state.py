@@ -5,6 +5,7 @@ app (no module-level state)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from workers.db.session import Database
 from workers.gateway.auth import SessionGuard
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.ratelimit import RateLimiter
+from workers.indexer import health
 from workers.protocol import Role
 from workers.runtime import Runtime
 
@@ -43,6 +45,7 @@ class GatewayState:
         self.token_secret = self.settings.token_secret.get_secret_value().encode()
         self._lazy: dict[str, Any] = {}
         self._lazy_lock = threading.Lock()
+        self._health: tuple[float, health.Health] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -61,6 +64,18 @@ class GatewayState:
     def chain(self) -> Chain:
         """The chain handle (connected on first use: the gateway starts without a chain)."""
         return self.runtime.chain
+
+    def index_health(self) -> health.Health:
+        """The index's health (workers/indexer/health.py), re-read from the indexer's row at
+        most every INDEX_HEALTH_TTL seconds."""
+        cached = self._health
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.settings.index_health_ttl:
+            return cached[1]
+        with self.database.session(read_only=True) as session:
+            current = health.assess(health.read(session), self.settings)
+        self._health = (now, current)
+        return current
 
     def lazy(self, name: str, build: Callable[[], T]) -> T:
         """A per-app object built on first use (clients that need the chain, …)."""

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order, window_start
 from workers.access.facts import IndexedFacts
 from workers.db.gateway import VehicleProfile
+from workers.gateway.deps import index_refusal
 from workers.gateway.state import GatewayState
 from workers.ledger import UsageKind, epoch_of, record_usage
 from workers.protocol.permissions import LOCATION, TELEMETRY
@@ -198,8 +199,8 @@ async def stream_events(
     state: GatewayState, request: StreamRequest, stream_plan: StreamPlan, session_id: str
 ) -> AsyncIterator[ServerSentEvent]:
     """The event stream: `signals` events each period, `end` with the reason when the rule
-    stops allowing it (order expired, product or operator inactive) or the bearer session
-    ends (signed out, revoked, expired)."""
+    stops allowing it (order expired, product or operator inactive), the bearer session
+    ends (signed out, revoked, expired) or the index goes stale (`index_stale`)."""
     counted: set[tuple[int, int, int]] = set()
     state.metrics.streams_open.inc()
     state.streams_by_session[session_id] = state.streams_by_session.get(session_id, 0) + 1
@@ -216,8 +217,11 @@ async def stream_events(
         )
         while True:
             started = time.monotonic()
-            # a signed-out, revoked or expired token carries no stream past its next tick
-            refusal = await run_in_threadpool(state.sessions.refusal, session_id)
+            # a stale index, or a signed-out, revoked or expired token, carries no stream past
+            # its next tick
+            refusal = await run_in_threadpool(index_refusal, state) or await run_in_threadpool(
+                state.sessions.refusal, session_id
+            )
             if refusal is not None:
                 yield ServerSentEvent(
                     data=json.dumps({"reason": refusal.reason, "detail": refusal.detail}), event="end"

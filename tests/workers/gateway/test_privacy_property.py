@@ -120,6 +120,8 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
             "deployment_file": manifest_file,
             "confirmations": 0,
             "access_cache_ttl": 0,
+            "index_health_ttl": 0,
+            "index_max_blocks_behind": 4,  # a stale-index step mines 6 blocks, not 66
             "rate_limit_per_second": 1e6,
             "rate_limit_burst": 10**6,
             "broker_url": redis_server.url,
@@ -469,6 +471,31 @@ class PrivacyMachine(RuleBasedStateMachine):
             self._try(self.fx.world.restake_operator, DIMO)
 
     # --- checks -----------------------------------------------------------------------------
+
+    @rule(data=st.data())
+    def step_after_a_stale_index(self, data: st.DataObject) -> None:
+        """One time in eight the index falls behind first (#14, fail closed), then a step."""
+        if data.draw(st.integers(0, 7), label="index falls behind?") == 0:
+            self.index_falls_behind(data)
+        self.step(data)
+
+    def index_falls_behind(self, data: st.DataObject) -> None:
+        """The chain runs INDEX_MAX_BLOCKS_BEHIND + 2 blocks ahead and the indexer applies one:
+        whatever the rule would say, a read answers 503 `index_stale`. The step's reads sync
+        the index first and are checked under the rule again."""
+        TALLY["stale-index steps"] += 1
+        self.fx.node.mine(self.settings.index_max_blocks_behind + 2)
+        self.indexer.sync(max_blocks=1)
+        vehicle = data.draw(st.sampled_from(sorted(self.vehicles)), label="vehicle")
+        key = self.consumers[data.draw(st.sampled_from(range(2)), label="consumer")]
+        product = self.fx.products[data.draw(st.sampled_from(["api", "api_telemetry"]), label="product")]
+        answer = self.client.get(
+            f"/v1/products/{product}/vehicles/{vehicle}/signals/latest",
+            headers={"Authorization": f"Bearer {self.tokens[key]}"},
+        )
+        TALLY["reads refused: index_stale"] += 1
+        assert answer.status_code == 503, f"served from an index behind the chain: {answer.text}"
+        assert answer.json()["reason"] == "index_stale", answer.text
 
     def reads(self, data: st.DataObject, count: int) -> None:
         """A burst of random reads (after whatever the chain went through)."""

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_dataset_privacy_budget"
-down_revision: str | Sequence[str] | None = "0009_tenure_window"
+down_revision: str | Sequence[str] | None = "0010_indexer_health"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
