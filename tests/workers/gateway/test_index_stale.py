@@ -78,7 +78,7 @@ def test_a_reorg_deeper_than_the_window_stops_every_serving_endpoint(chain) -> N
     anvil.mine(10)
     indexer = make_indexer(anvil.url, db_url, path, reorg_window=3)
     indexer.sync()
-    app = create_app(gateway_settings(db_url, index_health_ttl=0), operator_check=lambda _o, _b: True)
+    app = create_app(gateway_settings(db_url, index_health_ttl=0), staking_check=lambda _a, _r, _b: True)
     with TestClient(app, base_url="http://localhost:8000") as client:
         token = sign_in(client, ANVIL_KEYS[5])
         assert client.get("/healthz").json()["status"] == "ok"
@@ -107,7 +107,7 @@ def test_an_index_too_far_behind_the_head_or_not_reporting_is_stale(chain) -> No
     settings = gateway_settings(
         db_url, index_health_ttl=0, index_max_blocks_behind=5, index_max_seconds_behind=3
     )
-    app = create_app(settings, operator_check=lambda _o, _b: True)
+    app = create_app(settings, staking_check=lambda _a, _r, _b: True)
     with TestClient(app, base_url="http://localhost:8000") as client:
         token = sign_in(client, ANVIL_KEYS[5])
         _assert_none_stale(_answers(client, token))
