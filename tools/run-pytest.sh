@@ -6,7 +6,7 @@
 #
 # The worker suites run on PYTEST_PROCESSES processes (pytest-xdist, default 3: they mostly
 # wait on nodes and workers), one test file at a time each, in collection order
-# (tests/workers/conftest.py puts the longest files first). Every test starts its own anvil,
+# (tests/workers/conftest.py puts the longest files first). Each test file starts its own anvils,
 # Redis, SQLite file or PostgreSQL database on free ports and fresh names, so the processes
 # share nothing. PYTEST_PROCESSES=0 runs them in this process, one after the other.
 set -uo pipefail
