@@ -24,9 +24,9 @@ build: setup ## compile contracts/ with forge and ape (same sources, same compil
 	@ape compile
 
 # The suites run at the same time (the Python ones mostly wait on nodes and workers); each one's
-# output is printed whole when it ends, and `make test` fails if any of them fails.
+# output is printed whole when it ends; each runs to its end and `make test` fails if any failed.
 test: build ## every suite at once: forge (unit, fuzz, invariant) then slither, pytest (ape, workers), ruff
-	@$(MAKE) --no-print-directory -j3 --output-sync=recurse test-python test-contracts lint-python
+	@$(MAKE) --no-print-directory --keep-going -j3 --output-sync=recurse test-python test-contracts lint-python
 
 # slither recompiles out/ with `forge build --force`: never while forge tests read it.
 test-contracts:
