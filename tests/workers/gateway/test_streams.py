@@ -31,11 +31,16 @@ SPEED = "Vehicle.Speed"
 LAT = "Vehicle.CurrentLocation.Latitude"
 
 
+#: Accounts the Staking stand-in answers inactive for (reset by the fixture).
+INACTIVE: set[str] = set()
+
+
 @pytest.fixture
 def live(sqlite_db: str) -> Iterator[tuple[LiveServer, str, str]]:
+    INACTIVE.clear()
     app = create_app(
         gateway_settings(sqlite_db, access_cache_ttl=0, stream_min_refresh=0.2),
-        operator_check=lambda _op, _block: True,
+        staking_check=lambda account, _role, _block: account.lower() not in INACTIVE,
     )
     now = int(time.time())
     with session_scope(sqlite_db) as session:
@@ -195,7 +200,11 @@ def _order_ends(w: World) -> None:
     w.order(7, 6, BUYER, 5, starts=0, ends=int(time.time()) - 1)
 
 
-@pytest.mark.parametrize("change", [_leave, _transfer, _terms_bump, _order_ends])
+def _buyer_inactive(_w: World) -> None:
+    INACTIVE.add(BUYER)  # slashed or de-whitelisted, as of the new indexed block
+
+
+@pytest.mark.parametrize("change", [_leave, _transfer, _terms_bump, _order_ends, _buyer_inactive])
 def test_an_open_stream_stops_carrying_a_vehicle_within_one_indexed_block(live, change) -> None:
     """The change lands while the stream is open; every frame decided at the next indexed
     block (or the stream's end) no longer carries vehicle 1."""
@@ -238,6 +247,7 @@ def test_an_open_stream_stops_carrying_a_vehicle_within_one_indexed_block(live, 
     assert 1 in {e["vehicle_id"] for e in before}
     assert after, "no frame after the change"
     assert all(name == "end" or e["vehicle_id"] != 1 for name, e in after)
-    if change is _order_ends:
+    ends = {_order_ends: "order_expired", _buyer_inactive: "buyer_inactive"}
+    if change in ends:
         assert after == [("end", after[0][1])]
-        assert after[0][1]["reason"] == "order_expired"
+        assert after[0][1]["reason"] == ends[change]
