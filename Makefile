@@ -11,7 +11,7 @@ FORGE_PROFILE ?= ci
 
 PY := .venv/bin/python
 
-.PHONY: help setup build test test-forge test-python lint snapshot demo deploy up down status console bench clean lock
+.PHONY: help setup build test test-contracts test-forge test-python lint lint-python lint-solidity snapshot demo deploy up down status console bench clean lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,8 +23,15 @@ build: setup ## compile contracts/ with forge and ape (same sources, same compil
 	@forge build
 	@ape compile
 
-test: build ## every suite: forge (unit, fuzz, invariant), pytest through ape, ruff
-	@$(MAKE) --no-print-directory test-forge test-python lint
+# The suites run at the same time (the Python ones mostly wait on nodes and workers); each one's
+# output is printed whole when it ends; each runs to its end and `make test` fails if any failed.
+test: build ## every suite at once: forge (unit, fuzz, invariant) then slither, pytest (ape, workers), ruff
+	@$(MAKE) --no-print-directory --keep-going -j3 --output-sync=recurse test-python test-contracts lint-python
+
+# slither recompiles out/ with `forge build --force`: never while forge tests read it.
+test-contracts:
+	@$(MAKE) --no-print-directory test-forge
+	@$(MAKE) --no-print-directory lint-solidity
 
 test-forge:
 	FOUNDRY_PROFILE=$(FORGE_PROFILE) forge test
@@ -33,10 +40,12 @@ test-forge:
 test-python:
 	@tools/run-pytest.sh
 
-lint: ## ruff over the Python code, slither over the contracts
+lint: lint-python ## ruff over the Python code, slither over the contracts
+	@$(MAKE) --no-print-directory lint-solidity
+
+lint-python:
 	ruff check .
 	ruff format --check .
-	@$(MAKE) --no-print-directory lint-solidity
 
 lint-solidity: ## slither: fails on any high or medium finding not triaged in slither.db.json (docs/slither-triage.md)
 	slither . --fail-medium --triage-database slither.db.json

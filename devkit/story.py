@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ from workers.oem.telemetry import payload_hash, telemetry_domain
 from workers.protocol import DIMO, UINT256_MAX, Kind, Role, Use, uses_mask
 from workers.protocol import permissions as perms
 from workers.protocol.terms import terms as protocol_terms
+from workers.signals.zones import CELL_DEGREES, cell_centre
 
 T = TypeVar("T")
 
@@ -176,6 +178,25 @@ def terms(kind: int, price: int, refresh: int, min_cohort: int) -> tuple:
     )
 
 
+def _point(signals: list[dict[str, Any]]) -> tuple[float, float]:
+    """(latitude, longitude) of a signals answer."""
+    values = {s["name"]: float(s["value"]) for s in signals}
+    return values["Vehicle.CurrentLocation.Latitude"], values["Vehicle.CurrentLocation.Longitude"]
+
+
+def _key(signal: dict[str, Any]) -> tuple[str, str, str]:
+    return signal["name"], signal["timestamp"], signal["source"]
+
+
+def _ms(signal: dict[str, Any]) -> int:
+    """The unix ms of a served observation's ISO 8601 timestamp."""
+    return int(datetime.fromisoformat(signal["timestamp"].replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class Story:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -185,6 +206,10 @@ class Story:
         #: Each owner's car as onboarded: (connection, VIN).
         self.vins: dict[str, tuple[int, str]] = {}
         self.device_id = 0
+        #: Alice's car's observations Acme read before the sale: (name, timestamp, source).
+        self.before_sale: set[tuple[str, str, str]] = set()
+        #: The time of the block that sold Alice's car (unix ms).
+        self.sold_at_ms = 0
         self.say = world.say
 
     # ------------------------------------------------------------------ helpers
@@ -202,10 +227,12 @@ class Story:
         self.owners_join()
         self.buy()
         self.serve()
+        self.privacy_zone_at_work()
         self.settle_and_claim()
         self.slash()
         self.transfer_voids_everything()
         self.new_owner_connects_the_car()
+        self.previous_owner_data_stays_private()
         self.accounts()
 
     def governance(self) -> None:
@@ -593,7 +620,7 @@ class Story:
         )
         job = acme.post(
             f"/v1/orders/{self.catalog.orders['dataset']}/dataset",
-            {"metric": "Vehicle.TraveledDistance"},
+            {"metric": "Vehicle.TraveledDistance", "bounds": [0, 300_000]},
         )
         result = self.say.wait(
             "the dataset job (datasets.build)",
@@ -602,11 +629,53 @@ class Story:
                 and r
             ),
         )
-        outcome = result.get("result") or {"reason": result.get("reason"), "detail": result.get("detail")}
+        released = result.get("result")
         self.say.say(
-            f"dataset job {job['job_id']} over {result.get('cohort')} member vehicles: {result['status']}"
+            f"dataset job {job['job_id']}: {result['status']}, differentially private "
+            f"(epsilon {result['epsilon']:g} of the order's budget, {result['epsilon_remaining']:g} left)"
         )
-        self.say.say(f"  {outcome}")
+        if released:
+            noise = released["privacy"]
+            rows = [[g, n, round(mean), round(scale)] for g, n, mean, scale in released["rows"]]
+            self.say.say(
+                f"  {released['columns']}: {rows}; noise scale: vehicles "
+                f"{noise['vehicles']['scale']:g}, sum {noise['mean']['sum_scale']:g} km"
+            )
+        else:
+            self.say.say(f"  {result.get('reason')}: {result.get('detail')}")
+
+    def privacy_zone_at_work(self) -> None:
+        w, c = self.world, self.cast
+        api, vehicle = self.catalog.api, self.vehicles[c.bob.name]
+        self.say.step("Bob marks his home as a privacy zone: Acme sees only a coarse grid cell there")
+        acme = w.gateway(c.consumer)
+        exact = _point(acme.latest_signals(api, vehicle)["signals"])
+        self.say.say(f"before: Acme reads Bob's car #{vehicle} at {exact[0]:.6f}, {exact[1]:.6f}")
+        bob = w.gateway(c.bob)
+        zone = bob.post(
+            f"/v1/vehicles/{vehicle}/zones",
+            {"label": "home", "latitude": exact[0], "longitude": exact[1], "radius_m": 2_000},
+        )
+        self.say.say(
+            f"Bob -> POST /v1/vehicles/{vehicle}/zones: zone #{zone['zone_id']} '{zone['label']}', "
+            f"{zone['radius_m']:g} m around that point"
+        )
+        seen = _point(acme.latest_signals(api, vehicle)["signals"])
+        expected = (cell_centre(exact[0]), cell_centre(exact[1]))
+        if seen != expected:
+            raise RuntimeError(f"Acme read {seen} inside Bob's home zone, not the cell centre {expected}")
+        self.say.say(
+            f"after: Acme reads {seen[0]:.6f}, {seen[1]:.6f}, the centre of the "
+            f"{CELL_DEGREES:g}-degree cell around the zone (latest, history, streams and datasets alike)"
+        )
+        history = acme.get(
+            f"/v1/products/{api}/vehicles/{vehicle}/signals",
+            names="Vehicle.CurrentLocation.Latitude",
+            **{"from": 0},
+        )["signals"]
+        coarse = sum(1 for s in history if s["value"] == expected[0])
+        self.say.say(f"Acme's history of Bob's latitude: {coarse} of {len(history)} points coarsened")
+        bob.sign_out()
 
     def settle_and_claim(self) -> None:
         w, c = self.world, self.cast
@@ -619,8 +688,14 @@ class Story:
         self.say.say("member pools before: " + ", ".join(f"#{p} {dimo(v)}" for p, v in pools.items()))
         w.w3.provider.make_request("evm_increaseTime", [2 * epoch_seconds])
         w.w3.provider.make_request("evm_mine", [])
+        # the automaker's clock moves with the chain's: observations stay on the blocks' time,
+        # which the tenure window of every read is measured in
+        httpx.post(
+            f"{w.stack.simulator_url}/_sim/clock", json={"advance": 2 * epoch_seconds}, timeout=10
+        ).raise_for_status()
         self.say.say(
-            f"(the chain's clock moves {2 * epoch_seconds // 3600} hours ahead: the epoch has ended)"
+            f"(the chain's and the automaker's clocks move {2 * epoch_seconds // 3600} hours ahead: "
+            "the epoch has ended)"
         )
         settled = self.say.wait(
             "the settler (settlement.sweep -> close_epoch -> submit)", self._settled_epochs
@@ -705,7 +780,12 @@ class Story:
         vehicles, products = w.contract("vehicles"), w.contract("products")
         vehicle = self.vehicles[c.alice.name]
         self.say.step("Alice sells her car to Erin: the transfer voids every key and membership at once")
-        self._tx(c.alice, vehicles.functions.transferFrom(c.alice.address, c.erin.address, vehicle))
+        alice_era = w.gateway(c.consumer).get(
+            f"/v1/products/{self.catalog.api}/vehicles/{vehicle}/signals", **{"from": 0}
+        )["signals"]
+        self.before_sale = {_key(s) for s in alice_era}
+        receipt = self._tx(c.alice, vehicles.functions.transferFrom(c.alice.address, c.erin.address, vehicle))
+        self.sold_at_ms = 1000 * int(w.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
         self.say.say(f"generation of #{vehicle}: {vehicles.functions.generation(vehicle).call()}")
         self.say.say(f"Dave's bits now: {vehicles.functions.permissionsOf(vehicle, c.dave.address).call()}")
         self.say.say(
@@ -748,6 +828,43 @@ class Story:
             self.say.say(f"Alice -> callback with her consent: refused, reason '{refusal.reason}'")
         else:
             raise RuntimeError(f"the previous owner re-linked vehicle #{vehicle}")
+
+    def previous_owner_data_stays_private(self) -> None:
+        w, c = self.world, self.cast
+        products = w.contract("products")
+        api, vehicle = self.catalog.api, self.vehicles[c.alice.name]
+        self.say.step(
+            "Erin joins Acme's API product: Acme reads the car's history again and finds only Erin's data"
+        )
+        version = products.functions.product(api).call()[1]
+        deadline = w.now() + 3_600
+        doc = eip712.join(
+            w.console["products_domain"],
+            product_id=api,
+            vehicle_id=vehicle,
+            version=version,
+            nonce=products.functions.nonces(c.erin.address).call(),
+            deadline=deadline,
+        )
+        self._tx(
+            c.relayer,
+            products.functions.joinBySig(api, vehicle, version, deadline, eip712.sign(doc, c.erin.key)),
+        )
+        self.say.say(f"Erin signs `Join` for product #{api}; a relayer submits it")
+        acme = w.gateway(c.consumer)
+        history = self.say.wait(
+            "the indexer, then an automaker pull under Erin's tenure",
+            lambda: acme.get(f"/v1/products/{api}/vehicles/{vehicle}/signals", **{"from": 0})["signals"],
+        )
+        leaked = [s for s in history if _key(s) in self.before_sale or _ms(s) < self.sold_at_ms]
+        self.say.say(
+            f"before the sale Acme had read {len(self.before_sale)} observations of this car under "
+            f"Alice; GET .../signals?from=0 now answers {len(history)}, the earliest at "
+            f"{min(s['timestamp'] for s in history)} (the sale's block: {_iso_ms(self.sold_at_ms)})"
+        )
+        if leaked:
+            raise RuntimeError(f"{len(leaked)} observations of Alice's tenure were served after the sale")
+        self.say.say("Alice's observations served to Acme after the sale: 0")
 
     def accounts(self) -> None:
         w, c = self.world, self.cast

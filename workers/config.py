@@ -114,6 +114,14 @@ class Settings(BaseSettings):
     sync_max_blocks: int = Field(default=1_000_000, ge=1)
     #: Seconds between indexer.sync runs in the beat schedule.
     sync_interval: float = 3.0
+    #: The index is stale, and every serving endpoint answers 503 `index_stale`, when the
+    #: indexed block is more than this many blocks behind the chain head the indexer last read …
+    index_max_blocks_behind: int = Field(default=64, ge=0)
+    #: … or its timestamp more than this many seconds behind the head's, or the indexer's last
+    #: health report (workers/indexer/health.py) is older than this (it stopped ticking).
+    index_max_seconds_behind: float = Field(default=120.0, gt=0)
+    #: Seconds a gateway process reuses its reading of the indexer's health.
+    index_health_ttl: float = Field(default=1.0, ge=0)
 
     # --- settlement ---------------------------------------------------------------------
     #: Seconds per settlement epoch: epoch = floor(timestamp / EPOCH_SECONDS).
@@ -164,6 +172,10 @@ class Settings(BaseSettings):
     stream_min_refresh: float = Field(default=1.0, gt=0)
     #: Seconds between access.sweep runs (expiring orders and credits) in the beat schedule.
     sweep_interval: float = Field(default=60.0, gt=0)
+    #: Differentially private datasets (workers/datasets/privacy.py): the privacy budget
+    #: (epsilon) a Dataset order gets at its first dataset job, and what each job spends of it.
+    dataset_epsilon_per_order: float = Field(default=1.0, gt=0)
+    dataset_epsilon_per_query: float = Field(default=0.25, gt=0)
 
     # --- OEM integration (workers/oem) ------------------------------------------------------
     #: The OEM cloud simulator the default connections point at (the local stack's automaker).
@@ -227,6 +239,12 @@ class Settings(BaseSettings):
                 f"ENVIRONMENT=production but {', '.join(leaked)} still hold the public devnet defaults: "
                 "set each to a secret of this deployment"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _query_within_order_budget(self) -> Settings:
+        if self.dataset_epsilon_per_query > self.dataset_epsilon_per_order:
+            raise ValueError("DATASET_EPSILON_PER_QUERY must not exceed DATASET_EPSILON_PER_ORDER")
         return self
 
     @field_validator("rpc_url", "broker_url", "database_url")

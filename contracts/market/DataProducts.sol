@@ -41,8 +41,9 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     /// @notice Permitted-use bits: 0 insurance, 1 research, 2 fleet management, 3 marketing,
     ///         4 resale, 5 public good.
     uint256 public constant KNOWN_USES = (1 << 6) - 1;
-    /// @notice Every permission bit a product may require (DESIGN.md §3.1).
-    uint256 public constant KNOWN_PERMISSIONS = Permissions.ALL;
+    /// @notice Every permission bit a product may require (DESIGN.md §3.1): the key bits and
+    ///         HISTORY.
+    uint256 public constant KNOWN_PERMISSIONS = Permissions.TERMS;
 
     /// @dev A product's terms as stored: five slots plus the URI's.
     struct StoredProduct {
@@ -401,7 +402,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         if (terms.permittedUses == 0 || terms.permittedUses & ~KNOWN_USES != 0) {
             revert InvalidPermittedUses(terms.permittedUses);
         }
-        uint256 unknown = Permissions.unknownBits(terms.requiredPermissions);
+        uint256 unknown = Permissions.unknownTermsBits(terms.requiredPermissions);
         if (unknown != 0) revert UnknownPermissionBits(terms.requiredPermissions, unknown);
         if (terms.kind == Kind.Dataset && terms.minCohort == 0) revert CohortTooSmall(0, 1);
     }

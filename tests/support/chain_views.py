@@ -81,12 +81,17 @@ def _identity(engine: Engine, history: History) -> Iterator[str]:
     yield from _check(
         "vehicle ids", sorted(vehicles), sorted(set(history.vehicles) | _burned(history, vehicles))
     )
+    transfers = history.contract("VehicleId").events.Transfer().get_logs(from_block=0)
+    last_transfer = {int(t["args"]["tokenId"]): t["blockNumber"] for t in transfers}
     for vehicle_id, row in vehicles.items():
         try:
             owner = vid.ownerOf(vehicle_id).call().lower()
         except ContractLogicError:
             owner = None
         yield from _check(f"owner of vehicle {vehicle_id}", row["owner"], owner)
+        # the tenure began with the vehicle's last Transfer (mint, sale or burn)
+        tenure = history.w3.eth.get_block(last_transfer[vehicle_id])["timestamp"]
+        yield from _check(f"tenure start of vehicle {vehicle_id}", row["tenure_started_at"], tenure)
         yield from _check(
             f"generation of vehicle {vehicle_id}", row["generation"], vid.generation(vehicle_id).call()
         )

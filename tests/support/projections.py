@@ -14,6 +14,7 @@ NOT_COMPARED = frozenset(
         "indexer_cursor",
         "indexer_blocks",
         "indexer_undo",
+        "indexer_health",
         "alembic_version",
         "usage",
         "chain_txs",

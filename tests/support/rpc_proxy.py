@@ -1,6 +1,6 @@
 """A JSON-RPC proxy in front of anvil that misbehaves on purpose: refuses large eth_getLogs
 ranges the way hosted nodes do, answers HTTP 429, stalls past the client's timeout, corrupts
-logs, or runs a hook (e.g. a reorg) right after answering a call."""
+logs, answers logs like a lagging node, or runs a hook (e.g. a reorg) right after answering a call."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ class Faults:
     stall_seconds: float = 3.0
     #: Rewrites the logs of eth_getLogs answers (malformed logs).
     corrupt_logs: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    #: A node lagging behind the one that answered the head: eth_getLogs over a block range
+    #: answers `[]`, and by block hash answers "unknown block".
+    lagging_logs: bool = False
     #: Refuse eth_call at past blocks, as a node without archive state does.
     no_archive: bool = False
     #: Runs after answering a call of this method, once: (method, hook).
@@ -98,6 +101,10 @@ class RpcProxy:
             span = int(spec["toBlock"], 16) - int(spec["fromBlock"], 16) + 1
             if span > self.faults.max_log_range:
                 return _error(request, -32005, f"block range too large: {span} > {self.faults.max_log_range}")
+        if method == "eth_getLogs" and self.faults.lagging_logs:
+            if "blockHash" in request["params"][0]:
+                return _error(request, -32000, "unknown block")
+            return {"jsonrpc": "2.0", "id": request.get("id"), "result": []}
         if method == "eth_call" and self.faults.no_archive and request["params"][1:] not in ([], ["latest"]):
             return _error(request, -32000, "missing trie node 4f0c… (path ) state is not available")
         answer = self._session.post(self.upstream, json=request, timeout=60).json()

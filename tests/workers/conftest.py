@@ -16,6 +16,30 @@ from tests.support.oem_chain import IdentityChain, identity_chain
 from tests.support.simulator import SimulatorProcess
 from workers.config import Settings, get_settings, use_settings
 
+HERE = Path(__file__).parent
+
+#: The longest files of the worker suites, longest first. tools/run-pytest.sh runs the suites
+#: on several processes, one file at a time each (pytest-xdist, `--dist loadfile` in collection
+#: order): these start first, so that none of them is left running alone at the end.
+SLOW_FILES = (
+    "gateway/test_privacy_property.py",
+    "test_settlement_crash.py",
+    "test_indexer.py",
+    "test_celery.py",
+    "test_reorg.py",
+    "test_stack_and_demo.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        if not item.path.is_relative_to(HERE):
+            return len(SLOW_FILES)
+        name = item.path.relative_to(HERE).as_posix()
+        return SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES)
+
+    items.sort(key=rank)  # stable: the other files keep their order
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:

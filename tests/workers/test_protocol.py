@@ -198,7 +198,9 @@ def test_permission_bits_are_the_bits_of_permissions_sol():
     solidity = of("Permissions")
     python = {name: getattr(permissions, name) for name in dir(permissions) if name.isupper()}
     assert python == solidity
-    assert of("DataProducts")["KNOWN_PERMISSIONS"] == permissions.ALL
+    assert of("DataProducts")["KNOWN_PERMISSIONS"] == permissions.TERMS
+    # HISTORY is a terms bit: no key, not even the owner's, carries it
+    assert permissions.HISTORY & permissions.ALL == 0
 
 
 def test_each_signal_class_is_read_under_a_read_permission():
@@ -257,7 +259,7 @@ def test_default_terms_add_up_with_the_default_fee():
     shares = values["membersBps"] + values["operatorBps"] + values["brokerBps"]
     assert shares + protocol.DEFAULT_PROTOCOL_FEE_BPS == protocol.MAX_BPS
     assert values["permittedUses"] & ~protocol.KNOWN_USES == 0
-    assert values["requiredPermissions"] & ~permissions.ALL == 0
+    assert values["requiredPermissions"] & ~permissions.TERMS == 0
 
 
 def test_the_parser_reads_what_the_kernel_is_checked_against():

@@ -67,13 +67,15 @@ def test_demo_tells_the_whole_story_and_leaves_nothing_running():
         "conservation: paid",
         ": True",
         "live stream of order",
-        "over 3 member vehicles: done",
+        ": done, differentially private (epsilon 0.25 of the order's budget, 0.75 left)",
         "Settled: product",
         "claimed 100.000000000000000000 DIMO (relayed: no ETH)",
         "Dave -> unlock: refused, reason 'no_permission'",
         "keys [], products []",
         "the token is refused, 'session_revoked'",
         "Alice -> callback with her consent: refused, reason 'vehicle_exists'",
+        "the centre of the 0.05-degree cell around the zone",
+        "Alice's observations served to Acme after the sale: 0",
         "nothing left running",
     ):
         assert fact in out, f"the demo did not print {fact!r}:\n{out[-3000:]}"

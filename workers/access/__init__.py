@@ -1,7 +1,8 @@
 """The one access rule (DESIGN.md §4): may this caller do this to this vehicle now?
 
 Reads: `may_read` (per vehicle) and `may_use_order` (streams, datasets), over `Facts` —
-answered from the indexer's projections by `IndexedFacts`. Aggregates: `cohort_decision`.
+answered from the indexer's projections by `IndexedFacts`; what an allowed read may carry in
+time: `window_start`. Aggregates: `cohort_decision`.
 Commands: `may_command`, which asks `VehicleId.hasPermissions` on the latest block.
 Every endpoint and task decides through these functions and nothing else.
 """
@@ -21,6 +22,7 @@ from workers.access.rule import (
     may_read,
     may_use_order,
     refuse,
+    window_start,
 )
 from workers.chain.views import Chain
 from workers.protocol import UINT256_MAX
@@ -38,6 +40,7 @@ __all__ = [
     "may_command",
     "may_read",
     "may_use_order",
+    "window_start",
 ]
 
 #: The bit each remote command needs (POST /v1/vehicles/{id}/commands/{command}).

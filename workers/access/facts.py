@@ -1,9 +1,10 @@
 """The access rule's `Facts` answered from the indexer's projections, as of the last block
 the indexer applied, with a short-TTL cache keyed on that block.
 
-Everything but credits and operator activity comes from the projections (products, bundle
-components, memberships for version and generation, orders). Operator activity is
-`Staking.isActive` read at the indexer's block (the lockup arithmetic stays the chain's).
+Everything but credits and staking activity comes from the projections (products, bundle
+components, memberships for version and generation with their join time, vehicles with the
+start of their current tenure, orders). Operator and buyer activity is `Staking.isActive`
+read at the indexer's block (the lockup arithmetic stays the chain's).
 Credits are read from the gateway's counters, never cached: they change on every call.
 """
 
@@ -22,14 +23,14 @@ from workers.access.rule import Entitlement, OrderFacts, ProductFacts
 from workers.db.gateway import ApiCredit
 from workers.db.indexing import IndexedBlock, IndexerCursor
 from workers.db.projections import BundleComponent, Membership, Order, Product, Vehicle
-from workers.protocol import UINT256_MAX, Kind
+from workers.protocol import UINT256_MAX, Kind, Role
 
 _CREDITS = select(ApiCredit.remaining, ApiCredit.expired).where(
     ApiCredit.order_id == bindparam("order_id"), ApiCredit.product_id == bindparam("product_id")
 )
 
-#: A function answering `Staking.isActive(operator, Operator)` at a block number.
-OperatorCheck = Callable[[str, int], bool]
+#: A function answering `Staking.isActive(account, role)` at a block number.
+StakingCheck = Callable[[str, Role, int], bool]
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,13 @@ class IndexedFacts:
         self,
         session: Session,
         cache: FactsCache,
-        operator_check: OperatorCheck,
+        staking_check: StakingCheck,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.session = session
         self.cache = cache
-        self.operator_check = operator_check
+        self.staking_check = staking_check
         self.head = cache.refresh(session)
         self._clock = clock
 
@@ -161,7 +162,44 @@ class IndexedFacts:
 
     def operator_active(self, operator: str) -> bool:
         key = ("operator", operator.lower())
-        return bool(self.cache.get(key, lambda: self.operator_check(operator, self.head.number)))
+        return bool(
+            self.cache.get(key, lambda: self.staking_check(operator, Role.OPERATOR, self.head.number))
+        )
+
+    def buyer_active(self, buyer: str) -> bool:
+        """Whitelisted and staked at least the required stake as Consumer or as Broker."""
+
+        def load() -> bool:
+            block = self.head.number
+            return self.staking_check(buyer, Role.CONSUMER, block) or self.staking_check(
+                buyer, Role.BROKER, block
+            )
+
+        return bool(self.cache.get(("buyer", buyer.lower()), load))
+
+    def tenure_start(self, vehicle_id: int) -> int | None:
+        """When the vehicle's current generation (its current owner's tenure) began."""
+
+        def load() -> int | None:
+            if not 0 <= vehicle_id <= UINT256_MAX:
+                return None
+            row = self.session.get(Vehicle, vehicle_id)
+            if row is None or row.burned or row.tenure_started_at is None:
+                return None
+            return int(row.tenure_started_at)
+
+        return self.cache.get(("tenure", vehicle_id), load)
+
+    def joined_at(self, product_id: int, vehicle_id: int) -> int | None:
+        """When the vehicle's live consent to `product_id` was given (None: no live consent)."""
+
+        def load() -> int | None:
+            if not self._member(product_id, vehicle_id):
+                return None
+            row = self.session.get(Membership, (product_id, vehicle_id))
+            return None if row is None or row.joined_at is None else int(row.joined_at)
+
+        return self.cache.get(("joined", product_id, vehicle_id), load)
 
     def is_member(self, product_id: int, vehicle_id: int) -> bool:
         return bool(

@@ -1,11 +1,17 @@
 """The one access rule (DESIGN.md §4), as pure functions over `Facts`.
 
 A read of signal class S of vehicle V for caller C under product P is allowed iff P is
-active, P's operator is an active Operator, V is a member of P (consent for this version and
-generation), C holds a live order for P (stream in time, API credits left, dataset
-purchased), S's class is within P.requiredPermissions, and P.minCohort is met for aggregate
-answers. A bundle order opens each of its components (DESIGN.md §3.5): consent is then to
-the bundle (its version, its required permissions), and the bundle must be active too.
+active, P's operator is an active Operator, C is an active buyer (whitelisted and staked as
+Consumer or Broker), V is a member of P (consent for this version and generation), C holds a
+live order for P (stream in time, API credits left, dataset purchased), S's class is within
+P.requiredPermissions, and P.minCohort is met for aggregate answers. A bundle order opens
+each of its components (DESIGN.md §3.5): consent is then to the bundle (its version, its
+required permissions), and the bundle must be active too.
+
+What is served is bounded in time too (`window_start`): only observations made during the
+current owner's tenure (since the vehicle's current generation began) and since V joined the
+consent product, unless that product's terms require HISTORY, which opens the rest of the
+current tenure (never a previous owner's).
 
 The rule never talks to the chain or the database itself: `Facts` answers the questions.
 The gateway answers them from the indexer's projections (`workers.access.facts`); tests
@@ -20,15 +26,15 @@ from enum import StrEnum
 from typing import Protocol
 
 from workers.protocol import MONTH_SECONDS, Kind
-from workers.protocol.permissions import LIVE
+from workers.protocol.permissions import HISTORY, LIVE
 
 
 class Purpose(StrEnum):
     """What the caller asks for; each is served by products of one kind."""
 
-    CALL = "call"  # signals/latest and signal history: Api products, one credit a call
+    CALL = "call"  # signals/latest and signal history: Api products, one credit a call with data
     STREAM = "stream"  # live server-sent events: Stream products, the order in time
-    DATASET = "dataset"  # one-off aggregates: Dataset products, one build an order
+    DATASET = "dataset"  # aggregates: Dataset products, builds within the order's privacy budget
 
 
 PURPOSE_KIND = {Purpose.CALL: Kind.API, Purpose.STREAM: Kind.STREAM, Purpose.DATASET: Kind.DATASET}
@@ -83,6 +89,12 @@ class Facts(Protocol):
     def product(self, product_id: int) -> ProductFacts | None: ...
 
     def operator_active(self, operator: str) -> bool: ...
+
+    def buyer_active(self, buyer: str) -> bool: ...
+
+    def tenure_start(self, vehicle_id: int) -> int | None: ...
+
+    def joined_at(self, product_id: int, vehicle_id: int) -> int | None: ...
 
     def is_member(self, product_id: int, vehicle_id: int) -> bool: ...
 
@@ -166,7 +178,16 @@ def entitlements_of_order(facts: Facts, order: OrderFacts, purpose: Purpose) -> 
 
 # --- the rule ----------------------------------------------------------------------------------
 
-_FAILURE_ORDER = ("no_consent", "credits_exhausted", "order_expired", "product_inactive", "operator_inactive")
+#: Why an entitlement cannot serve, from the closest to serving to the farthest. A refusal
+#: names what blocks the caller's most useful entitlement: the first reason in this order.
+_FAILURE_ORDER = (
+    "no_consent",
+    "signal_not_permitted",
+    "credits_exhausted",
+    "order_expired",
+    "product_inactive",
+    "operator_inactive",
+)
 
 
 def _entitlement_failure(
@@ -192,8 +213,17 @@ def _entitlement_failure(
     return None
 
 
-def _worst(failures: list[Decision]) -> Decision:
-    return max(failures, key=lambda d: _FAILURE_ORDER.index(d.reason) if d.reason in _FAILURE_ORDER else -1)
+def _most_useful(failures: list[Decision]) -> Decision:
+    return min(
+        failures,
+        key=lambda d: _FAILURE_ORDER.index(d.reason) if d.reason in _FAILURE_ORDER else len(_FAILURE_ORDER),
+    )
+
+
+def _buyer_failure(facts: Facts, caller: str) -> Decision | None:
+    if facts.buyer_active(caller):
+        return None
+    return refuse("buyer_inactive", f"{caller} is not an active (whitelisted and staked) Consumer or Broker")
 
 
 def check_product(
@@ -245,6 +275,9 @@ def may_read(
         ents = [e for e in ents if e.order.order_id == order_id]
     if not ents:
         return refuse("no_order", f"{caller} holds no order for product {product_id}")
+    inactive = _buyer_failure(facts, caller)
+    if inactive is not None:
+        return inactive
     now = facts.now()
     live: list[Entitlement] = []
     failures: list[Decision] = []
@@ -260,7 +293,7 @@ def may_read(
             )
     if live:
         return Decision(True, entitlements=tuple(live))
-    return _worst(failures)
+    return _most_useful(failures)
 
 
 def may_use_order(facts: Facts, caller: str, order_id: int, purpose: Purpose) -> Decision:
@@ -275,6 +308,9 @@ def may_use_order(facts: Facts, caller: str, order_id: int, purpose: Purpose) ->
     ents = entitlements_of_order(facts, order, purpose)
     if not ents:
         return refuse("wrong_kind", f"order {order_id} opens no {PURPOSE_KIND[purpose].name} product")
+    inactive = _buyer_failure(facts, caller)
+    if inactive is not None:
+        return inactive
     now = facts.now()
     live: list[Entitlement] = []
     failures: list[Decision] = []
@@ -287,7 +323,23 @@ def may_use_order(facts: Facts, caller: str, order_id: int, purpose: Purpose) ->
             failures.append(failure)
     if live:
         return Decision(True, entitlements=tuple(live))
-    return _worst(failures)
+    return _most_useful(failures)
+
+
+def window_start(facts: Facts, ent: Entitlement, vehicle_id: int) -> int | None:
+    """The earliest observation time (unix seconds) `ent` may be served of `vehicle_id`:
+    the start of the current owner's tenure, and, unless the consent product's terms require
+    HISTORY, the time the vehicle joined it. None: nothing may be served (tenure unknown)."""
+    tenure = facts.tenure_start(vehicle_id)
+    if tenure is None:
+        return None
+    consent = facts.product(ent.consent_id)
+    if consent is not None and consent.required_permissions & HISTORY:
+        return tenure
+    joined = facts.joined_at(ent.consent_id, vehicle_id)
+    if joined is None:
+        return None
+    return max(tenure, joined)
 
 
 def cohort_decision(product: ProductFacts, cohort: int) -> Decision:

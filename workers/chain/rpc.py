@@ -128,6 +128,26 @@ class Rpc:
             raise RpcError("eth_getBlockByNumber", f"block {number} does not exist (yet)")
         return block
 
+    def get_block_by_tag(self, tag: str) -> dict[str, Any] | None:
+        """The header at `tag` ("latest", "finalized", …); None when the node does not know
+        the tag (chains without finality answer an error or null)."""
+        try:
+            return self.call("eth_getBlockByNumber", [tag, False])
+        except TransientRpcError:
+            raise
+        except RpcError:
+            if tag == "latest":
+                raise
+            return None
+
+    def get_logs_at(self, addresses: list[str], block_hash: str) -> list[dict[str, Any]]:
+        """eth_getLogs of `addresses` in the block `block_hash` (EIP-234): a node that does not
+        have the block answers an error, not `[]`."""
+        logs = self.call("eth_getLogs", [{"address": addresses, "blockHash": block_hash}])
+        if not isinstance(logs, list):
+            raise RpcError("eth_getLogs", f"expected a list of logs, got {type(logs).__name__}")
+        return logs
+
     def get_blocks(self, numbers: list[int]) -> list[dict[str, Any]]:
         """Headers of `numbers`, in one batch per 100 blocks."""
         headers: list[dict[str, Any]] = []

@@ -1,6 +1,6 @@
 """The chain views the access rule needs beyond the projections: `Staking.isActive` for
-operators (stake, slashes and the lockup curve are the chain's arithmetic, read at the
-indexer's block) and `VehicleId.hasPermissions` for commands (on the latest block).
+operators and buyers (stake, slashes and the lockup curve are the chain's arithmetic, read
+at the indexer's block) and `VehicleId.hasPermissions` for commands (on the latest block).
 
 They are methods of `Chain`, the workers' one handle of a connected chain and its verified
 deployment (built by `workers.chain.deployment.connect`): the JSON-RPC client and web3
@@ -50,10 +50,11 @@ class Chain:
     def aftermarket_device(self) -> Contract:
         return self.contract("AftermarketDevice")
 
-    def operator_active(self, operator: str, block: Any = "latest") -> bool:
+    def is_active(self, account: str, role: Role, block: Any = "latest") -> bool:
+        """`Staking.isActive(account, role)`: whitelisted and staked at least the required stake."""
         return bool(
             self.contract("Staking")
-            .functions.isActive(to_checksum_address(operator), Role.OPERATOR)
+            .functions.isActive(to_checksum_address(account), role)
             .call(block_identifier=block)
         )
 

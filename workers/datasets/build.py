@@ -1,7 +1,9 @@
 """Building one dataset: the member vehicles the order may aggregate (the access rule for
-each), grouped by a profile field, the metric's latest value aggregated per group; groups
-below the product's minCohort are suppressed and the whole answer is refused when the
-cohort is. Each contributing vehicle is counted as one row for its member's share."""
+each), grouped by a profile field, the metric's latest value aggregated per group and
+released through differential privacy (workers/datasets/privacy.py: noisy count and mean,
+never a single vehicle's value); groups below the product's minCohort are suppressed and the
+whole answer is refused when the cohort is. Each contributing vehicle is counted as one row
+for its member's share."""
 
 from __future__ import annotations
 
@@ -11,12 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from workers.access import Decision, Entitlement, Purpose, cohort_decision, may_read, may_use_order
-from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
+from workers.access import (
+    Decision,
+    Entitlement,
+    ProductFacts,
+    Purpose,
+    cohort_decision,
+    may_read,
+    may_use_order,
+    window_start,
+)
+from workers.access.facts import FactsCache, IndexedFacts, StakingCheck
+from workers.datasets.privacy import Mechanism, mechanism_for, metric_bounds
 from workers.db.gateway import DatasetJob, VehicleProfile
 from workers.ledger import UsageKind, epoch_of, record_usage
 from workers.signals import store
@@ -39,12 +51,27 @@ class DatasetRequest(BaseModel):
     product_id: int | None = Field(
         default=None, ge=0, description="For a bundle order: which Dataset component"
     )
+    bounds: tuple[float, float] | None = Field(
+        default=None,
+        description="[lower, upper] the values are clamped to before the noisy sum: within the "
+        "signal's catalogued range (the default); narrower bounds mean less noise",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> DatasetRequest:
+        metric_bounds(self.metric, self.bounds)
+        return self
+
+    def clamp(self) -> tuple[float, float]:
+        return metric_bounds(self.metric, self.bounds)
 
 
 @dataclass
 class Cohort:
     vehicles: list[int]
     profiles: dict[int, VehicleProfile] = field(default_factory=dict)
+    #: Per vehicle: the earliest observation (unix ms) the rule lets this order aggregate.
+    since_ms: dict[int, int] = field(default_factory=dict)
 
 
 def _matches(profile: VehicleProfile | None, wanted: dict[str, str]) -> bool:
@@ -58,7 +85,8 @@ def _matches(profile: VehicleProfile | None, wanted: dict[str, str]) -> bool:
 def cohort(
     session: Session, facts: IndexedFacts, buyer: str, ent: Entitlement, request: DatasetRequest
 ) -> Cohort:
-    """Member vehicles the rule lets this order aggregate, that match the filter."""
+    """Member vehicles the rule lets this order aggregate, that match the filter, with the
+    window each may be read in."""
     mask = signal_bit(request.metric)
     members = list(facts.members(ent.consent_id))
     profiles = (
@@ -69,15 +97,29 @@ def cohort(
         if members
         else {}
     )
-    allowed = [
-        v
-        for v in members
-        if _matches(profiles.get(v), request.filter)
-        and may_read(
+    since_ms: dict[int, int] = {}
+    for v in members:
+        if not _matches(profiles.get(v), request.filter) or not may_read(
             facts, buyer, ent.product_id, v, mask, purpose=Purpose.DATASET, order_id=ent.order.order_id
-        )
-    ]
-    return Cohort(allowed, profiles)
+        ):
+            continue
+        since = window_start(facts, ent, v)
+        if since is not None:
+            since_ms[v] = since * 1000
+    return Cohort(list(since_ms), profiles, since_ms)
+
+
+def enough_vehicles(product: ProductFacts, vehicles: int) -> Decision:
+    """The rule's cohort check (cohort_decision), its refusal stating the minimum and never the
+    exact count (which would be a non-private release)."""
+    enough = cohort_decision(product, vehicles)
+    if enough:
+        return enough
+    return Decision(
+        False,
+        enough.reason,
+        f"fewer member vehicles match than product {product.product_id}'s minCohort {product.min_cohort}",
+    )
 
 
 def choose_entitlement(decision: Decision, product_id: int | None) -> Entitlement | None:
@@ -95,36 +137,33 @@ def _group_key(group: Cohort, vehicle_id: int, group_by: str | None) -> str:
 
 
 def aggregate(
-    session: Session, group: Cohort, request: DatasetRequest, min_cohort: int
+    session: Session, group: Cohort, request: DatasetRequest, min_cohort: int, mechanism: Mechanism
 ) -> tuple[dict[str, Any], list[int]]:
-    """Per group: vehicles, mean, min, max of the metric's latest value. Groups with fewer
-    than `min_cohort` vehicles with a value are suppressed. Returns the result and the
-    vehicles that contributed to a published row."""
+    """Per group: the noisy count of vehicles and noisy mean of the metric's latest value
+    (`mechanism`). Groups with fewer than `min_cohort` vehicles with a value are suppressed.
+    Returns the result and the vehicles that contributed to a published row."""
     members: dict[str, list[tuple[int, float]]] = {}
     for vehicle_id in group.vehicles:
-        found = store.latest(session, vehicle_id, [request.metric])
+        found = store.latest(session, vehicle_id, [request.metric], since_ms=group.since_ms[vehicle_id])
         if not found or isinstance(found[0].value, str):
             continue
         key = _group_key(group, vehicle_id, request.group_by)
         members.setdefault(key, []).append((vehicle_id, float(found[0].value)))
     rows: list[list[Any]] = []
     contributors: list[int] = []
-    suppressed = 0
     for key in sorted(members):
         entries = members[key]
         if len(entries) < max(1, min_cohort):
-            suppressed += 1
             continue
-        numbers = [value for _, value in entries]
-        rows.append([key, len(numbers), sum(numbers) / len(numbers), min(numbers), max(numbers)])
+        released = mechanism.release([value for _, value in entries])
+        rows.append([key, released.vehicles, released.mean, released.mean_scale])
         contributors += [vehicle_id for vehicle_id, _ in entries]
     result = {
         "metric": request.metric,
         "group_by": request.group_by or "all",
-        "columns": [request.group_by or "group", "vehicles", "mean", "min", "max"],
+        "columns": [request.group_by or "group", "vehicles", "mean", "mean_scale"],
         "rows": rows,
-        "cohort": len(contributors),
-        "suppressed_groups": suppressed,
+        "privacy": mechanism.describe(),
     }
     return result, contributors
 
@@ -161,7 +200,7 @@ def _finish(job: DatasetJob, status: str, reason: str | None = None, detail: str
 def build(
     session: Session,
     job_id: str,
-    operator_check: OperatorCheck,
+    staking_check: StakingCheck,
     epoch_seconds: int,
     clock: Callable[[], float] = time.time,
 ) -> str:
@@ -174,7 +213,7 @@ def build(
         return job.status
     job.status = "running"
     request = DatasetRequest.model_validate_json(job.request)
-    facts = IndexedFacts(session, FactsCache(0.0), operator_check, clock=clock)
+    facts = IndexedFacts(session, FactsCache(0.0), staking_check, clock=clock)
     decision = may_use_order(facts, job.buyer, job.order_id, Purpose.DATASET)
     ent = choose_entitlement(decision, job.product_id) if decision else None
     if ent is None:
@@ -188,13 +227,14 @@ def build(
     product = facts.product(ent.product_id)
     assert product is not None
     group = cohort(session, facts, job.buyer, ent, request)
-    enough = cohort_decision(product, len(group.vehicles))
+    enough = enough_vehicles(product, len(group.vehicles))
     if not enough:
         _finish(job, "refused", enough.reason, enough.detail)
         job.cohort = len(group.vehicles)
         return job.status
-    result, contributors = aggregate(session, group, request, product.min_cohort)
-    enough = cohort_decision(product, len(contributors))
+    mechanism = mechanism_for(request.clamp(), job.epsilon)
+    result, contributors = aggregate(session, group, request, product.min_cohort, mechanism)
+    enough = enough_vehicles(product, len(contributors))
     if not enough:
         _finish(job, "refused", enough.reason, enough.detail)
         job.cohort = len(contributors)

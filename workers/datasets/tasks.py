@@ -14,6 +14,6 @@ log = logging.getLogger(__name__)
 def build_dataset(job_id: str) -> str:
     runtime = app.runtime
     with runtime.database.session() as session:
-        status = build(session, job_id, runtime.chain.operator_active, runtime.settings.epoch_seconds)
+        status = build(session, job_id, runtime.chain.is_active, runtime.settings.epoch_seconds)
     log.info("dataset job %s: %s", job_id, status)
     return status

@@ -31,6 +31,7 @@ MODEL_MODULES = (
     "workers.db.gateway",
     "workers.db.signals",
     "workers.db.oem",
+    "workers.db.zones",
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

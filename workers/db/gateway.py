@@ -1,4 +1,5 @@
-"""The gateway's own tables: SIWE nonces and sessions, API credit counters, dataset jobs.
+"""The gateway's own tables: SIWE nonces and sessions, API credit counters, dataset jobs and
+the orders' dataset privacy budgets.
 (Owned by workers/gateway and workers/datasets; the indexer's projections live elsewhere.)"""
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Connection,
+    Float,
     Index,
     Integer,
     String,
     Text,
-    UniqueConstraint,
     bindparam,
     select,
 )
@@ -106,29 +107,43 @@ class ApiCredit(Base):
 
 
 class DatasetJob(Base):
-    """One `datasets.build` job queued by POST /v1/orders/{orderId}/dataset."""
+    """One `datasets.build` job queued by POST /v1/orders/{orderId}/dataset. An order may
+    queue several, each spending `epsilon` of the order's DatasetPrivacyBudget."""
 
     __tablename__ = "gateway_dataset_jobs"
-    #: One dataset build per order and Dataset product (a bundle order: per component).
-    __table_args__ = (
-        UniqueConstraint("order_id", "product_id", name="uq_gateway_dataset_jobs_order_product"),
-    )
+    __table_args__ = (Index("ix_gateway_dataset_jobs_order_product", "order_id", "product_id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     order_id: Mapped[int] = mapped_column(BigInteger)
     product_id: Mapped[int] = mapped_column(BigInteger)
     buyer: Mapped[str] = mapped_column(Address)
-    #: The request: {"metric", "group_by", "filter"} as JSON.
+    #: The request: {"metric", "group_by", "filter", "bounds"} as JSON.
     request: Mapped[str] = mapped_column(Text)
     #: queued | running | done | refused | failed
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
-    #: The result as JSON {"columns", "rows", "cohort"} once done.
+    #: The differentially private release as JSON (workers/datasets/privacy.py) once done.
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Contributing vehicles (exact: for operators, never in an answer).
     cohort: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The privacy loss this job took from its order's budget when it was queued.
+    epsilon: Mapped[float] = mapped_column(Float)
     created_at: Mapped[int] = mapped_column(BigInteger)
     finished_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class DatasetPrivacyBudget(Base):
+    """The differential-privacy budget of one Dataset (or bundle) order: every dataset job of
+    the order spends from it, by a single conditional UPDATE, and none is queued past it."""
+
+    __tablename__ = "gateway_dataset_budgets"
+
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: Fixed when the order's first job is queued (DATASET_EPSILON_PER_ORDER then).
+    epsilon_total: Mapped[float] = mapped_column(Float)
+    epsilon_spent: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class VehicleProfile(Base):

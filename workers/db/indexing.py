@@ -3,7 +3,7 @@ records that make a rollback exact, and every decoded event."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workers.db.base import Address, Base, Bytes32
@@ -25,6 +25,27 @@ class IndexerCursor(Base):
     #: The first block applied with undo records; every later block has them, so a fork at
     #: or after `undo_from - 1` rolls back exactly (None: no block has them yet).
     undo_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class IndexerHealth(Base):
+    """What the indexer last saw, written at the end of every sync (and when it halts): the
+    chain head, the block it indexed, when it looked, and why it stopped if it did. The
+    gateway reads this one row to fail closed on a stale index (workers/indexer/health.py)."""
+
+    __tablename__ = "indexer_health"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The chain head (number and timestamp) the indexer read in its last sync.
+    chain_head: Mapped[int] = mapped_column(BigInteger)
+    chain_head_timestamp: Mapped[int] = mapped_column(BigInteger)
+    #: The last block applied and its timestamp.
+    indexed_block: Mapped[int] = mapped_column(BigInteger)
+    indexed_timestamp: Mapped[int] = mapped_column(BigInteger)
+    #: Unix seconds (wall clock) of the sync that wrote the row: an indexer that stopped
+    #: ticking leaves an old row behind.
+    checked_at: Mapped[float] = mapped_column(Float)
+    #: Why indexing stopped (a reorg deeper than the window, …); None while it runs.
+    halted: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class IndexedBlock(Base):

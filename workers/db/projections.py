@@ -64,7 +64,8 @@ class Connection(Base):
 
 
 class Vehicle(Base):
-    """Vehicle NFTs: owner and generation (bumped by every mint, transfer and burn)."""
+    """Vehicle NFTs: owner and generation (bumped by every mint, transfer and burn), and when
+    the current generation began (the current owner's tenure: the block time of its Transfer)."""
 
     __tablename__ = "vehicles"
 
@@ -72,6 +73,8 @@ class Vehicle(Base):
     #: None once burned.
     owner: Mapped[str | None] = mapped_column(Address, nullable=True, index=True)
     generation: Mapped[int] = mapped_column(UInt)
+    #: Unix seconds; None when unknown (nothing of the vehicle is served then).
+    tenure_started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     connection_id: Mapped[int | None] = mapped_column(UInt, nullable=True)
     vin_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
     burned: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -14,7 +14,11 @@ class StoredSignal(Base):
     """Every observation, in arrival order (history)."""
 
     __tablename__ = "signals"
-    __table_args__ = (Index("ix_signals_vehicle_name_ts", "vehicle_id", "name", "timestamp_ms"),)
+    __table_args__ = (
+        Index("ix_signals_vehicle_name_ts", "vehicle_id", "name", "timestamp_ms"),
+        # history of every name within a window (the tenure predicate): one range scan
+        Index("ix_signals_vehicle_ts", "vehicle_id", "timestamp_ms"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     vehicle_id: Mapped[int] = mapped_column(UInt)

@@ -12,14 +12,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from workers.access.facts import OperatorCheck
+from workers.access.facts import StakingCheck
 from workers.config import Settings, get_settings
 from workers.gateway import (
     routes_auth,
@@ -29,7 +29,9 @@ from workers.gateway import (
     routes_orders,
     routes_signals,
     routes_vehicles,
+    routes_zones,
 )
+from workers.gateway.deps import fresh_index
 from workers.gateway.fastpath import MeteredFastPath
 from workers.gateway.problems import Problem, handle_problem, log_refusal, problem_response
 from workers.gateway.state import GatewayState
@@ -39,7 +41,14 @@ log = logging.getLogger(__name__)
 
 API_DESCRIPTION = """The DIMO data gateway. Sign in with Ethereum (POST /auth/nonce, sign the
 message, POST /auth/verify), then send `Authorization: Bearer <token>`. Every refusal is an
-RFC 9457 problem document with a stable `reason`."""
+RFC 9457 problem document with a stable `reason`; every endpoint serving vehicle data answers
+503 `index_stale` while the index is behind the chain."""
+
+#: Routers that serve what the access rule guards (signals, streams, datasets, commands,
+#: consents, claims): included behind `fresh_index`, so a stale index serves nothing.
+SERVING = (routes_signals, routes_orders, routes_vehicles, routes_zones, routes_members)
+#: Routers that serve no vehicle data: sign-in, the public catalogue, onboarding and devices.
+OPEN = (routes_auth, routes_catalog, routes_oem)
 
 
 class MetricsMiddleware:
@@ -113,12 +122,12 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: Settings | None = None,
     *,
-    operator_check: OperatorCheck | None = None,
+    staking_check: StakingCheck | None = None,
 ) -> FastAPI:
     """A gateway app on its own runtime for `settings` (default: the environment's);
-    `operator_check` answers operator activity instead of `Staking.isActive` (tests without a
-    Staking)."""
-    state = GatewayState(Runtime(settings or get_settings()), operator_check=operator_check)
+    `staking_check` answers operator and buyer activity instead of `Staking.isActive` (tests
+    without a Staking)."""
+    state = GatewayState(Runtime(settings or get_settings()), staking_check=staking_check)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -141,27 +150,23 @@ def create_app(
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:
-        """Liveness: the process answers and its database is reachable."""
+        """Liveness (the process answers and its database is reachable, 200) and the index's
+        health: `status` is `index_stale` while serving endpoints answer 503."""
         from sqlalchemy import text  # noqa: PLC0415
 
         with state.database.engine.connect() as conn:
             conn.execute(text("select 1"))
-        return {"status": "ok"}
+        index = state.index_health()
+        return {"status": "ok" if index.fresh else "index_stale", "index": index.as_dict()}
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     def metrics() -> Response:
         """Prometheus exposition: request counters, latency histograms, refusals by reason."""
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (
-        routes_auth,
-        routes_catalog,
-        routes_signals,
-        routes_orders,
-        routes_vehicles,
-        routes_members,
-        routes_oem,
-    ):
+    for module in SERVING:
+        app.include_router(module.router, dependencies=[Depends(fresh_index)])
+    for module in OPEN:
         app.include_router(module.router)
     app.add_middleware(MeteredFastPath, state=state)
     app.add_middleware(MetricsMiddleware, state=state)

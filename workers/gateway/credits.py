@@ -1,4 +1,4 @@
-"""API credits: one credit per metered call, spent atomically.
+"""API credits: one credit per metered call that returns signals, spent atomically.
 
 A spend is a single conditional `UPDATE … SET remaining = remaining - 1 WHERE … AND
 remaining > 0 RETURNING remaining`: on SQLite (writers serialised by BEGIN IMMEDIATE) and on
@@ -68,10 +68,6 @@ def spend_credit(session: Session, ent: Entitlement) -> int | None:
     return _decrement(session, ent)
 
 
-def spend_first(session: Session, entitlements: tuple[Entitlement, ...]) -> tuple[Entitlement, int] | None:
-    """Spends one credit from the first entitlement (earliest-ending order first) that has one."""
-    for ent in sorted(entitlements, key=lambda e: (e.order.ends_at, e.order.order_id)):
-        left = spend_credit(session, ent)
-        if left is not None:
-            return ent, left
-    return None
+def in_spending_order(entitlements: tuple[Entitlement, ...]) -> list[Entitlement]:
+    """The order in which entitlements pay for a call: the earliest-ending order first."""
+    return sorted(entitlements, key=lambda e: (e.order.ends_at, e.order.order_id))

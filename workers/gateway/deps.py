@@ -1,8 +1,9 @@
-"""Request-scoped helpers shared by the routes: the caller's identity (bearer token + rate
-limit) and database sessions."""
+"""Request-scoped helpers shared by the routes: the index's freshness (fail closed), the
+caller's identity (bearer token + rate limit) and database sessions."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -22,6 +23,28 @@ bearer_scheme = HTTPBearer(
 
 def state_of(request: Request) -> GatewayState:
     return request.app.state.gateway
+
+
+def index_refusal(state: GatewayState) -> Problem | None:
+    """The one rule of fail-closed serving: no data goes out while the index is stale or
+    halted (workers/indexer/health.py). None when the index is fresh."""
+    current = state.index_health()
+    if current.fresh:
+        return None
+    problem = Problem("index_stale", current.detail)
+    problem.headers["Retry-After"] = str(max(1, math.ceil(state.settings.sync_interval)))
+    return problem
+
+
+def require_fresh_index(state: GatewayState) -> None:
+    problem = index_refusal(state)
+    if problem is not None:
+        raise problem
+
+
+def fresh_index(request: Request) -> None:
+    """The dependency every serving router is included with (workers/gateway/app.py)."""
+    require_fresh_index(state_of(request))
 
 
 async def authenticate(

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from workers.gateway.deps import identify
+from workers.gateway.deps import identify, require_fresh_index
 from workers.gateway.problems import PROBLEM_MEDIA_TYPE, Problem, log_refusal_of
 from workers.gateway.routes_signals import _names, metered_latest
 from workers.gateway.state import GatewayState
@@ -64,6 +64,7 @@ class MeteredFastPath:
         scope["route"] = ROUTE
         caller: str | None = None
         try:
+            require_fresh_index(self.state)
             identity = identify(self.state, _bearer(scope))
             caller = identity.address
             names = _names(query["names"][0]) if "names" in query else None

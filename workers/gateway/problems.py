@@ -24,6 +24,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "order_expired": (403, "The order has expired"),
     "product_inactive": (403, "The product is inactive"),
     "operator_inactive": (403, "The product's operator is not an active Operator"),
+    "buyer_inactive": (403, "The buyer is not an active (whitelisted and staked) Consumer or Broker"),
     "cohort_too_small": (422, "The cohort is below the product's minimum"),
     "no_permission": (403, "The caller lacks the permission on this vehicle"),
     "signal_not_permitted": (403, "The signal is outside the product's permissions"),
@@ -33,7 +34,9 @@ REASONS: dict[str, tuple[int, str]] = {
     "not_your_order": (403, "The order belongs to another account"),
     "too_many_vehicles": (422, "More vehicles than the order covers"),
     "refresh_too_fast": (422, "Faster than the product's refresh period"),
-    "already_built": (409, "The order's dataset was already built"),
+    "privacy_budget_exhausted": (409, "The order's differential-privacy budget is spent"),
+    # owner privacy zones (workers.signals.zones)
+    "too_many_zones": (409, "The vehicle already has as many privacy zones as allowed"),
     # authentication
     "unauthenticated": (401, "A bearer token is required"),
     "bad_token": (401, "The bearer token is invalid or expired"),
@@ -62,6 +65,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "bad_request": (400, "The request is invalid"),
     "rate_limited": (429, "Too many requests"),
     "not_ready": (503, "A dependency is not ready"),
+    "index_stale": (503, "The index is behind the chain: access cannot be decided"),
     "upstream_error": (502, "An upstream service failed"),
 }
 

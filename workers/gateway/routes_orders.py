@@ -12,13 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from workers.access import Purpose, cohort_decision, may_use_order
-from workers.datasets.build import DatasetRequest, choose_entitlement, cohort
+from workers.access import Purpose, may_use_order
+from workers.datasets.build import DatasetRequest, choose_entitlement, cohort, enough_vehicles
+from workers.datasets.privacy import budget_of, spend
 from workers.db.gateway import DatasetJob
 from workers.gateway.deps import Caller, read_session, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
@@ -40,7 +40,11 @@ class DatasetJobView(BaseModel):
     status: str
     reason: str | None = None
     detail: str | None = None
-    cohort: int | None = None
+    #: The privacy loss (differential privacy) this job spent from its order's budget.
+    epsilon: float
+    #: What the order's budget has left for further jobs.
+    epsilon_remaining: float
+    #: The release (workers/datasets/privacy.py): noisy rows and their epsilon and noise scales.
     result: dict[str, Any] | None = None
 
 
@@ -104,7 +108,7 @@ async def stream(
     )
 
 
-def _job_view(job: DatasetJob) -> DatasetJobView:
+def _job_view(job: DatasetJob, epsilon_remaining: float) -> DatasetJobView:
     return DatasetJobView(
         job_id=job.id,
         order_id=int(job.order_id),
@@ -112,12 +116,15 @@ def _job_view(job: DatasetJob) -> DatasetJobView:
         status=job.status,
         reason=job.reason,
         detail=job.detail,
-        cohort=job.cohort,
+        epsilon=job.epsilon,
+        epsilon_remaining=epsilon_remaining,
         result=json.loads(job.result) if job.result else None,
     )
 
 
-def _queue_dataset(request: Request, caller: str, order_id: int, body: DatasetRequest) -> DatasetJob:
+def _queue_dataset(
+    request: Request, caller: str, order_id: int, body: DatasetRequest
+) -> tuple[DatasetJob, float]:
     state = state_of(request)
     with write_session(state) as session:
         facts = state.facts(session)
@@ -132,26 +139,34 @@ def _queue_dataset(request: Request, caller: str, order_id: int, body: DatasetRe
         if signal_bit(body.metric) & ~product.required_permissions:
             raise Problem("signal_not_permitted", f"product {ent.product_id} does not expose {body.metric}")
         group = cohort(session, facts, caller, ent, body)
-        enough = cohort_decision(product, len(group.vehicles))
+        enough = enough_vehicles(product, len(group.vehicles))
         if not enough:
-            raise Problem(enough.reason or "cohort_too_small", enough.detail, cohort=len(group.vehicles))
-        existing = session.scalars(
-            select(DatasetJob).where(DatasetJob.order_id == order_id, DatasetJob.product_id == ent.product_id)
-        ).first()
-        if existing is not None and existing.status != "refused":
+            raise Problem(enough.reason or "cohort_too_small", enough.detail)
+        settings = state.settings
+        now = int(time.time())
+        epsilon = settings.dataset_epsilon_per_query
+        budget = spend(session, order_id, epsilon, total=settings.dataset_epsilon_per_order, now=now)
+        if budget is None:
+            left = budget_of(session, order_id, total=settings.dataset_epsilon_per_order)
             raise Problem(
-                "already_built", f"order {order_id} already has dataset job {existing.id}", job_id=existing.id
+                "privacy_budget_exhausted",
+                f"order {order_id} has epsilon {left.epsilon_remaining:g} of {left.epsilon_total:g} left; "
+                f"a dataset job spends {epsilon:g}",
+                epsilon_total=left.epsilon_total,
+                epsilon_spent=left.epsilon_spent,
             )
-        job = existing or DatasetJob(
-            id=secrets.token_hex(16), order_id=order_id, product_id=ent.product_id, buyer=caller.lower()
+        job = DatasetJob(
+            id=secrets.token_hex(16),
+            order_id=order_id,
+            product_id=ent.product_id,
+            buyer=caller.lower(),
+            request=body.model_dump_json(),
+            status="queued",
+            epsilon=epsilon,
+            created_at=now,
         )
-        job.request = body.model_dump_json()
-        job.status = "queued"
-        job.reason = job.detail = job.result = None
-        job.created_at = int(time.time())
-        if existing is None:
-            session.add(job)
-    return job
+        session.add(job)
+    return job, budget.epsilon_remaining
 
 
 @router.post(
@@ -163,11 +178,13 @@ def _queue_dataset(request: Request, caller: str, order_id: int, body: DatasetRe
 async def request_dataset(
     request: Request, caller: Caller, order_id: OrderId, body: DatasetRequest
 ) -> DatasetJobView:
-    """Queues the order's dataset (`datasets.build`): member vehicles only, refused when the
-    cohort is below the product's minCohort. One build per order and Dataset product."""
-    job = await run_in_threadpool(_queue_dataset, request, caller.address, order_id, body)
+    """Queues a dataset of the order (`datasets.build`): member vehicles only, refused when the
+    cohort is below the product's minCohort; released with differential privacy. Each job
+    spends DATASET_EPSILON_PER_QUERY of the order's privacy budget, refused once it would
+    exceed it (`privacy_budget_exhausted`)."""
+    job, remaining = await run_in_threadpool(_queue_dataset, request, caller.address, order_id, body)
     await run_in_threadpool(send_task, state_of(request), "datasets.build", job_id=job.id)
-    return _job_view(job)
+    return _job_view(job, remaining)
 
 
 def _csv(result: dict[str, Any]) -> str:
@@ -190,13 +207,15 @@ def get_dataset(
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     """The job's status, then its result (JSON, or CSV with `format=csv`). Its buyer only."""
-    with read_session(state_of(request)) as session:
+    state = state_of(request)
+    with read_session(state) as session:
         job = session.get(DatasetJob, job_id)
         if job is None:
             raise Problem("not_found", f"no dataset job {job_id}")
         if job.buyer.lower() != caller.address.lower():
             raise Problem("not_your_order", f"dataset job {job_id} belongs to another buyer")
-        view = _job_view(job)
+        budget = budget_of(session, int(job.order_id), total=state.settings.dataset_epsilon_per_order)
+        view = _job_view(job, budget.epsilon_remaining)
     if format == "csv" and view.result is not None:
         return Response(_csv(view.result), media_type="text/csv")
     return view

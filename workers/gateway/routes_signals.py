@@ -1,9 +1,11 @@
-"""Metered signal reads under an Api product: one credit a call, the full access rule on
-every call (DESIGN.md §4)."""
+"""Metered signal reads under an Api product: the full access rule on every call (DESIGN.md
+§4), only observations inside the window it allows (`window_start`), and one credit for a
+call that returns signals (an empty answer costs nothing and records no usage)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -12,9 +14,8 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from workers.access import Purpose, may_read
-from workers.access.facts import IndexedFacts
-from workers.gateway.credits import spend_first
+from workers.access import Purpose, may_read, window_start
+from workers.gateway.credits import in_spending_order, spend_credit
 from workers.gateway.deps import Caller, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.state import GatewayState
@@ -69,6 +70,10 @@ def _names(raw: str | None) -> list[str] | None:
     return names
 
 
+#: Reads the vehicle's stored signals made at or after the given unix ms.
+Reader = Callable[[int], list[SignalValue]]
+
+
 def _metered(
     state: GatewayState,
     session: Session,
@@ -77,35 +82,51 @@ def _metered(
     product_id: int,
     vehicle_id: int,
     names: list[str] | None,
-) -> tuple[IndexedFacts, int, int]:
-    """The access rule, then one credit spent and the call counted for the member's share.
-    Returns (facts, the permission bits the answer may carry, credits left)."""
+    read: Reader,
+) -> tuple[list[SignalValue], int]:
+    """The access rule; then, entitlement by entitlement in spending order, the signals inside
+    its window (and of the classes the answer may carry): the first that has any pays one
+    credit and the call is counted for the member's share. Returns (signals, credits left);
+    no signals: nothing spent, nothing counted."""
     facts = state.facts(session)
     product = facts.product(product_id)
     exposed = DATA_BITS & (product.required_permissions if product is not None else DATA_BITS)
     mask = signals_mask(names) if names is not None else (exposed or TELEMETRY)
+    bits = mask if names is not None else exposed
     decision = may_read(facts, caller, product_id, vehicle_id, mask, purpose=Purpose.CALL)
     if not decision:
         raise Problem(decision.reason or "no_order", decision.detail)
-    spent = spend_first(session, decision.entitlements)
-    if spent is None:
+    payers = in_spending_order(decision.entitlements)
+    raced = False
+    for ent in payers:
+        since = window_start(facts, ent, vehicle_id)
+        if since is None:
+            continue
+        signals = [s for s in read(since * 1000) if signal_bit(s.name) & bits]
+        if not signals:
+            continue
+        left = spend_credit(session, ent)
+        if left is None:  # another call took the last credit meanwhile
+            raced = True
+            continue
+        record_usage(
+            session,
+            UsageKind.API,
+            # the n-th credit of an order is spent once: a natural idempotency key
+            (ent.order.order_id, ent.product_id, left),
+            product_id=ent.consent_id,
+            vehicle_id=vehicle_id,
+            owner=facts.vehicle_owner(vehicle_id),
+            epoch=epoch_of(facts.now(), state.settings.epoch_seconds),
+        )
+        state.metrics.credits_spent.inc()
+        return signals, left
+    if raced:
         raise Problem("credits_exhausted", f"no calls left on {caller}'s orders for product {product_id}")
-    ent, left = spent
-    record_usage(
-        session,
-        UsageKind.API,
-        # the n-th credit of an order is spent once: a natural idempotency key
-        (ent.order.order_id, ent.product_id, left),
-        product_id=ent.consent_id,
-        vehicle_id=vehicle_id,
-        owner=facts.vehicle_owner(vehicle_id),
-        epoch=epoch_of(facts.now(), state.settings.epoch_seconds),
-    )
-    state.metrics.credits_spent.inc()
-    return facts, mask if names is not None else exposed, left
+    return [], facts.credits_left(payers[0])
 
 
-def _answer_body(vehicle_id: int, signals: list[SignalValue], allowed_bits: int, left: int) -> bytes:
+def _answer_body(vehicle_id: int, signals: list[SignalValue], left: int) -> bytes:
     body = {
         "vehicle_id": vehicle_id,
         "signals": [
@@ -117,16 +138,15 @@ def _answer_body(vehicle_id: int, signals: list[SignalValue], allowed_bits: int,
                 "source": s.source,
             }
             for s in signals
-            if signal_bit(s.name) & allowed_bits
         ],
         "credits_left": left,
     }
     return json.dumps(body).encode()
 
 
-def _answer(vehicle_id: int, signals: list[SignalValue], allowed_bits: int, left: int) -> Response:
+def _answer(vehicle_id: int, signals: list[SignalValue], left: int) -> Response:
     return Response(
-        _answer_body(vehicle_id, signals, allowed_bits, left),
+        _answer_body(vehicle_id, signals, left),
         media_type="application/json",
         headers={"X-Credits-Remaining": str(left)},
     )
@@ -135,15 +155,20 @@ def _answer(vehicle_id: int, signals: list[SignalValue], allowed_bits: int, left
 def metered_latest(
     state: GatewayState, caller: str, product_id: int, vehicle_id: int, names: list[str] | None
 ) -> tuple[bytes, int]:
-    """The whole of signals/latest but HTTP: the rule, one credit, the usage row, the read.
-    Returns (JSON body, credits left); raises Problem on refusal. Shared by the route and
-    the fast path (workers.gateway.fastpath)."""
+    """The whole of signals/latest but HTTP: the rule, the read, one credit and the usage row
+    when it returns signals. Returns (JSON body, credits left); raises Problem on refusal.
+    Shared by the route and the fast path (workers.gateway.fastpath)."""
     with write_session(state) as session:
-        _, bits, left = _metered(
-            state, session, caller, product_id=product_id, vehicle_id=vehicle_id, names=names
+        signals, left = _metered(
+            state,
+            session,
+            caller,
+            product_id=product_id,
+            vehicle_id=vehicle_id,
+            names=names,
+            read=lambda since_ms: store.latest(session, vehicle_id, names, since_ms=since_ms),
         )
-        signals = store.latest(session, vehicle_id, names)
-    return _answer_body(vehicle_id, signals, bits, left), left
+    return _answer_body(vehicle_id, signals, left), left
 
 
 _RESPONSES = {200: {"model": SignalsView}, **problem_responses(401, 402, 403, 404, 409, 422, 429)}
@@ -153,7 +178,7 @@ _RESPONSES = {200: {"model": SignalsView}, **problem_responses(401, 402, 403, 40
 async def latest(
     request: Request, caller: Caller, product_id: ProductId, vehicle_id: VehicleIdParam, names: Names = None
 ) -> Response:
-    """The vehicle's latest signals under Api product `productId`: one credit a call, only
+    """The vehicle's latest signals under Api product `productId`: one credit a call with signals, only
     for member vehicles, only signal classes the product exposes."""
     body, left = metered_latest(state_of(request), caller.address, product_id, vehicle_id, _names(names))
     return Response(body, media_type="application/json", headers={"X-Credits-Remaining": str(left)})
@@ -189,7 +214,9 @@ def history(
     to: Annotated[str | None, Query(max_length=40, description="Unix seconds or ISO 8601")] = None,
 ) -> Response:
     """The vehicle's signal history in [from, to] under Api product `productId` (at most
-    1,000 observations, oldest first): one credit a call."""
+    1,000 observations, oldest first), never before the window the rule allows (the current
+    owner's tenure, and the vehicle's joining unless the terms require HISTORY): one credit a
+    call that returns signals."""
     state = state_of(request)
     wanted = _names(names)
     since = _instant_ms(from_, 0)
@@ -197,15 +224,20 @@ def history(
     if since > until:
         raise Problem("bad_request", "`from` is after `to`", status=422)
     with write_session(state) as session:
-        _, bits, left = _metered(
-            state, session, caller.address, product_id=product_id, vehicle_id=vehicle_id, names=wanted
-        )
-        signals = store.history(
+        signals, left = _metered(
+            state,
             session,
-            vehicle_id,
+            caller.address,
+            product_id=product_id,
+            vehicle_id=vehicle_id,
             names=wanted,
-            since_ms=max(0, since),
-            until_ms=min(until, END_OF_TIME_MS),
-            limit=HISTORY_LIMIT,
+            read=lambda window_ms: store.history(
+                session,
+                vehicle_id,
+                names=wanted,
+                since_ms=max(since, window_ms),
+                until_ms=min(until, END_OF_TIME_MS),
+                limit=HISTORY_LIMIT,
+            ),
         )
-    return _answer(vehicle_id, signals, bits, left)
+    return _answer(vehicle_id, signals, left)

@@ -11,6 +11,7 @@ from typing import Literal
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from workers.access import may_command
@@ -52,6 +53,17 @@ class CommandAccepted(BaseModel):
     request_id: str
 
 
+def owned_vehicle(session: Session, vehicle_id: int, caller: str) -> Vehicle:
+    """The vehicle as the indexer last confirmed it, when `caller` owns it; else the refusal
+    (`not_found`, `not_owner`). Every owner-only endpoint asks here."""
+    vehicle = session.get(Vehicle, vehicle_id)
+    if vehicle is None or vehicle.burned or vehicle.owner is None:
+        raise Problem("not_found", f"no vehicle {vehicle_id}")
+    if vehicle.owner.lower() != caller.lower():
+        raise Problem("not_owner", f"{caller} does not own vehicle {vehicle_id}")
+    return vehicle
+
+
 @router.get(
     "/{vehicleId}/consents",
     response_model=ConsentsView,
@@ -65,11 +77,7 @@ def consents(
     state = state_of(request)
     with read_session(state) as session:
         facts = state.facts(session)
-        vehicle = session.get(Vehicle, vehicle_id)
-        if vehicle is None or vehicle.burned or vehicle.owner is None:
-            raise Problem("not_found", f"no vehicle {vehicle_id}")
-        if vehicle.owner.lower() != caller.address.lower():
-            raise Problem("not_owner", f"{caller.address} does not own vehicle {vehicle_id}")
+        vehicle = owned_vehicle(session, vehicle_id, caller.address)
         now = facts.now()
         keys = session.scalars(
             select(VehicleKey)

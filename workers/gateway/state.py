@@ -5,6 +5,7 @@ app (no module-level state)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -12,13 +13,15 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from workers.access.facts import FactsCache, IndexedFacts, OperatorCheck
+from workers.access.facts import FactsCache, IndexedFacts, StakingCheck
 from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db.session import Database
 from workers.gateway.auth import SessionGuard
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.ratelimit import RateLimiter
+from workers.indexer import health
+from workers.protocol import Role
 from workers.runtime import Runtime
 
 T = TypeVar("T")
@@ -27,8 +30,8 @@ T = TypeVar("T")
 @dataclass
 class GatewayState:
     runtime: Runtime
-    #: Answers `Staking.isActive(operator, Operator)` at a block; default: the chain view.
-    operator_check: OperatorCheck | None = None
+    #: Answers `Staking.isActive(account, role)` at a block; default: the chain view.
+    staking_check: StakingCheck | None = None
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
 
     def __post_init__(self) -> None:
@@ -42,6 +45,7 @@ class GatewayState:
         self.token_secret = self.settings.token_secret.get_secret_value().encode()
         self._lazy: dict[str, Any] = {}
         self._lazy_lock = threading.Lock()
+        self._health: tuple[float, health.Health] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -61,6 +65,18 @@ class GatewayState:
         """The chain handle (connected on first use: the gateway starts without a chain)."""
         return self.runtime.chain
 
+    def index_health(self) -> health.Health:
+        """The index's health (workers/indexer/health.py), re-read from the indexer's row at
+        most every INDEX_HEALTH_TTL seconds."""
+        cached = self._health
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.settings.index_health_ttl:
+            return cached[1]
+        with self.database.session(read_only=True) as session:
+            current = health.assess(health.read(session), self.settings)
+        self._health = (now, current)
+        return current
+
     def lazy(self, name: str, build: Callable[[], T]) -> T:
         """A per-app object built on first use (clients that need the chain, …)."""
         with self._lazy_lock:
@@ -68,12 +84,12 @@ class GatewayState:
                 self._lazy[name] = build()
             return self._lazy[name]
 
-    def _chain_operator_check(self, operator: str, block: int) -> bool:
-        # The chain is reached only when a decision needs an operator's activity.
-        return self.chain.operator_active(operator, block)
+    def _chain_staking_check(self, account: str, role: Role, block: int) -> bool:
+        # The chain is reached only when a decision needs an operator's or buyer's activity.
+        return self.chain.is_active(account, role, block)
 
     def facts(self, session: Session) -> IndexedFacts:
-        check = self.operator_check or self._chain_operator_check
+        check = self.staking_check or self._chain_staking_check
         return IndexedFacts(session, self.facts_cache, check)
 
 

@@ -1,11 +1,13 @@
 """Live streams: server-sent events carrying, each period, the latest signals of member
 vehicles only (DESIGN.md §4).
 
-Each tick re-applies the access rule: the order must still be live and its products active,
-and every vehicle is checked with `may_read` for the stream's order before its signals go
-out. The consumer chooses how many vehicles (up to the order's `vehicles`), which ones
-(make, model, powertrain, region) and the period (never below the product's
-refreshSeconds). Each vehicle served on a day is counted once a day as a member-day."""
+Each tick re-applies the access rule: the order must still be live, its products active and
+its buyer active, and every vehicle is checked with `may_read` for the stream's order before
+its signals go out, only those inside the rule's window (`window_start`); a vehicle with none
+there is left out of the tick and not counted. The consumer chooses how many vehicles (up
+to the order's `vehicles`), which ones (make, model, powertrain, region) and the period
+(never below the product's refreshSeconds). Each vehicle served on a day is counted once a
+day as a member-day."""
 
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from sqlalchemy.orm import Session
 from sse_starlette.sse import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order
+from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order, window_start
 from workers.access.facts import IndexedFacts
 from workers.db.gateway import VehicleProfile
+from workers.gateway.deps import index_refusal
 from workers.gateway.state import GatewayState
 from workers.ledger import UsageKind, epoch_of, record_usage
 from workers.protocol.permissions import LOCATION, TELEMETRY
@@ -158,9 +161,16 @@ def tick(
                     purpose=Purpose.STREAM,
                     order_id=request.order_id,
                 )
-                if not allowed:
+                since = window_start(facts, ent, vehicle_id) if allowed else None
+                if since is None:
                     continue
-                signals = [s for s in store.latest(session, vehicle_id) if signal_bit(s.name) & exposed]
+                signals = [
+                    s
+                    for s in store.latest(session, vehicle_id, since_ms=since * 1000)
+                    if signal_bit(s.name) & exposed
+                ]
+                if not signals:
+                    continue
                 events.append(
                     ServerSentEvent(
                         data=json.dumps(
@@ -189,8 +199,8 @@ async def stream_events(
     state: GatewayState, request: StreamRequest, stream_plan: StreamPlan, session_id: str
 ) -> AsyncIterator[ServerSentEvent]:
     """The event stream: `signals` events each period, `end` with the reason when the rule
-    stops allowing it (order expired, product or operator inactive) or the bearer session
-    ends (signed out, revoked, expired)."""
+    stops allowing it (order expired, product or operator inactive), the bearer session
+    ends (signed out, revoked, expired) or the index goes stale (`index_stale`)."""
     counted: set[tuple[int, int, int]] = set()
     state.metrics.streams_open.inc()
     state.streams_by_session[session_id] = state.streams_by_session.get(session_id, 0) + 1
@@ -207,8 +217,11 @@ async def stream_events(
         )
         while True:
             started = time.monotonic()
-            # a signed-out, revoked or expired token carries no stream past its next tick
-            refusal = await run_in_threadpool(state.sessions.refusal, session_id)
+            # a stale index, or a signed-out, revoked or expired token, carries no stream past
+            # its next tick
+            refusal = await run_in_threadpool(index_refusal, state) or await run_in_threadpool(
+                state.sessions.refusal, session_id
+            )
             if refusal is not None:
                 yield ServerSentEvent(
                     data=json.dumps({"reason": refusal.reason, "detail": refusal.detail}), event="end"

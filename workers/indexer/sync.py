@@ -23,10 +23,11 @@ from eth_utils import keccak
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.engine import make_url
 
-from workers.chain import Chain, RangeTooLargeError, Rpc, TransientRpcError, with_rpc_retries
+from workers.chain import Chain, RangeTooLargeError, Rpc, RpcError, TransientRpcError, with_rpc_retries
 from workers.config import Settings
 from workers.db import for_update
 from workers.db.indexing import ChainEvent, IndexedBlock, IndexerCursor, UndoRecord
+from workers.indexer import health
 from workers.indexer.decode import Decoder, Event
 from workers.indexer.handlers import handler_for, load_handlers
 from workers.indexer.store import Store, rollback_to
@@ -55,6 +56,12 @@ class ReorgTooDeepError(IndexerError):
 
 class ChainMovedError(RuntimeError):
     """The chain reorganised while a range was being read; the sync retries from the cursor."""
+
+
+class LogsIncompleteError(ChainMovedError):
+    """A block's `logsBloom` names the deployment's contracts but the range's eth_getLogs
+    answer had no log of that block, and the block's own logs (by hash) do not confirm that
+    it has none: a lagging or lying node. The sync retries without advancing."""
 
 
 @dataclass
@@ -115,6 +122,12 @@ class Indexer:
         self._successes = 0
         #: The cursor (block, hash) the cached rows are the state of; None: nothing cached.
         self._cache_at: tuple[int, str | None] | None = None
+        #: Bloom bits of each contract address: a block whose bloom lacks them has no log of ours.
+        self._address_bits = [_bloom_bits(bytes.fromhex(a[2:])) for a in self.addresses]
+        #: The chain head (number, timestamp) read by the current sync, for the health report.
+        self._head: tuple[int, int] | None = None
+        #: The node's `finalized` block in the current sync (None: the chain has no such tag).
+        self._finalized: int | None = None
 
     # --- the cursor -----------------------------------------------------------------------
 
@@ -165,6 +178,10 @@ class Indexer:
                 return report
             try:
                 self._sync(report, max_blocks or self.settings.sync_max_blocks)
+            except IndexerError as exc:
+                self._forget()
+                self._report_health(halted=str(exc))
+                raise
             except BaseException:
                 self._forget()
                 raise
@@ -174,23 +191,31 @@ class Indexer:
 
     def _sync(self, report: SyncReport, max_blocks: int) -> None:
         cursor = self._ensure_cursor()
-        head = with_rpc_retries(self.rpc.block_number)
+        latest = with_rpc_retries(self.rpc.get_block_by_tag, "latest")
+        head = int(latest["number"], 16)
+        self._head = (head, int(latest["timestamp"], 16))
+        finalized = with_rpc_retries(self.rpc.get_block_by_tag, "finalized")
+        self._finalized = int(finalized["number"], 16) if finalized else None
         report.head = head
         report.target = target = head - self.settings.confirmations
         report.from_block = cursor.last_block + 1
-        for _attempt in range(self.settings.log_range_max_failures):
+        moved: ChainMovedError | None = None
+        for attempt in range(self.settings.log_range_max_failures):
             try:
                 cursor = self._check_reorg(cursor, report)
                 self._advance(cursor, head, min(target, cursor.last_block + max_blocks), report)
                 break
             except ChainMovedError as exc:
+                moved = exc
                 log.info("chain moved while reading (%s); re-checking from the cursor", exc)
+                if isinstance(exc, LogsIncompleteError):
+                    time.sleep(min(0.1 * 2**attempt, 2.0))  # give a lagging node time to catch up
                 with self.engine.connect() as conn:
                     cursor = self._cursor(conn) or cursor
         else:
             raise IndexerError(
-                "the chain kept reorganising under the indexer "
-                f"({self.settings.log_range_max_failures} tries)"
+                "the chain kept reorganising under the indexer or its node kept answering "
+                f"incomplete logs ({self.settings.log_range_max_failures} tries; last: {moved})"
             )
         with self.engine.begin() as conn:
             final = self._cursor(conn)
@@ -203,6 +228,37 @@ class Indexer:
                 .where(IndexerCursor.name == CURSOR, IndexerCursor.undo_from <= floor)
                 .values(undo_from=floor + 1)
             )
+            self._write_health(conn, halted=None)
+
+    # --- health -------------------------------------------------------------------------------
+
+    def _write_health(self, conn: Connection, *, halted: str | None) -> None:
+        cursor = self._cursor(conn)
+        indexed = cursor.last_block if cursor is not None else -1
+        indexed_ts = conn.execute(
+            select(IndexedBlock.timestamp)
+            .where(IndexedBlock.number <= indexed, IndexedBlock.timestamp.is_not(None))
+            .order_by(IndexedBlock.number.desc())
+            .limit(1)
+        ).scalar()
+        head, head_ts = self._head if self._head is not None else (indexed, int(indexed_ts or 0))
+        health.report(
+            conn,
+            CURSOR,
+            chain_head=head,
+            chain_head_timestamp=head_ts,
+            indexed_block=indexed,
+            indexed_timestamp=int(indexed_ts or 0),
+            halted=halted,
+        )
+
+    def _report_health(self, *, halted: str) -> None:
+        """Records that indexing stopped: the gateway stops serving until a sync succeeds."""
+        try:
+            with self.engine.begin() as conn:
+                self._write_health(conn, halted=halted)
+        except Exception:  # the database may be what failed; the error is raised anyway
+            log.exception("could not record the indexer's halt")
 
     def _advance(self, cursor: IndexerCursor, head: int, target: int, report: SyncReport) -> None:
         next_block = cursor.last_block + 1
@@ -286,13 +342,19 @@ class Indexer:
                 raise ChainMovedError(f"block {event.block_number} has logs of two different hashes")
             if known is None:
                 blocks[event.block_number] = (event.block_hash, None, event.block_timestamp)
+        # Headers are read and checked (hashes linked, blooms) for every block inside the reorg
+        # window and, on a chain whose finality lags more than the window, every block the
+        # node does not call finalized yet.
         window_start = head - self.settings.reorg_window + 1
+        if self._finalized is not None:
+            window_start = min(window_start, self._finalized + 1)
         wanted = sorted(
             {last}
             | set(range(max(first, window_start), last + 1))
             | {n for n, b in blocks.items() if b[2] is None}
         )
         headers = {int(h["number"], 16): h for h in with_rpc_retries(self.rpc.get_blocks, wanted)}
+        self._check_blooms(first, last, logs, headers)
         for number, header in headers.items():
             block_hash = header["hash"].lower()
             known = blocks.get(number)
@@ -303,6 +365,31 @@ class Indexer:
         events = [_with_timestamp(e, blocks) for e in events]
         events = self._attach_views(events)
         yield from _split(first, last, events, blocks)
+
+    def _check_blooms(
+        self, first: int, last: int, logs: list[dict[str, Any]], headers: dict[int, dict[str, Any]]
+    ) -> None:
+        """Every header read whose `logsBloom` names one of the contracts must have logs in the
+        range's answer, or its own logs (by block hash) must confirm it has none (a bloom
+        matches by chance too)."""
+        with_logs = {int(entry["blockNumber"], 16) for entry in logs}
+        for number, header in sorted(headers.items()):
+            if not first <= number <= last or number in with_logs:
+                continue
+            bloom = bytes.fromhex(header.get("logsBloom", "0x")[2:])
+            if not any(_bloom_has(bloom, bits) for bits in self._address_bits):
+                continue
+            try:
+                own = with_rpc_retries(self.rpc.get_logs_at, self.addresses, header["hash"])
+            except RpcError as exc:
+                raise LogsIncompleteError(
+                    f"block {number}'s bloom names our contracts, the range had no log of it, and "
+                    f"its logs by hash failed: {exc}"
+                ) from exc
+            if own:
+                raise LogsIncompleteError(
+                    f"eth_getLogs {first}..{last} left out the {len(own)} logs of block {number}"
+                )
 
     @staticmethod
     def _check_links(
@@ -359,6 +446,8 @@ class Indexer:
                     .where(IndexerCursor.name == CURSOR)
                     .values(last_block=batch.last, last_hash=batch.last_hash, undo_from=undo_from)
                 )
+                # with the cursor: a reader that sees the new cursor sees the index fresh at it
+                self._write_health(conn, halted=None)
             except BaseException:
                 self._forget()
                 raise
@@ -472,6 +561,21 @@ class Indexer:
                 yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _bloom_bits(item: bytes) -> list[tuple[int, int]]:
+    """The three (byte index, bit mask) pairs `item` sets in a 2048-bit logs bloom (yellow
+    paper §4.3.1: the low 11 bits of the first three byte pairs of keccak(item))."""
+    digest = keccak(item)
+    bits = []
+    for i in (0, 2, 4):
+        bit = ((digest[i] << 8) | digest[i + 1]) & 2047
+        bits.append((255 - bit // 8, 1 << (bit % 8)))
+    return bits
+
+
+def _bloom_has(bloom: bytes, bits: list[tuple[int, int]]) -> bool:
+    return len(bloom) == 256 and all(bloom[index] & mask for index, mask in bits)
 
 
 def _undo_from(current: int | None, batch: Batch, window_start: int) -> int | None:

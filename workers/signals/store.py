@@ -1,7 +1,11 @@
 """The one door to stored vehicle signals. OEM pulls and device telemetry write through
-`store_signals`; the gateway, streams and datasets read through `latest` and `history`.
-The tables (`workers.db.signals`) keep every observation in arrival order and the newest
-one per vehicle and name, so the metered `signals/latest` is one indexed read."""
+`store_signals`; the gateway, streams and datasets read through `latest` and `history`,
+which hand back observations as a buyer may see them: within the window the access rule
+allows (`since_ms`, from `workers.access.window_start`, applied in SQL: an observation before
+it is never returned) and with the owner's privacy zones applied
+(`workers.signals.zones.coarsen`). The tables (`workers.db.signals`) keep every observation
+in arrival order and the newest one per vehicle and name, so the metered `signals/latest` is
+one indexed read."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from workers.db import upsert
 from workers.db.signals import LatestSignal, StoredSignal
+from workers.signals import zones
 
 #: What a newer observation replaces in `signals_latest` (all but the key).
 _NEWER = ("value", "number", "unit", "timestamp_ms", "source", "signature")
@@ -89,20 +94,32 @@ _LATEST = (
         LatestSignal.timestamp_ms,
         LatestSignal.source,
         LatestSignal.signature,
+        zones.ZONED,
     )
-    .where(LatestSignal.vehicle_id == bindparam("vehicle_id"))
+    .where(
+        LatestSignal.vehicle_id == bindparam("vehicle_id"),
+        LatestSignal.timestamp_ms >= bindparam("since_ms"),
+    )
     .order_by(LatestSignal.name)
 )
 
 
-def latest(session: Session, vehicle_id: int, names: Iterable[str] | None = None) -> list[SignalValue]:
+def latest(
+    session: Session, vehicle_id: int, names: Iterable[str] | None = None, *, since_ms: int
+) -> list[SignalValue]:
     """The newest observation of each of the vehicle's signals (of `names` only, if given), by
-    name (one indexed read)."""
-    rows = session.connection().execute(_LATEST, {"vehicle_id": vehicle_id})
-    found = [
-        SignalValue(name, json.loads(value), unit, int(ts), source, sig)
-        for name, value, unit, ts, source, sig in rows
-    ]
+    name, when it was made at or after `since_ms` (one indexed read, which also tells whether
+    the vehicle has live privacy zones), privacy zones applied."""
+    rows = session.connection().execute(_LATEST, {"vehicle_id": vehicle_id, "since_ms": since_ms}).all()
+    found = zones.coarsen(
+        session,
+        vehicle_id,
+        [
+            SignalValue(name, json.loads(value), unit, int(ts), source, sig)
+            for name, value, unit, ts, source, sig, _ in rows
+        ],
+        zoned=bool(rows) and bool(rows[0].zoned),
+    )
     if names is None:
         return found
     wanted = set(names)
@@ -114,21 +131,33 @@ def history(
     vehicle_id: int,
     *,
     names: Iterable[str] | None = None,
-    since_ms: int = 0,
+    since_ms: int,
     until_ms: int = END_OF_TIME_MS,
     limit: int = 10_000,
 ) -> list[SignalValue]:
     """The vehicle's observations (of `names` only, if given) in [since_ms, until_ms], oldest
-    first, at most `limit`."""
+    first, at most `limit`, privacy zones applied. A coordinate is read with its partner (a
+    zone needs the whole point), which may leave fewer than `limit` when only one is asked."""
     query = select(StoredSignal).where(
         StoredSignal.vehicle_id == vehicle_id,
         StoredSignal.timestamp_ms >= since_ms,
         StoredSignal.timestamp_ms <= until_ms,
     )
-    if names is not None:
-        query = query.where(StoredSignal.name.in_(list(names)))
-    rows = session.scalars(query.order_by(StoredSignal.timestamp_ms, StoredSignal.id).limit(limit))
-    return [
-        SignalValue(r.name, json.loads(r.value), r.unit, int(r.timestamp_ms), r.source, r.signature)
-        for r in rows
-    ]
+    wanted = None if names is None else set(names)
+    read = limit
+    if wanted is not None:
+        if wanted & zones.COORDINATES and not wanted >= zones.COORDINATES:
+            wanted_and_partner, read = wanted | zones.COORDINATES, 2 * limit
+        else:
+            wanted_and_partner = wanted
+        query = query.where(StoredSignal.name.in_(sorted(wanted_and_partner)))
+    rows = session.scalars(query.order_by(StoredSignal.timestamp_ms, StoredSignal.id).limit(read))
+    found = zones.coarsen(
+        session,
+        vehicle_id,
+        [
+            SignalValue(r.name, json.loads(r.value), r.unit, int(r.timestamp_ms), r.source, r.signature)
+            for r in rows
+        ],
+    )
+    return [s for s in found if wanted is None or s.name in wanted][:limit]

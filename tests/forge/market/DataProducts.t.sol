@@ -161,23 +161,32 @@ contract DataProductsTest is MarketBase {
 
     function test_createProduct_revertsWhenPermissionBitsUnknown() public {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1);
-        t.requiredPermissions = Permissions.TELEMETRY | (1 << 8) | (1 << 200);
+        t.requiredPermissions = Permissions.TELEMETRY | (1 << 9) | (1 << 200);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IDataProducts.UnknownPermissionBits.selector, t.requiredPermissions, (1 << 8) | (1 << 200)
+                IDataProducts.UnknownPermissionBits.selector, t.requiredPermissions, (1 << 9) | (1 << 200)
             )
         );
         vm.prank(operator);
         products.createProduct(t);
     }
 
+    function test_createProduct_acceptsTheHistoryBit() public {
+        IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Api, 1);
+        t.requiredPermissions = Permissions.TELEMETRY | Permissions.HISTORY;
+        vm.prank(operator);
+        products.createProduct(t);
+        assertEq(products.saleTerms(ProductId.wrap(1)).requiredPermissions, Permissions.TELEMETRY | Permissions.HISTORY);
+        assertEq(products.KNOWN_PERMISSIONS(), Permissions.ALL | Permissions.HISTORY);
+    }
+
     function testFuzz_createProduct_acceptsOnlyKnownPermissionBits(uint256 bits) public {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Stream, 1);
         t.requiredPermissions = bits;
-        bool known = bits & ~uint256(0xff) == 0;
+        bool known = bits & ~uint256(0x1ff) == 0;
         if (!known) {
             vm.expectRevert(
-                abi.encodeWithSelector(IDataProducts.UnknownPermissionBits.selector, bits, bits & ~uint256(0xff))
+                abi.encodeWithSelector(IDataProducts.UnknownPermissionBits.selector, bits, bits & ~uint256(0x1ff))
             );
         }
         vm.prank(operator);

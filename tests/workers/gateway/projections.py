@@ -3,11 +3,12 @@ chain as the indexer would have confirmed it (the anvil-backed suites use the re
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from workers.db.indexing import IndexedBlock, IndexerCursor
+from workers.db.indexing import IndexedBlock, IndexerCursor, IndexerHealth
 from workers.db.projections import BundleComponent, Membership, Order, Product, Vehicle
 from workers.protocol import KNOWN_USES, ZERO_ADDRESS, Use
 from workers.protocol.permissions import LIVE, LOCATION, TELEMETRY
@@ -45,6 +46,18 @@ class World:
             self.session.merge(
                 IndexedBlock(number=block, hash="0x" + "00" * 32, parent_hash=None, timestamp=timestamp)
             )
+        # the indexer reports a fresh index at this head (workers/indexer/health.py)
+        self.session.merge(
+            IndexerHealth(
+                name="main",
+                chain_head=block,
+                chain_head_timestamp=timestamp,
+                indexed_block=block,
+                indexed_timestamp=timestamp,
+                checked_at=time.time(),
+                halted=None,
+            )
+        )
 
     def product(
         self,
@@ -91,13 +104,28 @@ class World:
                 )
             )
 
-    def vehicle(self, vehicle_id: int, owner: str, generation: int = 1) -> None:
+    def vehicle(self, vehicle_id: int, owner: str, generation: int = 1, *, tenure_from: int = 0) -> None:
+        """`owner` holds the vehicle in `generation` since `tenure_from` (unix seconds)."""
         self.session.merge(
-            Vehicle(vehicle_id=vehicle_id, owner=owner, generation=generation, burned=False, block_number=1)
+            Vehicle(
+                vehicle_id=vehicle_id,
+                owner=owner,
+                generation=generation,
+                tenure_started_at=tenure_from,
+                burned=False,
+                block_number=1,
+            )
         )
 
     def join(
-        self, product_id: int, vehicle_id: int, owner: str, version: int = 1, generation: int = 1
+        self,
+        product_id: int,
+        vehicle_id: int,
+        owner: str,
+        version: int = 1,
+        generation: int = 1,
+        *,
+        joined_at: int = 0,
     ) -> None:
         self.session.merge(
             Membership(
@@ -106,6 +134,7 @@ class World:
                 owner=owner,
                 version=version,
                 generation=generation,
+                joined_at=joined_at,
                 block_number=1,
             )
         )
@@ -135,3 +164,12 @@ class World:
             vehicle_id,
             [SignalValue(name, value, "km/h", ts_ms, source) for name, value in values.items()],
         )
+
+
+def fresh_index(db_url: str, block: int = 10) -> None:
+    """An empty index the indexer reports fresh at `block` (the gateway serves nothing from
+    an index without a health report)."""
+    from tests.support.databases import session_scope  # noqa: PLC0415
+
+    with session_scope(db_url) as session:
+        World(session).head(block)

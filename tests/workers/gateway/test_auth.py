@@ -13,6 +13,7 @@ from siwe import SiweMessage
 from devkit.deployment import Deployer
 from tests.support.anvil import ANVIL_KEYS
 from tests.workers.gateway.conftest import gateway_settings, sign, sign_in
+from tests.workers.gateway.projections import fresh_index
 from workers.config import PROJECT_ROOT
 from workers.gateway.app import create_app
 from workers.gateway.auth import decode_token
@@ -118,6 +119,7 @@ def test_garbage_is_a_bad_message(client: TestClient) -> None:
 
 
 def test_tokens_are_checked(client: TestClient) -> None:
+    fresh_index(client.app.state.gateway.settings.database_url)
     token = sign_in(client)
     secret = client.app.state.gateway.token_secret
     identity = decode_token(token, secret)
@@ -140,6 +142,7 @@ def test_sign_in_is_rate_limited_per_client(sqlite_db: str) -> None:
 
 def test_tokens_are_rate_limited(sqlite_db: str) -> None:
     app = create_app(gateway_settings(sqlite_db, rate_limit_per_second=0.01, rate_limit_burst=2))
+    fresh_index(sqlite_db)
     with TestClient(app, base_url="http://localhost:8000") as client:
         token = sign_in(client)
         headers = {"Authorization": f"Bearer {token}"}

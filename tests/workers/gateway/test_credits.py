@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tests.support.databases import session_scope
 from workers.access.rule import Entitlement, OrderFacts
 from workers.db.gateway import ApiCredit
-from workers.gateway.credits import ensure_counter, spend_credit, spend_first
+from workers.gateway.credits import ensure_counter, in_spending_order, spend_credit
 
 BUYER = "0x" + "11" * 20
 
@@ -48,13 +48,21 @@ def test_ten_credits_fifty_concurrent_calls_exactly_ten_succeed(db_url: str, pre
         assert session.scalar(select(ApiCredit.remaining).where(ApiCredit.order_id == 1)) == 0
 
 
-def test_spend_first_moves_on_to_the_next_order(db_url: str) -> None:
-    first, second = _ent(1, 1), _ent(2, 2)
+def test_the_earliest_ending_order_pays_first_then_the_next(db_url: str) -> None:
+    first = Entitlement(OrderFacts(1, 7, BUYER, 1, 0, 2**30), 7, 7, 1)
+    second = _ent(2, 2)
     taken = []
     for _ in range(4):
         with session_scope(db_url) as session:
-            got = spend_first(session, (second, first))
-            taken.append(None if got is None else (got[0].order.order_id, got[1]))
+            paid = next(
+                (
+                    (ent.order.order_id, left)
+                    for ent in in_spending_order((second, first))
+                    if (left := spend_credit(session, ent)) is not None
+                ),
+                None,
+            )
+            taken.append(paid)
     assert taken == [(1, 0), (2, 1), (2, 0), None]
 
 

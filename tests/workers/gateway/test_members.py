@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.anvil import ANVIL_KEYS
-from tests.support.databases import get_engine
+from tests.support.databases import get_engine, session_scope
 from tests.support.history import ACCOUNTS, OWNERS, History
 from tests.support.market import market_with_pools, settings_for
 from tests.workers.gateway.conftest import sign_in
@@ -17,6 +17,7 @@ from workers.config import use_settings
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
 from workers.settlement import Settlement
+from workers.signals.store import SignalValue, store_signals
 
 CONSUMER_KEY = ANVIL_KEYS[8]  # tests.support.history.CONSUMER: holds 100 Api credits
 
@@ -32,6 +33,11 @@ def test_calls_answered_by_the_gateway_are_paid_to_the_members(deployment, db_ur
     market.history.tx("DataProducts", "join", market.api, v5, sender=OWNERS[1])
     Indexer(connect(settings), get_engine(db_url), settings).sync()
     epoch = market.epoch()
+    # both cars report after joining (a call that returns nothing is not paid for)
+    after_join = (anvil.w3.eth.get_block("latest")["timestamp"] + 1) * 1000
+    with session_scope(db_url) as session:
+        for vehicle in (v1, v5):
+            store_signals(session, vehicle, [SignalValue("Vehicle.Speed", 42.0, "km/h", after_join, "oem:1")])
 
     with TestClient(create_app(settings), base_url="http://localhost:8000") as client:
         token = sign_in(client, CONSUMER_KEY)

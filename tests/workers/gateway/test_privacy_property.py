@@ -1,12 +1,19 @@
 """The privacy property, stateful (hypothesis): random sequences of grants, revokes, joins,
-leaves, term changes, activations, transfers, purchases, order expiries and operator slashes
-on a real anvil, the real indexer following (0 confirmations), then random gateway reads,
-commands and datasets compared with the access rule evaluated here, independently, from
-the contracts' views at the block the indexer applied:
+leaves, term changes, activations, transfers and buy-backs, purchases, order expiries,
+operator slashes, buyer deactivations (de-whitelisting, slashing) and reactivations, and
+vehicles driving (signals stored at chain time), on a real anvil, the real indexer following
+(0 confirmations), then random gateway reads (latest and history from 0), commands and
+datasets compared with the access rule evaluated here, independently, from the contracts'
+views at the block the indexer applied and the times this test saw each transfer and join:
 
 - 0 data served without consent (the gateway answered, the chain says no),
-- 0 wrongful refusals (the gateway refused, the chain says yes),
-- no aggregate below minCohort, and none containing a non-member.
+- 0 wrongful refusals (the gateway refused or answered nothing, the chain says yes),
+- every answer is exactly the model's (the signals inside the paying order's window: the
+  current tenure, since joining unless the terms require HISTORY), and no served value was
+  recorded in a previous owner's tenure (nor the same owner's before a buy-back),
+- an empty answer costs nothing, and the earliest-ending order with data pays,
+- no aggregate below minCohort, and every aggregate is exactly the members with data in
+  their window.
 
 Each example starts from the same chain snapshot with a fresh database."""
 
@@ -50,7 +57,7 @@ from workers.db.settlement import Usage
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
 from workers.protocol import DIMO, MONTH_SECONDS, NO_END, Kind, Role
-from workers.protocol.permissions import DRIVE, LIVE, LOCATION, LOCK, TELEMETRY, UNLOCK
+from workers.protocol.permissions import DRIVE, HISTORY, LIVE, LOCATION, LOCK, TELEMETRY, UNLOCK
 from workers.signals.store import SignalValue, store_signals
 
 SPEED = "Vehicle.Speed"
@@ -60,7 +67,7 @@ DRIVER_KEY = ANVIL_KEYS[5]
 STRANGER_KEY = ANVIL_KEYS[9]
 MAX_VEHICLES = 7
 MIN_COHORT = 2
-EXAMPLES = 25
+EXAMPLES = 12
 STEPS = 30
 
 #: What the property test ran, for the report at the end of the module.
@@ -88,6 +95,9 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     products = {
         "api": world.create_product(Kind.API, permissions=TELEMETRY | LOCATION, tag="p-api"),
         "api_telemetry": world.create_product(Kind.API, permissions=TELEMETRY, tag="p-api-t"),
+        "api_history": world.create_product(
+            Kind.API, permissions=TELEMETRY | LOCATION | HISTORY, tag="p-api-h"
+        ),
         "stream": world.create_product(Kind.STREAM, permissions=TELEMETRY | LOCATION | LIVE, tag="p-stream"),
         "dataset": world.create_product(
             Kind.DATASET, permissions=TELEMETRY, min_cohort=MIN_COHORT, tag="p-ds"
@@ -110,6 +120,8 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
             "deployment_file": manifest_file,
             "confirmations": 0,
             "access_cache_ttl": 0,
+            "index_health_ttl": 0,
+            "index_max_blocks_behind": 4,  # a stale-index step mines 6 blocks, not 66
             "rate_limit_per_second": 1e6,
             "rate_limit_burst": 10**6,
             "broker_url": redis_server.url,
@@ -143,21 +155,30 @@ class Oracle:
     def member(self, product_id: int, vehicle_id: int) -> bool:
         return bool(self._call(self.world.products.functions.isMember(product_id, vehicle_id)))
 
+    def is_active(self, account: str, role: Role) -> bool:
+        return bool(self._call(self.world.staking.functions.isActive(to_checksum_address(account), role)))
+
     def operator_active(self, operator: str) -> bool:
-        return bool(self._call(self.world.staking.functions.isActive(operator, Role.OPERATOR)))
+        return self.is_active(operator, Role.OPERATOR)
+
+    def buyer_active(self, buyer: str) -> bool:
+        return self.is_active(buyer, Role.CONSUMER) or self.is_active(buyer, Role.BROKER)
 
     def order(self, order_id: int) -> tuple:
         return self._call(self.world.market.functions.order(order_id))
 
     def may_call(
         self, caller: str, product_id: int, vehicle_id: int, mask: int, *, orders: list[int], used: Counter
-    ) -> set[int]:
-        """A metered read: Api product active, operator active, signals within its permissions,
-        and a live entitlement (credits left, in time) whose consent product the vehicle joined.
-        Returns the orders that may pay for it (empty: refuse)."""
-        valid: set[int] = set()
+    ) -> dict[int, tuple[int, int]]:
+        """A metered read: Api product active, operator active, buyer active, signals within
+        its permissions, and a live entitlement (credits left, in time) whose consent product
+        the vehicle joined. Returns the orders that may pay for it with their consent product
+        and end (empty: refuse)."""
+        valid: dict[int, tuple[int, int]] = {}
         operator, _, active, terms = self.product(product_id)
         if terms[0] != Kind.API or not active or not self.operator_active(operator) or mask & ~terms[6]:
+            return valid
+        if not self.buyer_active(caller):
             return valid
         for order_id in orders:
             ordered, buyer, _, quantity, _, starts, ends, _ = self.order(order_id)
@@ -177,7 +198,7 @@ class Oracle:
             if used[(order_id, product_id)] >= allowance:
                 continue
             if self.member(consent, vehicle_id):
-                valid.add(order_id)
+                valid[order_id] = (consent, ends)
         return valid
 
 
@@ -202,6 +223,16 @@ class PrivacyMachine(RuleBasedStateMachine):
         self.consumers = list(fx.world.consumer_keys)
         self.tokens = {key: self._sign_in(key) for key in self.consumers}
         self.vehicles: dict[int, str] = {}  # vehicle -> owner key
+        #: vehicle -> (tenure number, its start: the block time of the vehicle's last transfer)
+        self.tenure: dict[int, tuple[int, int]] = {}
+        #: (product, vehicle) -> the block time of the vehicle's last join
+        self.joined: dict[tuple[int, int], int] = {}
+        #: vehicle -> every stored observation: (name, value, unix ms, tenure number)
+        self.stored: dict[int, list[tuple[str, float, int, int]]] = {}
+        self.values = 0.0
+        self.drive_block, self.drives = 0, 0
+        #: vehicle -> the owners before the current one (a transfer back is a buy-back)
+        self.owners_before: dict[int, set[str]] = {}
         self.orders: list[int] = []
         self.used: Counter[tuple[int, int]] = Counter()
         self._base_story()
@@ -215,15 +246,21 @@ class PrivacyMachine(RuleBasedStateMachine):
         for vehicle, which in (
             (v1, "api"),
             (v1, "api_telemetry"),
+            (v1, "api_history"),
             (v1, "bundle"),
             (v2, "api"),
             (v3, "bundle"),
+            (v3, "dataset"),
+            (v4, "dataset"),
         ):
             world.join(self.vehicles[vehicle], products[which], vehicle)
-        for vehicle in (v3, v4):
-            world.join(self.vehicles[vehicle], products["dataset"], vehicle)
+            self.joined[(products[which], vehicle)] = self._chain_time()
+        for vehicle in (v1, v3, v4):
+            self._drive(vehicle)
         self.orders.append(world.buy_credits(self.consumers[0], products["api"], 8))
         self.orders.append(world.buy_credits(self.consumers[0], products["api_telemetry"], 8))
+        self.orders.append(world.buy_credits(self.consumers[1], products["api_history"], 8))
+        self.orders.append(world.buy_credits(self.consumers[1], products["api"], 4))
         self.orders.append(world.subscribe(self.consumers[1], products["bundle"], 1, 1))
 
     def teardown(self) -> None:
@@ -266,6 +303,7 @@ class PrivacyMachine(RuleBasedStateMachine):
     ACTIONS = (
         "mint_vehicle", "join", "join", "leave", "grant", "revoke", "transfer", "change_terms",
         "set_active", "buy_credits", "subscribe_bundle", "expire_orders", "slash_operator",
+        "drive", "drive", "deactivate_buyer", "reactivate_buyer",
     )  # fmt: skip
 
     @rule(data=st.data())
@@ -294,28 +332,50 @@ class PrivacyMachine(RuleBasedStateMachine):
         if len(self.vehicles) < MAX_VEHICLES:
             self.mint(data.draw(st.sampled_from(range(3)), label="owner"))
 
+    def _chain_time(self) -> int:
+        """The time of the latest block: that of the transaction just sent (anvil mines one a tx)."""
+        return int(self.fx.node.w3.eth.get_block("latest")["timestamp"])
+
     def mint(self, owner: int) -> None:
         key = self.fx.world.owner_keys[owner]
         vehicle = self.fx.world.mint(key)
         self.vehicles[vehicle] = key
+        self.tenure[vehicle] = (0, self._chain_time())
+        self.stored[vehicle] = []
+        self._drive(vehicle)
+
+    def _drive(self, vehicle: int) -> None:
+        """The vehicle reports a speed and a latitude, observed in the second of a new block a
+        second later (so after every transaction so far), before its time (so strictly before
+        any later transfer or join), each value and time unique."""
+        self.fx.node.increase_time(1)
+        block_time = self._chain_time()
+        self.drives = self.drives + 1 if self.drive_block == block_time else 0
+        self.drive_block = block_time
+        at = block_time * 1000 - 500 + self.drives
+        observations = []
+        for name in (SPEED, LAT):
+            self.values += 1
+            observations.append(SignalValue(name, self.values, None, at, "oem:1"))
+            self.stored[vehicle].append((name, self.values, at, self.tenure[vehicle][0]))
         with session_scope(self.db_url) as session:
-            store_signals(
-                session,
-                vehicle,
-                [
-                    SignalValue(SPEED, 50.0, "km/h", 1_700_000_000_000, "oem:1"),
-                    SignalValue(LAT, 48.1, "degrees", 1_700_000_000_000, "oem:1"),
-                ],
-            )
+            store_signals(session, vehicle, observations)
+
+    def drive(self, data: st.DataObject) -> None:
+        self._drive(self._vehicle(data))
 
     def join(self, data: st.DataObject) -> None:
         vehicle = self._vehicle(data)
-        which = data.draw(st.sampled_from(["api", "api_telemetry", "bundle", "dataset", "stream"]))
-        self._try(self.fx.world.join, self.vehicles[vehicle], self.fx.products[which], vehicle)
+        which = data.draw(
+            st.sampled_from(["api", "api_telemetry", "api_history", "bundle", "dataset", "stream"])
+        )
+        product = self.fx.products[which]
+        if self._try(self.fx.world.join, self.vehicles[vehicle], product, vehicle):
+            self.joined[(product, vehicle)] = self._chain_time()
 
     def leave(self, data: st.DataObject) -> None:
         vehicle = self._vehicle(data)
-        which = data.draw(st.sampled_from(["api", "api_telemetry", "bundle", "dataset"]))
+        which = data.draw(st.sampled_from(["api", "api_telemetry", "api_history", "bundle", "dataset"]))
         self._try(self.fx.world.leave, self.vehicles[vehicle], self.fx.products[which], vehicle)
 
     def grant(self, data: st.DataObject) -> None:
@@ -333,10 +393,19 @@ class PrivacyMachine(RuleBasedStateMachine):
     def transfer(self, data: st.DataObject) -> None:
         vehicle = self._vehicle(data)
         new_owner = self.fx.world.owner_keys[data.draw(st.sampled_from(range(3)), label="to")]
+        earlier = sorted(self.owners_before.get(vehicle, set()) - {self.vehicles[vehicle]})
+        if earlier and data.draw(st.booleans(), label="buy back"):
+            new_owner = data.draw(st.sampled_from(earlier), label="previous owner")
         if self._try(
             self.fx.world.transfer, self.vehicles[vehicle], vehicle, Account.from_key(new_owner).address
         ):
+            held = {self.vehicles[vehicle]}
+            TALLY["transfers"] += 1
+            if new_owner in self.owners_before.get(vehicle, set()) and new_owner not in held:
+                TALLY["buy-backs"] += 1
+            self.owners_before.setdefault(vehicle, set()).add(self.vehicles[vehicle])
             self.vehicles[vehicle] = new_owner
+            self.tenure[vehicle] = (self.tenure[vehicle][0] + 1, self._chain_time())
 
     def change_terms(self, data: st.DataObject) -> None:
         which = data.draw(st.sampled_from(["api", "api_telemetry", "bundle"]))
@@ -375,6 +444,27 @@ class PrivacyMachine(RuleBasedStateMachine):
         """A month passes: subscriptions end (credit orders never do)."""
         self.fx.node.increase_time(MONTH_SECONDS + 1)
 
+    def deactivate_buyer(self, data: st.DataObject) -> None:
+        """The DAO de-whitelists a consumer or slashes its stake below the required stake."""
+        world = self.fx.world
+        consumer = self.consumers[data.draw(st.sampled_from(range(2)), label="consumer")]
+        account = world.address(consumer)
+        if data.draw(st.booleans(), label="slash"):
+            active = world.staking.functions.stakeOf(account).call()[0]
+            self._try(
+                world.send, world.dao_key, world.staking, "slash", account, active, 0, b"\x00" * 32, "misuse"
+            )
+        else:
+            self._try(
+                world.send, world.dao_key, world.staking, "setWhitelisted", account, Role.CONSUMER, False
+            )
+
+    def reactivate_buyer(self, data: st.DataObject) -> None:
+        """A consumer is whitelisted again and tops its stake up."""
+        world = self.fx.world
+        consumer = self.consumers[data.draw(st.sampled_from(range(2)), label="consumer")]
+        self._try(world.stake, consumer, Role.CONSUMER, 1_000 * DIMO)
+
     def slash_operator(self, data: st.DataObject) -> None:
         restake = data.draw(st.integers(0, 3), label="restake") > 0  # mostly the operator tops up again
         if self._try(self.fx.world.slash_operator, DIMO) and restake:
@@ -382,17 +472,65 @@ class PrivacyMachine(RuleBasedStateMachine):
 
     # --- checks -----------------------------------------------------------------------------
 
+    @rule(data=st.data())
+    def step_after_a_stale_index(self, data: st.DataObject) -> None:
+        """One time in eight the index falls behind first (#14, fail closed), then a step."""
+        if data.draw(st.integers(0, 7), label="index falls behind?") == 0:
+            self.index_falls_behind(data)
+        self.step(data)
+
+    def index_falls_behind(self, data: st.DataObject) -> None:
+        """The chain runs INDEX_MAX_BLOCKS_BEHIND + 2 blocks ahead and the indexer applies one:
+        whatever the rule would say, a read answers 503 `index_stale`. The step's reads sync
+        the index first and are checked under the rule again."""
+        TALLY["stale-index steps"] += 1
+        self.fx.node.mine(self.settings.index_max_blocks_behind + 2)
+        self.indexer.sync(max_blocks=1)
+        vehicle = data.draw(st.sampled_from(sorted(self.vehicles)), label="vehicle")
+        key = self.consumers[data.draw(st.sampled_from(range(2)), label="consumer")]
+        product = self.fx.products[data.draw(st.sampled_from(["api", "api_telemetry"]), label="product")]
+        answer = self.client.get(
+            f"/v1/products/{product}/vehicles/{vehicle}/signals/latest",
+            headers={"Authorization": f"Bearer {self.tokens[key]}"},
+        )
+        TALLY["reads refused: index_stale"] += 1
+        assert answer.status_code == 503, f"served from an index behind the chain: {answer.text}"
+        assert answer.json()["reason"] == "index_stale", answer.text
+
     def reads(self, data: st.DataObject, count: int) -> None:
         """A burst of random reads (after whatever the chain went through)."""
         for _ in range(count):
             self.read(
                 data.draw(st.sampled_from(sorted(self.vehicles))),
                 data.draw(st.sampled_from(range(2))),
-                data.draw(st.sampled_from(["api", "api_telemetry"])),
+                data.draw(st.sampled_from(["api", "api_telemetry", "api_history"])),
                 data.draw(st.sampled_from([None, SPEED, LAT])),
+                data.draw(st.sampled_from(["latest", "history"]), label="path"),
             )
 
-    def read(self, vehicle: int, consumer: int, which: str, names: str | None) -> None:
+    def window(self, oracle: Oracle, consent: int, vehicle: int) -> int:
+        """The model's window start (unix ms) for an order consented through `consent`."""
+        _, _, _, terms = oracle.product(consent)
+        start = self.tenure[vehicle][1]
+        if not terms[6] & HISTORY:
+            start = max(start, self.joined[(consent, vehicle)])
+        return start * 1000
+
+    def expected_answer(
+        self, vehicle: int, since_ms: int, names: set[str], path: str
+    ) -> list[tuple[str, float]]:
+        """What the gateway must answer within a window: latest (per name, the newest
+        observation, when inside it) or history (every observation inside it, oldest first)."""
+        inside = [o for o in self.stored[vehicle] if o[0] in names]
+        if path == "latest":
+            newest: dict[str, tuple[str, float, int, int]] = {}
+            for o in inside:
+                if o[0] not in newest or o[2] >= newest[o[0]][2]:
+                    newest[o[0]] = o
+            return sorted((o[0], o[1]) for o in newest.values() if o[2] >= since_ms)
+        return [(o[0], o[1]) for o in sorted(inside, key=lambda o: o[2]) if o[2] >= since_ms]
+
+    def read(self, vehicle: int, consumer: int, which: str, names: str | None, path: str) -> None:
         oracle = self._sync()
         key = self.consumers[consumer]
         caller = Account.from_key(key).address
@@ -400,35 +538,65 @@ class PrivacyMachine(RuleBasedStateMachine):
         _, _, _, terms = oracle.product(product)
         exposed = terms[6] & (TELEMETRY | LOCATION)
         mask = (LOCATION if names == LAT else TELEMETRY) if names else (exposed or TELEMETRY)
-        expected = oracle.may_call(caller, product, vehicle, mask, orders=self.orders, used=self.used)
+        carried = {SPEED, LAT} if names is None else {names}
+        carried = {n for n in carried if (LOCATION if n == LAT else TELEMETRY) & (mask if names else exposed)}
+        valid = oracle.may_call(caller, product, vehicle, mask, orders=self.orders, used=self.used)
+        answers = {
+            order: self.expected_answer(vehicle, self.window(oracle, consent, vehicle), carried, path)
+            for order, (consent, _) in valid.items()
+        }
+        payer = next(
+            (o for o in sorted(valid, key=lambda o: (valid[o][1], o)) if answers[o]),
+            None,
+        )
         query = f"?names={names}" if names else ""
+        if path == "history":
+            query = f"{query}{'&' if query else '?'}from=0"
+        route = "signals/latest" if path == "latest" else "signals"
         answer = self.client.get(
-            f"/v1/products/{product}/vehicles/{vehicle}/signals/latest{query}",
+            f"/v1/products/{product}/vehicles/{vehicle}/{route}{query}",
             headers={"Authorization": f"Bearer {self.tokens[key]}"},
         )
         TALLY["reads"] += 1
-        TALLY["reads served" if answer.status_code == 200 else "reads refused"] += 1
+        TALLY[f"reads {path}"] += 1
         assert answer.status_code != 500, answer.text
         if answer.status_code == 200:
-            assert expected, f"data served without consent: vehicle {vehicle} product {product} to {caller}"
+            assert valid, f"data served without consent: vehicle {vehicle} product {product} to {caller}"
             body = answer.json()
             assert body["vehicle_id"] == vehicle
-            served = {s["name"] for s in body["signals"]}
-            assert LAT not in served or (mask & LOCATION and terms[6] & LOCATION), served
-            paid_by = self._charged(product)
-            assert paid_by in expected, f"order {paid_by} paid, but only {expected} may"
-        else:
-            reason = answer.json().get("reason")
-            assert not expected, (
-                f"wrongful refusal ({reason}): vehicle {vehicle} product {product} {expected}"
+            served = [(s["name"], s["value"]) for s in body["signals"]]
+            current = self.tenure[vehicle][0]
+            tenure_of = {(o[0], o[1]): o[3] for o in self.stored[vehicle]}
+            assert all(tenure_of[s] == current for s in served), (
+                f"a previous tenure's data served: vehicle {vehicle} {served}"
             )
+            if not served:
+                TALLY["reads served empty"] += 1
+                assert payer is None, f"nothing served, but order {payer} may have {answers[payer]}"
+                self._charged(product, expect_none=True)
+                return
+            TALLY["reads served"] += 1
+            paid_by = self._charged(product)
+            assert paid_by == payer, f"order {paid_by} paid, the model says {payer} ({sorted(valid)})"
+            got = sorted(served) if path == "latest" else served
+            assert got == answers[payer], f"served {got}, the model says {answers[payer]}"
+        else:
+            TALLY["reads refused"] += 1
+            reason = answer.json().get("reason")
+            assert not valid, f"wrongful refusal ({reason}): vehicle {vehicle} product {product} {valid}"
+            TALLY[f"reads refused {reason}"] += 1
+            if reason == "buyer_inactive":
+                assert not oracle.buyer_active(caller)
 
-    def _charged(self, product: int) -> int:
+    def _charged(self, product: int, *, expect_none: bool = False) -> int | None:
         """The order the gateway took the credit from (its usage row names it); counted."""
         with session_scope(self.db_url, read_only=True) as session:
             sources = session.scalars(select(Usage.source).where(Usage.kind == "api")).all()
         spent = Counter((int(s.split(":")[1]), int(s.split(":")[2])) for s in sources if s)
         changed = [k for k, v in spent.items() if v != self.used[k]]
+        if expect_none:
+            assert not changed, f"an empty answer was charged: {changed}"
+            return None
         assert (
             len(changed) == 1 and changed[0][1] == product and spent[changed[0]] == self.used[changed[0]] + 1
         )
@@ -473,12 +641,19 @@ class PrivacyMachine(RuleBasedStateMachine):
             assert len(members) < terms[8], f"a cohort of {len(members)} members was refused"
             return
         if answer.status_code != 202:
-            assert not active or not oracle.operator_active(operator), answer.text
+            caller = Account.from_key(key).address
+            assert not active or not oracle.operator_active(operator) or not oracle.buyer_active(caller), (
+                answer.text
+            )
             return
+        # members with a speed inside their window (current tenure, since joining)
+        with_data = {
+            v for v in members if self.expected_answer(v, self.window(oracle, product, v), {SPEED}, "latest")
+        }
         job = answer.json()["job_id"]
         with session_scope(self.db_url) as session:
             status = build(
-                session, job, lambda op, _block: oracle.operator_active(to_checksum_address(op)), 86_400
+                session, job, lambda account, role, _block: oracle.is_active(account, role), 86_400
             )
         with session_scope(self.db_url, read_only=True) as session:
             row = session.get(DatasetJob, job)
@@ -489,12 +664,14 @@ class PrivacyMachine(RuleBasedStateMachine):
             }
         TALLY[f"datasets {status}"] += 1
         if status != "done":
-            assert len(members) < terms[8], f"{len(members)} members, minCohort {terms[8]}, job {status}"
+            assert len(with_data) < terms[8], f"{len(with_data)} members with data, minCohort {terms[8]}"
         else:
             result = json.loads(row.result)
-            assert result["cohort"] >= terms[8] >= MIN_COHORT
-            assert all(r[1] >= terms[8] for r in result["rows"])
-            assert contributors <= members, f"non-members {contributors - members} in an aggregate"
+            assert row.cohort >= terms[8] >= MIN_COHORT
+            assert len(contributors) == row.cohort
+            assert result["columns"] == ["group", "vehicles", "mean", "mean_scale"], result
+            assert 0 < result["privacy"]["epsilon"] <= row.epsilon
+            assert contributors == with_data, f"aggregated {contributors}, the model says {with_data}"
 
 
 def test_privacy_property(fixture: Fixture) -> None:

@@ -22,7 +22,7 @@ from devkit.devnet import free_port, stop_process, wait_ready
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import LiveServer, gateway_settings, sign, sign_in
-from tests.workers.gateway.projections import World
+from tests.workers.gateway.projections import World, fresh_index
 from workers.config import PROJECT_ROOT
 from workers.gateway.app import create_app
 from workers.protocol import Kind
@@ -49,6 +49,7 @@ def reason(answer: httpx.Response) -> str | None:
 def two_gateways(db_url: str) -> Iterator[tuple[TestClient, TestClient]]:
     """Two gateway apps, each with its own runtime (engine, pool, caches), on one database."""
     settings = gateway_settings(db_url, access_cache_ttl=0)
+    fresh_index(db_url)
     with (
         TestClient(create_app(settings), base_url="http://localhost:8000") as first,
         TestClient(create_app(settings), base_url="http://localhost:8000") as second,
@@ -125,6 +126,7 @@ def _sign_in_over_http(url: str, key: str) -> str:
 
 def test_two_gateway_processes_refuse_a_revoked_token_at_once(sqlite_db: str, tmp_path: Path) -> None:
     processes: list[subprocess.Popen[bytes]] = []
+    fresh_index(sqlite_db)
     try:
         a = _gateway_process(sqlite_db, tmp_path / "a.log", processes)
         b = _gateway_process(sqlite_db, tmp_path / "b.log", processes)
@@ -155,7 +157,7 @@ def test_an_open_stream_ends_at_its_next_tick_after_a_revocation_elsewhere(sqlit
         world.signals(1, {"Vehicle.Speed": 12.0}, now * 1000)
         world.join(1, 1, "0x" + "0b" * 20)
         world.order(1, 1, ADDRESS, 1, starts=now - 10, ends=now + 3600)
-    streaming = create_app(settings, operator_check=lambda _op, _block: True)
+    streaming = create_app(settings, staking_check=lambda _account, _role, _block: True)
     with TestClient(streaming, base_url="http://localhost:8000") as client:
         token = sign_in(client, KEY)
     server = LiveServer(streaming)

@@ -11,16 +11,17 @@ import httpx
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import OPERATOR, World
+from workers.db.projections import Membership
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
 from workers.protocol import MONTH_SECONDS, Kind
-from workers.protocol.permissions import TELEMETRY
+from workers.protocol.permissions import HISTORY, TELEMETRY
 
 BUYER_KEY = ANVIL_KEYS[5]
 BUYER = Account.from_key(BUYER_KEY).address
@@ -34,7 +35,7 @@ def world(db_url: str) -> Iterator[tuple[TestClient, str, set[str]]]:
     inactive: set[str] = set()
     app = create_app(
         gateway_settings(db_url, access_cache_ttl=0),
-        operator_check=lambda op, _block: op.lower() not in inactive,
+        staking_check=lambda account, _role, _block: account.lower() not in inactive,
     )
     with session_scope(db_url) as session:
         w = World(session)
@@ -150,7 +151,9 @@ def test_a_bundle_order_opens_its_api_component_for_bundle_members(world) -> Non
     with session_scope(db_url) as session:
         World(session).order(3, 4, BUYER.lower(), 1, starts=now + MONTH_SECONDS, ends=now + 3 * MONTH_SECONDS)
     token = sign_in(client, BUYER_KEY)
-    _refused(_get(client, token, 1, 2), "order_expired")  # not started yet
+    # the bundle order has not started; order 1 (credits left) lacks only vehicle 2's consent:
+    # the refusal names what blocks the most useful order
+    _refused(_get(client, token, 1, 2), "no_consent")
     # the chain runs ahead of the wall: the rule's clock follows the indexed block
     with session_scope(db_url) as session:
         World(session).head(11, timestamp=now + 2 * MONTH_SECONDS)
@@ -202,3 +205,97 @@ def test_fifty_concurrent_calls_on_ten_credits_exactly_ten_succeed(world) -> Non
     assert statuses.count(402) == 40
     with session_scope(db_url, read_only=True) as session:
         assert len(session.scalars(select(Usage)).all()) == 10
+
+
+def _history(client: TestClient, token: str, product: int, vehicle: int) -> httpx.Response:
+    return client.get(
+        f"/v1/products/{product}/vehicles/{vehicle}/signals?names={SPEED}&from=0",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def test_reads_serve_only_the_current_tenure_since_joining_unless_terms_ask_for_history(world) -> None:
+    """`from=0` never reaches a previous owner's data; without HISTORY nor data from before the
+    vehicle joined; with HISTORY the current tenure's earlier data, never the previous owner's."""
+    client, db_url, _ = world
+    buyer, new_owner, sold = BUYER.lower(), "0x" + "0c" * 20, 1_700_001_000
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(11)
+        w.product(5, Kind.API, permissions=TELEMETRY | HISTORY)
+        w.order(5, 5, buyer, 10)
+        # vehicle 1 (previous owner's speed at 1_700_000_000) is sold; its new owner drives
+        # before and after joining products 1 and 5
+        w.vehicle(1, new_owner, generation=2, tenure_from=sold)
+        w.signals(1, {SPEED: 61.0}, (sold + 100) * 1000)
+        w.join(1, 1, new_owner, generation=2, joined_at=sold + 500)
+        w.join(5, 1, new_owner, generation=2, joined_at=sold + 500)
+        w.signals(1, {SPEED: 62.0}, (sold + 600) * 1000)
+    token = sign_in(client, BUYER_KEY)
+    answer = _history(client, token, 1, 1)
+    assert answer.status_code == 200, answer.text
+    assert [s["value"] for s in answer.json()["signals"]] == [62.0]
+    answer = _history(client, token, 5, 1)
+    assert [s["value"] for s in answer.json()["signals"]] == [61.0, 62.0]
+    # signals/latest of a vehicle whose every stored value is its previous owner's: nothing
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(12)
+        w.vehicle(3, new_owner, generation=2, tenure_from=sold)
+        w.join(1, 3, new_owner, generation=2, joined_at=sold)
+    answer = _get(client, token, 1, 3)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["signals"] == []
+
+
+def test_a_call_that_returns_no_signals_costs_no_credit_and_records_no_usage(world) -> None:
+    client, db_url, _ = world
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(11)
+        w.join(1, 3, OWNER, joined_at=1_800_000_000)  # its only data predates the joining
+    token = sign_in(client, BUYER_KEY)
+    for _ in range(4):  # more calls than the order's 3 credits
+        answer = _get(client, token, 1, 3)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"vehicle_id": 3, "signals": [], "credits_left": 3}
+        assert answer.headers["X-Credits-Remaining"] == "3"
+    history = _history(client, token, 1, 3)
+    assert history.status_code == 200 and history.json()["signals"] == []
+    with session_scope(db_url, read_only=True) as session:
+        assert session.scalars(select(Usage)).all() == []
+    assert _get(client, token, 1, 1).json()["credits_left"] == 2  # a call with data pays
+
+
+def test_a_refusal_names_what_blocks_the_most_useful_order(world) -> None:
+    """The old order is spent, the new one has credits: after the owner leaves the buyer
+    hears `no_consent` (what a new order cannot fix), not `credits_exhausted`."""
+    client, db_url, _ = world
+    token = sign_in(client, BUYER_KEY)
+    for _ in range(3):
+        assert _get(client, token, 1, 1).status_code == 200
+    _refused(_get(client, token, 1, 1), "credits_exhausted")
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(11)
+        w.order(7, 1, BUYER.lower(), 5)
+    assert _get(client, token, 1, 1).json()["credits_left"] == 4
+    with session_scope(db_url) as session:
+        World(session).head(12)
+        session.execute(delete(Membership).where(Membership.product_id == 1, Membership.vehicle_id == 1))
+    _refused(_get(client, token, 1, 1), "no_consent")
+
+
+def test_an_inactive_buyer_is_refused(world) -> None:
+    """A slashed or de-whitelisted buyer (no longer active as Consumer nor Broker at the
+    indexed block) reads nothing, whatever orders it holds."""
+    client, db_url, inactive = world
+    token = sign_in(client, BUYER_KEY)
+    assert _get(client, token, 1, 1).status_code == 200
+    inactive.add(BUYER.lower())
+    with session_scope(db_url) as session:
+        World(session).head(11)
+    _refused(_get(client, token, 1, 1), "buyer_inactive")
+    answer = _history(client, token, 1, 1)
+    _refused(answer, "buyer_inactive")
+    assert answer.status_code == 403

@@ -30,11 +30,16 @@ SPEED = "Vehicle.Speed"
 LAT = "Vehicle.CurrentLocation.Latitude"
 
 
+#: Accounts the Staking stand-in answers inactive for (reset by the fixture).
+INACTIVE: set[str] = set()
+
+
 @pytest.fixture
 def live(sqlite_db: str) -> Iterator[tuple[LiveServer, str, str]]:
+    INACTIVE.clear()
     app = create_app(
         gateway_settings(sqlite_db, access_cache_ttl=0, stream_min_refresh=0.2),
-        operator_check=lambda _op, _block: True,
+        staking_check=lambda account, _role, _block: account.lower() not in INACTIVE,
     )
     now = int(time.time())
     with session_scope(sqlite_db) as session:
@@ -153,3 +158,29 @@ def test_the_stream_drops_a_vehicle_whose_consent_is_gone(live) -> None:
         w.vehicle(1, "0x" + "0c" * 20, generation=2)  # transferred: its membership is void
     events = _events(server, token, "1/stream?refresh=1", 3)
     assert [e["vehicle_id"] for name, e in events if name == "signals"] == [2, 4]
+
+
+def test_the_stream_ends_when_the_buyer_is_no_longer_active(live) -> None:
+    """Slashed or de-whitelisted: the next tick after the indexed block ends the stream."""
+    server, token, db_url = live
+    with (
+        httpx.Client(base_url=server.url, timeout=15) as http,
+        http.stream(
+            "GET", "/v1/orders/1/stream?refresh=1", headers={"Authorization": f"Bearer {token}"}
+        ) as answer,
+    ):
+        events: list[tuple[str, dict]] = []
+        name = "message"
+        for line in answer.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line.split(":", 1)[1])))
+                if name == "signals" and not INACTIVE:
+                    INACTIVE.add(BUYER.lower())
+                    with session_scope(db_url) as session:
+                        World(session).head(11)
+                if name == "end":
+                    break
+    assert events[-1] == ("end", {"reason": "buyer_inactive", "detail": events[-1][1]["detail"]})
+    assert 1 <= sum(1 for name, _ in events if name == "signals") <= 4

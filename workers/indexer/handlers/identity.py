@@ -28,6 +28,7 @@ def vehicle_transfer(ev: Event, s: Store) -> None:
     row.update(
         owner=None if burned else to,
         generation=row["generation"] + 1,
+        tenure_started_at=ev.block_timestamp,
         burned=burned,
         block_number=ev.block_number,
     )
