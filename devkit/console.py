@@ -38,7 +38,7 @@ from workers import eip712
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import ANVIL_CHAIN_ID, Manifest, manifest_path, network_name
 from workers.merkle import PayoutTree
-from workers.protocol import DIMO, MAX_BPS, Role, permissions
+from workers.protocol import DIMO, MAX_PROTOCOL_FEE_BPS, Role, permissions
 
 #: Console name of each deployed contract.
 HANDLE_NAMES = {
@@ -298,9 +298,9 @@ def market_section(namespace: dict[str, Any]) -> dict[str, Any]:
     send = namespace["send"]
 
     def set_protocol_fee(bps: int) -> Any:
-        """Sets the protocol fee (0..10,000 bps) that new and updated terms are validated against."""
-        if not 0 <= bps <= MAX_BPS:
-            raise ValueError(f"protocol fee {bps} bps is outside 0..{MAX_BPS}")
+        """Sets the protocol fee (0..2,000 bps) that new and updated terms are validated against."""
+        if not 0 <= bps <= MAX_PROTOCOL_FEE_BPS:
+            raise ValueError(f"protocol fee {bps} bps is outside 0..{MAX_PROTOCOL_FEE_BPS}")
         return send(products.functions.setProtocolFeeBps(bps))
 
     def deactivate_product(product_id: int, sender: Deployer | None = None) -> Any:

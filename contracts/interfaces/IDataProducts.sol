@@ -128,8 +128,8 @@ interface IDataProducts {
     error InvalidSignature(address signer);
     /// @notice A GOVERNOR deactivated `productId`; only a GOVERNOR may reactivate it.
     error ProductHeldByGovernor(ProductId productId);
-    /// @notice The protocol fee `bps` is above 10,000.
-    error FeeTooHigh(uint16 bps);
+    /// @notice The protocol fee `bps` is above `max` (DataProducts.MAX_PROTOCOL_FEE_BPS).
+    error FeeTooHigh(uint16 bps, uint16 max);
     /// @notice No demand signal has id `signalId`, or it was already withdrawn.
     error DemandNotOpen(uint256 signalId);
     /// @notice `account` did not author demand signal `signalId`.
@@ -219,8 +219,10 @@ interface IDataProducts {
     /// @notice The protocol fee new terms are validated against (default 500 bps).
     function protocolFeeBps() external view returns (uint16);
 
-    /// @notice Sets the protocol fee for terms created or updated from now on. GOVERNOR.
-    ///         Existing terms keep the fee they were agreed under until their next update.
+    /// @notice Sets the protocol fee for terms created or updated from now on, at most
+    ///         MAX_PROTOCOL_FEE_BPS (20 %). GOVERNOR.
+    ///         Existing terms keep the fee they were agreed under until their next update, and
+    ///         the change bumps no product version: members' consents are not voided by it.
     function setProtocolFeeBps(uint16 bps) external;
 
     // ------------------------------------------------------------------ extensions
@@ -233,10 +235,7 @@ interface IDataProducts {
 
     /// @notice The vehicle's stored consent: the product version and vehicle generation it was
     ///         given for (version 0: none).
-    function consentOf(ProductId productId, uint256 vehicleId)
-        external
-        view
-        returns (uint64 version, uint64 generation);
+    function consentOf(ProductId productId, uint256 vehicleId) external view returns (uint64 version, uint64 generation);
 
     /// @notice A demand signal's author, spec hash, budget and whether it is still open.
     function demand(uint256 signalId)

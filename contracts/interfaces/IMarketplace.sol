@@ -80,6 +80,9 @@ interface IMarketplace {
     error InvalidClaimant(address account);
     /// @notice The caller has no earnings to withdraw.
     error NothingToWithdraw(address account);
+    /// @notice `buyer` named itself as the broker: a buyer cannot earn a broker share on its
+    ///         own purchase.
+    error BuyerIsBroker(address buyer);
 
     /// @notice Buys `vehicles` × `months` of a Stream or Bundle product at its price per
     ///         vehicle-month, for the declared `use`. Runs from now for `months` × 30 days.

@@ -33,6 +33,9 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
 
     /// @notice The protocol fee at deployment, in bps.
     uint16 public constant DEFAULT_PROTOCOL_FEE_BPS = 500;
+    /// @notice The highest protocol fee the DAO may set, in bps (20 %): members, operators and
+    ///         brokers always share at least 80 % of every payment.
+    uint16 public constant MAX_PROTOCOL_FEE_BPS = 2_000;
     /// @notice The most components a bundle may have (keeps every bundle loop bounded).
     uint256 public constant MAX_BUNDLE_COMPONENTS = 16;
     /// @notice Permitted-use bits: 0 insurance, 1 research, 2 fleet management, 3 marketing,
@@ -336,7 +339,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
 
     /// @inheritdoc IDataProducts
     function setProtocolFeeBps(uint16 bps) external onlyRole(GOVERNOR_ROLE) {
-        if (bps > MarketMath.MAX_BPS) revert FeeTooHigh(bps);
+        if (bps > MAX_PROTOCOL_FEE_BPS) revert FeeTooHigh(bps, MAX_PROTOCOL_FEE_BPS);
         protocolFeeBps = bps;
         emit ProtocolFeeSet(bps);
     }

@@ -361,7 +361,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         IDataProducts.Sale memory sale = _sellable(productId, broker, use, version);
         if (sale.kind != IDataProducts.Kind.Api) revert WrongProductKind(productId, uint8(sale.kind));
         uint256 paid = MarketMath.total(sale.price, calls);
-        orderId = _record(productId, broker, calls, paid, NO_END, use, MarketMath.tierOf(sale.requiredPermissions), false);
+        orderId =
+            _record(productId, broker, calls, paid, NO_END, use, MarketMath.tierOf(sale.requiredPermissions), false);
         _collect(orderId, productId, sale, broker, paid);
     }
 
@@ -371,7 +372,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     {
         IDataProducts.Sale memory sale = _sellable(productId, broker, use, version);
         if (sale.kind != IDataProducts.Kind.Dataset) revert WrongProductKind(productId, uint8(sale.kind));
-        orderId = _record(productId, broker, 1, sale.price, NO_END, use, MarketMath.tierOf(sale.requiredPermissions), false);
+        orderId =
+            _record(productId, broker, 1, sale.price, NO_END, use, MarketMath.tierOf(sale.requiredPermissions), false);
         _specs[orderId] = specHash;
         emit DatasetOrdered(orderId, specHash);
         _collect(orderId, productId, sale, broker, sale.price);
@@ -379,18 +381,22 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
 
     /// @dev The product, its operator, the broker and the declared use all allow this sale, and
     ///      its terms are still the version the buyer was quoted (unless it quoted ANY_VERSION).
+    ///      The one gate every purchase path passes, so the buyer-is-not-its-broker rule is here.
     function _sellable(ProductId productId, address broker, uint8 use, uint64 version)
         private
         view
         returns (IDataProducts.Sale memory sale)
     {
+        if (broker == msg.sender) revert BuyerIsBroker(msg.sender);
         sale = dataProducts.saleTerms(productId);
         if (version != ANY_VERSION && version != sale.version) {
             revert TermsVersionMoved(productId, version, sale.version);
         }
         if (!sale.active) revert ProductInactive(productId);
         if (ProductId.unwrap(sale.inactiveComponent) != 0) revert ComponentInactive(productId, sale.inactiveComponent);
-        if (!staking.isActive(sale.operator, IStaking.Role.Operator)) revert OperatorInactive(productId, sale.operator);
+        if (!staking.isActive(sale.operator, IStaking.Role.Operator)) {
+            revert OperatorInactive(productId, sale.operator);
+        }
         if (broker != address(0) && !staking.isActive(broker, IStaking.Role.Broker)) revert BrokerNotActive(broker);
         // permittedUses only holds bits 0..5 (DataProducts validates it), so this also refuses use > 5.
         if ((sale.permittedUses >> use) & 1 == 0) revert UseNotPermitted(productId, use, sale.permittedUses);
@@ -447,8 +453,9 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         emit PaymentSplit(orderId, s.members, s.operator, toBroker, toTreasury);
 
         _syncUsage(msg.sender);
-        if (!staking.isActive(msg.sender, IStaking.Role.Consumer) && !staking.isActive(msg.sender, IStaking.Role.Broker))
-        {
+        if (
+            !staking.isActive(msg.sender, IStaking.Role.Consumer) && !staking.isActive(msg.sender, IStaking.Role.Broker)
+        ) {
             revert BuyerNotActive(msg.sender);
         }
 

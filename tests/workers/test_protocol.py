@@ -235,6 +235,7 @@ def test_role_ids_are_the_contracts():
         ("MarketMath", "MAX_BPS", protocol.MAX_BPS),
         ("LockupCurve", "BPS", protocol.MAX_BPS),
         ("DataProducts", "DEFAULT_PROTOCOL_FEE_BPS", protocol.DEFAULT_PROTOCOL_FEE_BPS),
+        ("DataProducts", "MAX_PROTOCOL_FEE_BPS", protocol.MAX_PROTOCOL_FEE_BPS),
         ("DimoToken", "MAX_SUPPLY", 1_000_000_000 * protocol.DIMO),  # the token counts in ether units
     ],
 )

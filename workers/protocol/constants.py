@@ -26,6 +26,8 @@ NO_END = UINT64_MAX
 MAX_BPS = 10_000
 #: DataProducts.DEFAULT_PROTOCOL_FEE_BPS: the protocol fee at deployment.
 DEFAULT_PROTOCOL_FEE_BPS = 500
+#: DataProducts.MAX_PROTOCOL_FEE_BPS: the highest protocol fee the DAO may set (20 %).
+MAX_PROTOCOL_FEE_BPS = 2_000
 
 #: OpenZeppelin AccessControl's admin role of every role.
 DEFAULT_ADMIN_ROLE = bytes(32)

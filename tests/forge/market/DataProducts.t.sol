@@ -100,7 +100,9 @@ contract DataProductsTest is MarketBase {
     function test_createProduct_revertsWhenKindIsBundle() public {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Bundle, 1);
         vm.expectRevert(
-            abi.encodeWithSelector(IDataProducts.WrongKind.selector, IDataProducts.Kind.Bundle, IDataProducts.Kind.Stream)
+            abi.encodeWithSelector(
+                IDataProducts.WrongKind.selector, IDataProducts.Kind.Bundle, IDataProducts.Kind.Stream
+            )
         );
         vm.prank(operator);
         products.createProduct(t);
@@ -183,7 +185,9 @@ contract DataProductsTest is MarketBase {
         t.requiredPermissions = bits;
         bool known = bits & ~uint256(0x1ff) == 0;
         if (!known) {
-            vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownPermissionBits.selector, bits, bits & ~uint256(0x1ff)));
+            vm.expectRevert(
+                abi.encodeWithSelector(IDataProducts.UnknownPermissionBits.selector, bits, bits & ~uint256(0x1ff))
+            );
         }
         vm.prank(operator);
         products.createProduct(t);
@@ -247,7 +251,9 @@ contract DataProductsTest is MarketBase {
         ProductId s = _stream();
         (ProductId[] memory ids, uint256[] memory qty) = _package(s, s);
         vm.expectRevert(
-            abi.encodeWithSelector(IDataProducts.WrongKind.selector, IDataProducts.Kind.Stream, IDataProducts.Kind.Bundle)
+            abi.encodeWithSelector(
+                IDataProducts.WrongKind.selector, IDataProducts.Kind.Stream, IDataProducts.Kind.Bundle
+            )
         );
         vm.prank(operator);
         products.createBundle(_terms(IDataProducts.Kind.Stream, 1), ids, qty);
@@ -434,7 +440,9 @@ contract DataProductsTest is MarketBase {
         ProductId p = _stream();
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Api, 1);
         vm.expectRevert(
-            abi.encodeWithSelector(IDataProducts.KindChange.selector, p, IDataProducts.Kind.Stream, IDataProducts.Kind.Api)
+            abi.encodeWithSelector(
+                IDataProducts.KindChange.selector, p, IDataProducts.Kind.Stream, IDataProducts.Kind.Api
+            )
         );
         vm.prank(operator);
         products.updateTerms(p, t);
@@ -454,7 +462,9 @@ contract DataProductsTest is MarketBase {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Bundle, 1);
         t.minCohort = 10;
         t.requiredPermissions = Permissions.TELEMETRY;
-        vm.expectRevert(abi.encodeWithSelector(IDataProducts.BundlePermissionsMissing.selector, 1, Permissions.LOCATION));
+        vm.expectRevert(
+            abi.encodeWithSelector(IDataProducts.BundlePermissionsMissing.selector, 1, Permissions.LOCATION)
+        );
         vm.prank(operator);
         products.updateTerms(bundle, t);
     }
@@ -741,7 +751,10 @@ contract DataProductsTest is MarketBase {
         products.joinBySig(p, v, 1, deadline, sig);
         assertTrue(products.isMember(p, v));
         assertEq(products.nonces(alice), 1);
-        assertEq(products.JOIN_TYPEHASH(), keccak256("Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)"));
+        assertEq(
+            products.JOIN_TYPEHASH(),
+            keccak256("Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)")
+        );
     }
 
     function test_joinBySig_acceptsTheDeadlineSecond() public {
@@ -925,16 +938,43 @@ contract DataProductsTest is MarketBase {
         assertEq(products.productFeeBps(p), 250);
     }
 
-    function test_setProtocolFeeBps_acceptsTheWhole() public {
+    function test_setProtocolFeeBps_acceptsTheMaximum() public {
         vm.prank(governor);
-        products.setProtocolFeeBps(10_000);
-        assertEq(products.protocolFeeBps(), 10_000);
+        products.setProtocolFeeBps(2_000);
+        assertEq(products.protocolFeeBps(), products.MAX_PROTOCOL_FEE_BPS());
+        assertEq(products.MAX_PROTOCOL_FEE_BPS(), 2_000);
     }
 
-    function test_setProtocolFeeBps_revertsWhenAbove10000() public {
-        vm.expectRevert(abi.encodeWithSelector(IDataProducts.FeeTooHigh.selector, 10_001));
+    function test_setProtocolFeeBps_revertsWhenAboveTheMaximum() public {
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.FeeTooHigh.selector, 2_001, 2_000));
         vm.prank(governor);
-        products.setProtocolFeeBps(10_001);
+        products.setProtocolFeeBps(2_001);
+    }
+
+    function testFuzz_setProtocolFeeBps_boundedAt20Percent(uint16 bps) public {
+        vm.prank(governor);
+        if (bps > 2_000) {
+            vm.expectRevert(abi.encodeWithSelector(IDataProducts.FeeTooHigh.selector, bps, 2_000));
+            products.setProtocolFeeBps(bps);
+        } else {
+            products.setProtocolFeeBps(bps);
+            assertEq(products.protocolFeeBps(), bps);
+        }
+    }
+
+    /// @notice A fee change bumps no version: consents stay memberships, the count stays, and
+    ///         the product keeps the fee its terms were agreed under until its next update.
+    function test_setProtocolFeeBps_voidsNoConsent() public {
+        ProductId p = _stream();
+        uint256 v = _join(p, alice);
+        (, uint64 before,,) = products.product(p);
+        vm.prank(governor);
+        products.setProtocolFeeBps(1_000);
+        (, uint64 afterChange,,) = products.product(p);
+        assertEq(afterChange, before);
+        assertTrue(products.isMember(p, v));
+        assertEq(products.memberCount(p), 1);
+        assertEq(products.productFeeBps(p), 500);
     }
 
     function test_setProtocolFeeBps_revertsWhenNotGovernor() public {

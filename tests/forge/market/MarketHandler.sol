@@ -7,6 +7,9 @@ import {VehicleId} from "../../../contracts/identity/VehicleId.sol";
 import {DataProducts} from "../../../contracts/market/DataProducts.sol";
 import {Marketplace} from "../../../contracts/market/Marketplace.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {IMarketplace} from "../../../contracts/interfaces/IMarketplace.sol";
+import {LockupCurve} from "../../../contracts/libraries/LockupCurve.sol";
+import {MarketMath} from "../../../contracts/libraries/MarketMath.sol";
 import {ProductId} from "../../../contracts/types/ProductId.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {Staking} from "../../../contracts/staking/Staking.sol";
@@ -15,6 +18,11 @@ import {MarketMerkle} from "./MarketMerkle.sol";
 /// @notice Drives random sequences over the whole market — purchases of every kind, settles,
 ///         claims, withdrawals, term and fee changes, joins, leaves, vehicle transfers, slashes
 ///         and time — and keeps the ghost accounting the invariants compare against.
+/// @dev Every action first asks the handler's own model what must happen: success, or one
+///      named refusal. An outcome the model did not predict (a refusal for another reason, or
+///      a success where a refusal was due) is counted in `unexpected`, which the suite asserts
+///      zero; successes are counted per action in `done`, which the suite asserts reach a
+///      minimum, so a handler whose calls all fail cannot pass.
 contract MarketHandler is Test {
     struct Stack {
         DimoToken token;
@@ -30,9 +38,22 @@ contract MarketHandler is Test {
     struct EpochRecord {
         ProductId productId;
         uint64 epoch;
+        uint256 amount;
+        uint256 paid;
         address[] accounts;
         uint256[] amounts;
     }
+
+    /// @dev The model's copy of an order: who holds how many vehicle-subscriptions until when.
+    struct OrderRecord {
+        address buyer;
+        uint64 units;
+        uint64 endsAt;
+        bool inForce;
+    }
+
+    /// @dev What the model expects of a call that must succeed.
+    bytes4 internal constant OK = bytes4(0);
 
     struct Pair {
         ProductId productId;
@@ -66,6 +87,14 @@ contract MarketHandler is Test {
     mapping(ProductId productId => mapping(uint256 vehicleId => bool)) public live;
     /// @dev The product version each vehicle's stored consent is for (0: none), kept independently.
     mapping(ProductId productId => mapping(uint256 vehicleId => uint64)) public consentVersion;
+    /// @dev The vehicle generation each stored consent was given in.
+    mapping(ProductId productId => mapping(uint256 vehicleId => uint64)) internal _consentGeneration;
+    mapping(ProductId productId => bool) internal _inactive;
+    mapping(uint256 orderId => OrderRecord) internal _orderRecords;
+    uint256[] internal _subscriptions;
+    mapping(address buyer => uint256) public ghostUnits;
+    /// @dev The usage tier of every product here (their terms all ask for the same permissions).
+    uint8 internal _tier;
 
     // ghost accounting
     uint256 public ghostPaidIn;
@@ -77,8 +106,11 @@ contract MarketHandler is Test {
     bool public ghostOverSettle;
     bool public ghostOrderMismatch;
 
-    // call counters (successful state changes)
-    mapping(bytes32 action => uint256) public done;
+    // call counters
+    uint256 public calls;
+    mapping(bytes32 action => uint256) public done; // successful state changes
+    uint256 public unexpected; // outcomes the model did not predict: must stay 0
+    string public lastUnexpected;
 
     constructor(
         Stack memory s,
@@ -111,70 +143,120 @@ contract MarketHandler is Test {
         else if (t.kind == IDataProducts.Kind.Dataset) _datasets.push(productId);
         else _streams.push(productId);
         _products.push(productId);
+        uint8 tier = MarketMath.tierOf(t.requiredPermissions);
+        require(_products.length == 1 || tier == _tier, "handler products must share one usage tier");
+        _tier = tier;
     }
 
     function addVehicle(uint256 vehicleId) external {
         _vehicleIds.push(vehicleId);
     }
 
+    modifier counted() {
+        ++calls;
+        _;
+    }
+
     // ------------------------------------------------------------------ purchases
 
-    function subscribe(uint256 buyerSeed, uint256 productSeed, uint32 count, uint32 months, uint256 brokerSeed, uint8 use)
-        external
-    {
+    function subscribe(
+        uint256 buyerSeed,
+        uint256 productSeed,
+        uint32 count,
+        uint32 months,
+        uint256 brokerSeed,
+        uint8 use
+    ) external counted {
         ProductId p = _pick(_streams, productSeed);
         count = uint32(bound(count, 1, 20));
         months = uint32(bound(months, 1, 12));
         address buyer = _pick(_buyers, buyerSeed);
         address broker = _pick(_brokerChoices, brokerSeed);
-        (uint256 bBefore, uint256 tBefore) = _before(buyer);
+        use = _use(use);
+        bytes4 expected = _expectPurchase(buyer, p, broker, use, count);
+        (uint256 bBefore, uint256 tBefore) = _before(buyer, p, uint256(count) * months);
         vm.prank(buyer);
-        try market.subscribe(p, count, months, broker, _use(use)) returns (uint256 orderId) {
+        try market.subscribe(p, count, months, broker, use) returns (uint256 orderId) {
             _after(buyer, bBefore, tBefore, orderId);
-            done["subscribe"]++;
-        } catch {}
+            _orderRecords[orderId] =
+                OrderRecord(buyer, count, uint64(block.timestamp) + uint64(months) * market.MONTH(), true);
+            _subscriptions.push(orderId);
+            ghostUnits[buyer] += count;
+            _succeeded("subscribe", expected);
+        } catch (bytes memory reason) {
+            _refused("subscribe", expected, reason);
+        }
     }
 
-    function buyCredits(uint256 buyerSeed, uint256 productSeed, uint256 calls, uint256 brokerSeed, uint8 use) external {
+    function buyCredits(uint256 buyerSeed, uint256 productSeed, uint256 calls_, uint256 brokerSeed, uint8 use)
+        external
+        counted
+    {
         ProductId p = _pick(_apis, productSeed);
-        calls = bound(calls, 1, 100_000);
+        calls_ = bound(calls_, 1, 10_000);
         address buyer = _pick(_buyers, buyerSeed);
         address broker = _pick(_brokerChoices, brokerSeed);
-        (uint256 bBefore, uint256 tBefore) = _before(buyer);
+        use = _use(use);
+        bytes4 expected = _expectPurchase(buyer, p, broker, use, 0);
+        (uint256 bBefore, uint256 tBefore) = _before(buyer, p, calls_);
         vm.prank(buyer);
-        try market.buyCredits(p, calls, broker, _use(use)) returns (uint256 orderId) {
+        try market.buyCredits(p, calls_, broker, use) returns (uint256 orderId) {
             _after(buyer, bBefore, tBefore, orderId);
-            done["buyCredits"]++;
-        } catch {}
+            _succeeded("buyCredits", expected);
+        } catch (bytes memory reason) {
+            _refused("buyCredits", expected, reason);
+        }
     }
 
     function purchaseDataset(uint256 buyerSeed, uint256 productSeed, bytes32 spec, uint256 brokerSeed, uint8 use)
         external
+        counted
     {
         ProductId p = _pick(_datasets, productSeed);
         address buyer = _pick(_buyers, buyerSeed);
         address broker = _pick(_brokerChoices, brokerSeed);
-        (uint256 bBefore, uint256 tBefore) = _before(buyer);
+        use = _use(use);
+        bytes4 expected = _expectPurchase(buyer, p, broker, use, 0);
+        (uint256 bBefore, uint256 tBefore) = _before(buyer, p, 1);
         vm.prank(buyer);
-        try market.purchaseDataset(p, spec, broker, _use(use)) returns (uint256 orderId) {
+        try market.purchaseDataset(p, spec, broker, use) returns (uint256 orderId) {
             _after(buyer, bBefore, tBefore, orderId);
-            done["purchaseDataset"]++;
-        } catch {}
+            _succeeded("purchaseDataset", expected);
+        } catch (bytes memory reason) {
+            _refused("purchaseDataset", expected, reason);
+        }
     }
 
-    function expireOrder(uint256 orderSeed) external {
+    /// @dev Expires a subscription (mostly after warping to its end) or, now and then, an order
+    ///      that is not a subscription in force or has not ended, which must be refused.
+    function expireOrder(uint256 orderSeed, bool early) external counted {
         uint256 n = market.orderCount();
         if (n == 0) return;
-        try market.expireOrder(bound(orderSeed, 1, n)) {
-            done["expireOrder"]++;
-        } catch {}
+        uint256 orderId = orderSeed % 4 == 0 || _subscriptions.length == 0
+            ? bound(orderSeed, 1, n)
+            : _subscriptions[orderSeed % _subscriptions.length];
+        OrderRecord storage o = _orderRecords[orderId];
+        if (o.inForce && !early && block.timestamp < o.endsAt) vm.warp(o.endsAt);
+        bytes4 expected = !o.inForce
+            ? IMarketplace.NotInForce.selector
+            : block.timestamp < o.endsAt ? IMarketplace.OrderNotEnded.selector : OK;
+        try market.expireOrder(orderId) {
+            o.inForce = false;
+            ghostUnits[o.buyer] -= o.units;
+            _succeeded("expireOrder", expected);
+        } catch (bytes memory reason) {
+            _refused("expireOrder", expected, reason);
+        }
     }
 
     // ------------------------------------------------------------------ settlement
 
     /// @dev Settles up to (and sometimes past) the pool with a tree of 1..4 owner leaves; when
     ///      `overpromise` the leaves add up to more than the epoch holds, as a faulty settler might.
-    function settle(uint256 productSeed, uint256 amountSeed, uint8 leaves, uint8 gap, bool overpromise) external {
+    function settle(uint256 productSeed, uint256 amountSeed, uint8 leaves, uint8 gap, bool overpromise)
+        external
+        counted
+    {
         ProductId p = _pick(_products, productSeed);
         uint256 pool = market.memberPool(p);
         uint256 amount = bound(amountSeed, 0, pool + pool / 8 + 1);
@@ -182,6 +264,7 @@ contract MarketHandler is Test {
         EpochRecord memory rec;
         rec.productId = p;
         rec.epoch = market.lastEpoch(p) + 1 + uint64(gap % 3);
+        rec.amount = amount;
         rec.accounts = new address[](n);
         rec.amounts = new uint256[](n);
         bytes32[] memory hashes = new bytes32[](n);
@@ -190,16 +273,21 @@ contract MarketHandler is Test {
             rec.amounts[i] = overpromise ? amount / n + 1 : amount / n;
             hashes[i] = MarketMerkle.leaf(i, rec.accounts[i], rec.amounts[i]);
         }
+        bytes4 expected = amount == 0
+            ? IMarketplace.EmptySettlement.selector
+            : amount > pool ? IMarketplace.AmountExceedsPool.selector : OK;
         vm.prank(settler);
         try market.settle(p, rec.epoch, amount, MarketMerkle.root(hashes)) {
             if (amount > pool) ghostOverSettle = true;
             ghostSettled += amount;
             _epochs.push(rec);
-            done["settle"]++;
-        } catch {}
+            _succeeded("settle", expected);
+        } catch (bytes memory reason) {
+            _refused("settle", expected, reason);
+        }
     }
 
-    function claim(uint256 epochSeed, uint256 leafSeed, address relayer) external {
+    function claim(uint256 epochSeed, uint256 leafSeed, address relayer) external counted {
         if (_epochs.length == 0) return;
         uint256 e = bound(epochSeed, 0, _epochs.length - 1);
         EpochRecord storage rec = _epochs[e];
@@ -210,29 +298,39 @@ contract MarketHandler is Test {
             hashes[j] = MarketMerkle.leaf(j, rec.accounts[j], rec.amounts[j]);
         }
         address account = rec.accounts[i];
+        uint256 amount = rec.amounts[i];
+        bytes4 expected = _leafPaid[e][i]
+            ? IMarketplace.AlreadyClaimed.selector
+            : amount > rec.amount - rec.paid ? IMarketplace.EpochOverdrawn.selector : OK;
         uint256 before = token.balanceOf(account);
         vm.prank(relayer);
-        try market.claim(rec.productId, rec.epoch, i, account, rec.amounts[i], MarketMerkle.proof(hashes, i)) {
+        try market.claim(rec.productId, rec.epoch, i, account, amount, MarketMerkle.proof(hashes, i)) {
             if (_leafPaid[e][i]) ghostDoubleClaim = true;
             _leafPaid[e][i] = true;
+            rec.paid += amount;
             ghostClaimed += token.balanceOf(account) - before;
-            done["claim"]++;
-        } catch {}
+            _succeeded("claim", expected);
+        } catch (bytes memory reason) {
+            _refused("claim", expected, reason);
+        }
     }
 
-    function withdrawEarnings(uint256 earnerSeed) external {
+    function withdrawEarnings(uint256 earnerSeed) external counted {
         address account = _pick(_earners, earnerSeed);
+        bytes4 expected = market.claimable(account) == 0 ? IMarketplace.NothingToWithdraw.selector : OK;
         uint256 before = token.balanceOf(account);
         vm.prank(account);
         try market.withdrawEarnings() {
             ghostWithdrawn += token.balanceOf(account) - before;
-            done["withdraw"]++;
-        } catch {}
+            _succeeded("withdraw", expected);
+        } catch (bytes memory reason) {
+            _refused("withdraw", expected, reason);
+        }
     }
 
     // ------------------------------------------------------------------ terms and products
 
-    function updateTerms(uint256 productSeed, uint256 price) external {
+    function updateTerms(uint256 productSeed, uint256 price) external counted {
         ProductId p = _pick(_products, productSeed);
         (address operator,,, IDataProducts.Terms memory t) = products.product(p);
         t.price = bound(price, 1, 100 ether);
@@ -242,53 +340,76 @@ contract MarketHandler is Test {
             for (uint256 i; i < _vehicleIds.length; ++i) {
                 live[p][_vehicleIds[i]] = false;
             }
-            done["updateTerms"]++;
-        } catch {}
+            _succeeded("updateTerms", OK);
+        } catch (bytes memory reason) {
+            _refused("updateTerms", OK, reason);
+        }
     }
 
-    function setProtocolFee(uint256 seed) external {
+    function setProtocolFee(uint256 seed) external counted {
         uint16[4] memory fees = [uint16(0), 250, 500, 1000];
         vm.prank(governor);
         products.setProtocolFeeBps(fees[seed % 4]);
         done["setProtocolFee"]++;
     }
 
-    function setActive(uint256 productSeed, uint8 seed) external {
+    function setActive(uint256 productSeed, uint8 seed) external counted {
         ProductId p = _pick(_products, productSeed);
-        bool active = seed % 4 != 0; // mostly re-activations, so sales go on
+        bool active = seed % 8 != 0; // mostly re-activations, so sales go on
         vm.prank(governor);
         products.setActive(p, active);
+        _inactive[p] = !active;
         done["setActive"]++;
     }
 
     // ------------------------------------------------------------------ membership
 
-    function join(uint256 productSeed, uint256 vehicleSeed) external {
+    function join(uint256 productSeed, uint256 vehicleSeed) external counted {
         ProductId p = _pick(_products, productSeed);
         uint256 v = _pick(_vehicleIds, vehicleSeed);
+        (address operator,,,) = products.product(p);
+        bytes4 expected = _inactive[p]
+            ? IDataProducts.ProductInactive.selector
+            : !staking.isActive(operator, IStaking.Role.Operator)
+                ? IDataProducts.OperatorInactive.selector
+                : live[p][v] ? IDataProducts.AlreadyMember.selector : OK;
         vm.prank(vehicles.ownerOf(v));
         try products.join(p, v) {
             _track(p, v);
             live[p][v] = true;
             (, uint64 version,,) = products.product(p);
             consentVersion[p][v] = version;
-            done["join"]++;
-        } catch {}
+            _consentGeneration[p][v] = vehicles.generation(v);
+            _succeeded("join", expected);
+        } catch (bytes memory reason) {
+            _refused("join", expected, reason);
+        }
     }
 
-    function leave(uint256 productSeed, uint256 vehicleSeed, address caller) external {
+    function leave(uint256 productSeed, uint256 vehicleSeed, address caller) external counted {
         ProductId p = _pick(_products, productSeed);
         uint256 v = _pick(_vehicleIds, vehicleSeed);
+        if (productSeed % 4 != 0 && _pairs.length != 0) {
+            // Mostly a pair that once joined, so leaves mostly find a consent to end.
+            Pair storage pair = _pairs[vehicleSeed % _pairs.length];
+            (p, v) = (pair.productId, pair.vehicleId);
+        }
         if (caller == address(0) || uint160(caller) % 2 == 0) caller = vehicles.ownerOf(v);
+        bool ownerMustSign = _consentGeneration[p][v] == vehicles.generation(v);
+        bytes4 expected = consentVersion[p][v] == 0
+            ? IDataProducts.NoConsent.selector
+            : ownerMustSign && caller != vehicles.ownerOf(v) ? IDataProducts.NotVehicleOwner.selector : OK;
         vm.prank(caller);
         try products.leave(p, v) {
             live[p][v] = false;
             consentVersion[p][v] = 0;
-            done["leave"]++;
-        } catch {}
+            _succeeded("leave", expected);
+        } catch (bytes memory reason) {
+            _refused("leave", expected, reason);
+        }
     }
 
-    function transferVehicle(uint256 vehicleSeed, uint256 toSeed) external {
+    function transferVehicle(uint256 vehicleSeed, uint256 toSeed) external counted {
         uint256 v = _pick(_vehicleIds, vehicleSeed);
         address from = vehicles.ownerOf(v);
         address to = _pick(_owners, toSeed);
@@ -303,7 +424,7 @@ contract MarketHandler is Test {
 
     // ------------------------------------------------------------------ staking
 
-    function slash(uint256 accountSeed, uint256 amount) external {
+    function slash(uint256 accountSeed, uint256 amount) external counted {
         address account = _pick(_staked, accountSeed);
         (uint256 active,,) = staking.stakeOf(account);
         if (active == 0) return;
@@ -314,7 +435,7 @@ contract MarketHandler is Test {
         done["slash"]++;
     }
 
-    function restake(uint256 accountSeed, uint256 amount) external {
+    function restake(uint256 accountSeed, uint256 amount) external counted {
         address account = _pick(_staked, accountSeed);
         amount = bound(amount, 1, 50_000 ether);
         token.transfer(account, amount);
@@ -325,7 +446,7 @@ contract MarketHandler is Test {
         done["restake"]++;
     }
 
-    function warp(uint256 secondsAhead) external {
+    function warp(uint256 secondsAhead) external counted {
         vm.warp(block.timestamp + bound(secondsAhead, 1, 60 days));
         done["warp"]++;
     }
@@ -370,7 +491,12 @@ contract MarketHandler is Test {
 
     // ------------------------------------------------------------------ internals
 
-    function _before(address buyer) private view returns (uint256, uint256) {
+    /// @dev Tops the buyer up to what `quantity` units at the current price cost (the handler
+    ///      holds the float), then reads the balances the purchase will move.
+    function _before(address buyer, ProductId p, uint256 quantity) private returns (uint256, uint256) {
+        uint256 cost = products.saleTerms(p).price * quantity;
+        uint256 balance = token.balanceOf(buyer);
+        if (balance < cost) token.transfer(buyer, cost - balance);
         return (token.balanceOf(buyer), token.balanceOf(treasury));
     }
 
@@ -380,6 +506,59 @@ contract MarketHandler is Test {
         ghostToTreasury += token.balanceOf(treasury) - treasuryBefore;
         (,,,, uint256 recorded,,,) = market.order(orderId);
         if (recorded != paid) ghostOrderMismatch = true;
+    }
+
+    /// @dev The model of a purchase's gates, in the order the market checks them: a buyer that
+    ///      is not its own broker, the product
+    ///      (and a bundle's components) on sale, its operator active, the broker active, the use
+    ///      permitted, and the buyer still active under the lockup curve at its new usage.
+    function _expectPurchase(address buyer, ProductId p, address broker, uint8 use, uint256 addedUnits)
+        private
+        view
+        returns (bytes4)
+    {
+        if (broker == buyer) return IMarketplace.BuyerIsBroker.selector;
+        IDataProducts.Sale memory sale = products.saleTerms(p);
+        if (_inactive[p]) return IMarketplace.ProductInactive.selector;
+        if (ProductId.unwrap(sale.inactiveComponent) != 0) return IMarketplace.ComponentInactive.selector;
+        if (!staking.isActive(sale.operator, IStaking.Role.Operator)) return IMarketplace.OperatorInactive.selector;
+        if (broker != address(0) && !staking.isActive(broker, IStaking.Role.Broker)) {
+            return IMarketplace.BrokerNotActive.selector;
+        }
+        if ((sale.permittedUses >> use) & 1 == 0) return IMarketplace.UseNotPermitted.selector;
+        uint256 units = ghostUnits[buyer] + addedUnits;
+        if (!_carries(buyer, IStaking.Role.Consumer, units) && !_carries(buyer, IStaking.Role.Broker, units)) {
+            return IMarketplace.BuyerNotActive.selector;
+        }
+        return OK;
+    }
+
+    /// @dev Whether `buyer` is whitelisted for `role` and stakes what the curve asks at `units`.
+    function _carries(address buyer, IStaking.Role role, uint256 units) private view returns (bool) {
+        if (!staking.isWhitelisted(buyer, role)) return false;
+        (uint256 base, uint256 perSqrtUnit) = staking.curve(role);
+        uint256 required = LockupCurve.requiredStake(
+            uint128(base), uint128(perSqrtUnit), uint64(units), staking.tierMultiplierBps(_tier)
+        );
+        (uint256 active,,) = staking.stakeOf(buyer);
+        return active >= required;
+    }
+
+    function _succeeded(bytes32 action, bytes4 expected) private {
+        done[action]++;
+        if (expected != OK) _unexpected(action, "succeeded where the model expected a refusal", expected);
+    }
+
+    function _refused(bytes32 action, bytes4 expected, bytes memory reason) private {
+        if (reason.length < 4 || bytes4(reason) != expected) {
+            _unexpected(action, "refused for a reason the model did not expect", bytes4(reason));
+        }
+    }
+
+    function _unexpected(bytes32 action, string memory what, bytes4 selector) private {
+        ++unexpected;
+        lastUnexpected =
+            string.concat(string(abi.encodePacked(action)), ": ", what, ", selector ", vm.toString(uint32(selector)));
     }
 
     function _track(ProductId p, uint256 v) private {

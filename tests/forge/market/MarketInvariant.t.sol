@@ -70,7 +70,11 @@ contract MarketInvariantTest is MarketBase {
     }
 
     /// @dev What the market still owes: earnings, member pools, settled but unclaimed epochs.
-    function _obligations() internal view returns (uint256 earnings, uint256 pools, uint256 unclaimed, uint256 claimed) {
+    function _obligations()
+        internal
+        view
+        returns (uint256 earnings, uint256 pools, uint256 unclaimed, uint256 claimed)
+    {
         address[] memory earners = handler.earnerList();
         for (uint256 i; i < earners.length; ++i) {
             earnings += market.claimable(earners[i]);
@@ -142,14 +146,22 @@ contract MarketInvariantTest is MarketBase {
         }
     }
 
-    /// @notice Every buyer's usage on Staking is what the market computes from its orders in force.
+    /// @notice Every buyer's usage on Staking is what the market computes from its orders in
+    ///         force, and that is the model's count of the buyer's subscriptions not yet expired.
     function invariant_usageSyncedToStaking() public view {
         address[] memory buyers = handler.buyerList();
         for (uint256 i; i < buyers.length; ++i) {
             (uint256 units, uint8 tier) = market.usageOf(buyers[i]);
             (uint256 stakedUnits, uint8 stakedTier) = staking.usageOf(buyers[i]);
+            assertEq(units, handler.ghostUnits(buyers[i]), "units differ from the orders in force");
             assertEq(units, stakedUnits, "units not synced");
             if (units != 0) assertEq(tier, stakedTier, "tier not synced");
         }
+    }
+
+    /// @notice Every call ended as the handler's model predicted: no refusal for another reason
+    ///         than the one due, no success where a refusal was due.
+    function invariant_everyOutcomeAsModelled() public view {
+        assertEq(handler.unexpected(), 0, handler.lastUnexpected());
     }
 }

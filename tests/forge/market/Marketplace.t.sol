@@ -151,6 +151,36 @@ contract MarketplaceTest is MarketBase {
         assertEq(buyer, broker);
     }
 
+    /// @notice A broker buying for itself names no broker: naming itself is refused on every
+    ///         purchase path, a steward included (its share would only go to the Treasury).
+    function test_purchase_revertsWhenBuyerIsItsOwnBroker() public {
+        (ProductId s, ProductId a, ProductId d) = (_stream(), _api(), _dataset());
+        address[2] memory selfBrokers = [broker, steward];
+        for (uint256 i; i < selfBrokers.length; ++i) {
+            address who = selfBrokers[i];
+            _fund(who, 1_000 ether);
+            bytes memory refusal = abi.encodeWithSelector(IMarketplace.BuyerIsBroker.selector, who);
+            vm.expectRevert(refusal);
+            vm.prank(who);
+            market.subscribe(s, 1, 1, who, USE_INSURANCE);
+            vm.expectRevert(refusal);
+            vm.prank(who);
+            market.buyCredits(a, 10, who, USE_INSURANCE);
+            vm.expectRevert(refusal);
+            vm.prank(who);
+            market.purchaseDataset(d, bytes32(0), who, USE_INSURANCE);
+        }
+        assertEq(market.orderCount(), 0);
+    }
+
+    function testFuzz_purchase_buyerIsNeverItsBroker(address who) public {
+        vm.assume(who != address(0));
+        ProductId s = _stream();
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerIsBroker.selector, who));
+        vm.prank(who);
+        market.subscribe(s, 1, 1, who, USE_INSURANCE);
+    }
+
     function test_subscribe_bundle() public {
         ProductId bundle = _bundleOf(_stream(), _api(), _dataset());
         uint256 paid = 5 ether * 4 * 3;
@@ -192,7 +222,9 @@ contract MarketplaceTest is MarketBase {
 
     function test_subscribe_revertsWhenWrongKind() public {
         ProductId a = _api();
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api))
+        );
         vm.prank(consumer);
         market.subscribe(a, 1, 1, address(0), USE_INSURANCE);
     }
@@ -226,9 +258,9 @@ contract MarketplaceTest is MarketBase {
 
     function test_subscribe_revertsWhenBrokerNotActive() public {
         ProductId p = _stream();
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.BrokerNotActive.selector, consumer));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.BrokerNotActive.selector, stranger));
         vm.prank(consumer);
-        market.subscribe(p, 1, 1, consumer, USE_INSURANCE);
+        market.subscribe(p, 1, 1, stranger, USE_INSURANCE);
         _deactivate(broker, IStaking.Role.Broker);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BrokerNotActive.selector, broker));
         vm.prank(consumer);
@@ -252,7 +284,9 @@ contract MarketplaceTest is MarketBase {
         vm.prank(operator);
         ProductId p = products.createProduct(t);
         bool allowed = use < 8 && (uint256(permitted) >> use) & 1 == 1;
-        if (!allowed) vm.expectRevert(abi.encodeWithSelector(IMarketplace.UseNotPermitted.selector, p, use, permitted));
+        if (!allowed) {
+            vm.expectRevert(abi.encodeWithSelector(IMarketplace.UseNotPermitted.selector, p, use, permitted));
+        }
         vm.prank(consumer);
         market.subscribe(p, 1, 1, address(0), use);
         assertEq(market.orderCount(), allowed ? 1 : 0);
@@ -351,7 +385,7 @@ contract MarketplaceTest is MarketBase {
         bool withBroker
     ) public {
         Bps memory bps;
-        bps.fee = uint16(bound(feeBps, 0, 10_000));
+        bps.fee = uint16(bound(feeBps, 0, products.MAX_PROTOCOL_FEE_BPS()));
         bps.operator = uint16(bound(operatorBps, 0, 10_000 - bps.fee));
         bps.broker = uint16(bound(brokerBps, 0, 10_000 - bps.fee - bps.operator));
         bps.members = 10_000 - bps.operator - bps.broker - bps.fee;
@@ -486,7 +520,9 @@ contract MarketplaceTest is MarketBase {
 
     function test_buyCredits_revertsWhenWrongKind() public {
         ProductId s = _stream();
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, s, uint8(IDataProducts.Kind.Stream)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, s, uint8(IDataProducts.Kind.Stream))
+        );
         vm.prank(consumer);
         market.buyCredits(s, 1, address(0), USE_INSURANCE);
     }
@@ -531,7 +567,9 @@ contract MarketplaceTest is MarketBase {
 
     function test_purchaseDataset_revertsWhenWrongKind() public {
         ProductId a = _api();
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api))
+        );
         vm.prank(consumer);
         market.purchaseDataset(a, bytes32(0), address(0), USE_INSURANCE);
     }
@@ -658,7 +696,9 @@ contract MarketplaceTest is MarketBase {
 
     function test_setSteward_revertsWhenNotGovernor() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, broker, market.GOVERNOR_ROLE())
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, broker, market.GOVERNOR_ROLE()
+            )
         );
         vm.prank(broker);
         market.setSteward(broker, true);
@@ -748,7 +788,9 @@ contract MarketplaceTest is MarketBase {
         ProductId p = _stream();
         _poolOf(p, 1);
         vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, governor, market.SETTLER_ROLE())
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, governor, market.SETTLER_ROLE()
+            )
         );
         vm.prank(governor);
         market.settle(p, 1, 1, bytes32(uint256(1)));
