@@ -16,6 +16,7 @@ from devkit.databases import migrated, sqlite_url
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import run_page
 from tests.workers.gateway.conftest import LiveServer
+from tests.workers.gateway.projections import fresh_index
 from workers.config import PROJECT_ROOT, get_settings
 from workers.gateway.app import create_app
 from workers.protocol import DIMO, Role, Tier
@@ -65,6 +66,7 @@ def test_the_operators_page_runs_and_does_what_it_says(console, chain) -> None:
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[str]:
     with migrated(sqlite_url(tmp_path, "gateway.db")) as url:
+        fresh_index(url)  # the gateway serves nothing from an index without a health report
         server = LiveServer(create_app(get_settings().model_copy(update={"database_url": url})))
         try:
             yield server.url
