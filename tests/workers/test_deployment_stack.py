@@ -326,7 +326,8 @@ def test_each_process_is_started_by_its_documented_command_and_serves_only_its_q
         assert consumed == [queue], f"worker-{queue} consumes {consumed}\n{text[-2000:]}"
     assert deployment.services["beat"].process.poll() is None
     health = httpx.get(f"{deployment.gateway_url}/healthz", timeout=5)
-    assert health.json() == {"status": "ok"}
+    assert health.json()["status"] == "ok", health.text
+    assert health.json()["index"]["fresh"] is True, health.text
     record_property("broker", deployment.broker)
 
 
@@ -355,7 +356,7 @@ def test_a_car_onboarded_through_the_gateway_is_sold_as_a_dataset(deployment: De
 
     def odometer_stored() -> bool:
         with session_scope(dep.env["DATABASE_URL"], read_only=True) as session:
-            return any(s.name == ODOMETER for s in signal_store.latest(session, vehicle))
+            return any(s.name == ODOMETER for s in signal_store.latest(session, vehicle, since_ms=0))
 
     dep.wait(odometer_stored, "the beat-scheduled oem.schedule → oem.pull storing the car's odometer")
 

@@ -81,7 +81,7 @@ def test_a_pull_stores_normalised_signals_and_the_profile(sim, settings, db, oem
     outcome = pull_vehicle(1, settings, db)
     assert outcome.status == "stored" and outcome.stored > 5
     with session_scope(settings.database_url, read_only=True) as session:
-        latest = {s.name: s for s in signal_store.latest(session, 1)}
+        latest = {s.name: s for s in signal_store.latest(session, 1, since_ms=0)}
         profile = session.get(VehicleProfile, 1)
     car = sim.vehicles(oem)[0]
     truth = sim.vehicle(car["vin"])["state"]
@@ -164,7 +164,7 @@ def test_transient_failures_store_nothing_and_are_raised_for_a_retry(sim, settin
     with pytest.raises(error):
         pull_vehicle(1, settings, db)
     with session_scope(settings.database_url, read_only=True) as session:
-        assert signal_store.latest(session, 1) == []
+        assert signal_store.latest(session, 1, since_ms=0) == []
     assert link_row(settings, link_id).last_error.startswith(error.reason)
     sim.clear_faults()
     assert pull_vehicle(1, settings, db).status == "stored"

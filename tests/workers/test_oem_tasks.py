@@ -95,7 +95,7 @@ def test_the_schedule_fans_out_pulls_that_store_signals(stack, client):
 
     def stored() -> bool:
         with session_scope(settings.database_url, read_only=True) as session:
-            return bool(signal_store.latest(session, vehicle_id))
+            return bool(signal_store.latest(session, vehicle_id, since_ms=0))
 
     wait_for(stored, "the queued oem.pull", stack)
     with session_scope(settings.database_url, read_only=True) as session:

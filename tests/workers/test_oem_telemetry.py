@@ -115,7 +115,7 @@ def test_a_valid_payload_is_stored_with_its_signature(world, db_url):
         len(SIGNALS),
     )
     with session_scope(db_url, read_only=True) as session:
-        latest = {s.name: s for s in signal_store.latest(session, world.vehicle)}
+        latest = {s.name: s for s in signal_store.latest(session, world.vehicle, since_ms=0)}
         payload = session.get(DevicePayload, accepted.payload_id)
     assert set(latest) == set(SIGNALS)
     assert latest[vss.SPEED].value == 42.5 and latest[vss.SPEED].unit == "km/h"
@@ -172,7 +172,7 @@ def test_out_of_order_sequences_are_refused(world, db_url):
     post(db_url, check, body(world, 6))
     with session_scope(db_url, read_only=True) as session:
         assert session.get(DeviceSequence, world.device).last_sequence == 6
-        assert len(signal_store.history(session, world.vehicle, names=[vss.SPEED])) == 2
+        assert len(signal_store.history(session, world.vehicle, names=[vss.SPEED], since_ms=0)) == 2
     assert stored(db_url) == (2, 2 * len(SIGNALS))
 
 

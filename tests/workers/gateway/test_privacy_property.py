@@ -674,6 +674,9 @@ class PrivacyMachine(RuleBasedStateMachine):
             assert contributors == with_data, f"aggregated {contributors}, the model says {with_data}"
 
 
+#: The run takes ~3 minutes on a quiet 2-core machine and up to ~15 while `make test` runs
+#: the other suites beside it; the default per-test timeout (10 minutes) is for one test.
+@pytest.mark.timeout(1800)
 def test_privacy_property(fixture: Fixture) -> None:
     PrivacyMachine.fx = fixture
     run_state_machine_as_test(
