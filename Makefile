@@ -28,7 +28,7 @@ build: setup ## compile contracts/ with forge and ape (same sources, same compil
 test: build ## every suite at once: forge (unit, fuzz, invariant) then slither, pytest (ape, workers), ruff
 	@$(MAKE) --no-print-directory --keep-going -j3 --output-sync=recurse test-python test-contracts lint-python
 
-# slither recompiles out/ with `forge build --force`: never while forge tests read it.
+# forge first, then slither: both are CPU-bound and the Python suites need a core meanwhile.
 test-contracts:
 	@$(MAKE) --no-print-directory test-forge
 	@$(MAKE) --no-print-directory lint-solidity
@@ -47,8 +47,10 @@ lint-python:
 	ruff check .
 	ruff format --check .
 
+# slither compiles with `forge build --force --skip tests`: into .slither/, never into the out/
+# and cache/ that forge tests and the Python suites (test contracts' artifacts) read meanwhile.
 lint-solidity: ## slither: fails on any high or medium finding not triaged in slither.db.json (docs/slither-triage.md)
-	slither . --fail-medium --triage-database slither.db.json
+	FOUNDRY_OUT=.slither/out FOUNDRY_CACHE_PATH=.slither/cache slither . --fail-medium --triage-database slither.db.json
 
 snapshot: build ## rewrite the committed gas snapshot (.gas-snapshot)
 	forge snapshot --no-match-test 'testFuzz|invariant'
@@ -63,7 +65,7 @@ bench: build ## print gas and throughput tables with ratios against baselines
 	$(PY) -m scripts.bench
 
 clean: ## remove build output and local state (keeps .venv and node_modules)
-	rm -rf out cache contracts/.cache .build .run deployments/local.json .pytest_cache .ruff_cache build *.egg-info
+	rm -rf out cache .slither contracts/.cache .build .run deployments/local.json .pytest_cache .ruff_cache build *.egg-info
 
 lock: ## re-resolve pyproject.toml (the runtime and every extra: `.[dev]`) into requirements.lock
 	rm -rf .lock-venv && python3 -m venv .lock-venv
