@@ -63,6 +63,13 @@ class Zone:
         return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a))) <= self.radius_m
 
 
+#: A zone is live while the vehicle's owner and generation are still the ones it was made in.
+_IN_ITS_TENURE = and_(
+    Vehicle.vehicle_id == PrivacyZone.vehicle_id,
+    Vehicle.generation == PrivacyZone.generation,
+    Vehicle.owner == PrivacyZone.owner,
+)
+
 #: The zones of a vehicle's current tenure: one indexed read, Core (no ORM objects) since it
 #: runs on metered reads.
 _LIVE = (
@@ -75,14 +82,7 @@ _LIVE = (
         PrivacyZone.radius_m,
         PrivacyZone.created_at,
     )
-    .join(
-        Vehicle,
-        and_(
-            Vehicle.vehicle_id == PrivacyZone.vehicle_id,
-            Vehicle.generation == PrivacyZone.generation,
-            Vehicle.owner == PrivacyZone.owner,
-        ),
-    )
+    .join(Vehicle, _IN_ITS_TENURE)
     .where(PrivacyZone.vehicle_id == bindparam("vehicle_id"))
     .order_by(PrivacyZone.zone_id)
 )
@@ -92,14 +92,7 @@ _LIVE = (
 #: vehicle have live zones? It spares the hot `signals/latest` a second statement.
 ZONED = exists(
     select(PrivacyZone.zone_id)
-    .join(
-        Vehicle,
-        and_(
-            Vehicle.vehicle_id == PrivacyZone.vehicle_id,
-            Vehicle.generation == PrivacyZone.generation,
-            Vehicle.owner == PrivacyZone.owner,
-        ),
-    )
+    .join(Vehicle, _IN_ITS_TENURE)
     .where(PrivacyZone.vehicle_id == bindparam("vehicle_id"))
 ).label("zoned")
 
