@@ -14,4 +14,7 @@ library Roles {
     bytes32 internal constant MARKET_ROLE = keccak256("MARKET_ROLE");
     /// @notice May settle member-pool epochs (the workers' hot wallet).
     bytes32 internal constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
+    /// @notice May pause what a contract guards, once, for at most GuardianPausable.MAX_PAUSE;
+    ///         granted and revoked by the DAO (DEFAULT_ADMIN), re-armed by GOVERNOR.
+    bytes32 internal constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 }
