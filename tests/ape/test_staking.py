@@ -197,12 +197,13 @@ def test_cancel_slash_ends_the_freeze_and_an_operator_resigns(env, operator, acc
     console["cancel_slash"](slash_id)
     assert staking.slashProposal(slash_id).status == SlashStatus.CANCELLED
 
+    active = staking.stakeOf(operator)[0]
     console["whitelist"](operator.address, "Operator")
-    console["set_curve"]("Operator", "100 DIMO", "0 DIMO")
+    console["set_curve"]("Operator", active, 0)  # every staked wei is required
     with pytest.raises(staking.StakeBelowRequired):
         staking.requestUnstake(1, sender=operator)
     staking.resign(Role.OPERATOR, sender=operator)
     assert not staking.isWhitelisted(operator, Role.OPERATOR)
-    staking.requestUnstake(100 * DIMO, sender=operator)
+    staking.requestUnstake(active, sender=operator)
     with pytest.raises(ValueError, match="not both"):
         console["propose_slash"](operator.address, 1, "x", product=1, order=2)
