@@ -10,7 +10,8 @@ import {Roles} from "../libraries/Roles.sol";
 ///         inherit it and put `whenNotPaused` on the entry points to guard (new stakes,
 ///         purchases, settlement roots). Never put it on exits (withdrawals, claims): a pause
 ///         must not hold anyone's funds.
-/// @dev One storage slot: the pause's end and the spent flag. The roles are the shared
+/// @dev One storage slot: the pause's end, when the guardian last paused, and whether it may
+///      pause again. The roles are the shared
 ///      Roles.GUARDIAN_ROLE and Roles.GOVERNOR_ROLE, administered by DEFAULT_ADMIN_ROLE as
 ///      every other role, so the DAO grants and revokes guardians.
 abstract contract GuardianPausable is IGuardianPausable, AccessControl {
@@ -21,8 +22,10 @@ abstract contract GuardianPausable is IGuardianPausable, AccessControl {
 
     /// @dev The end of the current or last pause (exclusive); 0 when never paused or lifted.
     uint64 private _pausedUntil;
-    /// @dev When the guardian last paused; 0 while it is armed.
-    uint64 private _spentAt;
+    /// @dev When the guardian last paused (reported when it is refused a second pause).
+    uint64 private _lastPausedAt;
+    /// @dev The guardian used its pause since the DAO last armed it.
+    bool private _disarmed;
 
     /// @notice Refuses while a pause is in force.
     modifier whenNotPaused() {
@@ -33,11 +36,11 @@ abstract contract GuardianPausable is IGuardianPausable, AccessControl {
     /// @inheritdoc IGuardianPausable
     function pause(uint64 duration) external override onlyRole(GUARDIAN_ROLE) {
         if (duration == 0 || duration > MAX_PAUSE) revert PauseDurationOutOfRange(duration, MAX_PAUSE);
-        uint64 spentAt = _spentAt;
-        if (spentAt != 0) revert GuardianDisarmed(spentAt);
+        if (_disarmed) revert GuardianDisarmed(_lastPausedAt);
         uint64 until = uint64(block.timestamp) + duration;
         _pausedUntil = until;
-        _spentAt = uint64(block.timestamp);
+        _lastPausedAt = uint64(block.timestamp);
+        _disarmed = true;
         emit GuardianPaused(msg.sender, until);
     }
 
@@ -53,8 +56,8 @@ abstract contract GuardianPausable is IGuardianPausable, AccessControl {
 
     /// @inheritdoc IGuardianPausable
     function rearmGuardian() external override onlyRole(Roles.GOVERNOR_ROLE) {
-        if (_spentAt == 0) revert GuardianAlreadyArmed();
-        _spentAt = 0;
+        if (!_disarmed) revert GuardianAlreadyArmed();
+        _disarmed = false;
         emit GuardianRearmed(msg.sender);
     }
 
@@ -70,7 +73,7 @@ abstract contract GuardianPausable is IGuardianPausable, AccessControl {
 
     /// @inheritdoc IGuardianPausable
     function guardianArmed() external view override returns (bool) {
-        return _spentAt == 0;
+        return !_disarmed;
     }
 
     /// @dev Reverts with the pause's end while a pause is in force.
