@@ -38,7 +38,7 @@ from workers import eip712
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import ANVIL_CHAIN_ID, Manifest, manifest_path, network_name
 from workers.merkle import PayoutTree
-from workers.protocol import DIMO, MAX_PROTOCOL_FEE_BPS, Role, permissions
+from workers.protocol import DIMO, MAX_PROTOCOL_FEE_BPS, Role, SlashSubject, permissions
 
 #: Console name of each deployed contract.
 HANDLE_NAMES = {
@@ -136,6 +136,11 @@ def ape_init_extras(chain: Any) -> dict[str, Any]:
 #     whitelist(account, "Operator")                  # allowed=False removes
 #     set_curve("Consumer", "1000 DIMO", "10 DIMO")   # base, per square-rooted unit
 #     slash(account, "500 DIMO", "impacted.csv", "sold location data for resale")
+#     slash_id = propose_slash(account, "500 DIMO", "ipfs://report", order=7)  # freezes the stake
+#     slash(account, "500 DIMO", "impacted.csv", "ipfs://report", slash_id=slash_id)  # after the vote
+#     cancel_slash(slash_id)                          # the dispute went the account's way
+# `slash` without `slash_id` proposes and executes at once (the reason is the proposal's
+# reason URI); with one, it executes that pending proposal, which must name `amount`.
 # The CSV lists impacted owners as `owner,amount` (amounts in DIMO base units; a header row is
 # fine). Their leaves are (row number, owner, amount); the root goes on-chain with toImpacted =
 # the CSV's total, the rest of `amount` goes to the Treasury, and the tree is saved as
@@ -209,8 +214,42 @@ def tree_file_for(csv_path: Path) -> Path:
     return csv_path.with_name(csv_path.stem + ".tree.json")
 
 
+def send_slash_proposal(
+    staking: Any,
+    send: Callable[..., Any],
+    account: str,
+    amount: int,
+    reason_uri: str,
+    *,
+    product: int | None,
+    order: int | None,
+) -> int:
+    """Sends `proposeSlash` naming the product or the order (one of them, default product 0);
+    returns the proposal's slash id."""
+    if product is not None and order is not None:
+        raise ValueError("a slash names a product or an order, not both")
+    subject, subject_id = (
+        (SlashSubject.ORDER, order) if order is not None else (SlashSubject.PRODUCT, product or 0)
+    )
+    call = staking.functions.proposeSlash(
+        Web3.to_checksum_address(account), amount, subject, subject_id, reason_uri
+    )
+    receipt = send(call)
+    return int(staking.events.SlashProposed().process_receipt(receipt, errors=DISCARD)[0]["args"]["slashId"])
+
+
+def check_slash_proposal(staking: Any, slash_id: int, account: str, amount: int) -> None:
+    """Refuses to execute `slash_id` unless it proposes `amount` of `account`."""
+    proposal = staking.functions.slashProposal(slash_id).call()
+    proposed_account, proposed_amount = proposal[0], proposal[4]
+    if proposed_account.lower() != account.lower() or proposed_amount != amount:
+        raise ValueError(
+            f"slash {slash_id} proposes {proposed_amount} of {proposed_account}, not {amount} of {account}"
+        )
+
+
 def staking_section(namespace: dict[str, Any]) -> dict[str, Any]:
-    """whitelist, set_curve, slash and claim_slash bound to the deployment's Staking."""
+    """whitelist, set_curve, propose_slash, slash and claim_slash bound to the deployment's Staking."""
     if "staking" not in namespace:
         return {}
     w3: Web3 = namespace["w3"]
@@ -227,8 +266,20 @@ def staking_section(namespace: dict[str, Any]) -> dict[str, Any]:
         """Sets `role`'s lockup curve: base + per_sqrt_unit x sqrt(units) x tier multiplier."""
         return send(staking.functions.setCurve(staking_role(role), dimo(base), dimo(per_sqrt_unit)))
 
-    def slash(account: str, amount: int | str, impacted_csv: str | Path, reason: str) -> SlashResult:
-        """Slashes `amount` of `account`: the CSV's owners get their rows, the Treasury the rest."""
+    def propose_slash(
+        account: str, amount: int | str, reason_uri: str, product: int | None = None, order: int | None = None
+    ) -> int:
+        """Proposes slashing up to `amount` of `account` for a product or an order (one of
+        them, default product 0); freezes its stake until executed, cancelled or expired."""
+        return send_slash_proposal(
+            staking, send, account, dimo(amount), reason_uri, product=product, order=order
+        )
+
+    def slash(
+        account: str, amount: int | str, impacted_csv: str | Path, reason: str, slash_id: int | None = None
+    ) -> SlashResult:
+        """Slashes up to `amount` of `account`: the CSV's owners get their rows, the Treasury the
+        rest. Executes pending proposal `slash_id`, or proposes (reason URI `reason`) and executes."""
         csv_path = Path(impacted_csv)
         total = dimo(amount)
         payouts = read_impacted(csv_path)
@@ -241,17 +292,19 @@ def staking_section(namespace: dict[str, Any]) -> dict[str, Any]:
         if tree and tree_file:  # saved before the transaction: the root is never on-chain without its tree
             tree.write(tree_file, slashId=None, **facts)
         root = tree.root_bytes if tree else bytes(32)
-        receipt = send(
-            staking.functions.slash(Web3.to_checksum_address(account), total, to_impacted, root, reason)
-        )
-        slash_id = staking.events.Slashed().process_receipt(receipt, errors=DISCARD)[0]["args"]["slashId"]
+        if slash_id is None:
+            slash_id = propose_slash(account, total, reason)
+        else:
+            check_slash_proposal(staking, slash_id, account, total)
+        receipt = send(staking.functions.slash(slash_id, to_impacted, root))
+        applied = staking.events.Slashed().process_receipt(receipt, errors=DISCARD)[0]["args"]
         if tree and tree_file:
             tree.write(tree_file, slashId=slash_id, **facts)
         return SlashResult(
             slash_id=slash_id,
             root="0x" + root.hex(),
-            to_impacted=to_impacted,
-            to_treasury=total - to_impacted,
+            to_impacted=applied["toImpacted"],
+            to_treasury=applied["amount"] - applied["toImpacted"],
             tree_file=tree_file,
             tx=receipt["transactionHash"].hex(),
         )
@@ -274,7 +327,13 @@ def staking_section(namespace: dict[str, Any]) -> dict[str, Any]:
             receipts.append(send(call, owner))
         return receipts
 
-    return {"whitelist": whitelist, "set_curve": set_curve, "slash": slash, "claim_slash": claim_slash}
+    return {
+        "whitelist": whitelist,
+        "set_curve": set_curve,
+        "propose_slash": propose_slash,
+        "slash": slash,
+        "claim_slash": claim_slash,
+    }
 
 
 SECTIONS.append(staking_section)
@@ -476,6 +535,15 @@ def stake_governance_section(namespace: dict[str, Any]) -> dict[str, Any]:
             """How long owners may claim future slashes before the rest is swept (7 to 3,650 days)."""
             return send(staking.functions.setClaimWindow(seconds))
 
+        def cancel_slash(slash_id: int) -> Any:
+            """Cancels pending slash proposal `slash_id`, ending the freeze it holds (GOVERNOR)."""
+            return send(staking.functions.cancelSlash(slash_id))
+
+        def set_dispute_window(seconds: int) -> Any:
+            """How long a slash proposal freezes its target's stake (1 to 30 days); it must
+            outlast a vote plus the timelock delay when slashes are decided by vote."""
+            return send(staking.functions.setDisputeWindow(seconds))
+
         def sweep_slash(slash_id: int) -> Any:
             """Sends what owners left unclaimed of slash `slash_id` to the Treasury (after its window)."""
             return send(staking.functions.sweepSlash(slash_id))
@@ -485,6 +553,8 @@ def stake_governance_section(namespace: dict[str, Any]) -> dict[str, Any]:
                 "set_tier_multiplier": set_tier_multiplier,
                 "set_unbonding_period": set_unbonding_period,
                 "set_claim_window": set_claim_window,
+                "set_dispute_window": set_dispute_window,
+                "cancel_slash": cancel_slash,
                 "sweep_slash": sweep_slash,
             }
         )

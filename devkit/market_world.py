@@ -18,7 +18,7 @@ from devkit.devnet import ANVIL_KEYS
 from workers import eip712
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest
-from workers.protocol import DIMO, NO_END, UINT256_MAX, ZERO_ADDRESS, Kind, Role, Use
+from workers.protocol import DIMO, NO_END, UINT256_MAX, ZERO_ADDRESS, Kind, Role, SlashSubject, Use
 from workers.protocol.permissions import LIVE, LOCATION, TELEMETRY
 from workers.protocol.terms import terms as base_terms
 
@@ -206,8 +206,25 @@ class MarketWorld:
         )
 
     # --- governance -------------------------------------------------------------------------
+    def slash(self, account: str, amount: int) -> None:
+        """The DAO proposes and at once executes a slash of up to `amount` of `account`."""
+        receipt = self.send(
+            self.dao_key,
+            self.staking,
+            "proposeSlash",
+            account,
+            amount,
+            SlashSubject.PRODUCT,
+            0,
+            "ipfs://misuse",
+        )
+        slash_id = self.staking.events.SlashProposed().process_receipt(receipt, errors=DISCARD)[0]["args"][
+            "slashId"
+        ]
+        self.send(self.dao_key, self.staking, "slash", slash_id, 0, b"\x00" * 32)
+
     def slash_operator(self, amount: int) -> None:
-        self.send(self.dao_key, self.staking, "slash", self.operator, amount, 0, b"\x00" * 32, "misuse")
+        self.slash(self.operator, amount)
 
     def restake_operator(self, amount: int) -> None:
         self.send(self.dao_key, self.token, "transfer", self.operator, amount)

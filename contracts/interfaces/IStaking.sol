@@ -16,6 +16,32 @@ interface IStaking {
         Consumer
     }
 
+    /// @notice What a slash names as the misbehaviour's object: a data product or an order.
+    enum SlashSubject {
+        Product,
+        Order
+    }
+
+    /// @notice Where a slash proposal stands.
+    enum SlashStatus {
+        None,
+        Pending,
+        Executed,
+        Cancelled
+    }
+
+    /// @notice A slash proposal: `account`'s stake is frozen from its proposal until it is
+    ///         executed, cancelled or `expiresAt` passes.
+    struct SlashProposal {
+        address account;
+        uint64 expiresAt;
+        SlashStatus status;
+        SlashSubject subject;
+        uint256 amount;
+        uint256 subjectId;
+        string reasonURI;
+    }
+
     // ------------------------------------------------------------------ events (DESIGN.md §3.4)
 
     event Staked(address indexed account, uint256 amount);
@@ -51,6 +77,24 @@ interface IStaking {
     event SlashSwept(uint256 indexed slashId, uint256 amount);
     /// @notice How long the impacted owners of future slashes may claim, in seconds.
     event ClaimWindowSet(uint64 window);
+    /// @notice Slash `slashId` of up to `amount` was proposed against `account` for `subject`
+    ///         `subjectId`: its stake is frozen (no withdraw, no unstake request) until `expiresAt`
+    ///         unless the slash executes or is cancelled first.
+    event SlashProposed(
+        uint256 indexed slashId,
+        address indexed account,
+        uint256 amount,
+        SlashSubject subject,
+        uint256 subjectId,
+        string reasonURI,
+        uint64 expiresAt
+    );
+    /// @notice The DAO cancelled slash proposal `slashId`; `account`'s stake is no longer frozen by it.
+    event SlashCancelled(uint256 indexed slashId, address indexed account);
+    /// @notice How long future slash proposals freeze their target's stake, in seconds.
+    event DisputeWindowSet(uint64 window);
+    /// @notice `account` gave up its own whitelist status for `role` (also emits `Whitelisted(.., false)`).
+    event Resigned(address indexed account, Role indexed role);
 
     // ------------------------------------------------------------------ errors
 
@@ -84,8 +128,6 @@ interface IStaking {
     error ImpactExceedsSlash(uint256 toImpacted, uint256 amount);
     /// @notice An impact share needs a root, and a root needs an impact share.
     error ImpactRootMismatch(uint256 toImpacted, bytes32 impactRoot);
-    /// @notice The slash asks for more than `account` has: active + unbonding.
-    error SlashExceedsStake(address account, uint256 amount, uint256 active, uint256 unbonding);
     /// @notice Slash `slashId` has no impact distribution (unknown id, or nothing went to owners).
     error NoImpactPool(uint256 slashId);
     /// @notice Slash `slashId`'s claim window closed at `closesAt`.
@@ -102,10 +144,29 @@ interface IStaking {
     error InvalidClaimant(address account);
     /// @notice Slash `slashId`'s pool holds nothing to sweep.
     error NothingToSweep(uint256 slashId);
+    /// @notice `account`'s stake is frozen by slash proposal `slashId` until `frozenUntil`.
+    error StakeFrozen(address account, uint256 slashId, uint64 frozenUntil);
+    /// @notice `account` already has slash proposal `slashId` pending until `expiresAt`: execute
+    ///         or cancel it first (or propose the combined amount after cancelling).
+    error SlashAlreadyPending(address account, uint256 slashId, uint64 expiresAt);
+    /// @notice Slash `slashId` is not pending (it is `status`): unknown, executed or cancelled.
+    error SlashNotPending(uint256 slashId, SlashStatus status);
+    /// @notice Slash proposal `slashId`'s dispute window closed at `expiresAt`: propose it again.
+    error SlashProposalExpired(uint256 slashId, uint64 expiresAt);
+    /// @notice A slash proposal needs a reason URI.
+    error EmptyReason();
+    /// @notice The dispute window is outside [min, max].
+    error DisputeWindowOutOfRange(uint64 window, uint64 min, uint64 max);
+    /// @notice `account` is not whitelisted for `role`: there is nothing to resign.
+    error NotWhitelisted(address account, Role role);
+    /// @notice `role`'s curve would require `requiredAtMax` at MAX_UNITS on the top tier, more
+    ///         than the token's whole supply cap `cap`: no one could ever meet it.
+    error CurveBeyondSupply(Role role, uint256 requiredAtMax, uint256 cap);
 
     // ------------------------------------------------------------------ staking
 
-    /// @notice Locks `amount` DIMO of the caller (after `approve`).
+    /// @notice Locks `amount` DIMO of the caller (after `approve`). Refused while the guardian's
+    ///         pause is in force (`GuardianPauseActive`); allowed while the stake is frozen.
     /// @param amount DIMO base units, taken from the caller
     function stake(uint256 amount) external;
 
@@ -120,13 +181,14 @@ interface IStaking {
     function stakeWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
 
     /// @notice Starts unbonding `amount` of active stake; refused if it would leave less than
-    ///         `requiredStake` for any role the caller is whitelisted in.
+    ///         `requiredStake` for any role the caller is whitelisted in, or while a slash
+    ///         proposal freezes the caller's stake (`StakeFrozen`).
     /// @dev A new request adds to what is already unbonding and restarts the whole period.
     /// @param amount DIMO base units moved from active to unbonding
     function requestUnstake(uint256 amount) external;
 
     /// @notice Releases the caller's unbonding stake once `releaseAt` has passed
-    ///         (`block.timestamp >= releaseAt`).
+    ///         (`block.timestamp >= releaseAt`), unless a slash proposal freezes it (`StakeFrozen`).
     function withdraw() external;
 
     /// @notice An account's active stake, unbonding stake and when the unbonding matures.
@@ -144,20 +206,29 @@ interface IStaking {
     /// @param allowed whether `account` is whitelisted for `role`
     function setWhitelisted(address account, Role role, bool allowed) external;
 
+    /// @notice Gives up the caller's own whitelist status for `role`, so that its stake no longer
+    ///         has to cover `role`'s curve and can unbond (when not frozen). Anyone whitelisted;
+    ///         allowed while frozen (it moves no funds).
+    /// @param role the role to leave
+    function resign(Role role) external;
+
     /// @notice Whether `account` is whitelisted for `role`.
     /// @param account the account
     /// @param role the role
     /// @return whether the DAO whitelisted `account` for `role`
     function isWhitelisted(address account, Role role) external view returns (bool);
 
-    /// @notice Sets `role`'s lockup curve. GOVERNOR.
+    /// @notice Sets `role`'s lockup curve. GOVERNOR. Refused when the stake it requires at
+    ///         `MAX_UNITS` on the top tier exceeds the token's supply cap (`CurveBeyondSupply`).
     /// @param role the role
     /// @param base stake required with no usage (at most `type(uint128).max`)
     /// @param perSqrtUnit stake per square-rooted unit at a 1x tier (at most `type(uint128).max`)
     function setCurve(Role role, uint256 base, uint256 perSqrtUnit) external;
 
     /// @notice Sets the multiplier of sensitivity `tier` (0 telemetry … 3 commands). GOVERNOR.
-    /// @dev Multipliers never decrease with the tier, so the curve is monotonic in the tier.
+    /// @dev Multipliers never decrease with the tier, so the curve is monotonic in the tier. A top
+    ///      tier multiplier that would lift any curve beyond the supply cap is refused
+    ///      (`CurveBeyondSupply`).
     /// @param tier 0..3
     /// @param bps the multiplier in basis points (10,000 = 1x)
     function setTierMultiplier(uint8 tier, uint16 bps) external;
@@ -200,18 +271,61 @@ interface IStaking {
 
     // ------------------------------------------------------------------ slashing
 
-    /// @notice Slashes `amount` (active first, then unbonding): `toImpacted` to the owners in
-    ///         `impactRoot`, the rest to the Treasury. SLASHER_ROLE.
-    /// @dev Gas does not depend on how many owners the root holds.
-    /// @param account the slashed staker
-    /// @param amount total taken; refused when above active + unbonding
-    /// @param toImpacted the part owed to impacted owners (≤ amount), claimable with `claimSlash`
+    /// @notice Proposes to slash up to `amount` of `account`'s stake for `subject` `subjectId`,
+    ///         freezing it at once: no withdraw and no new unstake request until the slash
+    ///         executes, the DAO cancels it, or `disputeWindow` passes. SLASHER_ROLE.
+    /// @dev One pending proposal per account: a second one is refused until the first is
+    ///      executed, cancelled or expired, so the freeze always ends with its own proposal.
+    /// @param account the staker to slash
+    /// @param amount the most the slash may take (it takes what is there, up to this)
+    /// @param subject whether `subjectId` names a product or an order
+    /// @param subjectId the product id or order id the misbehaviour concerns
+    /// @param reasonURI where the evidence and the decision live (a governance proposal, a report)
+    /// @return slashId the proposal's id, counting from 1; `slash` executes it under the same id
+    function proposeSlash(
+        address account,
+        uint256 amount,
+        SlashSubject subject,
+        uint256 subjectId,
+        string calldata reasonURI
+    ) external returns (uint256 slashId);
+
+    /// @notice Executes pending slash proposal `slashId` before its dispute window closes: takes
+    ///         up to its amount, capped at what the account has (active first, then unbonding),
+    ///         `toImpacted` (capped at what was taken) to the owners in `impactRoot`, the rest to
+    ///         the Treasury; ends the freeze. SLASHER_ROLE.
+    /// @dev Gas does not depend on how many owners the root holds. The root may promise more than
+    ///      the pool; claims never pay out more than the pool holds.
+    /// @param slashId the pending proposal
+    /// @param toImpacted the part owed to impacted owners (≤ the proposal's amount), claimable with `claimSlash`
     /// @param impactRoot StandardMerkleTree root over `(uint256 index, address account, uint256 amount)`
-    /// @param reason a human-readable reason (e.g. a governance proposal link)
-    /// @return slashId the new slash's id, counting from 1
-    function slash(address account, uint256 amount, uint256 toImpacted, bytes32 impactRoot, string calldata reason)
-        external
-        returns (uint256 slashId);
+    /// @return taken what was taken from the stake (≤ the proposal's amount)
+    function slash(uint256 slashId, uint256 toImpacted, bytes32 impactRoot) external returns (uint256 taken);
+
+    /// @notice Cancels pending slash proposal `slashId` (the dispute went the target's way),
+    ///         ending the freeze it holds. GOVERNOR.
+    /// @param slashId the pending proposal (an expired one may be cancelled too, to close it)
+    function cancelSlash(uint256 slashId) external;
+
+    /// @notice A slash proposal as it stands.
+    /// @param slashId the proposal
+    /// @return the proposal (status None for an unknown id)
+    function slashProposal(uint256 slashId) external view returns (SlashProposal memory);
+
+    /// @notice Whether `account`'s stake is frozen now, by which proposal, and until when.
+    /// @param account the staker
+    /// @return slashId the pending proposal freezing it (0: not frozen)
+    /// @return frozenUntil when the freeze lapses unless the slash executes first (0: not frozen)
+    function freezeOf(address account) external view returns (uint256 slashId, uint64 frozenUntil);
+
+    /// @notice How long a slash proposal freezes its target's stake, in seconds.
+    /// @return the window
+    function disputeWindow() external view returns (uint64);
+
+    /// @notice Sets the dispute window of future slash proposals. GOVERNOR. It must outlast a
+    ///         governance vote plus the timelock delay if slashes are decided by vote.
+    /// @param window seconds, within [1 day, 30 days]
+    function setDisputeWindow(uint64 window) external;
 
     /// @notice Pays one `(index, account, amount)` leaf of a slash's impact distribution, once.
     ///         Anyone may submit it; the tokens go to `account`. Refused once the claim window closed.
@@ -241,7 +355,7 @@ interface IStaking {
     /// @return whether it was claimed
     function isSlashClaimed(uint256 slashId, uint256 index) external view returns (bool);
 
-    /// @notice How many slashes there have been (the last slash id).
+    /// @notice How many slashes were proposed (the last slash id; executed or not).
     /// @return the count
     function slashCount() external view returns (uint256);
 

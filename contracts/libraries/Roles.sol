@@ -14,6 +14,8 @@ library Roles {
     bytes32 internal constant MARKET_ROLE = keccak256("MARKET_ROLE");
     /// @notice May propose Marketplace roots and deliver datasets (the workers' hot wallet).
     bytes32 internal constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
-    /// @notice May revoke a pending Marketplace root (a guardian beside the DAO).
+    /// @notice May pause what a contract guards, once, for at most GuardianPausable.MAX_PAUSE;
+    ///         granted and revoked by the DAO (DEFAULT_ADMIN), re-armed by GOVERNOR;
+    ///         may also revoke a pending Marketplace root.
     bytes32 internal constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 }

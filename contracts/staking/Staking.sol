@@ -3,10 +3,12 @@ pragma solidity 0.8.30;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ERC20Capped} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Capped.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {GuardianPausable} from "../governance/GuardianPausable.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
 import {ClaimBitmap} from "../libraries/ClaimBitmap.sol";
 import {LockupCurve} from "../libraries/LockupCurve.sol";
@@ -17,10 +19,13 @@ import {Roles} from "../libraries/Roles.sol";
 /// @notice Operators, brokers and consumers lock DIMO to be active in their whitelisted roles;
 ///         the stake a buyer needs follows its consumption along a square-root curve; the DAO
 ///         slashes misbehaviour, paying the impacted vehicle owners through a Merkle
-///         distribution and the Treasury the rest. DESIGN.md §3.4; documented in IStaking.
+///         distribution and the Treasury the rest. A slash is proposed first, which freezes the
+///         target's stake (no withdraw, no unstake request) for a dispute window, then
+///         executed; a guardian may pause new stakes for a bounded time. DESIGN.md §3.4;
+///         documented in IStaking.
 /// @dev Conservation, to the wei: the token balance of this contract equals the sum of every
 ///      account's active and unbonding stake plus the `remaining` of every slash pool.
-contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
+contract Staking is IStaking, AccessControl, ReentrancyGuardTransient, GuardianPausable {
     using SafeERC20 for IERC20;
     using ClaimBitmap for ClaimBitmap.Bitmap;
 
@@ -56,15 +61,27 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     uint16 public constant DEFAULT_TIER3_BPS = 30_000;
     /// @notice Upper bound of `base` and `perSqrtUnit` (see LockupCurve: no overflow).
     uint256 public constant MAX_CURVE_PARAMETER = type(uint128).max;
-    /// @notice Upper bound of recorded units (see LockupCurve: no overflow).
-    uint256 public constant MAX_UNITS = type(uint64).max;
+    /// @notice Upper bound of recorded units: 2^40 − 1, over a trillion vehicle-subscriptions
+    ///         for one buyer; low enough that useful curves stay within the token's supply cap
+    ///         at the maximum (`setCurve`), and within LockupCurve's overflow-free range.
+    uint256 public constant MAX_UNITS = type(uint40).max;
+    /// @notice Dispute window of slash proposals at deployment.
+    uint64 public constant DEFAULT_DISPUTE_WINDOW = 14 days;
+    /// @notice Shortest dispute window governance may set.
+    uint64 public constant MIN_DISPUTE_WINDOW = 1 days;
+    /// @notice Longest dispute window governance may set: bounds how long a proposal freezes a stake.
+    uint64 public constant MAX_DISPUTE_WINDOW = 30 days;
 
     uint8 private constant ROLE_COUNT = uint8(type(Role).max) + 1;
 
+    /// @dev `releaseAt`, `frozenUntil` and `pendingSlash` share one slot: `withdraw` and
+    ///      `requestUnstake` read the freeze with the release time.
     struct StakeInfo {
         uint256 active;
         uint256 unbonding;
         uint64 releaseAt;
+        uint64 frozenUntil;
+        uint64 pendingSlash;
     }
 
     struct Curve {
@@ -89,6 +106,8 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     address public immutable override token;
     /// @inheritdoc IStaking
     address public immutable override treasury;
+    /// @notice The token's supply cap, read once: no curve may require more than this.
+    uint256 public immutable supplyCap;
 
     /// @inheritdoc IStaking
     uint64 public override unbondingPeriod;
@@ -98,6 +117,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     uint256 public override slashCount;
     /// @inheritdoc IStaking
     mapping(address account => uint64) public override lastSlashedAt;
+    uint64 public override disputeWindow;
 
     uint16[TIER_COUNT] private _tierMultiplierBps;
     mapping(address account => StakeInfo) private _stakes;
@@ -107,18 +127,21 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     mapping(uint256 slashId => bytes32 root) private _impactRoots;
     mapping(bytes32 fundsKey => SlashFunds) private _funds;
     mapping(uint256 slashId => ClaimBitmap.Bitmap) private _claimedLeaves;
+    mapping(uint256 slashId => SlashProposal) private _proposals;
 
-    /// @param token_ the staked ERC-20 (DIMO; EIP-2612 for `stakeWithPermit`)
+    /// @param token_ the staked ERC-20 (DIMO; ERC20Capped for `cap`, EIP-2612 for `stakeWithPermit`)
     /// @param treasury_ receives the Treasury's share of slashes and swept pools
     /// @param governor receives DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE (the DAO's timelock in production)
     constructor(address token_, address treasury_, address governor) {
         if (token_ == address(0) || treasury_ == address(0) || governor == address(0)) revert ZeroAddress();
         token = token_;
         treasury = treasury_;
+        supplyCap = ERC20Capped(token_).cap();
         _grantRole(DEFAULT_ADMIN_ROLE, governor);
         _grantRole(GOVERNOR_ROLE, governor);
         _setUnbondingPeriod(DEFAULT_UNBONDING_PERIOD);
         _setClaimWindow(DEFAULT_CLAIM_WINDOW);
+        _setDisputeWindow(DEFAULT_DISPUTE_WINDOW);
         uint16[TIER_COUNT] memory defaults =
             [DEFAULT_TIER0_BPS, DEFAULT_TIER1_BPS, DEFAULT_TIER2_BPS, DEFAULT_TIER3_BPS];
         for (uint8 tier; tier < TIER_COUNT; ++tier) {
@@ -130,7 +153,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ staking
 
     /// @inheritdoc IStaking
-    function stake(uint256 amount) external override nonReentrant {
+    function stake(uint256 amount) external override nonReentrant whenNotPaused {
         _stake(amount);
     }
 
@@ -139,6 +162,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         external
         override
         nonReentrant
+        whenNotPaused
     {
         try IERC20Permit(token).permit(msg.sender, address(this), amount, deadline, v, r, s) {}
         catch {
@@ -153,6 +177,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     function requestUnstake(uint256 amount) external override {
         if (amount == 0) revert ZeroAmount();
         StakeInfo storage info = _stakes[msg.sender];
+        _requireNotFrozen(msg.sender, info);
         uint256 active = info.active;
         if (amount > active) revert InsufficientActiveStake(msg.sender, active, amount);
         uint256 remaining = active - amount;
@@ -168,6 +193,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     /// @inheritdoc IStaking
     function withdraw() external override nonReentrant {
         StakeInfo storage info = _stakes[msg.sender];
+        _requireNotFrozen(msg.sender, info);
         uint256 amount = info.unbonding;
         if (amount == 0) revert NothingUnbonding(msg.sender);
         uint64 releaseAt = info.releaseAt;
@@ -201,6 +227,16 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStaking
+    function resign(Role role) external override {
+        uint8 bit = _roleBit(role);
+        uint8 bits = _roles[msg.sender];
+        if (bits & bit == 0) revert NotWhitelisted(msg.sender, role);
+        _roles[msg.sender] = bits & ~bit;
+        emit Whitelisted(msg.sender, role, false);
+        emit Resigned(msg.sender, role);
+    }
+
+    /// @inheritdoc IStaking
     function isWhitelisted(address account, Role role) public view override returns (bool) {
         return _roles[account] & _roleBit(role) != 0;
     }
@@ -210,7 +246,9 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         if (base > MAX_CURVE_PARAMETER || perSqrtUnit > MAX_CURVE_PARAMETER) {
             revert CurveParameterTooLarge(base, perSqrtUnit, MAX_CURVE_PARAMETER);
         }
-        _curves[role] = Curve(uint128(base), uint128(perSqrtUnit));
+        Curve memory c = Curve(uint128(base), uint128(perSqrtUnit));
+        _requireWithinSupply(role, c, _tierMultiplierBps[TIER_COUNT - 1]);
+        _curves[role] = c;
         emit CurveSet(role, base, perSqrtUnit);
     }
 
@@ -220,6 +258,11 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         uint16 lower = tier == 0 ? 0 : _tierMultiplierBps[tier - 1];
         uint16 upper = tier == TIER_COUNT - 1 ? type(uint16).max : _tierMultiplierBps[tier + 1];
         if (bps < lower || bps > upper) revert TierMultiplierOutOfOrder(tier, bps, lower, upper);
+        if (tier == TIER_COUNT - 1) {
+            for (uint8 r; r < ROLE_COUNT; ++r) {
+                _requireWithinSupply(Role(r), _curves[Role(r)], bps);
+            }
+        }
         _tierMultiplierBps[tier] = bps;
         emit TierMultiplierSet(tier, bps);
     }
@@ -266,40 +309,96 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ slashing
 
     /// @inheritdoc IStaking
-    function slash(address account, uint256 amount, uint256 toImpacted, bytes32 impactRoot, string calldata reason)
+    function proposeSlash(
+        address account,
+        uint256 amount,
+        SlashSubject subject,
+        uint256 subjectId,
+        string calldata reasonURI
+    ) external override onlyRole(SLASHER_ROLE) returns (uint256 slashId) {
+        if (account == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        if (bytes(reasonURI).length == 0) revert EmptyReason();
+        StakeInfo storage info = _stakes[account];
+        uint64 pending = info.pendingSlash;
+        uint64 frozenUntil = info.frozenUntil;
+        if (pending != 0 && block.timestamp < frozenUntil) revert SlashAlreadyPending(account, pending, frozenUntil);
+
+        slashId = ++slashCount;
+        uint64 expiresAt = uint64(block.timestamp) + disputeWindow;
+        info.frozenUntil = expiresAt;
+        info.pendingSlash = SafeCast.toUint64(slashId);
+        _proposals[slashId] = SlashProposal({
+            account: account,
+            expiresAt: expiresAt,
+            status: SlashStatus.Pending,
+            subject: subject,
+            amount: amount,
+            subjectId: subjectId,
+            reasonURI: reasonURI
+        });
+        emit SlashProposed(slashId, account, amount, subject, subjectId, reasonURI, expiresAt);
+    }
+
+    /// @inheritdoc IStaking
+    function slash(uint256 slashId, uint256 toImpacted, bytes32 impactRoot)
         external
         override
         onlyRole(SLASHER_ROLE)
         nonReentrant
-        returns (uint256 slashId)
+        returns (uint256 taken)
     {
-        if (amount == 0) revert ZeroAmount();
-        if (toImpacted > amount) revert ImpactExceedsSlash(toImpacted, amount);
-        if ((toImpacted == 0) != (impactRoot == bytes32(0))) revert ImpactRootMismatch(toImpacted, impactRoot);
-        StakeInfo storage info = _stakes[account];
-        uint256 active = info.active;
-        uint256 unbonding = info.unbonding;
-        if (amount > active + unbonding) revert SlashExceedsStake(account, amount, active, unbonding);
-
-        // Active stake first, then unbonding: requesting an unstake never escapes a slash.
-        uint256 fromActive = amount < active ? amount : active;
-        uint256 fromUnbonding = amount - fromActive;
-        info.active = active - fromActive;
-        if (fromUnbonding != 0) info.unbonding = unbonding - fromUnbonding;
-
-        slashId = ++slashCount;
+        SlashProposal storage proposal = _liveProposal(slashId);
+        address account = proposal.account;
         lastSlashedAt[account] = uint64(block.timestamp);
-        uint64 closesAt;
-        if (toImpacted != 0) {
-            closesAt = uint64(block.timestamp) + claimWindow;
-            _impactRoots[slashId] = impactRoot;
-            _funds[_fundsKey(impactRoot, slashId)] = SlashFunds(SafeCast.toUint192(toImpacted), closesAt);
+        uint256 fromActive;
+        uint256 fromUnbonding;
+        {
+            uint256 amount = proposal.amount;
+            if (toImpacted > amount) revert ImpactExceedsSlash(toImpacted, amount);
+            if ((toImpacted == 0) != (impactRoot == bytes32(0))) revert ImpactRootMismatch(toImpacted, impactRoot);
+            proposal.status = SlashStatus.Executed;
+            // The proposal is live, so it is the one freezing the account: executing ends the freeze.
+            (fromActive, fromUnbonding) = _takeAndUnfreeze(_stakes[account], amount);
         }
+        taken = fromActive + fromUnbonding;
+        // The impacted owners' share is capped at what was taken; nothing taken, no pool.
+        if (toImpacted > taken) toImpacted = taken;
+        if (toImpacted == 0) impactRoot = bytes32(0);
+        uint64 closesAt = _openPool(slashId, impactRoot, toImpacted);
         emit SlashApplied(slashId, account, fromActive, fromUnbonding, closesAt);
-        emit Slashed(slashId, account, amount, toImpacted, impactRoot, reason);
+        emit Slashed(slashId, account, taken, toImpacted, impactRoot, proposal.reasonURI);
 
-        uint256 toTreasury = amount - toImpacted;
+        uint256 toTreasury = taken - toImpacted;
         if (toTreasury != 0) IERC20(token).safeTransfer(treasury, toTreasury);
+    }
+
+    /// @inheritdoc IStaking
+    function cancelSlash(uint256 slashId) external override onlyRole(GOVERNOR_ROLE) {
+        SlashProposal storage proposal = _proposals[slashId];
+        SlashStatus status = proposal.status;
+        if (status != SlashStatus.Pending) revert SlashNotPending(slashId, status);
+        proposal.status = SlashStatus.Cancelled;
+        address account = proposal.account;
+        StakeInfo storage info = _stakes[account];
+        // An expired proposal may have been replaced by a newer one: only its own freeze ends.
+        if (info.pendingSlash == slashId) {
+            info.frozenUntil = 0;
+            info.pendingSlash = 0;
+        }
+        emit SlashCancelled(slashId, account);
+    }
+
+    /// @inheritdoc IStaking
+    function slashProposal(uint256 slashId) external view override returns (SlashProposal memory) {
+        return _proposals[slashId];
+    }
+
+    /// @inheritdoc IStaking
+    function freezeOf(address account) external view override returns (uint256 slashId, uint64 frozenUntil) {
+        StakeInfo storage info = _stakes[account];
+        if (info.pendingSlash == 0 || block.timestamp >= info.frozenUntil) return (0, 0);
+        return (info.pendingSlash, info.frozenUntil);
     }
 
     /// @inheritdoc IStaking
@@ -369,6 +468,11 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         _setClaimWindow(window);
     }
 
+    /// @inheritdoc IStaking
+    function setDisputeWindow(uint64 window) external override onlyRole(GOVERNOR_ROLE) {
+        _setDisputeWindow(window);
+    }
+
     // ------------------------------------------------------------------ internals
 
     function _stake(uint256 amount) private {
@@ -391,7 +495,58 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev The pool's root and remaining amount, refusing unknown pools and closed windows.
+    /// @dev The pending proposal `slashId`, refusing one that is not pending or whose dispute
+    ///      window closed.
+    function _liveProposal(uint256 slashId) private view returns (SlashProposal storage proposal) {
+        proposal = _proposals[slashId];
+        SlashStatus status = proposal.status;
+        if (status != SlashStatus.Pending) revert SlashNotPending(slashId, status);
+        uint64 expiresAt = proposal.expiresAt;
+        if (block.timestamp >= expiresAt) revert SlashProposalExpired(slashId, expiresAt);
+    }
+
+    /// @dev Takes up to `amount` from `info`, capped at what is there: active stake first, then
+    ///      unbonding, so requesting an unstake never escapes a slash (and the freeze kept both);
+    ///      then lifts the freeze.
+    function _takeAndUnfreeze(StakeInfo storage info, uint256 amount)
+        private
+        returns (uint256 fromActive, uint256 fromUnbonding)
+    {
+        uint256 active = info.active;
+        uint256 unbonding = info.unbonding;
+        fromActive = amount < active ? amount : active;
+        uint256 rest = amount - fromActive;
+        fromUnbonding = rest < unbonding ? rest : unbonding;
+        info.active = active - fromActive;
+        if (fromUnbonding != 0) info.unbonding = unbonding - fromUnbonding;
+        info.frozenUntil = 0;
+        info.pendingSlash = 0;
+    }
+
+    /// @dev Opens slash `slashId`'s impact pool of `impacted` under `root`; returns when it
+    ///      closes (0, and no pool, when nothing goes to impacted owners).
+    function _openPool(uint256 slashId, bytes32 root, uint256 impacted) private returns (uint64 closesAt) {
+        if (impacted == 0) return 0;
+        closesAt = uint64(block.timestamp) + claimWindow;
+        _impactRoots[slashId] = root;
+        _funds[_fundsKey(root, slashId)] = SlashFunds(SafeCast.toUint192(impacted), closesAt);
+    }
+
+    /// @dev Refuses while a live slash proposal freezes `account`'s stake.
+    function _requireNotFrozen(address account, StakeInfo storage info) private view {
+        uint64 pending = info.pendingSlash;
+        if (pending == 0) return;
+        uint64 frozenUntil = info.frozenUntil;
+        if (block.timestamp < frozenUntil) revert StakeFrozen(account, pending, frozenUntil);
+    }
+
+    /// @dev Refuses a curve whose requirement at MAX_UNITS on a tier of `topBps` exceeds the
+    ///      token's supply cap: such a curve would freeze every whitelisted stake for good.
+    function _requireWithinSupply(Role role, Curve memory c, uint16 topBps) private view {
+        uint256 atMax = LockupCurve.requiredStake(c.base, c.perSqrtUnit, uint64(MAX_UNITS), topBps);
+        if (atMax > supplyCap) revert CurveBeyondSupply(role, atMax, supplyCap);
+    }
+
     /// @dev The funds of `slashId`'s impact distribution; refuses a slash without one.
     function _openFunds(uint256 slashId) private view returns (SlashFunds storage funds) {
         bytes32 root = _impactRoots[slashId];
@@ -429,6 +584,14 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         }
         claimWindow = window;
         emit ClaimWindowSet(window);
+    }
+
+    function _setDisputeWindow(uint64 window) private {
+        if (window < MIN_DISPUTE_WINDOW || window > MAX_DISPUTE_WINDOW) {
+            revert DisputeWindowOutOfRange(window, MIN_DISPUTE_WINDOW, MAX_DISPUTE_WINDOW);
+        }
+        disputeWindow = window;
+        emit DisputeWindowSet(window);
     }
 
     function _roleBit(Role role) private pure returns (uint8) {

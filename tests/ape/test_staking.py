@@ -1,6 +1,7 @@
 """Staking governance from `ape console`: the DAO whitelists an operator, raises the lockup
 curve and slashes with a CSV of three impacted owners, using the console one-liners; each owner
-then claims through ape with a proof built in Python from the saved tree."""
+then claims through ape with a proof built in Python from the saved tree. A slash proposed
+before the vote freezes the stake the target races to withdraw; an operator resigns its role."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import open_console
 from workers.merkle import PayoutTree
-from workers.protocol import DIMO, Role
+from workers.protocol import DIMO, Role, SlashStatus, SlashSubject
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,16 @@ def owners(accounts):
 
 
 def test_console_has_the_staking_one_liners(env):
-    for name in ("whitelist", "set_curve", "slash", "claim_slash", "staking"):
+    for name in (
+        "whitelist",
+        "set_curve",
+        "propose_slash",
+        "slash",
+        "cancel_slash",
+        "set_dispute_window",
+        "claim_slash",
+        "staking",
+    ):
         assert name in env.console, name
 
 
@@ -137,3 +147,63 @@ def test_slash_refuses_a_csv_owed_more_than_the_slash(env, operator, owners, tmp
         env.console["slash"](operator.address, 5 * DIMO, bad, "x")
     with pytest.raises(ValueError, match="Operator"):
         env.console["whitelist"](operator.address, "Oprator")
+
+
+def test_a_proposed_slash_freezes_the_stake_the_target_races_to_withdraw(
+    env, operator, accounts, chain, tmp_path
+):
+    """The issue's race: the vote takes days; the operator's unbonding matures meanwhile. The
+    proposal made when the vote opened freezes it, and the slash takes it all afterwards."""
+    staking, console = env.staking, env.console
+    console["whitelist"](operator.address, "Operator", allowed=False)  # nothing required: it may unbond
+    active, unbonding, _ = staking.stakeOf(operator)
+    staking.requestUnstake(active, sender=operator)
+    stake = active + unbonding
+    slash_id = console["propose_slash"](operator.address, stake, "ipfs://proposal-12", order=3)
+    proposal = staking.slashProposal(slash_id)
+    assert (proposal.account, proposal.amount, proposal.subject, proposal.subjectId) == (
+        operator.address,
+        stake,
+        SlashSubject.ORDER,
+        3,
+    )
+    assert staking.freezeOf(operator) == (slash_id, proposal.expiresAt)
+
+    chain.pending_timestamp += staking.unbondingPeriod() + 1  # matured during the vote
+    chain.mine()
+    with pytest.raises(staking.StakeFrozen):
+        staking.withdraw(sender=operator)
+    with pytest.raises(staking.StakeFrozen):
+        staking.requestUnstake(1, sender=operator)
+
+    empty = tmp_path / "nobody.csv"
+    empty.write_text("owner,amount\n")
+    treasury_before = env.token.balanceOf(env.treasury)
+    result = console["slash"](operator.address, stake, empty, "ipfs://proposal-12", slash_id=slash_id)
+    assert result.slash_id == slash_id and result.to_treasury == stake
+    assert env.token.balanceOf(env.treasury) - treasury_before == stake
+    assert staking.stakeOf(operator)[:2] == (0, 0)
+    assert staking.freezeOf(operator) == (0, 0)
+
+
+def test_cancel_slash_ends_the_freeze_and_an_operator_resigns(env, operator, accounts):
+    staking, console = env.staking, env.console
+    env.token.transfer(operator, 100 * DIMO, sender=accounts[0])
+    env.token.approve(env.staking, 100 * DIMO, sender=operator)
+    staking.stake(100 * DIMO, sender=operator)
+    slash_id = console["propose_slash"](operator.address, "10 DIMO", "ipfs://disputed", product=1)
+    with pytest.raises(staking.StakeFrozen):
+        staking.requestUnstake(1, sender=operator)
+    console["cancel_slash"](slash_id)
+    assert staking.slashProposal(slash_id).status == SlashStatus.CANCELLED
+
+    active = staking.stakeOf(operator)[0]
+    console["whitelist"](operator.address, "Operator")
+    console["set_curve"]("Operator", active, 0)  # every staked wei is required
+    with pytest.raises(staking.StakeBelowRequired):
+        staking.requestUnstake(1, sender=operator)
+    staking.resign(Role.OPERATOR, sender=operator)
+    assert not staking.isWhitelisted(operator, Role.OPERATOR)
+    staking.requestUnstake(active, sender=operator)
+    with pytest.raises(ValueError, match="not both"):
+        console["propose_slash"](operator.address, 1, "x", product=1, order=2)

@@ -11,7 +11,7 @@ from web3.exceptions import ContractLogicError
 
 from tests.support.history import ACCOUNTS, History
 from tests.support.projections import rows
-from workers.protocol import ZERO_ADDRESS, Role, Tier
+from workers.protocol import ZERO_ADDRESS, Role, SlashStatus, Tier
 
 ZERO32 = "0x" + "00" * 32
 
@@ -202,8 +202,13 @@ def _staking(engine: Engine, history: History) -> Iterator[str]:
         "unbonding period", params.get(("Staking", "unbonding_period")), st.unbondingPeriod().call()
     )
     yield from _check("claim window", params.get(("Staking", "claim_window")), st.claimWindow().call())
+    yield from _check("dispute window", params.get(("Staking", "dispute_window")), st.disputeWindow().call())
+    yield from _check("paused until", params.get(("Staking", "paused_until"), 0), st.pausedUntil().call())
+    yield from _check(
+        "guardian armed", bool(params.get(("Staking", "guardian_armed"), 1)), st.guardianArmed().call()
+    )
+    yield from _slash_proposals(engine, history)
     slashes = {r["slash_id"]: r for r in rows(engine, "slashes")}
-    yield from _check("slash count", len(slashes), st.slashCount().call())
     for slash_id, row in slashes.items():
         root, remaining, closes_at = st.slashPool(slash_id).call()
         yield from _check(
@@ -216,6 +221,36 @@ def _staking(engine: Engine, history: History) -> Iterator[str]:
             f"slash claim {row['slash_id']}/{row['index']}",
             True,
             st.isSlashClaimed(row["slash_id"], row["index"]).call(),
+        )
+
+
+def _slash_proposals(engine: Engine, history: History) -> Iterator[str]:
+    """Proposals row by row, and each account's freeze: its pending proposal while the chain's
+    time is before the proposal's end."""
+    st = history.contract("Staking").functions
+    proposals = {r["slash_id"]: r for r in rows(engine, "slash_proposals")}
+    yield from _check("slash count", len(proposals), st.slashCount().call())
+    for slash_id, row in proposals.items():
+        account, expires_at, status, subject, amount, subject_id, uri = st.slashProposal(slash_id).call()
+        yield from _check(
+            f"slash proposal {slash_id}",
+            (row["account"], row["expires_at"], row["status"], row["subject"], row["amount"]),
+            (account.lower(), expires_at, status, subject, amount),
+        )
+        yield from _check(
+            f"slash proposal {slash_id} names", (row["subject_id"], row["reason_uri"]), (subject_id, uri)
+        )
+    now = history.w3.eth.get_block("latest")["timestamp"]
+    for account in ACCOUNTS:
+        live = [
+            (r["slash_id"], r["expires_at"])
+            for r in proposals.values()
+            if r["account"] == account.lower()
+            and r["status"] == SlashStatus.PENDING
+            and now < r["expires_at"]
+        ]
+        yield from _check(
+            f"freeze of {account}", max(live, default=(0, 0)), tuple(st.freezeOf(account).call())
         )
 
 

@@ -20,12 +20,14 @@ from workers.merkle import PayoutTree
 from workers.protocol import (
     DIMO,
     GOVERNOR_ROLE,
+    GUARDIAN_ROLE,
     MONTH_SECONDS,
     NO_END,
     UINT256_MAX,
     ZERO_ADDRESS,
     Kind,
     Role,
+    SlashSubject,
     Tier,
     Use,
     uses_mask,
@@ -284,6 +286,15 @@ class History:
             self.tx("Staking", "stake", 2_000 * DIMO, sender=account)
         self.tx("Staking", "setWhitelisted", ACCOUNTS[9], Role.CONSUMER, True)
         self.tx("Staking", "setWhitelisted", ACCOUNTS[9], Role.CONSUMER, False)
+        self.tx("Staking", "setWhitelisted", ACCOUNTS[9], Role.BROKER, True)
+        self.tx("Staking", "resign", Role.BROKER, sender=ACCOUNTS[9])
+        self.tx("Staking", "setDisputeWindow", 10 * DAY)
+        # The guardian's one pause, lifted by the DAO, which re-arms it.
+        self.tx("Staking", "grantRole", GUARDIAN_ROLE, ACCOUNTS[4])
+        self.role_candidates.add(("Staking", "0x" + GUARDIAN_ROLE.hex(), ACCOUNTS[4]))
+        self.tx("Staking", "pause", DAY, sender=ACCOUNTS[4])
+        self.tx("Staking", "unpause")
+        self.tx("Staking", "rearmGuardian")
         self.tx("Staking", "requestUnstake", 100 * DIMO, sender=CONSUMER)
         self.advance(3 * DAY)
         self.tx("Staking", "withdraw", sender=CONSUMER)
@@ -386,22 +397,27 @@ class History:
 
     # --- slashing ----------------------------------------------------------------------------
 
+    def propose_slash(
+        self, account: str, amount: int, subject: SlashSubject, subject_id: int, uri: str
+    ) -> int:
+        receipt = self.tx("Staking", "proposeSlash", account, amount, subject, subject_id, uri)
+        return self.event_arg(receipt, "Staking", "SlashProposed", "slashId")
+
     def slashing(self) -> None:
         active, unbonding, _ = self.contract("Staking").functions.stakeOf(CONSUMER).call()
         tree = PayoutTree.from_amounts([(OWNERS[0], 30 * DIMO), (OWNERS[1], 20 * DIMO)])
-        self.tx(
-            "Staking",
-            "slash",
-            CONSUMER,
-            active + unbonding // 2,
-            tree.total,
-            tree.root,
-            "declared use breached",
+        slash_id = self.propose_slash(
+            CONSUMER, active + unbonding // 2, SlashSubject.ORDER, 1, "ipfs://declared-use-breached"
         )
-        slash_id = self.contract("Staking").functions.slashCount().call()
+        self.tx("Staking", "slash", slash_id, tree.total, tree.root)
         index, account, amount = tree.leaf(1)
         self.tx("Staking", "claimSlash", slash_id, index, account, amount, tree.proof(1), sender=ACCOUNTS[9])
-        self.tx("Staking", "slash", BROKER, 10 * DIMO, 0, b"\x00" * 32, "late reporting")
+        late = self.propose_slash(BROKER, 10 * DIMO, SlashSubject.PRODUCT, 1, "ipfs://late-reporting")
+        self.tx("Staking", "slash", late, 0, b"\x00" * 32)
+        disputed = self.propose_slash(STEWARD, 5 * DIMO, SlashSubject.PRODUCT, 2, "ipfs://disputed")
+        self.tx("Staking", "cancelSlash", disputed)
+        # Left pending: the operator's stake stays frozen for the dispute window (10 days).
+        self.propose_slash(OPERATOR, 1 * DIMO, SlashSubject.ORDER, 2, "ipfs://pending-vote")
         self.advance(9 * DAY)
         self.tx("Staking", "sweepSlash", slash_id)
 

@@ -20,7 +20,7 @@ from eth_utils import keccak
 
 from workers import protocol
 from workers.chain.artifacts import ARTIFACTS_FILE
-from workers.protocol import Kind, Role, Tier, Use, permissions
+from workers.protocol import Kind, Role, SlashStatus, SlashSubject, Tier, Use, permissions
 from workers.protocol.terms import FIELDS, terms
 from workers.signals.catalogue import CLASS_BITS
 
@@ -153,6 +153,15 @@ def test_roles_are_the_role_enum_of_istaking():
     assert [(r.name, r.value) for r in Role] == [(name.upper(), i) for i, name in enumerate(solidity)]
 
 
+@pytest.mark.parametrize(
+    ("python", "solidity"), [(SlashSubject, "IStaking.SlashSubject"), (SlashStatus, "IStaking.SlashStatus")]
+)
+def test_slash_enums_are_istakings(python: Any, solidity: str):
+    assert [(m.name, m.value) for m in python] == [
+        (name.upper(), i) for i, name in enumerate(enums()[solidity])
+    ]
+
+
 def test_every_enum_in_an_abi_is_mirrored():
     """ABIs show enums as uint8 with their Solidity type: any enum the contracts take or emit
     is one the kernel mirrors (a new one fails until it is added)."""
@@ -171,7 +180,7 @@ def test_every_enum_in_an_abi_is_mirrored():
 
     for contract_type in build()["contractTypes"].values():
         walk(contract_type["abi"])
-    assert found == {"IDataProducts.Kind", "IStaking.Role"}
+    assert found == {"IDataProducts.Kind", "IStaking.Role", "IStaking.SlashSubject", "IStaking.SlashStatus"}
 
 
 def test_tiers_are_the_tiers_of_marketmath():
@@ -265,7 +274,14 @@ def test_default_terms_add_up_with_the_default_fee():
 def test_the_parser_reads_what_the_kernel_is_checked_against():
     """Guards the guard: the forms this file parses still find the constants it compares."""
     assert {"LOCK", "MANAGE_KEYS", "ALL", "USER", "DELEGABLE"} <= set(of("Permissions"))
-    assert set(of("Roles")) == {"GOVERNOR_ROLE", "MINTER_ROLE", "SLASHER_ROLE", "MARKET_ROLE", "SETTLER_ROLE"}
+    assert set(of("Roles")) == {
+        "GOVERNOR_ROLE",
+        "MINTER_ROLE",
+        "SLASHER_ROLE",
+        "MARKET_ROLE",
+        "SETTLER_ROLE",
+        "GUARDIAN_ROLE",
+    }
     assert of("Permissions")["DELEGABLE"] == 0x7F
     assert of("Staking")["DEFAULT_UNBONDING_PERIOD"] == 7 * 86_400
     # A source of file-level declarations only (contracts/types/: `type ProductId is uint256;`).

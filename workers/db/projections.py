@@ -231,6 +231,28 @@ class Slash(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
+class SlashProposal(Base):
+    """Slash proposals (SlashProposed, Slashed, SlashCancelled): each freezes its account's stake
+    from its block until executed, cancelled or `expires_at` (chain time) passes."""
+
+    __tablename__ = "slash_proposals"
+
+    slash_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    account: Mapped[str] = mapped_column(Address, index=True)
+    #: The most the slash may take (it takes what is there, up to this).
+    amount: Mapped[int] = mapped_column(UInt)
+    #: 0 a product, 1 an order (IStaking.SlashSubject), and its id.
+    subject: Mapped[int] = mapped_column(SmallInteger)
+    subject_id: Mapped[int] = mapped_column(UInt)
+    reason_uri: Mapped[str] = mapped_column(Text)
+    #: The end of the dispute window: the freeze lapses then unless executed or cancelled first.
+    expires_at: Mapped[int] = mapped_column(UInt)
+    #: 1 pending, 2 executed, 3 cancelled (IStaking.SlashStatus).
+    status: Mapped[int] = mapped_column(SmallInteger)
+    tx_hash: Mapped[str] = mapped_column(Bytes32)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
 class SlashClaim(Base):
     """Paid leaves of slash distributions (SlashClaimed)."""
 

@@ -16,6 +16,7 @@ from workers.protocol.constants import (
     DEFAULT_PROTOCOL_FEE_BPS,
     DIMO,
     GOVERNOR_ROLE,
+    GUARDIAN_ROLE,
     MARKET_ROLE,
     MAX_BPS,
     MAX_PROTOCOL_FEE_BPS,
@@ -29,13 +30,14 @@ from workers.protocol.constants import (
     UINT256_MAX,
     ZERO_ADDRESS,
 )
-from workers.protocol.enums import KNOWN_USES, Kind, Role, Tier, Use, uses_mask
+from workers.protocol.enums import KNOWN_USES, Kind, Role, SlashStatus, SlashSubject, Tier, Use, uses_mask
 
 __all__ = [
     "DEFAULT_ADMIN_ROLE",
     "DEFAULT_PROTOCOL_FEE_BPS",
     "DIMO",
     "GOVERNOR_ROLE",
+    "GUARDIAN_ROLE",
     "KNOWN_USES",
     "MARKET_ROLE",
     "MAX_BPS",
@@ -51,6 +53,8 @@ __all__ = [
     "ZERO_ADDRESS",
     "Kind",
     "Role",
+    "SlashStatus",
+    "SlashSubject",
     "Tier",
     "Use",
     "uses_mask",

@@ -41,6 +41,8 @@ SLASHER_ROLE = keccak(text="SLASHER_ROLE")
 MARKET_ROLE = keccak(text="MARKET_ROLE")
 #: May settle member-pool epochs (the workers' hot wallet).
 SETTLER_ROLE = keccak(text="SETTLER_ROLE")
+#: May pause guarded entry points once, for at most 14 days, until the DAO re-arms it.
+GUARDIAN_ROLE = keccak(text="GUARDIAN_ROLE")
 #: Every role id by the name the contracts expose it under.
 ROLE_IDS = {
     "DEFAULT_ADMIN_ROLE": DEFAULT_ADMIN_ROLE,
@@ -49,4 +51,5 @@ ROLE_IDS = {
     "SLASHER_ROLE": SLASHER_ROLE,
     "MARKET_ROLE": MARKET_ROLE,
     "SETTLER_ROLE": SETTLER_ROLE,
+    "GUARDIAN_ROLE": GUARDIAN_ROLE,
 }

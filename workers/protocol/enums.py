@@ -1,5 +1,6 @@
 """The contracts' enums and enum-like numberings, by their Solidity order: product kinds
-(IDataProducts.Kind), staking roles (IStaking.Role), permitted uses (the bits of a product's
+(IDataProducts.Kind), staking roles (IStaking.Role), slash subjects and statuses
+(IStaking.SlashSubject, IStaking.SlashStatus), permitted uses (the bits of a product's
 `permittedUses`, DataProducts.KNOWN_USES) and lockup tiers (MarketMath.TIER_*)."""
 
 from __future__ import annotations
@@ -22,6 +23,22 @@ class Role(IntEnum):
     OPERATOR = 0
     BROKER = 1
     CONSUMER = 2
+
+
+class SlashSubject(IntEnum):
+    """IStaking.SlashSubject: what a slash proposal names as the misbehaviour's object."""
+
+    PRODUCT = 0
+    ORDER = 1
+
+
+class SlashStatus(IntEnum):
+    """IStaking.SlashStatus: where a slash proposal stands."""
+
+    NONE = 0
+    PENDING = 1
+    EXECUTED = 2
+    CANCELLED = 3
 
 
 class Use(IntEnum):

@@ -124,8 +124,11 @@ abstract contract MarketBase is Test {
         (uint256 active,,) = staking.stakeOf(account);
         uint256 keep = _base(role) - 1;
         if (active > keep) {
-            vm.prank(governor);
-            staking.slash(account, active - keep, 0, bytes32(0), "test: below the base");
+            vm.startPrank(governor);
+            uint256 slashId =
+                staking.proposeSlash(account, active - keep, IStaking.SlashSubject.Product, 0, "test: below the base");
+            staking.slash(slashId, 0, bytes32(0));
+            vm.stopPrank();
         }
     }
 

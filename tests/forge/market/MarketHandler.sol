@@ -375,8 +375,10 @@ contract MarketHandler is Test {
         if (active == 0) return;
         // Mostly small slashes, now and then one that takes everything.
         amount = amount % 32 == 0 ? active : bound(amount, 1, active / 20 + 1);
-        vm.prank(governor);
-        staking.slash(account, amount, 0, bytes32(0), "invariant run");
+        vm.startPrank(governor);
+        uint256 slashId = staking.proposeSlash(account, amount, IStaking.SlashSubject.Order, 0, "invariant run");
+        staking.slash(slashId, 0, bytes32(0));
+        vm.stopPrank();
         done["slash"]++;
     }
 

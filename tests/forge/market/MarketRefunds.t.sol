@@ -97,16 +97,14 @@ contract MarketRefundsTest is MarketBase {
     function test_refund_whenTheOperatorWasSlashedAfterTheOrderStarted() public {
         assertEq(staking.lastSlashedAt(operator), 0);
         vm.warp(block.timestamp + 2 days);
-        vm.prank(governor);
-        staking.slash(operator, 1 ether, 0, bytes32(0), "test: misconduct");
+        _slashNow(operator, 1 ether);
         assertEq(staking.lastSlashedAt(operator), block.timestamp, "Staking records the slash time");
         _refundNow(orderId);
     }
 
     function test_refund_notForASlashBeforeTheOrderStarted() public {
         vm.warp(block.timestamp + 1); // after orderId started
-        vm.prank(governor);
-        staking.slash(operator, 1 ether, 0, bytes32(0), "test: misconduct");
+        _slashNow(operator, 1 ether);
         vm.warp(block.timestamp + 1);
         vm.prank(consumer);
         uint256 later = market.subscribe(p, 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
@@ -237,5 +235,14 @@ contract MarketRefundsTest is MarketBase {
         market.checkpoint(p);
         (uint256 rate,,) = market.vestingOf(p);
         assertEq(rate, 0, "no rate survives its orders");
+    }
+
+    /// @dev The DAO proposes and at once executes a slash of `amount` from `account`.
+    function _slashNow(address account, uint256 amount) internal {
+        vm.startPrank(governor);
+        uint256 slashId =
+            staking.proposeSlash(account, amount, IStaking.SlashSubject.Product, 0, "test: misconduct");
+        staking.slash(slashId, 0, bytes32(0));
+        vm.stopPrank();
     }
 }

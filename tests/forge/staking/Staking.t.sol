@@ -9,6 +9,9 @@ import {TestMerkle} from "./TestMerkle.sol";
 
 /// @notice Unit tests: every function, every revert reason.
 contract StakingTest is StakingBase {
+    /// @dev floor(sqrt(MAX_UNITS)) = floor(sqrt(2^40 - 1)) = 2^20 - 1.
+    uint256 internal constant SQRT_MAX_UNITS = (1 << 20) - 1;
+
     bytes32 private constant PERMIT_TYPEHASH =
         keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
 
@@ -366,12 +369,47 @@ contract StakingTest is StakingBase {
         assertEq(base + perSqrtUnit, 0);
     }
 
-    function test_setCurve_acceptsTheMaximum() public {
+    /// @dev The largest curve a supply can meet: at MAX_UNITS on the top tier (3x) it requires
+    ///      exactly the token's cap; one wei more per square-rooted unit is refused.
+    function test_setCurve_acceptsACurveTheSupplyCanMeet() public {
+        uint256 cap = token.cap();
+        uint256 sqrtMax = SQRT_MAX_UNITS;
+        uint256 perSqrtUnit = 100 ether;
+        uint256 base = cap - perSqrtUnit * sqrtMax * 30_000 / 10_000;
+        _setCurve(IStaking.Role.Consumer, base, perSqrtUnit);
+        _setUsage(alice, staking.MAX_UNITS(), 3);
+        assertEq(staking.requiredStake(alice, IStaking.Role.Consumer), cap);
+
+        uint256 beyond = cap + 1;
+        vm.prank(governor);
+        vm.expectRevert(
+            abi.encodeWithSelector(IStaking.CurveBeyondSupply.selector, IStaking.Role.Consumer, beyond, cap)
+        );
+        staking.setCurve(IStaking.Role.Consumer, base + 1, perSqrtUnit);
+    }
+
+    /// @dev The issue's freeze: a curve of 2^128 − 1 made every whitelisted stake immovable.
+    function test_setCurve_refusesTheOldMaximum() public {
         uint256 max = staking.MAX_CURVE_PARAMETER();
-        _setCurve(IStaking.Role.Consumer, max, max);
-        _setUsage(alice, type(uint64).max, 3);
-        uint256 expected = max + max * (uint256(type(uint32).max)) * 30_000 / 10_000;
-        assertEq(staking.requiredStake(alice, IStaking.Role.Consumer), expected);
+        uint256 cap = token.cap();
+        vm.prank(governor);
+        vm.expectRevert(abi.encodeWithSelector(IStaking.CurveBeyondSupply.selector, IStaking.Role.Operator, max, cap));
+        staking.setCurve(IStaking.Role.Operator, max, 0);
+    }
+
+    function test_setTierMultiplier_refusesATopTierThatLiftsACurveBeyondSupply() public {
+        uint256 cap = token.cap();
+        uint256 perSqrtUnit = 100 ether;
+        _setCurve(IStaking.Role.Broker, 0, perSqrtUnit);
+        uint256 atMax = perSqrtUnit * SQRT_MAX_UNITS * 65_535 / 10_000;
+        assertLe(atMax, cap, "this curve fits even at the largest multiplier");
+        _setCurve(IStaking.Role.Broker, 0, 200 ether); // fits at the top tier's 3x, not at 6.5535x
+        atMax = 200 ether * SQRT_MAX_UNITS * 65_535 / 10_000;
+        vm.prank(governor);
+        vm.expectRevert(abi.encodeWithSelector(IStaking.CurveBeyondSupply.selector, IStaking.Role.Broker, atMax, cap));
+        staking.setTierMultiplier(3, 65_535);
+        vm.prank(governor);
+        staking.setTierMultiplier(2, 30_000); // lower tiers never set the bound
     }
 
     function test_setCurve_revertsWhenBaseTooLarge() public {
@@ -452,9 +490,9 @@ contract StakingTest is StakingBase {
     }
 
     function test_setUsage_revertsWhenUnitsTooLarge() public {
-        uint256 tooLarge = uint256(type(uint64).max) + 1;
+        uint256 tooLarge = uint256(type(uint40).max) + 1;
         vm.prank(market);
-        vm.expectRevert(abi.encodeWithSelector(IStaking.UnitsTooLarge.selector, tooLarge, type(uint64).max));
+        vm.expectRevert(abi.encodeWithSelector(IStaking.UnitsTooLarge.selector, tooLarge, type(uint40).max));
         staking.setUsage(alice, tooLarge, 0);
     }
 
@@ -562,11 +600,12 @@ contract StakingTest is StakingBase {
     function test_slash_takesActiveFirst() public {
         _stake(alice, 100 ether);
         _requestUnstake(alice, 40 ether);
+        uint256 slashId = _propose(alice, 50 ether);
         vm.expectEmit(address(staking));
         emit IStaking.SlashApplied(1, alice, 50 ether, 0, 0);
         vm.expectEmit(address(staking));
-        emit IStaking.Slashed(1, alice, 50 ether, 0, bytes32(0), "misuse");
-        uint256 slashId = _slash(alice, 50 ether, 0, bytes32(0));
+        emit IStaking.Slashed(1, alice, 50 ether, 0, bytes32(0), "ipfs://misuse");
+        _execute(slashId, 0, bytes32(0));
         assertEq(slashId, 1);
         assertEq(_active(alice), 10 ether);
         assertEq(_unbonding(alice), 40 ether);
@@ -576,9 +615,10 @@ contract StakingTest is StakingBase {
         _stake(alice, 100 ether);
         _requestUnstake(alice, 100 ether); // tries to run before the slash lands
         uint64 releaseAt = _releaseAt(alice);
+        uint256 slashId = _propose(alice, 70 ether);
         vm.expectEmit(address(staking));
         emit IStaking.SlashApplied(1, alice, 0, 70 ether, 0);
-        _slash(alice, 70 ether, 0, bytes32(0));
+        _execute(slashId, 0, bytes32(0));
         assertEq(_active(alice), 0);
         assertEq(_unbonding(alice), 30 ether);
         assertEq(uint256(_releaseAt(alice)), uint256(releaseAt));
@@ -598,9 +638,10 @@ contract StakingTest is StakingBase {
     function test_slash_sendsTheRestToTheTreasuryAndOpensThePool() public {
         _stake(alice, 100 ether);
         bytes32 root = keccak256("root");
+        uint256 slashId = _propose(alice, 60 ether);
         vm.expectEmit(address(staking));
         emit IStaking.SlashApplied(1, alice, 60 ether, 0, uint64(block.timestamp + 90 days));
-        uint256 slashId = _slash(alice, 60 ether, 45 ether, root);
+        _execute(slashId, 45 ether, root);
         assertEq(token.balanceOf(address(treasury)), 15 ether);
         assertEq(token.balanceOf(address(staking)), 40 ether + 45 ether);
         (bytes32 poolRoot, uint256 remaining, uint64 closesAt) = staking.slashPool(slashId);
@@ -624,49 +665,86 @@ contract StakingTest is StakingBase {
         assertEq(staking.slashCount(), 2);
     }
 
-    function test_slash_revertsWhenAboveActivePlusUnbonding() public {
+    function test_slash_takesWhatIsThereWhenAskedForMore() public {
         _stake(alice, 100 ether);
         _requestUnstake(alice, 30 ether);
-        vm.prank(slasher);
-        vm.expectRevert(
-            abi.encodeWithSelector(IStaking.SlashExceedsStake.selector, alice, 100 ether + 1, 70 ether, 30 ether)
-        );
-        staking.slash(alice, 100 ether + 1, 0, bytes32(0), "too much");
+        uint256 slashId = _propose(alice, 100 ether + 1);
+        vm.expectEmit(address(staking));
+        emit IStaking.SlashApplied(slashId, alice, 70 ether, 30 ether, 0);
+        assertEq(_execute(slashId, 0, bytes32(0)), 100 ether);
+        assertEq(_active(alice) + _unbonding(alice), 0);
+        assertEq(token.balanceOf(address(treasury)), 100 ether);
     }
 
-    function test_slash_revertsWhenZeroAmount() public {
-        _stake(alice, 100 ether);
+    function test_slash_capsTheImpactShareAtWhatWasTaken() public {
+        _stake(alice, 10 ether);
+        bytes32 root = keccak256("root");
+        uint256 slashId = _propose(alice, 50 ether);
+        vm.expectEmit(address(staking));
+        emit IStaking.Slashed(slashId, alice, 10 ether, 10 ether, root, "ipfs://misuse");
+        _execute(slashId, 40 ether, root);
+        assertEq(_remaining(slashId), 10 ether);
+        assertEq(token.balanceOf(address(treasury)), 0);
+    }
+
+    function test_slash_ofAnEmptyStakeTakesNothingAndEndsTheFreeze() public {
+        uint256 slashId = _propose(stranger, 1);
+        vm.expectEmit(address(staking));
+        emit IStaking.Slashed(slashId, stranger, 0, 0, bytes32(0), "ipfs://misuse");
+        assertEq(_execute(slashId, 1, keccak256("root")), 0);
+        (bytes32 root,,) = staking.slashPool(slashId);
+        assertEq(root, bytes32(0), "no pool for nothing taken");
+        (uint256 pending,) = staking.freezeOf(stranger);
+        assertEq(pending, 0);
+    }
+
+    function test_proposeSlash_revertsWhenZeroAmount() public {
         vm.prank(slasher);
         vm.expectRevert(IStaking.ZeroAmount.selector);
-        staking.slash(alice, 0, 0, bytes32(0), "");
+        staking.proposeSlash(alice, 0, IStaking.SlashSubject.Product, 1, "x");
+    }
+
+    function test_proposeSlash_revertsWhenZeroAccount() public {
+        vm.prank(slasher);
+        vm.expectRevert(IStaking.ZeroAddress.selector);
+        staking.proposeSlash(address(0), 1, IStaking.SlashSubject.Product, 1, "x");
+    }
+
+    function test_proposeSlash_revertsWithoutReason() public {
+        vm.prank(slasher);
+        vm.expectRevert(IStaking.EmptyReason.selector);
+        staking.proposeSlash(alice, 1, IStaking.SlashSubject.Product, 1, "");
     }
 
     function test_slash_revertsWhenImpactExceedsAmount() public {
         _stake(alice, 100 ether);
+        uint256 slashId = _propose(alice, 10 ether);
         vm.prank(slasher);
         vm.expectRevert(abi.encodeWithSelector(IStaking.ImpactExceedsSlash.selector, 11 ether, 10 ether));
-        staking.slash(alice, 10 ether, 11 ether, keccak256("root"), "");
+        staking.slash(slashId, 11 ether, keccak256("root"));
     }
 
     function test_slash_revertsWhenImpactWithoutRoot() public {
         _stake(alice, 100 ether);
+        uint256 slashId = _propose(alice, 10 ether);
         vm.prank(slasher);
         vm.expectRevert(abi.encodeWithSelector(IStaking.ImpactRootMismatch.selector, 5 ether, bytes32(0)));
-        staking.slash(alice, 10 ether, 5 ether, bytes32(0), "");
+        staking.slash(slashId, 5 ether, bytes32(0));
     }
 
     function test_slash_revertsWhenRootWithoutImpact() public {
         _stake(alice, 100 ether);
         bytes32 root = keccak256("root");
+        uint256 slashId = _propose(alice, 10 ether);
         vm.prank(slasher);
         vm.expectRevert(abi.encodeWithSelector(IStaking.ImpactRootMismatch.selector, 0, root));
-        staking.slash(alice, 10 ether, 0, root, "");
+        staking.slash(slashId, 0, root);
     }
 
-    function test_slash_revertsWhenNoStake() public {
+    function test_slash_revertsWhenUnknown() public {
         vm.prank(slasher);
-        vm.expectRevert(abi.encodeWithSelector(IStaking.SlashExceedsStake.selector, stranger, 1, 0, 0));
-        staking.slash(stranger, 1, 0, bytes32(0), "");
+        vm.expectRevert(abi.encodeWithSelector(IStaking.SlashNotPending.selector, 9, IStaking.SlashStatus.None));
+        staking.slash(9, 0, bytes32(0));
     }
 
     // ================================================================ claimSlash

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IGuardianPausable} from "../../../contracts/interfaces/IGuardianPausable.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {StakingBase} from "./StakingBase.sol";
 
@@ -16,7 +17,7 @@ contract StakingAccessTest is StakingBase {
     }
 
     function _entries() internal view returns (Entry[] memory entries) {
-        entries = new Entry[](10);
+        entries = new Entry[](15);
         bytes32 gov = staking.GOVERNOR_ROLE();
         bytes32 admin = staking.DEFAULT_ADMIN_ROLE();
         entries[0] = Entry(
@@ -28,23 +29,42 @@ contract StakingAccessTest is StakingBase {
         entries[4] = Entry("setClaimWindow", abi.encodeCall(IStaking.setClaimWindow, (30 days)), gov);
         entries[5] = Entry("setUsage", abi.encodeCall(IStaking.setUsage, (alice, 10, 2)), staking.MARKET_ROLE());
         entries[6] = Entry(
-            "slash", abi.encodeCall(IStaking.slash, (alice, 1 ether, 0, bytes32(0), "x")), staking.SLASHER_ROLE()
+            "proposeSlash",
+            abi.encodeCall(IStaking.proposeSlash, (alice, 1 ether, IStaking.SlashSubject.Order, 3, "x")),
+            staking.SLASHER_ROLE()
         );
         entries[7] =
             Entry("grantRole", abi.encodeCall(IAccessControl.grantRole, (staking.SLASHER_ROLE(), stranger)), admin);
         entries[8] =
             Entry("revokeRole", abi.encodeCall(IAccessControl.revokeRole, (staking.MARKET_ROLE(), market)), admin);
         entries[9] = Entry("grantRole(GOVERNOR)", abi.encodeCall(IAccessControl.grantRole, (gov, stranger)), admin);
+        // Slash 1 is the proposal against bob made in test_accessMatrix's state.
+        entries[10] = Entry("slash", abi.encodeCall(IStaking.slash, (1, 0, bytes32(0))), staking.SLASHER_ROLE());
+        entries[11] = Entry("cancelSlash", abi.encodeCall(IStaking.cancelSlash, (1)), gov);
+        entries[12] = Entry("setDisputeWindow", abi.encodeCall(IStaking.setDisputeWindow, (3 days)), gov);
+        entries[13] = Entry("pause", abi.encodeCall(IGuardianPausable.pause, (1 days)), staking.GUARDIAN_ROLE());
+        // rearmGuardian needs a spent guardian: its access is in GuardianPausable.t.sol.
+        entries[14] = Entry(
+            "grantRole(GUARDIAN)", abi.encodeCall(IAccessControl.grantRole, (staking.GUARDIAN_ROLE(), stranger)), admin
+        );
     }
 
     function _callers() internal view returns (address[] memory callers) {
-        callers = new address[](6);
+        callers = new address[](7);
         (callers[0], callers[1], callers[2]) = (governor, slasher, market);
         (callers[3], callers[4], callers[5]) = (stranger, alice, address(treasury));
+        callers[6] = guardian;
     }
+
+    address internal guardian = makeAddr("guardian");
 
     function test_accessMatrix() public {
         _stake(alice, 10 ether);
+        _stake(bob, 10 ether);
+        _propose(bob, 1 ether);
+        bytes32 guardianRole = staking.GUARDIAN_ROLE();
+        vm.prank(governor);
+        staking.grantRole(guardianRole, guardian);
         Entry[] memory entries = _entries();
         address[] memory callers = _callers();
         uint256 allowedCells;
@@ -67,8 +87,9 @@ contract StakingAccessTest is StakingBase {
                 vm.revertToState(snapshot);
             }
         }
-        // governor: 5 setters + 3 admin calls; market: setUsage; slasher: slash.
-        assertEq(allowedCells, 10);
+        // governor: 6 setters, cancelSlash and 4 admin calls; market: setUsage; slasher:
+        // proposeSlash and slash; guardian: pause.
+        assertEq(allowedCells, 15);
     }
 
     function test_accessMatrix_openEntryPointsNeedNoRole() public {
@@ -96,6 +117,6 @@ contract StakingAccessTest is StakingBase {
         bytes32 role = staking.SLASHER_ROLE();
         vm.prank(slasher);
         vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, slasher, role));
-        staking.slash(alice, 1 ether, 0, bytes32(0), "");
+        staking.proposeSlash(alice, 1 ether, IStaking.SlashSubject.Product, 1, "x");
     }
 }

@@ -61,9 +61,23 @@ abstract contract StakingBase is Test {
         staking.requestUnstake(amount);
     }
 
-    function _slash(address account, uint256 amount, uint256 toImpacted, bytes32 root) internal returns (uint256) {
+    /// @notice The SLASHER proposes slashing up to `amount` of `account` (freezing its stake).
+    function _propose(address account, uint256 amount) internal returns (uint256 slashId) {
         vm.prank(slasher);
-        return staking.slash(account, amount, toImpacted, root, "misuse");
+        return staking.proposeSlash(account, amount, IStaking.SlashSubject.Product, 7, "ipfs://misuse");
+    }
+
+    /// @notice Executes proposal `slashId` as the SLASHER.
+    function _execute(uint256 slashId, uint256 toImpacted, bytes32 root) internal returns (uint256 taken) {
+        vm.prank(slasher);
+        return staking.slash(slashId, toImpacted, root);
+    }
+
+    /// @notice Proposes and at once executes a slash of up to `amount`; returns its id.
+    function _slash(address account, uint256 amount, uint256 toImpacted, bytes32 root) internal returns (uint256) {
+        uint256 slashId = _propose(account, amount);
+        _execute(slashId, toImpacted, root);
+        return slashId;
     }
 
     function _whitelist(address account, IStaking.Role role) internal {

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ERC20Capped} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Capped.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Test} from "forge-std/Test.sol";
 import {Treasury} from "../../../contracts/governance/Treasury.sol";
@@ -11,12 +12,12 @@ import {TestMerkle} from "./TestMerkle.sol";
 
 /// @notice An adversarial ERC-20 whose transfers call back into Staking, recording what the
 ///         callback got. DIMO has no hooks; this checks the guard for any token a fork might use.
-contract HookToken is ERC20 {
+contract HookToken is ERC20Capped {
     bytes public callback;
     bytes public callbackResult;
     bool public callbackSucceeded;
 
-    constructor() ERC20("Hook", "HOOK") {
+    constructor() ERC20("Hook", "HOOK") ERC20Capped(1_000_000_000 ether) {
         _mint(msg.sender, 1_000_000 ether);
     }
 
@@ -24,7 +25,7 @@ contract HookToken is ERC20 {
         callback = data;
     }
 
-    function _update(address from, address to, uint256 value) internal override {
+    function _update(address from, address to, uint256 value) internal override(ERC20Capped) {
         super._update(from, to, value);
         bytes memory data = callback;
         if (data.length != 0 && from != address(0)) {
@@ -75,8 +76,10 @@ contract StakingReentrancyTest is Test {
         (owners[0], owners[1]) = (address(this), address(0xBEEF));
         (amounts[0], amounts[1]) = (10 ether, 10 ether);
         TestMerkle.Tree memory tree = TestMerkle.build(owners, amounts);
-        vm.prank(slasher);
-        uint256 slashId = staking.slash(address(this), 20 ether, 20 ether, TestMerkle.root(tree), "");
+        vm.startPrank(slasher);
+        uint256 slashId = staking.proposeSlash(address(this), 20 ether, IStaking.SlashSubject.Product, 1, "x");
+        staking.slash(slashId, 20 ether, TestMerkle.root(tree));
+        vm.stopPrank();
         bytes32[] memory proof = TestMerkle.proof(tree, 0);
         token.arm(abi.encodeCall(IStaking.claimSlash, (slashId, 0, address(this), 10 ether, proof)));
         staking.claimSlash(slashId, 0, address(this), 10 ether, proof);

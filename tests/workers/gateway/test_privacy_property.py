@@ -451,9 +451,7 @@ class PrivacyMachine(RuleBasedStateMachine):
         account = world.address(consumer)
         if data.draw(st.booleans(), label="slash"):
             active = world.staking.functions.stakeOf(account).call()[0]
-            self._try(
-                world.send, world.dao_key, world.staking, "slash", account, active, 0, b"\x00" * 32, "misuse"
-            )
+            self._try(world.slash, account, active)
         else:
             self._try(
                 world.send, world.dao_key, world.staking, "setWhitelisted", account, Role.CONSUMER, False

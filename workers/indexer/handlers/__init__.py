@@ -18,6 +18,7 @@ Handler = Callable[[Event, Store], None]
 ANY_CONTRACT = "*"
 HANDLER_MODULES = (
     "workers.indexer.handlers.common",
+    "workers.indexer.handlers.guardian",
     "workers.indexer.handlers.token",
     "workers.indexer.handlers.identity",
     "workers.indexer.handlers.staking",

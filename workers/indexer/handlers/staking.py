@@ -1,5 +1,6 @@
 """Staking: stakes (active, unbonding, release time), whitelist, curves, tier multipliers,
-buyers' usage, slashes with their impact pools and claims, parameters."""
+buyers' usage, slash proposals (the freezes they hold), slashes with their impact pools and
+claims, parameters."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from workers.indexer.decode import Event
 from workers.indexer.handlers import on
 from workers.indexer.store import Store
+from workers.protocol import SlashStatus
 
 
 def _stake(s: Store, account: str) -> dict[str, Any]:
@@ -68,6 +70,36 @@ def slash_applied(ev: Event, s: Store) -> None:
     )
 
 
+@on("Staking", "SlashProposed")
+def slash_proposed(ev: Event, s: Store) -> None:
+    """A proposal freezes its account's stake until executed, cancelled or `expiresAt`."""
+    s.put(
+        "slash_proposals",
+        {
+            "slash_id": ev.args["slashId"],
+            "account": ev.args["account"],
+            "amount": ev.args["amount"],
+            "subject": ev.args["subject"],
+            "subject_id": ev.args["subjectId"],
+            "reason_uri": ev.args["reasonURI"],
+            "expires_at": ev.args["expiresAt"],
+            "status": int(SlashStatus.PENDING),
+            "tx_hash": ev.tx_hash,
+            "block_number": ev.block_number,
+        },
+    )
+
+
+@on("Staking", "SlashCancelled")
+def slash_cancelled(ev: Event, s: Store) -> None:
+    s.update(
+        "slash_proposals",
+        (ev.args["slashId"],),
+        status=int(SlashStatus.CANCELLED),
+        block_number=ev.block_number,
+    )
+
+
 @on("Staking", "Slashed")
 def slashed(ev: Event, s: Store) -> None:
     row = s.get("slashes", ev.args["slashId"]) or {
@@ -88,6 +120,13 @@ def slashed(ev: Event, s: Store) -> None:
         block_number=ev.block_number,
     )
     s.put("slashes", row)
+    # Every slash executes a proposal: executing it ends the freeze.
+    s.update(
+        "slash_proposals",
+        (ev.args["slashId"],),
+        status=int(SlashStatus.EXECUTED),
+        block_number=ev.block_number,
+    )
 
 
 @on("Staking", "SlashClaimed")
@@ -173,3 +212,8 @@ def unbonding_period_set(ev: Event, s: Store) -> None:
 @on("Staking", "ClaimWindowSet")
 def claim_window_set(ev: Event, s: Store) -> None:
     _param(s, ev, "claim_window", ev.args["window"])
+
+
+@on("Staking", "DisputeWindowSet")
+def dispute_window_set(ev: Event, s: Store) -> None:
+    _param(s, ev, "dispute_window", ev.args["window"])
