@@ -149,7 +149,9 @@ class World:
         starts: int = 0,
         ends: int = FAR,
         refunded_at: int | None = None,
+        **columns: object,
     ) -> None:
+        """An order; `columns` set any other `orders` column (vesting, delivery, …)."""
         self.session.merge(
             Order(
                 order_id=order_id,
@@ -166,6 +168,7 @@ class World:
                 refunded_amount=None if refunded_at is None else 1,
                 tx_hash="0x" + "00" * 32,
                 block_number=1,
+                **columns,
             )
         )
 
