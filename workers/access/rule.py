@@ -252,9 +252,9 @@ def _entitlement_failure(
 
 
 def _order_ended(order: OrderFacts, now: int) -> Decision | None:
-    """Why the order serves nothing now: not started or past its end (`order_expired`), or
-    refunded before its end (`order_refunded`): it ends at min(endsAt, refundedAt)."""
-    if order.refunded_at is not None and order.refunded_at <= now < order.ends_at:
+    """Why the order serves nothing now: refunded (`order_refunded`; the refund also moved
+    its endsAt to the refund's time), or not started or past its end (`order_expired`)."""
+    if order.refunded_at is not None and now >= order.refunded_at:
         return refuse(
             "order_refunded",
             f"order {order.order_id} was refunded to its buyer at {order.refunded_at} (now {now})",
