@@ -175,8 +175,9 @@ contract MarketHandler is Test {
         use = _use(use);
         bytes4 expected = _expectPurchase(buyer, p, broker, use, count);
         (uint256 bBefore, uint256 tBefore) = _before(buyer, p, uint256(count) * months);
+        uint64 version = products.saleTerms(p).version;
         vm.prank(buyer);
-        try market.subscribe(p, count, months, broker, use) returns (uint256 orderId) {
+        try market.subscribe(p, count, months, broker, use, version, type(uint256).max) returns (uint256 orderId) {
             _after(buyer, bBefore, tBefore, orderId);
             _orderRecords[orderId] =
                 OrderRecord(buyer, count, uint64(block.timestamp) + uint64(months) * market.MONTH(), true);
@@ -199,8 +200,9 @@ contract MarketHandler is Test {
         use = _use(use);
         bytes4 expected = _expectPurchase(buyer, p, broker, use, 0);
         (uint256 bBefore, uint256 tBefore) = _before(buyer, p, calls_);
+        uint64 version = products.saleTerms(p).version;
         vm.prank(buyer);
-        try market.buyCredits(p, calls_, broker, use) returns (uint256 orderId) {
+        try market.buyCredits(p, calls_, broker, use, version, type(uint256).max) returns (uint256 orderId) {
             _after(buyer, bBefore, tBefore, orderId);
             _succeeded("buyCredits", expected);
         } catch (bytes memory reason) {
@@ -218,8 +220,9 @@ contract MarketHandler is Test {
         use = _use(use);
         bytes4 expected = _expectPurchase(buyer, p, broker, use, 0);
         (uint256 bBefore, uint256 tBefore) = _before(buyer, p, 1);
+        uint64 version = products.saleTerms(p).version;
         vm.prank(buyer);
-        try market.purchaseDataset(p, spec, broker, use) returns (uint256 orderId) {
+        try market.purchaseDataset(p, spec, broker, use, version, type(uint256).max) returns (uint256 orderId) {
             _after(buyer, bBefore, tBefore, orderId);
             _succeeded("purchaseDataset", expected);
         } catch (bytes memory reason) {
@@ -246,72 +249,6 @@ contract MarketHandler is Test {
             _succeeded("expireOrder", expected);
         } catch (bytes memory reason) {
             _refused("expireOrder", expected, reason);
-        }
-    }
-
-    // ------------------------------------------------------------------ settlement
-
-    /// @dev Settles up to (and sometimes past) the pool with a tree of 1..4 owner leaves; when
-    ///      `overpromise` the leaves add up to more than the epoch holds, as a faulty settler might.
-    function settle(uint256 productSeed, uint256 amountSeed, uint8 leaves, uint8 gap, bool overpromise)
-        external
-        counted
-    {
-        ProductId p = _pick(_products, productSeed);
-        uint256 pool = market.memberPool(p);
-        uint256 amount = bound(amountSeed, 0, pool + pool / 8 + 1);
-        uint256 n = bound(leaves, 1, 4);
-        EpochRecord memory rec;
-        rec.productId = p;
-        rec.epoch = market.lastEpoch(p) + 1 + uint64(gap % 3);
-        rec.amount = amount;
-        rec.accounts = new address[](n);
-        rec.amounts = new uint256[](n);
-        bytes32[] memory hashes = new bytes32[](n);
-        for (uint256 i; i < n; ++i) {
-            rec.accounts[i] = _pick(_owners, amountSeed >> (8 * i));
-            rec.amounts[i] = overpromise ? amount / n + 1 : amount / n;
-            hashes[i] = MarketMerkle.leaf(i, rec.accounts[i], rec.amounts[i]);
-        }
-        bytes4 expected = amount == 0
-            ? IMarketplace.EmptySettlement.selector
-            : amount > pool ? IMarketplace.AmountExceedsPool.selector : OK;
-        vm.prank(settler);
-        try market.settle(p, rec.epoch, amount, MarketMerkle.root(hashes)) {
-            if (amount > pool) ghostOverSettle = true;
-            ghostSettled += amount;
-            _epochs.push(rec);
-            _succeeded("settle", expected);
-        } catch (bytes memory reason) {
-            _refused("settle", expected, reason);
-        }
-    }
-
-    function claim(uint256 epochSeed, uint256 leafSeed, address relayer) external counted {
-        if (_epochs.length == 0) return;
-        uint256 e = bound(epochSeed, 0, _epochs.length - 1);
-        EpochRecord storage rec = _epochs[e];
-        uint256 n = rec.accounts.length;
-        uint256 i = bound(leafSeed, 0, n - 1);
-        bytes32[] memory hashes = new bytes32[](n);
-        for (uint256 j; j < n; ++j) {
-            hashes[j] = MarketMerkle.leaf(j, rec.accounts[j], rec.amounts[j]);
-        }
-        address account = rec.accounts[i];
-        uint256 amount = rec.amounts[i];
-        bytes4 expected = _leafPaid[e][i]
-            ? IMarketplace.AlreadyClaimed.selector
-            : amount > rec.amount - rec.paid ? IMarketplace.EpochOverdrawn.selector : OK;
-        uint256 before = token.balanceOf(account);
-        vm.prank(relayer);
-        try market.claim(rec.productId, rec.epoch, i, account, amount, MarketMerkle.proof(hashes, i)) {
-            if (_leafPaid[e][i]) ghostDoubleClaim = true;
-            _leafPaid[e][i] = true;
-            rec.paid += amount;
-            ghostClaimed += token.balanceOf(account) - before;
-            _succeeded("claim", expected);
-        } catch (bytes memory reason) {
-            _refused("claim", expected, reason);
         }
     }
 

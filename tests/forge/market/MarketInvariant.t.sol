@@ -47,85 +47,54 @@ contract MarketInvariantTest is MarketBase {
             handler.addVehicle(_mintVehicle(owners[i % 4]));
         }
 
-        bytes4[] memory selectors = new bytes4[](17);
+        bytes4[] memory selectors = new bytes4[](14);
         selectors[0] = MarketHandler.subscribe.selector;
         selectors[1] = MarketHandler.buyCredits.selector;
         selectors[2] = MarketHandler.purchaseDataset.selector;
         selectors[3] = MarketHandler.expireOrder.selector;
-        selectors[4] = MarketHandler.settle.selector;
-        selectors[5] = MarketHandler.claim.selector;
-        selectors[6] = MarketHandler.withdrawEarnings.selector;
-        selectors[7] = MarketHandler.updateTerms.selector;
-        selectors[8] = MarketHandler.setProtocolFee.selector;
-        selectors[9] = MarketHandler.setActive.selector;
-        selectors[10] = MarketHandler.join.selector;
-        selectors[11] = MarketHandler.leave.selector;
-        selectors[12] = MarketHandler.transferVehicle.selector;
-        selectors[13] = MarketHandler.slash.selector;
-        selectors[14] = MarketHandler.restake.selector;
-        selectors[15] = MarketHandler.warp.selector;
-        selectors[16] = MarketHandler.claim.selector; // claims weigh double: they need settled epochs
+        selectors[4] = MarketHandler.withdrawEarnings.selector;
+        selectors[5] = MarketHandler.updateTerms.selector;
+        selectors[6] = MarketHandler.setProtocolFee.selector;
+        selectors[7] = MarketHandler.setActive.selector;
+        selectors[8] = MarketHandler.join.selector;
+        selectors[9] = MarketHandler.leave.selector;
+        selectors[10] = MarketHandler.transferVehicle.selector;
+        selectors[11] = MarketHandler.slash.selector;
+        selectors[12] = MarketHandler.restake.selector;
+        selectors[13] = MarketHandler.warp.selector;
         targetContract(address(handler));
         targetSelector(FuzzSelector(address(handler), selectors));
     }
 
-    /// @dev What the market still owes: earnings, member pools, settled but unclaimed epochs.
-    function _obligations()
-        internal
-        view
-        returns (uint256 earnings, uint256 pools, uint256 unclaimed, uint256 claimed)
-    {
+    /// @dev What the market still owes: earnings and the member shares of every order (no
+    ///      refund or claim runs in this handler yet).
+    function _obligations() internal view returns (uint256 earnings, uint256 memberShares) {
         address[] memory earners = handler.earnerList();
         for (uint256 i; i < earners.length; ++i) {
             earnings += market.claimable(earners[i]);
         }
         ProductId[] memory ids = handler.productList();
         for (uint256 i; i < ids.length; ++i) {
-            pools += market.memberPool(ids[i]);
-        }
-        uint256 n = handler.epochCount();
-        for (uint256 i; i < n; ++i) {
-            (ProductId p, uint64 e) = handler.epochAt(i);
-            (, uint256 amount, uint256 paid) = market.epochOf(p, e);
-            unclaimed += amount - paid;
-            claimed += paid;
+            memberShares += _memberShares(ids[i]);
         }
     }
 
     /// @notice Paid in == to the Treasury + operator and broker earnings (withdrawn or not) +
-    ///         member pools + settled epochs (claimed or not), to the wei.
+    ///         member shares, to the wei.
     function invariant_conservation() public view {
-        (uint256 earnings, uint256 pools, uint256 unclaimed, uint256 claimed) = _obligations();
-        assertEq(claimed, handler.ghostClaimed(), "claims paid differ from the epochs' records");
+        (uint256 earnings, uint256 memberShares) = _obligations();
         assertEq(
             handler.ghostPaidIn(),
-            handler.ghostToTreasury() + earnings + handler.ghostWithdrawn() + pools + unclaimed + claimed,
-            "paid in != treasury + earnings + pools + claimed"
+            handler.ghostToTreasury() + earnings + handler.ghostWithdrawn() + memberShares,
+            "paid in != treasury + earnings + member shares"
         );
-        assertEq(unclaimed + claimed, handler.ghostSettled(), "settled amounts drifted");
         assertFalse(handler.ghostOrderMismatch(), "an order recorded another price than was paid");
     }
 
     /// @notice The market's balance covers every obligation (exactly: nobody donates here).
     function invariant_balanceCoversObligations() public view {
-        (uint256 earnings, uint256 pools, uint256 unclaimed,) = _obligations();
-        assertEq(token.balanceOf(address(market)), earnings + pools + unclaimed, "balance != obligations");
-    }
-
-    /// @notice No leaf is paid twice and no epoch pays more than it was settled with.
-    function invariant_noDoubleClaim() public view {
-        assertFalse(handler.ghostDoubleClaim(), "a leaf was paid twice");
-        uint256 n = handler.epochCount();
-        for (uint256 i; i < n; ++i) {
-            (ProductId p, uint64 e) = handler.epochAt(i);
-            (, uint256 amount, uint256 paid) = market.epochOf(p, e);
-            assertLe(paid, amount, "an epoch paid more than its amount");
-        }
-    }
-
-    /// @notice A settle never moved more than the product's pool held.
-    function invariant_settleNeverExceedsPool() public view {
-        assertFalse(handler.ghostOverSettle(), "a settle exceeded the pool");
+        (uint256 earnings, uint256 memberShares) = _obligations();
+        assertEq(token.balanceOf(address(market)), earnings + memberShares, "balance != obligations");
     }
 
     /// @notice Membership is exactly the consents not voided by a transfer, a version bump or a leave.
