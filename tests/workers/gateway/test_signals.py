@@ -17,6 +17,8 @@ from tests.support.anvil import ANVIL_KEYS
 from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import OPERATOR, World
+from workers.access.sweep import expire_credits
+from workers.db.gateway import ApiCredit
 from workers.db.projections import Membership
 from workers.db.settlement import Usage
 from workers.gateway.app import create_app
@@ -143,6 +145,47 @@ def test_expired_orders_are_refused(world) -> None:
         World(session).order(1, 1, BUYER.lower(), 3, starts=0, ends=1000)
     token = sign_in(client, BUYER_KEY)
     _refused(_get(client, token, 1, 1), "order_expired")
+
+
+def test_a_refunded_order_is_refused_from_its_refund_on_and_its_credits_are_zeroed(world) -> None:
+    client, db_url, _ = world
+    token = sign_in(client, BUYER_KEY)
+    assert _get(client, token, 1, 1).json()["credits_left"] == 2
+    now = int(time.time())
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(11)
+        # the operator bumped its terms; the buyer took back the unvested remainder
+        w.order(1, 1, BUYER.lower(), 3, refunded_at=now - 60)
+    answer = _get(client, token, 1, 1)
+    _refused(answer, "order_refunded")
+    assert f"refunded to its buyer at {now - 60}" in answer.json()["detail"]
+    with session_scope(db_url) as session:
+        assert expire_credits(session, now) == 1
+    with session_scope(db_url, read_only=True) as session:
+        counter = session.scalars(select(ApiCredit).where(ApiCredit.order_id == 1)).one()
+    assert (counter.remaining, counter.expired) == (0, True)
+
+
+def test_credits_expire_with_their_validity(world) -> None:
+    """Credits end `validitySeconds` after the purchase (SPEC15 §2): calls left do not keep
+    an ended credit order serving, and the sweep zeroes its counter."""
+    client, db_url, _ = world
+    now = int(time.time())
+    with session_scope(db_url) as session:
+        World(session).order(1, 1, BUYER.lower(), 3, starts=now - 120, ends=now + 3600)
+    token = sign_in(client, BUYER_KEY)
+    assert _get(client, token, 1, 1).json()["credits_left"] == 2
+    with session_scope(db_url) as session:
+        World(session).head(11, timestamp=now + 3600)  # the chain's clock passed the validity
+    answer = _get(client, token, 1, 1)
+    _refused(answer, "order_expired")
+    assert f"to {now + 3600}" in answer.json()["detail"]
+    with session_scope(db_url) as session:
+        assert expire_credits(session, now + 3600) == 1
+    with session_scope(db_url, read_only=True) as session:
+        counter = session.scalars(select(ApiCredit).where(ApiCredit.order_id == 1)).one()
+    assert (counter.remaining, counter.total, counter.expired) == (0, 3, True)
 
 
 def test_a_bundle_order_opens_its_api_component_for_bundle_members(world) -> None:
