@@ -20,7 +20,7 @@ NOT_COMPARED = frozenset(
         "chain_txs",
         "settlement_products",
         "settlement_periods",
-        "settlement_payouts",
+        "settlement_accounts",
         "settlement_roots",
         "settlement_root_leaves",
     }

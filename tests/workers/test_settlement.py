@@ -7,7 +7,6 @@ root is cumulative; a proposal that goes nowhere changes nothing in the accounti
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +18,7 @@ from workers.chain import connect
 from workers.config import use_settings
 from workers.db.settlement import (
     ChainTx,
-    SettlementPayout,
+    SettlementAccount,
     SettlementProduct,
     SettlementRoot,
     SettlementRootLeaf,
@@ -55,10 +54,7 @@ def close_all(svc: Settlement) -> None:
 
 def owed(market: Market) -> dict[str, int]:
     with session_scope(market.settings.database_url, read_only=True) as session:
-        out: dict[str, int] = defaultdict(int)
-        for account, amount in session.execute(select(SettlementPayout.account, SettlementPayout.amount)):
-            out[account] += amount
-        return dict(out)
+        return {a.account: a.owed for a in session.scalars(select(SettlementAccount))}
 
 
 def test_the_chain_vests_exactly_what_the_share_rule_computes(market):
