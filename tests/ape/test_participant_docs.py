@@ -93,9 +93,10 @@ def test_the_brokers_page_runs_and_its_sign_in_works(console, gateway) -> None:
     assert market.claimable(broker).call() == 0
     assert answer("earnings(steward.address)") == 0
     # the refund after the terms bump: the 14 DIMO member share less the seconds that vested
+    # (none, or a few, between the purchase and the refund)
     member_share = 14 * DIMO
     refunded = ns["refunded"]
-    assert 0 < member_share - refunded < member_share // 10_000
+    assert 0 <= member_share - refunded < member_share // 10_000
     share, _starts, _ends, refunded_at, version = answer("orderVesting(client_order)")
     assert (share, version) == (member_share, 1) and refunded_at > 0
     # the sign-in function of the page, against a real gateway
