@@ -37,7 +37,7 @@ from workers.chain.rpc import with_rpc_retries
 from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db import for_update, upsert
-from workers.db.indexing import IndexedBlock
+from workers.db.indexing import IndexerHealth
 from workers.db.projections import Membership, Order, ProductTaken
 from workers.db.settlement import (
     ChainTx,
@@ -169,7 +169,9 @@ class Settlement:
     def closable_until(self, session: Session) -> int:
         """Periods ending at or before this moment may close: the confirmed chain time, and
         no later than the last block the indexer applied (its orders, refunds, members)."""
-        indexed = session.scalar(select(func.max(IndexedBlock.timestamp)))
+        indexed = session.scalar(
+            select(func.max(IndexerHealth.indexed_timestamp)).where(IndexerHealth.halted.is_(None))
+        )
         return min(self.chain_time(), int(indexed or 0))
 
     # --- closing periods --------------------------------------------------------------------
@@ -179,13 +181,17 @@ class Settlement:
         with self._session() as session:
             until = self.closable_until(session)
             last_ended = until // self.settings.epoch_seconds  # periods < last_ended have ended
-            cursors = dict(
-                session.execute(select(SettlementProduct.product_id, SettlementProduct.next_period))
-            )
-            products = session.scalars(
-                select(Order.product_id).where(Order.member_share.is_not(None)).distinct()
+            rows = session.execute(select(SettlementProduct.product_id, SettlementProduct.next_period)).all()
+            cursors = {int(p): int(n) for p, n in rows}
+            starts = session.execute(
+                select(Order.product_id, func.min(Order.vest_starts_at))
+                .where(Order.member_share.is_not(None), Order.vest_starts_at > 0)
+                .group_by(Order.product_id)
             ).all()
-        return sorted(int(p) for p in products if cursors.get(int(p), -1) < last_ended)
+        seconds = self.settings.epoch_seconds
+        return sorted(
+            int(p) for p, start in starts if cursors.get(int(p), int(start) // seconds) < last_ended
+        )
 
     def close_periods(self, product_id: int) -> ClosedView:
         """Closes `product_id`'s ended periods from its cursor on, at most

@@ -29,10 +29,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from workers.ledger import Served
-from workers.protocol import ZERO_ADDRESS
+from workers.protocol import ZERO_ADDRESS, vesting
+from workers.protocol.constants import VESTING_PRECISION
 
 #: The Marketplace's fixed-point scale of vesting rates (SPEC15 §3).
-PRECISION = 10**18
+PRECISION = VESTING_PRECISION
 
 
 @dataclass(frozen=True)
@@ -57,22 +58,15 @@ class Vesting:
         return self.member_share * PRECISION // duration if duration > 0 else 0
 
 
-def released_scaled(vesting: Vesting, t: int) -> int:
-    """What the order has released by time `t`, scaled by PRECISION (SPEC15 §3)."""
-    if vesting.pending_delivery:
-        return 0
-    if vesting.refunded_at is not None and vesting.refunded_at < vesting.ends_at:
-        t = min(t, vesting.refunded_at)
-    if t >= vesting.ends_at:
-        return vesting.member_share * PRECISION
-    if t <= vesting.starts_at:
-        return 0
-    return vesting.rate * (t - vesting.starts_at)
+def released_scaled(order: Vesting, t: int) -> int:
+    """What the order has released by time `t`, scaled by PRECISION (SPEC15 §3; the one
+    implementation is `workers.protocol.vesting`, which the gateway shares)."""
+    return vesting.released_scaled(order.member_share, order.starts_at, order.ends_at, t, order.refunded_at)
 
 
-def released(vesting: Vesting, t: int) -> int:
+def released(order: Vesting, t: int) -> int:
     """Whole wei the order has released by time `t`."""
-    return released_scaled(vesting, t) // PRECISION
+    return released_scaled(order, t) // PRECISION
 
 
 def period_bounds(period: int, period_seconds: int) -> tuple[int, int]:
@@ -80,11 +74,11 @@ def period_bounds(period: int, period_seconds: int) -> tuple[int, int]:
     return period * period_seconds, (period + 1) * period_seconds
 
 
-def period_release(vesting: Vesting, period: int, period_seconds: int) -> int:
+def period_release(order: Vesting, period: int, period_seconds: int) -> int:
     """What the order releases in `period`: released(end) - released(start); the periods of an
     order add up to its released amount, to the wei."""
     start, end = period_bounds(period, period_seconds)
-    return released(vesting, end) - released(vesting, start)
+    return released(order, end) - released(order, start)
 
 
 @dataclass(frozen=True)
