@@ -754,8 +754,14 @@ class Story:
         market = w.contract("market").functions
         self.say.step("each owner collects every product's earnings, all months, in ONE claim (relayed)")
         relayer = Deployer(w.w3, Account.from_key(c.relayer.key))
+        root = "0x" + bytes(market.root().call()).hex()
         for owner in c.owners:
-            leaf = w.gateway().get(f"/v1/members/{owner.address}/claims")
+            leaf = self.say.wait(
+                f"the gateway to serve {owner.name}'s leaf of the accepted root",
+                lambda a=owner.address: (
+                    (answer := w.gateway().get(f"/v1/members/{a}/claims"))["root"] == root and answer
+                ),
+            )
             before = w.balance(owner.address)
             paid = w.console["claim"](owner.address, sender=relayer, gateway=w.stack.gateway_url)
             if w.balance(owner.address) - before != paid:
@@ -924,10 +930,20 @@ class Story:
             f"Acme -> refund(#{order}): {dimo(refunded)} back (received {dimo(received)}); "
             f"the month that vested, {dimo(vested)}, stays the members'"
         )
+        view = self.say.wait(
+            "the indexer to record the refund",
+            lambda: (answer := w.gateway().get(f"/v1/orders/{order}"))["status"] == "refunded" and answer,
+        )
+        self.say.say(
+            f"GET /v1/orders/{order}: status {view['status']}, released to members "
+            f"{dimo(int(view['vesting']['released']))}, refunded {dimo(int(view['refunded_amount']))}"
+        )
         try:
             list(w.gateway(c.consumer).stream(order, events=1, refresh=5))
         except GatewayRefusedError as refusal:
             self.say.say(f"the gateway now refuses order #{order}: reason '{refusal.reason}'")
+        else:
+            raise RuntimeError(f"the gateway still streams refunded order #{order}")
 
     def accounts(self) -> None:
         w, c = self.world, self.cast
