@@ -234,6 +234,7 @@ def _products(engine: Engine, history: History) -> Iterator[str]:
         "min_cohort",
         "terms_hash",
         "terms_uri",
+        "validity_seconds",
     )
     for product_id, row in products.items():
         operator, version, active, terms = dp.product(product_id).call()

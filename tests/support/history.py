@@ -371,7 +371,14 @@ class History:
         self.tx("Marketplace", "deliverDataset", dataset_order, keccak(text="result"))
         # the operator bumps the API's terms: its buyer takes back what has not vested
         self.advance(DAY)
-        self.tx("DataProducts", "updateTerms", api, terms(Kind.API, DIMO // 50), sender=OPERATOR)
+        # (the protocol fee is 6 % now: the operator takes 19 %)
+        self.tx(
+            "DataProducts",
+            "updateTerms",
+            api,
+            terms(Kind.API, DIMO // 50, operatorBps=1_900),
+            sender=OPERATOR,
+        )
         self.tx("Marketplace", "refund", api_order, sender=CONSUMER)
         # cumulative member roots: one replaced, one accepted and claimed, one revoked
         self.tx("Marketplace", "setRootDelay", 2 * 3_600)

@@ -231,7 +231,14 @@ def test_role_ids_are_the_contracts():
     ("contract", "name", "python"),
     [
         ("Marketplace", "MONTH", protocol.MONTH_SECONDS),
-        ("Marketplace", "NO_END", protocol.NO_END),
+        ("Marketplace", "DATASET_TERM", protocol.DATASET_TERM_SECONDS),
+        ("Marketplace", "DATASET_DELIVERY_WINDOW", protocol.DATASET_DELIVERY_WINDOW),
+        ("Vesting", "DAY", protocol.DAY_SECONDS),
+        ("Marketplace", "MIN_ROOT_DELAY", protocol.MIN_ROOT_DELAY),
+        ("Marketplace", "MAX_ROOT_DELAY", protocol.MAX_ROOT_DELAY),
+        ("Marketplace", "DEFAULT_ROOT_DELAY", protocol.DEFAULT_ROOT_DELAY),
+        ("DataProducts", "MIN_CREDIT_VALIDITY", protocol.MIN_CREDIT_VALIDITY),
+        ("DataProducts", "MAX_CREDIT_VALIDITY", protocol.MAX_CREDIT_VALIDITY),
         ("MarketMath", "MAX_BPS", protocol.MAX_BPS),
         ("LockupCurve", "BPS", protocol.MAX_BPS),
         ("DataProducts", "DEFAULT_PROTOCOL_FEE_BPS", protocol.DEFAULT_PROTOCOL_FEE_BPS),
@@ -265,7 +272,14 @@ def test_default_terms_add_up_with_the_default_fee():
 def test_the_parser_reads_what_the_kernel_is_checked_against():
     """Guards the guard: the forms this file parses still find the constants it compares."""
     assert {"LOCK", "MANAGE_KEYS", "ALL", "USER", "DELEGABLE"} <= set(of("Permissions"))
-    assert set(of("Roles")) == {"GOVERNOR_ROLE", "MINTER_ROLE", "SLASHER_ROLE", "MARKET_ROLE", "SETTLER_ROLE"}
+    assert set(of("Roles")) == {
+        "GOVERNOR_ROLE",
+        "MINTER_ROLE",
+        "SLASHER_ROLE",
+        "MARKET_ROLE",
+        "SETTLER_ROLE",
+        "GUARDIAN_ROLE",
+    }
     assert of("Permissions")["DELEGABLE"] == 0x7F
     assert of("Staking")["DEFAULT_UNBONDING_PERIOD"] == 7 * 86_400
     # A source of file-level declarations only (contracts/types/: `type ProductId is uint256;`).

@@ -28,7 +28,8 @@ from workers.protocol import Kind
 
 log = logging.getLogger(__name__)
 
-#: ChainTx statuses of a delivery that is (or may still be) on its way: re-send, never re-sign.
+#: ChainTx statuses of a delivery that is (or may still be) on its way: re-send, never re-sign
+#: (a stuck one is replaced at its nonce with higher fees by the sender).
 _LIVE = ("signed", "sent", "mined")
 
 
@@ -123,7 +124,9 @@ def deliver_order(db: Database, chain: Chain, sender: TxSender, order_id: int) -
         return tx
     if tx.status != "mined":
         sender.broadcast(tx)
-        receipt = sender.wait_receipt(tx)
+        with db.session() as session:
+            session.execute(update(ChainTx).where(ChainTx.id == tx.id).values(status="sent"))
+        receipt = sender.wait_receipt(tx, engine=db.engine)  # replaced at higher fees if stuck
         mined = receipt is not None and int(receipt["status"], 16) == 1
         status = "dropped" if receipt is None else "mined" if mined else "reverted"
         with db.session() as session:

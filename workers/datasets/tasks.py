@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from workers.app import app
+from workers.app import TransientError, app
 from workers.datasets.build import build
 from workers.datasets.delivery import deliver_order
 from workers.db.gateway import DatasetJob
@@ -28,8 +28,11 @@ def build_dataset(job_id: str) -> str:
 
 @app.task(name="datasets.deliver")
 def deliver_dataset(order_id: int) -> dict[str, object]:
-    """Sends (or re-sends) `deliverDataset` for one order; safe to repeat."""
+    """Sends (or re-sends) `deliverDataset` for one order; safe to repeat. Retried (the same
+    recorded transaction) while it is not mined."""
     runtime = app.runtime
     delivery = deliver_order(runtime.database, runtime.chain, runtime.settler, order_id)
     log.info("dataset order %d: %s %s", order_id, delivery.status, delivery.detail or "")
+    if delivery.status == "pending":
+        raise TransientError(f"deliverDataset({order_id}) {delivery.tx_hash} not mined yet")
     return {"order_id": order_id, "status": delivery.status, "tx_hash": delivery.tx_hash}

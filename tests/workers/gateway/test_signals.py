@@ -20,7 +20,7 @@ from tests.workers.gateway.projections import OPERATOR, World
 from workers.access.sweep import expire_credits
 from workers.db.gateway import ApiCredit
 from workers.db.projections import Membership
-from workers.db.settlement import Usage
+from workers.db.settlement import UsageCounter
 from workers.gateway.app import create_app
 from workers.protocol import MONTH_SECONDS, Kind
 from workers.protocol.permissions import HISTORY, LIVE, TELEMETRY
@@ -93,10 +93,9 @@ def test_a_member_vehicle_is_served_and_each_call_spends_a_credit(world) -> None
     assert lefts == [2, 1, 0]
     _refused(_get(client, token, 1, 1), "credits_exhausted")
     with session_scope(db_url, read_only=True) as session:
-        rows = session.scalars(select(Usage)).all()
-    assert [(u.product_id, u.vehicle_id, u.units, u.kind, u.owner) for u in rows] == [
-        (1, 1, 1, "api", OWNER)
-    ] * 3
+        rows = session.scalars(select(UsageCounter)).all()
+    # one counter per (product, order, vehicle, period, owner): the three calls add up
+    assert [(u.product_id, u.order_id, u.vehicle_id, u.units, u.owner) for u in rows] == [(1, 1, 1, 3, OWNER)]
 
 
 def test_refusals_carry_the_rule_s_reason(world) -> None:
@@ -205,8 +204,8 @@ def test_a_bundle_order_opens_its_api_component_for_bundle_members(world) -> Non
     assert answer.status_code == 200, answer.text
     assert answer.json()["credits_left"] == 5 * 2 - 1  # 5 calls a month for 2 months
     with session_scope(db_url, read_only=True) as session:
-        usage = session.scalars(select(Usage)).one()
-    assert usage.product_id == 4  # the bundle's member pool is paid
+        usage = session.scalars(select(UsageCounter)).one()
+    assert (usage.product_id, usage.order_id) == (4, 3)  # the bundle order's members are paid
 
 
 def test_a_component_s_later_terms_never_widen_a_bundle_call(world) -> None:
@@ -267,7 +266,7 @@ def test_fifty_concurrent_calls_on_ten_credits_exactly_ten_succeed(world) -> Non
     assert statuses.count(200) == 10, statuses
     assert statuses.count(402) == 40
     with session_scope(db_url, read_only=True) as session:
-        assert len(session.scalars(select(Usage)).all()) == 10
+        assert sum(session.scalars(select(UsageCounter.units)).all()) == 10
 
 
 def _history(client: TestClient, token: str, product: int, vehicle: int) -> httpx.Response:
@@ -326,7 +325,7 @@ def test_a_call_that_returns_no_signals_costs_no_credit_and_records_no_usage(wor
     history = _history(client, token, 1, 3)
     assert history.status_code == 200 and history.json()["signals"] == []
     with session_scope(db_url, read_only=True) as session:
-        assert session.scalars(select(Usage)).all() == []
+        assert session.scalars(select(UsageCounter)).all() == []
     assert _get(client, token, 1, 1).json()["credits_left"] == 2  # a call with data pays
 
 
