@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     settlement_interval: float = 300.0
     #: At most this many periods of one product are closed per database transaction.
     settlement_batch_periods: int = Field(default=400, ge=1)
+    #: Seconds after its end before a period closes, so usage still being committed for it
+    #: (a call answered at the last second) is counted in it.
+    settlement_grace_seconds: int = Field(default=300, ge=0)
 
     # --- tasks ------------------------------------------------------------------------------
     #: Retries of a failing task, with exponential backoff (capped) and full jitter.

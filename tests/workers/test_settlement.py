@@ -192,6 +192,27 @@ def test_a_revoked_root_changes_nothing_and_the_next_one_includes_it(market):
     assert market.market.totalTaken().call() == view.total
 
 
+def test_a_period_closes_only_after_its_grace(market):
+    grace = 600
+    svc = Settlement(
+        connect(market.settings),
+        get_engine(market.settings.database_url),
+        market.settings.model_copy(update={"settlement_grace_seconds": grace}),
+    )
+    first = market.period()
+    market.end_period()
+    index(market)
+    assert svc.products_to_close() == []  # ended, but usage of its last seconds may still come
+    late = market.history.vehicles[0]
+    market.add_usage(market.stream, market.orders["stream"], first, [(late, OWNERS[0], 1)])
+    market.history.advance(grace)
+    index(market)
+    assert svc.products_to_close() == [market.stream, market.api]
+    close_all(svc)
+    release = period_release(market.vesting(market.orders["stream"]), first, market.settings.epoch_seconds)
+    assert owed(market)[OWNERS[0].lower()] >= release  # the late call's vehicle took the stream's period
+
+
 def test_two_workers_settling_at_once_propose_once(market):
     svc_a, svc_b = service(market), service(market)
     market.add_usage(

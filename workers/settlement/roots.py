@@ -179,11 +179,12 @@ class Settlement:
 
     def closable_until(self, session: Session) -> int:
         """Periods ending at or before this moment may close: the confirmed chain time, and
-        no later than the last block the indexer applied (its orders, refunds, members)."""
+        no later than the last block the indexer applied (its orders, refunds, members), less
+        SETTLEMENT_GRACE_SECONDS for usage still being committed."""
         indexed = session.scalar(
             select(func.max(IndexerHealth.indexed_timestamp)).where(IndexerHealth.halted.is_(None))
         )
-        return min(self.chain_time(), int(indexed or 0))
+        return max(min(self.chain_time(), int(indexed or 0)) - self.settings.settlement_grace_seconds, 0)
 
     # --- closing periods --------------------------------------------------------------------
 
