@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     task_max_retries: int = 8
     task_retry_backoff_max: int = 300
     #: Test-only fault injection: the process SIGKILLs itself at this named step
-    #: ("settlement.submit:before_send", …) once; the marker file records that it fired.
+    #: ("settlement.propose:before_send", …) once; the marker file records that it fired.
     fault_point: str = ""
     fault_marker: Path | None = None
 
