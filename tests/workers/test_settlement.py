@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.databases import get_engine, session_scope
-from tests.support.history import OWNERS, History
+from tests.support.history import ACCOUNTS, OWNERS, History
 from tests.support.market import Market, settings_for, vesting_market
 from workers.chain import connect
 from workers.config import use_settings
@@ -239,3 +239,30 @@ def test_two_workers_settling_at_once_propose_once(market):
         assert session.scalar(select(func.count()).select_from(SettlementRoot)) == 1
     logs = market.history.contract("Marketplace").events.RootProposed().get_logs(from_block=0)
     assert len(logs) == 1
+
+
+def test_a_dropped_proposal_is_recorded_again_and_loses_nothing(market):
+    svc = service(market)
+    market.add_usage(
+        market.stream, market.orders["stream"], market.period(), [(market.history.vehicles[0], OWNERS[0], 1)]
+    )
+    market.end_period()
+    index(market)
+    close_all(svc)
+    built = svc.build_root()
+    with session_scope(market.settings.database_url) as session:
+        root = session.get(SettlementRoot, built.id)
+        svc._record_propose(session, root)  # recorded (signed, nonce taken), not sent yet
+        nonce = session.get(ChainTx, root.propose_tx_id).nonce
+    # Before it is sent, the settler key spends that nonce elsewhere: the proposal can never be mined.
+    w3 = market.history.w3
+    w3.eth.send_transaction({"from": ACCOUNTS[0], "to": ACCOUNTS[1], "value": 1, "nonce": nonce})
+    assert svc.settle().status == "computed"  # dropped: back to computed, nothing else changed
+    with session_scope(market.settings.database_url, read_only=True) as session:
+        assert [t.status for t in session.scalars(select(ChainTx).order_by(ChainTx.id))] == ["dropped"]
+    with pytest.raises(NotYetError):
+        svc.settle()  # recorded again with the next nonce, proposed
+    market.history.advance(MIN_ROOT_DELAY)
+    view = svc.settle()
+    assert view.id == built.id and view.status == "accepted" and view.total == built.total
+    assert market.market.totalTaken().call() == built.total
