@@ -105,11 +105,14 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         uint256 vestedScaled;
     }
 
-    /// @dev What happens to a product's vesting at a day boundary: the rates of the orders
-    ///      ending there stop and their dust is released.
+    /// @dev What happens to a product's vesting at a day boundary, in one slot: the rates of the
+    ///      orders ending there stop and their dust is released. Both fit with room to spare: a
+    ///      rate is at most memberShare × PRECISION (< 2^128 × 2^60) and a dust is below its
+    ///      order's duration (< 2^55 s), so only ~2^9 orders of the longest possible term ending
+    ///      on one day could overflow the dust; SafeCast refuses that purchase rather than wrap.
     struct RateChange {
-        uint256 rateDrop;
-        uint256 dust;
+        uint192 rateDrop;
+        uint64 dust;
     }
 
     /// @dev The root waiting out its delay, and the hash of the takes it was proposed with.
@@ -634,8 +637,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         ProductVesting memory v = _checkpointed(productId);
         (uint256 rate, uint256 dust) = Vesting.schedule(memberShare, start, end);
         RateChange storage c = _changes[productId][end];
-        c.rateDrop += rate;
-        c.dust += dust;
+        c.rateDrop = (uint256(c.rateDrop) + rate).toUint192();
+        c.dust = (uint256(c.dust) + dust).toUint64();
         v.rate = (uint256(v.rate) + rate).toUint192();
         _vesting[productId] = v;
     }
@@ -654,8 +657,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         uint256 remainderScaled;
         (refundAmount, remainderScaled,) = Vesting.splitRefund(memberShare, start, end, nowTs);
         RateChange storage c = _changes[productId][end];
-        c.rateDrop -= rate;
-        c.dust -= dust;
+        c.rateDrop -= uint192(rate); // added at purchase: it fits and is part of the sum
+        c.dust -= uint64(dust);
         v.rate = uint192(uint256(v.rate) - rate);
         v.vestedScaled += remainderScaled;
         _vesting[productId] = v;
@@ -714,10 +717,9 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
             }
             if (walked == maxDays) break;
             vested = Vesting.accrue(vested, rate, t, next);
-            RateChange storage c = changes[next];
-            uint256 drop = c.rateDrop;
-            if (drop != 0) {
-                rate -= drop;
+            RateChange memory c = changes[next];
+            if (c.rateDrop != 0) {
+                rate -= c.rateDrop;
                 vested += c.dust;
             }
             t = next;

@@ -198,12 +198,17 @@ contract MarketHandler is Test {
         address buyer = _pick(_buyers, buyerSeed);
         address broker = _pick(_brokerChoices, brokerSeed);
         use = _use(use);
-        bytes4 expected = _expectPurchase(buyer, p, broker, use, 0);
+        uint64 units = uint64((calls_ + market.CALLS_PER_UNIT() - 1) / market.CALLS_PER_UNIT());
+        bytes4 expected = _expectPurchase(buyer, p, broker, use, units);
         (uint256 bBefore, uint256 tBefore) = _before(buyer, p, calls_);
         uint64 version = products.saleTerms(p).version;
         vm.prank(buyer);
         try market.buyCredits(p, calls_, broker, use, version, type(uint256).max) returns (uint256 orderId) {
             _after(buyer, bBefore, tBefore, orderId);
+            (,,,,,, uint64 endsAt,) = market.order(orderId);
+            _orderRecords[orderId] = OrderRecord(buyer, units, endsAt, true);
+            _subscriptions.push(orderId);
+            ghostUnits[buyer] += units;
             _succeeded("buyCredits", expected);
         } catch (bytes memory reason) {
             _refused("buyCredits", expected, reason);
@@ -218,12 +223,15 @@ contract MarketHandler is Test {
         address buyer = _pick(_buyers, buyerSeed);
         address broker = _pick(_brokerChoices, brokerSeed);
         use = _use(use);
-        bytes4 expected = _expectPurchase(buyer, p, broker, use, 0);
+        bytes4 expected = _expectPurchase(buyer, p, broker, use, 1);
         (uint256 bBefore, uint256 tBefore) = _before(buyer, p, 1);
         uint64 version = products.saleTerms(p).version;
         vm.prank(buyer);
         try market.purchaseDataset(p, spec, broker, use, version, type(uint256).max) returns (uint256 orderId) {
             _after(buyer, bBefore, tBefore, orderId);
+            _orderRecords[orderId] = OrderRecord(buyer, 1, uint64(block.timestamp) + market.DATASET_TERM(), true);
+            _subscriptions.push(orderId);
+            ghostUnits[buyer] += 1;
             _succeeded("purchaseDataset", expected);
         } catch (bytes memory reason) {
             _refused("purchaseDataset", expected, reason);
