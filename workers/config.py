@@ -136,13 +136,16 @@ class Settings(BaseSettings):
     settlement_interval: float = 300.0
     #: At most this many periods of one product are closed per database transaction.
     settlement_batch_periods: int = Field(default=400, ge=1)
+    #: Seconds after its end before a period closes, so usage still being committed for it
+    #: (a call answered at the last second) is counted in it.
+    settlement_grace_seconds: int = Field(default=300, ge=0)
 
     # --- tasks ------------------------------------------------------------------------------
     #: Retries of a failing task, with exponential backoff (capped) and full jitter.
     task_max_retries: int = 8
     task_retry_backoff_max: int = 300
     #: Test-only fault injection: the process SIGKILLs itself at this named step
-    #: ("settlement.submit:before_send", …) once; the marker file records that it fired.
+    #: ("settlement.propose:before_send", …) once; the marker file records that it fired.
     fault_point: str = ""
     fault_marker: Path | None = None
 

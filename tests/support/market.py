@@ -109,5 +109,6 @@ def vesting_market(history: History, settings: Settings) -> Market:
 
 
 def settings_for(anvil_url: str, db_url: str, manifest: Path, **overrides: object) -> Settings:
-    values = {"confirmations": 0, "rpc_timeout": 5.0, "epoch_seconds": 3_600, **overrides}
+    values = {"confirmations": 0, "rpc_timeout": 5.0, "epoch_seconds": 3_600, "settlement_grace_seconds": 0}
+    values.update(overrides)
     return Settings(rpc_url=anvil_url, database_url=db_url, deployment_file=manifest, **values)

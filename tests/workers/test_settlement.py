@@ -7,7 +7,6 @@ root is cumulative; a proposal that goes nowhere changes nothing in the accounti
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +18,7 @@ from workers.chain import connect
 from workers.config import use_settings
 from workers.db.settlement import (
     ChainTx,
-    SettlementPayout,
+    SettlementAccount,
     SettlementProduct,
     SettlementRoot,
     SettlementRootLeaf,
@@ -55,10 +54,7 @@ def close_all(svc: Settlement) -> None:
 
 def owed(market: Market) -> dict[str, int]:
     with session_scope(market.settings.database_url, read_only=True) as session:
-        out: dict[str, int] = defaultdict(int)
-        for account, amount in session.execute(select(SettlementPayout.account, SettlementPayout.amount)):
-            out[account] += amount
-        return dict(out)
+        return {a.account: a.owed for a in session.scalars(select(SettlementAccount))}
 
 
 def test_the_chain_vests_exactly_what_the_share_rule_computes(market):
@@ -194,6 +190,27 @@ def test_a_revoked_root_changes_nothing_and_the_next_one_includes_it(market):
     view = svc.settle()
     assert view.status == "accepted" and view.total == sum(after.values())
     assert market.market.totalTaken().call() == view.total
+
+
+def test_a_period_closes_only_after_its_grace(market):
+    grace = 600
+    svc = Settlement(
+        connect(market.settings),
+        get_engine(market.settings.database_url),
+        market.settings.model_copy(update={"settlement_grace_seconds": grace}),
+    )
+    first = market.period()
+    market.end_period()
+    index(market)
+    assert svc.products_to_close() == []  # ended, but usage of its last seconds may still come
+    late = market.history.vehicles[0]
+    market.add_usage(market.stream, market.orders["stream"], first, [(late, OWNERS[0], 1)])
+    market.history.advance(grace)
+    index(market)
+    assert svc.products_to_close() == [market.stream, market.api]
+    close_all(svc)
+    release = period_release(market.vesting(market.orders["stream"]), first, market.settings.epoch_seconds)
+    assert owed(market)[OWNERS[0].lower()] >= release  # the late call's vehicle took the stream's period
 
 
 def test_two_workers_settling_at_once_propose_once(market):

@@ -49,6 +49,7 @@ def worker_env(settings: Settings, broker: str, fault: str, marker: Path) -> dic
         "RESULT_BACKEND": broker.rsplit("/", 1)[0] + "/1",
         "CONFIRMATIONS": "0",
         "EPOCH_SECONDS": str(settings.epoch_seconds),
+        "SETTLEMENT_GRACE_SECONDS": str(settings.settlement_grace_seconds),
         "BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         "TASK_RETRY_BACKOFF_MAX": "2",
         "FAULT_POINT": fault,

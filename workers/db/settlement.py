@@ -78,7 +78,7 @@ class ChainTx(Base):
 
 class SettlementProduct(Base):
     """Where the accounting of one product stands: every period before `next_period` is
-    closed (its shares in `settlement_payouts`), and `carry` is what their rounding left for
+    closed (its shares added to `settlement_accounts`), and `carry` is what their rounding left for
     the next one."""
 
     __tablename__ = "settlement_products"
@@ -108,17 +108,15 @@ class SettlementPeriod(Base):
     closed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class SettlementPayout(Base):
-    """What one account is owed from one product's closed period (written once, with the
-    period, in one transaction). An account's cumulative amount owed is the sum of its rows."""
+class SettlementAccount(Base):
+    """What one account is owed in total by every closed period of every product (the leaf of
+    the next root): one row per account, raised in the transaction that closes the periods."""
 
-    __tablename__ = "settlement_payouts"
-    __table_args__ = (Index("ix_settlement_payouts_account", "account"),)
+    __tablename__ = "settlement_accounts"
 
-    product_id: Mapped[int] = mapped_column(UInt, primary_key=True)
-    period: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     account: Mapped[str] = mapped_column(Address, primary_key=True)
-    amount: Mapped[int] = mapped_column(UInt)
+    owed: Mapped[int] = mapped_column(UInt)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class SettlementRoot(Base):

@@ -2,8 +2,8 @@
 (DESIGN.md §4, SPEC15 §4 and §7).
 
 `close_periods` closes a product's ended periods by the share rule (`shares.py`), a batch of
-periods in one database transaction: the payouts, the period's audit row and the product's
-cursor (next period, carry, cumulative taken) commit together or not at all, so each period is
+periods in one database transaction: each account's total owed, the period's audit row and
+the product's cursor (next period, carry, cumulative taken) commit together or not at all, so each period is
 closed exactly once whatever the retries. A period closes only once the chain's confirmed time
 and the indexer (orders, refunds, memberships) have both passed its end.
 
@@ -26,10 +26,11 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils import keccak
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from workers.chain.outbox import TxRevertError, TxSender
@@ -41,7 +42,7 @@ from workers.db.indexing import IndexerHealth
 from workers.db.projections import Membership, Order, ProductTaken
 from workers.db.settlement import (
     ChainTx,
-    SettlementPayout,
+    SettlementAccount,
     SettlementPeriod,
     SettlementProduct,
     SettlementRoot,
@@ -57,8 +58,10 @@ log = logging.getLogger(__name__)
 
 #: A root in one of these states is in flight: no other root is built meanwhile.
 IN_FLIGHT = ("computed", "proposing", "proposed", "accepting")
-#: Rows per bulk INSERT of payouts or leaves.
+#: Rows per bulk statement (accounts' totals, leaves).
 _INSERT_CHUNK = 5_000
+#: Serialises what changes or reads accounts' totals with the products' takes.
+ACCOUNTS_LOCK = "settlement:accounts"
 _ZERO_ROOT = b"\0" * 32
 
 
@@ -128,6 +131,14 @@ def _vesting(order: Any) -> Vesting:
     )
 
 
+def lock(session: Session, name: str) -> None:
+    """Holds the named lock until `session`'s transaction ends (PostgreSQL: an advisory lock;
+    SQLite: its writing transaction already holds the database)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(keccak(text=name)[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def _overlaps(vesting: Vesting, start: int, end: int) -> bool:
     """Whether the order can release anything in [start, end): its vesting (up to its
     refund) meets the window. A cheap filter before the exact arithmetic."""
@@ -168,11 +179,12 @@ class Settlement:
 
     def closable_until(self, session: Session) -> int:
         """Periods ending at or before this moment may close: the confirmed chain time, and
-        no later than the last block the indexer applied (its orders, refunds, members)."""
+        no later than the last block the indexer applied (its orders, refunds, members), less
+        SETTLEMENT_GRACE_SECONDS for usage still being committed."""
         indexed = session.scalar(
             select(func.max(IndexerHealth.indexed_timestamp)).where(IndexerHealth.halted.is_(None))
         )
-        return min(self.chain_time(), int(indexed or 0))
+        return max(min(self.chain_time(), int(indexed or 0)) - self.settings.settlement_grace_seconds, 0)
 
     # --- closing periods --------------------------------------------------------------------
 
@@ -221,7 +233,7 @@ class Settlement:
             window_start, window_end = first * period_seconds, last * period_seconds
             orders = [o for o in orders if _overlaps(_vesting(o), window_start, window_end)]
             carry, paid_total, periods = int(cursor.carry), 0, 0
-            payouts: list[dict[str, Any]] = []
+            owed: dict[str, int] = defaultdict(int)
             for period in range(first, last):
                 pieces = self._order_periods(orders, served.get(period, {}), members, period)
                 if not pieces:
@@ -239,13 +251,10 @@ class Settlement:
                         accounts=len(shares.payouts),
                     )
                 )
-                payouts.extend(
-                    {"product_id": product_id, "period": period, "account": account, "amount": amount}
-                    for account, amount in shares.payouts.items()
-                )
+                for account, amount in shares.payouts.items():
+                    owed[account] += amount
                 carry, paid_total, periods = shares.carry_out, paid_total + shares.paid, periods + 1
-            for start in range(0, len(payouts), _INSERT_CHUNK):
-                session.execute(insert(SettlementPayout), payouts[start : start + _INSERT_CHUNK])
+            self._credit(session, owed)
             cursor.next_period, cursor.carry = last, carry
             cursor.taken = int(cursor.taken) + paid_total
             fault_point("settlement.close:before_commit")
@@ -253,6 +262,27 @@ class Settlement:
             log.info("product %s: periods %s..%s closed, %s paid, %s carried", product_id, first, last - 1,
                      paid_total, carry)  # fmt: skip
             return ClosedView(product_id, last, periods, paid_total, carry, int(cursor.taken))
+
+    @staticmethod
+    def _credit(session: Session, owed: dict[str, int]) -> None:
+        """Adds a batch's shares to each account's total owed: one read and one upsert per
+        chunk of accounts, under the accounts lock (a root reads totals and takes under it)."""
+        if not owed:
+            return
+        lock(session, ACCOUNTS_LOCK)
+        accounts = sorted(owed)
+        current: dict[str, int] = {}
+        for start in range(0, len(accounts), _INSERT_CHUNK):
+            chunk = accounts[start : start + _INSERT_CHUNK]
+            query = select(SettlementAccount.account, SettlementAccount.owed).where(
+                SettlementAccount.account.in_(chunk)
+            )
+            current.update((a, int(x)) for a, x in session.execute(query))
+        now = datetime.now(UTC)
+        rows = [{"account": a, "owed": current.get(a, 0) + owed[a], "updated_at": now} for a in accounts]
+        statement = upsert(session, SettlementAccount, update=("owed", "updated_at"))
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            session.execute(statement, rows[start : start + _INSERT_CHUNK])
 
     def _first_period(self, orders: Any) -> int | None:
         """The period the product's first release falls in (None: nothing vests yet)."""
@@ -340,16 +370,14 @@ class Settlement:
         in flight (that one is returned) or nothing changed since the last accepted root and
         since the last one that ended without being accepted (None)."""
         with self._session() as session, session.begin():
-            self.sender.lock_sender(session)  # one builder at a time
+            lock(session, ACCOUNTS_LOCK)  # one builder at a time, totals and takes consistent
             current = session.scalars(
                 select(SettlementRoot).where(SettlementRoot.status.in_(IN_FLIGHT)).order_by(SettlementRoot.id)
             ).first()
             if current is not None:
                 return _view(current)
-            owed: dict[str, int] = defaultdict(int)
-            for account, amount in session.execute(select(SettlementPayout.account, SettlementPayout.amount)):
-                owed[account] += int(amount)
-            leaves = sorted((account, amount) for account, amount in owed.items() if amount > 0)
+            totals = session.execute(select(SettlementAccount.account, SettlementAccount.owed))
+            leaves = sorted((account, int(owed)) for account, owed in totals if int(owed) > 0)
             total = sum(amount for _, amount in leaves)
             last = session.scalars(select(SettlementRoot).order_by(SettlementRoot.id.desc())).first()
             if not leaves or (last is not None and last.total == total):

@@ -2,7 +2,7 @@
 
 Usage rows (one per call, taken by an epoch) become counters per (product, order, vehicle,
 period, owner); the per-epoch settlements and their leaves go; the settlement keeps its
-accounting per product (cursor and carry), per closed period and per account, and its
+accounting per product (cursor and carry), per closed period and per account (its total owed), and its
 cumulative roots with every leaf's proof; the workers' transactions record their fees, the
 hashes they replaced and when they were sent.
 
@@ -88,15 +88,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("product_id", "period", name=op.f("pk_settlement_periods")),
     )
     op.create_table(
-        "settlement_payouts",
-        sa.Column("product_id", _UINT, nullable=False),
-        sa.Column("period", sa.BigInteger(), autoincrement=False, nullable=False),
+        "settlement_accounts",
         sa.Column("account", _ADDRESS, nullable=False),
-        sa.Column("amount", _UINT, nullable=False),
-        sa.PrimaryKeyConstraint("product_id", "period", "account", name=op.f("pk_settlement_payouts")),
+        sa.Column("owed", _UINT, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("account", name=op.f("pk_settlement_accounts")),
     )
-    with op.batch_alter_table("settlement_payouts", schema=None) as batch_op:
-        batch_op.create_index("ix_settlement_payouts_account", ["account"], unique=False)
 
     op.create_table(
         "settlement_roots",
@@ -151,9 +148,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_settlement_roots_status"))
         batch_op.drop_index(batch_op.f("ix_settlement_roots_root"))
     op.drop_table("settlement_roots")
-    with op.batch_alter_table("settlement_payouts", schema=None) as batch_op:
-        batch_op.drop_index("ix_settlement_payouts_account")
-    op.drop_table("settlement_payouts")
+    op.drop_table("settlement_accounts")
     op.drop_table("settlement_periods")
     op.drop_table("settlement_products")
     with op.batch_alter_table("usage_counters", schema=None) as batch_op:
