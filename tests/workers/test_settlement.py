@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.databases import get_engine, session_scope
-from tests.support.history import ACCOUNTS, OWNERS, History
+from tests.support.history import ACCOUNTS, CONSUMER, OPERATOR, OWNERS, History, terms
 from tests.support.market import Market, settings_for, vesting_market
 from workers.chain import connect
 from workers.config import use_settings
@@ -26,6 +26,7 @@ from workers.db.settlement import (
 from workers.indexer.sync import Indexer
 from workers.ledger import member_claim
 from workers.merkle import verify_claim
+from workers.protocol import DIMO, Kind
 from workers.protocol.constants import MIN_ROOT_DELAY
 from workers.settlement import PRECISION, NotYetError, Settlement
 from workers.settlement.shares import period_release, released, released_scaled
@@ -67,6 +68,23 @@ def test_the_chain_vests_exactly_what_the_share_rule_computes(market):
             v = market.vesting(order)
             assert market.market.vestedMemberAmount(product).call() == released_scaled(v, now) // PRECISION
             assert released(v, now) <= v.member_share
+
+
+def test_a_refunded_order_stops_where_the_chain_stops_it(market):
+    """After a terms bump the buyer takes back the unvested rest: the rule's release stops at
+    the refund, and the product keeps the fraction of a wei the refund's floor leaves."""
+    market.history.advance(86_400 * 2 + 321)
+    market.history.tx("DataProducts", "updateTerms", market.api, terms(Kind.API, DIMO // 50), sender=OPERATOR)
+    api_order = market.orders["api"]
+    market.history.tx("Marketplace", "refund", api_order, sender=CONSUMER)
+    v = market.vesting(api_order)
+    assert v.refunded_at is not None and v.refunded_at < v.ends_at
+    market.history.advance(86_400 * 40)
+    now = market.now
+    unvested = v.member_share * PRECISION - released_scaled(v, now)
+    vested = market.market.vestedMemberAmount(market.api).call()
+    assert vested == (released_scaled(v, now) + unvested % PRECISION) // PRECISION
+    assert released(v, now) <= vested and released(v, now) == released(v, v.refunded_at)
 
 
 def test_periods_close_once_and_members_collect_in_one_claim(market):
