@@ -31,7 +31,7 @@ from devkit.market_world import MarketWorld
 from workers.config import PROJECT_ROOT, Settings, get_settings
 from workers.db import Database, upgrade
 from workers.db.gateway import ApiCredit
-from workers.db.settlement import Usage
+from workers.db.settlement import UsageCounter
 from workers.protocol import Kind
 from workers.runtime import Runtime
 from workers.signals.store import SignalValue, store_signals
@@ -173,7 +173,9 @@ def _credits_spent(db_url: str, order: int) -> tuple[int, int]:
             row = session.execute(
                 select(ApiCredit.total, ApiCredit.remaining).where(ApiCredit.order_id == order)
             ).first()
-            usage = session.scalar(select(func.count()).select_from(Usage).where(Usage.kind == "api")) or 0
+            usage = session.scalar(
+                select(func.coalesce(func.sum(UsageCounter.units), 0)).where(UsageCounter.order_id == order)
+            )
     finally:
         db.dispose()
     spent = 0 if row is None else int(row[0]) - int(row[1])

@@ -34,10 +34,10 @@ from workers.indexer.handlers import handler_for, load_handlers
 from workers.indexer.store import Store
 from workers.indexer.sync import CURSOR, Indexer, deployment_fingerprint
 from workers.indexer.views import attach_views
-from workers.ledger import Contribution
-from workers.merkle import PayoutTree
+from workers.ledger import Served
+from workers.merkle import ClaimTree
 from workers.protocol import MINTER_ROLE, UINT256_MAX
-from workers.settlement import compute_shares
+from workers.settlement import OrderPeriod, split_period
 
 #: Rounds of (300 token transfers, 100 vehicles minted and keyed): 600 events a round.
 ROUNDS = 90
@@ -205,24 +205,25 @@ def _indexer_table(ctx: BenchContext, history: History, manifest_file: Path) -> 
 
 def _merkle_table() -> Table:
     table = Table(f"Settlement for {MERKLE_MEMBERS:,} members", ["step", "seconds"])
-    contributions = [
-        Contribution(i + 1, "0x" + keccak(i.to_bytes(32, "big"))[:20].hex(), 1 + i % 7)
+    served = [
+        Served(i + 1, "0x" + keccak(i.to_bytes(32, "big"))[:20].hex(), 1 + i % 7)
         for i in range(MERKLE_MEMBERS)
     ]
     started = time.perf_counter()
-    shares = compute_shares(10**24, contributions)
-    table.add("shares (contribution-weighted, rounded down)", f"{time.perf_counter() - started:.2f}")
-    del contributions
+    shares = split_period([OrderPeriod(order_id=1, release=10**24, served=served)], carry=0)
+    table.add("one period's shares (units-weighted, rounded down)", f"{time.perf_counter() - started:.2f}")
+    del served
+    leaves = sorted(shares.payouts.items())
     started = time.perf_counter()
-    tree = PayoutTree.build(shares.leaves)
-    table.add("Merkle tree build (workers.merkle)", f"{time.perf_counter() - started:.2f}")
+    tree = ClaimTree.build(leaves)
+    table.add("cumulative Merkle tree build (workers.merkle)", f"{time.perf_counter() - started:.2f}")
     started = time.perf_counter()
-    for i in range(len(shares.leaves)):
+    for i in range(len(leaves)):
         tree.proof(i)
     table.add("every member's proof", f"{time.perf_counter() - started:.2f}")
     table.notes.append(
-        f"{len(shares.leaves):,} leaves, {format_cell(shares.amount)} of 10^24 paid, "
-        f"{format_cell(shares.remainder)} carried; goal: tree built in < 10 s"
+        f"{len(leaves):,} leaves, {format_cell(shares.paid)} of 10^24 paid, "
+        f"{format_cell(shares.carry_out)} carried; goal: tree built in < 10 s"
     )
     return table
 

@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import httpx
 from eth_account import Account
 from web3 import Web3
 from web3.logs import DISCARD
@@ -339,11 +340,20 @@ def staking_section(namespace: dict[str, Any]) -> dict[str, Any]:
 SECTIONS.append(staking_section)
 
 
-# ============================================================================ market (issue 6)
+# ============================================================================ market (issues 6, 15)
 # One line each:
 #     set_protocol_fee(250)            # the DAO: bps for terms created or updated from now on
 #     deactivate_product(3)            # the DAO (or the product's operator with sender=...)
 #     earnings(operator)               # an operator's or broker's withdrawable earnings, base units
+#     quote(stream, 10)                # (terms version, price x units) a purchase names
+#     subscribe(stream, 10, 1, sender=buyer)          # every purchase names the terms version it
+#     buy_credits(api, 1_000, sender=buyer)           #   was quoted and the most it pays
+#     purchase_dataset(dataset, w3.keccak(text="spec"), sender=buyer)
+#     refund(order_id, sender=buyer)   # the buyer takes back what has not vested (terms bumped,
+#                                      #   product deactivated, operator slashed, not delivered)
+#     vested(stream)                   # members' share of a product released so far
+#     claim(owner)                     # pays `owner` everything owed, all products, in one call
+#     accept_root()                    # anyone, once the pending root's delay has passed
 # `products_domain` is the EIP-712 domain owners sign `eip712.join(...)` against.
 
 
@@ -371,11 +381,179 @@ def market_section(namespace: dict[str, Any]) -> dict[str, Any]:
         return int(market.functions.claimable(Web3.to_checksum_address(account)).call())
 
     domain = eip712.domain(eip712.DATA_PRODUCTS_DOMAIN, w3.eth.chain_id, products.address)
-    return {
+    helpers = {
         "set_protocol_fee": set_protocol_fee,
         "deactivate_product": deactivate_product,
         "earnings": earnings,
         "products_domain": domain,
+    }
+    helpers.update(purchase_helpers(namespace))
+    helpers.update(member_root_helpers(namespace))
+    return helpers
+
+
+def _placed_order(market: Any, receipt: Any) -> int:
+    return int(market.events.OrderPlaced().process_receipt(receipt, errors=DISCARD)[0]["args"]["orderId"])
+
+
+def purchase_helpers(namespace: dict[str, Any]) -> dict[str, Any]:
+    """quote, subscribe, buy_credits, purchase_dataset and refund. A purchase names the terms
+    version it was quoted and the most it pays: it reverts (TermsVersionMoved, PaymentAboveMax)
+    rather than pay under other terms or more."""
+    products, market, send = namespace["products"], namespace["market"], namespace["send"]
+    no_broker = "0x" + "00" * 20
+
+    def quote(product_id: int, units: int = 1) -> tuple[int, int]:
+        """(current terms version, price x units): units are vehicle-months, calls or 1 dataset."""
+        _operator, version, _active, terms = products.functions.product(product_id).call()
+        return int(version), int(terms[1]) * units
+
+    def subscribe(
+        product_id: int,
+        vehicles: int,
+        months: int = 1,
+        *,
+        sender: Deployer | None = None,
+        broker: str = no_broker,
+        use: int = 0,
+        max_payment: int | str | None = None,
+    ) -> int:
+        """Subscribes to a Stream or Bundle for `vehicles` x `months`; the order id."""
+        version, price = quote(product_id, vehicles * months)
+        call = market.functions.subscribe(
+            product_id,
+            vehicles,
+            months,
+            _checksum(broker),
+            use,
+            version,
+            price if max_payment is None else dimo(max_payment),
+        )
+        return _placed_order(market, send(call, sender))
+
+    def buy_credits(
+        product_id: int,
+        calls: int,
+        *,
+        sender: Deployer | None = None,
+        broker: str = no_broker,
+        use: int = 0,
+        max_payment: int | str | None = None,
+    ) -> int:
+        """Buys `calls` API credits (valid for the terms' validitySeconds); the order id."""
+        version, price = quote(product_id, calls)
+        call = market.functions.buyCredits(
+            product_id,
+            calls,
+            _checksum(broker),
+            use,
+            version,
+            price if max_payment is None else dimo(max_payment),
+        )
+        return _placed_order(market, send(call, sender))
+
+    def purchase_dataset(
+        product_id: int,
+        spec_hash: bytes,
+        *,
+        sender: Deployer | None = None,
+        broker: str = no_broker,
+        use: int = 0,
+        max_payment: int | str | None = None,
+    ) -> int:
+        """Orders the dataset build `spec_hash`; members are paid once it is delivered."""
+        version, price = quote(product_id)
+        call = market.functions.purchaseDataset(
+            product_id,
+            spec_hash,
+            _checksum(broker),
+            use,
+            version,
+            price if max_payment is None else dimo(max_payment),
+        )
+        return _placed_order(market, send(call, sender))
+
+    def refund(order_id: int, sender: Deployer | None = None) -> int:
+        """The buyer takes back the unvested remainder of `order_id`; the amount refunded."""
+        receipt = send(market.functions.refund(order_id), sender)
+        return int(market.events.Refunded().process_receipt(receipt, errors=DISCARD)[0]["args"]["amount"])
+
+    return {
+        "quote": quote,
+        "subscribe": subscribe,
+        "buy_credits": buy_credits,
+        "purchase_dataset": purchase_dataset,
+        "refund": refund,
+    }
+
+
+def gateway_url() -> str:
+    """The gateway the console asks for claims: GATEWAY_URL, else the local stack's."""
+    if os.environ.get("GATEWAY_URL"):
+        return os.environ["GATEWAY_URL"]
+    if STACK_FILE.exists():
+        return str(json.loads(STACK_FILE.read_text())["gateway_url"])
+    return "http://localhost:8000"
+
+
+def member_root_helpers(namespace: dict[str, Any]) -> dict[str, Any]:
+    """vested, claim, accept_root, revoke_root and set_root_delay: the one cumulative member
+    root (SPEC15 §4)."""
+    market, send = namespace["market"], namespace["send"]
+
+    def vested(product_id: int) -> int:
+        """Members' share of `product_id` released so far (what roots may take), base units."""
+        return int(market.functions.vestedMemberAmount(product_id).call())
+
+    def claim(account: str, sender: Deployer | None = None, gateway: str | None = None) -> int:
+        """Pays `account` everything it is owed, every product, in one transaction: the
+        cumulative leaf and proof come from the gateway (GET /v1/members/{account}/claims);
+        anyone may send it (the money goes to `account`). The amount paid (0: nothing owed)."""
+        answer = httpx.get(f"{gateway or gateway_url()}/v1/members/{_checksum(account)}/claims", timeout=30)
+        answer.raise_for_status()
+        leaf = answer.json()
+        if not leaf or int(leaf.get("claimable") or 0) == 0:
+            return 0
+        proof = [bytes.fromhex(p.removeprefix("0x")) for p in leaf["proof"]]
+        receipt = send(market.functions.claim(_checksum(account), int(leaf["cumulative"]), proof), sender)
+        return int(market.events.Claimed().process_receipt(receipt, errors=DISCARD)[0]["args"]["amount"])
+
+    def pending_root() -> dict[str, Any] | None:
+        """The pending root with the arrays it was proposed with (from its RootProposed event)."""
+        root, claimable_at, _takes = market.functions.pendingRoot().call()
+        if bytes(root) == bytes(32):
+            return None
+        events = market.events.RootProposed().get_logs(from_block=0, argument_filters={"root": root})
+        args = events[-1]["args"]
+        return {
+            "root": "0x" + bytes(root).hex(),
+            "claimable_at": int(claimable_at),
+            "product_ids": list(args["productIds"]),
+            "cumulative_taken": list(args["cumulativeTaken"]),
+        }
+
+    def accept_root(sender: Deployer | None = None) -> Any:
+        """Makes the pending root claimable (anyone may, once its delay has passed)."""
+        pending = pending_root()
+        if pending is None:
+            raise ValueError("no pending root")
+        return send(market.functions.acceptRoot(pending["product_ids"], pending["cumulative_taken"]), sender)
+
+    def revoke_root(sender: Deployer | None = None) -> Any:
+        """The DAO (or the guardian) throws the pending root away before it becomes claimable."""
+        return send(market.functions.revokePendingRoot(), sender)
+
+    def set_root_delay(seconds: int) -> Any:
+        """How long a new root stays pending (1 hour to 7 days; 24 hours by default)."""
+        return send(market.functions.setRootDelay(seconds))
+
+    return {
+        "vested": vested,
+        "claim": claim,
+        "pending_root": pending_root,
+        "accept_root": accept_root,
+        "revoke_root": revoke_root,
+        "set_root_delay": set_root_delay,
     }
 
 

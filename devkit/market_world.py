@@ -173,7 +173,15 @@ class MarketWorld:
             self.market.events.OrderPlaced().process_receipt(receipt, errors=DISCARD)[0]["args"]["orderId"]
         )
 
+    def quote(self, product_id: int, units: int) -> tuple[int, int]:
+        """(current terms version, price x units): what a purchase names so that it fails
+        rather than pay under other terms or more than quoted (TermsVersionMoved,
+        PaymentAboveMax)."""
+        _operator, version, _active, product_terms = self.products.functions.product(product_id).call()
+        return int(version), int(product_terms[1]) * units
+
     def subscribe(self, consumer_key: str, product_id: int, vehicles: int, months: int = 1) -> int:
+        version, max_payment = self.quote(product_id, vehicles * months)
         return self._order_id(
             self.send(
                 consumer_key,
@@ -184,15 +192,29 @@ class MarketWorld:
                 months,
                 ZERO_ADDRESS,
                 Use.INSURANCE,
+                version,
+                max_payment,
             )
         )
 
     def buy_credits(self, consumer_key: str, product_id: int, calls: int) -> int:
+        version, max_payment = self.quote(product_id, calls)
         return self._order_id(
-            self.send(consumer_key, self.market, "buyCredits", product_id, calls, ZERO_ADDRESS, Use.INSURANCE)
+            self.send(
+                consumer_key,
+                self.market,
+                "buyCredits",
+                product_id,
+                calls,
+                ZERO_ADDRESS,
+                Use.INSURANCE,
+                version,
+                max_payment,
+            )
         )
 
     def purchase_dataset(self, consumer_key: str, product_id: int) -> int:
+        version, max_payment = self.quote(product_id, 1)
         return self._order_id(
             self.send(
                 consumer_key,
@@ -202,7 +224,17 @@ class MarketWorld:
                 keccak(text="spec"),
                 ZERO_ADDRESS,
                 Use.INSURANCE,
+                version,
+                max_payment,
             )
+        )
+
+    def refund(self, consumer_key: str, order_id: int) -> int:
+        """The buyer takes back the unvested remainder (terms bumped, product deactivated,
+        operator slashed, dataset undelivered); the amount refunded."""
+        receipt = self.send(consumer_key, self.market, "refund", order_id)
+        return int(
+            self.market.events.Refunded().process_receipt(receipt, errors=DISCARD)[0]["args"]["amount"]
         )
 
     # --- governance -------------------------------------------------------------------------

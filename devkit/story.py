@@ -26,11 +26,10 @@ from devkit.devnet import ANVIL_KEYS
 from devkit.stack import StackInfo
 from workers import eip712
 from workers.chain.deployment import Manifest
-from workers.config import get_settings
 from workers.gateway.client import GatewayClient, GatewayRefusedError
 from workers.merkle import PayoutTree
 from workers.oem.telemetry import payload_hash, telemetry_domain
-from workers.protocol import DIMO, UINT256_MAX, Kind, Role, Use, uses_mask
+from workers.protocol import DIMO, MONTH_SECONDS, UINT256_MAX, Kind, Role, Use, uses_mask
 from workers.protocol import permissions as perms
 from workers.protocol.terms import terms as protocol_terms
 from workers.signals.zones import CELL_DEGREES, cell_centre
@@ -42,6 +41,10 @@ DAY = 86_400
 CONNECTIONS = {1: "Smartcar-style", 2: "Tesla Fleet-style"}
 #: How long the story waits for the workers (indexer, pulls, settlement) before it gives up.
 WAIT_SECONDS = 120.0
+#: Orbit's API credits stay valid for a year (Terms.validitySeconds).
+CREDIT_VALIDITY = 365 * DAY
+#: Months Acme's stream subscription runs: the settler pays it month by month.
+STREAM_MONTHS = 3
 
 
 def dimo(amount: int) -> str:
@@ -163,9 +166,9 @@ class Catalog:
         return [self.stream, self.api, self.dataset, self.bundle]
 
 
-def terms(kind: int, price: int, refresh: int, min_cohort: int) -> tuple:
+def terms(kind: int, price: int, refresh: int, min_cohort: int, edition: int = 1) -> tuple:
     """Orbit's terms: 70% members, 20% operator, 5% broker, 5% protocol fee; insurance or
-    research; telemetry, location and live data."""
+    research; telemetry, location and live data; API credits valid for a year."""
     return protocol_terms(
         kind,
         price,
@@ -173,8 +176,9 @@ def terms(kind: int, price: int, refresh: int, min_cohort: int) -> tuple:
         requiredPermissions=perms.TELEMETRY | perms.LOCATION | perms.LIVE,
         refreshSeconds=refresh,
         minCohort=min_cohort,
-        termsHash=keccak(text=f"Orbit terms {kind}"),
-        termsURI=f"https://orbit.example/terms/{kind}",
+        termsHash=keccak(text=f"Orbit terms {kind} edition {edition}"),
+        termsURI=f"https://orbit.example/terms/{kind}/{edition}",
+        validitySeconds=CREDIT_VALIDITY if kind == Kind.API else 0,
     )
 
 
@@ -228,11 +232,13 @@ class Story:
         self.buy()
         self.serve()
         self.privacy_zone_at_work()
-        self.settle_and_claim()
+        self.settle_month_by_month()
+        self.claim_everything_at_once()
         self.slash()
         self.transfer_voids_everything()
         self.new_owner_connects_the_car()
         self.previous_owner_data_stays_private()
+        self.refund_after_new_terms()
         self.accounts()
 
     def governance(self) -> None:
@@ -518,44 +524,56 @@ class Story:
         self._tx(c.consumer, token.functions.approve(market.address, UINT256_MAX))
         treasury = w.manifest.address("Treasury")
         before = {a: w.balance(a) for a in (c.consumer.address, treasury)}
-        products = w.contract("products")
+        quote = w.console["quote"]
 
-        def quoted(product_id: int) -> int:
-            """The terms version Acme read: the purchase is refused if the operator changes them."""
-            return int(products.functions.product(product_id).call()[1])
+        def bounded(product_id: int, units: int) -> tuple[int, int]:
+            """The terms version Acme read and the most it pays: the purchase is refused if the
+            operator changes the terms or the price meanwhile."""
+            return quote(product_id, units)
 
         cat, spec = self.catalog, keccak(text="state of health by region")
         orders = (
             (
                 "stream",
                 market.functions.subscribe(
-                    cat.stream, 3, 1, c.broker.address, Use.INSURANCE, quoted(cat.stream)
+                    cat.stream, 3, STREAM_MONTHS, c.broker.address, Use.INSURANCE,
+                    *bounded(cat.stream, 3 * STREAM_MONTHS),
                 ),
             ),
             (
                 "api",
-                market.functions.buyCredits(cat.api, 100, c.broker.address, Use.INSURANCE, quoted(cat.api)),
+                market.functions.buyCredits(
+                    cat.api, 100, c.broker.address, Use.INSURANCE, *bounded(cat.api, 100)
+                ),
             ),
             (
                 "dataset",
                 market.functions.purchaseDataset(
-                    cat.dataset, spec, c.broker.address, Use.RESEARCH, quoted(cat.dataset)
+                    cat.dataset, spec, c.broker.address, Use.RESEARCH, *bounded(cat.dataset, 1)
                 ),
             ),
             (
                 "bundle",
                 market.functions.subscribe(
-                    cat.bundle, 3, 1, c.steward.address, Use.RESEARCH, quoted(cat.bundle)
+                    cat.bundle, 3, 1, c.steward.address, Use.RESEARCH, *bounded(cat.bundle, 3)
                 ),
             ),
-        )
+        )  # fmt: skip
+        shares = 0
         for name, call in orders:
             receipt = self._tx(c.consumer, call)
             placed = market.events.OrderPlaced().process_receipt(receipt, errors=DISCARD)[0]["args"]
+            vesting = market.events.OrderVesting().process_receipt(receipt, errors=DISCARD)[0]["args"]
             self.catalog.orders[name] = int(placed["orderId"])
+            shares += int(vesting["memberShare"])
+            window = (
+                "vests at delivery"
+                if vesting["vestEndsAt"] == 0
+                else f"vests over {(vesting['vestEndsAt'] - vesting['vestStartsAt']) / DAY:.0f} days"
+            )
             self.say.say(
-                f"order #{placed['orderId']} ({name}): paid {dimo(int(placed['paid']))}, "
-                f"declared use bit {placed['use']}"
+                f"order #{placed['orderId']} ({name}): paid {dimo(int(placed['paid']))}, declared use bit "
+                f"{placed['use']}; members' share {dimo(int(vesting['memberShare']))} {window}"
             )
         paid = before[c.consumer.address] - w.balance(c.consumer.address)
         fee_and_steward = w.balance(treasury) - before[treasury]
@@ -568,19 +586,15 @@ class Story:
         self.say.say(
             f"steward earnings (to the treasury instead): {dimo(w.console['earnings'](c.steward.address))}"
         )
-        pools = sum(
-            market.functions.memberPool(p).call()
-            for p in (self.catalog.stream, self.catalog.api, self.catalog.dataset, self.catalog.bundle)
-        )
-        self.say.say(f"member pools: {dimo(pools)}")
+        self.say.say(f"members' shares, vesting over each order's term: {dimo(shares)}")
         accounted = (
             fee_and_steward
             + w.console["earnings"](c.operator.address)
             + w.console["earnings"](c.broker.address)
-            + pools
+            + shares
         )
         self.say.say(
-            f"conservation: paid {dimo(paid)} == treasury + operator + broker + pools "
+            f"conservation: paid {dimo(paid)} == treasury + operator + broker + members' shares "
             f"{dimo(accounted)}: {paid == accounted}"
         )
 
@@ -677,68 +691,89 @@ class Story:
         self.say.say(f"Acme's history of Bob's latitude: {coarse} of {len(history)} points coarsened")
         bob.sign_out()
 
-    def settle_and_claim(self) -> None:
-        w, c = self.world, self.cast
-        market = w.contract("market")
-        epoch_seconds = get_settings().epoch_seconds
-        self.say.step(
-            "the epoch ends: the settler settles each product's pool, members claim with Merkle proofs"
-        )
-        pools = {p: market.functions.memberPool(p).call() for p in self.catalog.products()}
-        self.say.say("member pools before: " + ", ".join(f"#{p} {dimo(v)}" for p, v in pools.items()))
-        w.w3.provider.make_request("evm_increaseTime", [2 * epoch_seconds])
+    def _advance(self, seconds: int) -> None:
+        """The chain's clock and the automaker's move `seconds` ahead together: observations stay
+        on the blocks' time, which the tenure window of every read is measured in."""
+        w = self.world
+        w.w3.provider.make_request("evm_increaseTime", [seconds])
         w.w3.provider.make_request("evm_mine", [])
-        # the automaker's clock moves with the chain's: observations stay on the blocks' time,
-        # which the tenure window of every read is measured in
         httpx.post(
-            f"{w.stack.simulator_url}/_sim/clock", json={"advance": 2 * epoch_seconds}, timeout=10
+            f"{w.stack.simulator_url}/_sim/clock", json={"advance": seconds}, timeout=10
         ).raise_for_status()
-        self.say.say(
-            f"(the chain's and the automaker's clocks move {2 * epoch_seconds // 3600} hours ahead: "
-            "the epoch has ended)"
+
+    def _vesting_line(self) -> str:
+        market = self.world.contract("market").functions
+        parts = []
+        for p in self.catalog.products():
+            vested, taken = market.vestedMemberAmount(p).call(), market.takenMemberAmount(p).call()
+            parts.append(f"#{p} vested {dimo(vested)} / taken {dimo(taken)}")
+        return ", ".join(parts)
+
+    def settle_month_by_month(self) -> None:
+        w = self.world
+        market = w.contract("market").functions
+        self.say.step(
+            f"the stream order's members' share vests over its {STREAM_MONTHS} months: each month the "
+            "settler proposes one cumulative root over every product, the delay passes, it is accepted"
         )
-        settled = self.say.wait(
-            "the settler (settlement.sweep -> close_epoch -> submit)", self._settled_epochs
-        )
-        for event in settled:
-            args = event["args"]
-            self.say.say(
-                f"Settled: product #{args['productId']} epoch {args['epoch']}: {dimo(int(args['amount']))} "
-                f"under root 0x{bytes(args['membersRoot']).hex()[:16]}…"
+        self.say.say(f"before: {self._vesting_line()}")
+        delay = int(market.rootDelay().call())
+        for month in range(1, STREAM_MONTHS + 1):
+            self._advance(MONTH_SECONDS)
+            month_started = w.now()
+            self.say.say(f"(month {month}: the chain's and the automaker's clocks move 30 days ahead)")
+
+            def proposed(since: int = month_started) -> tuple[bytes, int] | None:
+                root, claimable_at, _takes = market.pendingRoot().call()
+                return (bytes(root), int(claimable_at)) if claimable_at > since else None
+
+            root, claimable_at = self.say.wait(
+                f"the settler's root for month {month} (settlement.sweep -> close -> proposeRoot)", proposed
             )
-        for owner in c.owners:
-            claims = w.gateway(owner).get(f"/v1/members/{owner.address}/claims")["claims"]
-            before = w.balance(owner.address)
-            for claim in claims:
-                self._tx(
-                    c.relayer,
-                    market.functions.claim(
-                        claim["product_id"],
-                        claim["epoch"],
-                        claim["index"],
-                        Web3.to_checksum_address(claim["account"]),
-                        int(claim["amount"]),
-                        [bytes.fromhex(x.removeprefix("0x")) for x in claim["proof"]],
-                    ),
-                )
-            gained = w.balance(owner.address) - before
-            products = sorted({claim["product_id"] for claim in claims})
-            self.say.say(f"{owner.name:<34} claimed {dimo(gained)} from products {products} (relayed)")
-        after = {p: market.functions.memberPool(p).call() for p in self.catalog.products()}
+            self.say.say(
+                f"root 0x{root.hex()[:16]}… proposed: pending for {delay // 3600} h (the DAO or a guardian "
+                f"may revoke it), claimable at {datetime.fromtimestamp(claimable_at, UTC):%Y-%m-%d %H:%M}"
+            )
+            self._advance(max(claimable_at - w.now(), 0) + 1)
+            self.say.wait(
+                f"the settler to accept root 0x{root.hex()[:16]}… (acceptRoot)",
+                lambda r=root: bytes(market.root().call()) == r,
+            )
+            self.say.say(f"accepted: {self._vesting_line()}")
+        stream = self.catalog.orders["stream"]
+        share, starts, ends, _refunded, _version = market.orderVesting(stream).call()
         self.say.say(
-            "member pools after (rounding remainders carry to the next epoch): "
-            + ", ".join(f"#{p} {dimo(v)}" for p, v in after.items())
+            f"stream order #{stream}: {dimo(share)} to members, vested linearly from "
+            f"{datetime.fromtimestamp(starts, UTC):%Y-%m-%d} to "
+            f"{datetime.fromtimestamp(ends, UTC):%Y-%m-%d}; "
+            f"total taken by roots {dimo(market.totalTaken().call())}, never above what vested"
         )
 
-    def _settled_epochs(self) -> list[Any] | None:
-        """The Settled events, once every product the gateway served data for has settled: the
-        stream (member-days), the dataset (rows) and the API calls (answered under the API
-        product or the bundle that contains it)."""
-        events = self.world.contract("market").events.Settled().get_logs(from_block=0)
-        settled = {int(e["args"]["productId"]) for e in events}
-        cat = self.catalog
-        served = {cat.stream, cat.dataset} <= settled and bool({cat.api, cat.bundle} & settled)
-        return events if served else None
+    def claim_everything_at_once(self) -> None:
+        w, c = self.world, self.cast
+        market = w.contract("market").functions
+        self.say.step("each owner collects every product's earnings, all months, in ONE claim (relayed)")
+        relayer = Deployer(w.w3, Account.from_key(c.relayer.key))
+        root = "0x" + bytes(market.root().call()).hex()
+        for owner in c.owners:
+            leaf = self.say.wait(
+                f"the gateway to serve {owner.name}'s leaf of the accepted root",
+                lambda a=owner.address: (
+                    (answer := w.gateway().get(f"/v1/members/{a}/claims"))["root"] == root and answer
+                ),
+            )
+            before = w.balance(owner.address)
+            paid = w.console["claim"](owner.address, sender=relayer, gateway=w.stack.gateway_url)
+            if w.balance(owner.address) - before != paid:
+                raise RuntimeError(f"{owner.name}'s claim paid {paid}, the balance moved otherwise")
+            self.say.say(
+                f"{owner.name:<34} one claim of {dimo(paid)} (cumulative {dimo(int(leaf['cumulative']))}, "
+                f"proof of {len(leaf['proof'])} hashes)"
+            )
+        self.say.say(
+            f"claimed in all {dimo(market.totalClaimed().call())} <= taken by roots "
+            f"{dimo(market.totalTaken().call())}"
+        )
 
     def slash(self) -> None:
         w, c = self.world, self.cast
@@ -865,6 +900,50 @@ class Story:
         if leaked:
             raise RuntimeError(f"{len(leaked)} observations of Alice's tenure were served after the sale")
         self.say.say("Alice's observations served to Acme after the sale: 0")
+
+    def refund_after_new_terms(self) -> None:
+        w, c = self.world, self.cast
+        market, products = w.contract("market"), w.contract("products")
+        stream = self.catalog.stream
+        self.say.step(
+            "Acme subscribes to the stream for a year; Orbit bumps the terms; Acme refunds the rest"
+        )
+        acme = Deployer(w.w3, Account.from_key(c.consumer.key))
+        order = w.console["subscribe"](stream, 2, 12, sender=acme, broker=c.broker.address, use=Use.INSURANCE)
+        share = market.functions.orderVesting(order).call()[0]
+        self.say.say(
+            f"order #{order}: 2 vehicles x 12 months; members' share {dimo(share)} vests over the year"
+        )
+        self._advance(MONTH_SECONDS)
+        version = products.functions.product(stream).call()[1]
+        self._tx(
+            c.operator, products.functions.updateTerms(stream, terms(Kind.STREAM, 3 * DIMO, 5, 0, edition=2))
+        )
+        self.say.say(
+            f"a month later Orbit raises the stream to 3 DIMO: terms v{version} -> "
+            f"v{products.functions.product(stream).call()[1]}, every consent must be given again"
+        )
+        before = w.balance(c.consumer.address)
+        refunded = w.console["refund"](order, sender=acme)
+        vested, received = share - refunded, w.balance(c.consumer.address) - before
+        self.say.say(
+            f"Acme -> refund(#{order}): {dimo(refunded)} back (received {dimo(received)}); "
+            f"the month that vested, {dimo(vested)}, stays the members'"
+        )
+        view = self.say.wait(
+            "the indexer to record the refund",
+            lambda: (answer := w.gateway().get(f"/v1/orders/{order}"))["status"] == "refunded" and answer,
+        )
+        self.say.say(
+            f"GET /v1/orders/{order}: status {view['status']}, released to members "
+            f"{dimo(int(view['vesting']['released']))}, refunded {dimo(int(view['refunded_amount']))}"
+        )
+        try:
+            list(w.gateway(c.consumer).stream(order, events=1, refresh=5))
+        except GatewayRefusedError as refusal:
+            self.say.say(f"the gateway now refuses order #{order}: reason '{refusal.reason}'")
+        else:
+            raise RuntimeError(f"the gateway still streams refunded order #{order}")
 
     def accounts(self) -> None:
         w, c = self.world, self.cast

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The reference for workers/merkle.py: @openzeppelin/merkle-tree's StandardMerkleTree over
-// (uint256 index, address account, uint256 amount) leaves. Reads one JSON request on stdin,
-// writes one JSON answer on stdout:
-//   {"build": [[index, account, amount], ...], ...}   -> a tree per list of values
+// (uint256 index, address account, uint256 amount) leaves, or the leaf encoding a request
+// names ("encoding": ["address", "uint256"] for the Marketplace's cumulative claims). Reads one
+// JSON request on stdin, writes one JSON answer on stdout:
+//   {"build": [[index, account, amount], ...], "encoding"?: [...]} -> a tree per list of values
 //   {"load": <StandardMerkleTree dump>, ...}          -> a tree per dump (validated by load)
 // with the whole request a list of such objects; each answer is
 //   {"root", "proofs": [proof of value 0, ...], "dump"}.
@@ -19,7 +20,7 @@ function answer(tree) {
 }
 
 function handle(request) {
-  if (request.build) return answer(StandardMerkleTree.of(request.build, LEAF_ENCODING));
+  if (request.build) return answer(StandardMerkleTree.of(request.build, request.encoding || LEAF_ENCODING));
   if (request.load) return answer(StandardMerkleTree.load(request.load));
   throw new Error(`unknown request: ${Object.keys(request)}`);
 }

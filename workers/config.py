@@ -84,8 +84,12 @@ class Settings(BaseSettings):
     oracle_key: SecretStr = SecretStr(ANVIL_SECOND_KEY)
     #: Gas limit for workers' transactions.
     tx_gas_limit: int = 2_000_000
-    #: Tip per gas (wei) on workers' transactions.
+    #: Tip per gas (wei) on workers' transactions when the node suggests none
+    #: (eth_maxPriorityFeePerGas is asked first).
     tx_priority_fee: int = 1_000_000_000
+    #: Seconds a sent transaction may wait in the pool before it is replaced at its nonce with
+    #: fees raised by 12.5 % (workers/chain/outbox.py).
+    tx_replace_after: float = Field(default=60.0, gt=0)
     #: Seconds to wait for a receipt before the task gives up this attempt (and retries).
     tx_receipt_timeout: float = 120.0
 
@@ -124,17 +128,24 @@ class Settings(BaseSettings):
     index_health_ttl: float = Field(default=1.0, ge=0)
 
     # --- settlement ---------------------------------------------------------------------
-    #: Seconds per settlement epoch: epoch = floor(timestamp / EPOCH_SECONDS).
+    #: Seconds per settlement period (usage is counted and vesting paid per period):
+    #: period = floor(timestamp / EPOCH_SECONDS).
     epoch_seconds: int = Field(default=86_400, ge=1)
-    #: Seconds between settlement sweeps (closing ended epochs) in the beat schedule.
+    #: Seconds between settlement sweeps (closing ended periods, proposing and accepting
+    #: roots) in the beat schedule.
     settlement_interval: float = 300.0
+    #: At most this many periods of one product are closed per database transaction.
+    settlement_batch_periods: int = Field(default=400, ge=1)
+    #: Seconds after its end before a period closes, so usage still being committed for it
+    #: (a call answered at the last second) is counted in it.
+    settlement_grace_seconds: int = Field(default=300, ge=0)
 
     # --- tasks ------------------------------------------------------------------------------
     #: Retries of a failing task, with exponential backoff (capped) and full jitter.
     task_max_retries: int = 8
     task_retry_backoff_max: int = 300
     #: Test-only fault injection: the process SIGKILLs itself at this named step
-    #: ("settlement.submit:before_send", …) once; the marker file records that it fired.
+    #: ("settlement.propose:before_send", …) once; the marker file records that it fired.
     fault_point: str = ""
     fault_marker: Path | None = None
 

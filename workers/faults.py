@@ -1,6 +1,6 @@
 """Test-only fault injection: a named step where the process kills itself (SIGKILL), once.
 
-Set FAULT_POINT to a step name ("settlement.submit:before_send", …) and FAULT_MARKER to a
+Set FAULT_POINT to a step name ("settlement.propose:before_send", …) and FAULT_MARKER to a
 file path: the first process to reach the step creates the marker and dies on the spot, as
 if the machine lost power; later runs pass (the marker exists). Unset in production: then
 `fault_point` is a dictionary lookup and nothing else.

@@ -1,13 +1,15 @@
-"""Merkle payout trees in the OpenZeppelin StandardMerkleTree format (DESIGN.md §3.6).
+"""Merkle trees in the OpenZeppelin StandardMerkleTree format (DESIGN.md §3.6, §4).
 
-Leaves are `(uint256 index, address account, uint256 amount)`; a leaf hash is
-`keccak256(keccak256(abi.encode(index, account, amount)))`, leaves are sorted by hash and laid out
+Two leaf encodings: `PayoutTree` leaves are `(uint256 index, address account, uint256 amount)`
+(Staking's slash pools), `ClaimTree` leaves are `(address account, uint256 cumulative)` (the
+Marketplace's one cumulative member root, SPEC15 §4). A leaf hash is
+`keccak256(keccak256(abi.encode(...values)))`, leaves are sorted by hash and laid out
 in one heap array (children of node i at 2i+1 and 2i+2, leaf k of the sorted order at
 `len - 1 - k`), and inner nodes hash their children as a sorted pair. That is exactly what
 `StandardMerkleTree.of(values, ["uint256", "address", "uint256"])` of `@openzeppelin/merkle-tree`
-builds, so both produce the same root and proofs, and `dump()` / `load()` read and write its JSON.
-Staking's slash pools and the Marketplace's member epochs verify these proofs with OpenZeppelin's
-`MerkleProof`.
+(or `StandardMerkleTree.of(values, ["address", "uint256"])`) builds, so both produce the same root
+and proofs, and `dump()` / `load()` read and write its JSON. Staking's slash pools and the
+Marketplace's cumulative claims verify these proofs with OpenZeppelin's `MerkleProof`.
 
 Built for size: one keccak call per hash on raw bytes (no ABI library), the tree kept as a
 single bytes blob and tree positions in an integer array, so a million leaves build in seconds.
@@ -19,7 +21,7 @@ import json
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 from workers.protocol import UINT256_MAX
 
@@ -37,8 +39,10 @@ def keccak(data: bytes) -> bytes:
     return _new_keccak(data).digest()
 
 
-#: The leaf encoding, as `@openzeppelin/merkle-tree` names it.
+#: The payout leaf encoding, as `@openzeppelin/merkle-tree` names it.
 LEAF_ENCODING = ("uint256", "address", "uint256")
+#: The cumulative claim leaf encoding (Marketplace.claim).
+CLAIM_LEAF_ENCODING = ("address", "uint256")
 #: The dump format of StandardMerkleTree.
 FORMAT = "standard-v1"
 
@@ -47,8 +51,11 @@ ADDRESS_BYTES = 20
 _ADDRESS_PAD = b"\x00" * (WORD - ADDRESS_BYTES)
 _ADDRESS_HEX_CHARS = 2 + 2 * ADDRESS_BYTES
 
-#: One leaf: (index, account as 0x-hex, amount).
+#: One payout leaf: (index, account as 0x-hex, amount).
 Leaf = tuple[int, str, int]
+#: One claim leaf: (account as 0x-hex, cumulative amount owed).
+ClaimLeaf = tuple[str, int]
+V = TypeVar("V", bound=tuple[Any, ...])
 
 
 class MerkleTreeError(ValueError):
@@ -78,6 +85,20 @@ def leaf_hash(index: int, account: str, amount: int) -> bytes:
     return keccak(keccak(encode_leaf(index, account, amount)))
 
 
+def encode_claim_leaf(account: str, cumulative: int) -> bytes:
+    """`abi.encode(address account, uint256 cumulative)`: two 32-byte words."""
+    try:
+        return _ADDRESS_PAD + _address_bytes(account) + cumulative.to_bytes(WORD, "big")
+    except (OverflowError, AttributeError, TypeError) as exc:
+        raise MerkleTreeError(f"({account!r}, {cumulative!r}) is not (address, uint256)") from exc
+
+
+def claim_leaf_hash(account: str, cumulative: int) -> bytes:
+    """The Marketplace's claim leaf: keccak256(bytes.concat(keccak256(abi.encode(account,
+    cumulative)))), the StandardMerkleTree leaf of ("address", "uint256")."""
+    return keccak(keccak(encode_claim_leaf(account, cumulative)))
+
+
 def node_hash(a: bytes, b: bytes) -> bytes:
     """An inner node: keccak256 of the two children, smaller first."""
     return keccak(a + b if a < b else b + a)
@@ -94,6 +115,11 @@ def process_proof(leaf: bytes, proof: Iterable[bytes]) -> bytes:
 def verify(root: bytes | str, leaf: Leaf, proof: Sequence[bytes | str]) -> bool:
     """Whether `proof` proves `(index, account, amount)` under `root`."""
     return process_proof(leaf_hash(*leaf), [_to_bytes32(p) for p in proof]) == _to_bytes32(root)
+
+
+def verify_claim(root: bytes | str, leaf: ClaimLeaf, proof: Sequence[bytes | str]) -> bool:
+    """Whether `proof` proves `(account, cumulative)` under `root` (what Marketplace.claim checks)."""
+    return process_proof(claim_leaf_hash(*leaf), [_to_bytes32(p) for p in proof]) == _to_bytes32(root)
 
 
 def _address_bytes(account: str) -> bytes:
@@ -145,6 +171,26 @@ def _leaf_hashes(values: Sequence[Leaf]) -> list[bytes]:
     raise MerkleTreeError("values are not (uint256, address, uint256) leaves")  # pragma: no cover
 
 
+def _claim_leaf_hashes(values: Sequence[ClaimLeaf]) -> list[bytes]:
+    """Every claim leaf hash, in value order (the hot loop of a ClaimTree build)."""
+    new, pad = _new_keccak, _ADDRESS_PAD
+    try:
+        if all(len(a) == _ADDRESS_HEX_CHARS and a[1] in "xX" for a, _ in values):
+            return [
+                new(new(pad + bytes.fromhex(a[2:]) + m.to_bytes(WORD, "big")).digest()).digest()
+                for a, m in values
+            ]
+    except (OverflowError, AttributeError, TypeError, ValueError):
+        pass
+    for position, value in enumerate(values):
+        try:
+            account, cumulative = value
+            encode_claim_leaf(account, cumulative)
+        except (MerkleTreeError, TypeError, ValueError) as exc:
+            raise MerkleTreeError(f"value {position} {value!r}: {exc}") from exc
+    raise MerkleTreeError("values are not (address, uint256) leaves")  # pragma: no cover
+
+
 def _inner_nodes(tree: list[bytes], count: int) -> None:
     """Fills tree[0 : count - 1] from the leaves at tree[count - 1 :].
 
@@ -163,20 +209,46 @@ def _inner_nodes(tree: list[bytes], count: int) -> None:
 # ---------------------------------------------------------------------------- the tree
 
 
-class PayoutTree:
-    """A StandardMerkleTree of `(index, account, amount)` leaves, built once, read many times."""
+class _StandardTree(Generic[V]):
+    """A StandardMerkleTree of one leaf encoding, built once, read many times. Subclasses say
+    the encoding: its name, how its values hash, parse from and write to a dump."""
 
     __slots__ = ("_nodes", "_positions", "values")
 
-    def __init__(self, nodes: bytes, positions: array, values: Sequence[Leaf]) -> None:
+    #: The leaf encoding, as `@openzeppelin/merkle-tree` names it.
+    ENCODING: tuple[str, ...] = ()
+
+    def __init__(self, nodes: bytes, positions: array, values: Sequence[V]) -> None:
         self._nodes = nodes  # (2n - 1) * 32 bytes: the heap array of StandardMerkleTree
         self._positions = positions  # value index -> node index of its leaf
-        self.values: Sequence[Leaf] = values
+        self.values: Sequence[V] = values
+
+    # --------------------------------------------------------------- the encoding
+
+    @staticmethod
+    def _hashes(values: Sequence[V]) -> list[bytes]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _account(value: V) -> str:
+        raise NotImplementedError
+
+    @staticmethod
+    def _amount(value: V) -> int:
+        return int(value[-1])
+
+    @staticmethod
+    def _parse(raw: list[Any]) -> V:
+        raise NotImplementedError
+
+    @staticmethod
+    def _json(value: V) -> list[str]:
+        raise NotImplementedError
 
     # --------------------------------------------------------------- building
 
     @classmethod
-    def build(cls, values: Sequence[Leaf]) -> PayoutTree:
+    def build(cls, values: Sequence[V]) -> Self:
         """The tree of `values`, in the order given (proofs are asked for by that order).
 
         The values are kept as given (not copied): do not mutate them afterwards.
@@ -184,7 +256,7 @@ class PayoutTree:
         count = len(values)
         if count == 0:
             raise MerkleTreeError("a tree needs at least one leaf")
-        hashes = _leaf_hashes(values)
+        hashes = cls._hashes(values)
         order = sorted(range(count), key=hashes.__getitem__)
         size = 2 * count - 1
         tree: list[bytes] = [b""] * (count - 1)
@@ -197,17 +269,12 @@ class PayoutTree:
         _inner_nodes(tree, count)
         return cls(b"".join(tree), positions, values)
 
-    @classmethod
-    def from_amounts(cls, payouts: Iterable[tuple[str, int]]) -> PayoutTree:
-        """The tree of `(i, account, amount)` for the i-th `(account, amount)`: indexes 0..n-1."""
-        return cls.build([(i, account, amount) for i, (account, amount) in enumerate(payouts)])
-
     # --------------------------------------------------------------- reading
 
     def __len__(self) -> int:
         return len(self.values)
 
-    def __iter__(self) -> Iterator[Leaf]:
+    def __iter__(self) -> Iterator[V]:
         return iter(self.values)
 
     @property
@@ -216,13 +283,13 @@ class PayoutTree:
 
     @property
     def root(self) -> str:
-        """The root as 0x-hex, what `slash` / `settle` take."""
+        """The root as 0x-hex, what `slash` / `proposeRoot` take."""
         return _hex(self.root_bytes)
 
     @property
     def total(self) -> int:
         """The sum of every leaf's amount: what the root promises."""
-        return sum(amount for _, _, amount in self.values)
+        return sum(self._amount(value) for value in self.values)
 
     def node(self, tree_index: int) -> bytes:
         return self._nodes[tree_index * WORD : (tree_index + 1) * WORD]
@@ -247,17 +314,18 @@ class PayoutTree:
         """Value `value_index`'s proof as 0x-hex (StandardMerkleTree.getProof)."""
         return [_hex(node) for node in self.proof_bytes(value_index)]
 
-    def leaf(self, value_index: int) -> Leaf:
+    def leaf(self, value_index: int) -> V:
         return self.values[value_index]
 
     def verify(self, value_index: int, proof: Sequence[bytes | str]) -> bool:
         """Whether `proof` proves value `value_index` under this root."""
-        return verify(self.root_bytes, self.values[value_index], proof)
+        leaf = self._hashes([self.values[value_index]])[0]
+        return process_proof(leaf, [_to_bytes32(p) for p in proof]) == self.root_bytes
 
     def indexes_of(self, account: str) -> list[int]:
         """The value indexes whose leaf pays `account` (case-insensitive)."""
         wanted = account.lower()
-        return [i for i, (_, owner, _) in enumerate(self.values) if owner.lower() == wanted]
+        return [i for i, value in enumerate(self.values) if self._account(value).lower() == wanted]
 
     # --------------------------------------------------------------- dump and load
 
@@ -269,11 +337,11 @@ class PayoutTree:
         nodes = self._nodes
         return {
             "format": FORMAT,
-            "leafEncoding": list(LEAF_ENCODING),
+            "leafEncoding": list(self.ENCODING),
             "tree": ["0x" + nodes[i : i + WORD].hex() for i in range(0, len(nodes), WORD)],
             "values": [
-                {"value": [str(index), account, str(amount)], "treeIndex": position}
-                for (index, account, amount), position in zip(self.values, self._positions, strict=True)
+                {"value": self._json(value), "treeIndex": position}
+                for value, position in zip(self.values, self._positions, strict=True)
             ],
         }
 
@@ -285,7 +353,7 @@ class PayoutTree:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, data: dict[str, Any], *, validate: bool = True) -> PayoutTree:
+    def load(cls, data: dict[str, Any], *, validate: bool = True) -> Self:
         """A tree from a StandardMerkleTree dump (ours or the npm library's).
 
         With `validate` (the default, as StandardMerkleTree.load does) every leaf and inner
@@ -293,14 +361,11 @@ class PayoutTree:
         """
         if data.get("format") != FORMAT:
             raise MerkleTreeError(f"unknown format {data.get('format')!r}, expected {FORMAT!r}")
-        if tuple(data.get("leafEncoding") or ()) != LEAF_ENCODING:
-            raise MerkleTreeError(f"leaf encoding {data.get('leafEncoding')!r} is not {list(LEAF_ENCODING)}")
+        if tuple(data.get("leafEncoding") or ()) != cls.ENCODING:
+            raise MerkleTreeError(f"leaf encoding {data.get('leafEncoding')!r} is not {list(cls.ENCODING)}")
         try:
             nodes = b"".join(_to_bytes32(node) for node in data["tree"])
-            values = [
-                (_uint(entry["value"][0]), str(entry["value"][1]), _uint(entry["value"][2]))
-                for entry in data["values"]
-            ]
+            values = [cls._parse(entry["value"]) for entry in data["values"]]
             positions = array("q", (int(entry["treeIndex"]) for entry in data["values"]))
         except (KeyError, TypeError, IndexError, ValueError) as exc:
             raise MerkleTreeError(f"not a StandardMerkleTree dump: {exc}") from exc
@@ -310,7 +375,7 @@ class PayoutTree:
         return tree
 
     @classmethod
-    def read(cls, path: Path, *, validate: bool = True) -> PayoutTree:
+    def read(cls, path: Path, *, validate: bool = True) -> Self:
         return cls.load(json.loads(path.read_text()), validate=validate)
 
     def validate(self) -> None:
@@ -319,7 +384,7 @@ class PayoutTree:
         size = len(self._nodes) // WORD
         if count == 0 or size != 2 * count - 1 or len(self._nodes) % WORD:
             raise MerkleTreeError(f"{size} nodes cannot hold {count} leaves")
-        hashes = _leaf_hashes(self.values)
+        hashes = self._hashes(self.values)
         for value_index, position in enumerate(self._positions):
             if not count - 1 <= position < size or self.node(position) != hashes[value_index]:
                 raise MerkleTreeError(f"value {value_index} does not match its leaf at {position}")
@@ -328,6 +393,54 @@ class PayoutTree:
         for i in range(count - 1):
             if self.node(i) != node_hash(self.node(2 * i + 1), self.node(2 * i + 2)):
                 raise MerkleTreeError(f"inner node {i} is not the hash of its children")
+
+
+class PayoutTree(_StandardTree[Leaf]):
+    """A StandardMerkleTree of `(index, account, amount)` leaves (Staking's slash pools)."""
+
+    __slots__ = ()
+    ENCODING = LEAF_ENCODING
+
+    _hashes = staticmethod(_leaf_hashes)
+
+    @staticmethod
+    def _account(value: Leaf) -> str:
+        return value[1]
+
+    @staticmethod
+    def _parse(raw: list[Any]) -> Leaf:
+        return (_uint(raw[0]), str(raw[1]), _uint(raw[2]))
+
+    @staticmethod
+    def _json(value: Leaf) -> list[str]:
+        return [str(value[0]), value[1], str(value[2])]
+
+    @classmethod
+    def from_amounts(cls, payouts: Iterable[tuple[str, int]]) -> PayoutTree:
+        """The tree of `(i, account, amount)` for the i-th `(account, amount)`: indexes 0..n-1."""
+        return cls.build([(i, account, amount) for i, (account, amount) in enumerate(payouts)])
+
+
+class ClaimTree(_StandardTree[ClaimLeaf]):
+    """A StandardMerkleTree of `(account, cumulative)` leaves: the Marketplace's one cumulative
+    member root (SPEC15 §4), `claim(account, cumulative, proof)` pays `cumulative - claimed`."""
+
+    __slots__ = ()
+    ENCODING = CLAIM_LEAF_ENCODING
+
+    _hashes = staticmethod(_claim_leaf_hashes)
+
+    @staticmethod
+    def _account(value: ClaimLeaf) -> str:
+        return value[0]
+
+    @staticmethod
+    def _parse(raw: list[Any]) -> ClaimLeaf:
+        return (str(raw[0]), _uint(raw[1]))
+
+    @staticmethod
+    def _json(value: ClaimLeaf) -> list[str]:
+        return [value[0], str(value[1])]
 
 
 def _uint(value: Any) -> int:

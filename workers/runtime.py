@@ -24,7 +24,7 @@ from workers.indexer.sync import Indexer
 
 if TYPE_CHECKING:
     from workers.chain.outbox import TxSender
-    from workers.settlement.epochs import Settlement
+    from workers.settlement.roots import Settlement
 
 T = TypeVar("T")
 
@@ -70,7 +70,7 @@ class Runtime:
     def settlement(self) -> Settlement:
         # Imported here, not above: the gateway holds a Runtime too, and serving never loads
         # the code that moves money (workers.chain.outbox).
-        from workers.settlement.epochs import Settlement  # noqa: PLC0415
+        from workers.settlement.roots import Settlement  # noqa: PLC0415
 
         return self._once("settlement", lambda: Settlement(self.chain, self.engine, self.settings))
 

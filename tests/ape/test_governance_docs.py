@@ -14,7 +14,16 @@ from devkit.console import HANDLE_NAMES
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.console_docs import run_page, statements
 from workers.config import PROJECT_ROOT
-from workers.protocol import DEFAULT_ADMIN_ROLE, DIMO, GOVERNOR_ROLE, SETTLER_ROLE, SLASHER_ROLE, Role, Tier
+from workers.protocol import (
+    DEFAULT_ADMIN_ROLE,
+    DIMO,
+    GOVERNOR_ROLE,
+    GUARDIAN_ROLE,
+    SETTLER_ROLE,
+    SLASHER_ROLE,
+    Role,
+    Tier,
+)
 
 DOC = PROJECT_ROOT / "docs" / "governance.md"
 DAY = 86_400
@@ -75,6 +84,10 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
     assert answer("connection(connection)") == ["smartcar", oracle, True]
     assert vehicles.connection(1).call() == ["smartcar", oracle, False]
     assert answer("isManufacturer(maker.address)") is True and devices.isManufacturer(maker).call()
+    # member roots: the delay, the guardian; nothing pending on a fresh deployment
+    assert answer("rootDelay()") == 6 * 3600 and market.rootDelay().call() == 6 * 3600
+    assert market.hasRole(GUARDIAN_ROLE, maker).call()
+    assert answer("pending_root()") is None
     # roles
     assert answer('has_role(market, "SETTLER_ROLE"') is True
     assert market.hasRole(SETTLER_ROLE, hot_wallet).call() and not market.hasRole(SETTLER_ROLE, dao).call()

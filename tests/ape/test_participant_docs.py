@@ -53,9 +53,11 @@ def test_the_operators_page_runs_and_does_what_it_says(console, chain) -> None:
     assert answer("product(stream).call()[1]") == 2
     assert answer("isMember(stream, car)") is False
     # the dataset sale: 300 DIMO, 20 % to the operator (withdrawn), 5 % fee, 5 % broker share
-    # (no broker: to the Treasury), 70 % to the pool
+    # (no broker: to the Treasury), 70 % to the members, vesting only once delivered
+    assert answer("quote(dataset)") == (1, 300 * DIMO)
     assert answer("earnings(me.address)") == 60 * DIMO
-    assert answer("memberPool(dataset)") == 210 * DIMO
+    assert answer("orderVesting(order)") == [210 * DIMO, 0, 0, 0, 1]
+    assert answer("vested(dataset)") == 0
     assert market.claimable(me).call() == 0
     assert token.balanceOf(me).call() == (3_000 - 1_500 + 60 + 500) * DIMO
     assert products.product(api).call()[2] is False
@@ -90,6 +92,13 @@ def test_the_brokers_page_runs_and_its_sign_in_works(console, gateway) -> None:
     assert answer("earnings(broker.address)") == 1 * DIMO  # 5 % of 10 vehicles x 2 DIMO
     assert market.claimable(broker).call() == 0
     assert answer("earnings(steward.address)") == 0
+    # the refund after the terms bump: the 14 DIMO member share less the seconds that vested
+    # (none, or a few, between the purchase and the refund)
+    member_share = 14 * DIMO
+    refunded = ns["refunded"]
+    assert 0 <= member_share - refunded < member_share // 10_000
+    share, _starts, _ends, refunded_at, version = answer("orderVesting(client_order)")
+    assert (share, version) == (member_share, 1) and refunded_at > 0
     # the sign-in function of the page, against a real gateway
     ns["GATEWAY"] = gateway
     headers = ns["sign_in"](ANVIL_KEYS[3])

@@ -11,7 +11,7 @@ from web3.exceptions import ContractLogicError
 
 from tests.support.history import ACCOUNTS, History
 from tests.support.projections import rows
-from workers.protocol import ZERO_ADDRESS, Role, SlashStatus, Tier
+from workers.protocol import DEFAULT_ROOT_DELAY, ZERO_ADDRESS, Role, SlashStatus, Tier
 
 ZERO32 = "0x" + "00" * 32
 
@@ -269,6 +269,7 @@ def _products(engine: Engine, history: History) -> Iterator[str]:
         "min_cohort",
         "terms_hash",
         "terms_uri",
+        "validity_seconds",
     )
     for product_id, row in products.items():
         operator, version, active, terms = dp.product(product_id).call()
@@ -351,18 +352,62 @@ def _market(engine: Engine, history: History) -> Iterator[str]:
         yield from _check(
             f"earnings {account}", earnings.get(account.lower(), 0), mk.claimable(account).call()
         )
-    pools = {r["product_id"]: r for r in rows(engine, "member_pools")}
-    for product_id in {r["product_id"] for r in rows(engine, "products")}:
-        pool = pools.get(product_id)
+    yield from _vesting(engine, history, orders)
+    yield from _roots(engine, history)
+
+
+def _vesting(engine: Engine, history: History, orders: dict[int, Any]) -> Iterator[str]:
+    """Each order's vesting, delivery and refund; each product's take by accepted roots."""
+    mk = history.contract("Marketplace").functions
+    for order_id, row in orders.items():
+        share, starts, ends, refunded_at, version = mk.orderVesting(order_id).call()
         yield from _check(
-            f"pool {product_id}",
-            (pool["pool"], pool["last_epoch"]) if pool else (0, 0),
-            (mk.memberPool(product_id).call(), mk.lastEpoch(product_id).call()),
+            f"order {order_id} vesting",
+            (row["member_share"], row["vest_starts_at"], row["vest_ends_at"], row["refunded_at"] or 0),
+            (share, starts, ends, refunded_at),
         )
-    for row in rows(engine, "settled_epochs"):
-        root, amount, claimed = mk.epochOf(row["product_id"], row["epoch"]).call()
+        yield from _check(f"order {order_id} terms version", row["terms_version"], version)
+        if row["delivered_at"] is not None:
+            yield from _check(
+                f"order {order_id} delivered",
+                (row["vest_starts_at"], row["vest_ends_at"]),
+                (row["delivered_at"],) * 2,
+            )
+    taken = {r["product_id"]: r["taken"] for r in rows(engine, "product_taken")}
+    for product_id in {r["product_id"] for r in rows(engine, "products")}:
         yield from _check(
-            f"epoch {row['product_id']}/{row['epoch']}",
-            (row["members_root"], row["amount"], row["claimed"]),
-            (_hex(root), amount, claimed),
+            f"taken of {product_id}", taken.get(product_id, 0), mk.takenMemberAmount(product_id).call()
+        )
+        yield from _check(
+            f"taken of {product_id} within vested",
+            True,
+            taken.get(product_id, 0) <= mk.vestedMemberAmount(product_id).call(),
+        )
+
+
+def _roots(engine: Engine, history: History) -> Iterator[str]:
+    """THE root (the last accepted), the pending one, the delay, totals and per-account claims."""
+    mk = history.contract("Marketplace").functions
+    roots = rows(engine, "market_roots")
+    accepted = sorted((r for r in roots if r["status"] == "accepted"), key=lambda r: r["block_number"])
+    yield from _check("root", accepted[-1]["root"] if accepted else ZERO32, _hex(mk.root().call()))
+    yield from _check("total taken", accepted[-1]["total_taken"] if accepted else 0, mk.totalTaken().call())
+    pending = [r for r in roots if r["status"] == "pending"]
+    root, claimable_at, _takes = mk.pendingRoot().call()
+    yield from _check(
+        "pending root",
+        (pending[0]["root"], pending[0]["claimable_at"]) if pending else (ZERO32, 0),
+        (_hex(root), claimable_at),
+    )
+    yield from _check("one pending root at most", len(pending) <= 1, True)
+    params = {(r["contract"], r["name"]): r["value"] for r in rows(engine, "protocol_params")}
+    # the default delay (no RootDelaySet yet) is the contract's constant
+    delay = params.get(("Marketplace", "root_delay"), DEFAULT_ROOT_DELAY)
+    yield from _check("root delay", delay, mk.rootDelay().call())
+    claimed = {r["account"]: r["claimed"] for r in rows(engine, "member_claims")}
+    paid = sum(r["amount"] for r in rows(engine, "claims"))
+    yield from _check("total claimed", paid, mk.totalClaimed().call())
+    for account in ACCOUNTS:
+        yield from _check(
+            f"claimed by {account}", claimed.get(account.lower(), 0), mk.claimed(account).call()
         )

@@ -16,7 +16,7 @@ from tests.support.anvil import ANVIL_KEYS
 from workers import eip712
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest
-from workers.merkle import PayoutTree
+from workers.merkle import ClaimTree, PayoutTree
 from workers.protocol import (
     DIMO,
     GOVERNOR_ROLE,
@@ -66,6 +66,8 @@ class History:
         self.vehicles: list[int] = []
         self.device_ids: list[int] = []
         self.products: list[int] = []
+        #: The (productIds, cumulativeTaken) of the last proposed root.
+        self.pending_takes: tuple[list[int], list[int]] = ([], [])
 
     def contract(self, name: str) -> Contract:
         return self.w3.eth.contract(address=self.manifest.address(name), abi=load_artifact(name).abi)
@@ -372,28 +374,53 @@ class History:
         self.tx("Marketplace", "setSteward", ACCOUNTS[9], False)
         self.tx("DimoToken", "approve", market, UINT256_MAX, sender=CONSUMER)
         self.tx("DimoToken", "approve", market, UINT256_MAX, sender=BROKER)
-        receipt = self.tx("Marketplace", "subscribe", stream, 2, 1, BROKER, Use.INSURANCE, sender=CONSUMER)
-        self.stream_order = self.event_arg(receipt, "Marketplace", "OrderPlaced", "orderId")
-        self.tx("Marketplace", "buyCredits", api, 100, ZERO_ADDRESS, Use.RESEARCH, sender=CONSUMER)
+        self.stream_order = self.buy("subscribe", stream, 2, 1, BROKER, Use.INSURANCE, units=2)
+        api_order = self.buy("buyCredits", api, 100, ZERO_ADDRESS, Use.RESEARCH, units=100)
+        dataset_order = self.buy("purchaseDataset", dataset, keccak(text="spec"), STEWARD, Use.INSURANCE)
+        self.buy("subscribe", bundle, 1, 2, ZERO_ADDRESS, Use.RESEARCH, units=2, sender=BROKER)
+        # the settler delivers the dataset: its whole member share vests at once
+        self.tx("Marketplace", "deliverDataset", dataset_order, keccak(text="result"))
+        # the operator bumps the API's terms: its buyer takes back what has not vested
+        self.advance(DAY)
+        # (the protocol fee is 6 % now: the operator takes 19 %)
         self.tx(
-            "Marketplace",
-            "purchaseDataset",
-            dataset,
-            keccak(text="spec"),
-            STEWARD,
-            Use.INSURANCE,
-            sender=CONSUMER,
+            "DataProducts",
+            "updateTerms",
+            api,
+            terms(Kind.API, DIMO // 50, operatorBps=1_900),
+            sender=OPERATOR,
         )
-        self.tx("Marketplace", "subscribe", bundle, 1, 2, ZERO_ADDRESS, Use.RESEARCH, sender=BROKER)
-        # The settler pays the stream's members for one epoch; one member claims.
-        pool = self.contract("Marketplace").functions.memberPool(stream).call()
-        tree = PayoutTree.from_amounts([(OWNERS[0], pool // 3), (OWNERS[1], pool // 3)])
-        self.tx("Marketplace", "settle", stream, 7, tree.total, tree.root)
-        index, account, amount = tree.leaf(0)
-        self.tx("Marketplace", "claim", stream, 7, index, account, amount, tree.proof(0), sender=ACCOUNTS[9])
+        self.tx("Marketplace", "refund", api_order, sender=CONSUMER)
+        # cumulative member roots: one replaced, one accepted and claimed, one revoked
+        self.tx("Marketplace", "setRootDelay", 2 * 3_600)
+        self.propose_root([(OWNERS[0], 1_000), (OWNERS[1], 2_000)], {stream: 3_000})
+        tree = self.propose_root([(OWNERS[0], 3_000), (OWNERS[1], 2_000)], {stream: 4_000, dataset: 1_000})
+        self.advance(2 * 3_600)
+        pending = self.pending_takes
+        self.tx("Marketplace", "acceptRoot", *pending)
+        self.tx("Marketplace", "claim", OWNERS[0], 3_000, tree.proof(0), sender=ACCOUNTS[9])
+        self.propose_root([(OWNERS[0], 4_000), (OWNERS[1], 2_000)], {stream: 6_000})
+        self.tx("Marketplace", "revokePendingRoot")
         self.tx("Marketplace", "withdrawEarnings", sender=OPERATOR)
         self.advance(MONTH_SECONDS + DAY)
         self.tx("Marketplace", "expireOrder", self.stream_order)
+
+    def buy(self, fn: str, product: int, *args: Any, units: int = 1, sender: str = CONSUMER) -> int:
+        """A purchase at the product's current terms version, paying at most price x units."""
+        _operator, version, _active, product_terms = (
+            self.contract("DataProducts").functions.product(product).call()
+        )
+        receipt = self.tx("Marketplace", fn, product, *args, version, product_terms[1] * units, sender=sender)
+        return self.event_arg(receipt, "Marketplace", "OrderPlaced", "orderId")
+
+    def propose_root(self, leaves: list[tuple[str, int]], takes: dict[int, int]) -> ClaimTree:
+        """The settler proposes a cumulative root over `leaves` taking `takes` (cumulative) from
+        each product; the tree with its leaves in the given order."""
+        tree = ClaimTree.build(leaves)
+        products = sorted(takes)
+        self.pending_takes = (products, [takes[p] for p in products])
+        self.tx("Marketplace", "proposeRoot", tree.root_bytes, *self.pending_takes, keccak(text=str(leaves)))
+        return tree
 
     # --- slashing ----------------------------------------------------------------------------
 

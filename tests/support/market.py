@@ -1,16 +1,24 @@
-"""A market with money in its member pools, usage recorded as the gateway records it, and the
-balance sheet the settlement must conserve."""
+"""A market with vesting orders for the settlement suites: a stream subscription and API credits
+bought at the products' current terms, members in consent, usage recorded as the gateway
+records it, the chain's vesting views, and the balance sheet settlement must conserve."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.support.databases import session_scope
-from tests.support.history import ACCOUNTS, BROKER, CONSUMER, OPERATOR, OWNERS, STEWARD, History
+from tests.support.history import ACCOUNTS, BROKER, CONSUMER, OPERATOR, OWNERS, History, terms
 from workers.config import Settings
 from workers.ledger import UsageKind, record_usage
+from workers.merkle import ClaimTree
+from workers.protocol import DIMO, UINT256_MAX, ZERO_ADDRESS, Kind, Use
+from workers.protocol.constants import MIN_ROOT_DELAY
+from workers.settlement.shares import Vesting
+
+#: Relays members' claims (anyone may send Marketplace.claim).
+RELAYER = ACCOUNTS[9]
 
 
 @dataclass
@@ -19,90 +27,88 @@ class Market:
     settings: Settings
     stream: int
     api: int
+    orders: dict[str, int] = field(default_factory=dict)
 
     @property
     def now(self) -> int:
         return self.history.now()
 
-    def epoch(self, offset: int = 0) -> int:
+    @property
+    def market(self) -> Any:
+        return self.history.contract("Marketplace").functions
+
+    def period(self, offset: int = 0) -> int:
         return self.now // self.settings.epoch_seconds + offset
 
     def add_usage(
         self,
         product_id: int,
-        epoch: int,
-        contributions: list[tuple[int, str, int]],
+        order_id: int,
+        period: int,
+        served: list[tuple[int, str, int]],
         kind: UsageKind = UsageKind.API,
-        tag: str = "",
     ) -> None:
-        """Usage (vehicle, owner, units) recorded through the ledger as the gateway records it,
-        committed."""
+        """Usage (vehicle, owner, units) of `order_id` recorded through the ledger as the
+        gateway records it, committed."""
         with session_scope(self.settings.database_url) as session:
-            for i, (vehicle_id, owner, units) in enumerate(contributions):
+            for vehicle_id, owner, units in served:
                 record_usage(
                     session,
                     kind,
-                    (f"{tag}{product_id}", epoch, i),
                     product_id=product_id,
+                    order_id=order_id,
                     vehicle_id=vehicle_id,
                     owner=owner,
-                    epoch=epoch,
+                    period=period,
                     units=units,
                 )
 
-    def end_epoch(self) -> None:
-        """Moves chain time past the current epoch."""
-        self.history.advance(self.settings.epoch_seconds)
+    def end_period(self, periods: int = 1) -> None:
+        """Moves chain time to the start of a later period."""
+        seconds = self.settings.epoch_seconds
+        self.history.advance((self.period() + periods) * seconds - self.now)
 
-    def settled_logs(self, product_id: int, epoch: int | None = None) -> list[Any]:
-        """The Marketplace's Settled events of `product_id` (of one `epoch` if given)."""
-        filters = {"productId": product_id} if epoch is None else {"productId": product_id, "epoch": epoch}
-        settled = self.history.contract("Marketplace").events.Settled()
-        return list(settled.get_logs(from_block=0, argument_filters=filters))
+    def vesting(self, order_id: int) -> Vesting:
+        share, starts, ends, refunded, _version = self.market.orderVesting(order_id).call()
+        return Vesting(share, starts, ends, refunded or None)
 
-    def claim(self, owner: str, claim: dict[str, Any]) -> None:
-        """Pays `owner`'s stored claim (a row of unclaimed_claims) on chain; a relayer sends it."""
-        self.history.tx(
-            "Marketplace",
-            "claim",
-            claim["product_id"],
-            claim["epoch"],
-            claim["index"],
-            owner,
-            claim["amount"],
-            claim["proof"],
-            sender=ACCOUNTS[9],
-        )
+    def claim(self, account: str, cumulative: int, proof: list[str]) -> Any:
+        """Pays `account`'s claim under the accepted root; a relayer sends it."""
+        return self.history.tx("Marketplace", "claim", account, cumulative, proof, sender=RELAYER)
 
-    def balance_sheet(self) -> tuple[int, int]:
-        """(Marketplace's DIMO balance, what it owes: pools + earnings + unclaimed epoch money)."""
-        market = self.history.contract("Marketplace").functions
-        token = self.history.contract("DimoToken").functions
-        held = token.balanceOf(self.history.manifest.address("Marketplace")).call()
-        products = range(1, self.history.contract("DataProducts").functions.productCount().call() + 1)
-        owed = sum(market.memberPool(p).call() for p in products)
-        owed += sum(market.claimable(a).call() for a in {*OWNERS, *_parties()})
-        for p in products:
-            for log in self.settled_logs(p):
-                _root, amount, claimed = market.epochOf(p, log["args"]["epoch"]).call()
-                owed += amount - claimed
-        return held, owed
+    def balance(self, account: str) -> int:
+        return self.history.contract("DimoToken").functions.balanceOf(account).call()
+
+    def claimable_by_chain(self, tree: ClaimTree) -> dict[str, int]:
+        return {a.lower(): c - self.market.claimed(a).call() for a, c in tree.values}
 
 
-def _parties() -> list[str]:
-    return [OPERATOR, BROKER, STEWARD, CONSUMER]
-
-
-def market_with_pools(history: History, settings: Settings) -> Market:
-    """Identity, staking and the market story: every product's pool holds members' money."""
+def vesting_market(history: History, settings: Settings) -> Market:
+    """Identity, staking, and two products with members and vesting orders: a stream
+    (members v1, v4, v5) bought for 2 vehicles x 2 months, API credits (members v1, v4) bought
+    for 1,000 calls valid 30 days. The root delay is the shortest governance allows."""
     history.token_and_treasury()
     history.identity()
     history.staking()
-    history.market()
-    stream, api, _dataset, _bundle = history.products
-    return Market(history=history, settings=settings, stream=stream, api=api)
+    receipts = [
+        history.tx("DataProducts", "createProduct", terms(Kind.STREAM, 2 * DIMO), sender=OPERATOR),
+        history.tx("DataProducts", "createProduct", terms(Kind.API, DIMO // 100), sender=OPERATOR),
+    ]
+    stream, api = (history.event_arg(r, "DataProducts", "ProductCreated", "productId") for r in receipts)
+    v1, _v2, _v3, v4, v5 = history.vehicles
+    for product, vehicle, owner in ((stream, v1, OWNERS[0]), (stream, v4, OWNERS[3]), (stream, v5, OWNERS[1]),
+                                    (api, v1, OWNERS[0]), (api, v4, OWNERS[3])):  # fmt: skip
+        history.tx("DataProducts", "join", product, vehicle, sender=owner)
+    marketplace = history.manifest.address("Marketplace")
+    history.tx("DimoToken", "approve", marketplace, UINT256_MAX, sender=CONSUMER)
+    history.tx("Marketplace", "setRootDelay", MIN_ROOT_DELAY)
+    market = Market(history=history, settings=settings, stream=stream, api=api)
+    market.orders["stream"] = history.buy("subscribe", stream, 2, 2, BROKER, Use.INSURANCE, units=4)
+    market.orders["api"] = history.buy("buyCredits", api, 1_000, ZERO_ADDRESS, Use.RESEARCH, units=1_000)
+    return market
 
 
 def settings_for(anvil_url: str, db_url: str, manifest: Path, **overrides: object) -> Settings:
-    values = {"confirmations": 0, "rpc_timeout": 5.0, "epoch_seconds": 3_600, **overrides}
+    values = {"confirmations": 0, "rpc_timeout": 5.0, "epoch_seconds": 3_600, "settlement_grace_seconds": 0}
+    values.update(overrides)
     return Settings(rpc_url=anvil_url, database_url=db_url, deployment_file=manifest, **values)

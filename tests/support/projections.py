@@ -16,10 +16,13 @@ NOT_COMPARED = frozenset(
         "indexer_undo",
         "indexer_health",
         "alembic_version",
-        "usage",
+        "usage_counters",
         "chain_txs",
-        "settlement_epochs",
-        "settlement_leaves",
+        "settlement_products",
+        "settlement_periods",
+        "settlement_accounts",
+        "settlement_roots",
+        "settlement_root_leaves",
     }
 )
 

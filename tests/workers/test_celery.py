@@ -23,7 +23,7 @@ from workers.config import Settings, use_settings
 def test_tasks_route_to_the_queue_of_their_prefix():
     app.loader.import_default_modules()
     names = {n for n in app.tasks if not n.startswith("celery.")}
-    assert {"indexer.sync", "settlement.close_epoch", "settlement.submit", "settlement.sweep"} <= names
+    assert {"indexer.sync", "settlement.close", "settlement.root", "settlement.sweep"} <= names
     for name in names:
         assert name.split(".")[0] in QUEUES, f"{name} has no queue"
         assert route_by_prefix(name, (), {}, {})["queue"] == name.split(".")[0]

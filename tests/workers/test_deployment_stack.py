@@ -26,7 +26,6 @@ from dotenv import dotenv_values
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak
-from web3.logs import DISCARD
 
 from devkit.databases import postgres_database, postgres_unavailable
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
@@ -40,8 +39,8 @@ from tests.support.oem_chain import mint_with_attestation
 from workers.app import QUEUES, app, beat_schedule
 from workers.chain.deployment import Manifest
 from workers.config import PROJECT_ROOT, Settings
-from workers.ledger import unclaimed_claims
-from workers.protocol import DIMO, MONTH_SECONDS, ZERO_ADDRESS, Kind, Use
+from workers.ledger import member_claim
+from workers.protocol import DIMO, MONTH_SECONDS, Kind
 from workers.signals import store as signal_store
 
 pytestmark = pytest.mark.postgres
@@ -78,6 +77,7 @@ class Flow:
     """What the flow's steps hand to the later ones."""
 
     dataset_product: int = 0
+    dataset_order: int = 0
     vehicle: int = 0
 
 
@@ -382,15 +382,18 @@ def test_a_car_onboarded_through_the_gateway_is_sold_as_a_dataset(deployment: De
     assert result["status"] == "done", result
     [row] = result["result"]["rows"]  # one vehicle, the onboarded car, behind DP noise
     assert row[0] == "all" and result["result"]["privacy"]["epsilon"] > 0
+    dep.flow.dataset_order = order
+    # its first result delivers the order on chain (datasets.deliver): the members' share vests
+    dep.wait(
+        lambda: world.market.functions.orderVesting(order).call()[1] != 0,
+        "datasets.deliver sending deliverDataset on the datasets worker",
+    )
 
 
 def test_the_access_worker_expires_an_ended_subscription_on_chain(deployment: Deployment, world) -> None:
     product = world.create_product(Kind.STREAM, tag="deployment-stream")
     consumer = world.consumer_keys[1]
-    receipt = world.send(consumer, world.market, "subscribe", product, 2, 1, ZERO_ADDRESS, Use.INSURANCE)
-    order = int(
-        world.market.events.OrderPlaced().process_receipt(receipt, errors=DISCARD)[0]["args"]["orderId"]
-    )
+    order = world.subscribe(consumer, product, 2)
     assert world.market.functions.inForce(order).call()
     deployment.node.increase_time(MONTH_SECONDS + 86_400)
     deployment.wait(
@@ -399,48 +402,47 @@ def test_the_access_worker_expires_an_ended_subscription_on_chain(deployment: De
     assert world.market.functions.usageOf(world.address(consumer)).call()[0] == 0
 
 
-def test_the_settlement_worker_pays_the_dataset_s_member_pool_to_the_owner(
+def test_the_settlement_worker_pays_the_dataset_s_members_in_one_cumulative_claim(
     deployment: Deployment, world
 ) -> None:
-    """The dataset build counted the car's row; once its epoch ended (the chain is a month
-    ahead now), beat's settlement.sweep closes it and the settlement worker settles it on
-    chain; the owner claims the leaf the workers stored, and is paid."""
+    """The dataset build counted the car's row and its delivery vested the members' share;
+    once its period ended (the chain is a month ahead now), beat's settlement.sweep closes it
+    and proposes a cumulative root; after the root delay the settlement worker accepts it; the
+    owner claims everything owed with the leaf the workers stored, in one call, and is paid."""
     dep, product = deployment, deployment.flow.dataset_product
-    assert product, "runs after the dataset flow"
+    assert product and dep.flow.dataset_order, "runs after the dataset flow"
+    market = world.market.functions
+    share = market.orderVesting(dep.flow.dataset_order).call()[0]
+    assert market.vestedMemberAmount(product).call() >= share > 0
 
-    def settled() -> int:
-        return int(world.market.functions.lastEpoch(product).call())
+    def proposed_or_accepted() -> bool:
+        return market.pendingRoot().call()[1] != 0 or market.totalTaken().call() > 0
 
-    # The pool the dataset sale filled: still in the pool, or (when beat's sweep was quicker
-    # than this test, the chain being a month ahead already) moved into the settled epoch.
-    pool = world.market.functions.memberPool(product).call()
-    if settled():
-        pool += world.market.functions.epochOf(product, settled()).call()[1]
-    assert pool > 0
+    dep.wait(proposed_or_accepted, "settlement.sweep closing the period and proposing a root")
+    dep.node.increase_time(market.rootDelay().call() + 1)
+    dep.wait(lambda: market.takenMemberAmount(product).call() > 0, "the settlement worker accepting the root")
+    taken = market.takenMemberAmount(product).call()
+    assert taken <= market.vestedMemberAmount(product).call()
 
-    epoch = dep.wait(settled, "settlement.close_epoch → settlement.submit settling the epoch on chain")
-    _, amount, claimed = world.market.functions.epochOf(product, epoch).call()
-    assert (amount, claimed) == (pool, 0)  # one contributing car: the whole pool, one leaf
-    assert world.market.functions.memberPool(product).call() == 0
-
-    def claims() -> list[dict[str, Any]]:
+    def leaf() -> dict[str, Any] | None:
         with session_scope(dep.env["DATABASE_URL"], read_only=True) as session:
-            return unclaimed_claims(session, OWNER)
+            found = member_claim(session, OWNER)
+        accepted = "0x" + bytes(market.root().call()).hex()
+        return found if found and found["root"] == accepted and found["claimable"] else None
 
-    [claim] = dep.wait(claims, "the settled epoch indexed and its leaf claimable")
+    claim = dep.wait(leaf, "the accepted root indexed and the owner's leaf claimable")
+    assert 0 < claim["cumulative"] <= taken  # one contributing car: its rows earn the release
     before = world.token.functions.balanceOf(OWNER).call()
     world.send(
         OWNER_KEY,
         world.market,
         "claim",
-        product,
-        claim["epoch"],
-        claim["index"],
         world.w3.to_checksum_address(claim["account"]),
-        int(claim["amount"]),
+        claim["cumulative"],
         [bytes.fromhex(p.removeprefix("0x")) for p in claim["proof"]],
     )
-    assert world.token.functions.balanceOf(OWNER).call() - before == amount
+    assert world.token.functions.balanceOf(OWNER).call() - before == claim["claimable"]
+    assert market.claimed(OWNER).call() == claim["cumulative"]
 
 
 def test_every_scheduled_task_ran_on_the_worker_of_its_queue(deployment: Deployment) -> None:

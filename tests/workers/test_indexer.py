@@ -25,6 +25,7 @@ from workers.indexer import handlers as handler_registry
 from workers.indexer.decode import MalformedLogError
 from workers.indexer.handlers import registered_handlers
 from workers.indexer.sync import Indexer, IndexerError
+from workers.protocol import DEFAULT_CREDIT_VALIDITY, Kind
 
 
 def make_indexer(rpc_url: str, db_url: str, manifest_path: Path, **overrides: object) -> Indexer:
@@ -265,6 +266,7 @@ def test_terms_come_from_the_transaction_when_the_node_has_no_archive_state(
     indexer = make_indexer(proxy.url, db_url, path)
     indexer.sync()
     assert index_vs_chain(indexer.engine, history) == []
-    assert proxy.faults.calls["eth_getTransactionByHash"] >= 5  # 5 TermsUpdated, 1 BundleCreated
+    assert proxy.faults.calls["eth_getTransactionByHash"] >= 6  # 6 TermsUpdated, 1 BundleCreated
     terms = rows(indexer.engine, "product_terms")
-    assert len(terms) == 5 and all(t["terms_uri"] for t in terms)
+    assert len(terms) == 6 and all(t["terms_uri"] for t in terms)
+    assert {t["validity_seconds"] for t in terms if t["kind"] == Kind.API} == {DEFAULT_CREDIT_VALIDITY}

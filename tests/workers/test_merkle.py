@@ -21,13 +21,17 @@ from tests.support.anvil import ANVIL_KEYS
 from workers.chain.artifacts import load_artifact
 from workers.config import PROJECT_ROOT
 from workers.merkle import (
+    CLAIM_LEAF_ENCODING,
     LEAF_ENCODING,
+    ClaimTree,
     MerkleTreeError,
     PayoutTree,
+    claim_leaf_hash,
     leaf_hash,
     node_hash,
     process_proof,
     verify,
+    verify_claim,
 )
 from workers.protocol import DIMO, UINT256_MAX
 
@@ -103,6 +107,48 @@ def test_openzeppelin_loads_our_dump_and_we_load_its_dump(tmp_path: Path):
     again = PayoutTree.read(path)
     assert again.root == ours.root and list(again.values) == list(ours.values)
     assert json.loads(path.read_text())["slashId"] == 3
+
+
+def random_claims(rnd: random.Random, count: int) -> list[tuple[str, int]]:
+    """Random cumulative claim leaves: checksummed and lower-case accounts, edge amounts."""
+    out = []
+    for _ in range(count):
+        raw = rnd.randbytes(20)
+        account = Web3.to_checksum_address(raw) if rnd.random() < 0.5 else "0x" + raw.hex()
+        out.append((account, rnd.choice([0, 1, UINT256_MAX, rnd.randrange(DIMO, 10**6 * DIMO)])))
+    return out
+
+
+def test_claim_trees_match_openzeppelin_with_the_address_uint256_encoding():
+    rnd = random.Random(20261206)
+    cases = [random_claims(rnd, size) for size in SIZES]
+    requests = [
+        {"build": [[a, str(c)] for a, c in values], "encoding": list(CLAIM_LEAF_ENCODING)} for values in cases
+    ]
+    answers = reference(requests)
+    for values, expected in zip(cases, answers, strict=True):
+        tree = ClaimTree.build(values)
+        assert tree.root == expected["root"], f"{len(values)} leaves"
+        assert [tree.proof(i) for i in range(len(values))] == expected["proofs"]
+        assert tree.dump() == {**expected["dump"], "values": tree.dump()["values"]}
+        assert ClaimTree.load(expected["dump"]).root == tree.root
+    (loaded,) = reference([{"load": ClaimTree.build(cases[5]).dump()}])
+    assert loaded["root"] == ClaimTree.build(cases[5]).root
+
+
+def test_the_claim_leaf_is_the_marketplaces():
+    # keccak256(bytes.concat(keccak256(abi.encode(account, cumulative)))), as Marketplace.claim
+    account, cumulative = "0x" + "ab" * 20, 123 * DIMO
+    encoded = Web3.solidity_keccak(
+        ["bytes"], [bytes(12) + bytes.fromhex("ab" * 20) + cumulative.to_bytes(32, "big")]
+    )
+    assert claim_leaf_hash(account, cumulative) == Web3.keccak(encoded)
+    tree = ClaimTree.build([(account, cumulative), ("0x" + "cd" * 20, 1)])
+    assert verify_claim(tree.root, (account, cumulative), tree.proof(0))
+    assert not verify_claim(tree.root, (account, cumulative + 1), tree.proof(0))
+    assert tree.indexes_of(account.upper().replace("0X", "0x")) == [0] and tree.total == cumulative + 1
+    with pytest.raises(MerkleTreeError, match="leaf encoding"):
+        PayoutTree.load(tree.dump())
 
 
 def test_from_amounts_numbers_the_leaves():

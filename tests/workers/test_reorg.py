@@ -10,7 +10,7 @@ import pytest
 
 from devkit.databases import sqlite_url
 from tests.support.chain_views import index_vs_chain
-from tests.support.history import History
+from tests.support.history import OWNERS, History
 from tests.support.projections import diff, dump, rows
 from tests.support.rpc_proxy import RpcProxy
 from tests.workers.test_indexer import make_indexer
@@ -105,3 +105,26 @@ def test_undo_records_stay_inside_the_window(deployment, history, db_url):
     assert blocks and min(blocks) > head - 4
     cursor = rows(indexer.engine, "indexer_cursor")[0]
     assert cursor["undo_from"] == head - 3
+
+
+def test_a_reorg_of_a_root_proposal_brings_back_the_root_it_replaced(deployment, history, db_url, tmp_path):
+    """RootProposed marks the pending root `replaced`; when the block of the new proposal is
+    reorganised away, the first root is pending again, exactly as a fresh index has it."""
+    anvil, _manifest, path = deployment
+    history.all()
+    stream, _api, dataset, _bundle = history.products
+    indexer = make_indexer(anvil.url, db_url, path)
+    first = history.propose_root([(OWNERS[0], 5_000), (OWNERS[1], 2_000)], {stream: 7_000})
+    indexer.sync()
+    second = history.propose_root([(OWNERS[0], 6_000), (OWNERS[1], 2_000)], {stream: 7_000, dataset: 1_000})
+    indexer.sync()
+    status = {r["root"]: r["status"] for r in rows(indexer.engine, "market_roots")}
+    assert (status[first.root], status[second.root]) == ("replaced", "pending")
+    anvil.reorg(1, replacement_txs(history, random.Random(13), 1))
+    report = indexer.sync()
+    assert report.rollbacks
+    status = {r["root"]: r["status"] for r in rows(indexer.engine, "market_roots")}
+    assert status[first.root] == "pending" and second.root not in status
+    reference = fresh_index(anvil.url, path, tmp_path, "fresh-roots.db")
+    assert diff(dump(reference.engine), dump(indexer.engine)) == []
+    assert index_vs_chain(indexer.engine, history) == []

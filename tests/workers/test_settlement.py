@@ -1,72 +1,35 @@
-"""Settlement in process against a real anvil and both databases: shares by the DESIGN rule,
-root and proofs stored before anything is sent, one Settled per epoch however often the tasks
-run, members' claims verify on chain, the Marketplace's balance sheet conserves to the wei."""
+"""Settlement in process against a real anvil and both databases: each closed period pays the
+vested release of each order to the vehicles that served it (or its members equally), once;
+the cumulative root and every proof are stored before anything is sent; the root is proposed,
+accepted once claimable, and members collect every product's earnings in one claim; the next
+root is cumulative; a proposal that goes nowhere changes nothing in the accounting."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.support.databases import get_engine, session_scope
-from tests.support.history import ACCOUNTS, OWNERS, History
-from tests.support.market import Market, market_with_pools, settings_for
+from tests.support.history import ACCOUNTS, CONSUMER, OPERATOR, OWNERS, History, terms
+from tests.support.market import Market, settings_for, vesting_market
 from workers.chain import connect
 from workers.config import use_settings
-from workers.db.settlement import ChainTx, SettlementEpoch, SettlementLeaf, Usage
-from workers.indexer.sync import Indexer
-from workers.ledger import Contribution, unclaimed_claims
-from workers.merkle import verify
-from workers.protocol import ZERO_ADDRESS
-from workers.settlement import NotYetError, Settlement, SettlementError, compute_shares
-
-# --- the share rule ---------------------------------------------------------------------------
-
-contributions = st.lists(
-    st.builds(
-        Contribution,
-        vehicle_id=st.integers(1, 30),
-        owner=st.sampled_from([*[a.lower() for a in ACCOUNTS[:6]], ZERO_ADDRESS]),
-        units=st.integers(0, 10**6),
-    ),
-    max_size=60,
+from workers.db.settlement import (
+    ChainTx,
+    SettlementAccount,
+    SettlementProduct,
+    SettlementRoot,
+    SettlementRootLeaf,
 )
-
-
-@given(pool=st.integers(0, 10**30), items=contributions)
-@settings(max_examples=300, deadline=None)
-def test_shares_never_exceed_the_pool_and_round_down(pool, items):
-    shares = compute_shares(pool, items)
-    assert shares.amount <= pool and shares.remainder == pool - shares.amount
-    total = sum(c.units for c in items)
-    assert shares.total_units == total
-    per_vehicle: dict[tuple[int, str], int] = {}
-    for c in items:
-        per_vehicle[(c.vehicle_id, c.owner)] = per_vehicle.get((c.vehicle_id, c.owner), 0) + c.units
-    expected: dict[str, int] = {}
-    for (_v, owner), units in per_vehicle.items():
-        if owner != ZERO_ADDRESS and total:
-            expected[owner] = expected.get(owner, 0) + pool * units // total
-    assert {a: x for _, a, x in shares.leaves} == {a: x for a, x in expected.items() if x > 0}
-    # Rounding loses less than one unit of money per (vehicle, owner), plus the unowned part.
-    unowned = sum(u for (_v, o), u in per_vehicle.items() if o == ZERO_ADDRESS)
-    if total:
-        assert shares.remainder <= len(per_vehicle) + pool * unowned // total + 1
-    assert [i for i, _, _ in shares.leaves] == list(range(len(shares.leaves)))
-    assert [a for _, a, _ in shares.leaves] == sorted(a for _, a, _ in shares.leaves)
-
-
-def test_shares_follow_contribution():
-    shares = compute_shares(
-        1_000, [Contribution(1, "0xaa", 1), Contribution(2, "0xbb", 2), Contribution(3, "0xbb", 0)]
-    )
-    assert shares.leaves == [(0, "0xaa", 333), (1, "0xbb", 666)] and shares.remainder == 1
-
-
-# --- against the chain -------------------------------------------------------------------------
+from workers.indexer.sync import Indexer
+from workers.ledger import member_claim
+from workers.merkle import verify_claim
+from workers.protocol import DIMO, Kind
+from workers.protocol.constants import MIN_ROOT_DELAY
+from workers.settlement import PRECISION, NotYetError, Settlement
+from workers.settlement.shares import period_release, released, released_scaled
 
 
 @pytest.fixture
@@ -74,145 +37,250 @@ def market(deployment, db_url) -> Market:
     anvil, manifest, path = deployment
     settings = settings_for(anvil.url, db_url, path)
     use_settings(settings)
-    return market_with_pools(History(anvil.w3, manifest), settings)
+    return vesting_market(History(anvil.w3, manifest), settings)
 
 
 def service(market: Market) -> Settlement:
     return Settlement(connect(market.settings), get_engine(market.settings.database_url), market.settings)
 
 
-def indexer(market: Market) -> Indexer:
-    return Indexer(connect(market.settings), get_engine(market.settings.database_url), market.settings)
+def index(market: Market) -> None:
+    Indexer(connect(market.settings), get_engine(market.settings.database_url), market.settings).sync()
 
 
-def test_an_epoch_settles_once_and_members_claim(market):
-    epoch = market.epoch()
+def close_all(svc: Settlement) -> None:
+    for product_id in svc.products_to_close():
+        svc.close_periods(product_id)
+
+
+def owed(market: Market) -> dict[str, int]:
+    with session_scope(market.settings.database_url, read_only=True) as session:
+        return {a.account: a.owed for a in session.scalars(select(SettlementAccount))}
+
+
+def test_the_chain_vests_exactly_what_the_share_rule_computes(market):
+    """vestedMemberAmount(p) == floor(Σ releasedScaled / PRECISION) over p's orders, at any time."""
+    orders = {market.stream: market.orders["stream"], market.api: market.orders["api"]}
+    for step in (0, 1_234, 86_400 * 3 + 7, 86_400 * 31, 86_400 * 62):
+        market.history.advance(step)
+        now = market.now
+        for product, order in orders.items():
+            v = market.vesting(order)
+            assert market.market.vestedMemberAmount(product).call() == released_scaled(v, now) // PRECISION
+            assert released(v, now) <= v.member_share
+
+
+def test_a_refunded_order_stops_where_the_chain_stops_it(market):
+    """After a terms bump the buyer takes back the unvested rest: the rule's release stops at
+    the refund, and the product keeps the fraction of a wei the refund's floor leaves."""
+    market.history.advance(86_400 * 2 + 321)
+    market.history.tx("DataProducts", "updateTerms", market.api, terms(Kind.API, DIMO // 50), sender=OPERATOR)
+    api_order = market.orders["api"]
+    market.history.tx("Marketplace", "refund", api_order, sender=CONSUMER)
+    v = market.vesting(api_order)
+    assert v.refunded_at is not None and v.refunded_at < v.ends_at
+    market.history.advance(86_400 * 40)
+    now = market.now
+    unvested = v.member_share * PRECISION - released_scaled(v, now)
+    vested = market.market.vestedMemberAmount(market.api).call()
+    assert vested == (released_scaled(v, now) + unvested % PRECISION) // PRECISION
+    assert released(v, now) <= vested and released(v, now) == released(v, v.refunded_at)
+
+
+def test_periods_close_once_and_members_collect_in_one_claim(market):
+    svc = service(market)
     v1, _v2, _v3, v4, v5 = market.history.vehicles
-    market.add_usage(market.api, epoch, [(v1, OWNERS[0], 3), (v4, OWNERS[3], 1), (v5, OWNERS[1], 1)])
-    pool = market.history.contract("Marketplace").functions.memberPool(market.api).call()
-    svc = service(market)
-    with pytest.raises(NotYetError, match="runs until"):
-        svc.close_epoch(market.api, epoch)
-    market.end_epoch()
-    closed = svc.close_epoch(market.api, epoch)
-    assert closed.status == "computed" and closed.pool == pool
-    assert closed.amount == pool * 3 // 5 + pool // 5 + pool // 5 and closed.amount <= pool
-    # Root and every proof are stored before anything is sent.
+    first = market.period()
+    stream_order, api_order = market.orders["stream"], market.orders["api"]
+    # The stream served v1 three units and v4 one; the API order served nobody (members share).
+    market.add_usage(market.stream, stream_order, first, [(v1, OWNERS[0], 3), (v4, OWNERS[3], 1)])
+    index(market)
+    assert svc.products_to_close() == []  # the period is still running
+    market.end_period()
+    index(market)
+    assert svc.products_to_close() == [market.stream, market.api]
+    close_all(svc)
+    close_all(svc)  # again: nothing closes twice
+
+    s, a = market.vesting(stream_order), market.vesting(api_order)
+    seconds = market.settings.epoch_seconds
+    rs, ra = period_release(s, first, seconds), period_release(a, first, seconds)
+    assert rs > 0 and ra > 0
+    expected = {
+        OWNERS[0].lower(): rs * 3 // 4 + ra // 2,
+        OWNERS[3].lower(): rs * 1 // 4 + ra // 2,
+    }
+    assert owed(market) == expected
     with session_scope(market.settings.database_url, read_only=True) as session:
-        leaves = session.scalars(select(SettlementLeaf).where(SettlementLeaf.epoch == epoch)).all()
-        assert len(leaves) == 3 and session.scalars(select(ChainTx)).all() == []
-        assert all(u.included for u in session.scalars(select(Usage)))
-    assert svc.close_epoch(market.api, epoch) == closed  # closing again finds the record
+        cursors = {c.product_id: c for c in session.scalars(select(SettlementProduct))}
+    assert cursors[market.stream].next_period == first + 1
+    assert cursors[market.stream].taken + cursors[market.stream].carry == rs
+    assert cursors[market.api].taken + cursors[market.api].carry == ra
 
-    done = svc.submit(market.api, epoch)
-    assert done.status == "settled" and done.tx_hash
-    assert svc.submit(market.api, epoch).status == "settled"
-    assert len(market.settled_logs(market.api, epoch)) == 1
+    # The root and every proof are stored before anything is sent.
+    built = svc.build_root()
+    assert built is not None and built.status == "computed" and built.total == sum(expected.values())
+    with session_scope(market.settings.database_url, read_only=True) as session:
+        assert session.scalar(select(func.count()).select_from(ChainTx)) == 0
+        leaves = session.scalars(
+            select(SettlementRootLeaf).where(SettlementRootLeaf.root_id == built.id)
+        ).all()
+    assert {leaf.account: leaf.cumulative for leaf in leaves} == expected
+    assert svc.build_root() == built  # in flight: no second root
 
-    indexer(market).sync()
-    held, owed = market.balance_sheet()
-    assert held == owed
-    for owner in (OWNERS[0], OWNERS[3], OWNERS[1]):
+    with pytest.raises(NotYetError, match="claimable at"):
+        svc.settle()  # proposed, pending for the root delay
+    pending, claimable_at, _ = market.market.pendingRoot().call()
+    in_flight = svc.in_flight()
+    assert "0x" + pending.hex() == built.root and in_flight.status == "proposed"
+    assert in_flight.claimable_at == claimable_at
+    market.history.advance(MIN_ROOT_DELAY)
+    accepted = svc.settle()
+    assert accepted is not None and accepted.status == "accepted"
+    assert "0x" + market.market.root().call().hex() == built.root
+    assert market.market.takenMemberAmount(market.stream).call() == cursors[market.stream].taken
+    assert market.market.takenMemberAmount(market.api).call() == cursors[market.api].taken
+
+    index(market)
+    for owner in (OWNERS[0], OWNERS[3]):
         with session_scope(market.settings.database_url, read_only=True) as session:
-            (claim,) = unclaimed_claims(session, owner)
-        assert verify(claim["root"], (claim["index"], claim["account"], claim["amount"]), claim["proof"])
-        before = market.history.contract("DimoToken").functions.balanceOf(owner).call()
-        market.claim(owner, claim)
-        after = market.history.contract("DimoToken").functions.balanceOf(owner).call()
-        assert after - before == claim["amount"]
-    indexer(market).sync()
-    with session_scope(market.settings.database_url, read_only=True) as session:
-        assert all(unclaimed_claims(session, o) == [] for o in OWNERS)
-    held, owed = market.balance_sheet()
-    assert held == owed
+            claim = member_claim(session, owner)
+        assert claim is not None and claim["claimable"] == expected[owner.lower()] and claim["claimed"] == 0
+        assert verify_claim(claim["root"], (claim["account"], claim["cumulative"]), claim["proof"])
+        before = market.balance(owner)
+        market.claim(owner, claim["cumulative"], claim["proof"])  # both products in one claim
+        assert market.balance(owner) - before == expected[owner.lower()]
+
+    # Later periods: the next root is cumulative; members collect only the increment.
+    second = market.period()
+    market.add_usage(market.stream, stream_order, second, [(v5, OWNERS[1], 2)])
+    market.end_period(3)
+    index(market)
+    close_all(svc)
+    totals = owed(market)
+    assert totals[OWNERS[1].lower()] >= period_release(s, second, seconds) - 1
+    with pytest.raises(NotYetError):
+        svc.settle()
+    market.history.advance(MIN_ROOT_DELAY)
+    assert svc.settle().status == "accepted"
+    index(market)
+    for owner in (OWNERS[0], OWNERS[1], OWNERS[3]):
+        with session_scope(market.settings.database_url, read_only=True) as session:
+            claim = member_claim(session, owner)
+        assert claim is not None and claim["cumulative"] == totals[owner.lower()]
+        before = market.balance(owner)
+        market.claim(owner, claim["cumulative"], claim["proof"])
+        assert market.balance(owner) - before == claim["claimable"] > 0
+    for product in (market.stream, market.api):
+        assert (
+            market.market.takenMemberAmount(product).call()
+            <= market.market.vestedMemberAmount(product).call()
+        )
+    assert market.market.totalClaimed().call() == sum(totals.values()) == market.market.totalTaken().call()
+    assert svc.settle() is None  # nothing new
 
 
-def test_the_remainder_stays_in_the_pool_for_the_next_epoch(market):
+def test_a_revoked_root_changes_nothing_and_the_next_one_includes_it(market):
     svc = service(market)
-    first = market.epoch()
-    v1, _v2, _v3, v4, _v5 = market.history.vehicles
-    market.add_usage(market.api, first, [(v1, OWNERS[0], 1), (v4, OWNERS[3], 1), (v4, OWNERS[3], 1)])
-    market.end_epoch()
-    one = svc.close_epoch(market.api, first)
-    svc.submit(market.api, first)
-    pool_after = market.history.contract("Marketplace").functions.memberPool(market.api).call()
-    assert pool_after == one.remainder == one.pool - one.amount
-    second = market.epoch()
-    market.add_usage(market.api, second, [(v1, OWNERS[0], 1)], tag="b")
-    market.end_epoch()
-    two = svc.close_epoch(market.api, second)
-    assert two.pool == pool_after and two.amount == pool_after  # one member takes the carried rest
-    assert svc.submit(market.api, second).status == "settled"
+    v1 = market.history.vehicles[0]
+    market.add_usage(market.stream, market.orders["stream"], market.period(), [(v1, OWNERS[0], 1)])
+    market.end_period()
+    index(market)
+    close_all(svc)
+    with pytest.raises(NotYetError):
+        svc.settle()
+    revoked = svc.in_flight()
+    market.history.tx("Marketplace", "revokePendingRoot")
+    market.history.advance(MIN_ROOT_DELAY)
+    assert svc.settle().status == "revoked"  # the chain moved on: recorded
+    assert svc.settle() is None  # and nothing new to propose yet
+    with session_scope(market.settings.database_url, read_only=True) as session:
+        assert session.get(SettlementRoot, revoked.id).status == "revoked"
+    before = owed(market)
+    market.end_period()
+    index(market)
+    close_all(svc)
+    after = owed(market)
+    assert all(after[a] >= x for a, x in before.items())
+    with pytest.raises(NotYetError):
+        svc.settle()
+    market.history.advance(MIN_ROOT_DELAY)
+    view = svc.settle()
+    assert view.status == "accepted" and view.total == sum(after.values())
+    assert market.market.totalTaken().call() == view.total
 
 
-def test_duplicated_submits_running_at_once_settle_once(market):
+def test_a_period_closes_only_after_its_grace(market):
+    grace = 600
+    svc = Settlement(
+        connect(market.settings),
+        get_engine(market.settings.database_url),
+        market.settings.model_copy(update={"settlement_grace_seconds": grace}),
+    )
+    first = market.period()
+    market.end_period()
+    index(market)
+    assert svc.products_to_close() == []  # ended, but usage of its last seconds may still come
+    late = market.history.vehicles[0]
+    market.add_usage(market.stream, market.orders["stream"], first, [(late, OWNERS[0], 1)])
+    market.history.advance(grace)
+    index(market)
+    assert svc.products_to_close() == [market.stream, market.api]
+    close_all(svc)
+    release = period_release(market.vesting(market.orders["stream"]), first, market.settings.epoch_seconds)
+    assert owed(market)[OWNERS[0].lower()] >= release  # the late call's vehicle took the stream's period
+
+
+def test_two_workers_settling_at_once_propose_once(market):
     svc_a, svc_b = service(market), service(market)
-    epoch = market.epoch()
-    market.add_usage(market.api, epoch, [(market.history.vehicles[0], OWNERS[0], 5)])
-    market.end_epoch()
-    svc_a.close_epoch(market.api, epoch)
-    results = []
-    threads = [
-        threading.Thread(target=lambda s=s: results.append(s.submit(market.api, epoch)))
-        for s in (svc_a, svc_b)
-    ]
+    market.add_usage(
+        market.stream, market.orders["stream"], market.period(), [(market.history.vehicles[0], OWNERS[0], 5)]
+    )
+    market.end_period()
+    index(market)
+    close_all(svc_a)
+    errors: list[BaseException] = []
+
+    def run(svc: Settlement) -> None:
+        try:
+            svc.settle()
+        except NotYetError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (svc_a, svc_b)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert {r.status for r in results} == {"settled"}
-    assert len(market.settled_logs(market.api, epoch)) == 1
     with session_scope(market.settings.database_url, read_only=True) as session:
-        assert len(session.scalars(select(ChainTx)).all()) == 1
+        assert [t.status for t in session.scalars(select(ChainTx))] == ["mined"]
+        assert session.scalar(select(func.count()).select_from(SettlementRoot)) == 1
+    logs = market.history.contract("Marketplace").events.RootProposed().get_logs(from_block=0)
+    assert len(logs) == 1
 
 
-def test_a_settlement_the_chain_would_refuse_is_never_sent(market):
+def test_a_dropped_proposal_is_recorded_again_and_loses_nothing(market):
     svc = service(market)
-    epoch = market.epoch()
-    market.add_usage(market.api, epoch, [(market.history.vehicles[0], OWNERS[0], 5)])
-    market.end_epoch()
-    svc.close_epoch(market.api, epoch)
-    # Someone else settles a later epoch first: epoch `epoch` can no longer be settled.
-    market.history.tx("Marketplace", "settle", market.api, epoch + 5, 1, "0x" + "11" * 32)
-    nonce = market.history.w3.eth.get_transaction_count(ACCOUNTS[0])
-    view = svc.submit(market.api, epoch)
-    assert view.status == "failed" and "EpochNotIncreasing" in view.error
-    assert market.history.w3.eth.get_transaction_count(ACCOUNTS[0]) == nonce  # nothing sent
-    assert market.settled_logs(market.api, epoch) == []
+    market.add_usage(
+        market.stream, market.orders["stream"], market.period(), [(market.history.vehicles[0], OWNERS[0], 1)]
+    )
+    market.end_period()
+    index(market)
+    close_all(svc)
+    built = svc.build_root()
+    with session_scope(market.settings.database_url) as session:
+        root = session.get(SettlementRoot, built.id)
+        svc._record_propose(session, root)  # recorded (signed, nonce taken), not sent yet
+        nonce = session.get(ChainTx, root.propose_tx_id).nonce
+    # Before it is sent, the settler key spends that nonce elsewhere: the proposal can never be mined.
+    w3 = market.history.w3
+    w3.eth.send_transaction({"from": ACCOUNTS[0], "to": ACCOUNTS[1], "value": 1, "nonce": nonce})
+    assert svc.settle().status == "computed"  # dropped: back to computed, nothing else changed
     with session_scope(market.settings.database_url, read_only=True) as session:
-        assert session.scalars(select(ChainTx)).all() == []
-    later = market.epoch()
-    market.add_usage(market.api, later, [(market.history.vehicles[0], OWNERS[0], 5)], tag="x")
-    with pytest.raises(SettlementError, match="settled epoch"):
-        market.end_epoch() or svc.close_epoch(market.api, epoch + 1)
-
-
-def test_an_empty_epoch_sends_nothing(market):
-    svc = service(market)
-    epoch = market.epoch()
-    market.add_usage(market.api, epoch, [(market.history.vehicles[0], ZERO_ADDRESS, 5)])  # owner unknown
-    market.end_epoch()
-    view = svc.close_epoch(market.api, epoch)
-    assert view.status == "empty" and view.amount == 0
-    assert svc.submit(market.api, epoch).status == "empty"
-    assert market.settled_logs(market.api, epoch) == []
-
-
-def test_the_sweep_finds_ended_epochs_and_late_usage(market):
-    svc = service(market)
-    epoch = market.epoch()
-    market.add_usage(market.api, epoch, [(market.history.vehicles[0], OWNERS[0], 5)])
-    assert svc.pending_work() == ([], [])
-    market.end_epoch()
-    assert svc.pending_work() == ([(market.api, epoch)], [])
-    svc.close_epoch(market.api, epoch)
-    assert svc.pending_work() == ([], [(market.api, epoch)])
-    svc.submit(market.api, epoch)
-    market.add_usage(market.api, epoch, [(market.history.vehicles[0], OWNERS[0], 1)], tag="late")
-    market.end_epoch()
-    to_close, _ = svc.pending_work()
-    assert to_close == [(market.api, epoch + 1)]  # late rows go into the next epoch
-    with session_scope(market.settings.database_url, read_only=True) as session:
-        assert (
-            session.scalar(select(SettlementEpoch.status).where(SettlementEpoch.epoch == epoch)) == "settled"
-        )
+        assert [t.status for t in session.scalars(select(ChainTx).order_by(ChainTx.id))] == ["dropped"]
+    with pytest.raises(NotYetError):
+        svc.settle()  # recorded again with the next nonce, proposed
+    market.history.advance(MIN_ROOT_DELAY)
+    view = svc.settle()
+    assert view.id == built.id and view.status == "accepted" and view.total == built.total
+    assert market.market.totalTaken().call() == built.total

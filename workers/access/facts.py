@@ -120,6 +120,7 @@ def _order_facts(row: Order) -> OrderFacts:
         quantity=int(row.quantity),
         starts_at=int(row.starts_at or 0),
         ends_at=int(row.ends_at),
+        refunded_at=None if row.refunded_at is None else int(row.refunded_at),
     )
 
 

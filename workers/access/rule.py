@@ -65,6 +65,13 @@ class OrderFacts:
     quantity: int
     starts_at: int
     ends_at: int
+    #: When its buyer took back the unvested remainder (Refunded); None: never.
+    refunded_at: int | None = None
+
+    @property
+    def ended_at(self) -> int:
+        """When the order stops serving: its end, or its refund if that came first."""
+        return self.ends_at if self.refunded_at is None else min(self.ends_at, self.refunded_at)
 
     def months(self) -> int:
         """Whole months a (bundle) subscription runs; at least one."""
@@ -213,6 +220,7 @@ _FAILURE_ORDER = (
     "signal_not_permitted",
     "credits_exhausted",
     "order_expired",
+    "order_refunded",
     "product_inactive",
     "operator_inactive",
 )
@@ -235,13 +243,27 @@ def _entitlement_failure(
             f"order {ent.order.order_id}'s terms for product {ent.product_id} do not cover these signals",
         )
     order = ent.order
+    ended = _order_ended(order, now)
+    if ended is not None:
+        return ended
+    if purpose == Purpose.CALL and facts.credits_left(ent) <= 0:
+        return refuse("credits_exhausted", f"order {order.order_id} has no calls left")
+    return None
+
+
+def _order_ended(order: OrderFacts, now: int) -> Decision | None:
+    """Why the order serves nothing now: refunded (`order_refunded`; the refund also moved
+    its endsAt to the refund's time), or not started or past its end (`order_expired`)."""
+    if order.refunded_at is not None and now >= order.refunded_at:
+        return refuse(
+            "order_refunded",
+            f"order {order.order_id} was refunded to its buyer at {order.refunded_at} (now {now})",
+        )
     if now < order.starts_at or now >= order.ends_at:
         return refuse(
             "order_expired",
             f"order {order.order_id} runs from {order.starts_at} to {order.ends_at} (now {now})",
         )
-    if purpose == Purpose.CALL and facts.credits_left(ent) <= 0:
-        return refuse("credits_exhausted", f"order {order.order_id} has no calls left")
     return None
 
 

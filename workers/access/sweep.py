@@ -1,6 +1,7 @@
 """access.sweep: expires orders and credits.
 
-Credits of ended orders are zeroed (one UPDATE). Every ended order still in force on chain
+Credits of ended orders (credits expire: an Api order ends `validitySeconds` after its
+purchase) and of refunded orders are zeroed (one UPDATE). Every ended order still in force on chain
 gets `Marketplace.expireOrder(orderId)` (permissionless), which releases its units from the
 buyer's Staking usage so the lockup curve follows consumption. Transactions go through the
 workers' recorded-nonce sender: a crashed or repeated sweep re-sends the same transaction
@@ -12,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from workers.chain.outbox import TxRevertError, TxSender
@@ -41,10 +42,12 @@ class SweepReport:
 
 
 def expire_credits(session: Session, now: int) -> int:
-    """Zeroes the counters of orders that ended at or before `now`; how many."""
+    """Zeroes the counters of orders that ended or were refunded at or before `now`; how many."""
+    refunded = select(Order.order_id).where(Order.refunded_at.is_not(None), Order.refunded_at <= now)
+    ended = and_(ApiCredit.expires_at > 0, ApiCredit.expires_at <= now)
     result = session.execute(
         update(ApiCredit)
-        .where(ApiCredit.expired.is_(False), ApiCredit.expires_at > 0, ApiCredit.expires_at <= now)
+        .where(ApiCredit.expired.is_(False), or_(ended, ApiCredit.order_id.in_(refunded)))
         .values(expired=True, remaining=0)
         .execution_options(synchronize_session=False)
     )

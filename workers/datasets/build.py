@@ -30,7 +30,7 @@ from workers.access import (
 from workers.access.facts import FactsCache, IndexedFacts, StakingCheck
 from workers.datasets.privacy import Mechanism, mechanism_for, metric_bounds
 from workers.db.gateway import DatasetJob, VehicleProfile
-from workers.ledger import UsageKind, epoch_of, record_usage
+from workers.ledger import UsageKind, period_of, record_usage
 from workers.signals import store
 from workers.signals.catalogue import signal_bit
 
@@ -178,16 +178,16 @@ def _record_rows(
     vehicles: list[int],
     epoch_seconds: int,
 ) -> None:
-    epoch = epoch_of(facts.now(), epoch_seconds)
+    period = period_of(facts.now(), epoch_seconds)
     for vehicle_id in vehicles:
         record_usage(
             session,
             UsageKind.DATASET,
-            (job.id, vehicle_id),
             product_id=ent.consent_id,
+            order_id=ent.order.order_id,
             vehicle_id=vehicle_id,
             owner=facts.vehicle_owner(vehicle_id),
-            epoch=epoch,
+            period=period,
         )
 
 

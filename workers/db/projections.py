@@ -289,6 +289,8 @@ class Product(Base):
     min_cohort: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     terms_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
     terms_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Api: how long bought credits stay valid (Terms.validitySeconds); 0 for other kinds.
+    validity_seconds: Mapped[int | None] = mapped_column(UInt, nullable=True)
     created_block: Mapped[int] = mapped_column(BigInteger)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
@@ -311,6 +313,8 @@ class ProductTerms(Base):
     min_cohort: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     terms_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
     terms_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Api: how long bought credits stay valid (Terms.validitySeconds); 0 for other kinds.
+    validity_seconds: Mapped[int | None] = mapped_column(UInt, nullable=True)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -361,7 +365,10 @@ class DemandSignal(Base):
 
 
 class Order(Base):
-    """Orders (OrderPlaced) with the buyer's declared use (a permittedUses bit index)."""
+    """Orders (OrderPlaced) with the buyer's declared use (a permittedUses bit index), the
+    vesting of their member share (OrderVesting, SPEC15 §3) and their refund (Refunded).
+
+    An order ends for the gateway at min(ends_at, refunded_at)."""
 
     __tablename__ = "orders"
 
@@ -384,6 +391,19 @@ class Order(Base):
     to_operator: Mapped[int | None] = mapped_column(UInt, nullable=True)
     to_broker: Mapped[int | None] = mapped_column(UInt, nullable=True)
     to_treasury: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    #: The terms version the order was bought under (OrderVesting's view, Terms at purchase).
+    terms_version: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    #: The member share released linearly from vest_starts_at to vest_ends_at (OrderVesting);
+    #: a dataset's vests all at once at delivery (both times 0 until then).
+    member_share: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    vest_starts_at: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    vest_ends_at: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    #: Dataset orders: when the settler delivered it (DatasetDelivered) and the result's hash.
+    delivered_at: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    result_hash: Mapped[str | None] = mapped_column(Bytes32, nullable=True)
+    #: When the buyer took back the unvested remainder (Refunded), and how much.
+    refunded_at: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    refunded_amount: Mapped[int | None] = mapped_column(UInt, nullable=True)
     tx_hash: Mapped[str] = mapped_column(Bytes32)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
@@ -398,18 +418,6 @@ class Steward(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
-class MemberPool(Base):
-    """Marketplace.memberPool per product: members' shares of sales (PaymentSplit) not yet
-    moved into a settled epoch (Settled), and the last epoch settled."""
-
-    __tablename__ = "member_pools"
-
-    product_id: Mapped[int] = mapped_column(UInt, primary_key=True)
-    pool: Mapped[int] = mapped_column(UInt)
-    last_epoch: Mapped[int] = mapped_column(UInt)
-    block_number: Mapped[int] = mapped_column(BigInteger)
-
-
 class Earnings(Base):
     """Marketplace.claimable: operators' and brokers' shares not yet withdrawn."""
 
@@ -420,18 +428,47 @@ class Earnings(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
-class SettledEpoch(Base):
-    """Member-pool epochs settled on chain (Settled)."""
+class MarketRoot(Base):
+    """Cumulative member roots proposed on chain (RootProposed), pending until accepted
+    (RootAccepted) or revoked (RootRevoked); a newer proposal replaces a pending one. The last
+    `accepted` root is THE root members claim against (SPEC15 §4)."""
 
-    __tablename__ = "settled_epochs"
+    __tablename__ = "market_roots"
+
+    root: Mapped[str] = mapped_column(Bytes32, primary_key=True)
+    #: `pending` | `accepted` | `revoked` | `replaced` (see ROOT_STATUSES in the indexer).
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    claimable_at: Mapped[int] = mapped_column(UInt)
+    #: Hash of the off-chain file with every leaf (for anyone to rebuild the tree).
+    data_hash: Mapped[str] = mapped_column(Bytes32)
+    #: JSON list of the product ids the root takes from, ascending.
+    product_ids: Mapped[str] = mapped_column(Text)
+    #: JSON list of decimal strings: what all roots up to this one take from each product.
+    cumulative_taken: Mapped[str] = mapped_column(Text)
+    #: Marketplace.totalTaken once accepted.
+    total_taken: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    tx_hash: Mapped[str] = mapped_column(Bytes32)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProductTaken(Base):
+    """Marketplace.takenMemberAmount per product: what accepted roots take from its vested
+    member pool in total (RootAccepted with the root's arrays)."""
+
+    __tablename__ = "product_taken"
 
     product_id: Mapped[int] = mapped_column(UInt, primary_key=True)
-    epoch: Mapped[int] = mapped_column(UInt, primary_key=True)
-    amount: Mapped[int] = mapped_column(UInt)
-    members_root: Mapped[str] = mapped_column(Bytes32)
-    #: Paid out of it so far (Claimed).
-    claimed: Mapped[int | None] = mapped_column(UInt, nullable=True)
-    tx_hash: Mapped[str] = mapped_column(Bytes32)
+    taken: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class MemberClaim(Base):
+    """Marketplace.claimed per account: the cumulative amount paid to it (Claimed)."""
+
+    __tablename__ = "member_claims"
+
+    account: Mapped[str] = mapped_column(Address, primary_key=True)
+    claimed: Mapped[int] = mapped_column(UInt)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -442,10 +479,9 @@ class Claim(Base):
 
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     log_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    product_id: Mapped[int] = mapped_column(UInt)
-    epoch: Mapped[int] = mapped_column(UInt)
     account: Mapped[str] = mapped_column(Address, index=True)
+    #: The leaf's cumulative amount the claim proved.
+    cumulative: Mapped[int] = mapped_column(UInt)
+    #: What it paid: cumulative - claimed before.
     amount: Mapped[int] = mapped_column(UInt)
     tx_hash: Mapped[str] = mapped_column(Bytes32)
-
-    __table_args__ = (Index("ix_claims_product_epoch_account", "product_id", "epoch", "account"),)

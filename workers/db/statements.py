@@ -28,33 +28,43 @@ def upsert(
     key: Sequence[str] | None = None,
     update: Sequence[str] = (),
     if_newer: str | None = None,
+    add: Sequence[str] = (),
 ) -> Insert:
     """INSERT … ON CONFLICT (`key`) DO UPDATE SET each `update` column to the new row's, or
-    DO NOTHING when `update` is empty, in the SQL of the database `bind` talks to. Execute it
+    DO NOTHING when `update` and `add` are empty, in the SQL of the database `bind` talks to. Execute it
     with the row (or a list of rows) as parameters.
 
     `key`: the unique columns a conflict is on (default: the primary key). `if_newer`: a
     column whose stored value must not be above the new row's for the update to happen (a row
-    never moves back). One statement per shape, built once: callers on hot paths pay a lookup."""
+    never moves back). `add`: columns the new row's value is added to (a
+    counter). One statement per shape, built once: callers on hot paths pay a lookup."""
     core = table if isinstance(table, Table) else table.__table__
     assert isinstance(core, Table)
     dialect = (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
     columns = tuple(key) if key is not None else tuple(c.name for c in core.primary_key.columns)
-    return _upsert(dialect, core, columns, tuple(update), if_newer)
+    return _upsert(dialect, core, columns, tuple(update), if_newer, tuple(add))
 
 
 @cache
-def _upsert(
-    dialect: str, table: Table, key: tuple[str, ...], update: tuple[str, ...], if_newer: str | None
+def _upsert(  # noqa: PLR0917 - positional: the cache key
+    dialect: str,
+    table: Table,
+    key: tuple[str, ...],
+    update: tuple[str, ...],
+    if_newer: str | None,
+    add: tuple[str, ...] = (),
 ) -> Insert:
     if dialect not in _INSERTS:
         raise RuntimeError(f"unsupported database {dialect}: the workers run on SQLite or PostgreSQL")
     statement = _INSERTS[dialect](table)
-    if not update:
+    if not update and not add:
         return statement.on_conflict_do_nothing(index_elements=list(key))
     return statement.on_conflict_do_update(
         index_elements=list(key),
-        set_={c: statement.excluded[c] for c in update},
+        set_={
+            **{c: statement.excluded[c] for c in update},
+            **{c: table.c[c] + statement.excluded[c] for c in add},
+        },
         where=None if if_newer is None else table.c[if_newer] <= statement.excluded[if_newer],
     )
 

@@ -70,4 +70,4 @@ def spend_credit(session: Session, ent: Entitlement) -> int | None:
 
 def in_spending_order(entitlements: tuple[Entitlement, ...]) -> list[Entitlement]:
     """The order in which entitlements pay for a call: the earliest-ending order first."""
-    return sorted(entitlements, key=lambda e: (e.order.ends_at, e.order.order_id))
+    return sorted(entitlements, key=lambda e: (e.order.ended_at, e.order.order_id))

@@ -22,6 +22,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "no_order": (403, "No live order for this product"),
     "credits_exhausted": (402, "API credits exhausted"),
     "order_expired": (403, "The order has expired"),
+    "order_refunded": (403, "The order was refunded to its buyer"),
     "product_inactive": (403, "The product is inactive"),
     "operator_inactive": (403, "The product's operator is not an active Operator"),
     "buyer_inactive": (403, "The buyer is not an active (whitelisted and staked) Consumer or Broker"),

@@ -37,6 +37,8 @@ class Terms(BaseModel):
     min_cohort: int | None
     terms_hash: str | None
     terms_uri: str | None
+    #: Api: how long bought credits stay valid, in seconds (0 for every other kind).
+    validity_seconds: int | None
 
 
 class ProductView(BaseModel):
@@ -69,6 +71,7 @@ def _terms(row: Product) -> Terms:
         min_cohort=row.min_cohort,
         terms_hash=row.terms_hash,
         terms_uri=row.terms_uri,
+        validity_seconds=row.validity_seconds,
     )
 
 

@@ -1,5 +1,6 @@
-"""Order-scoped endpoints: the live stream of a Stream (or bundle) order, and the one-off
-dataset of a Dataset (or bundle) order."""
+"""Order-scoped endpoints: an order's state as the chain has it (vesting of its member share,
+delivery, refund), the live stream of a Stream (or bundle) order, and the one-off dataset of a
+Dataset (or bundle) order."""
 
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from workers.access import Purpose, may_use_order
+from workers.access.facts import indexed_head
 from workers.datasets.build import DatasetRequest, choose_entitlement, cohort, enough_vehicles
 from workers.datasets.privacy import budget_of, spend
 from workers.db.gateway import DatasetJob
+from workers.db.projections import Order, Product
 from workers.gateway.deps import Caller, read_session, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.streams import StreamPlan, StreamRequest, plan, stream_events
 from workers.gateway.tasks import send_task
-from workers.protocol import UINT256_MAX
+from workers.protocol import DATASET_DELIVERY_WINDOW, UINT256_MAX, Kind
+from workers.protocol.vesting import released
 from workers.signals.catalogue import signal_bit
 
 router = APIRouter(tags=["orders"])
@@ -46,6 +50,126 @@ class DatasetJobView(BaseModel):
     epsilon_remaining: float
     #: The release (workers/datasets/privacy.py): noisy rows and their epsilon and noise scales.
     result: dict[str, Any] | None = None
+
+
+class VestingView(BaseModel):
+    """How the order's member share is released to members (SPEC15 §3), amounts in base units
+    (decimal strings). A dataset order vests nothing until delivered (both times 0), then all."""
+
+    member_share: str | None
+    vest_starts_at: int | None
+    vest_ends_at: int | None
+    #: Released to members so far (at `as_of`), stopping at a refund.
+    released: str | None
+    #: Still to be released: what a refund would pay back now.
+    unvested: str | None
+
+
+class OrderView(BaseModel):
+    order_id: int
+    product_id: int
+    kind: str | None
+    buyer: str
+    broker: str
+    quantity: int
+    paid: str
+    use: int
+    #: The terms version the order was bought under.
+    terms_version: int | None
+    starts_at: int | None
+    ends_at: int
+    #: `active`, `ended`, `refunded` (from `refunded_at` on) or `awaiting_delivery` (a dataset).
+    status: str
+    #: Counts in its buyer's lockup until expired or refunded.
+    in_force: bool | None
+    vesting: VestingView
+    delivered_at: int | None
+    result_hash: str | None
+    refunded_at: int | None
+    refunded_amount: str | None
+    #: Why its buyer may call `Marketplace.refund` now, as the index sees it (`product_inactive`,
+    #: `terms_changed`, `not_delivered`); the chain decides (it also refunds after a slash).
+    refundable: list[str]
+    #: The chain time the view is computed at (the indexed block's, or the wall's if later).
+    as_of: int
+
+
+def _order_status(order: Order, kind: Kind | None, now: int) -> str:
+    if order.refunded_at is not None and now >= order.refunded_at:
+        return "refunded"
+    if now >= order.ends_at:
+        return "ended"
+    if kind == Kind.DATASET and order.delivered_at is None:
+        return "awaiting_delivery"
+    return "active"
+
+
+def _refundable(
+    order: Order, product: Product | None, kind: Kind | None, unvested: int, now: int
+) -> list[str]:
+    if order.refunded_at is not None or unvested == 0 or product is None:
+        return []
+    reasons = []
+    if not product.active:
+        reasons.append("product_inactive")
+    if order.terms_version is not None and int(product.version) != int(order.terms_version):
+        reasons.append("terms_changed")
+    started = order.starts_at or 0
+    if kind == Kind.DATASET and order.delivered_at is None and now >= started + DATASET_DELIVERY_WINDOW:
+        reasons.append("not_delivered")
+    return reasons
+
+
+def order_view(order: Order, product: Product | None, now: int) -> OrderView:
+    """The order as the index has it, its vesting computed at `now` exactly as the chain does."""
+    kind = Kind(product.kind) if product is not None else None
+    share = None if order.member_share is None else int(order.member_share)
+    released_now = unvested = None
+    if share is not None and order.vest_starts_at is not None and order.vest_ends_at is not None:
+        refunded = None if order.refunded_at is None else int(order.refunded_at)
+        released_now = released(share, int(order.vest_starts_at), int(order.vest_ends_at), now, refunded)
+        unvested = 0 if refunded is not None else share - released_now
+    return OrderView(
+        order_id=int(order.order_id),
+        product_id=int(order.product_id),
+        kind=None if kind is None else kind.name.title(),
+        buyer=order.buyer,
+        broker=order.broker,
+        quantity=int(order.quantity),
+        paid=str(order.paid),
+        use=int(order.use),
+        terms_version=None if order.terms_version is None else int(order.terms_version),
+        starts_at=None if order.starts_at is None else int(order.starts_at),
+        ends_at=int(order.ends_at),
+        status=_order_status(order, kind, now),
+        in_force=order.in_force,
+        vesting=VestingView(
+            member_share=None if share is None else str(share),
+            vest_starts_at=None if order.vest_starts_at is None else int(order.vest_starts_at),
+            vest_ends_at=None if order.vest_ends_at is None else int(order.vest_ends_at),
+            released=None if released_now is None else str(released_now),
+            unvested=None if unvested is None else str(unvested),
+        ),
+        delivered_at=None if order.delivered_at is None else int(order.delivered_at),
+        result_hash=order.result_hash,
+        refunded_at=None if order.refunded_at is None else int(order.refunded_at),
+        refunded_amount=None if order.refunded_amount is None else str(order.refunded_amount),
+        refundable=_refundable(order, product, kind, unvested or 0, now),
+        as_of=now,
+    )
+
+
+@router.get("/v1/orders/{orderId}", response_model=OrderView, responses=problem_responses(404, 422))
+def get_order(request: Request, order_id: OrderId) -> OrderView:
+    """An order as the chain has it (public, as its events are): what was paid, under which
+    terms version, how much of its member share has vested, its delivery and refund."""
+    with read_session(state_of(request)) as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            raise Problem("not_found", f"no order {order_id}")
+        product = session.get(Product, order.product_id)
+        now = max(int(time.time()), indexed_head(session).timestamp)
+        return order_view(order, product, now)
 
 
 def _stream_plan(request: Request, caller: str, stream: StreamRequest) -> StreamPlan:

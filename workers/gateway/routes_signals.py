@@ -19,7 +19,7 @@ from workers.gateway.credits import in_spending_order, spend_credit
 from workers.gateway.deps import Caller, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.state import GatewayState
-from workers.ledger import UsageKind, epoch_of, record_usage
+from workers.ledger import UsageKind, period_of, record_usage
 from workers.protocol import UINT256_MAX
 from workers.protocol.permissions import LOCATION, TELEMETRY, VIN
 from workers.signals import store
@@ -119,12 +119,11 @@ def _metered(
         record_usage(
             session,
             UsageKind.API,
-            # the n-th credit of an order is spent once: a natural idempotency key
-            (ent.order.order_id, ent.product_id, left),
             product_id=ent.consent_id,
+            order_id=ent.order.order_id,
             vehicle_id=vehicle_id,
             owner=facts.vehicle_owner(vehicle_id),
-            epoch=epoch_of(facts.now(), state.settings.epoch_seconds),
+            period=period_of(facts.now(), state.settings.epoch_seconds),
         )
         state.metrics.credits_spent.inc()
         return signals, left

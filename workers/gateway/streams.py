@@ -32,7 +32,7 @@ from workers.access.facts import IndexedFacts
 from workers.db.gateway import VehicleProfile
 from workers.gateway.deps import index_refusal
 from workers.gateway.state import GatewayState
-from workers.ledger import UsageKind, epoch_of, record_usage
+from workers.ledger import UsageKind, period_of, record_usage
 from workers.protocol.permissions import LOCATION, TELEMETRY
 from workers.signals import store
 from workers.signals.catalogue import signal_bit
@@ -121,11 +121,11 @@ def _record_member_day(
     record_usage(
         session,
         UsageKind.STREAM,
-        (ent.order.order_id, ent.product_id, vehicle_id, now // DAY),
         product_id=ent.consent_id,
+        order_id=ent.order.order_id,
         vehicle_id=vehicle_id,
         owner=owner,
-        epoch=epoch_of(now, state.settings.epoch_seconds),
+        period=period_of(now, state.settings.epoch_seconds),
     )
 
 

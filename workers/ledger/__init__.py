@@ -1,32 +1,24 @@
 """The usage ledger: the hinge between serving members' data and paying them (DESIGN.md §4).
 
-Serving records: the gateway's metered calls, streams' member-days and datasets' rows each
-count one contribution through `record_usage`, once (one idempotency key per contribution).
-Paying takes: settlement finds the ended epochs with usage (`latest_untaken_epochs`) and takes
-an epoch's contributions (`take_usage`). Members read what they can claim from settled epochs
-(`unclaimed_claims`).
+Serving counts: the gateway's metered calls, streams' member-days and datasets' rows each add
+to the counter of (product, order, vehicle, period, owner) through `record_usage`. Paying
+reads: settlement aggregates a closed period's counters per order (`served_in`). Members read
+what they can claim under the accepted cumulative root (`member_claim`).
 
-    epoch = floor(timestamp / EPOCH_SECONDS)
+    period = floor(timestamp / EPOCH_SECONDS)
 """
 
 from __future__ import annotations
 
-from workers.ledger.claims import unclaimed_claims
-from workers.ledger.usage import (
-    Contribution,
-    UsageKind,
-    epoch_of,
-    latest_untaken_epochs,
-    record_usage,
-    take_usage,
-)
+from workers.ledger.claims import member_claim
+from workers.ledger.usage import Served, UsageKind, period_of, periods_with_usage, record_usage, served_in
 
 __all__ = [
-    "Contribution",
+    "Served",
     "UsageKind",
-    "epoch_of",
-    "latest_untaken_epochs",
+    "member_claim",
+    "period_of",
+    "periods_with_usage",
     "record_usage",
-    "take_usage",
-    "unclaimed_claims",
+    "served_in",
 ]

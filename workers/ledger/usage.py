@@ -1,104 +1,113 @@
-"""Usage rows: one contribution of one vehicle's data to a product in an epoch, written once
-by whoever served it and taken once by the settlement of that epoch (table `usage`,
-`workers.db.settlement.Usage`)."""
+"""Usage counters: what each vehicle served each order of a product in each period, written by
+whoever served it (table `usage_counters`, `workers.db.settlement.UsageCounter`) and read,
+aggregated in SQL, by the settlement of the period."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workers.db import for_update, upsert
-from workers.db.settlement import Usage
+from workers.db import upsert
+from workers.db.settlement import UsageCounter
 from workers.protocol import ZERO_ADDRESS
-
-#: Rows marked as taken per UPDATE (keeps each statement's parameter list bounded).
-_TAKE_CHUNK = 1_000
 
 
 class UsageKind(StrEnum):
-    """What a usage row counts (DESIGN.md §4, member shares)."""
+    """What a counter counts (DESIGN.md §4, member shares)."""
 
-    #: A member-day: one vehicle served on a stream on one day.
+    #: A member-day: one vehicle served on a stream in a period, counted once.
     STREAM = "stream"
-    #: One metered call answered with the vehicle's data.
+    #: Metered calls answered with the vehicle's data: each adds its units.
     API = "api"
-    #: One vehicle's contribution to a published dataset.
+    #: One vehicle's contribution to a dataset, counted once.
     DATASET = "dataset"
 
 
 @dataclass(frozen=True)
-class Contribution:
-    """Units one vehicle contributed while `owner` owned it (one or more usage rows)."""
+class Served:
+    """Units one vehicle served one order in a period, paid to `owner` (the owner recorded
+    with the usage; the zero address when it was unknown: counted, paid to nobody)."""
 
     vehicle_id: int
     owner: str
     units: int
 
 
-def epoch_of(timestamp: int, epoch_seconds: int) -> int:
-    """The settlement epoch a moment falls in: floor(timestamp / EPOCH_SECONDS)."""
-    return timestamp // epoch_seconds
+#: Kinds counted once per (order, vehicle, period) however often they are recorded.
+ONCE_PER_PERIOD = frozenset({UsageKind.STREAM, UsageKind.DATASET})
+
+
+def period_of(timestamp: int, period_seconds: int) -> int:
+    """The settlement period a moment falls in: floor(timestamp / EPOCH_SECONDS)."""
+    return timestamp // period_seconds
 
 
 def record_usage(
     session: Session,
     kind: UsageKind,
-    key: Sequence[object],
     *,
     product_id: int,
+    order_id: int,
     vehicle_id: int,
     owner: str | None,
-    epoch: int,
+    period: int,
     units: int = 1,
 ) -> None:
-    """Counts, in the caller's transaction, one contribution of `vehicle_id`'s data to the
-    member pool of `product_id` in `epoch`, to be paid to `owner` (the vehicle's owner when it
-    was served; None when unknown: counted, paid to nobody).
+    """Counts, in the caller's transaction, that `vehicle_id` served order `order_id` of
+    `product_id` (the product the vehicle consented to) in `period`, to be paid to `owner`
+    (the vehicle's owner when served; None when unknown: counted, paid to nobody).
 
-    `key` names the contribution among those of its kind (an order's n-th credit, an order's
-    vehicle-day, a job's vehicle): `kind:part:part…` is the row's idempotency key, and
-    recording the same contribution again changes nothing."""
+    Metered calls (API) add `units`; stream member-days and dataset rows (STREAM, DATASET)
+    count `units` once per (order, vehicle, period, owner): a retry changes nothing."""
+    if units <= 0:
+        raise ValueError(f"usage counts positive units, not {units}")
+    once = kind in ONCE_PER_PERIOD
     session.connection().execute(
-        upsert(session, Usage, key=("source",)),
+        upsert(session, UsageCounter, add=() if once else ("units",)),
         {
             "product_id": product_id,
-            "epoch": epoch,
+            "order_id": order_id,
             "vehicle_id": vehicle_id,
-            "owner": owner or ZERO_ADDRESS,
+            "period": period,
+            "owner": (owner or ZERO_ADDRESS).lower(),
             "units": units,
-            "kind": kind.value,
-            "source": ":".join((kind.value, *map(str, key))),
-            "included": False,
         },
     )
 
 
-def latest_untaken_epochs(session: Session, before_epoch: int) -> dict[int, int]:
-    """Per product with usage not yet taken in epochs before `before_epoch`: the latest such
-    epoch."""
+def served_in(session: Session, product_id: int, period: int) -> dict[int, list[Served]]:
+    """Per order of `product_id`: the vehicles that served it in `period`, with their units
+    summed in SQL per (order, vehicle, owner)."""
     rows = session.execute(
-        select(Usage.product_id, func.max(Usage.epoch))
-        .where(Usage.included.is_(False), Usage.epoch < before_epoch)
-        .group_by(Usage.product_id)
-    ).all()
-    return {int(product_id): int(epoch) for product_id, epoch in rows}
-
-
-def take_usage(session: Session, product_id: int, epoch: int) -> list[Contribution]:
-    """The committed usage of `product_id` up to `epoch` not taken yet (rows of earlier epochs
-    that arrived after those were settled included), marked as taken in the caller's
-    transaction: each row is taken by one settlement, once."""
-    query = select(Usage.id, Usage.vehicle_id, Usage.owner, Usage.units).where(
-        Usage.product_id == product_id, Usage.epoch <= epoch, Usage.included.is_(False)
-    )
-    rows = session.execute(for_update(query)).all()
-    ids = [r.id for r in rows]
-    for start in range(0, len(ids), _TAKE_CHUNK):
-        session.execute(
-            update(Usage).where(Usage.id.in_(ids[start : start + _TAKE_CHUNK])).values(included=True)
+        select(
+            UsageCounter.order_id, UsageCounter.vehicle_id, UsageCounter.owner, func.sum(UsageCounter.units)
         )
-    return [Contribution(r.vehicle_id, r.owner, r.units) for r in rows]
+        .where(UsageCounter.product_id == product_id, UsageCounter.period == period)
+        .group_by(UsageCounter.order_id, UsageCounter.vehicle_id, UsageCounter.owner)
+        .order_by(UsageCounter.order_id, UsageCounter.vehicle_id, UsageCounter.owner)
+    ).all()
+    served: dict[int, list[Served]] = defaultdict(list)
+    for order_id, vehicle_id, owner, units in rows:
+        served[int(order_id)].append(Served(int(vehicle_id), owner, int(units)))
+    return dict(served)
+
+
+def periods_with_usage(session: Session, product_id: int, from_period: int, to_period: int) -> list[int]:
+    """The periods in [from_period, to_period) in which `product_id` served anything."""
+    return [
+        int(p)
+        for p in session.scalars(
+            select(UsageCounter.period)
+            .where(
+                UsageCounter.product_id == product_id,
+                UsageCounter.period >= from_period,
+                UsageCounter.period < to_period,
+            )
+            .distinct()
+            .order_by(UsageCounter.period)
+        )
+    ]

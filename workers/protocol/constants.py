@@ -18,9 +18,25 @@ DIMO = 10**18
 
 #: Marketplace.MONTH: seconds in the month streams and bundles are sold by (30 days).
 MONTH_SECONDS = 30 * 86_400
-#: Marketplace.NO_END: the end of orders that do not expire (credits, datasets); also a key's
-#: `expiresAt` that never comes (IVehicleId.grant).
+#: A key's `expiresAt` that never comes (IVehicleId.grant). No order is endless any more.
 NO_END = UINT64_MAX
+#: One day in seconds: the grid vesting ends are rounded up to (Marketplace DAY).
+DAY_SECONDS = 86_400
+#: DataProducts.MIN_CREDIT_VALIDITY / MAX_CREDIT_VALIDITY: how long Api credits may stay valid.
+MIN_CREDIT_VALIDITY = DAY_SECONDS
+MAX_CREDIT_VALIDITY = 730 * DAY_SECONDS
+#: The credit validity `terms()` gives Api products unless told otherwise (off-chain default).
+DEFAULT_CREDIT_VALIDITY = MONTH_SECONDS
+#: Marketplace.DATASET_TERM: a dataset order ends this long after its purchase.
+DATASET_TERM_SECONDS = 30 * DAY_SECONDS
+#: Marketplace.DATASET_DELIVERY_WINDOW: undelivered after this long, its buyer may refund.
+DATASET_DELIVERY_WINDOW = 7 * DAY_SECONDS
+#: Marketplace PRECISION: member shares vest in units of 1e-18 wei (SPEC15 §3).
+VESTING_PRECISION = 10**18
+#: Marketplace MIN_ROOT_DELAY / MAX_ROOT_DELAY / the default: how long a root stays pending.
+MIN_ROOT_DELAY = 3_600
+MAX_ROOT_DELAY = 7 * DAY_SECONDS
+DEFAULT_ROOT_DELAY = DAY_SECONDS
 
 #: MarketMath.MAX_BPS: basis points in a whole (shares and the fee add up to this).
 MAX_BPS = 10_000
@@ -39,9 +55,10 @@ MINTER_ROLE = keccak(text="MINTER_ROLE")
 SLASHER_ROLE = keccak(text="SLASHER_ROLE")
 #: May record buyers' usage on Staking (the Marketplace).
 MARKET_ROLE = keccak(text="MARKET_ROLE")
-#: May settle member-pool epochs (the workers' hot wallet).
+#: May propose member roots and deliver datasets (the workers' hot wallet).
 SETTLER_ROLE = keccak(text="SETTLER_ROLE")
-#: May pause guarded entry points once, for at most 14 days, until the DAO re-arms it.
+#: May pause guarded entry points once, for at most 14 days, until the DAO re-arms it;
+#: may revoke a pending member root (with the DAO).
 GUARDIAN_ROLE = keccak(text="GUARDIAN_ROLE")
 #: Every role id by the name the contracts expose it under.
 ROLE_IDS = {

@@ -8,6 +8,7 @@ from typing import Any
 
 from eth_utils import keccak
 
+from workers.protocol.constants import DEFAULT_CREDIT_VALIDITY
 from workers.protocol.enums import Kind, Use, uses_mask
 from workers.protocol.permissions import LOCATION, TELEMETRY
 
@@ -24,6 +25,7 @@ FIELDS = (
     "minCohort",
     "termsHash",
     "termsURI",
+    "validitySeconds",
 )
 
 
@@ -31,7 +33,8 @@ def terms(kind: int, price: int, **fields: Any) -> tuple:
     """IDataProducts.Terms as an ABI tuple; `fields` override by Solidity name. Unnamed: 70% to
     members, 20% operator, 5% broker (the deployment's protocol fee is the other 5%), insurance
     permitted, telemetry and location required, 60 s refresh, a cohort of 1 for datasets and
-    bundles (0 otherwise), and a terms hash and URI derived from kind and price."""
+    bundles (0 otherwise), a terms hash and URI derived from kind and price, and credits valid
+    for DEFAULT_CREDIT_VALIDITY (Api; validitySeconds is 0 for every other kind)."""
     unknown = set(fields) - set(FIELDS)
     if unknown:
         raise TypeError(f"not a Terms field: {', '.join(sorted(unknown))}")
@@ -47,6 +50,7 @@ def terms(kind: int, price: int, **fields: Any) -> tuple:
         "minCohort": 1 if kind in (Kind.DATASET, Kind.BUNDLE) else 0,
         "termsHash": keccak(text=f"terms {kind} {price}"),
         "termsURI": f"ipfs://terms/{kind}/{price}",
+        "validitySeconds": DEFAULT_CREDIT_VALIDITY if kind == Kind.API else 0,
         **fields,
     }
     return tuple(values[name] for name in FIELDS)

@@ -1,21 +1,39 @@
-"""Revenue settlement to members (DESIGN.md §4): an ended epoch's usage taken from the ledger
-(`workers.ledger`), Merkle trees of members' shares, and exactly-once `Marketplace.settle`
-transactions.
+"""Revenue settlement to members (DESIGN.md §4): each order's vested member share paid, period
+by period, to the vehicles that served it (`shares.py`, from the usage counters of
+`workers.ledger`); one cumulative Merkle root over everything owed, proposed and accepted on
+chain through exactly-once transactions (`roots.py`).
 
-    close_epoch(product, epoch) → usage taken, shares, root and proofs stored (nothing sent)
-    submit(product, epoch)      → settle sent with a recorded nonce, confirmed
+    close_periods(product) → ended periods closed into the accounting (one DB transaction)
+    build_root()           → leaves, proofs, takes and data hash stored (nothing sent)
+    advance(root)          → proposeRoot sent and confirmed; acceptRoot once claimable
 """
 
 from __future__ import annotations
 
-from workers.settlement.epochs import EpochView, NotYetError, Settlement, SettlementError
-from workers.settlement.shares import Shares, compute_shares
+from workers.settlement.roots import ClosedView, NotYetError, RootView, Settlement, SettlementError
+from workers.settlement.shares import (
+    PRECISION,
+    OrderPeriod,
+    PeriodShares,
+    Vesting,
+    period_release,
+    released,
+    released_scaled,
+    split_period,
+)
 
 __all__ = [
-    "EpochView",
+    "PRECISION",
+    "ClosedView",
     "NotYetError",
+    "OrderPeriod",
+    "PeriodShares",
+    "RootView",
     "Settlement",
     "SettlementError",
-    "Shares",
-    "compute_shares",
+    "Vesting",
+    "period_release",
+    "released",
+    "released_scaled",
+    "split_period",
 ]

@@ -1,4 +1,5 @@
-"""Celery tasks of settlement: close an epoch, submit it, and the periodic sweep."""
+"""Celery tasks of settlement: close a product's ended periods, move the cumulative root along,
+and the periodic sweep that queues both."""
 
 from __future__ import annotations
 
@@ -11,33 +12,28 @@ from workers.settlement import NotYetError
 log = logging.getLogger(__name__)
 
 
-@app.task(name="settlement.close_epoch")
-def close_epoch_task(product_id: int, epoch: int) -> dict[str, Any]:
-    """Computes and stores the epoch (idempotent), then queues its submission."""
+@app.task(name="settlement.close")
+def close_task(product_id: int) -> dict[str, Any]:
+    """Closes the product's ended periods into the accounting (a batch, exactly once)."""
+    return app.runtime.settlement.close_periods(product_id).as_dict()
+
+
+@app.task(name="settlement.root")
+def root_task() -> dict[str, Any] | None:
+    """Advances the root in flight (propose, confirm, accept once claimable), or builds and
+    proposes a new one when the accounting moved. Retried while the root is not claimable."""
     try:
-        view = app.runtime.settlement.close_epoch(product_id, epoch)
+        view = app.runtime.settlement.settle()
     except NotYetError as exc:
         raise TransientError(str(exc)) from exc
-    if view.status in ("computed", "submitting"):
-        submit_task.delay(product_id, epoch)
-    return view.as_dict()
-
-
-@app.task(name="settlement.submit")
-def submit_task(product_id: int, epoch: int) -> dict[str, Any]:
-    """Sends the epoch's settle transaction with its recorded nonce and confirms it."""
-    view = app.runtime.settlement.submit(product_id, epoch)
-    if view.status == "computed":  # the transaction was dropped: record a new one, later
-        raise TransientError(f"settle of epoch {epoch} of product {product_id} must be sent again")
-    return view.as_dict()
+    return None if view is None else view.as_dict()
 
 
 @app.task(name="settlement.sweep")
 def sweep_task() -> dict[str, Any]:
-    """Queues every ended epoch with usage to close, and every unfinished submission."""
-    to_close, to_submit = app.runtime.settlement.pending_work()
-    for product_id, epoch in to_close:
-        close_epoch_task.delay(product_id, epoch)
-    for product_id, epoch in to_submit:
-        submit_task.delay(product_id, epoch)
-    return {"close": to_close, "submit": to_submit}
+    """Closes every product's ended periods, then queues the root step."""
+    closed = [
+        app.runtime.settlement.close_periods(p).as_dict() for p in app.runtime.settlement.products_to_close()
+    ]
+    root_task.delay()
+    return {"closed": closed}

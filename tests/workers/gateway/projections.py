@@ -140,8 +140,18 @@ class World:
         )
 
     def order(
-        self, order_id: int, product_id: int, buyer: str, quantity: int, *, starts: int = 0, ends: int = FAR
+        self,
+        order_id: int,
+        product_id: int,
+        buyer: str,
+        quantity: int,
+        *,
+        starts: int = 0,
+        ends: int = FAR,
+        refunded_at: int | None = None,
+        **columns: object,
     ) -> None:
+        """An order; `columns` set any other `orders` column (vesting, delivery, …)."""
         self.session.merge(
             Order(
                 order_id=order_id,
@@ -153,8 +163,12 @@ class World:
                 starts_at=starts,
                 ends_at=ends,
                 use=Use.INSURANCE,
+                in_force=refunded_at is None,
+                refunded_at=refunded_at,
+                refunded_amount=None if refunded_at is None else 1,
                 tx_hash="0x" + "00" * 32,
                 block_number=1,
+                **columns,
             )
         )
 

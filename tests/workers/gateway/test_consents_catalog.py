@@ -20,7 +20,7 @@ from tests.workers.gateway.conftest import gateway_settings, sign_in
 from workers.chain import connect
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
-from workers.protocol import DIMO, MONTH_SECONDS, Kind
+from workers.protocol import DEFAULT_CREDIT_VALIDITY, DIMO, MONTH_SECONDS, Kind
 from workers.protocol.permissions import DRIVE, LOCK, TELEMETRY
 
 
@@ -75,6 +75,9 @@ def test_the_catalog_lists_products_terms_bundles_and_open_demand(env: Env) -> N
     by_id = {p["product_id"]: p for p in listed}
     assert by_id[stream]["kind"] == "Stream" and by_id[stream]["terms"]["refresh_seconds"] == 30
     assert by_id[api]["terms"]["required_permissions"] == TELEMETRY
+    # credits expire: the Api terms say how long they stay valid; no other kind has a validity
+    assert by_id[api]["terms"]["validity_seconds"] == DEFAULT_CREDIT_VALIDITY
+    assert by_id[stream]["terms"]["validity_seconds"] == 0
     assert by_id[api]["operator"] == world.operator.lower()
     assert not by_id[dataset]["active"] and by_id[dataset]["terms"]["min_cohort"] == 5
     assert by_id[bundle]["components"] == [

@@ -25,7 +25,7 @@ from tests.workers.gateway.projections import World
 from workers.datasets.build import build
 from workers.datasets.privacy import Mechanism, spend
 from workers.db.gateway import DatasetJob, DatasetPrivacyBudget, upsert_profile
-from workers.db.settlement import Usage
+from workers.db.settlement import UsageCounter
 from workers.gateway.app import create_app
 from workers.protocol import Kind, Role
 from workers.protocol.permissions import LOCATION, TELEMETRY
@@ -126,13 +126,13 @@ def test_the_build_releases_noisy_aggregates_of_members_only_and_suppresses_smal
     lines = csv_answer.text.splitlines()
     assert lines[0] == "make,vehicles,mean,mean_scale" and len(lines) == 2 and lines[1].startswith("Tesla,")
     with session_scope(db_url, read_only=True) as session:
-        rows = session.scalars(select(Usage).where(Usage.kind == "dataset")).all()
-    assert sorted(int(u.vehicle_id) for u in rows) == [1, 2, 3, 4]
+        rows = session.scalars(select(UsageCounter)).all()
+    assert sorted(int(u.vehicle_id) for u in rows) == [1, 2, 3, 4]  # one row each (per period)
     # a rebuild of a finished job changes nothing
     with session_scope(db_url) as session:
         assert build(session, job["job_id"], _active, 86_400) == "done"
     with session_scope(db_url, read_only=True) as session:
-        assert len(session.scalars(select(Usage).where(Usage.kind == "dataset")).all()) == 4
+        assert sum(session.scalars(select(UsageCounter.units)).all()) == 4
 
 
 def test_declared_bounds_narrow_the_noise_and_must_lie_within_the_signal_s_range(world) -> None:
@@ -280,10 +280,10 @@ def test_a_bundle_order_aggregates_under_the_bundle_s_min_cohort(world) -> None:
     with session_scope(db_url) as session:
         assert build(session, job_id, _active, 86_400) == "done"
         assert session.get(DatasetJob, job_id).cohort == 4
+        order_id = session.get(DatasetJob, job_id).order_id
         contributors = {
-            int(source.split(":")[2])
-            for source in session.scalars(select(Usage.source).where(Usage.kind == "dataset"))
-            if source and source.split(":")[1] == job_id
+            int(v)
+            for v in session.scalars(select(UsageCounter.vehicle_id).where(UsageCounter.order_id == order_id))
         }
     assert contributors == {1, 2, 3, 4}  # the Teslas; the 2 Fords stay suppressed (2 < 4)
     result = client.get(f"/v1/datasets/{job_id}", headers={"Authorization": f"Bearer {token}"}).json()
@@ -328,9 +328,7 @@ def test_the_build_needs_an_active_buyer_and_the_current_tenure_s_data(world) ->
         # members 1-6, of which 1 and 2 only hold their previous owner's values
         assert session.get(DatasetJob, jobs[1]).cohort == 4
         contributors = {
-            int(source.split(":")[2])
-            for source in session.scalars(select(Usage.source).where(Usage.kind == "dataset"))
-            if source and source.split(":")[1] == jobs[1]
+            int(v) for v in session.scalars(select(UsageCounter.vehicle_id).where(UsageCounter.order_id == 1))
         }
         assert contributors == {3, 4, 5, 6}
 

@@ -1,6 +1,7 @@
-"""From a metered call to a member's payout: the gateway's usage rows are what settlement
-pays; GET /v1/members/{address}/claims answers what `Marketplace.claim` takes, and the claim
-goes through on chain."""
+"""From a metered call to a member's payout: the gateway counts the calls, settlement pays each
+period's vested release to the vehicles that served it and proposes one cumulative root,
+accepted after its delay; GET /v1/members/{address}/claims answers the member's leaf and ONE
+`Marketplace.claim(account, cumulative, proof)` pays everything owed."""
 
 from __future__ import annotations
 
@@ -9,32 +10,44 @@ from fastapi.testclient import TestClient
 
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.databases import get_engine, session_scope
-from tests.support.history import ACCOUNTS, OWNERS, History
-from tests.support.market import market_with_pools, settings_for
+from tests.support.history import ACCOUNTS, CONSUMER, OPERATOR, OWNERS, History, terms
+from tests.support.market import settings_for
 from tests.workers.gateway.conftest import sign_in
 from workers.chain import connect
 from workers.config import use_settings
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
-from workers.settlement import Settlement
+from workers.merkle import verify_claim
+from workers.protocol import DIMO, UINT256_MAX, ZERO_ADDRESS, Kind, Use
+from workers.settlement import NotYetError, Settlement
 from workers.signals.store import SignalValue, store_signals
 
-CONSUMER_KEY = ANVIL_KEYS[8]  # tests.support.history.CONSUMER: holds 100 Api credits
+CONSUMER_KEY = ANVIL_KEYS[8]  # tests.support.history.CONSUMER
+PERIOD = 3_600
+ROOT_DELAY = 3_600
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_calls_answered_by_the_gateway_are_paid_to_the_members(deployment, db_url) -> None:
+def test_calls_answered_by_the_gateway_are_paid_to_the_members_in_one_claim(deployment, db_url) -> None:
     anvil, manifest, path = deployment
-    settings = settings_for(anvil.url, db_url, path, access_cache_ttl=0.0)
+    settings = settings_for(anvil.url, db_url, path, access_cache_ttl=0.0, epoch_seconds=PERIOD)
     use_settings(settings)
-    market = market_with_pools(History(anvil.w3, manifest), settings)
-    v1, _v2, _v3, _v4, v5 = market.history.vehicles
-    market.history.tx("DataProducts", "join", market.api, v1, sender=OWNERS[0])
-    market.history.tx("DataProducts", "join", market.api, v5, sender=OWNERS[1])
-    Indexer(connect(settings), get_engine(db_url), settings).sync()
-    epoch = market.epoch()
+    history = History(anvil.w3, manifest)
+    history.token_and_treasury()
+    history.identity()
+    history.staking()
+    receipt = history.tx("DataProducts", "createProduct", terms(Kind.API, DIMO // 100), sender=OPERATOR)
+    api = history.event_arg(receipt, "DataProducts", "ProductCreated", "productId")
+    v1, _v2, _v3, _v4, v5 = history.vehicles
+    history.tx("DataProducts", "join", api, v1, sender=OWNERS[0])
+    history.tx("DataProducts", "join", api, v5, sender=OWNERS[1])
+    history.tx("DimoToken", "approve", history.manifest.address("Marketplace"), UINT256_MAX, sender=CONSUMER)
+    order = history.buy("buyCredits", api, 100, ZERO_ADDRESS, Use.INSURANCE, units=100)
+    history.tx("Marketplace", "setRootDelay", ROOT_DELAY)
+    engine = get_engine(db_url)
+    Indexer(connect(settings), engine, settings).sync()
     # both cars report after joining (a call that returns nothing is not paid for)
-    after_join = (anvil.w3.eth.get_block("latest")["timestamp"] + 1) * 1000
+    after_join = (history.now() + 1) * 1000
     with session_scope(db_url) as session:
         for vehicle in (v1, v5):
             store_signals(session, vehicle, [SignalValue("Vehicle.Speed", 42.0, "km/h", after_join, "oem:1")])
@@ -43,30 +56,47 @@ def test_calls_answered_by_the_gateway_are_paid_to_the_members(deployment, db_ur
         token = sign_in(client, CONSUMER_KEY)
         for vehicle in (v1, v1, v1, v5):
             answer = client.get(
-                f"/v1/products/{market.api}/vehicles/{vehicle}/signals/latest",
+                f"/v1/products/{api}/vehicles/{vehicle}/signals/latest",
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert answer.status_code == 200, answer.text
-        assert client.get(f"/v1/members/{OWNERS[0]}/claims").json() == {"address": OWNERS[0], "claims": []}
+        nothing = client.get(f"/v1/members/{OWNERS[0]}/claims").json()
+        assert (nothing["claimable"], nothing["root"], nothing["proof"]) == ("0", None, [])
 
-        pool = market.history.contract("Marketplace").functions.memberPool(market.api).call()
-        market.end_epoch()
-        service = Settlement(connect(settings), get_engine(db_url), settings)
-        service.close_epoch(market.api, epoch)
-        assert service.submit(market.api, epoch).status == "settled"
-        Indexer(connect(settings), get_engine(db_url), settings).sync()
+        # two periods end; settlement pays what the order released in them, proposes a root
+        history.advance(2 * PERIOD)
+        Indexer(connect(settings), engine, settings).sync()
+        service = Settlement(connect(settings), engine, settings)
+        closed = service.close_periods(api)
+        assert closed.periods >= 2 and closed.paid > 0
+        with pytest.raises(NotYetError, match="claimable at"):
+            service.settle()  # proposed: pending for the root delay
+        Indexer(connect(settings), engine, settings).sync()
+        assert client.get(f"/v1/members/{OWNERS[0]}/claims").json()["root"] is None  # still pending
+        history.advance(ROOT_DELAY)
+        accepted = service.settle()
+        assert accepted is not None and accepted.status == "accepted"
+        Indexer(connect(settings), engine, settings).sync()
 
-        body = client.get(f"/v1/members/{OWNERS[0]}/claims").json()
-        (claim,) = body["claims"]
-        assert (claim["product_id"], claim["epoch"]) == (market.api, epoch)
-        assert int(claim["amount"]) == pool * 3 // 4  # three of the four calls answered were v1's
-        token_contract = market.history.contract("DimoToken").functions
+        market = history.contract("Marketplace").functions
+        leaves = {owner: client.get(f"/v1/members/{owner}/claims").json() for owner in OWNERS[:2]}
+        first, second = leaves[OWNERS[0]], leaves[OWNERS[1]]
+        assert first["root"] == "0x" + market.root().call().hex()
+        assert verify_claim(first["root"], (first["account"], int(first["cumulative"])), first["proof"])
+        # three of the four calls answered in the served period were v1's
+        assert int(first["cumulative"]) > int(second["cumulative"]) > 0
+        assert int(first["cumulative"]) + int(second["cumulative"]) <= market.takenMemberAmount(api).call()
+        assert market.takenMemberAmount(api).call() <= market.vestedMemberAmount(api).call()
+        assert first["claimed"] == "0" and first["claimable"] == first["cumulative"]
+
+        token_contract = history.contract("DimoToken").functions
         before = token_contract.balanceOf(OWNERS[0]).call()
-        market.history.tx(
-            "Marketplace", "claim", market.api, epoch, claim["index"], OWNERS[0], int(claim["amount"]),
-            claim["proof"], sender=ACCOUNTS[9],
-        )  # fmt: skip
-        assert token_contract.balanceOf(OWNERS[0]).call() - before == int(claim["amount"])
-        Indexer(connect(settings), get_engine(db_url), settings).sync()
-        assert client.get(f"/v1/members/{OWNERS[0]}/claims").json()["claims"] == []
+        history.tx(
+            "Marketplace", "claim", OWNERS[0], int(first["cumulative"]), first["proof"], sender=ACCOUNTS[9]
+        )  # anyone may send it: the money goes to the member
+        assert token_contract.balanceOf(OWNERS[0]).call() - before == int(first["cumulative"])
+        Indexer(connect(settings), engine, settings).sync()
+        after = client.get(f"/v1/members/{OWNERS[0]}/claims").json()
+        assert (after["claimed"], after["claimable"]) == (first["cumulative"], "0")
         assert client.get("/v1/members/nobody/claims").json()["reason"] == "bad_request"
+    assert order > 0

@@ -17,8 +17,10 @@ from tests.support.anvil import ANVIL_KEYS
 from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import gateway_settings, sign_in
 from tests.workers.gateway.projections import OPERATOR, World
+from workers.access.sweep import expire_credits
+from workers.db.gateway import ApiCredit
 from workers.db.projections import Membership
-from workers.db.settlement import Usage
+from workers.db.settlement import UsageCounter
 from workers.gateway.app import create_app
 from workers.protocol import MONTH_SECONDS, Kind
 from workers.protocol.permissions import HISTORY, LIVE, TELEMETRY
@@ -91,10 +93,9 @@ def test_a_member_vehicle_is_served_and_each_call_spends_a_credit(world) -> None
     assert lefts == [2, 1, 0]
     _refused(_get(client, token, 1, 1), "credits_exhausted")
     with session_scope(db_url, read_only=True) as session:
-        rows = session.scalars(select(Usage)).all()
-    assert [(u.product_id, u.vehicle_id, u.units, u.kind, u.owner) for u in rows] == [
-        (1, 1, 1, "api", OWNER)
-    ] * 3
+        rows = session.scalars(select(UsageCounter)).all()
+    # one counter per (product, order, vehicle, period, owner): the three calls add up
+    assert [(u.product_id, u.order_id, u.vehicle_id, u.units, u.owner) for u in rows] == [(1, 1, 1, 3, OWNER)]
 
 
 def test_refusals_carry_the_rule_s_reason(world) -> None:
@@ -145,6 +146,47 @@ def test_expired_orders_are_refused(world) -> None:
     _refused(_get(client, token, 1, 1), "order_expired")
 
 
+def test_a_refunded_order_is_refused_from_its_refund_on_and_its_credits_are_zeroed(world) -> None:
+    client, db_url, _ = world
+    token = sign_in(client, BUYER_KEY)
+    assert _get(client, token, 1, 1).json()["credits_left"] == 2
+    now = int(time.time())
+    with session_scope(db_url) as session:
+        w = World(session)
+        w.head(11)
+        # the operator bumped its terms; the buyer took back the unvested remainder
+        w.order(1, 1, BUYER.lower(), 3, refunded_at=now - 60)
+    answer = _get(client, token, 1, 1)
+    _refused(answer, "order_refunded")
+    assert f"refunded to its buyer at {now - 60}" in answer.json()["detail"]
+    with session_scope(db_url) as session:
+        assert expire_credits(session, now) == 1
+    with session_scope(db_url, read_only=True) as session:
+        counter = session.scalars(select(ApiCredit).where(ApiCredit.order_id == 1)).one()
+    assert (counter.remaining, counter.expired) == (0, True)
+
+
+def test_credits_expire_with_their_validity(world) -> None:
+    """Credits end `validitySeconds` after the purchase (SPEC15 §2): calls left do not keep
+    an ended credit order serving, and the sweep zeroes its counter."""
+    client, db_url, _ = world
+    now = int(time.time())
+    with session_scope(db_url) as session:
+        World(session).order(1, 1, BUYER.lower(), 3, starts=now - 120, ends=now + 3600)
+    token = sign_in(client, BUYER_KEY)
+    assert _get(client, token, 1, 1).json()["credits_left"] == 2
+    with session_scope(db_url) as session:
+        World(session).head(11, timestamp=now + 3600)  # the chain's clock passed the validity
+    answer = _get(client, token, 1, 1)
+    _refused(answer, "order_expired")
+    assert f"to {now + 3600}" in answer.json()["detail"]
+    with session_scope(db_url) as session:
+        assert expire_credits(session, now + 3600) == 1
+    with session_scope(db_url, read_only=True) as session:
+        counter = session.scalars(select(ApiCredit).where(ApiCredit.order_id == 1)).one()
+    assert (counter.remaining, counter.total, counter.expired) == (0, 3, True)
+
+
 def test_a_bundle_order_opens_its_api_component_for_bundle_members(world) -> None:
     client, db_url, _ = world
     now = int(time.time())
@@ -162,8 +204,8 @@ def test_a_bundle_order_opens_its_api_component_for_bundle_members(world) -> Non
     assert answer.status_code == 200, answer.text
     assert answer.json()["credits_left"] == 5 * 2 - 1  # 5 calls a month for 2 months
     with session_scope(db_url, read_only=True) as session:
-        usage = session.scalars(select(Usage)).one()
-    assert usage.product_id == 4  # the bundle's member pool is paid
+        usage = session.scalars(select(UsageCounter)).one()
+    assert (usage.product_id, usage.order_id) == (4, 3)  # the bundle order's members are paid
 
 
 def test_a_component_s_later_terms_never_widen_a_bundle_call(world) -> None:
@@ -224,7 +266,7 @@ def test_fifty_concurrent_calls_on_ten_credits_exactly_ten_succeed(world) -> Non
     assert statuses.count(200) == 10, statuses
     assert statuses.count(402) == 40
     with session_scope(db_url, read_only=True) as session:
-        assert len(session.scalars(select(Usage)).all()) == 10
+        assert sum(session.scalars(select(UsageCounter.units)).all()) == 10
 
 
 def _history(client: TestClient, token: str, product: int, vehicle: int) -> httpx.Response:
@@ -283,7 +325,7 @@ def test_a_call_that_returns_no_signals_costs_no_credit_and_records_no_usage(wor
     history = _history(client, token, 1, 3)
     assert history.status_code == 200 and history.json()["signals"] == []
     with session_scope(db_url, read_only=True) as session:
-        assert session.scalars(select(Usage)).all() == []
+        assert session.scalars(select(UsageCounter)).all() == []
     assert _get(client, token, 1, 1).json()["credits_left"] == 2  # a call with data pays
 
 

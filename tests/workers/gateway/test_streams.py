@@ -19,7 +19,7 @@ from tests.workers.gateway.conftest import LiveServer, gateway_settings, sign_in
 from tests.workers.gateway.projections import World
 from workers.db.gateway import upsert_profile
 from workers.db.projections import Membership
-from workers.db.settlement import Usage
+from workers.db.settlement import UsageCounter
 from workers.gateway.app import create_app
 from workers.protocol import Kind
 from workers.protocol.permissions import LIVE, TELEMETRY
@@ -109,8 +109,9 @@ def test_a_stream_carries_only_member_vehicles_up_to_the_order(live) -> None:
     # members 1, 2, 4; the order covers 2 vehicles: the two lowest; vehicle 3 never joined
     assert served == [(1, [LAT, SPEED]), (2, [LAT, SPEED])] * 2
     with session_scope(db_url, read_only=True) as session:
-        days = session.scalars(select(Usage).where(Usage.kind == "stream")).all()
-    assert sorted((u.product_id, u.vehicle_id) for u in days) == [(1, 1), (1, 2)]  # once a day each
+        days = session.scalars(select(UsageCounter)).all()
+    # once a period each: (product, vehicle, units)
+    assert sorted((u.product_id, u.vehicle_id, u.units) for u in days) == [(1, 1, 1), (1, 2, 1)]
 
 
 def test_the_consumer_picks_vehicles_by_filter_and_count(live) -> None:

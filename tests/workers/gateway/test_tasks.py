@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from eth_utils import keccak
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -28,10 +29,10 @@ from tests.workers.gateway.projections import World
 from workers.app import create_app as create_celery
 from workers.chain import connect
 from workers.config import Settings
-from workers.db.gateway import ApiCredit, OrderExpiry
+from workers.db.gateway import ApiCredit, DatasetJob, OrderExpiry
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
-from workers.protocol import MONTH_SECONDS, Kind
+from workers.protocol import MONTH_SECONDS, SETTLER_ROLE, Kind
 
 SOH = "Vehicle.Powertrain.TractionBattery.StateOfHealth"
 SWEEPER_KEY = ANVIL_KEYS[9]
@@ -52,6 +53,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     node = AnvilNode(log_dir=directory)
     manifest, manifest_file = deploy_all(node.w3, ANVIL_DEPLOYER_KEY, directory=directory / "deployments")
     world = MarketWorld(node.w3, manifest).setup()
+    # the workers' key delivers datasets (SETTLER_ROLE); expiring orders needs no role
+    world.send(world.dao_key, world.market, "grantRole", SETTLER_ROLE, world.address(SWEEPER_KEY))
     redis_server = RedisServer(directory)
     with migrated(sqlite_url(directory)) as db_url:
         env = {
@@ -117,6 +120,18 @@ def test_a_dataset_is_built_by_the_worker(stack: Stack) -> None:
     [row] = body["result"]["rows"]  # noisy count and mean (differential privacy): no exact value
     assert row[0] == "all" and len(row) == 4 and 0 <= row[2] <= 100
     assert body["epsilon"] == stack.settings.dataset_epsilon_per_query
+    # its first result delivers the order on chain (datasets.deliver): the member share vests
+    with session_scope(stack.db_url, read_only=True) as session:
+        released = session.get(DatasetJob, job).result
+    deadline = time.monotonic() + 60
+    while world.market.functions.orderVesting(order).call()[1] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    share, starts, ends, _refunded, _version = world.market.functions.orderVesting(order).call()
+    assert share > 0 and starts == ends != 0, "the worker did not deliver the dataset order"
+    (event,) = world.market.events.DatasetDelivered().get_logs(
+        from_block=0, argument_filters={"orderId": order}
+    )
+    assert "0x" + event["args"]["resultHash"].hex() == "0x" + keccak(text=released).hex()
 
 
 def test_the_sweep_expires_ended_orders_on_chain_and_their_credits(stack: Stack) -> None:
@@ -127,9 +142,9 @@ def test_the_sweep_expires_ended_orders_on_chain_and_their_credits(stack: Stack)
     bundle = world.create_bundle([stream, api], [0, 50], tag="tasks-bundle")
     stream_order = world.subscribe(consumer, stream, 2)
     bundle_order = world.subscribe(consumer, bundle, 1)
-    credits_order = world.buy_credits(consumer, api, 10)  # never ends
+    credits_order = world.buy_credits(consumer, api, 10)  # valid for the terms' 30 days
     units, _ = world.market.functions.usageOf(buyer).call()
-    assert units == 3
+    assert units == 2 + 1 + 1  # credits count ceil(calls / 1,000) units too
     index(stack)
     with session_scope(stack.db_url) as session:
         _, _, _, _, _, _, bundle_ends, _ = world.market.functions.order(bundle_order).call()
@@ -146,17 +161,18 @@ def test_the_sweep_expires_ended_orders_on_chain_and_their_credits(stack: Stack)
     stack.node.increase_time(MONTH_SECONDS + 60)
 
     report = stack.celery.send_task("access.sweep").get(timeout=120)
-    assert sorted(report["orders_expired"]) == sorted([stream_order, bundle_order])
+    # every kind ends now: the dataset order of the test above (30 days) is expired as well
+    assert {stream_order, bundle_order, credits_order} <= set(report["orders_expired"])
     assert report["credits_expired"] == 1
-    for order in (stream_order, bundle_order):
+    for order in (stream_order, bundle_order, credits_order):
         assert not world.market.functions.inForce(order).call()
     assert world.market.functions.usageOf(buyer).call()[0] == 0  # the lockup curve follows
     with session_scope(stack.db_url, read_only=True) as session:
         credit = session.get(ApiCredit, (bundle_order, api))
         assert credit is not None and credit.expired and credit.remaining == 0
         statuses = {int(r.order_id): r.status for r in session.scalars(select(OrderExpiry))}
-    assert statuses[stream_order] == statuses[bundle_order] == "expired"
-    assert credits_order not in statuses  # an API order never ends
+    # credits expire: an API order ends `validitySeconds` after its purchase like any other
+    assert statuses[stream_order] == statuses[bundle_order] == statuses[credits_order] == "expired"
 
     again = stack.celery.send_task("access.sweep").get(timeout=120)
     assert again["orders_expired"] == [] and again["credits_expired"] == 0

@@ -1,6 +1,7 @@
 """DataProducts and Marketplace: products with every terms version, bundles, memberships
-(live per version and generation), demand signals, orders with their declared use and split,
-stewards, member pools, earnings, settled epochs and claims.
+(live per version and generation), demand signals, orders with their declared use, split,
+vesting, delivery and refund, stewards, earnings, the cumulative member roots (pending,
+accepted, revoked or replaced), what accepted roots take from each product, and claims.
 
 TermsUpdated carries only the version and BundleCreated only the component ids: the terms and
 the monthly quantities are read at the event's own block (views.py) and arrive as `ev.view`.
@@ -8,16 +9,20 @@ the monthly quantities are read at the event's own block (views.py) and arrive a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from workers.indexer.decode import Event
 from workers.indexer.handlers import on
 from workers.indexer.store import Store
 from workers.indexer.views import ViewCall, read_view
-from workers.protocol import ZERO_ADDRESS, Kind
+from workers.protocol import ZERO_ADDRESS
 
-#: The kinds sold as subscriptions (`subscribe`): their orders stay in force until they end.
-SUBSCRIPTION_KINDS = (Kind.STREAM, Kind.BUNDLE)
+#: market_roots.status: proposed and waiting for its delay; THE root members claim against
+#: (the last accepted); revoked by the DAO or the guardian; replaced by a newer proposal.
+ROOT_PENDING, ROOT_ACCEPTED, ROOT_REVOKED, ROOT_REPLACED = "pending", "accepted", "revoked", "replaced"
+#: protocol_params of the Marketplace: the pending root as an integer (0: none), the delay.
+PENDING_ROOT_PARAM, ROOT_DELAY_PARAM = "pending_root", "root_delay"
 TERMS_COLUMNS = {
     "price": "price",
     "members_bps": "membersBps",
@@ -29,6 +34,7 @@ TERMS_COLUMNS = {
     "min_cohort": "minCohort",
     "terms_hash": "termsHash",
     "terms_uri": "termsURI",
+    "validity_seconds": "validitySeconds",
 }
 
 
@@ -202,12 +208,22 @@ def order_placed(ev: Event, s: Store) -> None:
             "starts_at": ev.block_timestamp,
             "ends_at": ev.args["endsAt"],
             "use": ev.args["use"],
-            "in_force": product is not None and product["kind"] in SUBSCRIPTION_KINDS,
+            # Every order counts in its buyer's usage until expired or refunded (SPEC15 §2).
+            "in_force": True,
             "spec_hash": None,
             "to_members": None,
             "to_operator": None,
             "to_broker": None,
             "to_treasury": None,
+            # A purchase names the current version (else TermsVersionMoved): the product's.
+            "terms_version": product["version"] if product is not None else None,
+            "member_share": None,
+            "vest_starts_at": None,
+            "vest_ends_at": None,
+            "delivered_at": None,
+            "result_hash": None,
+            "refunded_at": None,
+            "refunded_amount": None,
             "tx_hash": ev.tx_hash,
             "block_number": ev.block_number,
         },
@@ -238,13 +254,6 @@ def payment_split(ev: Event, s: Store) -> None:
         to_broker=ev.args["toBroker"],
         to_treasury=ev.args["toTreasury"],
     )
-    pool = s.get("member_pools", order["product_id"]) or {
-        "product_id": order["product_id"],
-        "pool": 0,
-        "last_epoch": 0,
-    }
-    pool.update(pool=pool["pool"] + ev.args["toMembers"], block_number=ev.block_number)
-    s.put("member_pools", pool)
     product = s.get("products", order["product_id"])
     if product is not None:
         _add_earnings(s, ev, product["operator"], ev.args["toOperator"])
@@ -274,43 +283,128 @@ def steward_set(ev: Event, s: Store) -> None:
     )
 
 
-@on("Marketplace", "Settled")
-def settled(ev: Event, s: Store) -> None:
-    product_id, epoch, amount = ev.args["productId"], ev.args["epoch"], ev.args["amount"]
+@on("Marketplace", "OrderVesting")
+def order_vesting(ev: Event, s: Store) -> None:
+    """At purchase (a dataset's times are 0 until delivery) and at a dataset's delivery."""
+    s.update(
+        "orders",
+        (ev.args["orderId"],),
+        member_share=ev.args["memberShare"],
+        vest_starts_at=ev.args["vestStartsAt"],
+        vest_ends_at=ev.args["vestEndsAt"],
+    )
+
+
+@on("Marketplace", "DatasetDelivered")
+def dataset_delivered(ev: Event, s: Store) -> None:
+    s.update(
+        "orders",
+        (ev.args["orderId"],),
+        delivered_at=ev.block_timestamp,
+        result_hash=ev.args["resultHash"],
+    )
+
+
+@on("Marketplace", "Refunded")
+def refunded(ev: Event, s: Store) -> None:
+    """The buyer took back the unvested remainder: the order ends now (the Marketplace moves
+    its endsAt to the refund) and leaves its usage (OrderExpired, when it was in force)."""
+    order = s.get("orders", ev.args["orderId"])
+    ends_at = ev.block_timestamp if order is None else min(order["ends_at"], ev.block_timestamp)
+    s.update(
+        "orders",
+        (ev.args["orderId"],),
+        ends_at=ends_at,
+        refunded_at=ev.block_timestamp,
+        refunded_amount=ev.args["amount"],
+        in_force=False,
+    )
+
+
+def _set_param(s: Store, ev: Event, name: str, value: int) -> None:
     s.put(
-        "settled_epochs",
+        "protocol_params",
+        {"contract": ev.contract, "name": name, "value": value, "block_number": ev.block_number},
+    )
+
+
+def _pending_root(s: Store, ev: Event) -> str | None:
+    row = s.get("protocol_params", ev.contract, PENDING_ROOT_PARAM)
+    if row is None or row["value"] == 0:
+        return None
+    return f"0x{row['value']:064x}"
+
+
+@on("Marketplace", "RootProposed")
+def root_proposed(ev: Event, s: Store) -> None:
+    """A new cumulative root waits for the delay; it replaces a pending one."""
+    root = ev.args["root"]
+    previous = _pending_root(s, ev)
+    if previous is not None and previous != root:
+        s.update("market_roots", (previous,), status=ROOT_REPLACED, block_number=ev.block_number)
+    s.put(
+        "market_roots",
         {
-            "product_id": product_id,
-            "epoch": epoch,
-            "amount": amount,
-            "members_root": ev.args["membersRoot"],
-            "claimed": 0,
+            "root": root,
+            "status": ROOT_PENDING,
+            "claimable_at": ev.args["claimableAt"],
+            "data_hash": ev.args["dataHash"],
+            "product_ids": json.dumps(list(ev.args["productIds"])),
+            "cumulative_taken": json.dumps([str(x) for x in ev.args["cumulativeTaken"]]),
+            "total_taken": None,
             "tx_hash": ev.tx_hash,
             "block_number": ev.block_number,
         },
     )
-    pool = s.get("member_pools", product_id) or {"product_id": product_id, "pool": 0, "last_epoch": 0}
-    pool.update(pool=pool["pool"] - amount, last_epoch=epoch, block_number=ev.block_number)
-    s.put("member_pools", pool)
+    _set_param(s, ev, PENDING_ROOT_PARAM, int(root, 16))
+
+
+@on("Marketplace", "RootAccepted")
+def root_accepted(ev: Event, s: Store) -> None:
+    """The pending root becomes THE root; each product it names has its cumulative take."""
+    root = s.update(
+        "market_roots",
+        (ev.args["root"],),
+        status=ROOT_ACCEPTED,
+        total_taken=ev.args["totalTaken"],
+        block_number=ev.block_number,
+    )
+    products = json.loads(root["product_ids"])
+    takes = json.loads(root["cumulative_taken"])
+    for product_id, taken in zip(products, takes, strict=True):
+        s.put(
+            "product_taken", {"product_id": product_id, "taken": int(taken), "block_number": ev.block_number}
+        )
+    _set_param(s, ev, PENDING_ROOT_PARAM, 0)
+
+
+@on("Marketplace", "RootRevoked")
+def root_revoked(ev: Event, s: Store) -> None:
+    s.update("market_roots", (ev.args["root"],), status=ROOT_REVOKED, block_number=ev.block_number)
+    _set_param(s, ev, PENDING_ROOT_PARAM, 0)
+
+
+@on("Marketplace", "RootDelaySet")
+def root_delay_set(ev: Event, s: Store) -> None:
+    _set_param(s, ev, ROOT_DELAY_PARAM, ev.args["delay"])
 
 
 @on("Marketplace", "Claimed")
 def claimed(ev: Event, s: Store) -> None:
-    product_id, epoch = ev.args["productId"], ev.args["epoch"]
+    """One cumulative claim: `account` has now been paid `cumulative` in total."""
+    account = ev.args["account"]
     s.put(
         "claims",
         {
             "block_number": ev.block_number,
             "log_index": ev.log_index,
-            "product_id": product_id,
-            "epoch": epoch,
-            "account": ev.args["account"],
+            "account": account,
+            "cumulative": ev.args["cumulative"],
             "amount": ev.args["amount"],
             "tx_hash": ev.tx_hash,
         },
     )
-    epoch_row = s.get("settled_epochs", product_id, epoch)
-    if epoch_row is not None:
-        s.update(
-            "settled_epochs", (product_id, epoch), claimed=(epoch_row["claimed"] or 0) + ev.args["amount"]
-        )
+    s.put(
+        "member_claims",
+        {"account": account, "claimed": ev.args["cumulative"], "block_number": ev.block_number},
+    )
