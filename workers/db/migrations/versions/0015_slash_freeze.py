@@ -1,7 +1,7 @@
 """slash proposals that freeze a stake (issue #16)
 
 Revision ID: 0015_slash_freeze
-Revises: 0012_privacy_zones
+Revises: 0014_cumulative_settlement
 Create Date: 2026-12-06 08:45:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import workers.db.base
 
 revision: str = "0015_slash_freeze"
-down_revision: str | Sequence[str] | None = "0012_privacy_zones"
+down_revision: str | Sequence[str] | None = "0014_cumulative_settlement"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
