@@ -16,6 +16,8 @@ interface IDataProducts {
 
     /// @notice A product's terms. `price` is per vehicle-month (Stream, Bundle), per call (Api)
     ///         or per dataset (Dataset); the bps shares and the protocol fee sum to 10,000.
+    ///         `validitySeconds`: how long bought API credits stay valid (Api: 1 to 730 days;
+    ///         0 for every other kind).
     struct Terms {
         Kind kind;
         uint256 price;
@@ -28,6 +30,7 @@ interface IDataProducts {
         uint32 minCohort;
         bytes32 termsHash;
         string termsURI;
+        uint32 validitySeconds;
     }
 
     /// @notice What the Marketplace needs to sell a product, read in one call (extension).
@@ -42,6 +45,7 @@ interface IDataProducts {
     /// @param permittedUses the uses buyers may declare (bits 0..5)
     /// @param requiredPermissions the permission bits the product exposes
     /// @param version the terms version these are
+    /// @param validitySeconds how long bought API credits stay valid (0 for other kinds)
     struct Sale {
         address operator;
         bool active;
@@ -54,6 +58,7 @@ interface IDataProducts {
         uint256 permittedUses;
         uint256 requiredPermissions;
         uint64 version;
+        uint32 validitySeconds;
     }
 
     event ProductCreated(ProductId indexed productId, address indexed operator, Kind kind);
@@ -134,11 +139,15 @@ interface IDataProducts {
     error DemandNotOpen(uint256 signalId);
     /// @notice `account` did not author demand signal `signalId`.
     error NotDemandAuthor(uint256 signalId, address account);
+    /// @notice The credit validity `given` is outside [`min`, `max`] for the terms' kind (an Api
+    ///         product: MIN_CREDIT_VALIDITY..MAX_CREDIT_VALIDITY; any other: exactly 0).
+    error CreditValidityOutOfRange(uint32 given, uint32 min, uint32 max);
 
     /// @notice Publishes a Stream, Api or Dataset product with `terms`, version 1, active.
     ///         The caller must be an active Operator.
     /// @param terms validated: shares + protocol fee = 10,000 bps, price > 0, permitted uses
-    ///        non-zero within bits 0..5, known permission bits only, minCohort ≥ 1 for datasets
+    ///        non-zero within bits 0..5, known permission bits only, minCohort ≥ 1 for datasets,
+    ///        validitySeconds within 1..730 days for Api and 0 otherwise
     /// @return productId the new product's id (from 1)
     function createProduct(Terms calldata terms) external returns (ProductId productId);
 

@@ -4,8 +4,9 @@ pragma solidity 0.8.30;
 import {ProductId} from "../types/ProductId.sol";
 
 /// @title IMarketplace
-/// @notice Sales of data products, the revenue split at purchase, and member-pool settlement
-///         by epoch Merkle roots. DESIGN.md §3.6.
+/// @notice Sales of data products, the revenue split at purchase, the linear vesting of each
+///         order's member share, one cumulative Merkle root over every product that members
+///         claim from, and buyer refunds. DESIGN.md §3.6.
 interface IMarketplace {
     event OrderPlaced(
         uint256 indexed orderId,
@@ -18,8 +19,6 @@ interface IMarketplace {
         uint8 use
     );
     event StewardSet(address indexed broker, bool steward);
-    event Settled(ProductId indexed productId, uint64 indexed epoch, uint256 amount, bytes32 membersRoot);
-    event Claimed(ProductId indexed productId, uint64 indexed epoch, address indexed account, uint256 amount);
     event EarningsWithdrawn(address indexed account, uint256 amount);
     /// @notice How order `orderId`'s payment was divided (extension). `toTreasury` is the
     ///         protocol fee plus the broker share when there is no broker or it is a steward.
@@ -28,8 +27,33 @@ interface IMarketplace {
     );
     /// @notice Dataset order `orderId` asked for the build `specHash` (extension).
     event DatasetOrdered(uint256 indexed orderId, bytes32 specHash);
-    /// @notice Subscription `orderId` ended; its `units` vehicle-subscriptions left `buyer`'s usage.
+    /// @notice Order `orderId` ended (its time ran out, or it was refunded); its `units` left
+    ///         `buyer`'s usage.
     event OrderExpired(uint256 indexed orderId, address indexed buyer, uint256 units);
+    /// @notice Order `orderId`'s `memberShare` vests linearly from `vestStartsAt` to `vestEndsAt`.
+    ///         Emitted at purchase (a dataset: 0, 0, nothing vests yet) and at a dataset's
+    ///         delivery (t, t: all of it vests then).
+    event OrderVesting(uint256 indexed orderId, uint256 memberShare, uint64 vestStartsAt, uint64 vestEndsAt);
+    /// @notice Dataset order `orderId` was delivered as the build `resultHash`.
+    event DatasetDelivered(uint256 indexed orderId, bytes32 resultHash);
+    /// @notice `buyer` took back `amount`, the unvested member share of order `orderId`.
+    event Refunded(uint256 indexed orderId, address indexed buyer, uint256 amount);
+    /// @notice Anyone advanced `productId`'s vesting to `checkpointedTo`.
+    event Checkpointed(ProductId indexed productId, uint64 checkpointedTo, uint256 vestedScaled);
+    /// @notice A root is pending until `claimableAt`; once accepted it takes `cumulativeTaken[i]`
+    ///         in total from product `productIds[i]`. `dataHash`: the hash of the file of every
+    ///         leaf, for anyone to rebuild the tree.
+    event RootProposed(
+        bytes32 indexed root, uint64 claimableAt, ProductId[] productIds, uint256[] cumulativeTaken, bytes32 dataHash
+    );
+    /// @notice The pending `root` became the claimable root; the roots have taken `totalTaken` in all.
+    event RootAccepted(bytes32 indexed root, uint256 totalTaken);
+    /// @notice The pending `root` was revoked by `by` (a governor or a guardian).
+    event RootRevoked(bytes32 indexed root, address indexed by);
+    /// @notice Roots proposed from now on are pending for `delay` seconds.
+    event RootDelaySet(uint64 delay);
+    /// @notice `account` received `amount`, raising what it claimed in all to `cumulative`.
+    event Claimed(address indexed account, uint256 cumulative, uint256 amount);
 
     /// @notice A constructor argument was the zero address.
     error ZeroAddress();
@@ -51,31 +75,16 @@ interface IMarketplace {
     error ZeroQuantity();
     /// @notice The payment `paid` does not fit the order record (above 2^128 - 1).
     error PaymentTooLarge(uint256 paid);
+    /// @notice The order costs `paid`, above the `maxPayment` the buyer accepted.
+    error PaymentAboveMax(uint256 paid, uint256 maxPayment);
     /// @notice No order has id `orderId`.
     error UnknownOrder(uint256 orderId);
-    /// @notice Order `orderId` is not a subscription in force (already expired, or credits or a dataset).
+    /// @notice Order `orderId` no longer counts in its buyer's usage (expired or refunded).
     error NotInForce(uint256 orderId);
     /// @notice Order `orderId` runs until `endsAt`.
     error OrderNotEnded(uint256 orderId, uint64 endsAt);
-    /// @notice `epoch` must be above `lastEpoch`, the last one settled for `productId`.
-    error EpochNotIncreasing(ProductId productId, uint64 epoch, uint64 lastEpoch);
-    /// @notice Settling `amount` from `productId`'s pool, which holds only `pool`.
-    error AmountExceedsPool(ProductId productId, uint256 amount, uint256 pool);
-    /// @notice A settlement of zero, or with an empty root.
-    error EmptySettlement(uint256 amount, bytes32 membersRoot);
-    /// @notice `epoch` of `productId` was never settled.
-    error UnknownEpoch(ProductId productId, uint64 epoch);
-    /// @notice Leaf `index` of the epoch was already paid.
-    error AlreadyClaimed(ProductId productId, uint64 epoch, uint256 index);
-    /// @notice The proof does not place `(index, account, amount)` under the epoch's root.
-    error InvalidProof(ProductId productId, uint64 epoch, uint256 index);
-    /// @notice Paying `amount` would take the epoch past its settled amount (`remaining` left).
-    error EpochOverdrawn(ProductId productId, uint64 epoch, uint256 amount, uint256 remaining);
     /// @notice The buyer quoted terms version `quoted` of `productId`, which is now at `current`.
     error TermsVersionMoved(ProductId productId, uint64 quoted, uint64 current);
-    /// @notice `epoch` is above the current time `nowTime`: epochs are numbered by time
-    ///         (the workers use floor(timestamp / EPOCH_SECONDS)), so none can be in the future.
-    error EpochInFuture(ProductId productId, uint64 epoch, uint256 nowTime);
     /// @notice A leaf may not pay `account` (the zero address, or the Marketplace itself).
     error InvalidClaimant(address account);
     /// @notice The caller has no earnings to withdraw.
@@ -83,28 +92,95 @@ interface IMarketplace {
     /// @notice `buyer` named itself as the broker: a buyer cannot earn a broker share on its
     ///         own purchase.
     error BuyerIsBroker(address buyer);
+    /// @notice `productId`'s vesting was last checkpointed at `lastCheckpoint`, more than
+    ///         MAX_CHECKPOINT_DAYS of live vesting ago: call `checkpoint(productId)` first.
+    error CheckpointBehind(ProductId productId, uint64 lastCheckpoint);
+    /// @notice Order `orderId` is not a dataset order.
+    error NotDatasetOrder(uint256 orderId);
+    /// @notice Dataset order `orderId` was already delivered.
+    error AlreadyDelivered(uint256 orderId);
+    /// @notice Order `orderId` was already refunded.
+    error AlreadyRefunded(uint256 orderId);
+    /// @notice `caller` is not the buyer of order `orderId`.
+    error NotBuyer(uint256 orderId, address caller);
+    /// @notice Order `orderId` meets none of the refund conditions (product inactive or held,
+    ///         terms moved, operator slashed since the order started, dataset undelivered in time).
+    error NotRefundable(uint256 orderId);
+    /// @notice Order `orderId` has nothing unvested left to refund.
+    error NothingToRefund(uint256 orderId);
+    /// @notice `productIds` has `products` entries but `cumulativeTaken` has `takes`.
+    error LengthMismatch(uint256 products, uint256 takes);
+    /// @notice Product ids must strictly increase: `productId` came after `previous`.
+    error ProductsNotSorted(ProductId previous, ProductId productId);
+    /// @notice A root may not take `cumulative` in total from `productId`, below the `taken` so far.
+    error TakeBelowTaken(ProductId productId, uint256 cumulative, uint256 taken);
+    /// @notice A root may not take `cumulative` in total from `productId`, above its `vested`.
+    error TakeAboveVested(ProductId productId, uint256 cumulative, uint256 vested);
+    /// @notice The proposed root is zero.
+    error EmptyRoot();
+    /// @notice The products and takes do not hash to the pending root's.
+    error TakesMismatch();
+    /// @notice No root is pending.
+    error NoPendingRoot();
+    /// @notice The pending root becomes claimable at `claimableAt`.
+    error RootNotYetClaimable(uint64 claimableAt);
+    /// @notice The root delay `delay` is outside [`min`, `max`].
+    error RootDelayOutOfRange(uint64 delay, uint64 min, uint64 max);
+    /// @notice No root was accepted yet.
+    error NoRoot();
+    /// @notice The proof does not place the leaf `(account, cumulative)` under the root.
+    error InvalidProof(address account, uint256 cumulative);
+    /// @notice `account` already claimed `claimed`, at least the leaf's `cumulative`.
+    error NothingToClaim(address account, uint256 cumulative, uint256 claimed);
+    /// @notice Paying would raise the claims to `totalClaimed`, above the `totalTaken` by the roots.
+    error ClaimsExceedTaken(uint256 totalClaimed, uint256 totalTaken);
+
+    // ------------------------------------------------------------------ purchases
 
     /// @notice Buys `vehicles` × `months` of a Stream or Bundle product at its price per
-    ///         vehicle-month, for the declared `use`. Runs from now for `months` × 30 days.
-    /// @param broker the Data Broker who brokered the sale (an active Broker), or zero
+    ///         vehicle-month, for the declared `use`. Runs from now for `months` × 30 days; its
+    ///         `vehicles` count in the buyer's usage until it ends.
+    /// @param broker the Data Broker who brokered the sale (an active Broker other than the
+    ///        buyer), or zero
+    /// @param version the terms version the buyer was quoted (`TermsVersionMoved` otherwise)
+    /// @param maxPayment the most the buyer pays (`PaymentAboveMax` otherwise)
     /// @return orderId the new order
-    function subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use)
-        external
-        returns (uint256 orderId);
+    function subscribe(
+        ProductId productId,
+        uint32 vehicles,
+        uint32 months,
+        address broker,
+        uint8 use,
+        uint64 version,
+        uint256 maxPayment
+    ) external returns (uint256 orderId);
 
-    /// @notice Buys `calls` API credits of an Api product at its price per call. The gateway
-    ///         counts calls against the order's quantity; credits do not expire.
-    function buyCredits(ProductId productId, uint256 calls, address broker, uint8 use)
-        external
-        returns (uint256 orderId);
+    /// @notice Buys `calls` API credits of an Api product at its price per call. The credits
+    ///         are valid for the terms' `validitySeconds` and count ceil(calls / 1,000) units in
+    ///         the buyer's usage until then. `broker`, `version`, `maxPayment`: see `subscribe`.
+    function buyCredits(
+        ProductId productId,
+        uint256 calls,
+        address broker,
+        uint8 use,
+        uint64 version,
+        uint256 maxPayment
+    ) external returns (uint256 orderId);
 
-    /// @notice Buys one build of a Dataset product, described by `specHash`, at its price.
-    function purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use)
-        external
-        returns (uint256 orderId);
+    /// @notice Buys one build of a Dataset product, described by `specHash`, at its price. The
+    ///         order runs 30 days and counts one unit in the buyer's usage; its member share
+    ///         vests when the settler delivers it. `broker`, `version`, `maxPayment`: see `subscribe`.
+    function purchaseDataset(
+        ProductId productId,
+        bytes32 specHash,
+        address broker,
+        uint8 use,
+        uint64 version,
+        uint256 maxPayment
+    ) external returns (uint256 orderId);
 
     /// @notice An order as the gateway needs it. `quantity`: vehicles (Stream, Bundle), calls
-    ///         (Api) or 1 (Dataset). `endsAt` is `type(uint64).max` for credits and datasets.
+    ///         (Api) or 1 (Dataset). `endsAt`: when access ends (a refund ends it at once).
     function order(uint256 orderId)
         external
         view
@@ -119,25 +195,93 @@ interface IMarketplace {
             uint8 use
         );
 
+    /// @notice Ends order `orderId` once its time is over: its units leave the buyer's usage,
+    ///         which is synced to Staking. Any kind; anyone (the workers' sweep).
+    function expireOrder(uint256 orderId) external;
+
+    // ------------------------------------------------------------------ vesting
+
+    /// @notice What product `productId`'s orders have released to its members so far, in wei
+    ///         (rounded down). No root can take more than this from the product.
+    function vestedMemberAmount(ProductId productId) external view returns (uint256);
+
+    /// @notice What the accepted roots took from product `productId`, cumulatively.
+    function takenMemberAmount(ProductId productId) external view returns (uint256);
+
+    /// @notice Order `orderId`'s member share, its vesting window, when it was refunded (0:
+    ///         not) and the terms version it was bought under. A dataset not yet delivered has
+    ///         an empty window (0, 0).
+    function orderVesting(uint256 orderId)
+        external
+        view
+        returns (uint256 memberShare, uint64 vestStartsAt, uint64 vestEndsAt, uint64 refundedAt, uint64 version);
+
+    /// @notice Advances `productId`'s vesting record by at most MAX_CHECKPOINT_DAYS days of live
+    ///         vesting. Anyone; needed only for a product idle that long.
+    function checkpoint(ProductId productId) external;
+
+    /// @notice Dataset order `orderId` was delivered as `resultHash`: its whole member share
+    ///         vests now. SETTLER_ROLE; once, while the order is not refunded.
+    function deliverDataset(uint256 orderId, bytes32 resultHash) external;
+
+    /// @notice The buyer of order `orderId` takes back its unvested member share (rounded down)
+    ///         when the product (or a bundle's component) is inactive, its terms version is no
+    ///         longer the order's, its operator was slashed after the order started, or a
+    ///         dataset was not delivered within DATASET_DELIVERY_WINDOW. Once; the order ends.
+    function refund(uint256 orderId) external;
+
+    // ------------------------------------------------------------------ the cumulative root
+
+    /// @notice Proposes `root`, over leaves (account, cumulative amount owed), pending for the
+    ///         root delay. `cumulativeTaken[i]` is what all roots up to this one take in total
+    ///         from product `productIds[i]` (ids strictly increasing; products not listed keep
+    ///         their taken amount), between its taken and its vested amount. Replaces any pending
+    ///         root. SETTLER_ROLE.
+    /// @param dataHash the hash of the off-chain file holding every leaf
+    function proposeRoot(
+        bytes32 root,
+        ProductId[] calldata productIds,
+        uint256[] calldata cumulativeTaken,
+        bytes32 dataHash
+    ) external;
+
+    /// @notice Makes the pending root the claimable root once its delay has passed, applying the
+    ///         takes it was proposed with (the same arrays). Anyone.
+    function acceptRoot(ProductId[] calldata productIds, uint256[] calldata cumulativeTaken) external;
+
+    /// @notice Drops the pending root. GOVERNOR_ROLE or GUARDIAN_ROLE.
+    function revokePendingRoot() external;
+
+    /// @notice Sets how long future roots stay pending, within [MIN_ROOT_DELAY, MAX_ROOT_DELAY].
+    ///         GOVERNOR_ROLE.
+    function setRootDelay(uint64 delay) external;
+
+    /// @notice Pays `account` `cumulative − claimed(account)` on the proof that the leaf
+    ///         (account, cumulative) is under the root. Anyone may submit it.
+    function claim(address account, uint256 cumulative, bytes32[] calldata proof) external;
+
+    /// @notice What `account` has claimed in all.
+    function claimed(address account) external view returns (uint256);
+
+    /// @notice The claimable root (zero before the first is accepted).
+    function root() external view returns (bytes32);
+
+    /// @notice The pending root, when it becomes claimable and the hash of its takes.
+    function pendingRoot() external view returns (bytes32 root, uint64 claimableAt, bytes32 takesHash);
+
+    /// @notice How long a proposed root stays pending, in seconds.
+    function rootDelay() external view returns (uint64);
+
+    /// @notice What the accepted roots took from every product, in all.
+    function totalTaken() external view returns (uint256);
+
+    /// @notice What every claim paid, in all.
+    function totalClaimed() external view returns (uint256);
+
+    // ------------------------------------------------------------------ earnings and stewards
+
     /// @notice Marks `broker` as a DAO steward (its commission then goes to the Treasury). GOVERNOR.
     function setSteward(address broker, bool steward) external;
-
-    /// @notice Moves `amount` of `productId`'s member pool into epoch `epoch`, payable to the
-    ///         leaves of `membersRoot`. SETTLER_ROLE. Epochs strictly increase per product and
-    ///         are never above the current timestamp (they number time); O(1).
-    function settle(ProductId productId, uint64 epoch, uint256 amount, bytes32 membersRoot) external;
-
-    /// @notice Pays the `(index, account, amount)` leaf of an epoch to `account`, once. Anyone
-    ///         may submit it. Leaves use the OpenZeppelin StandardMerkleTree encoding; a leaf
-    ///         paying the zero address or the Marketplace is refused.
-    function claim(
-        ProductId productId,
-        uint64 epoch,
-        uint256 index,
-        address account,
-        uint256 amount,
-        bytes32[] calldata proof
-    ) external;
 
     /// @notice An operator's or broker's earnings not yet withdrawn.
     function claimable(address account) external view returns (uint256);
@@ -145,56 +289,20 @@ interface IMarketplace {
     /// @notice Sends the caller all its earnings.
     function withdrawEarnings() external;
 
-    /// @notice What `productId` has in its member pool, not yet settled into an epoch.
-    function memberPool(ProductId productId) external view returns (uint256);
+    /// @notice Whether `broker` is a DAO steward.
+    function isSteward(address broker) external view returns (bool);
 
-    // ------------------------------------------------------------------ extensions
-
-    /// @notice `subscribe` bound to the terms version the buyer was quoted: refused with
-    ///         `TermsVersionMoved` if the product's terms changed since (price, split or fee), so
-    ///         an operator cannot reprice a purchase in flight.
-    function subscribe(ProductId productId, uint32 vehicles, uint32 months, address broker, uint8 use, uint64 version)
-        external
-        returns (uint256 orderId);
-
-    /// @notice `buyCredits` bound to the quoted terms `version` (see the `subscribe` overload).
-    function buyCredits(ProductId productId, uint256 calls, address broker, uint8 use, uint64 version)
-        external
-        returns (uint256 orderId);
-
-    /// @notice `purchaseDataset` bound to the quoted terms `version` (see the `subscribe` overload).
-    function purchaseDataset(ProductId productId, bytes32 specHash, address broker, uint8 use, uint64 version)
-        external
-        returns (uint256 orderId);
-
-    /// @notice Ends subscription `orderId` once its time is over: its vehicles leave the
-    ///         buyer's usage, which is synced to Staking. Anyone (the workers' sweep).
-    function expireOrder(uint256 orderId) external;
+    // ------------------------------------------------------------------ orders
 
     /// @notice The build spec a dataset order asked for (zero for other orders).
     function datasetSpec(uint256 orderId) external view returns (bytes32);
 
-    /// @notice Whether order `orderId`'s vehicles still count in its buyer's usage.
+    /// @notice Whether order `orderId`'s units still count in its buyer's usage.
     function inForce(uint256 orderId) external view returns (bool);
 
-    /// @notice The buyer's vehicle-subscriptions in force and the most sensitive tier they reach,
-    ///         as last synced to Staking.
+    /// @notice The buyer's units in force and the most sensitive tier they reach, as last
+    ///         synced to Staking.
     function usageOf(address buyer) external view returns (uint256 units, uint8 tier);
-
-    /// @notice Whether `broker` is a DAO steward.
-    function isSteward(address broker) external view returns (bool);
-
-    /// @notice The last epoch settled for `productId` (0: none).
-    function lastEpoch(ProductId productId) external view returns (uint64);
-
-    /// @notice A settled epoch's root, amount and what its claims paid so far.
-    function epochOf(ProductId productId, uint64 epoch)
-        external
-        view
-        returns (bytes32 membersRoot, uint256 amount, uint256 claimed);
-
-    /// @notice Whether leaf `index` of the epoch was paid.
-    function isClaimed(ProductId productId, uint64 epoch, uint256 index) external view returns (bool);
 
     /// @notice How many orders exist; ids run 1..orderCount().
     function orderCount() external view returns (uint256);

@@ -245,6 +245,12 @@ interface IStaking {
     /// @return the count
     function slashCount() external view returns (uint256);
 
+    /// @notice When `account` was last slashed (0: never). The Marketplace lets buyers refund
+    ///         orders of an operator slashed after they started.
+    /// @param account the staker
+    /// @return the timestamp of its last slash
+    function lastSlashedAt(address account) external view returns (uint64);
+
     // ------------------------------------------------------------------ periods and wiring
 
     /// @notice How long unbonding lasts, in seconds.

@@ -2,11 +2,26 @@
 pragma solidity 0.8.30;
 
 /// @title PayoutProof
-/// @notice Payout leaves and proofs (DESIGN.md §3.6; member payouts and slash payouts): the OpenZeppelin StandardMerkleTree
-///         leaf `keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))))` and the
-///         sorted-pair root a calldata proof leads to, exactly as OpenZeppelin's `MerkleProof`
-///         computes them, without memory allocation (the claim is the member's hot path).
+/// @notice Payout leaves and proofs: the OpenZeppelin StandardMerkleTree leaves
+///         `keccak256(bytes.concat(keccak256(abi.encode(account, cumulative))))` of the
+///         Marketplace's cumulative member root (DESIGN.md §3.6) and
+///         `keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))))` of Staking's
+///         slash payouts, and the sorted-pair root a calldata proof leads to, exactly as
+///         OpenZeppelin's `MerkleProof` computes them, without memory allocation (the claim is
+///         the member's hot path).
 library PayoutProof {
+    /// @notice The StandardMerkleTree leaf of `(account, cumulative)`.
+    function leaf(address account, uint256 cumulative) internal pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            // abi.encode(account, cumulative) in the free memory, which is left unallocated.
+            let ptr := mload(0x40)
+            mstore(ptr, and(account, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(ptr, 0x20), cumulative)
+            mstore(0x00, keccak256(ptr, 0x40))
+            hash := keccak256(0x00, 0x20)
+        }
+    }
+
     /// @notice The StandardMerkleTree leaf of `(index, account, amount)`.
     function leaf(uint256 index, address account, uint256 amount) internal pure returns (bytes32 hash) {
         assembly ("memory-safe") {

@@ -12,6 +12,8 @@ library Roles {
     bytes32 internal constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
     /// @notice May record buyers' usage on Staking (the Marketplace).
     bytes32 internal constant MARKET_ROLE = keccak256("MARKET_ROLE");
-    /// @notice May settle member-pool epochs (the workers' hot wallet).
+    /// @notice May propose Marketplace roots and deliver datasets (the workers' hot wallet).
     bytes32 internal constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
+    /// @notice May revoke a pending Marketplace root (a guardian beside the DAO).
+    bytes32 internal constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 }

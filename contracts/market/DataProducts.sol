@@ -38,6 +38,10 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     uint16 public constant MAX_PROTOCOL_FEE_BPS = 2_000;
     /// @notice The most components a bundle may have (keeps every bundle loop bounded).
     uint256 public constant MAX_BUNDLE_COMPONENTS = 16;
+    /// @notice The shortest validity an Api product may give its credits.
+    uint32 public constant MIN_CREDIT_VALIDITY = 1 days;
+    /// @notice The longest validity an Api product may give its credits.
+    uint32 public constant MAX_CREDIT_VALIDITY = 730 days;
     /// @notice Permitted-use bits: 0 insurance, 1 research, 2 fleet management, 3 marketing,
     ///         4 resale, 5 public good.
     uint256 public constant KNOWN_USES = (1 << 6) - 1;
@@ -60,6 +64,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         uint64 requiredPermissions;
         uint32 refreshSeconds;
         uint32 minCohort;
+        uint32 validitySeconds;
         bool heldByGovernor;
         bytes32 termsHash;
         string termsURI;
@@ -194,7 +199,8 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
             refreshSeconds: p.refreshSeconds,
             minCohort: p.minCohort,
             termsHash: p.termsHash,
-            termsURI: p.termsURI
+            termsURI: p.termsURI,
+            validitySeconds: p.validitySeconds
         });
         return (p.operator, p.version, p.active, terms);
     }
@@ -222,6 +228,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         sale.permittedUses = p.permittedUses;
         sale.requiredPermissions = p.requiredPermissions;
         sale.version = p.version;
+        sale.validitySeconds = p.validitySeconds;
         if (p.kind == Kind.Bundle) sale.inactiveComponent = _firstInactiveComponent(productId);
     }
 
@@ -389,6 +396,7 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         p.requiredPermissions = terms.requiredPermissions.toUint64();
         p.refreshSeconds = terms.refreshSeconds;
         p.minCohort = terms.minCohort;
+        p.validitySeconds = terms.validitySeconds;
         p.termsHash = terms.termsHash;
         p.termsURI = terms.termsURI;
     }
@@ -405,6 +413,13 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
         uint256 unknown = Permissions.unknownTermsBits(terms.requiredPermissions);
         if (unknown != 0) revert UnknownPermissionBits(terms.requiredPermissions, unknown);
         if (terms.kind == Kind.Dataset && terms.minCohort == 0) revert CohortTooSmall(0, 1);
+        if (terms.kind == Kind.Api) {
+            if (terms.validitySeconds < MIN_CREDIT_VALIDITY || terms.validitySeconds > MAX_CREDIT_VALIDITY) {
+                revert CreditValidityOutOfRange(terms.validitySeconds, MIN_CREDIT_VALIDITY, MAX_CREDIT_VALIDITY);
+            }
+        } else if (terms.validitySeconds != 0) {
+            revert CreditValidityOutOfRange(terms.validitySeconds, 0, 0);
+        }
     }
 
     /// @dev A new bundle's package: between 1 and MAX components, all distinct, the caller's

@@ -96,6 +96,8 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
     uint64 public override claimWindow;
     /// @inheritdoc IStaking
     uint256 public override slashCount;
+    /// @inheritdoc IStaking
+    mapping(address account => uint64) public override lastSlashedAt;
 
     uint16[TIER_COUNT] private _tierMultiplierBps;
     mapping(address account => StakeInfo) private _stakes;
@@ -286,6 +288,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient {
         if (fromUnbonding != 0) info.unbonding = unbonding - fromUnbonding;
 
         slashId = ++slashCount;
+        lastSlashedAt[account] = uint64(block.timestamp);
         uint64 closesAt;
         if (toImpacted != 0) {
             closesAt = uint64(block.timestamp) + claimWindow;

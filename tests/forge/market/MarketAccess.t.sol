@@ -16,10 +16,11 @@ contract MarketAccessTest is MarketBase {
     ProductId internal datasetId;
     uint256 internal vehicleId;
     uint256 internal signalId;
+    uint256 internal datasetOrder;
 
     function setUp() public override {
         super.setUp();
-        callers = [governor, settler, operator, operator2, broker, consumer, alice, stranger];
+        callers = [governor, settler, guardian, operator, operator2, broker, consumer, alice, stranger];
         streamId = _stream();
         apiId = _api();
         datasetId = _dataset();
@@ -27,7 +28,11 @@ contract MarketAccessTest is MarketBase {
         vm.prank(consumer);
         signalId = products.signalDemand(keccak256("spec"), "ipfs://spec", 1 ether);
         vm.prank(consumer);
-        market.subscribe(streamId, 10, 1, broker, USE_INSURANCE); // pool and earnings to move
+        market.subscribe(streamId, 10, 1, broker, USE_INSURANCE, V1, NO_MAX); // vesting and earnings to move
+        vm.prank(consumer);
+        datasetOrder = market.purchaseDataset(datasetId, keccak256("spec"), address(0), USE_INSURANCE, V1, NO_MAX);
+        vm.warp(block.timestamp + 7 days); // undelivered for the whole window: refundable by its buyer
+
         _fund(operator, 1000 ether);
         _fund(governor, 1000 ether);
         _fund(settler, 1000 ether);
@@ -98,23 +103,44 @@ contract MarketAccessTest is MarketBase {
         address m = address(market);
         address[] memory buyers = _pair(broker, consumer);
         _check(
-            "subscribe", m, abi.encodeWithSignature(
-                "subscribe(uint256,uint32,uint32,address,uint8)", streamId, uint32(1), uint32(1), address(0), USE_INSURANCE
-            ), buyers
+            "subscribe",
+            m,
+            abi.encodeCall(
+                IMarketplace.subscribe, (streamId, uint32(1), uint32(1), address(0), USE_INSURANCE, V1, NO_MAX)
+            ),
+            buyers
         );
-        _check("buyCredits", m, abi.encodeWithSignature(
-                "buyCredits(uint256,uint256,address,uint8)", apiId, uint256(1), address(0), USE_INSURANCE
-            ), buyers);
+        _check(
+            "buyCredits",
+            m,
+            abi.encodeCall(IMarketplace.buyCredits, (apiId, uint256(1), address(0), USE_INSURANCE, V1, NO_MAX)),
+            buyers
+        );
         _check(
             "purchaseDataset",
             m,
-            abi.encodeWithSignature(
-                "purchaseDataset(uint256,bytes32,address,uint8)", datasetId, bytes32(0), address(0), USE_INSURANCE
+            abi.encodeCall(
+                IMarketplace.purchaseDataset, (datasetId, bytes32(0), address(0), USE_INSURANCE, V1, NO_MAX)
             ),
             buyers
         );
         _check("setSteward", m, abi.encodeCall(IMarketplace.setSteward, (broker, true)), _only(governor));
-        _check("settle", m, abi.encodeCall(IMarketplace.settle, (streamId, 1, 1, keccak256("r"))), _only(settler));
+        ProductId[] memory none = new ProductId[](0);
+        uint256[] memory noTakes = new uint256[](0);
+        _check(
+            "proposeRoot",
+            m,
+            abi.encodeCall(IMarketplace.proposeRoot, (keccak256("r"), none, noTakes, bytes32(0))),
+            _only(settler)
+        );
+        _check(
+            "deliverDataset",
+            m,
+            abi.encodeCall(IMarketplace.deliverDataset, (datasetOrder, keccak256("b"))),
+            _only(settler)
+        );
+        _check("setRootDelay", m, abi.encodeCall(IMarketplace.setRootDelay, (2 hours)), _only(governor));
+        _check("refund", m, abi.encodeCall(IMarketplace.refund, (datasetOrder)), _only(consumer));
         _check("withdrawEarnings", m, abi.encodeCall(IMarketplace.withdrawEarnings, ()), _pair(operator, broker));
         _check(
             "grantRole",
@@ -124,19 +150,39 @@ contract MarketAccessTest is MarketBase {
         );
     }
 
-    function test_access_permissionlessCalls() public {
-        // A settled leaf and an ended subscription: anyone may submit the claim or the expiry.
-        bytes32[] memory leaves = new bytes32[](2);
-        leaves[0] = _leaf(0, alice, 1 ether);
-        leaves[1] = _leaf(1, bob, 1 ether);
+    function test_access_revokePendingRoot() public {
+        ProductId[] memory none = new ProductId[](0);
+        uint256[] memory noTakes = new uint256[](0);
         vm.prank(settler);
-        market.settle(streamId, 1, 2 ether, _root(leaves));
+        market.proposeRoot(keccak256("r"), none, noTakes, bytes32(0));
         _check(
-            "claim",
+            "revokePendingRoot",
             address(market),
-            abi.encodeCall(IMarketplace.claim, (streamId, 1, 0, alice, 1 ether, _proof(leaves, 0))),
-            callers
+            abi.encodeCall(IMarketplace.revokePendingRoot, ()),
+            _pair(governor, guardian)
         );
+    }
+
+    function test_access_permissionlessCalls() public {
+        // An accepted root and an ended subscription: anyone may submit the claim, the
+        // acceptance, a checkpoint or the expiry.
+        bytes32[] memory leaves = new bytes32[](2);
+        leaves[0] = _cumulativeLeaf(alice, 1 ether);
+        leaves[1] = _cumulativeLeaf(bob, 1 ether);
+        vm.warp(block.timestamp + 10 days);
+        ProductId[] memory ids = new ProductId[](1);
+        ids[0] = streamId;
+        uint256[] memory takes = new uint256[](1);
+        takes[0] = 2 ether;
+        vm.prank(settler);
+        market.proposeRoot(_root(leaves), ids, takes, bytes32(0));
+        vm.warp(block.timestamp + market.rootDelay());
+        _check("acceptRoot", address(market), abi.encodeCall(IMarketplace.acceptRoot, (ids, takes)), callers);
+        market.acceptRoot(ids, takes);
+        _check(
+            "claim", address(market), abi.encodeCall(IMarketplace.claim, (alice, 1 ether, _proof(leaves, 0))), callers
+        );
+        _check("checkpoint", address(market), abi.encodeCall(IMarketplace.checkpoint, (streamId)), callers);
         vm.warp(block.timestamp + 30 days);
         _check("expireOrder", address(market), abi.encodeCall(IMarketplace.expireOrder, (1)), callers);
     }

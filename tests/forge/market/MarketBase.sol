@@ -26,6 +26,7 @@ abstract contract MarketBase is Test {
 
     address internal governor = makeAddr("governor");
     address internal settler = makeAddr("settler");
+    address internal guardian = makeAddr("guardian");
     address internal minter = makeAddr("minter");
     uint256 internal connectionId;
     uint256 private _vinCounter;
@@ -51,6 +52,12 @@ abstract contract MarketBase is Test {
     /// @dev What `_activate` stakes: the base and room for 10,000 tier-3 vehicle-subscriptions.
     uint256 internal constant STAKE_HEADROOM = 300_000 ether;
 
+    /// @dev The terms version of a product never updated, and a purchase's "no maximum".
+    uint64 internal constant V1 = 1;
+    uint256 internal constant NO_MAX = type(uint256).max;
+    /// @dev How long the test Api products' credits stay valid.
+    uint32 internal constant CREDIT_VALIDITY = 90 days;
+
     // Uses (DESIGN.md §3.5).
     uint8 internal constant USE_INSURANCE = 0;
     uint8 internal constant USE_RESEARCH = 1;
@@ -71,6 +78,7 @@ abstract contract MarketBase is Test {
         market = new Marketplace(address(token), address(products), address(staking), address(treasury), governor);
         vm.startPrank(governor);
         market.grantRole(market.SETTLER_ROLE(), settler);
+        market.grantRole(market.GUARDIAN_ROLE(), guardian);
         staking.grantRole(staking.MARKET_ROLE(), address(market));
         staking.grantRole(staking.SLASHER_ROLE(), governor);
         staking.setCurve(IStaking.Role.Operator, OPERATOR_BASE, 0);
@@ -160,6 +168,7 @@ abstract contract MarketBase is Test {
         t.minCohort = kind == IDataProducts.Kind.Dataset ? 10 : 0;
         t.termsHash = keccak256(abi.encode("terms", kind, price));
         t.termsURI = "ipfs://terms";
+        t.validitySeconds = kind == IDataProducts.Kind.Api ? CREDIT_VALIDITY : 0;
     }
 
     function _create(address who, IDataProducts.Kind kind, uint256 price) internal returns (ProductId) {
@@ -201,10 +210,25 @@ abstract contract MarketBase is Test {
         assertEq(ProductId.unwrap(left), ProductId.unwrap(right));
     }
 
+    /// @dev Σ member share of `productId`'s orders (a test-side loop over every order).
+    function _memberShares(ProductId productId) internal view returns (uint256 total) {
+        uint256 n = market.orderCount();
+        for (uint256 id = 1; id <= n; ++id) {
+            (ProductId p,,,,,,,) = market.order(id);
+            if (ProductId.unwrap(p) != ProductId.unwrap(productId)) continue;
+            (uint256 share,,,,) = market.orderVesting(id);
+            total += share;
+        }
+    }
+
     // ------------------------------------------------------------------ merkle
 
     function _leaf(uint256 index, address account, uint256 amount) internal pure returns (bytes32) {
         return MarketMerkle.leaf(index, account, amount);
+    }
+
+    function _cumulativeLeaf(address account, uint256 cumulative) internal pure returns (bytes32) {
+        return MarketMerkle.leaf(account, cumulative);
     }
 
     function _root(bytes32[] memory leaves) internal pure returns (bytes32) {

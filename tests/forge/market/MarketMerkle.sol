@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-/// @notice Builds member-payout trees in tests: OpenZeppelin StandardMerkleTree leaves
-///         `keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))))` under sorted
-///         pairs (odd nodes carried up), so `MerkleProof.verify` accepts the proofs.
+/// @notice Builds payout trees in tests: OpenZeppelin StandardMerkleTree leaves
+///         `keccak256(bytes.concat(keccak256(abi.encode(account, cumulative))))` (the market's
+///         cumulative root) or `keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))))`
+///         (slash payouts) under sorted pairs (odd nodes carried up), so `MerkleProof.verify`
+///         accepts the proofs.
 library MarketMerkle {
+    function leaf(address account, uint256 cumulative) internal pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(account, cumulative))));
+    }
+
     function leaf(uint256 index, address account, uint256 amount) internal pure returns (bytes32) {
         return keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))));
     }

@@ -34,7 +34,7 @@ contract MarketplaceTest is MarketBase {
         b.market = token.balanceOf(address(market));
         b.operatorEarnings = market.claimable(operator);
         b.brokerEarnings = brokerAccount == address(0) ? 0 : market.claimable(brokerAccount);
-        b.pool = market.memberPool(productId);
+        b.pool = _memberShares(productId);
     }
 
     /// @dev Expected split of `paid` under the default test terms (70/20/5 + 5% fee).
@@ -90,7 +90,7 @@ contract MarketplaceTest is MarketBase {
         vm.expectEmit(address(market));
         emit IMarketplace.PaymentSplit(1, members, op, brk, fee);
         vm.prank(consumer);
-        uint256 orderId = market.subscribe(p, 3, 2, broker, USE_INSURANCE);
+        uint256 orderId = market.subscribe(p, 3, 2, broker, USE_INSURANCE, V1, NO_MAX);
 
         assertEq(orderId, 1);
         Balances memory after_ = _balances(consumer, broker, p);
@@ -120,7 +120,7 @@ contract MarketplaceTest is MarketBase {
         uint256 paid = 2 ether;
         (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
         vm.prank(consumer);
-        market.subscribe(p, 1, 1, address(0), USE_RESEARCH);
+        market.subscribe(p, 1, 1, address(0), USE_RESEARCH, V1, NO_MAX);
         Balances memory after_ = _balances(consumer, address(0), p);
         assertEq(after_.treasury - before.treasury, fee + brk);
         assertEq(after_.operatorEarnings - before.operatorEarnings, op);
@@ -136,7 +136,7 @@ contract MarketplaceTest is MarketBase {
         vm.expectEmit(address(market));
         emit IMarketplace.PaymentSplit(1, members, op, 0, fee + brk);
         vm.prank(consumer);
-        market.subscribe(p, 5, 1, steward, USE_INSURANCE);
+        market.subscribe(p, 5, 1, steward, USE_INSURANCE, V1, NO_MAX);
         Balances memory after_ = _balances(consumer, steward, p);
         assertEq(after_.treasury - before.treasury, fee + brk);
         assertEq(after_.brokerEarnings, 0);
@@ -146,7 +146,7 @@ contract MarketplaceTest is MarketBase {
     function test_subscribe_aBrokerBuysForItself() public {
         ProductId p = _stream();
         vm.prank(broker);
-        uint256 id = market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+        uint256 id = market.subscribe(p, 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
         (, address buyer,,,,,,) = market.order(id);
         assertEq(buyer, broker);
     }
@@ -162,13 +162,13 @@ contract MarketplaceTest is MarketBase {
             bytes memory refusal = abi.encodeWithSelector(IMarketplace.BuyerIsBroker.selector, who);
             vm.expectRevert(refusal);
             vm.prank(who);
-            market.subscribe(s, 1, 1, who, USE_INSURANCE);
+            market.subscribe(s, 1, 1, who, USE_INSURANCE, V1, NO_MAX);
             vm.expectRevert(refusal);
             vm.prank(who);
-            market.buyCredits(a, 10, who, USE_INSURANCE);
+            market.buyCredits(a, 10, who, USE_INSURANCE, V1, NO_MAX);
             vm.expectRevert(refusal);
             vm.prank(who);
-            market.purchaseDataset(d, bytes32(0), who, USE_INSURANCE);
+            market.purchaseDataset(d, bytes32(0), who, USE_INSURANCE, V1, NO_MAX);
         }
         assertEq(market.orderCount(), 0);
     }
@@ -178,7 +178,7 @@ contract MarketplaceTest is MarketBase {
         ProductId s = _stream();
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerIsBroker.selector, who));
         vm.prank(who);
-        market.subscribe(s, 1, 1, who, USE_INSURANCE);
+        market.subscribe(s, 1, 1, who, USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_bundle() public {
@@ -186,18 +186,18 @@ contract MarketplaceTest is MarketBase {
         uint256 paid = 5 ether * 4 * 3;
         (uint256 members,,,) = _expect(paid);
         vm.prank(consumer);
-        uint256 id = market.subscribe(bundle, 4, 3, broker, USE_RESEARCH);
+        uint256 id = market.subscribe(bundle, 4, 3, broker, USE_RESEARCH, V1, NO_MAX);
         (,,, uint256 quantity, uint256 paidOf,, uint64 endsAt,) = market.order(id);
         assertEq(quantity, 4);
         assertEq(paidOf, paid);
         assertEq(endsAt, block.timestamp + 3 * MONTH);
-        assertEq(market.memberPool(bundle), members);
+        assertEq(_memberShares(bundle), members);
     }
 
     function test_subscribe_updatesUsage() public {
         ProductId p = _stream(); // TELEMETRY | LOCATION: tier 1
         vm.prank(consumer);
-        market.subscribe(p, 7, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 7, 1, address(0), USE_INSURANCE, V1, NO_MAX);
         (uint256 units, uint8 tier) = market.usageOf(consumer);
         assertEq(units, 7);
         assertEq(tier, 1);
@@ -208,16 +208,16 @@ contract MarketplaceTest is MarketBase {
         ProductId p = _stream();
         vm.startPrank(consumer);
         vm.expectRevert(IMarketplace.ZeroQuantity.selector);
-        market.subscribe(p, 0, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 0, 1, address(0), USE_INSURANCE, V1, NO_MAX);
         vm.expectRevert(IMarketplace.ZeroQuantity.selector);
-        market.subscribe(p, 1, 0, address(0), USE_INSURANCE);
+        market.subscribe(p, 1, 0, address(0), USE_INSURANCE, V1, NO_MAX);
         vm.stopPrank();
     }
 
     function test_subscribe_revertsWhenUnknownProduct() public {
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.UnknownProduct.selector, 42));
         vm.prank(consumer);
-        market.subscribe(ProductId.wrap(42), 1, 1, address(0), USE_INSURANCE);
+        market.subscribe(ProductId.wrap(42), 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_revertsWhenWrongKind() public {
@@ -226,7 +226,7 @@ contract MarketplaceTest is MarketBase {
             abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api))
         );
         vm.prank(consumer);
-        market.subscribe(a, 1, 1, address(0), USE_INSURANCE);
+        market.subscribe(a, 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_revertsWhenProductInactive() public {
@@ -235,7 +235,7 @@ contract MarketplaceTest is MarketBase {
         products.setActive(p, false);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.ProductInactive.selector, p));
         vm.prank(consumer);
-        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_revertsWhenBundleComponentInactive() public {
@@ -245,7 +245,7 @@ contract MarketplaceTest is MarketBase {
         products.setActive(d, false);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.ComponentInactive.selector, bundle, d));
         vm.prank(consumer);
-        market.subscribe(bundle, 1, 1, address(0), USE_INSURANCE);
+        market.subscribe(bundle, 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_revertsWhenOperatorInactive() public {
@@ -253,18 +253,18 @@ contract MarketplaceTest is MarketBase {
         _deactivate(operator, IStaking.Role.Operator);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.OperatorInactive.selector, p, operator));
         vm.prank(consumer);
-        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_revertsWhenBrokerNotActive() public {
         ProductId p = _stream();
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BrokerNotActive.selector, stranger));
         vm.prank(consumer);
-        market.subscribe(p, 1, 1, stranger, USE_INSURANCE);
+        market.subscribe(p, 1, 1, stranger, USE_INSURANCE, V1, NO_MAX);
         _deactivate(broker, IStaking.Role.Broker);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BrokerNotActive.selector, broker));
         vm.prank(consumer);
-        market.subscribe(p, 1, 1, broker, USE_INSURANCE);
+        market.subscribe(p, 1, 1, broker, USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_revertsWhenUseNotPermitted() public {
@@ -273,7 +273,7 @@ contract MarketplaceTest is MarketBase {
         for (uint256 i; i < bad.length; ++i) {
             vm.expectRevert(abi.encodeWithSelector(IMarketplace.UseNotPermitted.selector, p, bad[i], 3));
             vm.prank(consumer);
-            market.subscribe(p, 1, 1, address(0), bad[i]);
+            market.subscribe(p, 1, 1, address(0), bad[i], V1, NO_MAX);
         }
     }
 
@@ -288,7 +288,7 @@ contract MarketplaceTest is MarketBase {
             vm.expectRevert(abi.encodeWithSelector(IMarketplace.UseNotPermitted.selector, p, use, permitted));
         }
         vm.prank(consumer);
-        market.subscribe(p, 1, 1, address(0), use);
+        market.subscribe(p, 1, 1, address(0), use, V1, NO_MAX);
         assertEq(market.orderCount(), allowed ? 1 : 0);
     }
 
@@ -297,12 +297,12 @@ contract MarketplaceTest is MarketBase {
         _fund(stranger, 100 ether);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, stranger));
         vm.prank(stranger);
-        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
         // An operator is not a buyer.
         _fund(operator, 100 ether);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, operator));
         vm.prank(operator);
-        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_revertsWhenNotFunded() public {
@@ -314,7 +314,7 @@ contract MarketplaceTest is MarketBase {
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, carol, 0, 2 ether * 1000 / 10_000)
         );
         vm.prank(carol);
-        market.subscribe(p, 1, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 1, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_revertsWhenPaymentTooLarge() public {
@@ -324,7 +324,7 @@ contract MarketplaceTest is MarketBase {
         uint256 paid = uint256(type(uint128).max) * 2;
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.PaymentTooLarge.selector, paid));
         vm.prank(consumer);
-        market.subscribe(p, 2, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 2, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_revertsWhenPaymentOverflows() public {
@@ -333,7 +333,7 @@ contract MarketplaceTest is MarketBase {
         ProductId p = products.createProduct(t);
         vm.expectRevert(abi.encodeWithSelector(MarketMath.PaymentOverflow.selector, type(uint256).max / 2, 3));
         vm.prank(consumer);
-        market.subscribe(p, 3, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 3, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_subscribe_usesTheFeeTheTermsWereAgreedUnder() public {
@@ -342,7 +342,7 @@ contract MarketplaceTest is MarketBase {
         products.setProtocolFeeBps(2000);
         uint256 before = token.balanceOf(address(treasury));
         vm.prank(consumer);
-        market.subscribe(p, 1, 1, broker, USE_INSURANCE);
+        market.subscribe(p, 1, 1, broker, USE_INSURANCE, V1, NO_MAX);
         assertEq(token.balanceOf(address(treasury)) - before, 2 ether * 500 / 10_000);
     }
 
@@ -352,17 +352,17 @@ contract MarketplaceTest is MarketBase {
         ProductId p = products.createProduct(t);
         // consumer stakes 1,000 + 300,000: enough for 100 × √units × 1.5 ≤ 300,000, i.e. 4,000,000 units.
         vm.prank(consumer);
-        market.subscribe(p, 4_000_000, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 4_000_000, 1, address(0), USE_INSURANCE, V1, NO_MAX);
         assertTrue(staking.isActive(consumer, IStaking.Role.Consumer));
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, consumer));
         vm.prank(consumer);
-        market.subscribe(p, 100_000, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 100_000, 1, address(0), USE_INSURANCE, V1, NO_MAX);
 
         // Once the subscription ends and is expired, the same purchase goes through.
         vm.warp(block.timestamp + MONTH);
         market.expireOrder(1);
         vm.prank(consumer);
-        market.subscribe(p, 100_000, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 100_000, 1, address(0), USE_INSURANCE, V1, NO_MAX);
         (uint256 units,) = staking.usageOf(consumer);
         assertEq(units, 100_000);
     }
@@ -396,7 +396,7 @@ contract MarketplaceTest is MarketBase {
         address via = withBroker ? broker : address(0);
         Balances memory before = _balances(consumer, broker, a);
         vm.prank(consumer);
-        market.buyCredits(a, calls, via, USE_INSURANCE);
+        market.buyCredits(a, calls, via, USE_INSURANCE, V1, NO_MAX);
         Balances memory after_ = _balances(consumer, broker, a);
         _checkSplit(before, after_, price * calls, bps, withBroker);
     }
@@ -435,7 +435,7 @@ contract MarketplaceTest is MarketBase {
         ProductId p = _stream();
         uint64 quoted = products.saleTerms(p).version;
         vm.prank(consumer);
-        uint256 id = market.subscribe(p, 2, 1, broker, USE_INSURANCE, quoted);
+        uint256 id = market.subscribe(p, 2, 1, broker, USE_INSURANCE, quoted, NO_MAX);
         assertEq(_order(id).paid, 4 ether);
     }
 
@@ -449,21 +449,21 @@ contract MarketplaceTest is MarketBase {
         uint256 before = token.balanceOf(consumer);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, p, quoted, quoted + 1));
         vm.prank(consumer);
-        market.subscribe(p, 2, 1, broker, USE_INSURANCE, quoted);
+        market.subscribe(p, 2, 1, broker, USE_INSURANCE, quoted, NO_MAX);
         assertEq(token.balanceOf(consumer), before);
     }
 
     function test_buyCreditsAtVersion_revertsWhenTermsMoved() public {
         ProductId a = _api();
         vm.prank(consumer);
-        market.buyCredits(a, 10, broker, USE_INSURANCE, 1);
+        market.buyCredits(a, 10, broker, USE_INSURANCE, 1, NO_MAX);
         vm.prank(operator);
         products.updateTerms(a, _terms(IDataProducts.Kind.Api, 1 ether));
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, a, 1, 2));
         vm.prank(consumer);
-        market.buyCredits(a, 10, broker, USE_INSURANCE, 1);
+        market.buyCredits(a, 10, broker, USE_INSURANCE, 1, NO_MAX);
         vm.prank(consumer);
-        market.buyCredits(a, 10, broker, USE_INSURANCE, 2);
+        market.buyCredits(a, 10, broker, USE_INSURANCE, 2, NO_MAX);
         assertEq(_order(2).paid, 10 ether);
     }
 
@@ -473,9 +473,9 @@ contract MarketplaceTest is MarketBase {
         products.updateTerms(d, _terms(IDataProducts.Kind.Dataset, 900 ether));
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, d, 1, 2));
         vm.prank(consumer);
-        market.purchaseDataset(d, bytes32(0), broker, USE_INSURANCE, 1);
+        market.purchaseDataset(d, bytes32(0), broker, USE_INSURANCE, 1, NO_MAX);
         vm.prank(consumer);
-        uint256 id = market.purchaseDataset(d, bytes32(0), broker, USE_INSURANCE, 2);
+        uint256 id = market.purchaseDataset(d, bytes32(0), broker, USE_INSURANCE, 2, NO_MAX);
         assertEq(_order(id).paid, 900 ether);
     }
 
@@ -483,7 +483,7 @@ contract MarketplaceTest is MarketBase {
         ProductId p = _stream();
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, p, 0, 1));
         vm.prank(consumer);
-        market.subscribe(p, 1, 1, broker, USE_INSURANCE, 0);
+        market.subscribe(p, 1, 1, broker, USE_INSURANCE, 0, NO_MAX);
     }
 
     // ------------------------------------------------------------------ buyCredits
@@ -494,9 +494,10 @@ contract MarketplaceTest is MarketBase {
         uint256 paid = 0.01 ether * 12_345;
         (uint256 members, uint256 op, uint256 brk, uint256 fee) = _expect(paid);
         vm.expectEmit(address(market));
-        emit IMarketplace.OrderPlaced(1, a, consumer, broker, 12_345, paid, type(uint64).max, USE_RESEARCH);
+        uint64 endsAt_ = uint64(block.timestamp) + CREDIT_VALIDITY;
+        emit IMarketplace.OrderPlaced(1, a, consumer, broker, 12_345, paid, endsAt_, USE_RESEARCH);
         vm.prank(consumer);
-        uint256 id = market.buyCredits(a, 12_345, broker, USE_RESEARCH);
+        uint256 id = market.buyCredits(a, 12_345, broker, USE_RESEARCH, V1, NO_MAX);
         Balances memory after_ = _balances(consumer, broker, a);
         assertEq(before.buyer - after_.buyer, paid);
         assertEq(after_.treasury - before.treasury, fee);
@@ -505,17 +506,18 @@ contract MarketplaceTest is MarketBase {
         assertEq(after_.pool - before.pool, members);
         (,,, uint256 quantity,,, uint64 endsAt,) = market.order(id);
         assertEq(quantity, 12_345);
-        assertEq(endsAt, type(uint64).max);
-        assertFalse(market.inForce(id));
-        (uint256 units,) = market.usageOf(consumer);
-        assertEq(units, 0);
+        assertEq(endsAt, endsAt_, "credits expire after the terms' validity");
+        assertTrue(market.inForce(id));
+        (uint256 units, uint8 tier) = market.usageOf(consumer);
+        assertEq(units, 13, "ceil(12,345 / 1,000) units in the lockup");
+        _assertStakingUsage(consumer, 13, tier);
     }
 
     function test_buyCredits_revertsWhenZeroCalls() public {
         ProductId a = _api();
         vm.expectRevert(IMarketplace.ZeroQuantity.selector);
         vm.prank(consumer);
-        market.buyCredits(a, 0, address(0), USE_INSURANCE);
+        market.buyCredits(a, 0, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_buyCredits_revertsWhenWrongKind() public {
@@ -524,14 +526,14 @@ contract MarketplaceTest is MarketBase {
             abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, s, uint8(IDataProducts.Kind.Stream))
         );
         vm.prank(consumer);
-        market.buyCredits(s, 1, address(0), USE_INSURANCE);
+        market.buyCredits(s, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_buyCredits_revertsWhenOverflowing() public {
         ProductId a = _api();
         vm.expectRevert(abi.encodeWithSelector(MarketMath.PaymentOverflow.selector, 0.01 ether, type(uint256).max));
         vm.prank(consumer);
-        market.buyCredits(a, type(uint256).max, address(0), USE_INSURANCE);
+        market.buyCredits(a, type(uint256).max, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_buyCredits_revertsWhenProductInactive() public {
@@ -540,7 +542,7 @@ contract MarketplaceTest is MarketBase {
         products.setActive(a, false);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.ProductInactive.selector, a));
         vm.prank(consumer);
-        market.buyCredits(a, 1, address(0), USE_INSURANCE);
+        market.buyCredits(a, 1, address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     // ------------------------------------------------------------------ purchaseDataset
@@ -553,7 +555,7 @@ contract MarketplaceTest is MarketBase {
         vm.expectEmit(address(market));
         emit IMarketplace.DatasetOrdered(1, spec);
         vm.prank(consumer);
-        uint256 id = market.purchaseDataset(d, spec, steward, USE_RESEARCH);
+        uint256 id = market.purchaseDataset(d, spec, steward, USE_RESEARCH, V1, NO_MAX);
         Balances memory after_ = _balances(consumer, steward, d);
         assertEq(before.buyer - after_.buyer, 500 ether);
         assertEq(after_.treasury - before.treasury, fee + brk);
@@ -571,7 +573,7 @@ contract MarketplaceTest is MarketBase {
             abi.encodeWithSelector(IMarketplace.WrongProductKind.selector, a, uint8(IDataProducts.Kind.Api))
         );
         vm.prank(consumer);
-        market.purchaseDataset(a, bytes32(0), address(0), USE_INSURANCE);
+        market.purchaseDataset(a, bytes32(0), address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     function test_purchaseDataset_revertsWhenBuyerNotActive() public {
@@ -579,7 +581,7 @@ contract MarketplaceTest is MarketBase {
         _deactivate(consumer, IStaking.Role.Consumer);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.BuyerNotActive.selector, consumer));
         vm.prank(consumer);
-        market.purchaseDataset(d, bytes32(0), address(0), USE_INSURANCE);
+        market.purchaseDataset(d, bytes32(0), address(0), USE_INSURANCE, V1, NO_MAX);
     }
 
     // ------------------------------------------------------------------ order and expiry
@@ -597,9 +599,9 @@ contract MarketplaceTest is MarketBase {
         ProductId live = products.createProduct(t);
 
         vm.startPrank(consumer);
-        uint256 o1 = market.subscribe(s, 10, 1, address(0), USE_INSURANCE);
-        market.subscribe(s, 5, 3, address(0), USE_INSURANCE);
-        uint256 o3 = market.subscribe(live, 2, 1, address(0), USE_INSURANCE);
+        uint256 o1 = market.subscribe(s, 10, 1, address(0), USE_INSURANCE, V1, NO_MAX);
+        market.subscribe(s, 5, 3, address(0), USE_INSURANCE, V1, NO_MAX);
+        uint256 o3 = market.subscribe(live, 2, 1, address(0), USE_INSURANCE, V1, NO_MAX);
         vm.stopPrank();
         (uint256 units, uint8 tier) = market.usageOf(consumer);
         assertEq(units, 17);
@@ -633,18 +635,44 @@ contract MarketplaceTest is MarketBase {
         market.expireOrder(3);
     }
 
-    function test_expireOrder_revertsForCreditsAndDatasets() public {
+    /// @notice Credits and datasets count in the lockup until they end, then expire like a
+    ///         subscription: ceil(calls / 1,000) units for credits, one for a dataset.
+    function test_expireOrder_creditsAndDatasetsCountUntilTheyEnd() public {
         ProductId a = _api();
         ProductId d = _dataset();
         vm.startPrank(consumer);
-        uint256 o1 = market.buyCredits(a, 1, address(0), USE_INSURANCE);
-        uint256 o2 = market.purchaseDataset(d, bytes32(0), address(0), USE_INSURANCE);
+        uint256 o1 = market.buyCredits(a, 1, address(0), USE_INSURANCE, V1, NO_MAX);
+        uint256 o2 = market.buyCredits(a, 2_000, address(0), USE_INSURANCE, V1, NO_MAX);
+        uint256 o3 = market.buyCredits(a, 2_001, address(0), USE_INSURANCE, V1, NO_MAX);
+        uint256 o4 = market.purchaseDataset(d, bytes32(0), address(0), USE_INSURANCE, V1, NO_MAX);
         vm.stopPrank();
-        vm.warp(block.timestamp + 1000 * MONTH);
+        (uint256 units,) = market.usageOf(consumer);
+        assertEq(units, 1 + 2 + 3 + 1);
+        _assertStakingUsage(consumer, 7, 1);
+        (,,,,,, uint64 creditsEnd,) = market.order(o1);
+        (,,,,,, uint64 datasetEnd,) = market.order(o4);
+        assertEq(creditsEnd, block.timestamp + CREDIT_VALIDITY);
+        assertEq(datasetEnd, block.timestamp + market.DATASET_TERM());
+
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.OrderNotEnded.selector, o4, datasetEnd));
+        market.expireOrder(o4);
+        vm.warp(datasetEnd);
+        vm.expectEmit(address(market));
+        emit IMarketplace.OrderExpired(o4, consumer, 1);
+        market.expireOrder(o4);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.OrderNotEnded.selector, o3, creditsEnd));
+        market.expireOrder(o3);
+        vm.warp(creditsEnd);
+        vm.expectEmit(address(market));
+        emit IMarketplace.OrderExpired(o3, consumer, 3);
+        market.expireOrder(o3);
+        market.expireOrder(o2);
+        market.expireOrder(o1);
+        (units,) = market.usageOf(consumer);
+        assertEq(units, 0);
+        _assertStakingUsage(consumer, 0, 0);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.NotInForce.selector, o1));
         market.expireOrder(o1);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.NotInForce.selector, o2));
-        market.expireOrder(o2);
     }
 
     // ------------------------------------------------------------------ earnings
@@ -652,7 +680,7 @@ contract MarketplaceTest is MarketBase {
     function test_withdrawEarnings_paysOperatorAndBroker() public {
         ProductId p = _stream();
         vm.prank(consumer);
-        market.subscribe(p, 10, 1, broker, USE_INSURANCE);
+        market.subscribe(p, 10, 1, broker, USE_INSURANCE, V1, NO_MAX);
         (, uint256 op, uint256 brk,) = _expect(20 ether);
 
         uint256 before = token.balanceOf(operator);
@@ -704,221 +732,6 @@ contract MarketplaceTest is MarketBase {
         market.setSteward(broker, true);
     }
 
-    // ------------------------------------------------------------------ settle
-
-    function _poolOf(ProductId p, uint32 vehiclesCount) internal returns (uint256) {
-        vm.prank(consumer);
-        market.subscribe(p, vehiclesCount, 1, address(0), USE_INSURANCE);
-        return market.memberPool(p);
-    }
-
-    function test_settle_movesPoolIntoEpoch() public {
-        ProductId p = _stream();
-        uint256 pool = _poolOf(p, 10);
-        bytes32 root = keccak256("root");
-        vm.expectEmit(address(market));
-        emit IMarketplace.Settled(p, 1, pool - 1, root);
-        vm.prank(settler);
-        market.settle(p, 1, pool - 1, root);
-        assertEq(market.memberPool(p), 1);
-        assertEq(market.lastEpoch(p), 1);
-        (bytes32 r, uint256 amount, uint256 claimed) = market.epochOf(p, 1);
-        assertEq(r, root);
-        assertEq(amount, pool - 1);
-        assertEq(claimed, 0);
-
-        vm.prank(settler);
-        market.settle(p, 5, 1, root);
-        assertEq(market.memberPool(p), 0);
-        assertEq(market.lastEpoch(p), 5);
-    }
-
-    function test_settle_revertsWhenEpochNotIncreasing() public {
-        ProductId p = _stream();
-        _poolOf(p, 10);
-        vm.startPrank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochNotIncreasing.selector, p, 0, 0));
-        market.settle(p, 0, 1, bytes32(uint256(1)));
-        market.settle(p, 3, 1, bytes32(uint256(1)));
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochNotIncreasing.selector, p, 3, 3));
-        market.settle(p, 3, 1, bytes32(uint256(1)));
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochNotIncreasing.selector, p, 2, 3));
-        market.settle(p, 2, 1, bytes32(uint256(1)));
-        vm.stopPrank();
-    }
-
-    function test_settle_revertsWhenEpochInTheFuture() public {
-        ProductId p = _stream();
-        _poolOf(p, 1);
-        uint64 ahead = uint64(block.timestamp) + 1;
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochInFuture.selector, p, ahead, block.timestamp));
-        vm.prank(settler);
-        market.settle(p, ahead, 1, bytes32(uint256(1)));
-        vm.expectRevert(
-            abi.encodeWithSelector(IMarketplace.EpochInFuture.selector, p, type(uint64).max, block.timestamp)
-        );
-        vm.prank(settler);
-        market.settle(p, type(uint64).max, 1, bytes32(uint256(1)));
-        // The current second is a valid epoch number (an epoch length of one second).
-        vm.prank(settler);
-        market.settle(p, uint64(block.timestamp), 1, bytes32(uint256(1)));
-        assertEq(market.lastEpoch(p), block.timestamp);
-    }
-
-    function test_settle_revertsWhenAmountExceedsPool() public {
-        ProductId p = _stream();
-        uint256 pool = _poolOf(p, 1);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.AmountExceedsPool.selector, p, pool + 1, pool));
-        vm.prank(settler);
-        market.settle(p, 1, pool + 1, bytes32(uint256(1)));
-    }
-
-    function test_settle_revertsWhenEmpty() public {
-        ProductId p = _stream();
-        _poolOf(p, 1);
-        vm.startPrank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EmptySettlement.selector, 0, bytes32(uint256(1))));
-        market.settle(p, 1, 0, bytes32(uint256(1)));
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EmptySettlement.selector, 1, bytes32(0)));
-        market.settle(p, 1, 1, bytes32(0));
-        vm.stopPrank();
-    }
-
-    function test_settle_revertsWhenNotSettler() public {
-        ProductId p = _stream();
-        _poolOf(p, 1);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IAccessControl.AccessControlUnauthorizedAccount.selector, governor, market.SETTLER_ROLE()
-            )
-        );
-        vm.prank(governor);
-        market.settle(p, 1, 1, bytes32(uint256(1)));
-    }
-
-    // ------------------------------------------------------------------ claim
-
-    function _settleTree(ProductId p, uint64 epoch, address[] memory accounts, uint256[] memory amounts, uint256 total)
-        internal
-        returns (bytes32[] memory leaves)
-    {
-        leaves = new bytes32[](accounts.length);
-        for (uint256 i; i < accounts.length; ++i) {
-            leaves[i] = _leaf(i, accounts[i], amounts[i]);
-        }
-        vm.prank(settler);
-        market.settle(p, epoch, total, _root(leaves));
-    }
-
-    function _threeMembers() internal view returns (address[] memory accounts, uint256[] memory amounts) {
-        accounts = new address[](3);
-        amounts = new uint256[](3);
-        (accounts[0], accounts[1], accounts[2]) = (alice, bob, carol);
-        (amounts[0], amounts[1], amounts[2]) = (3 ether, 2 ether, 1 ether);
-    }
-
-    function test_claim_paysEachLeafOnce() public {
-        ProductId p = _stream();
-        uint256 pool = _poolOf(p, 10); // 14 ether to members
-        (address[] memory accounts, uint256[] memory amounts) = _threeMembers();
-        bytes32[] memory leaves = _settleTree(p, 1, accounts, amounts, 6 ether);
-        assertEq(market.memberPool(p), pool - 6 ether);
-
-        for (uint256 i; i < 3; ++i) {
-            uint256 before = token.balanceOf(accounts[i]);
-            vm.expectEmit(address(market));
-            emit IMarketplace.Claimed(p, 1, accounts[i], amounts[i]);
-            vm.prank(stranger); // anyone may submit; the leaf's account is paid
-            market.claim(p, 1, i, accounts[i], amounts[i], _proof(leaves, i));
-            assertEq(token.balanceOf(accounts[i]) - before, amounts[i]);
-            assertTrue(market.isClaimed(p, 1, i));
-        }
-        (,, uint256 claimed) = market.epochOf(p, 1);
-        assertEq(claimed, 6 ether);
-
-        bytes32[] memory proof = _proof(leaves, 1);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.AlreadyClaimed.selector, p, 1, 1));
-        market.claim(p, 1, 1, bob, 2 ether, proof);
-    }
-
-    function test_claim_revertsWhenUnknownEpoch() public {
-        ProductId p = _stream();
-        bytes32[] memory proof = new bytes32[](0);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.UnknownEpoch.selector, p, 1));
-        market.claim(p, 1, 0, alice, 1, proof);
-    }
-
-    function test_claim_revertsWhenProofInvalid() public {
-        ProductId p = _stream();
-        _poolOf(p, 10);
-        (address[] memory accounts, uint256[] memory amounts) = _threeMembers();
-        bytes32[] memory leaves = _settleTree(p, 1, accounts, amounts, 6 ether);
-        bytes32[] memory proof = _proof(leaves, 0);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidProof.selector, p, 1, 0));
-        market.claim(p, 1, 0, alice, 3 ether + 1, proof);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidProof.selector, p, 1, 0));
-        market.claim(p, 1, 0, stranger, 3 ether, proof);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidProof.selector, p, 1, 2));
-        market.claim(p, 1, 2, alice, 3 ether, proof);
-        // A proof for another epoch of the same product does not carry over.
-        vm.prank(settler);
-        market.settle(p, 2, 1 ether, keccak256("other"));
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidProof.selector, p, 2, 0));
-        market.claim(p, 2, 0, alice, 3 ether, proof);
-    }
-
-    function test_claim_revertsWhenLeafPaysTheMarketplaceOrNobody() public {
-        ProductId p = _stream();
-        uint256 pool = _poolOf(p, 10);
-        bytes32[] memory leaves = new bytes32[](2);
-        leaves[0] = _leaf(0, address(market), pool / 2);
-        leaves[1] = _leaf(1, address(0), pool / 2);
-        vm.prank(settler);
-        market.settle(p, 1, pool, _root(leaves));
-        bytes32[] memory proof0 = _proof(leaves, 0);
-        bytes32[] memory proof1 = _proof(leaves, 1);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidClaimant.selector, address(market)));
-        market.claim(p, 1, 0, address(market), pool / 2, proof0);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.InvalidClaimant.selector, address(0)));
-        market.claim(p, 1, 1, address(0), pool / 2, proof1);
-        assertEq(token.balanceOf(address(market)), market.claimable(operator) + pool);
-    }
-
-    function test_claim_revertsWhenEpochWouldOverpay() public {
-        ProductId p = _stream();
-        _poolOf(p, 10);
-        (address[] memory accounts, uint256[] memory amounts) = _threeMembers();
-        // The root promises 6 ether but the epoch holds 4.
-        bytes32[] memory leaves = _settleTree(p, 1, accounts, amounts, 4 ether);
-        market.claim(p, 1, 0, alice, 3 ether, _proof(leaves, 0));
-        bytes32[] memory proof = _proof(leaves, 1);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.EpochOverdrawn.selector, p, 1, 2 ether, 1 ether));
-        market.claim(p, 1, 1, bob, 2 ether, proof);
-        market.claim(p, 1, 2, carol, 1 ether, _proof(leaves, 2));
-        (, uint256 amount, uint256 claimed) = market.epochOf(p, 1);
-        assertEq(claimed, amount);
-    }
-
-    function test_claim_bitmapSeparatesWordsAndEpochs() public {
-        ProductId p = _stream();
-        _poolOf(p, 100);
-        bytes32[] memory leaves = new bytes32[](300);
-        for (uint256 i; i < 300; ++i) {
-            leaves[i] = _leaf(i, alice, 1 gwei);
-        }
-        vm.prank(settler);
-        market.settle(p, 1, 300 gwei, _root(leaves));
-        uint256[4] memory picks = [uint256(0), 255, 256, 299];
-        for (uint256 i; i < picks.length; ++i) {
-            market.claim(p, 1, picks[i], alice, 1 gwei, _proof(leaves, picks[i]));
-        }
-        for (uint256 i; i < 300; ++i) {
-            bool picked = i == 0 || i == 255 || i == 256 || i == 299;
-            assertEq(market.isClaimed(p, 1, i), picked);
-        }
-        assertFalse(market.isClaimed(p, 2, 0));
-    }
-
     // ------------------------------------------------------------------ gas shape
 
     /// @dev A purchase touches no per-member state: the same gas with 3 members as with 300.
@@ -934,15 +747,15 @@ contract MarketplaceTest is MarketBase {
         assertEq(products.memberCount(many), 300);
         ProductId warm = _stream();
         vm.prank(consumer);
-        market.subscribe(warm, 1, 1, broker, USE_INSURANCE); // warm the shared slots alike
+        market.subscribe(warm, 1, 1, broker, USE_INSURANCE, V1, NO_MAX); // warm the shared slots alike
 
         vm.prank(consumer);
         uint256 g0 = gasleft();
-        market.subscribe(few, 1, 1, broker, USE_INSURANCE);
+        market.subscribe(few, 1, 1, broker, USE_INSURANCE, V1, NO_MAX);
         uint256 gasFew = g0 - gasleft();
         vm.prank(consumer);
         g0 = gasleft();
-        market.subscribe(many, 1, 1, broker, USE_INSURANCE);
+        market.subscribe(many, 1, 1, broker, USE_INSURANCE, V1, NO_MAX);
         uint256 gasMany = g0 - gasleft();
         assertEq(gasFew, gasMany);
     }

@@ -15,32 +15,56 @@ contract MarketSecurityTest is MarketBase {
 
     function _sell(ProductId productId) internal {
         vm.prank(consumer);
-        market.subscribe(productId, VEHICLES, 1, broker, USE_INSURANCE);
+        market.subscribe(productId, VEHICLES, 1, broker, USE_INSURANCE, V1, NO_MAX);
     }
 
-    /// @dev A stolen SETTLER key can move each product's member pool into a root of its own and
-    ///      claim it, and nothing more: not beyond the pool, not the operators' or brokers'
-    ///      earnings, not the Treasury; and revoking the role stops it.
-    function test_stolenSettler_takesAtMostTheMemberPools() public {
+    function _one(ProductId p, uint256 take) internal pure returns (ProductId[] memory ids, uint256[] memory takes) {
+        ids = new ProductId[](1);
+        ids[0] = p;
+        takes = new uint256[](1);
+        takes[0] = take;
+    }
+
+    /// @dev A stolen SETTLER key can propose a root paying itself what has vested, and nothing
+    ///      more: not the unvested member shares, not the operators' or brokers' earnings, not
+    ///      the Treasury. The root is pending for the delay, during which the guardian revokes
+    ///      it; revoking the role stops the key.
+    function test_stolenSettler_takesAtMostTheVestedSharesAndCanBeRevoked() public {
         ProductId p = _stream();
         _sell(p);
-        uint256 pool = market.memberPool(p);
+        vm.warp(block.timestamp + 3 days);
+        uint256 vested = market.vestedMemberAmount(p);
+        assertGt(vested, 0);
         uint256 operatorEarnings = market.claimable(operator);
         uint256 brokerEarnings = market.claimable(broker);
         uint256 treasuryBalance = token.balanceOf(address(treasury));
         address thief = makeAddr("thief");
 
+        (ProductId[] memory ids, uint256[] memory takes) = _one(p, vested + 1);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.TakeAboveVested.selector, p, vested + 1, vested));
         vm.prank(settler);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.AmountExceedsPool.selector, p, pool + 1, pool));
-        market.settle(p, 1, pool + 1, _leaf(0, thief, pool + 1));
+        market.proposeRoot(_cumulativeLeaf(thief, vested + 1), ids, takes, bytes32(0));
 
-        bytes32 root = _leaf(0, thief, pool); // a one-leaf tree: the root is the leaf
+        // A root that takes what vested but pays it all to the thief: the guardian revokes it.
+        takes[0] = vested;
+        bytes32 root = _cumulativeLeaf(thief, vested); // a one-leaf tree: the root is the leaf
         vm.prank(settler);
-        market.settle(p, 1, pool, root);
-        market.claim(p, 1, 0, thief, pool, new bytes32[](0));
+        market.proposeRoot(root, ids, takes, bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.NoRoot.selector));
+        market.claim(thief, vested, new bytes32[](0));
+        vm.prank(guardian);
+        market.revokePendingRoot();
+        vm.warp(block.timestamp + market.rootDelay());
+        vm.expectRevert(IMarketplace.NoPendingRoot.selector);
+        market.acceptRoot(ids, takes);
 
-        assertEq(token.balanceOf(thief), pool);
-        assertEq(market.memberPool(p), 0);
+        // Unwatched, the same root pays the thief at most what vested, after the delay.
+        vm.prank(settler);
+        market.proposeRoot(root, ids, takes, bytes32(0));
+        vm.warp(block.timestamp + market.rootDelay());
+        market.acceptRoot(ids, takes);
+        market.claim(thief, vested, new bytes32[](0));
+        assertEq(token.balanceOf(thief), vested);
         assertEq(market.claimable(operator), operatorEarnings);
         assertEq(market.claimable(broker), brokerEarnings);
         assertEq(token.balanceOf(address(treasury)), treasuryBalance);
@@ -48,13 +72,11 @@ contract MarketSecurityTest is MarketBase {
         bytes32 settlerRole = market.SETTLER_ROLE();
         vm.prank(governor);
         market.revokeRole(settlerRole, settler);
-        _sell(p);
-        uint256 refill = market.memberPool(p);
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, settler, settlerRole)
         );
         vm.prank(settler);
-        market.settle(p, 2, refill, root);
+        market.proposeRoot(root, ids, takes, bytes32(0));
     }
 
     /// @dev SEC-04 (fixed in 15bb68d): a product the DAO switched off stays off; its operator
@@ -109,40 +131,54 @@ contract MarketFindingsTest is MarketBase {
         _;
     }
 
-    /// @dev SEC-02 (medium): `settle` only requires `epoch > lastEpoch`. One settle at epoch
-    ///      2^64 - 1 (a stolen settler key, or a worker bug such as milliseconds for seconds)
-    ///      leaves no later epoch: every later sale's member share is stuck in the pool for good,
-    ///      and revoking the key does not undo it.
+    /// @dev SEC-02 (fixed by the cumulative root, issue #15): no epoch numbers exist any more. A
+    ///      root proposed with absurd takes is refused, and a bad pending root is simply
+    ///      replaced by the next proposal: nothing a settler does can end a product's payouts.
     function test_sec02_oneSettleCannotEndAProductsSettlements() public {
         ProductId p = _stream();
         vm.prank(consumer);
-        market.subscribe(p, 10, 1, address(0), USE_INSURANCE);
+        market.subscribe(p, 10, 1, address(0), USE_INSURANCE, V1, NO_MAX);
+        ProductId[] memory ids = new ProductId[](1);
+        ids[0] = p;
+        uint256[] memory takes = new uint256[](1);
+        takes[0] = type(uint256).max;
         vm.prank(settler);
-        try market.settle(p, type(uint64).max, 1, _leaf(0, settler, 1)) {} catch {}
+        try market.proposeRoot(_cumulativeLeaf(settler, 1), ids, takes, bytes32(0)) {} catch {}
+        takes[0] = 0;
+        vm.prank(settler);
+        market.proposeRoot(_cumulativeLeaf(settler, 0), ids, takes, bytes32(0)); // a bad root, pending
 
-        vm.prank(consumer);
-        market.subscribe(p, 10, 1, address(0), USE_INSURANCE);
-        uint256 pool = market.memberPool(p);
+        vm.warp(block.timestamp + 5 days);
+        uint256 vested = market.vestedMemberAmount(p);
+        takes[0] = vested;
         vm.prank(settler);
-        (bool ok,) = address(market).call(abi.encodeCall(market.settle, (p, 1, pool, _leaf(0, alice, pool))));
-        assertTrue(ok, "after a settle at epoch 2^64-1 no later epoch exists: the member pool is stuck");
+        market.proposeRoot(_cumulativeLeaf(alice, vested), ids, takes, bytes32(0)); // replaces it
+        vm.warp(block.timestamp + market.rootDelay());
+        market.acceptRoot(ids, takes);
+        market.claim(alice, vested, new bytes32[](0));
+        assertEq(token.balanceOf(alice), vested, "a later root could not pay the members");
     }
 
-    /// @dev SEC-07 (low): a member leaf may name the Marketplace itself (or the zero address).
-    ///      The claim then "pays" the contract its own tokens: the epoch counts them as claimed,
-    ///      yet they stay here outside every pool, epoch and earning, stranded for good. Staking
-    ///      refuses such leaves (`InvalidClaimant`); the Marketplace should too.
+    /// @dev SEC-07 (fixed): a leaf may not name the Marketplace itself (or the zero address): the
+    ///      claim is refused, so no tokens are stranded outside every obligation.
     function test_sec07_aLeafPayingTheMarketplaceCannotStrandTokens() public {
         ProductId p = _stream();
         vm.prank(consumer);
-        market.subscribe(p, 10, 1, broker, USE_INSURANCE);
-        uint256 pool = market.memberPool(p);
+        market.subscribe(p, 10, 1, broker, USE_INSURANCE, V1, NO_MAX);
+        vm.warp(block.timestamp + 2 days);
+        uint256 vested = market.vestedMemberAmount(p);
+        ProductId[] memory ids = new ProductId[](1);
+        ids[0] = p;
+        uint256[] memory takes = new uint256[](1);
+        takes[0] = vested;
         vm.prank(settler);
-        market.settle(p, 1, pool, _leaf(0, address(market), pool));
-        try market.claim(p, 1, 0, address(market), pool, new bytes32[](0)) {} catch {}
+        market.proposeRoot(_cumulativeLeaf(address(market), vested), ids, takes, bytes32(0));
+        vm.warp(block.timestamp + market.rootDelay());
+        market.acceptRoot(ids, takes);
+        try market.claim(address(market), vested, new bytes32[](0)) {} catch {}
 
-        (, uint256 settled, uint256 claimed) = market.epochOf(p, 1);
-        uint256 owed = market.memberPool(p) + market.claimable(operator) + market.claimable(broker) + settled - claimed;
+        assertEq(market.totalClaimed(), 0, "a claim paid the Marketplace itself");
+        uint256 owed = _memberShares(p) + market.claimable(operator) + market.claimable(broker);
         assertEq(token.balanceOf(address(market)), owed, "tokens held by the Marketplace that nobody is owed");
     }
 
@@ -162,7 +198,7 @@ contract MarketFindingsTest is MarketBase {
 
         // The buyer binds its purchase to the terms version it was quoted (the fix's overload).
         vm.prank(consumer);
-        try market.subscribe(p, 10, 1, address(0), USE_INSURANCE, quoted.version) {} catch {}
+        try market.subscribe(p, 10, 1, address(0), USE_INSURANCE, quoted.version, NO_MAX) {} catch {}
         assertLe(before - token.balanceOf(consumer), quotedTotal, "the buyer paid more than the terms it saw");
     }
 }
