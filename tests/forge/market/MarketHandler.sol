@@ -172,6 +172,9 @@ contract MarketHandler is Test {
     uint256 public unexpected; // outcomes the model did not predict: must stay 0
     string public lastUnexpected;
     bool internal _guiding;
+    /// @dev Guided turns whose action did not succeed: must stay 0.
+    uint256 public guidedMisses;
+    bytes32 public lastGuidedMiss;
 
     constructor(
         Stack memory s,
@@ -593,9 +596,9 @@ contract MarketHandler is Test {
         uint256 m = _members.length;
         uint256 index = seed % m;
         for (uint256 j; j < m; ++j) {
-            address a = _members[(seed + j) % m];
+            address a = _members[(seed % m + j) % m];
             if (ghostCumulative[a] > ghostClaimedOf[a]) {
-                index = (seed + j) % m;
+                index = (seed % m + j) % m;
                 break;
             }
         }
@@ -636,7 +639,7 @@ contract MarketHandler is Test {
     function _withdraw(uint256 earnerSeed) private {
         address account = _earners[earnerSeed % _earners.length];
         for (uint256 j; j < _earners.length; ++j) {
-            address a = _earners[(earnerSeed + j) % _earners.length];
+            address a = _earners[(earnerSeed % _earners.length + j) % _earners.length];
             if (market.claimable(a) != 0) {
                 account = a;
                 break;
@@ -718,6 +721,15 @@ contract MarketHandler is Test {
     ///      possible (products active, an order to deliver or refund, a root to accept...).
     function _guide(uint256 seed) private {
         bytes32 action = ACTIONS[_guideTurn++ % ACTIONS.length];
+        uint256 before = done[action];
+        _guided(action, seed);
+        if (done[action] == before) {
+            ++guidedMisses;
+            lastGuidedMiss = action;
+        }
+    }
+
+    function _guided(bytes32 action, uint256 seed) private {
         if (action == "subscribe") {
             _guidedBuy(seed, 0);
         } else if (action == "buyCredits") {
@@ -752,7 +764,7 @@ contract MarketHandler is Test {
                 _propose(seed, 1, true);
                 _accept(1, true);
             }
-            _claim(seed, address(uint160(seed)));
+            _claim(seed | 1, address(uint160(seed)));
         } else if (action == "revokePendingRoot") {
             if (!hasPending) _propose(seed, 1, true);
             _revoke();
@@ -812,6 +824,17 @@ contract MarketHandler is Test {
 
     function memberList() external view returns (address[] memory) {
         return _members;
+    }
+
+    /// @notice "action done/refused, ..." for every action: what a run did (for reports).
+    function summary() external view returns (string memory out) {
+        out = string.concat("calls ", vm.toString(calls));
+        for (uint256 i; i + 1 < ACTIONS.length; ++i) {
+            bytes32 a = ACTIONS[i];
+            out = string.concat(
+                out, ", ", string(abi.encodePacked(a)), " ", vm.toString(done[a]), "/", vm.toString(refused[a])
+            );
+        }
     }
 
     function actionCount() external view returns (uint256) {

@@ -157,10 +157,12 @@ contract MarketInvariantTest is MarketBase {
     }
 
     /// @notice At the end of every run, each action ran (succeeded) at least the handler's
-    ///         minimum: a handler whose calls are all refused cannot pass.
+    ///         minimum: a handler whose calls are all refused cannot pass. (Both profiles'
+    ///         depths, 64 and 200, require at least one run of each; only the short sequences
+    ///         forge replays while shrinking a failure require none.)
     function afterInvariant() public view {
+        assertEq(handler.guidedMisses(), 0, string(abi.encodePacked("a guided turn failed: ", handler.lastGuidedMiss())));
         uint256 minimum = handler.minimumRuns();
-        assertGe(minimum, 1, "run too short to require every action");
         uint256 n = handler.actionCount();
         for (uint256 i; i < n; ++i) {
             bytes32 action = handler.ACTIONS(i);
