@@ -344,7 +344,7 @@ def _collect_month(b: MarketBench) -> Table:
     table.add("new: one cumulative claim", 1, one, f"{ratio(one, first_old)} ({meets} <= {ONE_CLAIM_GOAL}x)")
     table.notes.append(
         f"the old way is BaselineEpochPayouts, the pre-issue-15 settle/claim code: {DAYS * PRODUCTS} "
-        f"roots and {DAYS * PRODUCTS} claims; the one cumulative claim costs {ratio(total_old, one)} less"
+        f"roots and {DAYS * PRODUCTS} claims, together {ratio(total_old, one)} the one cumulative claim"
     )
     table.notes.append("both claimants held no DIMO before; neither claim is the first of its root or word")
     return table
