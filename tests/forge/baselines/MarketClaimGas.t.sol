@@ -132,6 +132,7 @@ contract MarketClaimGasTest is MarketBase {
     /// @notice A member collecting 30 days × 4 products: 120 per-epoch claims the old way
     ///         against one cumulative claim, with 1,000-member trees (proof depth 10) both ways.
     /// forge-config: default.isolate = true
+    /// forge-config: ci.isolate = true
     function test_collect30Days4Products() public {
         // The old way: a root per product per day; the member claims each.
         (BaselineEpochPayouts old, ProductId[] memory oldIds) = _oldPayouts(PRODUCTS);
@@ -180,6 +181,7 @@ contract MarketClaimGasTest is MarketBase {
     /// @notice A claim's overhead over a plain DIMO transfer to an address that holds none, at
     ///         10, 1,000 and 100,000 members (proof depth 4, 10, 17), new and old.
     /// forge-config: default.isolate = true
+    /// forge-config: ci.isolate = true
     function test_claimOverheadOverTransfer() public {
         token.transfer(makeAddr("transfer target"), LEAF_AMOUNT);
         uint256 transfer = _gas();
@@ -221,6 +223,7 @@ contract MarketClaimGasTest is MarketBase {
     ///         loop over orders (the measured orders end on a day that already has a rate
     ///         change, and the operator and broker have earned before).
     /// forge-config: default.isolate = true
+    /// forge-config: ci.isolate = true
     function test_purchaseWithLiveOrders() public {
         ProductId few = _stream();
         ProductId many = _stream();
@@ -248,6 +251,7 @@ contract MarketClaimGasTest is MarketBase {
     /// @notice proposeRoot (and acceptRoot) over 10 and over 100 products: linear in the
     ///         products listed, nothing else.
     /// forge-config: default.isolate = true
+    /// forge-config: ci.isolate = true
     function test_proposeRootProducts() public {
         uint256[2] memory counts = [uint256(10), 100];
         uint256[2] memory proposeGas;
