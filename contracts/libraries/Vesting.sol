@@ -41,7 +41,7 @@ library Vesting {
         uint256 duration = end - start;
         uint256 scaled = memberShare * PRECISION;
         rate = scaled / duration;
-        dust = scaled - rate * duration;
+        dust = scaled % duration; // == scaled - rate * duration
     }
 
     /// @notice What an order has released by `t`, scaled (0 up to `start`, all from `end`).
@@ -57,20 +57,20 @@ library Vesting {
         return releasedScaled(memberShare, start, end, t) / PRECISION;
     }
 
-    /// @notice How a refund at `t` (start ≤ t < end) divides the order's scaled member share:
-    ///         the buyer's wei and the fraction of a wei that stays with the members.
+    /// @notice How a refund at `t` (start ≤ t < end) divides the order's unvested scaled share
+    ///         (`memberShare × PRECISION − releasedScaled(t)`): the buyer's wei and the fraction
+    ///         of a wei that stays with the members. The order's release stops at
+    ///         `releasedScaled(t)`.
     /// @return refund floor(unvested scaled / PRECISION), paid back to the buyer
     /// @return remainderScaled the unvested scaled amount below one wei, added to the product's vested
-    /// @return releasedAtRefund what the order released up to `t`, scaled (its release stops there)
     function splitRefund(uint256 memberShare, uint64 start, uint64 end, uint64 t)
         internal
         pure
-        returns (uint256 refund, uint256 remainderScaled, uint256 releasedAtRefund)
+        returns (uint256 refund, uint256 remainderScaled)
     {
-        releasedAtRefund = releasedScaled(memberShare, start, end, t);
-        uint256 unvested = memberShare * PRECISION - releasedAtRefund;
+        uint256 unvested = memberShare * PRECISION - releasedScaled(memberShare, start, end, t);
         refund = unvested / PRECISION;
-        remainderScaled = unvested - refund * PRECISION;
+        remainderScaled = unvested % PRECISION; // == unvested - refund * PRECISION
     }
 
     /// @notice `vested` advanced by `rate` from `from` to `to` (from ≤ to), with no scheduled

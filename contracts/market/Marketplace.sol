@@ -95,6 +95,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         uint256 maxPayment;
         uint64 endsAt;
         uint256 units;
+        bytes32 specHash;
     }
 
     /// @dev A product's vesting as of `lastCheckpoint`: the sum of its live orders' rates and
@@ -105,16 +106,19 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         uint256 vestedScaled;
     }
 
-    /// @dev What happens to a product's vesting at a day boundary: the rates of the orders
-    ///      ending there stop and their dust is released.
+    /// @dev What happens to a product's vesting at a day boundary, in one slot: the rates of the
+    ///      orders ending there stop and their dust is released. Both fit with room to spare: a
+    ///      rate is at most memberShare × PRECISION (< 2^128 × 2^60) and a dust is below its
+    ///      order's duration (< 2^55 s), so only ~2^9 orders of the longest possible term ending
+    ///      on one day could overflow the dust; SafeCast refuses that purchase rather than wrap.
     struct RateChange {
-        uint256 rateDrop;
-        uint256 dust;
+        uint192 rateDrop;
+        uint64 dust;
     }
 
-    /// @dev The root waiting out its delay, and the hash of the takes it was proposed with.
-    struct PendingRoot {
-        bytes32 root;
+    /// @dev When the pending root may be accepted, and the hash of the takes it was proposed
+    ///      with (the root itself is `_pendingRoot`).
+    struct PendingTerms {
         uint64 claimableAt;
         bytes32 takesHash;
     }
@@ -145,7 +149,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     mapping(ProductId productId => uint256) private _taken;
     mapping(address account => uint256) private _claimed;
     bytes32 private _root;
-    PendingRoot private _pending;
+    bytes32 private _pendingRoot;
+    PendingTerms private _pending;
     uint64 private _rootDelay;
     uint256 private _totalTaken;
     uint256 private _totalClaimed;
@@ -194,7 +199,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
             paid: MarketMath.total(sale.price, uint256(vehicles) * months),
             maxPayment: maxPayment,
             endsAt: uint64(block.timestamp) + uint64(months) * MONTH,
-            units: vehicles
+            units: vehicles,
+            specHash: bytes32(0)
         });
         return _place(productId, sale, buy);
     }
@@ -218,7 +224,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
             paid: MarketMath.total(sale.price, calls),
             maxPayment: maxPayment,
             endsAt: uint64(block.timestamp) + sale.validitySeconds,
-            units: _creditUnits(calls)
+            units: _creditUnits(calls),
+            specHash: bytes32(0)
         });
         return _place(productId, sale, buy);
     }
@@ -241,11 +248,10 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
             paid: sale.price,
             maxPayment: maxPayment,
             endsAt: uint64(block.timestamp) + DATASET_TERM,
-            units: DATASET_UNITS
+            units: DATASET_UNITS,
+            specHash: specHash
         });
         orderId = _place(productId, sale, buy);
-        _specs[orderId] = specHash;
-        emit DatasetOrdered(orderId, specHash);
     }
 
     /// @inheritdoc IMarketplace
@@ -384,7 +390,7 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         if (!_refundable(o)) revert NotRefundable(orderId);
         uint64 nowTs = uint64(block.timestamp);
         uint256 amount = o.kind == IDataProducts.Kind.Dataset ? _unvestedDataset(o) : _stopVesting(o, nowTs);
-        if (amount == 0) revert NothingToRefund(orderId);
+        if (amount < 1) revert NothingToRefund(orderId); // not `== 0`: slither's incorrect-equality heuristic
 
         _refundedAt[orderId] = nowTs;
         if (o.endsAt > nowTs) o.endsAt = nowTs;
@@ -407,31 +413,31 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         if (newRoot == bytes32(0)) revert EmptyRoot();
         _checkTakes(productIds, cumulativeTaken);
         uint64 claimableAt = uint64(block.timestamp) + _rootDelay;
-        _pending = PendingRoot({
-            root: newRoot, claimableAt: claimableAt, takesHash: keccak256(abi.encode(productIds, cumulativeTaken))
-        });
+        _pendingRoot = newRoot;
+        _pending =
+            PendingTerms({claimableAt: claimableAt, takesHash: keccak256(abi.encode(productIds, cumulativeTaken))});
         emit RootProposed(newRoot, claimableAt, productIds, cumulativeTaken, dataHash);
     }
 
     /// @inheritdoc IMarketplace
     function acceptRoot(ProductId[] calldata productIds, uint256[] calldata cumulativeTaken) external {
-        PendingRoot memory p = _pending;
-        if (p.root == bytes32(0)) revert NoPendingRoot();
-        if (block.timestamp < p.claimableAt) revert RootNotYetClaimable(p.claimableAt);
-        if (keccak256(abi.encode(productIds, cumulativeTaken)) != p.takesHash) revert TakesMismatch();
+        bytes32 pending = _requirePending();
+        uint64 claimableAt = _pending.claimableAt;
+        if (block.timestamp < claimableAt) revert RootNotYetClaimable(claimableAt);
+        if (keccak256(abi.encode(productIds, cumulativeTaken)) != _pending.takesHash) revert TakesMismatch();
         _checkTakes(productIds, cumulativeTaken);
-        uint256 added;
+        uint256 total = _totalTaken;
         for (uint256 i; i < productIds.length; ++i) {
             ProductId id = productIds[i];
             uint256 cumulative = cumulativeTaken[i];
-            added += cumulative - _taken[id]; // ≥ 0: _checkTakes
+            total += cumulative - _taken[id]; // ≥ 0: _checkTakes
             _taken[id] = cumulative;
         }
-        uint256 total = _totalTaken + added;
         _totalTaken = total;
-        _root = p.root;
+        _root = pending;
+        delete _pendingRoot;
         delete _pending;
-        emit RootAccepted(p.root, total);
+        emit RootAccepted(pending, total);
     }
 
     /// @inheritdoc IMarketplace
@@ -439,8 +445,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         if (!hasRole(GOVERNOR_ROLE, msg.sender) && !hasRole(GUARDIAN_ROLE, msg.sender)) {
             revert AccessControlUnauthorizedAccount(msg.sender, GUARDIAN_ROLE);
         }
-        bytes32 pending = _pending.root;
-        if (pending == bytes32(0)) revert NoPendingRoot();
+        bytes32 pending = _requirePending();
+        delete _pendingRoot;
         delete _pending;
         emit RootRevoked(pending, msg.sender);
     }
@@ -485,8 +491,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
 
     /// @inheritdoc IMarketplace
     function pendingRoot() external view returns (bytes32, uint64, bytes32) {
-        PendingRoot storage p = _pending;
-        return (p.root, p.claimableAt, p.takesHash);
+        PendingTerms storage p = _pending;
+        return (_pendingRoot, p.claimableAt, p.takesHash);
     }
 
     /// @inheritdoc IMarketplace
@@ -565,13 +571,11 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         if (buy.paid > type(uint128).max) revert PaymentTooLarge(buy.paid);
         MarketMath.Shares memory s = MarketMath.split(buy.paid, sale.operatorBps, sale.brokerBps, sale.protocolFeeBps);
         uint64 startsAt = uint64(block.timestamp);
-        uint64 vestStartsAt;
-        uint64 vestEndsAt;
-        if (sale.kind != IDataProducts.Kind.Dataset) {
-            vestStartsAt = startsAt;
-            vestEndsAt = Vesting.roundUpToDay(buy.endsAt);
-            if (s.members != 0) _startVesting(productId, s.members, startsAt, vestEndsAt);
-        }
+        // A dataset vests at delivery: its window stays (0, 0) until then.
+        bool vestsOverTerm = sale.kind != IDataProducts.Kind.Dataset;
+        uint64 vestStartsAt = vestsOverTerm ? startsAt : 0;
+        uint64 vestEndsAt = vestsOverTerm ? Vesting.roundUpToDay(buy.endsAt) : 0;
+        if (vestsOverTerm && s.members != 0) _startVesting(productId, s.members, startsAt, vestEndsAt);
         uint8 tier = MarketMath.tierOf(sale.requiredPermissions);
         orderId = ++_orderCount;
         _orders[orderId] = Order({
@@ -593,6 +597,10 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         _usage[msg.sender].unitsByTier[tier] += buy.units.toUint64();
         emit OrderPlaced(orderId, productId, msg.sender, buy.broker, buy.quantity, buy.paid, buy.endsAt, buy.use);
         emit OrderVesting(orderId, s.members, vestStartsAt, vestEndsAt);
+        if (sale.kind == IDataProducts.Kind.Dataset) {
+            _specs[orderId] = buy.specHash;
+            emit DatasetOrdered(orderId, buy.specHash);
+        }
         _collect(orderId, sale, buy.broker, buy.paid, s);
     }
 
@@ -606,14 +614,11 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         uint256 paid,
         MarketMath.Shares memory s
     ) private {
-        uint256 toTreasury = s.protocol;
-        uint256 toBroker;
-        if (broker == address(0) || _stewards[broker]) {
-            toTreasury += s.broker;
-        } else {
-            toBroker = s.broker;
-            if (toBroker != 0) _earnings[broker] += toBroker;
-        }
+        // No broker, or the DAO's steward: the broker share goes to the Treasury.
+        bool brokered = broker != address(0) && !_stewards[broker];
+        uint256 toBroker = brokered ? s.broker : 0;
+        uint256 toTreasury = brokered ? s.protocol : s.protocol + s.broker;
+        if (toBroker != 0) _earnings[broker] += toBroker;
         if (s.operator != 0) _earnings[sale.operator] += s.operator;
         emit PaymentSplit(orderId, s.members, s.operator, toBroker, toTreasury);
 
@@ -634,8 +639,8 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         ProductVesting memory v = _checkpointed(productId);
         (uint256 rate, uint256 dust) = Vesting.schedule(memberShare, start, end);
         RateChange storage c = _changes[productId][end];
-        c.rateDrop += rate;
-        c.dust += dust;
+        c.rateDrop = (uint256(c.rateDrop) + rate).toUint192();
+        c.dust = (uint256(c.dust) + dust).toUint64();
         v.rate = (uint256(v.rate) + rate).toUint192();
         _vesting[productId] = v;
     }
@@ -652,10 +657,10 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         ProductVesting memory v = _checkpointed(productId);
         (uint256 rate, uint256 dust) = Vesting.schedule(memberShare, start, end);
         uint256 remainderScaled;
-        (refundAmount, remainderScaled,) = Vesting.splitRefund(memberShare, start, end, nowTs);
+        (refundAmount, remainderScaled) = Vesting.splitRefund(memberShare, start, end, nowTs);
         RateChange storage c = _changes[productId][end];
-        c.rateDrop -= rate;
-        c.dust -= dust;
+        c.rateDrop -= uint192(rate); // added at purchase: it fits and is part of the sum
+        c.dust -= uint64(dust);
         v.rate = uint192(uint256(v.rate) - rate);
         v.vestedScaled += remainderScaled;
         _vesting[productId] = v;
@@ -702,31 +707,37 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         mapping(uint64 day => RateChange) storage changes = _changes[productId];
         uint256 walked;
         while (t < target) {
-            if (rate == 0) {
-                t = target;
-                break;
+            if (rate != 0) {
+                uint64 next = Vesting.nextDay(t);
+                if (next > target) {
+                    vested = Vesting.accrue(vested, rate, t, target);
+                    t = target;
+                } else if (walked < maxDays) {
+                    vested = Vesting.accrue(vested, rate, t, next);
+                    RateChange memory c = changes[next];
+                    if (c.rateDrop != 0) {
+                        rate -= c.rateDrop;
+                        vested += c.dust;
+                    }
+                    t = next;
+                    ++walked;
+                } else {
+                    break;
+                }
+            } else {
+                t = target; // no rate: nothing is scheduled after t
             }
-            uint64 next = Vesting.nextDay(t);
-            if (next > target) {
-                vested = Vesting.accrue(vested, rate, t, target);
-                t = target;
-                break;
-            }
-            if (walked == maxDays) break;
-            vested = Vesting.accrue(vested, rate, t, next);
-            RateChange storage c = changes[next];
-            uint256 drop = c.rateDrop;
-            if (drop != 0) {
-                rate -= drop;
-                vested += c.dust;
-            }
-            t = next;
-            ++walked;
         }
         v.lastCheckpoint = t;
         v.rate = uint192(rate); // ≤ the stored rate
         v.vestedScaled = vested;
-        return t == target;
+        return t >= target; // t never passes target
+    }
+
+    /// @dev The pending root; reverts `NoPendingRoot` when there is none.
+    function _requirePending() private view returns (bytes32 pending) {
+        pending = _pendingRoot;
+        if (pending == bytes32(0)) revert NoPendingRoot();
     }
 
     /// @dev Lengths match, ids strictly increase, and each take lies between the product's

@@ -1,8 +1,11 @@
 """The market story from Python, through ape's anvil and the project's deployment: an operator
 stakes and publishes a stream, an API, a dataset and a bundle of the three; three owners join
 (one by an EIP-712 `Join` signature built in Python and relayed); a consumer buys each product
-through a broker and the bundle through the DAO's steward; every party's balance is checked to
-the wei; the settler settles an epoch and the members claim with proofs from workers.merkle."""
+through a broker and the bundle through the DAO's steward, each purchase bound to the quoted
+terms version and a maximum payment; every party's balance is checked to the wei; the member
+shares vest over the orders' terms (the dataset's at delivery); the settler proposes one
+cumulative root over every product, anyone accepts it after the delay, and each member collects
+all its earnings with one claim."""
 
 from __future__ import annotations
 
@@ -10,29 +13,32 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from eth_abi import encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from tests.support.console_docs import open_console
 from workers import eip712
-from workers.merkle import PayoutTree
 from workers.protocol import (
     DEFAULT_PROTOCOL_FEE_BPS,
     DIMO,
     MAX_BPS,
     MONTH_SECONDS,
-    NO_END,
     UINT256_MAX,
     Kind,
     Tier,
     Use,
     uses_mask,
 )
+from workers.protocol.terms import FIELDS as TERMS_FIELDS
 from workers.protocol.terms import terms as base_terms
 
 MEMBERS_BPS, OPERATOR_BPS, BROKER_BPS = 7_000, 2_000, 500
 SPEC = keccak(text="battery state of health by region")
+#: How long the API product's credits stay valid (Terms.validitySeconds).
+CREDIT_VALIDITY = 90 * 86_400
+DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,42 @@ def terms(kind: int, price: int, **changes: Any) -> tuple:
         "minCohort": 3 if kind in (Kind.DATASET, Kind.BUNDLE) else 0,
         "termsURI": f"ipfs://terms/{kind}",
     }
-    return base_terms(kind, price, **{**fields, **changes})
+    validity = changes.pop("validitySeconds", CREDIT_VALIDITY if kind == Kind.API else 0)
+    if "validitySeconds" in TERMS_FIELDS:
+        return base_terms(kind, price, **{**fields, **changes, "validitySeconds": validity})
+    # Terms.validitySeconds is the struct's last field (SPEC15 §1).
+    return (*base_terms(kind, price, **{**fields, **changes}), validity)
+
+
+def cumulative_leaf(account: str, cumulative: int) -> bytes:
+    """The Marketplace's StandardMerkleTree leaf keccak256(keccak256(abi.encode(account, cumulative)))."""
+    return keccak(keccak(encode(["address", "uint256"], [account, cumulative])))
+
+
+def sorted_pair(a: bytes, b: bytes) -> bytes:
+    return keccak(a + b if a < b else b + a)
+
+
+def tree(leaves: list[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """A sorted-pair Merkle tree (odd nodes carried up): its root and each leaf's proof, computed
+    here independently of the workers' tree builder."""
+    proofs: list[list[bytes]] = [[] for _ in leaves]
+    level, members = list(leaves), [[i] for i in range(len(leaves))]
+    while len(level) > 1:
+        nxt, nxt_members = [], []
+        for i in range(0, len(level), 2):
+            if i + 1 == len(level):
+                nxt.append(level[i])
+                nxt_members.append(members[i])
+                continue
+            for leaf in members[i]:
+                proofs[leaf].append(level[i + 1])
+            for leaf in members[i + 1]:
+                proofs[leaf].append(level[i])
+            nxt.append(sorted_pair(level[i], level[i + 1]))
+            nxt_members.append(members[i] + members[i + 1])
+        level, members = nxt, nxt_members
+    return level[0], proofs
 
 
 def split(paid: int, brokered: bool) -> dict[str, int]:
@@ -199,12 +240,12 @@ def test_the_market_story(env, cast, catalog, chain):
         assert products.memberCount(product) == 3
         assert all(products.isMember(product, v) for _, v in joined)
 
-    # The consumer buys each product through the broker, and the bundle through the steward.
+    # The consumer buys each product through the broker, and the bundle through the steward,
+    # each bound to terms version 1 and to the price it was quoted as its maximum payment.
     purchases = [
         ("subscribe", (catalog.stream, 3, 2, cast.broker, Use.INSURANCE), 2 * DIMO * 3 * 2, True),
         ("buyCredits", (catalog.api, 10_000, cast.broker, Use.RESEARCH), DIMO // 100 * 10_000, True),
-        # Bound to the terms version the buyer was quoted (the overload with a trailing version).
-        ("purchaseDataset", (catalog.dataset, SPEC, cast.broker, Use.RESEARCH, 1), 500 * DIMO, True),
+        ("purchaseDataset", (catalog.dataset, SPEC, cast.broker, Use.RESEARCH), 500 * DIMO, True),
         ("subscribe", (catalog.bundle, 3, 1, cast.steward, Use.INSURANCE), 5 * DIMO * 3, False),
     ]
     before = {
@@ -213,9 +254,11 @@ def test_the_market_story(env, cast, catalog, chain):
         "market": token.balanceOf(market),
     }
     expected = {"treasury": 0, "operator": 0, "broker": 0, "paid": 0}
-    pools: dict[int, int] = {}
+    shares_of: dict[int, int] = {}
     for n, (fn, args, paid, brokered) in enumerate(purchases, start=1):
-        receipt = getattr(market, fn)(*args, sender=cast.consumer)
+        with pytest.raises(market.PaymentAboveMax):
+            getattr(market, fn)(*args, 1, paid - 1, sender=cast.consumer)
+        receipt = getattr(market, fn)(*args, 1, paid, sender=cast.consumer)
         product_id = args[0]
         (order,) = [e for e in receipt.events if e.event_name == "OrderPlaced"]
         assert order.orderId == n and order.paid == paid and order.buyer == cast.consumer.address
@@ -224,10 +267,13 @@ def test_the_market_story(env, cast, catalog, chain):
         expected["treasury"] += shares["treasury"]
         expected["operator"] += shares["operator"]
         expected["broker"] += shares["broker"]
-        pools[product_id] = pools.get(product_id, 0) + shares["members"]
+        shares_of[product_id] = shares_of.get(product_id, 0) + shares["members"]
         view = market.order(n)
         assert view.productId == product_id and view.paid == paid and view.buyer == cast.consumer.address
-    assert market.order(2).endsAt == NO_END and market.order(2).quantity == 10_000
+        vesting = market.orderVesting(n)
+        assert vesting.memberShare == shares["members"] and vesting.version == 1
+    assert market.order(2).endsAt - market.order(2).startsAt == CREDIT_VALIDITY  # credits expire
+    assert market.order(2).quantity == 10_000
     assert market.order(1).endsAt - market.order(1).startsAt == 2 * MONTH_SECONDS
     assert market.datasetSpec(3) == SPEC
 
@@ -236,16 +282,15 @@ def test_the_market_story(env, cast, catalog, chain):
     assert market.claimable(cast.operator) == expected["operator"]
     assert env.console["earnings"](cast.broker.address) == expected["broker"]
     assert market.claimable(cast.steward) == 0
-    for product_id, pool in pools.items():
-        assert market.memberPool(product_id) == pool
-    held = expected["operator"] + expected["broker"] + sum(pools.values())
+    held = expected["operator"] + expected["broker"] + sum(shares_of.values())
     assert token.balanceOf(market) - before["market"] == held
     assert expected["paid"] == expected["treasury"] + held  # conservation, to the wei
 
-    # The lockup curve follows consumption: 3 stream + 3 bundle vehicle-subscriptions, at the
-    # location tier (the products require LOCATION, not LIVE).
-    assert env.staking.usageOf(cast.consumer) == (6, Tier.LOCATION)
-    assert market.usageOf(cast.consumer) == (6, Tier.LOCATION)
+    # The lockup curve follows consumption, at the location tier (the products require
+    # LOCATION, not LIVE): 3 stream + 3 bundle vehicle-subscriptions, ceil(10,000 / 1,000)
+    # credit units and one dataset unit.
+    assert env.staking.usageOf(cast.consumer) == (3 + 3 + 10 + 1, Tier.LOCATION)
+    assert market.usageOf(cast.consumer) == (17, Tier.LOCATION)
 
     # Operator and broker pull their earnings.
     for account, amount in ((cast.operator, expected["operator"]), (cast.broker, expected["broker"])):
@@ -254,24 +299,42 @@ def test_the_market_story(env, cast, catalog, chain):
         assert token.balanceOf(account) - balance == amount
         assert market.claimable(account) == 0
 
-    # The settler pays the stream's members for epoch 1 by member-days (equal here), the
-    # rounding remainder staying in the pool for the next epoch.
-    pool = market.memberPool(catalog.stream)
-    owed = [(account, pool // 3) for account, _ in members[catalog.stream]]
-    tree = PayoutTree.from_amounts(owed)
-    market.settle(catalog.stream, 1, tree.total, tree.root_bytes, sender=cast.dao)
-    assert market.memberPool(catalog.stream) == pool - tree.total == pool % 3
-    assert market.epochOf(catalog.stream, 1) == (tree.root_bytes, tree.total, 0)
+    # Nothing vests at once: after ten days a tenth or so of the stream's share has.
+    start = market.order(1).startsAt
+    chain.mine(timestamp=start + 10 * DAY)
+    assert 0 < market.vestedMemberAmount(catalog.stream) < shares_of[catalog.stream] // 5
+    assert market.vestedMemberAmount(catalog.dataset) == 0
+    market.deliverDataset(3, keccak(text="the build"), sender=cast.dao)  # the dataset vests at delivery
+    assert market.vestedMemberAmount(catalog.dataset) == shares_of[catalog.dataset]
 
-    for i in range(len(tree)):
-        index, account, amount = tree.leaf(i)
+    # Past every term (rounded up to the day grid) each product has vested its whole share.
+    chain.mine(timestamp=start + 3 * MONTH_SECONDS + 2 * DAY)
+    for product_id, share in shares_of.items():
+        assert market.vestedMemberAmount(product_id) == share
+
+    # One cumulative root over the stream and the bundle pays their three members equally, the
+    # rounding remainder staying vested for the next root; it is pending for the delay.
+    ids = sorted((catalog.stream, catalog.bundle))
+    owners = [account for account, _ in members[catalog.stream]]
+    owed = {a: sum(shares_of[p] // 3 for p in ids) for a in owners}
+    takes = [shares_of[p] // 3 * 3 for p in ids]
+    leaves = [cumulative_leaf(a, owed[a]) for a in owners]
+    root, proofs = tree(leaves)
+    market.proposeRoot(root, ids, takes, keccak(text="leaves file"), sender=cast.dao)
+    with pytest.raises(market.RootNotYetClaimable):
+        market.acceptRoot(ids, takes, sender=cast.relayer)
+    chain.mine(timestamp=chain.pending_timestamp + market.rootDelay())
+    market.acceptRoot(ids, takes, sender=cast.relayer)
+    assert market.root() == root and market.totalTaken() == sum(takes)
+
+    for i, account in enumerate(owners):
         balance = token.balanceOf(account)
-        market.claim(catalog.stream, 1, index, account, amount, tree.proof(i), sender=cast.relayer)
-        assert token.balanceOf(account) - balance == amount
-        with pytest.raises(market.AlreadyClaimed):
-            market.claim(catalog.stream, 1, index, account, amount, tree.proof(i), sender=cast.relayer)
-    assert market.epochOf(catalog.stream, 1)[2] == tree.total
-    assert token.balanceOf(market) == sum(pools.values()) - tree.total
+        market.claim(account, owed[account], proofs[i], sender=cast.relayer)
+        assert token.balanceOf(account) - balance == owed[account]
+        with pytest.raises(market.NothingToClaim):
+            market.claim(account, owed[account], proofs[i], sender=cast.relayer)
+    assert market.totalClaimed() == sum(owed.values()) == sum(takes)
+    assert token.balanceOf(market) == sum(shares_of.values()) - sum(takes)
 
 
 def test_join_by_signature_is_refused_once_the_terms_moved(env, cast, catalog, chain):
@@ -294,9 +357,13 @@ def test_a_purchase_bound_to_its_quote_is_refused_once_the_terms_moved(env, cast
     products.updateTerms(catalog.stream, terms(Kind.STREAM, 1_000 * DIMO), sender=cast.operator)
     balance = token.balanceOf(cast.consumer)
     with pytest.raises(market.TermsVersionMoved):
-        market.subscribe(catalog.stream, 3, 1, cast.broker, Use.INSURANCE, quoted, sender=cast.consumer)
+        market.subscribe(
+            catalog.stream, 3, 1, cast.broker, Use.INSURANCE, quoted, UINT256_MAX, sender=cast.consumer
+        )
     assert token.balanceOf(cast.consumer) == balance
-    market.subscribe(catalog.stream, 3, 1, cast.broker, Use.INSURANCE, quoted + 1, sender=cast.consumer)
+    market.subscribe(
+        catalog.stream, 3, 1, cast.broker, Use.INSURANCE, quoted + 1, 3_000 * DIMO, sender=cast.consumer
+    )
     assert balance - token.balanceOf(cast.consumer) == 3 * 1_000 * DIMO
 
 
@@ -326,10 +393,14 @@ def test_console_fee_deactivation_and_earnings(env, cast, catalog):
     console["deactivate_product"](catalog.dataset)
     assert not products.product(catalog.dataset).active
     with pytest.raises(market.ProductInactive):
-        market.purchaseDataset(catalog.dataset, bytes(32), cast.broker, Use.RESEARCH, sender=cast.consumer)
+        market.purchaseDataset(
+            catalog.dataset, bytes(32), cast.broker, Use.RESEARCH, 1, UINT256_MAX, sender=cast.consumer
+        )
     with pytest.raises(market.ComponentInactive):
-        market.subscribe(catalog.bundle, 1, 1, cast.broker, Use.RESEARCH, sender=cast.consumer)
+        market.subscribe(
+            catalog.bundle, 1, 1, cast.broker, Use.RESEARCH, 1, UINT256_MAX, sender=cast.consumer
+        )
 
     before = console["earnings"](cast.broker.address)
-    market.buyCredits(catalog.api, 100, cast.broker, Use.RESEARCH, sender=cast.consumer)
+    market.buyCredits(catalog.api, 100, cast.broker, Use.RESEARCH, 1, UINT256_MAX, sender=cast.consumer)
     assert console["earnings"](cast.broker.address) - before == (DIMO // 100 * 100) * BROKER_BPS // MAX_BPS

@@ -194,6 +194,59 @@ contract DataProductsTest is MarketBase {
         if (known) assertEq(products.saleTerms(ProductId.wrap(1)).requiredPermissions, bits);
     }
 
+    /// @notice Api credits must stay valid between one day and two years; other kinds carry no
+    ///         validity. The sale terms and the product view return it.
+    function test_createProduct_validatesTheCreditValidity() public {
+        uint32 min = products.MIN_CREDIT_VALIDITY();
+        uint32 max = products.MAX_CREDIT_VALIDITY();
+        assertEq(min, 1 days);
+        assertEq(max, 730 days);
+        IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Api, 1 ether);
+        uint32[3] memory bad = [uint32(0), min - 1, max + 1];
+        for (uint256 i; i < bad.length; ++i) {
+            t.validitySeconds = bad[i];
+            vm.expectRevert(abi.encodeWithSelector(IDataProducts.CreditValidityOutOfRange.selector, bad[i], min, max));
+            vm.prank(operator);
+            products.createProduct(t);
+        }
+        t.validitySeconds = min;
+        vm.prank(operator);
+        ProductId a = products.createProduct(t);
+        assertEq(products.saleTerms(a).validitySeconds, min);
+        t.validitySeconds = max;
+        vm.prank(operator);
+        products.updateTerms(a, t);
+        (,,, IDataProducts.Terms memory stored) = products.product(a);
+        assertEq(stored.validitySeconds, max);
+
+        IDataProducts.Terms memory s = _terms(IDataProducts.Kind.Stream, 1 ether);
+        s.validitySeconds = 1;
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.CreditValidityOutOfRange.selector, 1, 0, 0));
+        vm.prank(operator);
+        products.createProduct(s);
+        IDataProducts.Terms memory d = _terms(IDataProducts.Kind.Dataset, 1 ether);
+        d.validitySeconds = min;
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.CreditValidityOutOfRange.selector, min, 0, 0));
+        vm.prank(operator);
+        products.createProduct(d);
+        t.validitySeconds = 0;
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.CreditValidityOutOfRange.selector, 0, min, max));
+        vm.prank(operator);
+        products.updateTerms(a, t);
+    }
+
+    function test_createBundle_refusesACreditValidity() public {
+        ProductId s = _stream();
+        ProductId[] memory ids = new ProductId[](1);
+        ids[0] = s;
+        uint256[] memory qty = new uint256[](1);
+        IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Bundle, 1 ether);
+        t.validitySeconds = 30 days;
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.CreditValidityOutOfRange.selector, 30 days, 0, 0));
+        vm.prank(operator);
+        products.createBundle(t, ids, qty);
+    }
+
     function test_createProduct_revertsWhenDatasetCohortIsZero() public {
         IDataProducts.Terms memory t = _terms(IDataProducts.Kind.Dataset, 1);
         t.minCohort = 0;

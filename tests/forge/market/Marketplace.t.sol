@@ -479,6 +479,30 @@ contract MarketplaceTest is MarketBase {
         assertEq(_order(id).paid, 900 ether);
     }
 
+    /// @notice Every purchase names the most it pays: a cent above is refused on each path, the
+    ///         exact price passes.
+    function test_purchase_revertsWhenPaymentAboveMax() public {
+        (ProductId s, ProductId a, ProductId d) = (_stream(), _api(), _dataset());
+        uint256 subPrice = 2 ether * 3 * 2;
+        uint256 creditPrice = 0.01 ether * 500;
+        uint256 datasetPrice = 500 ether;
+        vm.startPrank(consumer);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.PaymentAboveMax.selector, subPrice, subPrice - 1));
+        market.subscribe(s, 3, 2, address(0), USE_INSURANCE, V1, subPrice - 1);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.PaymentAboveMax.selector, creditPrice, creditPrice - 1));
+        market.buyCredits(a, 500, address(0), USE_INSURANCE, V1, creditPrice - 1);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.PaymentAboveMax.selector, datasetPrice, 0));
+        market.purchaseDataset(d, bytes32(0), address(0), USE_INSURANCE, V1, 0);
+        uint256 before = token.balanceOf(consumer);
+        market.subscribe(s, 3, 2, address(0), USE_INSURANCE, V1, subPrice);
+        market.buyCredits(a, 500, address(0), USE_INSURANCE, V1, creditPrice);
+        market.purchaseDataset(d, bytes32(0), address(0), USE_INSURANCE, V1, datasetPrice);
+        vm.stopPrank();
+        assertEq(before - token.balanceOf(consumer), subPrice + creditPrice + datasetPrice);
+        (,,,, uint64 version) = market.orderVesting(3);
+        assertEq(version, 1, "the order records the terms version it was bought under");
+    }
+
     function test_purchaseAtVersion_revertsWhenQuotingVersionZero() public {
         ProductId p = _stream();
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.TermsVersionMoved.selector, p, 0, 1));

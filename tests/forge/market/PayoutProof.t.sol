@@ -11,6 +11,26 @@ contract PayoutProofHarness {
         return PayoutProof.leaf(index, account, amount);
     }
 
+    function cumulativeLeaf(address account, uint256 cumulative) external pure returns (bytes32) {
+        return PayoutProof.leaf(account, cumulative);
+    }
+
+    /// @dev The (account, cumulative) leaf of an address with dirty upper bits, then memory use after it.
+    function cumulativeLeafDirty(uint256 rawAccount, uint256 cumulative)
+        external
+        pure
+        returns (bytes32 hash, bytes memory kept)
+    {
+        address account;
+        assembly {
+            account := rawAccount
+        }
+        kept = abi.encode(uint256(0xabc), uint256(0xdef));
+        hash = PayoutProof.leaf(account, cumulative);
+        bytes memory after_ = abi.encode(uint256(1));
+        require(after_.length == 32, "allocation after the leaf");
+    }
+
     function processProof(bytes32[] calldata proof, bytes32 leafHash) external pure returns (bytes32) {
         return PayoutProof.processProof(proof, leafHash);
     }
@@ -51,6 +71,18 @@ contract PayoutProofTest is Test {
 
     function testFuzz_leaf_isTheStandardMerkleTreeLeaf(uint256 index, address account, uint256 amount) public view {
         assertEq(h.leaf(index, account, amount), keccak256(bytes.concat(keccak256(abi.encode(index, account, amount)))));
+    }
+
+    function testFuzz_cumulativeLeaf_isTheStandardMerkleTreeLeaf(address account, uint256 cumulative) public view {
+        bytes32 expected = keccak256(bytes.concat(keccak256(abi.encode(account, cumulative))));
+        assertEq(h.cumulativeLeaf(account, cumulative), expected);
+        assertEq(MarketMerkle.leaf(account, cumulative), expected);
+    }
+
+    function testFuzz_cumulativeLeaf_ignoresDirtyBitsAndKeepsMemory(uint256 dirty, uint256 cumulative) public view {
+        (bytes32 hash, bytes memory kept) = h.cumulativeLeafDirty(dirty, cumulative);
+        assertEq(hash, MarketMerkle.leaf(address(uint160(dirty)), cumulative));
+        assertEq(kept, abi.encode(uint256(0xabc), uint256(0xdef)));
     }
 
     function testFuzz_leaf_ignoresDirtyAddressBits(uint256 index, uint256 dirty, uint256 amount) public view {
