@@ -260,8 +260,24 @@ def _claims(b: MarketBench, ops: Table, stream: int) -> Table:
         "claim (typical, 100,000-member root)", typical.total, typical.execution, "not the market's first"
     )
     ops.add("DIMO transfer to an empty address", transfer.total, transfer.execution, "the claim's baseline")
+    # The next root raises every leaf: the same member collects again (its claimed total and
+    # balance are nonzero now), against a transfer to an address that holds DIMO.
+    b.warp(DAY)
+    again = _claim_tree(f"members {BIG_TREE}", BIG_TREE, 2 * LEAF_AMOUNT)
+    b.root([stream], again)
+    repeat = b.claim(again, 1)
+    funded = measure(b.ctx, b.dao, b.token, "transfer", _fresh("transfer target"), LEAF_AMOUNT)
+    claims.add(
+        f"{BIG_TREE:,}, the member's next claim",
+        len(again.proof_bytes(1)),
+        repeat.total,
+        funded.total,
+        f"{repeat.total - funded.total:+,}",
+        "-",
+    )
     claims.notes.append(
-        "claimant and transfer target both held no DIMO before; the claim is not the market's first "
+        "claimant and transfer target both held no DIMO before (the next claim's row: both did); the "
+        "claim is not the market's first "
         "(its claim totals are already nonzero); the old per-epoch claim (BaselineEpochPayouts, "
         "the pre-issue-15 settle/claim code) is a typical one, not the first in its bitmap word"
     )
