@@ -282,6 +282,11 @@ def _claims(b: MarketBench, ops: Table, stream: int) -> Table:
         "the pre-issue-15 settle/claim code) is a typical one, not the first in its bitmap word"
     )
     claims.notes.append(
+        f"issue 6's goal, at most {CLAIM_OVERHEAD_GOAL:,} gas over the transfer, is missed: the cumulative "
+        "claim adds the market-wide claimed total (Σ claimed ≤ totalTaken) and, on an account's first "
+        "claim, a fresh claimed slot; it replaces one old claim per product and epoch"
+    )
+    claims.notes.append(
         "a proof level costs 512 gas of calldata plus its hashing; a claim writes the account's "
         "claimed total (zero to nonzero on its first claim) and the market's claimed total, and reads "
         "the root and the total the roots took"
