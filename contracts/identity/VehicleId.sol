@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
@@ -12,6 +11,7 @@ import {IERC4907} from "../interfaces/IERC4907.sol";
 import {IVehicleId} from "../interfaces/IVehicleId.sol";
 import {Permissions} from "../libraries/Permissions.sol";
 import {Roles} from "../libraries/Roles.sol";
+import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 
 /// @title VehicleId
 /// @notice The vehicle NFT ("DIMO Vehicle", DIMOV): one token per VIN, minted by a minter or on
@@ -22,7 +22,7 @@ import {Roles} from "../libraries/Roles.sol";
 ///      only while it is current, so a transfer voids all of them without touching them. The
 ///      generation sits in a record written at mint, so the bump is a rewrite of a warm-able,
 ///      non-zero slot (about 5,000 gas), whatever the number of keys.
-contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, Nonces {
+contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
     using Strings for uint256;
 
     /// @notice The DAO: manages OEM connections.
@@ -35,9 +35,8 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, Nonces {
         "Grant(uint256 vehicleId,address grantee,uint256 permissions,uint64 expiresAt,bytes32 termsHash,uint256 nonce,uint256 deadline)"
     );
     /// @notice EIP-712 type of an OEM oracle's mint attestation.
-    bytes32 public constant MINT_ATTESTATION_TYPEHASH = keccak256(
-        "MintAttestation(address to,uint256 connectionId,bytes32 vinHash,uint256 nonce,uint256 deadline)"
-    );
+    bytes32 public constant MINT_ATTESTATION_TYPEHASH =
+        keccak256("MintAttestation(address to,uint256 connectionId,bytes32 vinHash,uint256 nonce,uint256 deadline)");
 
     /// @notice The longest connection name, in bytes.
     uint256 public constant MAX_CONNECTION_NAME_LENGTH = 64;
@@ -81,12 +80,13 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, Nonces {
     uint256 private _lastVehicleId;
     uint256 private _lastConnectionId;
 
-    /// @param governor receives DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE (the DAO's timelock in production)
-    constructor(address governor) ERC721("DIMO Vehicle", "DIMOV") EIP712("DIMO Vehicle", "1") {
-        if (governor == address(0)) revert ZeroGovernor();
-        _grantRole(DEFAULT_ADMIN_ROLE, governor);
-        _grantRole(GOVERNOR_ROLE, governor);
-    }
+    /// @param governor receives the default admin and GOVERNOR_ROLE (the DAO's timelock); a zero
+    ///        governor reverts with AccessControlInvalidDefaultAdmin
+    constructor(address governor)
+        ERC721("DIMO Vehicle", "DIMOV")
+        EIP712("DIMO Vehicle", "1")
+        DaoAccessControl(governor)
+    {}
 
     // ------------------------------------------------------------------ connections
 
@@ -336,7 +336,7 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, Nonces {
     /// @notice ERC-721, ERC-721 Metadata, ERC-4907, AccessControl and ERC-165.
     /// @param interfaceId the ERC-165 id asked about
     /// @return whether this contract implements it
-    function supportsInterface(bytes4 interfaceId) public view override(ERC721, AccessControl) returns (bool) {
+    function supportsInterface(bytes4 interfaceId) public view override(ERC721, DaoAccessControl) returns (bool) {
         return interfaceId == type(IERC4907).interfaceId || super.supportsInterface(interfaceId);
     }
 
@@ -400,12 +400,8 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, Nonces {
             _checkNotOutranked(vehicleId, gen, grantee, granterBits);
         }
         // Safe: `permissions` has no bit above Permissions.ALL (8 bits), checked above.
-        _keys[vehicleId][grantee] = Key({
-            permissions: uint8(permissions),
-            expiresAt: expiresAt,
-            generation: gen,
-            termsHash: termsHash
-        });
+        _keys[vehicleId][grantee] =
+            Key({permissions: uint8(permissions), expiresAt: expiresAt, generation: gen, termsHash: termsHash});
         emit KeyGranted(vehicleId, grantee, permissions, expiresAt, termsHash, gen);
     }
 

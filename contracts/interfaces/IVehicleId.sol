@@ -11,7 +11,9 @@ import {IERC4907} from "./IERC4907.sol";
 ///      device pairings and data-union memberships made in an earlier generation are void.
 interface IVehicleId is IERC4907 {
     /// @notice A vehicle was minted for `vinHash` through OEM connection `connectionId`.
-    event VehicleMinted(uint256 indexed vehicleId, address indexed owner, uint256 indexed connectionId, bytes32 vinHash);
+    event VehicleMinted(
+        uint256 indexed vehicleId, address indexed owner, uint256 indexed connectionId, bytes32 vinHash
+    );
     /// @notice `grantee` holds `permissions` on `vehicleId` until `expiresAt`, for `generation`.
     event KeyGranted(
         uint256 indexed vehicleId,
@@ -36,8 +38,6 @@ interface IVehicleId is IERC4907 {
     error InvalidConnectionName(string name);
     /// @notice A connection needs an oracle key (`connectionId` 0: a new connection).
     error ZeroOracle(uint256 connectionId);
-    /// @notice The governor of a new deployment was the zero address.
-    error ZeroGovernor();
     /// @notice A vehicle needs the hash of its VIN.
     error ZeroVinHash();
     /// @notice `vinHash` already has the live vehicle `vehicleId`.

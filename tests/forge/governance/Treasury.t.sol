@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {Test} from "../lib/Test.sol";
 import {DimoToken} from "../../../contracts/token/DimoToken.sol";
 import {Treasury} from "../../../contracts/governance/Treasury.sol";
@@ -30,7 +33,11 @@ contract TreasuryTest is Test {
     }
 
     function test_constructor_revertsOnZeroGovernor() public {
-        vm.expectRevert(Treasury.ZeroAddress.selector);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0)
+            )
+        );
         new Treasury(address(0));
     }
 
@@ -67,9 +74,7 @@ contract TreasuryTest is Test {
         vm.assume(caller != governor);
         bytes32 role = treasury.GOVERNOR_ROLE();
         vm.prank(caller);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role));
         treasury.release(address(token), caller, 1 ether);
         assertEq(token.balanceOf(address(treasury)), 100 ether);
     }
@@ -90,9 +95,7 @@ contract TreasuryTest is Test {
         bytes32 role = treasury.GOVERNOR_ROLE();
         bytes32 admin = treasury.DEFAULT_ADMIN_ROLE();
         vm.prank(alice);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, admin)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, admin));
         treasury.grantRole(role, alice);
     }
 

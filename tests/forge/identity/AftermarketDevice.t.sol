@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC721Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
@@ -42,7 +45,11 @@ contract AftermarketDeviceTest is IdentityBase {
     function test_constructor_revertsWhenZeroAddress() public {
         vm.expectRevert(IAftermarketDevice.ZeroAddress.selector);
         new AftermarketDevice(address(0), governor);
-        vm.expectRevert(IAftermarketDevice.ZeroAddress.selector);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0)
+            )
+        );
         new AftermarketDevice(address(vehicles), address(0));
     }
 
@@ -257,7 +264,8 @@ contract AftermarketDeviceTest is IdentityBase {
 
     function test_pair_revertsWhenSignedForVehicleDomain() public {
         bytes32 structHash = keccak256(abi.encode(PAIR_TYPEHASH, vehicleId, deviceId, 0, block.timestamp));
-        bytes memory sig = signDigest(deviceKey, _digest(_domain("DIMO Device", block.chainid, address(vehicles)), structHash));
+        bytes memory sig =
+            signDigest(deviceKey, _digest(_domain("DIMO Device", block.chainid, address(vehicles)), structHash));
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, deviceKeyAddr));
         vm.prank(owner);
         devices.pair(vehicleId, deviceId, block.timestamp, sig);

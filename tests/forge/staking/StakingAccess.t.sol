@@ -31,9 +31,9 @@ contract StakingAccessTest is StakingBase {
             "slash", abi.encodeCall(IStaking.slash, (alice, 1 ether, 0, bytes32(0), "x")), staking.SLASHER_ROLE()
         );
         entries[7] =
-            Entry("grantRole", abi.encodeCall(IAccessControl.grantRole, (staking.SLASHER_ROLE(), stranger)), admin);
+            Entry("grantRole", abi.encodeCall(IAccessControl.grantRole, (staking.SLASHER_ROLE(), stranger)), gov);
         entries[8] =
-            Entry("revokeRole", abi.encodeCall(IAccessControl.revokeRole, (staking.MARKET_ROLE(), market)), admin);
+            Entry("revokeRole", abi.encodeCall(IAccessControl.revokeRole, (staking.MARKET_ROLE(), market)), gov);
         entries[9] = Entry("grantRole(GOVERNOR)", abi.encodeCall(IAccessControl.grantRole, (gov, stranger)), admin);
     }
 
