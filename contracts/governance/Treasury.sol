@@ -47,7 +47,11 @@ contract Treasury is DaoAccessControl, ReentrancyGuard {
     /// @param token the ERC-20 to release
     /// @param to the recipient
     /// @param amount how much to send
-    function release(address token, address to, uint256 amount) external onlyRole(GOVERNOR_ROLE) nonReentrant {
+    function release(address token, address to, uint256 amount)
+        external
+        onlyRole(GOVERNOR_ROLE)
+        nonReentrant
+    {
         if (token == address(0) || to == address(0)) revert ZeroAddress();
         if (amount == 0) revert ZeroAmount();
         uint256 balance = IERC20(token).balanceOf(address(this));

@@ -35,8 +35,9 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
         "Grant(uint256 vehicleId,address grantee,uint256 permissions,uint64 expiresAt,bytes32 termsHash,uint256 nonce,uint256 deadline)"
     );
     /// @notice EIP-712 type of an OEM oracle's mint attestation.
-    bytes32 public constant MINT_ATTESTATION_TYPEHASH =
-        keccak256("MintAttestation(address to,uint256 connectionId,bytes32 vinHash,uint256 nonce,uint256 deadline)");
+    bytes32 public constant MINT_ATTESTATION_TYPEHASH = keccak256(
+        "MintAttestation(address to,uint256 connectionId,bytes32 vinHash,uint256 nonce,uint256 deadline)"
+    );
 
     /// @notice The longest connection name, in bytes.
     uint256 public constant MAX_CONNECTION_NAME_LENGTH = 64;
@@ -400,8 +401,12 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
             _checkNotOutranked(vehicleId, gen, grantee, granterBits);
         }
         // Safe: `permissions` has no bit above Permissions.ALL (8 bits), checked above.
-        _keys[vehicleId][grantee] =
-            Key({permissions: uint8(permissions), expiresAt: expiresAt, generation: gen, termsHash: termsHash});
+        _keys[vehicleId][grantee] = Key({
+            permissions: uint8(permissions),
+            expiresAt: expiresAt,
+            generation: gen,
+            termsHash: termsHash
+        });
         emit KeyGranted(vehicleId, grantee, permissions, expiresAt, termsHash, gen);
     }
 

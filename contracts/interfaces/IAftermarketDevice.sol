@@ -9,11 +9,7 @@ interface IAftermarketDevice {
     event ManufacturerSet(address indexed manufacturer, bool allowed);
     /// @notice A device bound to `deviceSigner` was minted to `owner` by `manufacturer`.
     event DeviceMinted(
-        uint256 indexed deviceId,
-        address indexed owner,
-        address indexed manufacturer,
-        address deviceSigner,
-        bytes32 serialHash
+        uint256 indexed deviceId, address indexed owner, address indexed manufacturer, address deviceSigner, bytes32 serialHash
     );
     /// @notice `deviceId` was paired to `vehicleId`.
     event Paired(uint256 indexed vehicleId, uint256 indexed deviceId);

@@ -62,9 +62,7 @@ interface IDataProducts {
     event Joined(ProductId indexed productId, uint256 indexed vehicleId, address owner, uint64 version);
     event Left(ProductId indexed productId, uint256 indexed vehicleId);
     event BundleCreated(ProductId indexed bundleId, ProductId[] components);
-    event DemandSignaled(
-        uint256 indexed signalId, address indexed account, bytes32 specHash, string uri, uint256 budget
-    );
+    event DemandSignaled(uint256 indexed signalId, address indexed account, bytes32 specHash, string uri, uint256 budget);
     event DemandWithdrawn(uint256 indexed signalId);
     event ProtocolFeeSet(uint16 bps);
     /// @notice A GOVERNOR deactivated `productId` (`held`: only a GOVERNOR may reactivate it) or

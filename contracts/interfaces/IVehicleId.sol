@@ -11,9 +11,7 @@ import {IERC4907} from "./IERC4907.sol";
 ///      device pairings and data-union memberships made in an earlier generation are void.
 interface IVehicleId is IERC4907 {
     /// @notice A vehicle was minted for `vinHash` through OEM connection `connectionId`.
-    event VehicleMinted(
-        uint256 indexed vehicleId, address indexed owner, uint256 indexed connectionId, bytes32 vinHash
-    );
+    event VehicleMinted(uint256 indexed vehicleId, address indexed owner, uint256 indexed connectionId, bytes32 vinHash);
     /// @notice `grantee` holds `permissions` on `vehicleId` until `expiresAt`, for `generation`.
     event KeyGranted(
         uint256 indexed vehicleId,

@@ -120,9 +120,7 @@ contract Staking is IStaking, DaoAccessControl, Votes, ReentrancyGuardTransient 
         DaoAccessControl(governor)
         EIP712("DIMO Staking", "1")
     {
-        if (token_ == address(0) || treasury_ == address(0) || governor == address(0)) {
-            revert ZeroAddress();
-        }
+        if (token_ == address(0) || treasury_ == address(0) || governor == address(0)) revert ZeroAddress();
         token = token_;
         treasury = treasury_;
         _setUnbondingPeriod(DEFAULT_UNBONDING_PERIOD);

@@ -74,7 +74,9 @@ contract TreasuryTest is Test {
         vm.assume(caller != governor);
         bytes32 role = treasury.GOVERNOR_ROLE();
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role)
+        );
         treasury.release(address(token), caller, 1 ether);
         assertEq(token.balanceOf(address(treasury)), 100 ether);
     }
@@ -95,7 +97,9 @@ contract TreasuryTest is Test {
         bytes32 role = treasury.GOVERNOR_ROLE();
         bytes32 admin = treasury.DEFAULT_ADMIN_ROLE();
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, admin));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, admin)
+        );
         treasury.grantRole(role, alice);
     }
 

@@ -264,8 +264,7 @@ contract AftermarketDeviceTest is IdentityBase {
 
     function test_pair_revertsWhenSignedForVehicleDomain() public {
         bytes32 structHash = keccak256(abi.encode(PAIR_TYPEHASH, vehicleId, deviceId, 0, block.timestamp));
-        bytes memory sig =
-            signDigest(deviceKey, _digest(_domain("DIMO Device", block.chainid, address(vehicles)), structHash));
+        bytes memory sig = signDigest(deviceKey, _digest(_domain("DIMO Device", block.chainid, address(vehicles)), structHash));
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, deviceKeyAddr));
         vm.prank(owner);
         devices.pair(vehicleId, deviceId, block.timestamp, sig);

@@ -252,7 +252,8 @@ contract IdentityHandler is Test {
         address owner = vehicles.ownerOf(v);
         if (devices.ownerOf(d) != owner || ghostDeviceOf[v] != 0 || ghostVehicleOf[d] != 0) return;
         uint256 key = deviceKeys[d - 1];
-        bytes32 structHash = keccak256(abi.encode(PAIR_TYPEHASH, v, d, devices.nonces(vm.addr(key)), block.timestamp));
+        bytes32 structHash =
+            keccak256(abi.encode(PAIR_TYPEHASH, v, d, devices.nonces(vm.addr(key)), block.timestamp));
         bytes32 digest = keccak256(abi.encodePacked("\x19\x01", devices.DOMAIN_SEPARATOR(), structHash));
         vm.prank(owner);
         devices.pair(v, d, block.timestamp, signDigest(key, digest));

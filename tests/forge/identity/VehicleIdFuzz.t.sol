@@ -98,7 +98,9 @@ contract VehicleIdFuzzTest is IdentityBase {
         assertEq(vehicles.permissionsOf(vehicleId, bob), live ? USER_BITS : 0);
     }
 
-    function testFuzz_transfer_voidsEveryKeyAndTheUser(uint256 bits, uint256 ttl, address to, address grantee) public {
+    function testFuzz_transfer_voidsEveryKeyAndTheUser(uint256 bits, uint256 ttl, address to, address grantee)
+        public
+    {
         _validGrantee(grantee);
         vm.assume(to != address(0) && to != grantee && to.code.length == 0);
         bits = bound(bits, 1, Permissions.ALL);

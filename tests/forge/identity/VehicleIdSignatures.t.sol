@@ -114,8 +114,7 @@ contract VehicleIdSignaturesTest is IdentityBase {
 
     function test_grantBySig_revertsWhenSignedForOtherChain() public {
         (GrantMsg memory m,) = _ownerGrant();
-        bytes memory sig =
-            signDigest(ownerKey, _digest(_domain("DIMO Vehicle", 1, address(vehicles)), _grantStructHash(m)));
+        bytes memory sig = signDigest(ownerKey, _digest(_domain("DIMO Vehicle", 1, address(vehicles)), _grantStructHash(m)));
         _expectInvalid(owner);
         _submitGrant(m, owner, sig);
     }
@@ -138,9 +137,8 @@ contract VehicleIdSignaturesTest is IdentityBase {
 
     function test_grantBySig_revertsWhenSignedForOtherDomainName() public {
         (GrantMsg memory m,) = _ownerGrant();
-        bytes memory sig = signDigest(
-            ownerKey, _digest(_domain("DIMO Device", block.chainid, address(vehicles)), _grantStructHash(m))
-        );
+        bytes memory sig =
+            signDigest(ownerKey, _digest(_domain("DIMO Device", block.chainid, address(vehicles)), _grantStructHash(m)));
         _expectInvalid(owner);
         _submitGrant(m, owner, sig);
     }

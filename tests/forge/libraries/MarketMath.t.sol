@@ -83,13 +83,10 @@ contract MarketMathTest is Test {
 
     /// @dev For any price, quantity and bps, the split sums to what was paid; each non-member
     ///      share is its bps rounded down, and the members lose nothing to rounding.
-    function testFuzz_split_sumsToPaid(
-        uint256 price,
-        uint256 quantity,
-        uint16 operatorBps,
-        uint16 brokerBps,
-        uint16 feeBps
-    ) public view {
+    function testFuzz_split_sumsToPaid(uint256 price, uint256 quantity, uint16 operatorBps, uint16 brokerBps, uint16 feeBps)
+        public
+        view
+    {
         quantity = bound(quantity, 1, type(uint64).max);
         price = bound(price, 1, type(uint256).max / quantity);
         operatorBps = uint16(bound(operatorBps, 0, 10_000));

@@ -98,26 +98,13 @@ contract MarketAccessTest is MarketBase {
         address m = address(market);
         address[] memory buyers = _pair(broker, consumer);
         _check(
-            "subscribe",
-            m,
-            abi.encodeWithSignature(
-                "subscribe(uint256,uint32,uint32,address,uint8)",
-                streamId,
-                uint32(1),
-                uint32(1),
-                address(0),
-                USE_INSURANCE
-            ),
-            buyers
+            "subscribe", m, abi.encodeWithSignature(
+                "subscribe(uint256,uint32,uint32,address,uint8)", streamId, uint32(1), uint32(1), address(0), USE_INSURANCE
+            ), buyers
         );
-        _check(
-            "buyCredits",
-            m,
-            abi.encodeWithSignature(
+        _check("buyCredits", m, abi.encodeWithSignature(
                 "buyCredits(uint256,uint256,address,uint8)", apiId, uint256(1), address(0), USE_INSURANCE
-            ),
-            buyers
-        );
+            ), buyers);
         _check(
             "purchaseDataset",
             m,

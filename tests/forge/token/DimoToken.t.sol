@@ -148,7 +148,9 @@ contract DimoTokenTest is Test {
         uint256 deadline = block.timestamp + 1;
         (uint8 v, bytes32 r, bytes32 s) =
             vm.sign(otherKey, _permitDigest(holder, spender, 1, token.nonces(holder), deadline));
-        vm.expectRevert(abi.encodeWithSelector(ERC20Permit.ERC2612InvalidSigner.selector, vm.addr(otherKey), holder));
+        vm.expectRevert(
+            abi.encodeWithSelector(ERC20Permit.ERC2612InvalidSigner.selector, vm.addr(otherKey), holder)
+        );
         token.permit(holder, spender, 1, deadline, v, r, s);
     }
 

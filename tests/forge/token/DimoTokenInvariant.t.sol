@@ -28,7 +28,9 @@ contract TokenHandler is Test {
         ++calls;
     }
 
-    function approveAndTransferFrom(uint256 ownerSeed, uint256 spenderSeed, uint256 toSeed, uint256 amount) external {
+    function approveAndTransferFrom(uint256 ownerSeed, uint256 spenderSeed, uint256 toSeed, uint256 amount)
+        external
+    {
         address owner = _actor(ownerSeed);
         address spender = _actor(spenderSeed);
         amount = bound(amount, 0, token.balanceOf(owner));
