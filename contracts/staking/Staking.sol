@@ -401,15 +401,16 @@ contract Staking is IStaking, DaoAccessControl, Votes, ReentrancyGuardTransient 
 
     function _stake(uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
-        _stakes[msg.sender].active += amount;
         // Staked DIMO votes where the staker's DIMO votes: its delegate on the token, unless it
-        // already chose a delegate for its stake here.
+        // already chose a delegate for its stake here. Delegating first moves only what was
+        // staked before; the new amount is added once, below.
         if (delegates(msg.sender) == address(0)) {
             // A token without votes (none in production: DIMO is ERC20Votes) leaves it undelegated.
             try IVotes(token).delegates(msg.sender) returns (address tokenDelegate) {
                 if (tokenDelegate != address(0)) _delegate(msg.sender, tokenDelegate);
             } catch {}
         }
+        _stakes[msg.sender].active += amount;
         _transferVotingUnits(address(0), msg.sender, amount);
         emit Staked(msg.sender, amount);
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
