@@ -142,6 +142,7 @@ DEVNET_ROLE_GRANTS: tuple[RoleGrant, ...] = (
     *_WIRING,
     RoleGrant("VehicleId", "MINTER_ROLE", "deployer"),
     RoleGrant("Staking", "SLASHER_ROLE", "deployer"),
+    RoleGrant("Staking", "SLASHER_ROLE", TIMELOCK),
     RoleGrant("Marketplace", "SETTLER_ROLE", "deployer"),
     *(RoleGrant(name, "GOVERNOR_ROLE", "deployer") for name in GOVERNED),
 )
