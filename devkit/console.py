@@ -40,7 +40,7 @@ from workers import eip712
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import ANVIL_CHAIN_ID, Manifest, manifest_path, network_name
 from workers.merkle import PayoutTree
-from workers.protocol import DIMO, MAX_PROTOCOL_FEE_BPS, Role, permissions
+from workers.protocol import DIMO, MAX_PROTOCOL_FEE_BPS, ProposalState, Role, permissions
 
 #: Console name of each deployed contract.
 HANDLE_NAMES = {
@@ -506,8 +506,6 @@ SECTIONS.extend([governance_section, identity_governance_section, stake_governan
 #     state(p)                     # "Pending", "Active", "Succeeded", "Queued", "Executed", …
 #     fast_forward(p)              # devnet: moves anvil's clock to the proposal's next step
 
-#: ProposalState names, in IGovernor's order.
-PROPOSAL_STATES = ("Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed")
 #: GovernorCountingSimple's vote types.
 VOTE_SUPPORT = {"against": 0, "for": 1, "abstain": 2}
 
@@ -567,7 +565,7 @@ def proposal_section(namespace: dict[str, Any]) -> dict[str, Any]:
 
     def state(proposal: Proposal) -> str:
         """The proposal's state, by name."""
-        return PROPOSAL_STATES[governor.functions.state(proposal.proposal_id).call()]
+        return ProposalState(governor.functions.state(proposal.proposal_id).call()).name.capitalize()
 
     def fast_forward(proposal: Proposal) -> int:
         """Devnet only: moves anvil's clock to when the proposal's next step may be taken (voting

@@ -29,7 +29,7 @@ from workers.protocol.constants import (
     UINT256_MAX,
     ZERO_ADDRESS,
 )
-from workers.protocol.enums import KNOWN_USES, Kind, Role, Tier, Use, uses_mask
+from workers.protocol.enums import KNOWN_USES, Kind, OperationState, ProposalState, Role, Tier, Use, uses_mask
 
 __all__ = [
     "DEFAULT_ADMIN_ROLE",
@@ -50,6 +50,8 @@ __all__ = [
     "UINT256_MAX",
     "ZERO_ADDRESS",
     "Kind",
+    "OperationState",
+    "ProposalState",
     "Role",
     "Tier",
     "Use",

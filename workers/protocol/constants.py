@@ -41,6 +41,12 @@ SLASHER_ROLE = keccak(text="SLASHER_ROLE")
 MARKET_ROLE = keccak(text="MARKET_ROLE")
 #: May settle member-pool epochs (the workers' hot wallet).
 SETTLER_ROLE = keccak(text="SETTLER_ROLE")
+#: DimoTimelock (TimelockController): may schedule operations (the Governor).
+PROPOSER_ROLE = keccak(text="PROPOSER_ROLE")
+#: DimoTimelock: may cancel pending operations (the Governor).
+CANCELLER_ROLE = keccak(text="CANCELLER_ROLE")
+#: DimoTimelock: may execute ready operations (address(0): anyone).
+EXECUTOR_ROLE = keccak(text="EXECUTOR_ROLE")
 #: Every role id by the name the contracts expose it under.
 ROLE_IDS = {
     "DEFAULT_ADMIN_ROLE": DEFAULT_ADMIN_ROLE,
@@ -49,4 +55,7 @@ ROLE_IDS = {
     "SLASHER_ROLE": SLASHER_ROLE,
     "MARKET_ROLE": MARKET_ROLE,
     "SETTLER_ROLE": SETTLER_ROLE,
+    "PROPOSER_ROLE": PROPOSER_ROLE,
+    "CANCELLER_ROLE": CANCELLER_ROLE,
+    "EXECUTOR_ROLE": EXECUTOR_ROLE,
 }
