@@ -42,6 +42,10 @@ class DeploymentTxError(RuntimeError):
     """A deployment or wiring transaction reverted."""
 
 
+class HotKeyIsDeployerError(ValueError):
+    """A production deployment was asked to give a hot role to the deployer itself."""
+
+
 @dataclass(frozen=True)
 class Context:
     deployer: str
@@ -246,6 +250,14 @@ def deploy_all(
 
     devnet = hot_keys is None
     account: LocalAccount = Account.from_key(deployer_key)
+    if hot_keys is not None:
+        given = {"settler": hot_keys.settler, "minter": hot_keys.minter}
+        for name, address in given.items():
+            if address is not None and Web3.to_checksum_address(address) == account.address:
+                raise HotKeyIsDeployerError(
+                    f"the {name} of a production deployment is the deployer {account.address}: "
+                    f"set {name.upper()}_ADDRESS to another key (the deployer keeps no role)"
+                )
     sender = Deployer(w3, account)
     start_block = w3.eth.block_number
     handles: dict[str, Contract] = {}

@@ -17,7 +17,13 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 
-from devkit.deployment import ANVIL_DEPLOYER_KEY, AlreadyDeployedError, HotKeys, deploy_all
+from devkit.deployment import (
+    ANVIL_DEPLOYER_KEY,
+    AlreadyDeployedError,
+    HotKeyIsDeployerError,
+    HotKeys,
+    deploy_all,
+)
 from workers.chain.deployment import Manifest
 from workers.config import DEPLOYMENTS_DIR, get_settings
 
@@ -46,7 +52,7 @@ def run(
         manifest, path = deploy_all(
             w3, deployer_key, redeploy=redeploy, directory=directory, hot_keys=hot_keys
         )
-    except AlreadyDeployedError as exc:
+    except (AlreadyDeployedError, HotKeyIsDeployerError) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
     print(describe(manifest, path))

@@ -112,3 +112,11 @@ def test_a_devnet_deploy_keeps_the_deployer_a_governor_but_never_the_admin(anvil
         assert contract.functions.defaultAdmin().call() == manifest.address(TIMELOCK)
         assert not contract.functions.hasRole(DEFAULT_ADMIN_ROLE, deployer).call()
         assert contract.functions.hasRole(GOVERNOR_ROLE, deployer).call()
+
+
+def test_a_production_deploy_refuses_to_make_the_deployer_a_hot_key(anvil: AnvilNode, tmp_path):
+    """SETTLER_KEY left at its devnet default is the deployer's key: refused before any deploy."""
+    refused = run_deploy(anvil.url, str(tmp_path), "--production")
+    assert refused.returncode == 2
+    assert "the settler of a production deployment is the deployer" in refused.stderr
+    assert not (tmp_path / "local.json").exists()
