@@ -55,8 +55,8 @@ lint-solidity: ## slither: fails on any high or medium finding not triaged in sl
 snapshot: build ## rewrite the committed gas snapshot (.gas-snapshot)
 	forge snapshot --no-match-test 'testFuzz|invariant'
 
-deploy: build ## deploy every contract to RPC_URL from DEPLOYER_KEY; REDEPLOY=1 to replace
-	$(PY) -m scripts.deploy $(if $(REDEPLOY),--redeploy,)
+deploy: build ## deploy every contract to RPC_URL from DEPLOYER_KEY; REDEPLOY=1 to replace; PRODUCTION=1: the deployer keeps no role
+	$(PY) -m scripts.deploy $(if $(REDEPLOY),--redeploy,) $(if $(PRODUCTION),--production,)
 
 demo: build ## start anvil, deploy, run the story, stop everything
 	$(PY) -m scripts.demo

@@ -14,6 +14,8 @@ Each later module adds its helpers in its own section below (registered in SECTI
     set_protocol_fee, deactivate_product, earnings  market (issue 6)
     release, grant_role, add_connection, set_steward, set_unbonding_period, …
                                                     governance (issue 9; docs/governance.md)
+    propose, vote, queue, execute, state, fast_forward
+                                                    DAO proposals (issue 16; docs/governance.md)
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from workers import eip712
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import ANVIL_CHAIN_ID, Manifest, manifest_path, network_name
 from workers.merkle import PayoutTree
-from workers.protocol import DIMO, MAX_PROTOCOL_FEE_BPS, Role, SlashSubject, permissions
+from workers.protocol import DIMO, MAX_PROTOCOL_FEE_BPS, ProposalState, Role, SlashSubject, permissions
 
 #: Console name of each deployed contract.
 HANDLE_NAMES = {
@@ -50,6 +52,8 @@ HANDLE_NAMES = {
     "Staking": "staking",
     "DataProducts": "products",
     "Marketplace": "market",
+    "DimoTimelock": "timelock",
+    "DimoGovernor": "governor",
 }
 
 
@@ -740,3 +744,104 @@ def stake_governance_section(namespace: dict[str, Any]) -> dict[str, Any]:
 
 
 SECTIONS.extend([governance_section, identity_governance_section, stake_governance_section])
+
+
+# ============================================================================ DAO proposals (issue 16)
+# The DAO acts through DimoGovernor and its DimoTimelock (docs/governance.md):
+#     p = propose(staking.functions.setCurve(0, dimo("1000 DIMO"), 0), description="Operator curve")
+#     vote(p)                      # "for" (default), "against" or "abstain"; sender= another voter
+#     queue(p); execute(p)         # after the vote ends / after the timelock's delay
+#     state(p)                     # "Pending", "Active", "Succeeded", "Queued", "Executed", …
+#     fast_forward(p)              # devnet: moves anvil's clock to the proposal's next step
+
+#: GovernorCountingSimple's vote types.
+VOTE_SUPPORT = {"against": 0, "for": 1, "abstain": 2}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a proposal is identified and executed by (the Governor hashes these into its id)."""
+
+    proposal_id: int
+    targets: list[str]
+    values: list[int]
+    calldatas: list[bytes]
+    description: str
+
+    @property
+    def description_hash(self) -> bytes:
+        return bytes(Web3.keccak(text=self.description))
+
+
+def proposal_section(namespace: dict[str, Any]) -> dict[str, Any]:
+    """propose / vote / queue / execute / state / fast_forward on the deployment's Governor."""
+    if "governor" not in namespace:
+        return {}
+    send = namespace["send"]
+    w3: Web3 = namespace["w3"]
+    governor = namespace["governor"]
+
+    def propose(*calls: Any, description: str, sender: Deployer | None = None) -> Proposal:
+        """Proposes the prepared calls (`contract.functions.f(...)`), run in order by the timelock."""
+        if not calls:
+            raise ValueError("a proposal needs at least one call")
+        targets, values, calldatas = [], [], []
+        for call in calls:
+            target, value, data = call.address, 0, call.build_transaction({"gas": PROPOSAL_GAS})["data"]
+            targets.append(target)
+            values.append(value)
+            calldatas.append(bytes.fromhex(data[2:]))
+        receipt = send(governor.functions.propose(targets, values, calldatas, description), sender)
+        created = governor.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
+        return Proposal(int(created[0]["args"]["proposalId"]), targets, values, calldatas, description)
+
+    def vote(proposal: Proposal, support: str = "for", sender: Deployer | None = None) -> Any:
+        """Casts the sender's votes (delegated DIMO and delegated stake at the snapshot)."""
+        if support not in VOTE_SUPPORT:
+            raise ValueError(f"support is one of {sorted(VOTE_SUPPORT)}, not {support!r}")
+        return send(governor.functions.castVote(proposal.proposal_id, VOTE_SUPPORT[support]), sender)
+
+    def queue(proposal: Proposal, sender: Deployer | None = None) -> Any:
+        """Queues a succeeded proposal in the timelock (anyone may)."""
+        p = proposal
+        return send(governor.functions.queue(p.targets, p.values, p.calldatas, p.description_hash), sender)
+
+    def execute(proposal: Proposal, sender: Deployer | None = None) -> Any:
+        """Runs a queued proposal once the timelock's delay has passed (anyone may)."""
+        p = proposal
+        return send(governor.functions.execute(p.targets, p.values, p.calldatas, p.description_hash), sender)
+
+    def state(proposal: Proposal) -> str:
+        """The proposal's state, by name."""
+        return ProposalState(governor.functions.state(proposal.proposal_id).call()).name.capitalize()
+
+    def fast_forward(proposal: Proposal) -> int:
+        """Devnet only: moves anvil's clock to when the proposal's next step may be taken (voting
+        opens, voting has closed, the timelock's delay has passed); the new timestamp."""
+        if w3.eth.chain_id != ANVIL_CHAIN_ID:
+            raise ValueError("only a devnet's clock can be moved; wait for the proposal's next step")
+        current = state(proposal)
+        pid = proposal.proposal_id
+        targets = {
+            "Pending": governor.functions.proposalSnapshot(pid).call() + 1,
+            "Active": governor.functions.proposalDeadline(pid).call() + 1,
+            "Queued": governor.functions.proposalEta(pid).call(),
+        }
+        if current not in targets:
+            raise ValueError(f"proposal {pid} is {current}: there is nothing to wait for")
+        now = w3.eth.get_block("latest")["timestamp"]
+        w3.provider.make_request("evm_increaseTime", [max(targets[current] - now, 0) + 1])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        return int(w3.eth.get_block("latest")["timestamp"])
+
+    return {
+        "propose": propose,
+        "vote": vote,
+        "queue": queue,
+        "execute": execute,
+        "state": state,
+        "fast_forward": fast_forward,
+    }
+
+
+SECTIONS.append(proposal_section)

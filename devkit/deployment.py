@@ -16,8 +16,11 @@ from web3.contract import Contract
 
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest, manifest_path, network_name
-from workers.config import DEPLOYMENTS_DIR
+from workers.config import DEPLOYMENTS_DIR, DEVNET_GOVERNANCE, PRODUCTION_GOVERNANCE, GovernanceParams
 from workers.protocol import DIMO, ROLE_IDS
+
+ZERO_ADDRESS = "0x" + "00" * 20
+ZERO_SALT = bytes(32)
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +42,15 @@ class DeploymentTxError(RuntimeError):
     """A deployment or wiring transaction reverted."""
 
 
+class HotKeyIsDeployerError(ValueError):
+    """A production deployment was asked to give a hot role to the deployer itself."""
+
+
 @dataclass(frozen=True)
 class Context:
     deployer: str
     addresses: dict[str, str]
+    devnet: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,21 +63,56 @@ class DeployStep:
 
 @dataclass(frozen=True)
 class RoleGrant:
-    """`contract.grantRole(role, holder)`, where holder is the deployer or another contract."""
+    """`contract.grantRole(role, holder)`, sent by the timelock at deployment. `holder` is
+    "deployer", a contract name ("Marketplace", "DimoTimelock"), or a hot key of HotKeys
+    ("settler", "minter")."""
 
     contract: str
     role: str
-    holder: str  # "deployer" or a contract name
+    holder: str
 
 
-# The order is the dependency order: each step sees the addresses of those above it.
+@dataclass(frozen=True)
+class HotKeys:
+    """Where a production deployment sends the workers' operational roles."""
+
+    settler: str
+    #: None: nobody may mint without an oracle attestation.
+    minter: str | None = None
+
+
+TIMELOCK = "DimoTimelock"
+GOVERNOR = "DimoGovernor"
+#: Contracts whose default admin and GOVERNOR_ROLE the timelock holds from their constructor.
+GOVERNED: tuple[str, ...] = (
+    "Treasury",
+    "VehicleId",
+    "AftermarketDevice",
+    "Staking",
+    "DataProducts",
+    "Marketplace",
+)
+
+
+def _governance(devnet: bool) -> GovernanceParams:
+    return DEVNET_GOVERNANCE if devnet else PRODUCTION_GOVERNANCE
+
+
+# The order is the dependency order: each step sees the addresses of those above it. The
+# timelock starts with no delay and the deployer as its bootstrap proposer, executor and admin;
+# deploy_all sets its delay and hands it to the Governor before the deployer renounces.
 STEPS: tuple[DeployStep, ...] = (
     DeployStep("DimoToken", lambda c: [c.deployer, INITIAL_SUPPLY]),
-    DeployStep("Treasury", lambda c: [c.deployer]),
-    DeployStep("VehicleId", lambda c: [c.deployer]),
-    DeployStep("AftermarketDevice", lambda c: [c.addresses["VehicleId"], c.deployer]),
-    DeployStep("Staking", lambda c: [c.addresses["DimoToken"], c.addresses["Treasury"], c.deployer]),
-    DeployStep("DataProducts", lambda c: [c.addresses["VehicleId"], c.addresses["Staking"], c.deployer]),
+    DeployStep(TIMELOCK, lambda c: [0, [c.deployer], [c.deployer], c.deployer]),
+    DeployStep("Treasury", lambda c: [c.addresses[TIMELOCK]]),
+    DeployStep("VehicleId", lambda c: [c.addresses[TIMELOCK]]),
+    DeployStep("AftermarketDevice", lambda c: [c.addresses["VehicleId"], c.addresses[TIMELOCK]]),
+    DeployStep(
+        "Staking", lambda c: [c.addresses["DimoToken"], c.addresses["Treasury"], c.addresses[TIMELOCK]]
+    ),
+    DeployStep(
+        "DataProducts", lambda c: [c.addresses["VehicleId"], c.addresses["Staking"], c.addresses[TIMELOCK]]
+    ),
     DeployStep(
         "Marketplace",
         lambda c: [
@@ -77,28 +120,55 @@ STEPS: tuple[DeployStep, ...] = (
             c.addresses["DataProducts"],
             c.addresses["Staking"],
             c.addresses["Treasury"],
-            c.deployer,
+            c.addresses[TIMELOCK],
+        ],
+    ),
+    DeployStep(
+        GOVERNOR,
+        lambda c: [
+            c.addresses["DimoToken"],
+            c.addresses["Staking"],
+            c.addresses[TIMELOCK],
+            _governance(c.devnet).voting_delay,
+            _governance(c.devnet).voting_period,
+            _governance(c.devnet).proposal_threshold,
+            _governance(c.devnet).quorum_percent,
         ],
     ),
 )
 
-# Devnet roles (DESIGN.md §5): the deployer is the DAO and the workers' hot wallets.
-ROLE_GRANTS: tuple[RoleGrant, ...] = (
+# Every deployment: the Marketplace records buyers' usage on Staking.
+_WIRING: tuple[RoleGrant, ...] = (RoleGrant("Staking", "MARKET_ROLE", "Marketplace"),)
+
+# Devnet roles (DESIGN.md §5): the deployer is the workers' hot wallets and, beside the
+# timelock, a governor of every contract, so the demo and `ape console` act in one line.
+DEVNET_ROLE_GRANTS: tuple[RoleGrant, ...] = (
+    *_WIRING,
     RoleGrant("VehicleId", "MINTER_ROLE", "deployer"),
     RoleGrant("Staking", "SLASHER_ROLE", "deployer"),
-    RoleGrant("Staking", "MARKET_ROLE", "Marketplace"),
+    RoleGrant("Staking", "SLASHER_ROLE", TIMELOCK),
     RoleGrant("Marketplace", "SETTLER_ROLE", "deployer"),
+    *(RoleGrant(name, "GOVERNOR_ROLE", "deployer") for name in GOVERNED),
 )
 
-# Roles the constructors give the `governor` argument, recorded in the manifest.
+# Production roles: the DAO (its timelock) slashes; the settler and an optional minter are
+# configured hot keys; the deployer gets nothing.
+PRODUCTION_ROLE_GRANTS: tuple[RoleGrant, ...] = (
+    *_WIRING,
+    RoleGrant("Staking", "SLASHER_ROLE", TIMELOCK),
+    RoleGrant("Marketplace", "SETTLER_ROLE", "settler"),
+    RoleGrant("VehicleId", "MINTER_ROLE", "minter"),
+)
+
+#: Kept for readers of the devnet layout (tests, benchmarks).
+ROLE_GRANTS = DEVNET_ROLE_GRANTS
+
+# Roles the constructors give the timelock (their `governor` argument), recorded in the manifest.
 CONSTRUCTOR_ROLES: dict[str, tuple[str, ...]] = {
-    "Treasury": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
-    "Staking": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
-    "VehicleId": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
-    "AftermarketDevice": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
-    "DataProducts": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
-    "Marketplace": ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE"),
+    name: ("DEFAULT_ADMIN_ROLE", "GOVERNOR_ROLE") for name in GOVERNED
 }
+#: The timelock's own roles, by the name DimoTimelock exposes them under.
+TIMELOCK_ROLES: tuple[str, ...] = ("PROPOSER_ROLE", "CANCELLER_ROLE", "EXECUTOR_ROLE", "DEFAULT_ADMIN_ROLE")
 
 
 class Deployer:
@@ -160,11 +230,14 @@ def deploy_all(
     *,
     redeploy: bool = False,
     directory: Path = DEPLOYMENTS_DIR,
+    hot_keys: HotKeys | None = None,
 ) -> tuple[Manifest, Path]:
-    """Deploys every contract of STEPS, grants ROLE_GRANTS and writes the manifest.
+    """Deploys every contract of STEPS, has the timelock grant the roles and writes the manifest.
 
-    Refuses with AlreadyDeployedError when the chain already holds the deployment the
-    manifest describes, unless `redeploy` is set.
+    `hot_keys` None is a devnet deployment (DEVNET_ROLE_GRANTS, DEVNET_GOVERNANCE); otherwise a
+    production one (PRODUCTION_ROLE_GRANTS, PRODUCTION_GOVERNANCE) after which the deployer
+    holds no role on any contract. Refuses with AlreadyDeployedError when the chain already
+    holds the deployment the manifest describes, unless `redeploy` is set.
     """
     chain_id = w3.eth.chain_id
     path = manifest_path(network_name(chain_id), directory)
@@ -175,24 +248,46 @@ def deploy_all(
             "pass --redeploy (make deploy REDEPLOY=1) to deploy a new set and replace it"
         )
 
+    devnet = hot_keys is None
     account: LocalAccount = Account.from_key(deployer_key)
+    if hot_keys is not None:
+        given = {"settler": hot_keys.settler, "minter": hot_keys.minter}
+        for name, address in given.items():
+            if address is not None and Web3.to_checksum_address(address) == account.address:
+                raise HotKeyIsDeployerError(
+                    f"the {name} of a production deployment is the deployer {account.address}: "
+                    f"set {name.upper()}_ADDRESS to another key (the deployer keeps no role)"
+                )
     sender = Deployer(w3, account)
     start_block = w3.eth.block_number
     handles: dict[str, Contract] = {}
     for step in STEPS:
-        ctx = Context(deployer=account.address, addresses={k: c.address for k, c in handles.items()})
+        ctx = Context(account.address, {k: c.address for k, c in handles.items()}, devnet)
         handles[step.contract] = sender.deploy(step.contract, step.constructor_args(ctx))
         log.info("deployed %s at %s", step.contract, handles[step.contract].address)
 
+    timelock = handles[TIMELOCK]
     roles: dict[str, dict[str, list[str]]] = {
-        name: {role: [account.address] for role in role_names}
+        name: {role: [timelock.address] for role in role_names}
         for name, role_names in CONSTRUCTOR_ROLES.items()
     }
-    for grant in ROLE_GRANTS:
+    holders = {"deployer": account.address}
+    if hot_keys is not None:
+        holders["settler"] = Web3.to_checksum_address(hot_keys.settler)
+        if hot_keys.minter is not None:
+            holders["minter"] = Web3.to_checksum_address(hot_keys.minter)
+    calls: list[tuple[str, bytes]] = []
+    for grant in DEVNET_ROLE_GRANTS if devnet else PRODUCTION_ROLE_GRANTS:
+        holder = handles[grant.holder].address if grant.holder in handles else holders.get(grant.holder)
+        if holder is None:
+            continue  # an optional hot key that is not configured
         contract = handles[grant.contract]
-        holder = account.address if grant.holder == "deployer" else handles[grant.holder].address
-        sender.call(contract, "grantRole", ROLE_IDS[grant.role], holder)
+        calls.append((contract.address, _calldata(contract, "grantRole", ROLE_IDS[grant.role], holder)))
         roles.setdefault(grant.contract, {}).setdefault(grant.role, []).append(holder)
+    params = _governance(devnet)
+    calls.append((timelock.address, _calldata(timelock, "updateDelay", params.timelock_delay)))
+    _bootstrap(sender, timelock, calls)
+    roles[TIMELOCK] = _hand_timelock_to_governor(sender, timelock, handles[GOVERNOR].address)
 
     manifest = Manifest(
         chain_id=chain_id,
@@ -203,3 +298,34 @@ def deploy_all(
     )
     manifest.write(path)
     return manifest, path
+
+
+def _calldata(contract: Contract, fn: str, *args: Any) -> bytes:
+    return bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
+
+
+def _bootstrap(sender: Deployer, timelock: Contract, calls: list[tuple[str, bytes]]) -> None:
+    """Runs `calls` as one timelock batch while its delay is still zero (the last call sets it)."""
+    targets = [target for target, _ in calls]
+    values = [0] * len(calls)
+    datas = [data for _, data in calls]
+    sender.call(timelock, "scheduleBatch", targets, values, datas, ZERO_SALT, ZERO_SALT, 0)
+    sender.call(timelock, "executeBatch", targets, values, datas, ZERO_SALT, ZERO_SALT)
+
+
+def _hand_timelock_to_governor(sender: Deployer, timelock: Contract, governor: str) -> dict[str, list[str]]:
+    """The Governor proposes and cancels, anyone executes a ready operation, the timelock
+    administers itself; the deployer renounces its bootstrap roles."""
+    role = {name: getattr(timelock.functions, name)().call() for name in TIMELOCK_ROLES}
+    sender.call(timelock, "grantRole", role["PROPOSER_ROLE"], governor)
+    sender.call(timelock, "grantRole", role["CANCELLER_ROLE"], governor)
+    sender.call(timelock, "grantRole", role["EXECUTOR_ROLE"], ZERO_ADDRESS)
+    deployer = sender.account.address
+    for name in TIMELOCK_ROLES:
+        sender.call(timelock, "renounceRole", role[name], deployer)
+    return {
+        "PROPOSER_ROLE": [governor],
+        "CANCELLER_ROLE": [governor],
+        "EXECUTOR_ROLE": [ZERO_ADDRESS],
+        "DEFAULT_ADMIN_ROLE": [timelock.address],
+    }

@@ -240,6 +240,38 @@ class Story:
         self.previous_owner_data_stays_private()
         self.refund_after_new_terms()
         self.accounts()
+        self.dao_proposal()
+
+    def dao_proposal(self) -> None:
+        """One whole DAO proposal: the DAO's delegated DIMO votes a Treasury grant to Alice
+        through DimoGovernor; anvil's clock moves past the voting delay, the voting period and
+        the timelock's delay; the timelock (not any key) executes it."""
+        w, c = self.world, self.cast
+        self.say.step("the DAO votes a Treasury grant: propose, vote, queue, execute through the timelock")
+        console, token, treasury = w.console, w.contract("token"), w.contract("treasury")
+        console["send"](token.functions.delegate(c.dao.address))
+        grant = min(10 * DIMO, w.balance(treasury.address))
+        if grant == 0:
+            raise RuntimeError("the Treasury holds no DIMO: fees and slashes should have filled it")
+        p = console["propose"](
+            treasury.functions.release(token.address, c.alice.address, grant),
+            description=f"Grant {dimo(grant)} to {c.alice.name}",
+        )
+        self.say.say(f"proposal {hex(p.proposal_id)[:12]}…: {p.description} ({console['state'](p)})")
+        console["fast_forward"](p)
+        console["vote"](p)
+        _, votes_for, _ = w.contract("governor").functions.proposalVotes(p.proposal_id).call()
+        self.say.say(f"the DAO votes for with {dimo(votes_for)} of delegated DIMO")
+        console["fast_forward"](p)
+        console["queue"](p)
+        self.say.say(f"vote closed: {console['state'](p)} in the timelock; the clock moves past its delay")
+        console["fast_forward"](p)
+        before = w.balance(c.alice.address)
+        console["execute"](p)
+        self.say.say(
+            f"{console['state'](p)} by the timelock: {c.alice.name} received "
+            f"{dimo(w.balance(c.alice.address) - before)} from the Treasury"
+        )
 
     def governance(self) -> None:
         w, c = self.world, self.cast

@@ -28,6 +28,38 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Where `make deploy` writes one manifest per network (DESIGN.md §5).
 DEPLOYMENTS_DIR = PROJECT_ROOT / "deployments"
 
+
+class GovernanceParams(BaseModel):
+    """The DAO's clock (DimoGovernor and DimoTimelock at deployment; seconds, the token's
+    ERC-6372 clock is the timestamp)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: Seconds from a proposal to the snapshot of votes and the start of voting.
+    voting_delay: int = Field(ge=0)
+    #: Seconds voting stays open.
+    voting_period: int = Field(ge=1)
+    #: Votes (DIMO base units, staked included) needed to propose.
+    proposal_threshold: int = Field(ge=0)
+    #: Quorum: percent of the DIMO supply at the snapshot voting for or abstaining.
+    quorum_percent: int = Field(ge=0, le=100)
+    #: Seconds between queueing a passed proposal and executing it (the timelock's minDelay).
+    timelock_delay: int = Field(ge=0)
+
+
+#: Production DAO: a day to see a proposal coming, five to vote, two to leave before it runs.
+PRODUCTION_GOVERNANCE = GovernanceParams(
+    voting_delay=86_400,
+    voting_period=5 * 86_400,
+    proposal_threshold=100_000 * 10**18,
+    quorum_percent=4,
+    timelock_delay=2 * 86_400,
+)
+#: Devnet DAO: the same rules on a short clock (the demo and tests move anvil's clock anyway).
+DEVNET_GOVERNANCE = GovernanceParams(
+    voting_delay=60, voting_period=600, proposal_threshold=0, quorum_percent=4, timelock_delay=300
+)
+
 #: anvil's first test account: the devnet deployer, which also holds SETTLER_ROLE there.
 ANVIL_FIRST_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 #: anvil's second test account: the devnet OEM oracle.
@@ -82,6 +114,11 @@ class Settings(BaseSettings):
     settler_key: SecretStr = SecretStr(ANVIL_FIRST_KEY)
     #: The OEM oracle key that signs MintAttestations.
     oracle_key: SecretStr = SecretStr(ANVIL_SECOND_KEY)
+    #: A production deployment grants SETTLER_ROLE to this address (empty: SETTLER_KEY's).
+    settler_address: str | None = None
+    #: A production deployment grants VehicleId's MINTER_ROLE to this address (empty: nobody;
+    #: cars are minted on oracle attestations).
+    minter_address: str | None = None
     #: Gas limit for workers' transactions.
     tx_gas_limit: int = 2_000_000
     #: Tip per gas (wei) on workers' transactions when the node suggests none

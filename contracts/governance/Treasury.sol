@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Roles} from "../libraries/Roles.sol";
+import {DaoAccessControl} from "./DaoAccessControl.sol";
 
 /// @title Treasury
 /// @notice The DAO treasury: receives protocol fees, steward-broker commissions and slashed
 ///         stake, and releases tokens only on a governance decision.
-contract Treasury is AccessControl, ReentrancyGuard {
+contract Treasury is DaoAccessControl, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     /// @notice The DAO role: may release funds.
@@ -28,12 +28,9 @@ contract Treasury is AccessControl, ReentrancyGuard {
     /// @notice The treasury holds less of `token` than asked for.
     error InsufficientBalance(address token, uint256 balance, uint256 requested);
 
-    /// @param governor receives GOVERNOR_ROLE and the role admin (the DAO's timelock in production)
-    constructor(address governor) {
-        if (governor == address(0)) revert ZeroAddress();
-        _grantRole(DEFAULT_ADMIN_ROLE, governor);
-        _grantRole(GOVERNOR_ROLE, governor);
-    }
+    /// @param governor receives the default admin and GOVERNOR_ROLE (the DAO's timelock); a zero
+    ///        governor reverts with AccessControlInvalidDefaultAdmin
+    constructor(address governor) DaoAccessControl(governor) {}
 
     /// @notice Pulls `amount` of `token` from the caller (after `approve`) and records it.
     /// @dev Contracts that pay by plain transfer are visible in the token's Transfer events.

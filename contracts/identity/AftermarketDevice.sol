@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
@@ -11,6 +10,7 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 import {IAftermarketDevice} from "../interfaces/IAftermarketDevice.sol";
 import {IVehicleId} from "../interfaces/IVehicleId.sol";
 import {Roles} from "../libraries/Roles.sol";
+import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 
 /// @title AftermarketDevice
 /// @notice Plug-in devices ("DIMO Device", DIMOD), each bound to the key inside it, paired with
@@ -21,7 +21,7 @@ import {Roles} from "../libraries/Roles.sol";
 ///      with no callback between the contracts: `deviceOf` and `vehicleOfDevice` read both
 ///      generations and answer 0 for a stale pairing. Both views test the same record, so a
 ///      pairing is always seen from both sides or from neither.
-contract AftermarketDevice is IAftermarketDevice, ERC721, AccessControl, EIP712, Nonces {
+contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP712, Nonces {
     using Strings for uint256;
     using Strings for address;
 
@@ -59,11 +59,13 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, AccessControl, EIP712,
 
     /// @param vehicleId the VehicleId contract
     /// @param governor receives DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE
-    constructor(address vehicleId, address governor) ERC721("DIMO Device", "DIMOD") EIP712("DIMO Device", "1") {
+    constructor(address vehicleId, address governor)
+        ERC721("DIMO Device", "DIMOD")
+        EIP712("DIMO Device", "1")
+        DaoAccessControl(governor)
+    {
         if (vehicleId == address(0) || governor == address(0)) revert ZeroAddress();
         VEHICLES = IVehicleId(vehicleId);
-        _grantRole(DEFAULT_ADMIN_ROLE, governor);
-        _grantRole(GOVERNOR_ROLE, governor);
     }
 
     /// @inheritdoc IAftermarketDevice
@@ -207,7 +209,7 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, AccessControl, EIP712,
     /// @notice ERC-721, ERC-721 Metadata, AccessControl and ERC-165.
     /// @param interfaceId the ERC-165 id asked about
     /// @return whether this contract implements it
-    function supportsInterface(bytes4 interfaceId) public view override(ERC721, AccessControl) returns (bool) {
+    function supportsInterface(bytes4 interfaceId) public view override(ERC721, DaoAccessControl) returns (bool) {
         return super.supportsInterface(interfaceId);
     }
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
@@ -12,6 +11,7 @@ import {IERC4907} from "../interfaces/IERC4907.sol";
 import {IVehicleId} from "../interfaces/IVehicleId.sol";
 import {Permissions} from "../libraries/Permissions.sol";
 import {Roles} from "../libraries/Roles.sol";
+import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 
 /// @title VehicleId
 /// @notice The vehicle NFT ("DIMO Vehicle", DIMOV): one token per VIN, minted by a minter or on
@@ -22,7 +22,7 @@ import {Roles} from "../libraries/Roles.sol";
 ///      only while it is current, so a transfer voids all of them without touching them. The
 ///      generation sits in a record written at mint, so the bump is a rewrite of a warm-able,
 ///      non-zero slot (about 5,000 gas), whatever the number of keys.
-contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, Nonces {
+contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
     using Strings for uint256;
 
     /// @notice The DAO: manages OEM connections.
@@ -81,12 +81,13 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, Nonces {
     uint256 private _lastVehicleId;
     uint256 private _lastConnectionId;
 
-    /// @param governor receives DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE (the DAO's timelock in production)
-    constructor(address governor) ERC721("DIMO Vehicle", "DIMOV") EIP712("DIMO Vehicle", "1") {
-        if (governor == address(0)) revert ZeroGovernor();
-        _grantRole(DEFAULT_ADMIN_ROLE, governor);
-        _grantRole(GOVERNOR_ROLE, governor);
-    }
+    /// @param governor receives the default admin and GOVERNOR_ROLE (the DAO's timelock); a zero
+    ///        governor reverts with AccessControlInvalidDefaultAdmin
+    constructor(address governor)
+        ERC721("DIMO Vehicle", "DIMOV")
+        EIP712("DIMO Vehicle", "1")
+        DaoAccessControl(governor)
+    {}
 
     // ------------------------------------------------------------------ connections
 
@@ -336,7 +337,7 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, Nonces {
     /// @notice ERC-721, ERC-721 Metadata, ERC-4907, AccessControl and ERC-165.
     /// @param interfaceId the ERC-165 id asked about
     /// @return whether this contract implements it
-    function supportsInterface(bytes4 interfaceId) public view override(ERC721, AccessControl) returns (bool) {
+    function supportsInterface(bytes4 interfaceId) public view override(ERC721, DaoAccessControl) returns (bool) {
         return interfaceId == type(IERC4907).interfaceId || super.supportsInterface(interfaceId);
     }
 

@@ -36,8 +36,6 @@ interface IVehicleId is IERC4907 {
     error InvalidConnectionName(string name);
     /// @notice A connection needs an oracle key (`connectionId` 0: a new connection).
     error ZeroOracle(uint256 connectionId);
-    /// @notice The governor of a new deployment was the zero address.
-    error ZeroGovernor();
     /// @notice A vehicle needs the hash of its VIN.
     error ZeroVinHash();
     /// @notice `vinHash` already has the live vehicle `vehicleId`.

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
@@ -13,6 +12,7 @@ import {MarketMath} from "../libraries/MarketMath.sol";
 import {Permissions} from "../libraries/Permissions.sol";
 import {Roles} from "../libraries/Roles.sol";
 import {ProductId} from "../types/ProductId.sol";
+import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 
 /// @title DataProducts
 /// @notice Data unions (DESIGN.md §3.5): operators publish products and bundles with terms,
@@ -21,7 +21,7 @@ import {ProductId} from "../types/ProductId.sol";
 ///      while both still match, so a vehicle transfer (which bumps the generation on VehicleId)
 ///      or a terms update (which bumps the version) voids memberships with no loop and no
 ///      write. Member counts are kept per version, so a version bump starts the count at 0.
-contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
+contract DataProducts is IDataProducts, DaoAccessControl, EIP712, Nonces {
     using SafeCast for uint256;
 
     /// @notice The DAO: sets the protocol fee and may deactivate any product.
@@ -109,12 +109,13 @@ contract DataProducts is IDataProducts, AccessControl, EIP712, Nonces {
     /// @param vehicleId_ the VehicleId contract
     /// @param staking_ the Staking contract
     /// @param governor receives DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE (the DAO)
-    constructor(address vehicleId_, address staking_, address governor) EIP712("DIMO Data Products", "1") {
+    constructor(address vehicleId_, address staking_, address governor)
+        EIP712("DIMO Data Products", "1")
+        DaoAccessControl(governor)
+    {
         if (vehicleId_ == address(0) || staking_ == address(0) || governor == address(0)) revert ZeroAddress();
         vehicleIds = IVehicleId(vehicleId_);
         staking = IStaking(staking_);
-        _grantRole(DEFAULT_ADMIN_ROLE, governor);
-        _grantRole(GOVERNOR_ROLE, governor);
         protocolFeeBps = DEFAULT_PROTOCOL_FEE_BPS;
         emit ProtocolFeeSet(DEFAULT_PROTOCOL_FEE_BPS);
     }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -14,6 +13,7 @@ import {PayoutProof} from "../libraries/PayoutProof.sol";
 import {Roles} from "../libraries/Roles.sol";
 import {Vesting} from "../libraries/Vesting.sol";
 import {ProductId} from "../types/ProductId.sol";
+import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 
 /// @title Marketplace
 /// @notice Sells data products (DESIGN.md §3.6): streams and bundles by vehicle-month, API
@@ -32,7 +32,7 @@ import {ProductId} from "../types/ProductId.sol";
 ///      Treasury + operator and broker earnings (withdrawn or not) + Σ member shares, and
 ///      Σ member shares == Σ refunds + Σ released (scaled); Σ claimed ≤ total taken by roots ≤
 ///      Σ vested.
-contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
+contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
@@ -160,7 +160,9 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
     /// @param staking_ the Staking contract (which must grant this contract MARKET_ROLE)
     /// @param treasury_ the Treasury
     /// @param governor receives DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE (the DAO)
-    constructor(address token_, address dataProducts_, address staking_, address treasury_, address governor) {
+    constructor(address token_, address dataProducts_, address staking_, address treasury_, address governor)
+        DaoAccessControl(governor)
+    {
         if (
             token_ == address(0) || dataProducts_ == address(0) || staking_ == address(0) || treasury_ == address(0)
                 || governor == address(0)
@@ -169,8 +171,6 @@ contract Marketplace is IMarketplace, AccessControl, ReentrancyGuardTransient {
         dataProducts = IDataProducts(dataProducts_);
         staking = IStaking(staking_);
         treasury = treasury_;
-        _grantRole(DEFAULT_ADMIN_ROLE, governor);
-        _grantRole(GOVERNOR_ROLE, governor);
         _rootDelay = DEFAULT_ROOT_DELAY;
         emit RootDelaySet(DEFAULT_ROOT_DELAY);
     }

@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ERC20Capped} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Capped.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
+import {Votes} from "@openzeppelin/contracts/governance/utils/Votes.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {GuardianPausable} from "../governance/GuardianPausable.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
 import {ClaimBitmap} from "../libraries/ClaimBitmap.sol";
 import {LockupCurve} from "../libraries/LockupCurve.sol";
 import {PayoutProof} from "../libraries/PayoutProof.sol";
 import {Roles} from "../libraries/Roles.sol";
+import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 
 /// @title Staking
 /// @notice Operators, brokers and consumers lock DIMO to be active in their whitelisted roles;
@@ -25,7 +28,11 @@ import {Roles} from "../libraries/Roles.sol";
 ///         documented in IStaking.
 /// @dev Conservation, to the wei: the token balance of this contract equals the sum of every
 ///      account's active and unbonding stake plus the `remaining` of every slash pool.
-contract Staking is IStaking, AccessControl, ReentrancyGuardTransient, GuardianPausable {
+///      Staked votes (OpenZeppelin `Votes`): an account's active and unbonding stake are its
+///      voting units until withdrawn or slashed, counted for its delegate here (the Governor
+///      adds them to the token's votes). A first stake delegates to the staker's delegate on
+///      the token, so delegation survives staking; `delegate` here moves the staked votes only.
+contract Staking is IStaking, DaoAccessControl, Votes, ReentrancyGuardTransient, GuardianPausable {
     using SafeERC20 for IERC20;
     using ClaimBitmap for ClaimBitmap.Bitmap;
 
@@ -132,13 +139,14 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient, GuardianP
     /// @param token_ the staked ERC-20 (DIMO; ERC20Capped for `cap`, EIP-2612 for `stakeWithPermit`)
     /// @param treasury_ receives the Treasury's share of slashes and swept pools
     /// @param governor receives DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE (the DAO's timelock in production)
-    constructor(address token_, address treasury_, address governor) {
+    constructor(address token_, address treasury_, address governor)
+        DaoAccessControl(governor)
+        EIP712("DIMO Staking", "1")
+    {
         if (token_ == address(0) || treasury_ == address(0) || governor == address(0)) revert ZeroAddress();
         token = token_;
         treasury = treasury_;
         supplyCap = ERC20Capped(token_).cap();
-        _grantRole(DEFAULT_ADMIN_ROLE, governor);
-        _grantRole(GOVERNOR_ROLE, governor);
         _setUnbondingPeriod(DEFAULT_UNBONDING_PERIOD);
         _setClaimWindow(DEFAULT_CLAIM_WINDOW);
         _setDisputeWindow(DEFAULT_DISPUTE_WINDOW);
@@ -201,6 +209,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient, GuardianP
 
         info.unbonding = 0;
         info.releaseAt = 0;
+        _transferVotingUnits(msg.sender, address(0), amount);
         emit Withdrawn(msg.sender, amount);
         IERC20(token).safeTransfer(msg.sender, amount);
     }
@@ -362,6 +371,7 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient, GuardianP
             (fromActive, fromUnbonding) = _takeAndUnfreeze(_stakes[account], amount);
         }
         taken = fromActive + fromUnbonding;
+        _transferVotingUnits(account, address(0), taken);
         // The impacted owners' share is capped at what was taken; nothing taken, no pool.
         if (toImpacted > taken) toImpacted = taken;
         if (toImpacted == 0) impactRoot = bytes32(0);
@@ -473,11 +483,42 @@ contract Staking is IStaking, AccessControl, ReentrancyGuardTransient, GuardianP
         _setDisputeWindow(window);
     }
 
+    // ------------------------------------------------------------------ staked votes
+
+    /// @notice Votes are counted by timestamp, as DimoToken's: one clock for the Governor.
+    /// @return the current timestamp as the ERC-6372 clock
+    function clock() public view override returns (uint48) {
+        return uint48(block.timestamp);
+    }
+
+    /// @notice The ERC-6372 clock description, the same as DimoToken's.
+    /// @return the machine-readable clock mode
+    // solhint-disable-next-line func-name-mixedcase
+    function CLOCK_MODE() public pure override returns (string memory) {
+        return "mode=timestamp";
+    }
+
+    /// @dev An account's voting units: its active and unbonding stake (what a slash can take).
+    function _getVotingUnits(address account) internal view override returns (uint256) {
+        StakeInfo storage info = _stakes[account];
+        return info.active + info.unbonding;
+    }
+
     // ------------------------------------------------------------------ internals
 
     function _stake(uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
+        // Staked DIMO votes where the staker's DIMO votes: its delegate on the token, unless it
+        // already chose a delegate for its stake here. Delegating first moves only what was
+        // staked before; the new amount is added once, below.
+        if (delegates(msg.sender) == address(0)) {
+            // A token without votes (none in production: DIMO is ERC20Votes) leaves it undelegated.
+            try IVotes(token).delegates(msg.sender) returns (address tokenDelegate) {
+                if (tokenDelegate != address(0)) _delegate(msg.sender, tokenDelegate);
+            } catch {}
+        }
         _stakes[msg.sender].active += amount;
+        _transferVotingUnits(address(0), msg.sender, amount);
         emit Staked(msg.sender, amount);
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
     }

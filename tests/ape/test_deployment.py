@@ -21,10 +21,11 @@ from workers.chain.deployment import Manifest, network_name
 
 DEPLOYER = Account.from_key(ANVIL_DEPLOYER_KEY).address
 
-# DESIGN.md §5: on a devnet the deployer is the DAO and the workers' hot wallets;
-# Marketplace holds MARKET_ROLE on Staking. Holders are "deployer" or a contract name.
+# DESIGN.md §5: on a devnet the deployer is a governor beside the DAO's timelock (the only
+# default admin) and the workers' hot wallets; Marketplace holds MARKET_ROLE on Staking.
+# Holders are "deployer" or a contract name.
 EXPECTED_ROLES: dict[str, dict[str, list[str]]] = {
-    "Treasury": {"GOVERNOR_ROLE": ["deployer"], "DEFAULT_ADMIN_ROLE": ["deployer"]},
+    "Treasury": {"GOVERNOR_ROLE": ["deployer", "DimoTimelock"], "DEFAULT_ADMIN_ROLE": ["DimoTimelock"]},
     "VehicleId": {"GOVERNOR_ROLE": ["deployer"], "MINTER_ROLE": ["deployer"]},
     "AftermarketDevice": {"GOVERNOR_ROLE": ["deployer"]},
     "Staking": {"GOVERNOR_ROLE": ["deployer"], "SLASHER_ROLE": ["deployer"], "MARKET_ROLE": ["Marketplace"]},

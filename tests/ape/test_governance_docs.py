@@ -2,7 +2,7 @@
 namespace `ape console` opens with (ape_console_extras.ape_init_extras) against a fresh
 deployment, and the chain then holds what the page says each line did. The only help the test
 gives is time: before `sweep_slash` it moves the chain past the slash's claim window, as the
-page says one waits for."""
+page says one waits for (the proposal's waits the page makes itself, with `fast_forward`)."""
 
 from __future__ import annotations
 
@@ -49,10 +49,11 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
             chain.pending_timestamp = closes_at + 1
             chain.mine()
 
-    answer = run_page(DOC, ns, wait_for_the_claim_window).answer
+    run = run_page(DOC, ns, wait_for_the_claim_window)
+    answer = run.answer
 
     operator, broker, owner, hot_wallet = address(2), address(3), address(4), address(5)
-    oracle, maker, grantee, timelock = address(6), address(7), address(8), address(9)
+    oracle, maker, grantee = address(6), address(7), address(8)
     # curves, tiers, whitelist
     assert staking.curve(Role.OPERATOR).call() == [1_000 * DIMO, 0]
     assert staking.curve(Role.BROKER).call() == [500 * DIMO, 10 * DIMO]
@@ -62,11 +63,10 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
         staking.isWhitelisted(operator, Role.OPERATOR).call()
         and staking.isWhitelisted(broker, Role.BROKER).call()
     )
-    assert not staking.isWhitelisted(broker, Role.CONSUMER).call()
+    # (whitelist(broker, "Consumer", allowed=False) is undone by the proposal, checked below)
     assert answer("isWhitelisted(operator.address") is True
     assert answer("isActive(operator.address") is True
     # fee and the held product
-    assert products.protocolFeeBps().call() == 250
     assert answer("heldByGovernor(1)") is True
     assert products.product(1).call()[2] is True and products.heldByGovernor(1).call() is False
     # stewards
@@ -93,18 +93,31 @@ def test_every_line_of_the_governance_page_runs_and_does_what_it_says(console, c
     assert market.hasRole(SETTLER_ROLE, hot_wallet).call() and not market.hasRole(SETTLER_ROLE, dao).call()
     assert not staking.hasRole(SLASHER_ROLE, hot_wallet).call()
     assert dao in answer('manifest.roles["Marketplace"]')["SETTLER_ROLE"]
-    # the Treasury: 350 + 50 swept - 250 released
-    assert token.balanceOf(grantee).call() == 250 * DIMO
+    # the Treasury
     assert answer("balanceOf(grantee.address)") == 250 * DIMO
-    assert token.balanceOf(treasury.address).call() == 150 * DIMO
-    # proposals and the handover
+    # 350 + 50 swept - 250 released - 100 granted by the proposal
+    assert token.balanceOf(treasury.address).call() == 50 * DIMO
+    # proposals: the prepared call, then one proposal through the Governor and the timelock
     target, value, calldata = ns["target"], ns["value"], ns["calldata"]
     fn, args = ns["staking"].decode_function_input(calldata)
     assert (target, value, fn.fn_name) == (ns["staking"].address, 0, "setWhitelisted")
     assert args == {"account": operator, "role": Role.OPERATOR, "allowed": True}
+    assert run.values("state(p)") == ["Pending", "Succeeded", "Executed"]
+    # the operator's votes at the snapshot: 3,000 DIMO in hand and 1,500 DIMO of stake
+    assert answer("governor.functions.getVotes(operator.address") == 4_500 * DIMO
+    p = ns["p"]
+    governor = ns["governor"].functions
+    against, for_votes, _ = governor.proposalVotes(p.proposal_id).call()
+    assert against == 4_500 * DIMO and for_votes > against
+    assert staking.isWhitelisted(broker, Role.CONSUMER).call()
+    assert products.protocolFeeBps().call() == 300
+    assert token.balanceOf(grantee).call() == 350 * DIMO
+    assert market.hasRole(SETTLER_ROLE, grantee).call()
+    # the timelock did it: it is every contract's admin and a governor; the deployer is no admin
+    timelock = ns["timelock"].address
+    assert treasury.functions.defaultAdmin().call() == timelock
     assert treasury.functions.hasRole(GOVERNOR_ROLE, timelock).call()
-    assert treasury.functions.hasRole(DEFAULT_ADMIN_ROLE, timelock).call()
-    assert not treasury.functions.hasRole(GOVERNOR_ROLE, dao).call()
+    assert not treasury.functions.hasRole(DEFAULT_ADMIN_ROLE, dao).call()
 
 
 def test_the_page_shows_every_console_helper(console) -> None:

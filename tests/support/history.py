@@ -23,6 +23,7 @@ from workers.protocol import (
     GUARDIAN_ROLE,
     MONTH_SECONDS,
     NO_END,
+    SETTLER_ROLE,
     UINT256_MAX,
     ZERO_ADDRESS,
     Kind,
@@ -107,10 +108,13 @@ class History:
         self.tx("Treasury", "deposit", self.manifest.address("DimoToken"), 60 * DIMO, sender=ACCOUNTS[1])
         self.tx("Treasury", "release", self.manifest.address("DimoToken"), ACCOUNTS[7], 15 * DIMO)
         self.tx("DimoToken", "delegate", ACCOUNTS[3], sender=ACCOUNTS[2])
-        self.tx("Treasury", "grantRole", GOVERNOR_ROLE, ACCOUNTS[8])
-        self.tx("Treasury", "grantRole", GOVERNOR_ROLE, ACCOUNTS[9])
-        self.tx("Treasury", "revokeRole", GOVERNOR_ROLE, ACCOUNTS[8])
+        # The devnet deployer is a governor (only the timelock makes governors): it rotates the
+        # operational roles GOVERNOR_ROLE administers.
+        self.tx("Marketplace", "grantRole", SETTLER_ROLE, ACCOUNTS[8])
+        self.tx("Marketplace", "grantRole", SETTLER_ROLE, ACCOUNTS[9])
+        self.tx("Marketplace", "revokeRole", SETTLER_ROLE, ACCOUNTS[8])
         for account in (DAO, ACCOUNTS[8], ACCOUNTS[9]):
+            self.role_candidates.add(("Marketplace", "0x" + SETTLER_ROLE.hex(), account))
             self.role_candidates.add(("Treasury", "0x" + GOVERNOR_ROLE.hex(), account))
 
     def all(self) -> None:

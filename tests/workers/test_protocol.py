@@ -180,7 +180,14 @@ def test_every_enum_in_an_abi_is_mirrored():
 
     for contract_type in build()["contractTypes"].values():
         walk(contract_type["abi"])
-    assert found == {"IDataProducts.Kind", "IStaking.Role", "IStaking.SlashSubject", "IStaking.SlashStatus"}
+    assert found == {
+        "IDataProducts.Kind",
+        "IStaking.Role",
+        "IStaking.SlashSubject",
+        "IStaking.SlashStatus",
+        "IGovernor.ProposalState",
+        "TimelockController.OperationState",
+    }
 
 
 def test_tiers_are_the_tiers_of_marketmath():

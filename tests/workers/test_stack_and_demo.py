@@ -84,5 +84,6 @@ def test_demo_tells_the_whole_story_and_leaves_nothing_running():
         "the centre of the 0.05-degree cell around the zone",
         "Alice's observations served to Acme after the sale: 0",
         "nothing left running",
+        "Executed by the timelock: Alice (owner) received",
     ):
         assert fact in out, f"the demo did not print {fact!r}:\n{out[-3000:]}"

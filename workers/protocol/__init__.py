@@ -40,7 +40,18 @@ from workers.protocol.constants import (
     VESTING_PRECISION,
     ZERO_ADDRESS,
 )
-from workers.protocol.enums import KNOWN_USES, Kind, Role, SlashStatus, SlashSubject, Tier, Use, uses_mask
+from workers.protocol.enums import (
+    KNOWN_USES,
+    Kind,
+    OperationState,
+    ProposalState,
+    Role,
+    SlashStatus,
+    SlashSubject,
+    Tier,
+    Use,
+    uses_mask,
+)
 
 __all__ = [
     "DATASET_DELIVERY_WINDOW",
@@ -72,6 +83,8 @@ __all__ = [
     "VESTING_PRECISION",
     "ZERO_ADDRESS",
     "Kind",
+    "OperationState",
+    "ProposalState",
     "Role",
     "SlashStatus",
     "SlashSubject",

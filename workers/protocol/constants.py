@@ -60,6 +60,12 @@ SETTLER_ROLE = keccak(text="SETTLER_ROLE")
 #: May pause guarded entry points once, for at most 14 days, until the DAO re-arms it;
 #: may revoke a pending member root (with the DAO).
 GUARDIAN_ROLE = keccak(text="GUARDIAN_ROLE")
+#: DimoTimelock (TimelockController): may schedule operations (the Governor).
+PROPOSER_ROLE = keccak(text="PROPOSER_ROLE")
+#: DimoTimelock: may cancel pending operations (the Governor).
+CANCELLER_ROLE = keccak(text="CANCELLER_ROLE")
+#: DimoTimelock: may execute ready operations (address(0): anyone).
+EXECUTOR_ROLE = keccak(text="EXECUTOR_ROLE")
 #: Every role id by the name the contracts expose it under.
 ROLE_IDS = {
     "DEFAULT_ADMIN_ROLE": DEFAULT_ADMIN_ROLE,
@@ -69,4 +75,7 @@ ROLE_IDS = {
     "MARKET_ROLE": MARKET_ROLE,
     "SETTLER_ROLE": SETTLER_ROLE,
     "GUARDIAN_ROLE": GUARDIAN_ROLE,
+    "PROPOSER_ROLE": PROPOSER_ROLE,
+    "CANCELLER_ROLE": CANCELLER_ROLE,
+    "EXECUTOR_ROLE": EXECUTOR_ROLE,
 }

@@ -1,6 +1,7 @@
 """The contracts' enums and enum-like numberings, by their Solidity order: product kinds
 (IDataProducts.Kind), staking roles (IStaking.Role), slash subjects and statuses
-(IStaking.SlashSubject, IStaking.SlashStatus), permitted uses (the bits of a product's
+(IStaking.SlashSubject, IStaking.SlashStatus), proposal and timelock operation states
+(IGovernor.ProposalState, TimelockController.OperationState), permitted uses (the bits of a product's
 `permittedUses`, DataProducts.KNOWN_USES) and lockup tiers (MarketMath.TIER_*)."""
 
 from __future__ import annotations
@@ -39,6 +40,26 @@ class SlashStatus(IntEnum):
     PENDING = 1
     EXECUTED = 2
     CANCELLED = 3
+class ProposalState(IntEnum):
+    """IGovernor.ProposalState: where a DAO proposal stands (DimoGovernor.state)."""
+
+    PENDING = 0
+    ACTIVE = 1
+    CANCELED = 2
+    DEFEATED = 3
+    SUCCEEDED = 4
+    QUEUED = 5
+    EXPIRED = 6
+    EXECUTED = 7
+
+
+class OperationState(IntEnum):
+    """TimelockController.OperationState: a DimoTimelock operation's state."""
+
+    UNSET = 0
+    WAITING = 1
+    READY = 2
+    DONE = 3
 
 
 class Use(IntEnum):

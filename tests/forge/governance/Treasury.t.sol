@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {Test} from "../lib/Test.sol";
 import {DimoToken} from "../../../contracts/token/DimoToken.sol";
 import {Treasury} from "../../../contracts/governance/Treasury.sol";
@@ -30,7 +33,11 @@ contract TreasuryTest is Test {
     }
 
     function test_constructor_revertsOnZeroGovernor() public {
-        vm.expectRevert(Treasury.ZeroAddress.selector);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0)
+            )
+        );
         new Treasury(address(0));
     }
 

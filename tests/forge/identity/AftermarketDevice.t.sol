@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC721Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
@@ -42,7 +45,11 @@ contract AftermarketDeviceTest is IdentityBase {
     function test_constructor_revertsWhenZeroAddress() public {
         vm.expectRevert(IAftermarketDevice.ZeroAddress.selector);
         new AftermarketDevice(address(0), governor);
-        vm.expectRevert(IAftermarketDevice.ZeroAddress.selector);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0)
+            )
+        );
         new AftermarketDevice(address(vehicles), address(0));
     }
 

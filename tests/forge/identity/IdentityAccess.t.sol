@@ -99,7 +99,7 @@ contract IdentityAccessTest is IdentityBase {
         address[] memory callers = _with(owner, true, governor);
         for (uint256 i; i < callers.length; ++i) {
             bytes32 minterRole = vehicles.MINTER_ROLE();
-            vm.expectRevert(_unauthorized(callers[i], vehicles.DEFAULT_ADMIN_ROLE()));
+            vm.expectRevert(_unauthorized(callers[i], vehicles.GOVERNOR_ROLE()));
             vm.prank(callers[i]);
             vehicles.grantRole(minterRole, callers[i]);
         }

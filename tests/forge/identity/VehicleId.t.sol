@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC721Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
@@ -28,7 +31,11 @@ contract VehicleIdTest is IdentityBase {
     }
 
     function test_constructor_revertsWhenZeroGovernor() public {
-        vm.expectRevert(IVehicleId.ZeroGovernor.selector);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0)
+            )
+        );
         new VehicleId(address(0));
     }
 

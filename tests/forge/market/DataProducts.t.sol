@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
@@ -50,7 +53,11 @@ contract DataProductsTest is MarketBase {
         new DataProducts(address(0), address(staking), governor);
         vm.expectRevert(IDataProducts.ZeroAddress.selector);
         new DataProducts(address(vehicles), address(0), governor);
-        vm.expectRevert(IDataProducts.ZeroAddress.selector);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0)
+            )
+        );
         new DataProducts(address(vehicles), address(staking), address(0));
     }
 

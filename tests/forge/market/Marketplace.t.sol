@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {MarketBase} from "./MarketBase.sol";
@@ -72,7 +75,11 @@ contract MarketplaceTest is MarketBase {
         new Marketplace(t, p, address(0), tr, governor);
         vm.expectRevert(IMarketplace.ZeroAddress.selector);
         new Marketplace(t, p, s, address(0), governor);
-        vm.expectRevert(IMarketplace.ZeroAddress.selector);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0)
+            )
+        );
         new Marketplace(t, p, s, tr, address(0));
     }
 

@@ -105,21 +105,24 @@ contract StakingSecurityTest is StakingBase {
 
     /// @dev DEFAULT_ADMIN is the admin of every role: it can hand itself SLASHER (and thus the
     ///      stakes). A GOVERNOR without DEFAULT_ADMIN cannot.
-    function test_defaultAdmin_grantsEveryRole_governorAloneCannot() public {
+    /// @dev GOVERNOR_ROLE rotates the operational keys (slasher, market); only the default
+    ///      admin (the timelock, alone) makes a governor, so a governor cannot make another.
+    function test_governorRotatesOperationalRoles_onlyTheDefaultAdminMakesGovernors() public {
         address council = makeAddr("council");
         bytes32 slasherRole = staking.SLASHER_ROLE();
         bytes32 governorRole = staking.GOVERNOR_ROLE();
         bytes32 adminRole = staking.DEFAULT_ADMIN_ROLE();
-        assertEq(staking.getRoleAdmin(slasherRole), adminRole);
+        assertEq(staking.getRoleAdmin(slasherRole), governorRole);
+        assertEq(staking.getRoleAdmin(staking.MARKET_ROLE()), governorRole);
         assertEq(staking.getRoleAdmin(governorRole), adminRole);
-        assertEq(staking.getRoleAdmin(staking.MARKET_ROLE()), adminRole);
 
         vm.prank(governor);
-        staking.grantRole(governorRole, council);
+        staking.grantRole(slasherRole, council);
+        assertTrue(staking.hasRole(slasherRole, council));
         vm.expectRevert(
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, council, adminRole)
         );
         vm.prank(council);
-        staking.grantRole(slasherRole, council);
+        staking.grantRole(governorRole, council);
     }
 }

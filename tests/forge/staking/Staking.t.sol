@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Staking} from "../../../contracts/staking/Staking.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
@@ -55,7 +58,11 @@ contract StakingTest is StakingBase {
     }
 
     function test_constructor_revertsWhenZeroGovernor() public {
-        vm.expectRevert(IStaking.ZeroAddress.selector);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlInvalidDefaultAdmin.selector, address(0)
+            )
+        );
         new Staking(address(token), address(treasury), address(0));
     }
 

@@ -34,9 +34,9 @@ contract StakingAccessTest is StakingBase {
             staking.SLASHER_ROLE()
         );
         entries[7] =
-            Entry("grantRole", abi.encodeCall(IAccessControl.grantRole, (staking.SLASHER_ROLE(), stranger)), admin);
+            Entry("grantRole", abi.encodeCall(IAccessControl.grantRole, (staking.SLASHER_ROLE(), stranger)), gov);
         entries[8] =
-            Entry("revokeRole", abi.encodeCall(IAccessControl.revokeRole, (staking.MARKET_ROLE(), market)), admin);
+            Entry("revokeRole", abi.encodeCall(IAccessControl.revokeRole, (staking.MARKET_ROLE(), market)), gov);
         entries[9] = Entry("grantRole(GOVERNOR)", abi.encodeCall(IAccessControl.grantRole, (gov, stranger)), admin);
         // Slash 1 is the proposal against bob made in test_accessMatrix's state.
         entries[10] = Entry("slash", abi.encodeCall(IStaking.slash, (1, 0, bytes32(0))), staking.SLASHER_ROLE());
