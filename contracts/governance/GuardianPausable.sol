@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IGuardianPausable} from "../interfaces/IGuardianPausable.sol";
+import {DaoAccessControl} from "./DaoAccessControl.sol";
 import {Roles} from "../libraries/Roles.sol";
 
 /// @title GuardianPausable
-/// @notice The bounded emergency brake of IGuardianPausable, for any AccessControl contract:
+/// @notice The bounded emergency brake of IGuardianPausable, for any DaoAccessControl contract:
 ///         inherit it and put `whenNotPaused` on the entry points to guard (new stakes,
 ///         purchases, settlement roots). Never put it on exits (withdrawals, claims): a pause
 ///         must not hold anyone's funds.
@@ -14,7 +14,7 @@ import {Roles} from "../libraries/Roles.sol";
 ///      pause again. The roles are the shared
 ///      Roles.GUARDIAN_ROLE and Roles.GOVERNOR_ROLE, administered by DEFAULT_ADMIN_ROLE as
 ///      every other role, so the DAO grants and revokes guardians.
-abstract contract GuardianPausable is IGuardianPausable, AccessControl {
+abstract contract GuardianPausable is IGuardianPausable, DaoAccessControl {
     /// @notice May pause, once per arming, for at most MAX_PAUSE (granted and revoked by the DAO).
     bytes32 public constant GUARDIAN_ROLE = Roles.GUARDIAN_ROLE;
     /// @notice The longest pause a guardian may impose.

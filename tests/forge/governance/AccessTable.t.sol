@@ -7,7 +7,9 @@ import {
 } from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IGovernor} from "@openzeppelin/contracts/governance/IGovernor.sol";
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
+import {IGuardianPausable} from "../../../contracts/interfaces/IGuardianPausable.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
+import {Roles} from "../../../contracts/libraries/Roles.sol";
 import {ProductId} from "../../../contracts/types/ProductId.sol";
 import {DaoAccessControl} from "../../../contracts/governance/DaoAccessControl.sol";
 import {GovernanceBase} from "./GovernanceBase.sol";
@@ -23,6 +25,8 @@ contract AccessTableTest is GovernanceBase {
         Role, // AccessControl: AccessControlUnauthorizedAccount(caller, role)
         TimelockItself, // TimelockController.onlyRoleOrOpenRole / updateDelay: TimelockUnauthorizedCaller
         GovernorExecutor, // Governor.onlyGovernance: GovernorOnlyExecutor(caller)
+        GovernorOrGuardian, // GOVERNOR or GUARDIAN: Marketplace.revokePendingRoot's AccessControl error
+        GuardianOrGovernorUnpause, // GuardianPausable.unpause: NotGuardianOrGovernor(caller)
         Nobody // grantRole(DEFAULT_ADMIN_ROLE): AccessControlEnforcedDefaultAdminRules, for anyone
     }
 
@@ -129,11 +133,50 @@ contract AccessTableTest is GovernanceBase {
             true
         );
         _add(
-            "Staking.slash",
+            "Staking.proposeSlash",
             address(staking),
-            abi.encodeCall(IStaking.slash, (alice, 1 ether, 0, bytes32(0), "x")),
+            abi.encodeCall(IStaking.proposeSlash, (alice, 1 ether, IStaking.SlashSubject.Product, 1, "x")),
             staking.SLASHER_ROLE(),
             true
+        );
+        _add(
+            "Staking.slash",
+            address(staking),
+            abi.encodeCall(IStaking.slash, (1, 0, bytes32(0))),
+            staking.SLASHER_ROLE(),
+            false // no proposal 1: the slasher meets SlashNotPending
+        );
+        _add("Staking.cancelSlash", address(staking), abi.encodeCall(IStaking.cancelSlash, (1)), gov, false);
+        _add(
+            "Staking.setDisputeWindow",
+            address(staking),
+            abi.encodeCall(IStaking.setDisputeWindow, (3 days)),
+            gov,
+            true
+        );
+        _add(
+            "Staking.rearmGuardian",
+            address(staking),
+            abi.encodeCall(IGuardianPausable.rearmGuardian, ()),
+            gov,
+            false // never paused: GuardianAlreadyArmed
+        );
+        _add(
+            "Staking.pause",
+            address(staking),
+            abi.encodeCall(IGuardianPausable.pause, (1 days)),
+            staking.GUARDIAN_ROLE(),
+            true
+        );
+        _table.push(
+            Entry(
+                "Staking.unpause",
+                address(staking),
+                abi.encodeCall(IGuardianPausable.unpause, ()),
+                Gate.GuardianOrGovernorUnpause,
+                bytes32(0),
+                false // not paused: NotPaused
+            )
         );
         // DataProducts
         _add(
@@ -146,11 +189,29 @@ contract AccessTableTest is GovernanceBase {
         // Marketplace
         _add("Marketplace.setSteward", address(market), abi.encodeCall(market.setSteward, (bob, true)), gov, true);
         _add(
-            "Marketplace.settle",
+            "Marketplace.proposeRoot",
             address(market),
-            abi.encodeCall(market.settle, (ProductId.wrap(1), 1, 1, bytes32(uint256(1)))),
+            abi.encodeCall(market.proposeRoot, (bytes32(uint256(1)), new ProductId[](0), new uint256[](0), bytes32(0))),
             market.SETTLER_ROLE(),
-            false // there is no pool to settle: the settler meets AmountExceedsPool
+            true
+        );
+        _add(
+            "Marketplace.deliverDataset",
+            address(market),
+            abi.encodeCall(market.deliverDataset, (1, bytes32(0))),
+            market.SETTLER_ROLE(),
+            false // no order 1: UnknownOrder
+        );
+        _add("Marketplace.setRootDelay", address(market), abi.encodeCall(market.setRootDelay, (2 days)), gov, true);
+        _table.push(
+            Entry(
+                "Marketplace.revokePendingRoot",
+                address(market),
+                abi.encodeCall(market.revokePendingRoot, ()),
+                Gate.GovernorOrGuardian,
+                bytes32(0),
+                false // nothing pending: NoPendingRoot
+            )
         );
         // Role administration, the same on every role-holding contract.
         address[6] memory governed = [
@@ -290,6 +351,14 @@ contract AccessTableTest is GovernanceBase {
         } else if (entry.gate == Gate.TimelockItself) {
             admitted = caller == address(timelock);
             refusal = abi.encodeWithSelector(TimelockController.TimelockUnauthorizedCaller.selector, caller);
+        } else if (entry.gate == Gate.GovernorOrGuardian || entry.gate == Gate.GuardianOrGovernorUnpause) {
+            IAccessControl target = IAccessControl(entry.target);
+            admitted = target.hasRole(Roles.GOVERNOR_ROLE, caller) || target.hasRole(Roles.GUARDIAN_ROLE, caller);
+            refusal = entry.gate == Gate.GovernorOrGuardian
+                ? abi.encodeWithSelector(
+                    IAccessControl.AccessControlUnauthorizedAccount.selector, caller, Roles.GUARDIAN_ROLE
+                )
+                : abi.encodeWithSelector(IGuardianPausable.NotGuardianOrGovernor.selector, caller);
         } else if (entry.gate == Gate.GovernorExecutor) {
             admitted = caller == address(timelock);
             refusal = abi.encodeWithSelector(IGovernor.GovernorOnlyExecutor.selector, caller);
@@ -323,13 +392,14 @@ contract AccessTableTest is GovernanceBase {
                 vm.revertToState(snapshot);
             }
         }
-        // 15 functions + 7 administration rows x 6 contracts + 4 timelock + 6 governor rows.
-        assertEq(_table.length, 15 + 7 * 6 + 4 + 6);
+        // 24 functions + 7 administration rows x 6 contracts + 4 timelock + 6 governor rows.
+        assertEq(_table.length, 24 + 7 * 6 + 4 + 6);
         assertEq(admittedCells + refusedCells, _table.length * callers.length);
         // Admitted: the timelock everywhere but grantRole(DEFAULT_ADMIN) (6 rows), the
-        // proposer/canceller rows (2), where the Governor is, and the 4 hot-key rows (mint,
-        // slash, setUsage, settle), where only the minter, slasher, Marketplace, settler are.
-        assertEq(admittedCells, (_table.length - 6 - 2 - 4) + 2 + 4);
+        // proposer/canceller rows (2), where the Governor is, the 6 hot-key rows (mint,
+        // proposeSlash, slash, setUsage, proposeRoot, deliverDataset), where only the minter,
+        // slasher, Marketplace, settler are, and the guardian's pause (1), where no caller is.
+        assertEq(admittedCells, (_table.length - 6 - 2 - 6 - 1) + 2 + 6);
     }
 
     /// @dev The outsider row, fuzzed: no address without a role passes any gate.

@@ -87,9 +87,13 @@ contract GuardianPausableTest is StakingBase {
         );
         staking.cancelSlash(1);
         vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, guardian, governorRole)
+        );
+        staking.grantRole(slasherRole, guardian); // GOVERNOR administers SLASHER (DaoAccessControl)
+        vm.expectRevert(
             abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, guardian, adminRole)
         );
-        staking.grantRole(slasherRole, guardian);
+        staking.grantRole(governorRole, guardian); // only the default admin makes governors
         vm.expectRevert(abi.encodeWithSelector(IStaking.NothingUnbonding.selector, guardian));
         staking.withdraw();
         vm.stopPrank();

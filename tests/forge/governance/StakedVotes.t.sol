@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {GovernanceBase} from "./GovernanceBase.sol";
 
 /// @notice Delegation survives staking: a staker's delegate keeps its votes across stake,
@@ -58,8 +59,7 @@ contract StakedVotesTest is GovernanceBase {
         _stake(bob, AMOUNT);
         vm.prank(bob);
         staking.requestUnstake(AMOUNT / 4);
-        vm.prank(slasher);
-        staking.slash(bob, AMOUNT / 2, 0, bytes32(0), "misuse");
+        _slashNow(bob, AMOUNT / 2, "misuse");
         assertEq(staking.getVotes(delegatee), AMOUNT / 2);
         assertEq(_votes(delegatee), held - AMOUNT / 2, "slash");
         // The slashed DIMO is the Treasury's, which never votes.
@@ -117,8 +117,7 @@ contract StakedVotesTest is GovernanceBase {
         }
         slashAmount = bound(slashAmount, 0, stakeAmount);
         if (slashAmount != 0) {
-            vm.prank(slasher);
-            staking.slash(bob, slashAmount, 0, bytes32(0), "fuzz");
+            _slashNow(bob, slashAmount, "fuzz");
         }
         (, uint256 unbonding,) = staking.stakeOf(bob);
         if (withdraws && unbonding != 0) {
@@ -131,5 +130,13 @@ contract StakedVotesTest is GovernanceBase {
         assertEq(_votes(delegatee), token.balanceOf(bob) + active + stillUnbonding);
         assertEq(_votes(delegatee), held - slashAmount);
         assertEq(staking.getPastTotalSupply(block.timestamp - 1), active + stillUnbonding);
+    }
+
+    /// @dev The slasher proposes and at once executes a slash of `amount` from `account`.
+    function _slashNow(address account, uint256 amount, string memory reason) internal {
+        vm.startPrank(slasher);
+        uint256 slashId = staking.proposeSlash(account, amount, IStaking.SlashSubject.Product, 0, reason);
+        staking.slash(slashId, 0, bytes32(0));
+        vm.stopPrank();
     }
 }
