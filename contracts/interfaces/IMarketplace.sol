@@ -99,6 +99,9 @@ interface IMarketplace {
     error NotDatasetOrder(uint256 orderId);
     /// @notice Dataset order `orderId` was already delivered.
     error AlreadyDelivered(uint256 orderId);
+    /// @notice Dataset order `orderId` can no longer be delivered: its delivery window closed at
+    ///         `closesAt` (the buyer may refund it instead; a late delivery cannot race the refund).
+    error DeliveryWindowClosed(uint256 orderId, uint64 closesAt);
     /// @notice Order `orderId` was already refunded.
     error AlreadyRefunded(uint256 orderId);
     /// @notice `caller` is not the buyer of order `orderId`.
@@ -139,7 +142,8 @@ interface IMarketplace {
 
     /// @notice Buys `vehicles` × `months` of a Stream or Bundle product at its price per
     ///         vehicle-month, for the declared `use`. Runs from now for `months` × 30 days; its
-    ///         `vehicles` count in the buyer's usage until it ends.
+    ///         `vehicles` count in the buyer's usage until it ends. Every purchase is refused
+    ///         while the guardian's pause holds (`GuardianPauseActive`).
     /// @param broker the Data Broker who brokered the sale (an active Broker other than the
     ///        buyer), or zero
     /// @param version the terms version the buyer was quoted (`TermsVersionMoved` otherwise)
@@ -221,7 +225,8 @@ interface IMarketplace {
     function checkpoint(ProductId productId) external;
 
     /// @notice Dataset order `orderId` was delivered as `resultHash`: its whole member share
-    ///         vests now. SETTLER_ROLE; once, while the order is not refunded.
+    ///         vests now. SETTLER_ROLE; once, while the order is not refunded and within
+    ///         DATASET_DELIVERY_WINDOW of its purchase (`DeliveryWindowClosed` after).
     function deliverDataset(uint256 orderId, bytes32 resultHash) external;
 
     /// @notice The buyer of order `orderId` takes back its unvested member share (rounded down)
@@ -236,7 +241,7 @@ interface IMarketplace {
     ///         root delay. `cumulativeTaken[i]` is what all roots up to this one take in total
     ///         from product `productIds[i]` (ids strictly increasing; products not listed keep
     ///         their taken amount), between its taken and its vested amount. Replaces any pending
-    ///         root. SETTLER_ROLE.
+    ///         root. SETTLER_ROLE; refused while the guardian's pause holds.
     /// @param dataHash the hash of the off-chain file holding every leaf
     function proposeRoot(
         bytes32 root,

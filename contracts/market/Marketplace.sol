@@ -14,6 +14,7 @@ import {Roles} from "../libraries/Roles.sol";
 import {Vesting} from "../libraries/Vesting.sol";
 import {ProductId} from "../types/ProductId.sol";
 import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
+import {GuardianPausable} from "../governance/GuardianPausable.sol";
 
 /// @title Marketplace
 /// @notice Sells data products (DESIGN.md §3.6): streams and bundles by vehicle-month, API
@@ -32,7 +33,7 @@ import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 ///      Treasury + operator and broker earnings (withdrawn or not) + Σ member shares, and
 ///      Σ member shares == Σ refunds + Σ released (scaled); Σ claimed ≤ total taken by roots ≤
 ///      Σ vested.
-contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient {
+contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient, GuardianPausable {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
@@ -40,8 +41,6 @@ contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient
     bytes32 public constant GOVERNOR_ROLE = Roles.GOVERNOR_ROLE;
     /// @notice The workers' hot wallet: proposes roots, delivers datasets.
     bytes32 public constant SETTLER_ROLE = Roles.SETTLER_ROLE;
-    /// @notice May revoke a pending root beside the DAO.
-    bytes32 public constant GUARDIAN_ROLE = Roles.GUARDIAN_ROLE;
 
     /// @notice A subscription month.
     uint64 public constant MONTH = 30 days;
@@ -186,7 +185,7 @@ contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient
         uint8 use,
         uint64 version,
         uint256 maxPayment
-    ) external nonReentrant returns (uint256 orderId) {
+    ) external nonReentrant whenNotPaused returns (uint256 orderId) {
         if (vehicles == 0 || months == 0) revert ZeroQuantity();
         IDataProducts.Sale memory sale = _sellable(productId, broker, use, version);
         if (sale.kind != IDataProducts.Kind.Stream && sale.kind != IDataProducts.Kind.Bundle) {
@@ -213,7 +212,7 @@ contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient
         uint8 use,
         uint64 version,
         uint256 maxPayment
-    ) external nonReentrant returns (uint256 orderId) {
+    ) external nonReentrant whenNotPaused returns (uint256 orderId) {
         if (calls == 0) revert ZeroQuantity();
         IDataProducts.Sale memory sale = _sellable(productId, broker, use, version);
         if (sale.kind != IDataProducts.Kind.Api) revert WrongProductKind(productId, uint8(sale.kind));
@@ -238,7 +237,7 @@ contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient
         uint8 use,
         uint64 version,
         uint256 maxPayment
-    ) external nonReentrant returns (uint256 orderId) {
+    ) external nonReentrant whenNotPaused returns (uint256 orderId) {
         IDataProducts.Sale memory sale = _sellable(productId, broker, use, version);
         if (sale.kind != IDataProducts.Kind.Dataset) revert WrongProductKind(productId, uint8(sale.kind));
         Purchase memory buy = Purchase({
@@ -371,6 +370,8 @@ contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient
         if (o.kind != IDataProducts.Kind.Dataset) revert NotDatasetOrder(orderId);
         if (o.vestEndsAt != 0) revert AlreadyDelivered(orderId);
         if (_refundedAt[orderId] != 0) revert AlreadyRefunded(orderId);
+        uint64 closesAt = o.startsAt + DATASET_DELIVERY_WINDOW;
+        if (block.timestamp >= closesAt) revert DeliveryWindowClosed(orderId, closesAt);
         uint64 nowTs = uint64(block.timestamp);
         o.vestEndsAt = nowTs;
         uint256 memberShare = o.memberShare;
@@ -409,7 +410,7 @@ contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient
         ProductId[] calldata productIds,
         uint256[] calldata cumulativeTaken,
         bytes32 dataHash
-    ) external onlyRole(SETTLER_ROLE) {
+    ) external onlyRole(SETTLER_ROLE) whenNotPaused {
         if (newRoot == bytes32(0)) revert EmptyRoot();
         _checkTakes(productIds, cumulativeTaken);
         uint64 claimableAt = uint64(block.timestamp) + _rootDelay;

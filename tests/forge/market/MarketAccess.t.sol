@@ -17,6 +17,7 @@ contract MarketAccessTest is MarketBase {
     uint256 internal vehicleId;
     uint256 internal signalId;
     uint256 internal datasetOrder;
+    uint256 internal freshDatasetOrder;
 
     function setUp() public override {
         super.setUp();
@@ -32,6 +33,9 @@ contract MarketAccessTest is MarketBase {
         vm.prank(consumer);
         datasetOrder = market.purchaseDataset(datasetId, keccak256("spec"), address(0), USE_INSURANCE, V1, NO_MAX);
         vm.warp(block.timestamp + 7 days); // undelivered for the whole window: refundable by its buyer
+        vm.prank(consumer); // bought now: within its delivery window
+        freshDatasetOrder =
+            market.purchaseDataset(datasetId, keccak256("spec2"), address(0), USE_INSURANCE, V1, NO_MAX);
 
         _fund(operator, 1000 ether);
         _fund(governor, 1000 ether);
@@ -136,7 +140,7 @@ contract MarketAccessTest is MarketBase {
         _check(
             "deliverDataset",
             m,
-            abi.encodeCall(IMarketplace.deliverDataset, (datasetOrder, keccak256("b"))),
+            abi.encodeCall(IMarketplace.deliverDataset, (freshDatasetOrder, keccak256("b"))),
             _only(settler)
         );
         _check("setRootDelay", m, abi.encodeCall(IMarketplace.setRootDelay, (2 hours)), _only(governor));

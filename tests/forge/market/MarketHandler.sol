@@ -365,9 +365,9 @@ contract MarketHandler is Test {
         if (r.kind != Kind.Dataset) _add(e, IMarketplace.NotDatasetOrder.selector);
         if (r.delivered) _add(e, IMarketplace.AlreadyDelivered.selector);
         if (r.refunded) _add(e, IMarketplace.AlreadyRefunded.selector);
-        // An expired dataset never delivered: the spec lets the settler deliver "while not
-        // refunded", so either outcome is right.
-        if (!r.inForce && !r.refunded && r.kind == Kind.Dataset && !r.delivered) _add(e, bytes4(0));
+        if (r.kind == Kind.Dataset && block.timestamp >= uint256(r.startsAt) + market.DATASET_DELIVERY_WINDOW()) {
+            _add(e, IMarketplace.DeliveryWindowClosed.selector);
+        }
         vm.prank(settler);
         try market.deliverDataset(orderId, resultHash) {
             r.delivered = true;
@@ -905,7 +905,8 @@ contract MarketHandler is Test {
 
     function _isDeliverable(uint256 orderId) private view returns (bool) {
         Rec storage r = _recs[orderId];
-        return r.kind == Kind.Dataset && !r.delivered && !r.refunded && r.inForce;
+        return r.kind == Kind.Dataset && !r.delivered && !r.refunded
+            && block.timestamp < uint256(r.startsAt) + market.DATASET_DELIVERY_WINDOW();
     }
 
     function _hasUnvested(uint256 orderId) private view returns (bool) {

@@ -62,9 +62,10 @@ contract MarketMoneyTest is MarketBase {
         vm.stopPrank();
         _assertBalanceIsOwed(ids);
 
-        vm.warp(block.timestamp + 11 days + 7 hours);
+        vm.warp(block.timestamp + 6 days + 7 hours); // within the dataset's delivery window
         vm.prank(settler);
         market.deliverDataset(dataset, keccak256("build"));
+        vm.warp(block.timestamp + 5 days);
         vm.prank(operator);
         products.updateTerms(ids[1], _terms(IDataProducts.Kind.Api, 0.02 ether)); // credits refundable
         uint256 before = token.balanceOf(consumer);
