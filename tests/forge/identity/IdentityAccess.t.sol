@@ -65,7 +65,7 @@ contract IdentityAccessTest is IdentityBase {
         deviceId = _mintDevice(owner, deviceKeyAddr);
         bytes memory sig = _signPair(deviceKey, vehicleId, deviceId, 0, block.timestamp);
         vm.prank(owner);
-        devices.pair(vehicleId, deviceId, block.timestamp, sig);
+        devices.pair(vehicleId, deviceId, 0, block.timestamp, sig);
         vm.warp(block.timestamp + 1);
 
         outsiders = [stranger, keyHolder, driver, operator, previousOwner, expiredManager, minter, governor];
@@ -198,7 +198,7 @@ contract IdentityAccessTest is IdentityBase {
                 abi.encodeWithSelector(IAftermarketDevice.NotVehicleOwner.selector, freeVehicle, outsiders[i])
             );
             vm.prank(outsiders[i]);
-            devices.pair(freeVehicle, deviceId, block.timestamp, "");
+            devices.pair(freeVehicle, deviceId, 0, block.timestamp, "");
         }
     }
 
