@@ -839,6 +839,49 @@ contract DataProductsTest is MarketBase {
         products.joinBySig(p, v, 1, 0, deadline, sig);
     }
 
+    function test_joinBySig_signedBeforeASaleIsVoidAfterABuyBack() public {
+        ProductId p = _stream();
+        uint256 v = _mintVehicle(alice);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
+        _transferVehicle(v, bob);
+        _transferVehicle(v, alice);
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, alice));
+        products.joinBySig(p, v, 1, 0, deadline, sig);
+        assertFalse(products.isMember(p, v));
+    }
+
+    function test_joinBySig_anUnusedSignatureIsCancelledAfterJoiningAndLeaving() public {
+        ProductId p = _stream();
+        uint256 v = _mintVehicle(alice);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline); // signed in an operator's app
+        vm.startPrank(alice);
+        products.join(p, v);
+        products.leave(p, v);
+        vm.expectEmit(address(products));
+        emit IUnorderedNonces.NoncesInvalidated(alice, 0, 1);
+        products.invalidateNonces(0, 1);
+        vm.stopPrank();
+        vm.expectRevert(abi.encodeWithSelector(IUnorderedNonces.NonceAlreadyUsed.selector, alice, 0));
+        products.joinBySig(p, v, 1, 0, deadline, sig);
+        assertFalse(products.isMember(p, v));
+    }
+
+    function test_joinBySig_manyOutstandingUsedInAnyOrder() public {
+        ProductId p = _stream();
+        uint256 v1 = _mintVehicle(alice);
+        uint256 v2 = _mintVehicle(alice);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig1 = signDigest(aliceKey, _joinDigest(p, v1, 1, 7, deadline));
+        bytes memory sig2 = signDigest(aliceKey, _joinDigest(p, v2, 1, 3, deadline));
+        products.joinBySig(p, v2, 1, 3, deadline, sig2);
+        products.joinBySig(p, v1, 1, 7, deadline, sig1);
+        assertTrue(products.isMember(p, v1));
+        assertTrue(products.isMember(p, v2));
+        assertEq(products.nonceBitmap(alice, 0), (1 << 7) | (1 << 3));
+    }
+
     function test_joinBySig_revertsWhenProductInactive() public {
         ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
