@@ -96,6 +96,7 @@ class Attestation:
             "to": self.to,
             "connection_id": self.connection_id,
             "vin_hash": self.vin_hash,
+            "nonce": self.nonce,
             "deadline": self.deadline,
             "signature": self.signature,
         }
@@ -126,9 +127,6 @@ class OracleChain:
             block_identifier="latest"
         )
         return str(name), to_checksum_address(oracle), bool(active)
-
-    def nonce(self, signer: str) -> int:
-        return int(self.contract.functions.nonces(signer).call(block_identifier="latest"))
 
     def vehicle_of_vin(self, digest: bytes) -> int:
         return int(self.contract.functions.vehicleOfVin(digest).call(block_identifier="latest"))
@@ -298,7 +296,7 @@ class Onboarding:
                 ) from exc
         if existing:
             return Onboarded(link_id, existing, None)
-        return Onboarded(link_id, 0, self.attest(owner, connection_id, digest, now))
+        return Onboarded(link_id, 0, self.attest(owner, connection_id, digest, link_id, now))
 
     def _replace_other_wallets(
         self, session: Session, vin_hash: str, owner: str, vehicle_id: int, now: int
@@ -327,11 +325,14 @@ class Onboarding:
             )
         drop_links(session, [int(link.id) for link in others])
 
-    def attest(self, to: str, connection_id: int, digest: bytes, now: int | None = None) -> Attestation:
-        """The oracle's signature over MintAttestation(to, connectionId, vinHash, nonce, deadline),
-        with nonce = VehicleId.nonces(oracle) now and deadline = `now` + OEM_ATTESTATION_TTL:
-        an attestation is valid until the oracle's next attestation is used, or its deadline."""
-        nonce = self.chain.nonce(self.oracle.address)
+    def attest(
+        self, to: str, connection_id: int, digest: bytes, nonce: int, now: int | None = None
+    ) -> Attestation:
+        """The oracle's signature over MintAttestation(to, connectionId, vinHash, nonce, deadline)
+        with deadline = `now` + OEM_ATTESTATION_TTL. `nonce` is the link's id: nonces are
+        unordered on chain, so every link has its own outstanding attestation, used in any
+        order, and a link attested again replaces its earlier attestation (the same nonce is
+        used once). Valid until used, cancelled (`invalidateNonces`) or past its deadline."""
         deadline = (int(self._clock()) if now is None else now) + self.settings.oem_attestation_ttl
         data = eip712.mint_attestation(
             self.chain.domain,
