@@ -212,6 +212,41 @@ contract IdentityAccessTest is IdentityBase {
         }
     }
 
+    function test_access_proposeDeviceSigner() public {
+        for (uint256 i; i < outsiders.length; ++i) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IAftermarketDevice.NotRotationParty.selector, deviceId, outsiders[i])
+            );
+            vm.prank(outsiders[i]);
+            devices.proposeDeviceSigner(deviceId, makeAddr("rotated key"));
+        }
+    }
+
+    function test_access_acceptDeviceSigner() public {
+        address rotated = makeAddr("rotated key");
+        vm.prank(owner);
+        devices.proposeDeviceSigner(deviceId, rotated);
+        address[] memory callers = _with(owner, true, address(0));
+        for (uint256 i; i < callers.length; ++i) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IAftermarketDevice.NotRotationParty.selector, deviceId, callers[i])
+            );
+            vm.prank(callers[i]);
+            devices.acceptDeviceSigner(deviceId, rotated);
+        }
+    }
+
+    function test_access_revokeDevice() public {
+        address[] memory callers = _with(owner, true, address(0));
+        for (uint256 i; i < callers.length; ++i) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IAftermarketDevice.NotDeviceManufacturer.selector, deviceId, callers[i])
+            );
+            vm.prank(callers[i]);
+            devices.revokeDevice(deviceId);
+        }
+    }
+
     /// @dev The outsiders, plus `extra` when `include`, minus `allowed`.
     function _with(address extra, bool include, address allowed) internal view returns (address[] memory out) {
         out = new address[](outsiders.length + (include ? 1 : 0));
