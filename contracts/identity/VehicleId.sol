@@ -56,14 +56,16 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, UnorderedNonces
     }
 
     /// @dev A key; valid while `generation` is the vehicle's, `block.timestamp < expiresAt` and,
-    ///      when a key manager granted it (`granter` is not the owner), while `granterEpoch` is
-    ///      still that manager's epoch.
+    ///      when a key manager granted it (`byManager`), while `managerEpoch` is still that
+    ///      `manager`'s epoch. The first slot holds everything but `manager` and `termsHash`, so
+    ///      an owner's key leaves `manager` zero (no new slot) and is checked without reading it.
     struct Key {
         uint8 permissions;
         uint64 expiresAt;
         uint64 generation;
-        uint64 granterEpoch;
-        address granter;
+        uint64 managerEpoch;
+        bool byManager;
+        address manager;
         bytes32 termsHash;
     }
 
@@ -238,12 +240,12 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, UnorderedNonces
         uint256 managerBits;
         bool manager = msg.sender != owner && msg.sender != grantee;
         if (manager) {
-            (managerBits,) = _liveKey(vehicleId, gen, owner, msg.sender);
+            (managerBits,) = _liveKey(vehicleId, gen, msg.sender);
             if (managerBits & Permissions.MANAGE_KEYS == 0) revert NotKeyManager(vehicleId, msg.sender);
         }
         if (_keys[vehicleId][grantee].generation != gen) revert NoKey(vehicleId, grantee);
-        if (manager) _checkNotOutranked(vehicleId, gen, owner, grantee, managerBits);
-        (uint256 revokedBits,) = _liveKey(vehicleId, gen, owner, grantee);
+        if (manager) _checkNotOutranked(vehicleId, gen, grantee, managerBits);
+        (uint256 revokedBits,) = _liveKey(vehicleId, gen, grantee);
         delete _keys[vehicleId][grantee];
         emit KeyRevoked(vehicleId, grantee, gen);
         if (revokedBits & Permissions.MANAGE_KEYS != 0) _voidManagerKeys(vehicleId, grantee);
@@ -258,7 +260,7 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, UnorderedNonces
         if (account == owner) return Permissions.ALL;
         Vehicle storage v = _vehicles[vehicleId];
         uint64 gen = v.generation;
-        (bits,) = _liveKey(vehicleId, gen, owner, account);
+        (bits,) = _liveKey(vehicleId, gen, account);
         if (v.userGeneration == gen) {
             User storage u = _users[vehicleId];
             if (u.user == account && block.timestamp < u.expires) bits |= Permissions.USER;
@@ -279,7 +281,7 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, UnorderedNonces
         Key storage key = _keys[vehicleId][grantee];
         uint64 gen = _vehicles[vehicleId].generation;
         address owner = _ownerOf(vehicleId);
-        if (gen == 0 || key.generation != gen || owner == address(0) || !_granterCurrent(vehicleId, owner, key)) {
+        if (gen == 0 || key.generation != gen || owner == address(0) || !_granterCurrent(vehicleId, key)) {
             return (0, 0, bytes32(0));
         }
         return (key.permissions, key.expiresAt, key.termsHash);
@@ -291,9 +293,9 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, UnorderedNonces
         address owner = _ownerOf(vehicleId);
         if (
             owner == address(0) || key.generation != _vehicles[vehicleId].generation
-                || !_granterCurrent(vehicleId, owner, key)
+                || !_granterCurrent(vehicleId, key)
         ) return (address(0), false);
-        return (key.granter, key.granter == owner);
+        return key.byManager ? (key.manager, false) : (owner, true);
     }
 
     /// @inheritdoc IVehicleId
@@ -417,40 +419,60 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, UnorderedNonces
     ) private {
         address owner = _requireOwned(vehicleId);
         uint64 gen = _vehicles[vehicleId].generation;
-        (uint256 granterBits, uint64 granterExpiresAt) = (Permissions.ALL, type(uint64).max);
-        if (granter != owner) {
-            (granterBits, granterExpiresAt) = _liveKey(vehicleId, gen, owner, granter);
-            if (granterBits & Permissions.MANAGE_KEYS == 0) revert NotKeyManager(vehicleId, granter);
-        }
-        if (grantee == address(0)) revert ZeroGrantee(vehicleId);
-        if (grantee == owner) revert GranteeIsOwner(vehicleId, grantee);
-        uint256 unknown = Permissions.unknownBits(permissions);
-        if (unknown != 0) revert UnknownPermissions(permissions, unknown);
-        if (permissions == 0) revert EmptyPermissions(vehicleId, grantee);
-        if (expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt, block.timestamp);
-        if (granter != owner) {
-            if (permissions & Permissions.MANAGE_KEYS != 0) revert ManageKeysNotDelegable(vehicleId, granter);
-            if (!Permissions.includes(granterBits, permissions)) {
-                revert ExceedsGranterPermissions(granterBits, permissions);
+        {
+            (uint256 granterBits, uint64 granterExpiresAt) = (Permissions.ALL, type(uint64).max);
+            if (granter != owner) {
+                (granterBits, granterExpiresAt) = _liveKey(vehicleId, gen, granter);
+                if (granterBits & Permissions.MANAGE_KEYS == 0) revert NotKeyManager(vehicleId, granter);
             }
-            if (expiresAt > granterExpiresAt) revert ExceedsGranterExpiry(granterExpiresAt, expiresAt);
-            _checkNotOutranked(vehicleId, gen, owner, grantee, granterBits);
+            if (grantee == address(0)) revert ZeroGrantee(vehicleId);
+            if (grantee == owner) revert GranteeIsOwner(vehicleId, grantee);
+            uint256 unknown = Permissions.unknownBits(permissions);
+            if (unknown != 0) revert UnknownPermissions(permissions, unknown);
+            if (permissions == 0) revert EmptyPermissions(vehicleId, grantee);
+            if (expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt, block.timestamp);
+            if (granter != owner) {
+                if (permissions & Permissions.MANAGE_KEYS != 0) revert ManageKeysNotDelegable(vehicleId, granter);
+                if (!Permissions.includes(granterBits, permissions)) {
+                    revert ExceedsGranterPermissions(granterBits, permissions);
+                }
+                if (expiresAt > granterExpiresAt) revert ExceedsGranterExpiry(granterExpiresAt, expiresAt);
+                _checkNotOutranked(vehicleId, gen, grantee, granterBits);
+            }
         }
-        (uint256 replacedBits,) = _liveKey(vehicleId, gen, owner, grantee);
-        // Safe: `permissions` has no bit above Permissions.ALL (8 bits), checked above.
+        bool losesManageKeys = _storeKey(
+            vehicleId, gen, grantee, permissions, expiresAt, granter != owner ? granter : address(0), termsHash
+        );
+        emit KeyGranted(vehicleId, grantee, permissions, expiresAt, termsHash, gen, granter);
+        // A manager that loses MANAGE_KEYS by a new key is revoked as a manager.
+        if (losesManageKeys) _voidManagerKeys(vehicleId, grantee);
+    }
+
+    /// @dev Writes `grantee`'s key of generation `gen`; `manager` is the key manager that granted
+    ///      it, zero for the owner. Returns whether the key it replaces held MANAGE_KEYS and the
+    ///      new one does not (the grantee is no longer a manager).
+    function _storeKey(
+        uint256 vehicleId,
+        uint64 gen,
+        address grantee,
+        uint256 permissions,
+        uint64 expiresAt,
+        address manager,
+        bytes32 termsHash
+    ) private returns (bool losesManageKeys) {
+        (uint256 replacedBits,) = _liveKey(vehicleId, gen, grantee);
+        losesManageKeys = replacedBits & Permissions.MANAGE_KEYS != 0 && permissions & Permissions.MANAGE_KEYS == 0;
+        bool byManager = manager != address(0);
+        // Safe: `permissions` has no bit above Permissions.ALL (8 bits), checked by the caller.
         _keys[vehicleId][grantee] = Key({
             permissions: uint8(permissions),
             expiresAt: expiresAt,
             generation: gen,
-            granterEpoch: _managerEpochs[vehicleId][granter],
-            granter: granter,
+            managerEpoch: byManager ? _managerEpochs[vehicleId][manager] : 0,
+            byManager: byManager,
+            manager: manager,
             termsHash: termsHash
         });
-        emit KeyGranted(vehicleId, grantee, permissions, expiresAt, termsHash, gen, granter);
-        // A manager that loses MANAGE_KEYS by a new key is revoked as a manager.
-        if (replacedBits & Permissions.MANAGE_KEYS != 0 && permissions & Permissions.MANAGE_KEYS == 0) {
-            _voidManagerKeys(vehicleId, grantee);
-        }
     }
 
     /// @dev Bumps `manager`'s epoch on `vehicleId`: every key it granted stops counting, in O(1).
@@ -462,27 +484,24 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, UnorderedNonces
     /// @dev A key manager may only replace or revoke a live key that a key manager granted, whose
     ///      bits it holds itself and that does not manage keys: managers can neither strip each
     ///      other nor shorten, rewrite or revoke a key the owner issued.
-    function _checkNotOutranked(uint256 vehicleId, uint64 gen, address owner, address grantee, uint256 managerBits)
-        private
-        view
-    {
-        (uint256 keyBits,) = _liveKey(vehicleId, gen, owner, grantee);
+    function _checkNotOutranked(uint256 vehicleId, uint64 gen, address grantee, uint256 managerBits) private view {
+        (uint256 keyBits,) = _liveKey(vehicleId, gen, grantee);
         if (keyBits == 0) return;
         if (keyBits & Permissions.MANAGE_KEYS != 0 || !Permissions.includes(managerBits, keyBits)) {
             revert KeyOutranksManager(vehicleId, grantee, keyBits);
         }
-        if (_keys[vehicleId][grantee].granter == owner) revert KeyIssuedByOwner(vehicleId, grantee);
+        if (!_keys[vehicleId][grantee].byManager) revert KeyIssuedByOwner(vehicleId, grantee);
     }
 
     /// @dev The bits and expiry of `account`'s key if it is of generation `gen`, not expired, and
-    ///      either issued by `owner` (the current owner) or by a manager whose epoch has not moved.
-    function _liveKey(uint256 vehicleId, uint64 gen, address owner, address account)
+    ///      either issued by the owner or by a manager whose epoch has not moved.
+    function _liveKey(uint256 vehicleId, uint64 gen, address account)
         private
         view
         returns (uint256 bits, uint64 expiresAt)
     {
         Key storage key = _keys[vehicleId][account];
-        if (key.generation == gen && block.timestamp < key.expiresAt && _granterCurrent(vehicleId, owner, key)) {
+        if (key.generation == gen && block.timestamp < key.expiresAt && _granterCurrent(vehicleId, key)) {
             return (key.permissions, key.expiresAt);
         }
         return (0, 0);
@@ -490,9 +509,8 @@ contract VehicleId is IVehicleId, ERC721, AccessControl, EIP712, UnorderedNonces
 
     /// @dev Whether `key`'s granter still stands behind it: the owner always (a sale bumps the
     ///      generation instead), a key manager while its epoch is the one the key recorded.
-    function _granterCurrent(uint256 vehicleId, address owner, Key storage key) private view returns (bool) {
-        address granter = key.granter;
-        return granter == owner || _managerEpochs[vehicleId][granter] == key.granterEpoch;
+    function _granterCurrent(uint256 vehicleId, Key storage key) private view returns (bool) {
+        return !key.byManager || _managerEpochs[vehicleId][key.manager] == key.managerEpoch;
     }
 
     function _currentUser(uint256 tokenId) private view returns (address user, uint64 expires) {
