@@ -52,6 +52,10 @@ from workers.oem.links import (
 )
 from workers.oem.tokens import MemoryTokens
 
+#: Bits of an attestation's random nonce: collisions stay negligible (a birthday bound near
+#: 2^26 attestations per oracle) and the nonce stays a JSON-safe integer (below 2^53).
+ATTESTATION_NONCE_BITS = 52
+
 
 class OnboardingError(Exception):
     """Onboarding refused; `reason` is stable (bad_state, session_revoked, unknown_connection,
@@ -296,7 +300,7 @@ class Onboarding:
                 ) from exc
         if existing:
             return Onboarded(link_id, existing, None)
-        return Onboarded(link_id, 0, self.attest(owner, connection_id, digest, link_id, now))
+        return Onboarded(link_id, 0, self.attest(owner, connection_id, digest, now))
 
     def _replace_other_wallets(
         self, session: Session, vin_hash: str, owner: str, vehicle_id: int, now: int
@@ -325,14 +329,14 @@ class Onboarding:
             )
         drop_links(session, [int(link.id) for link in others])
 
-    def attest(
-        self, to: str, connection_id: int, digest: bytes, nonce: int, now: int | None = None
-    ) -> Attestation:
+    def attest(self, to: str, connection_id: int, digest: bytes, now: int | None = None) -> Attestation:
         """The oracle's signature over MintAttestation(to, connectionId, vinHash, nonce, deadline)
-        with deadline = `now` + OEM_ATTESTATION_TTL. `nonce` is the link's id: nonces are
-        unordered on chain, so every link has its own outstanding attestation, used in any
-        order, and a link attested again replaces its earlier attestation (the same nonce is
-        used once). Valid until used, cancelled (`invalidateNonces`) or past its deadline."""
+        with deadline = `now` + OEM_ATTESTATION_TTL and a random nonce: nonces are unordered on
+        chain, so every attestation is outstanding on its own, used in any order, each once,
+        whatever this database remembers (a restored database issues no used nonce again).
+        Valid until used, cancelled (`invalidateNonces`), or past its deadline; a VIN mints once
+        whichever of its attestations comes first."""
+        nonce = secrets.randbits(ATTESTATION_NONCE_BITS)
         deadline = (int(self._clock()) if now is None else now) + self.settings.oem_attestation_ttl
         data = eip712.mint_attestation(
             self.chain.domain,
