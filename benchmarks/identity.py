@@ -88,7 +88,7 @@ class IdentityBench:
             to=to,
             connection_id=self.connection,
             vin_hash=vin,
-            nonce=self.vehicles.functions.nonces(self.oracle.address).call(),
+            nonce=(nonce := eip712.free_nonce(self.vehicles, self.oracle.address)),
             deadline=deadline,
         )
         signature = eip712.sign(doc, self.oracle.key)
@@ -100,6 +100,7 @@ class IdentityBench:
             to,
             self.connection,
             vin,
+            nonce,
             deadline,
             signature,
         )
@@ -115,15 +116,26 @@ class IdentityBench:
         doc = eip712.grant(
             eip712.domain(eip712.VEHICLE_DOMAIN, self.ctx.w3.eth.chain_id, self.vehicles.address),
             vehicle_id=vehicle_id,
+            generation=self.vehicles.functions.generation(vehicle_id).call(),
             grantee=grantee,
             permissions=LOCATION,
             expires_at=NO_END,
             terms_hash=terms,
-            nonce=self.vehicles.functions.nonces(owner.account.address).call(),
+            nonce=(nonce := eip712.free_nonce(self.vehicles, owner.account.address)),
             deadline=deadline,
         )
         signature = eip712.sign(doc, owner.account.key)
-        args = (vehicle_id, grantee, LOCATION, NO_END, terms, owner.account.address, deadline, signature)
+        args = (
+            vehicle_id,
+            grantee,
+            LOCATION,
+            NO_END,
+            terms,
+            owner.account.address,
+            nonce,
+            deadline,
+            signature,
+        )
         return measure(self.ctx, self.dao, self.vehicles, "grantBySig", *args)
 
     def transfer(self, owner: Deployer, vehicle_id: int, to: str) -> Gas:
@@ -292,7 +304,7 @@ def _other_operations(bench: IdentityBench) -> Table:
         eip712.domain(eip712.DEVICE_DOMAIN, bench.ctx.w3.eth.chain_id, bench.devices.address),
         vehicle_id=vehicle,
         device_id=device_id,
-        nonce=bench.devices.functions.nonces(bench.device_key.address).call(),
+        nonce=(pair_nonce := eip712.free_nonce(bench.devices, bench.device_key.address)),
         deadline=deadline,
     )
     signature = eip712.sign(doc, bench.device_key.key)
@@ -300,7 +312,17 @@ def _other_operations(bench: IdentityBench) -> Table:
         ("mintDevice", mint_device),
         (
             "pair (device key's EIP-712 Pair)",
-            measure(bench.ctx, bench.owner_a, bench.devices, "pair", vehicle, device_id, deadline, signature),
+            measure(
+                bench.ctx,
+                bench.owner_a,
+                bench.devices,
+                "pair",
+                vehicle,
+                device_id,
+                pair_nonce,
+                deadline,
+                signature,
+            ),
         ),
         ("unpair", measure(bench.ctx, bench.owner_a, bench.devices, "unpair", vehicle)),
         (

@@ -111,12 +111,13 @@ class MarketBench:
             eip712.domain(eip712.DATA_PRODUCTS_DOMAIN, self.ctx.w3.eth.chain_id, self.products.address),
             product_id=product,
             vehicle_id=vehicle,
+            generation=self.vehicles.functions.generation(vehicle).call(),
             version=1,
-            nonce=self.products.functions.nonces(owner.address).call(),
+            nonce=(nonce := eip712.free_nonce(self.products, owner.address)),
             deadline=deadline,
         )
         signature = eip712.sign(doc, owner.key)
-        args = (product, vehicle, 1, deadline, signature)
+        args = (product, vehicle, 1, nonce, deadline, signature)
         return measure(self.ctx, self.dao, self.products, "joinBySig", *args)
 
     def version(self, product: int) -> int:

@@ -87,10 +87,10 @@ def _paired_device(ctx: BenchContext) -> tuple[int, int]:
         eip712.domain(eip712.DEVICE_DOMAIN, ctx.w3.eth.chain_id, devices.address),
         vehicle_id=vehicle_id,
         device_id=device_id,
-        nonce=devices.functions.nonces(signer).call(),
+        nonce=(nonce := eip712.free_nonce(devices, signer)),
         deadline=deadline,
     )
-    ctx.deployer.call(devices, "pair", vehicle_id, device_id, deadline, eip712.sign(pair, DEVICE_KEY))
+    ctx.deployer.call(devices, "pair", vehicle_id, device_id, nonce, deadline, eip712.sign(pair, DEVICE_KEY))
     return vehicle_id, device_id
 
 

@@ -93,10 +93,12 @@ def identity_helpers(w3: Web3, handles: dict[str, Any]) -> dict[str, Any]:
     """`vin_hash("5YJ3E1EA7KF317000")`, `perms.TELEMETRY | perms.LOCATION`, `eip712.grant(...)`,
     and the EIP-712 domains of `vehicles` and `devices` to sign typed messages against:
 
-        doc = eip712.grant(vehicle_domain, vehicle_id=1, grantee=app, permissions=perms.LOCK,
-                           expires_at=2**64 - 1, terms_hash=bytes(32), nonce=0, deadline=...)
+        nonce = eip712.free_nonce(vehicles, owner)   # any unused nonce; cancel: invalidateNonces
+        doc = eip712.grant(vehicle_domain, vehicle_id=1, generation=vehicles.functions.generation(1).call(),
+                           grantee=app, permissions=perms.LOCK, expires_at=2**64 - 1,
+                           terms_hash=bytes(32), nonce=nonce, deadline=...)
         send(vehicles.functions.grantBySig(1, app, perms.LOCK, 2**64 - 1, bytes(32), owner,
-                                           deadline, eip712.sign(doc, owner_key)))
+                                           nonce, deadline, eip712.sign(doc, owner_key)))
     """
     helpers: dict[str, Any] = {"vin_hash": eip712.vin_hash, "eip712": eip712, "perms": permissions}
     chain_id = w3.eth.chain_id

@@ -329,6 +329,7 @@ class Story:
                     attestation["to"],
                     attestation["connection_id"],
                     bytes.fromhex(attestation["vin_hash"].removeprefix("0x")),
+                    attestation["nonce"],
                     attestation["deadline"],
                     bytes.fromhex(attestation["signature"].removeprefix("0x")),
                 ),
@@ -364,18 +365,19 @@ class Story:
         doc = eip712.grant(
             w.console["vehicle_domain"],
             vehicle_id=vehicle,
+            generation=vehicles.functions.generation(vehicle).call(),
             grantee=c.dave.address,
             permissions=bits,
             expires_at=expires,
             terms_hash=bytes(32),
-            nonce=vehicles.functions.nonces(c.alice.address).call(),
+            nonce=(nonce := eip712.free_nonce(vehicles, c.alice.address)),
             deadline=deadline,
         )
         signature = eip712.sign(doc, c.alice.key)
         self._tx(
             c.relayer,
             vehicles.functions.grantBySig(
-                vehicle, c.dave.address, bits, expires, bytes(32), c.alice.address, deadline, signature
+                vehicle, c.dave.address, bits, expires, bytes(32), c.alice.address, nonce, deadline, signature
             ),
         )
         self.say.say(
@@ -410,12 +412,14 @@ class Story:
             w.console["device_domain"],
             vehicle_id=vehicle,
             device_id=self.device_id,
-            nonce=devices.functions.nonces(c.device.address).call(),
+            nonce=(nonce := eip712.free_nonce(devices, c.device.address)),
             deadline=deadline,
         )
         self._tx(
             c.bob,
-            devices.functions.pair(vehicle, self.device_id, deadline, eip712.sign(pair_doc, c.device.key)),
+            devices.functions.pair(
+                vehicle, self.device_id, nonce, deadline, eip712.sign(pair_doc, c.device.key)
+            ),
         )
         self.say.say(f"device #{self.device_id} paired with vehicle #{vehicle}")
         gateway = w.gateway()
@@ -536,14 +540,15 @@ class Story:
                 w.console["products_domain"],
                 product_id=product,
                 vehicle_id=vehicle,
+                generation=w.contract("vehicles").functions.generation(vehicle).call(),
                 version=version,
-                nonce=products.functions.nonces(c.carol.address).call(),
+                nonce=(nonce := eip712.free_nonce(products, c.carol.address)),
                 deadline=deadline,
             )
             self._tx(
                 c.relayer,
                 products.functions.joinBySig(
-                    product, vehicle, version, deadline, eip712.sign(doc, c.carol.key)
+                    product, vehicle, version, nonce, deadline, eip712.sign(doc, c.carol.key)
                 ),
             )
         for product in targets:
@@ -909,13 +914,16 @@ class Story:
             w.console["products_domain"],
             product_id=api,
             vehicle_id=vehicle,
+            generation=w.contract("vehicles").functions.generation(vehicle).call(),
             version=version,
-            nonce=products.functions.nonces(c.erin.address).call(),
+            nonce=(nonce := eip712.free_nonce(products, c.erin.address)),
             deadline=deadline,
         )
         self._tx(
             c.relayer,
-            products.functions.joinBySig(api, vehicle, version, deadline, eip712.sign(doc, c.erin.key)),
+            products.functions.joinBySig(
+                api, vehicle, version, nonce, deadline, eip712.sign(doc, c.erin.key)
+            ),
         )
         self.say.say(f"Erin signs `Join` for product #{api}; a relayer submits it")
         acme = w.gateway(c.consumer)

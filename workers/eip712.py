@@ -7,6 +7,11 @@ signature the contracts verify. Type strings here must stay byte-for-byte those 
 the contracts (`GRANT_TYPEHASH`, `MINT_ATTESTATION_TYPEHASH`, `PAIR_TYPEHASH`,
 `JOIN_TYPEHASH`); `Telemetry` is signed off-chain by devices and checked by the workers.
 
+Nonces are unordered (a bitmap per signer on each contract): a signer may use any nonce not
+used or cancelled yet (`isNonceUsed`, `invalidateNonces`); `free_nonce` finds the lowest one.
+`Grant` and `Join` carry the vehicle's generation (`VehicleId.generation`) at signing, so a
+sale voids them.
+
     doc = grant(domain(VEHICLE_DOMAIN, chain_id, vehicle_id_address), vehicle_id=1, ...)
     signature = sign(doc, owner_key)
 """
@@ -42,6 +47,7 @@ EIP712_DOMAIN_FIELDS: list[Field] = [
 
 GRANT_FIELDS: list[Field] = [
     {"name": "vehicleId", "type": "uint256"},
+    {"name": "generation", "type": "uint64"},
     {"name": "grantee", "type": "address"},
     {"name": "permissions", "type": "uint256"},
     {"name": "expiresAt", "type": "uint64"},
@@ -76,6 +82,7 @@ TELEMETRY_FIELDS: list[Field] = [
 JOIN_FIELDS: list[Field] = [
     {"name": "productId", "type": "uint256"},
     {"name": "vehicleId", "type": "uint256"},
+    {"name": "generation", "type": "uint64"},
     {"name": "version", "type": "uint64"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
@@ -130,6 +137,7 @@ def grant(
     dom: Domain,
     *,
     vehicle_id: int,
+    generation: int,
     grantee: str,
     permissions: int,
     expires_at: int,
@@ -137,13 +145,15 @@ def grant(
     nonce: int,
     deadline: int,
 ) -> TypedData:
-    """`Grant`, signed by the vehicle's owner or a MANAGE_KEYS holder; `nonce` = VehicleId.nonces(signer)."""
+    """`Grant`, signed by the vehicle's owner or a MANAGE_KEYS holder; `generation` =
+    VehicleId.generation(vehicleId) now, `nonce` any of the signer's unused ones on VehicleId."""
     return _typed(
         "Grant",
         GRANT_FIELDS,
         dom,
         {
             "vehicleId": int(vehicle_id),
+            "generation": int(generation),
             "grantee": to_checksum_address(grantee),
             "permissions": int(permissions),
             "expiresAt": int(expires_at),
@@ -163,7 +173,8 @@ def mint_attestation(
     nonce: int,
     deadline: int,
 ) -> TypedData:
-    """`MintAttestation`, signed by the connection's oracle; `nonce` = VehicleId.nonces(oracle)."""
+    """`MintAttestation`, signed by the connection's oracle; `nonce` any of the oracle's unused
+    ones on VehicleId (one per outstanding attestation)."""
     return _typed(
         "MintAttestation",
         MINT_ATTESTATION_FIELDS,
@@ -179,7 +190,7 @@ def mint_attestation(
 
 
 def pair(dom: Domain, *, vehicle_id: int, device_id: int, nonce: int, deadline: int) -> TypedData:
-    """`Pair`, signed by the device's own key; `nonce` = AftermarketDevice.nonces(deviceSigner)."""
+    """`Pair`, signed by the device's own key; `nonce` any of its unused ones on AftermarketDevice."""
     return _typed(
         "Pair",
         PAIR_FIELDS,
@@ -212,10 +223,19 @@ def telemetry(
 
 
 def join(
-    dom: Domain, *, product_id: int, vehicle_id: int, version: int, nonce: int, deadline: int
+    dom: Domain,
+    *,
+    product_id: int,
+    vehicle_id: int,
+    generation: int,
+    version: int,
+    nonce: int,
+    deadline: int,
 ) -> TypedData:
     """`Join`, signed by the vehicle's owner: consent to `version` of the product (the version the
-    owner saw; the contract refuses it once the terms moved on); `nonce` = DataProducts.nonces(owner)."""
+    owner saw; the contract refuses it once the terms moved on) for the vehicle's `generation`
+    (VehicleId.generation now; a sale voids it); `nonce` any of the owner's unused ones on
+    DataProducts."""
     return _typed(
         "Join",
         JOIN_FIELDS,
@@ -223,11 +243,32 @@ def join(
         {
             "productId": int(product_id),
             "vehicleId": int(vehicle_id),
+            "generation": int(generation),
             "version": int(version),
             "nonce": int(nonce),
             "deadline": int(deadline),
         },
     )
+
+
+#: Nonce `n` is bit `n % 256` of the signer's word `n // 256` (NonceBitmap.sol).
+NONCE_WORD_BITS = 256
+_FULL_WORD = (1 << NONCE_WORD_BITS) - 1
+
+
+def free_nonce(verifier: Any, signer: str, first: int = 0, block_identifier: Any = "latest") -> int:
+    """The lowest nonce from `first` on that `signer` has neither used nor cancelled on
+    `verifier` (a web3 contract of VehicleId, AftermarketDevice or DataProducts), read from its
+    `nonceBitmap`: what a signer that numbers its messages in order signs next."""
+    nonce = int(first)
+    while True:
+        word_pos = nonce // NONCE_WORD_BITS
+        word = int(verifier.functions.nonceBitmap(signer, word_pos).call(block_identifier=block_identifier))
+        if word != _FULL_WORD:
+            for bit in range(nonce % NONCE_WORD_BITS, NONCE_WORD_BITS):
+                if not word >> bit & 1:
+                    return word_pos * NONCE_WORD_BITS + bit
+        nonce = (word_pos + 1) * NONCE_WORD_BITS
 
 
 def encode(doc: TypedData) -> SignableMessage:

@@ -3,7 +3,6 @@ pragma solidity 0.8.30;
 
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
@@ -11,6 +10,7 @@ import {IAftermarketDevice} from "../interfaces/IAftermarketDevice.sol";
 import {IVehicleId} from "../interfaces/IVehicleId.sol";
 import {Roles} from "../libraries/Roles.sol";
 import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
+import {UnorderedNonces} from "../libraries/UnorderedNonces.sol";
 
 /// @title AftermarketDevice
 /// @notice Plug-in devices ("DIMO Device", DIMOD), each bound to the key inside it, paired with
@@ -20,8 +20,11 @@ import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 ///      token's generation on every transfer, so the pairing ends in O(1) when either side moves,
 ///      with no callback between the contracts: `deviceOf` and `vehicleOfDevice` read both
 ///      generations and answer 0 for a stale pairing. Both views test the same record, so a
-///      pairing is always seen from both sides or from neither.
-contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP712, Nonces {
+///      pairing is always seen from both sides or from neither. The manufacturer that minted a
+///      device and its owner rotate its key together (one proposes, the other accepts); the
+///      manufacturer alone may revoke it, which ends its pairing and refuses its signatures.
+///      Serials are unique per manufacturer.
+contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP712, UnorderedNonces {
     using Strings for uint256;
     using Strings for address;
 
@@ -39,6 +42,16 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP7
     struct Device {
         address signer;
         uint64 generation;
+        bool revoked;
+        address manufacturer;
+    }
+
+    /// @dev A proposed key rotation, valid while the device stays in `deviceGeneration` (a
+    ///      transfer voids an owner's proposal and an owner's pending acceptance alike).
+    struct Rotation {
+        address newSigner;
+        uint64 deviceGeneration;
+        bool proposedByOwner;
     }
 
     /// @dev One slot. Device ids come from this contract's counter, so 128 bits always hold them.
@@ -50,7 +63,8 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP7
 
     mapping(uint256 deviceId => Device) private _devices;
     mapping(address signer => uint256 deviceId) private _deviceOfSigner;
-    mapping(bytes32 serialHash => uint256 deviceId) private _deviceOfSerial;
+    mapping(address manufacturer => mapping(bytes32 serialHash => uint256 deviceId)) private _deviceOfSerial;
+    mapping(uint256 deviceId => Rotation) private _rotations;
     mapping(address account => bool) private _manufacturers;
     mapping(uint256 vehicleId => Pairing) private _pairingOfVehicle;
     mapping(uint256 deviceId => uint256 vehicleId) private _vehicleOfDevice;
@@ -80,20 +94,24 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP7
         if (!_manufacturers[msg.sender]) revert NotManufacturer(msg.sender);
         if (deviceSigner_ == address(0)) revert ZeroDeviceSigner();
         if (serialHash == bytes32(0)) revert ZeroSerialHash();
-        uint256 existing = _deviceOfSerial[serialHash];
-        if (existing != 0) revert SerialAlreadyMinted(serialHash, existing);
+        uint256 existing = _deviceOfSerial[msg.sender][serialHash];
+        if (existing != 0) revert SerialAlreadyMinted(msg.sender, serialHash, existing);
         existing = _deviceOfSigner[deviceSigner_];
         if (existing != 0) revert SignerAlreadyBound(deviceSigner_, existing);
         deviceId = ++_lastDeviceId;
-        _deviceOfSerial[serialHash] = deviceId;
+        _deviceOfSerial[msg.sender][serialHash] = deviceId;
         _deviceOfSigner[deviceSigner_] = deviceId;
-        _devices[deviceId].signer = deviceSigner_;
+        Device storage device = _devices[deviceId];
+        device.signer = deviceSigner_;
+        device.manufacturer = msg.sender;
         _mint(to, deviceId);
         emit DeviceMinted(deviceId, to, msg.sender, deviceSigner_, serialHash);
     }
 
     /// @inheritdoc IAftermarketDevice
-    function pair(uint256 vehicleId, uint256 deviceId, uint256 deadline, bytes calldata deviceSig) external {
+    function pair(uint256 vehicleId, uint256 deviceId, uint256 nonce, uint256 deadline, bytes calldata deviceSig)
+        external
+    {
         if (VEHICLES.ownerOf(vehicleId) != msg.sender) revert NotVehicleOwner(vehicleId, msg.sender);
         if (_requireOwned(deviceId) != msg.sender) revert NotDeviceOwner(deviceId, msg.sender);
         uint256 pairedDevice = _livePairing(vehicleId);
@@ -103,9 +121,10 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP7
         if (block.timestamp > deadline) revert SignatureExpired(deadline, block.timestamp);
 
         Device storage device = _devices[deviceId];
+        if (device.revoked) revert DeviceIsRevoked(deviceId);
         address signer = device.signer;
-        bytes32 digest =
-            _hashTypedDataV4(keccak256(abi.encode(PAIR_TYPEHASH, vehicleId, deviceId, _useNonce(signer), deadline)));
+        _useUnorderedNonce(signer, nonce);
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(PAIR_TYPEHASH, vehicleId, deviceId, nonce, deadline)));
         if (!SignatureChecker.isValidSignatureNow(signer, digest, deviceSig)) revert InvalidSignature(signer);
 
         // Safe: device ids come from `_lastDeviceId`, incremented once per mint.
@@ -128,6 +147,68 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP7
         delete _pairingOfVehicle[vehicleId];
         delete _vehicleOfDevice[deviceId];
         emit Unpaired(vehicleId, deviceId);
+    }
+
+    /// @inheritdoc IAftermarketDevice
+    function proposeDeviceSigner(uint256 deviceId, address newSigner) external {
+        address owner = _requireOwned(deviceId);
+        Device storage device = _devices[deviceId];
+        if (device.revoked) revert DeviceIsRevoked(deviceId);
+        bool byOwner = msg.sender == owner;
+        if (!byOwner && msg.sender != device.manufacturer) revert NotRotationParty(deviceId, msg.sender);
+        _checkFreeSigner(newSigner);
+        _rotations[deviceId] =
+            Rotation({newSigner: newSigner, deviceGeneration: device.generation, proposedByOwner: byOwner});
+        emit DeviceSignerProposed(deviceId, msg.sender, newSigner);
+    }
+
+    /// @inheritdoc IAftermarketDevice
+    function acceptDeviceSigner(uint256 deviceId, address newSigner) external {
+        address owner = _requireOwned(deviceId);
+        Device storage device = _devices[deviceId];
+        if (device.revoked) revert DeviceIsRevoked(deviceId);
+        Rotation memory rotation = _rotations[deviceId];
+        if (rotation.newSigner == address(0) || rotation.deviceGeneration != device.generation) {
+            revert NoRotationProposed(deviceId);
+        }
+        if (rotation.newSigner != newSigner) revert RotationMismatch(deviceId, rotation.newSigner, newSigner);
+        address acceptor = rotation.proposedByOwner ? device.manufacturer : owner;
+        if (msg.sender != acceptor) revert NotRotationParty(deviceId, msg.sender);
+        _checkFreeSigner(newSigner);
+        address oldSigner = device.signer;
+        delete _rotations[deviceId];
+        delete _deviceOfSigner[oldSigner];
+        _deviceOfSigner[newSigner] = deviceId;
+        device.signer = newSigner;
+        emit DeviceSignerRotated(deviceId, oldSigner, newSigner);
+    }
+
+    /// @inheritdoc IAftermarketDevice
+    function revokeDevice(uint256 deviceId) external {
+        _requireOwned(deviceId);
+        Device storage device = _devices[deviceId];
+        if (msg.sender != device.manufacturer) revert NotDeviceManufacturer(deviceId, msg.sender);
+        if (device.revoked) revert DeviceIsRevoked(deviceId);
+        device.revoked = true;
+        delete _rotations[deviceId];
+        emit DeviceRevoked(deviceId, msg.sender);
+    }
+
+    /// @inheritdoc IAftermarketDevice
+    function pendingDeviceSigner(uint256 deviceId) external view returns (address newSigner, bool proposedByOwner) {
+        Rotation memory rotation = _rotations[deviceId];
+        if (rotation.deviceGeneration != _devices[deviceId].generation) return (address(0), false);
+        return (rotation.newSigner, rotation.proposedByOwner);
+    }
+
+    /// @inheritdoc IAftermarketDevice
+    function isDeviceRevoked(uint256 deviceId) external view returns (bool) {
+        return _devices[deviceId].revoked;
+    }
+
+    /// @inheritdoc IAftermarketDevice
+    function manufacturerOf(uint256 deviceId) external view returns (address) {
+        return _devices[deviceId].manufacturer;
     }
 
     /// @inheritdoc IAftermarketDevice
@@ -154,8 +235,8 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP7
     }
 
     /// @inheritdoc IAftermarketDevice
-    function deviceOfSerial(bytes32 serialHash) external view returns (uint256) {
-        return _deviceOfSerial[serialHash];
+    function deviceOfSerial(address manufacturer, bytes32 serialHash) external view returns (uint256) {
+        return _deviceOfSerial[manufacturer][serialHash];
     }
 
     /// @inheritdoc IAftermarketDevice
@@ -166,11 +247,6 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP7
     /// @inheritdoc IAftermarketDevice
     function isManufacturer(address account) external view returns (bool) {
         return _manufacturers[account];
-    }
-
-    /// @inheritdoc IAftermarketDevice
-    function nonces(address signer) public view override(IAftermarketDevice, Nonces) returns (uint256) {
-        return super.nonces(signer);
     }
 
     /// @notice The number of devices ever minted (ids run from 1 to this).
@@ -220,13 +296,21 @@ contract AftermarketDevice is IAftermarketDevice, ERC721, DaoAccessControl, EIP7
         ++_devices[tokenId].generation;
     }
 
+    /// @dev A new device key: not zero and bound to no device.
+    function _checkFreeSigner(address signer) private view {
+        if (signer == address(0)) revert ZeroDeviceSigner();
+        uint256 existing = _deviceOfSigner[signer];
+        if (existing != 0) revert SignerAlreadyBound(signer, existing);
+    }
+
     /// @dev The device of `vehicleId`'s pairing if both sides are still in the generation they were
-    ///      paired in and the device's back-pointer agrees; 0 otherwise.
+    ///      paired in, the device is not revoked and its back-pointer agrees; 0 otherwise.
     function _livePairing(uint256 vehicleId) private view returns (uint256) {
         Pairing memory p = _pairingOfVehicle[vehicleId];
         uint256 deviceId = p.deviceId;
         if (deviceId == 0 || _vehicleOfDevice[deviceId] != vehicleId) return 0;
-        if (p.deviceGeneration != _devices[deviceId].generation) return 0;
+        Device storage device = _devices[deviceId];
+        if (p.deviceGeneration != device.generation || device.revoked) return 0;
         if (p.vehicleGeneration != VEHICLES.generation(vehicleId)) return 0;
         return deviceId;
     }

@@ -3,7 +3,6 @@ pragma solidity 0.8.30;
 
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
@@ -12,6 +11,7 @@ import {IVehicleId} from "../interfaces/IVehicleId.sol";
 import {Permissions} from "../libraries/Permissions.sol";
 import {Roles} from "../libraries/Roles.sol";
 import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
+import {UnorderedNonces} from "../libraries/UnorderedNonces.sol";
 
 /// @title VehicleId
 /// @notice The vehicle NFT ("DIMO Vehicle", DIMOV): one token per VIN, minted by a minter or on
@@ -21,8 +21,11 @@ import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 ///      Keys and the ERC-4907 user are stored with the generation they were made in and count
 ///      only while it is current, so a transfer voids all of them without touching them. The
 ///      generation sits in a record written at mint, so the bump is a rewrite of a warm-able,
-///      non-zero slot (about 5,000 gas), whatever the number of keys.
-contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
+///      non-zero slot (about 5,000 gas), whatever the number of keys. A key also records who
+///      granted it and, for a key manager, the manager's epoch then: revoking a manager bumps
+///      its epoch, which voids every key it granted, again without touching them. Signed
+///      messages carry unordered nonces (a bitmap per signer) and `Grant` the generation.
+contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, UnorderedNonces {
     using Strings for uint256;
 
     /// @notice The DAO: manages OEM connections.
@@ -30,9 +33,10 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
     /// @notice May mint vehicles without an oracle attestation.
     bytes32 public constant MINTER_ROLE = Roles.MINTER_ROLE;
 
-    /// @notice EIP-712 type of a key grant signed by the owner or a key manager.
+    /// @notice EIP-712 type of a key grant signed by the owner or a key manager; `generation` is
+    ///         the vehicle's when signed, so a sale voids every unused `Grant`.
     bytes32 public constant GRANT_TYPEHASH = keccak256(
-        "Grant(uint256 vehicleId,address grantee,uint256 permissions,uint64 expiresAt,bytes32 termsHash,uint256 nonce,uint256 deadline)"
+        "Grant(uint256 vehicleId,uint64 generation,address grantee,uint256 permissions,uint64 expiresAt,bytes32 termsHash,uint256 nonce,uint256 deadline)"
     );
     /// @notice EIP-712 type of an OEM oracle's mint attestation.
     bytes32 public constant MINT_ATTESTATION_TYPEHASH = keccak256(
@@ -51,11 +55,17 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
         uint64 connectionId; // the OEM connection it was minted through
     }
 
-    /// @dev A key; valid while `generation` is the vehicle's and `block.timestamp < expiresAt`.
+    /// @dev A key; valid while `generation` is the vehicle's, `block.timestamp < expiresAt` and,
+    ///      when a key manager granted it (`byManager`), while `managerEpoch` is still that
+    ///      `manager`'s epoch. The first slot holds everything but `manager` and `termsHash`, so
+    ///      an owner's key leaves `manager` zero (no new slot) and is checked without reading it.
     struct Key {
         uint8 permissions;
         uint64 expiresAt;
         uint64 generation;
+        uint64 managerEpoch;
+        bool byManager;
+        address manager;
         bytes32 termsHash;
     }
 
@@ -73,6 +83,7 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
 
     mapping(uint256 vehicleId => Vehicle) private _vehicles;
     mapping(uint256 vehicleId => mapping(address grantee => Key)) private _keys;
+    mapping(uint256 vehicleId => mapping(address manager => uint64 epoch)) private _managerEpochs;
     mapping(uint256 vehicleId => User) private _users;
     mapping(uint256 vehicleId => bytes32) private _vins;
     mapping(bytes32 vinHash => uint256) private _vehicleOfVin;
@@ -142,13 +153,15 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
         address to,
         uint256 connectionId,
         bytes32 vinHash,
+        uint256 nonce,
         uint256 deadline,
         bytes calldata oracleSig
     ) external returns (uint256 vehicleId) {
         address oracle = _activeConnection(connectionId).oracle;
         _checkDeadline(deadline);
+        _useUnorderedNonce(oracle, nonce);
         bytes32 structHash =
-            keccak256(abi.encode(MINT_ATTESTATION_TYPEHASH, to, connectionId, vinHash, _useNonce(oracle), deadline));
+            keccak256(abi.encode(MINT_ATTESTATION_TYPEHASH, to, connectionId, vinHash, nonce, deadline));
         _checkSignature(oracle, structHash, oracleSig);
         return _mintVehicle(to, connectionId, vinHash);
     }
@@ -198,13 +211,23 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
         uint64 expiresAt,
         bytes32 termsHash,
         address signer,
+        uint256 nonce,
         uint256 deadline,
         bytes calldata signature
     ) external {
         _checkDeadline(deadline);
+        _useUnorderedNonce(signer, nonce);
         bytes32 structHash = keccak256(
             abi.encode(
-                GRANT_TYPEHASH, vehicleId, grantee, permissions, expiresAt, termsHash, _useNonce(signer), deadline
+                GRANT_TYPEHASH,
+                vehicleId,
+                _vehicles[vehicleId].generation,
+                grantee,
+                permissions,
+                expiresAt,
+                termsHash,
+                nonce,
+                deadline
             )
         );
         _checkSignature(signer, structHash, signature);
@@ -223,8 +246,10 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
         }
         if (_keys[vehicleId][grantee].generation != gen) revert NoKey(vehicleId, grantee);
         if (manager) _checkNotOutranked(vehicleId, gen, grantee, managerBits);
+        (uint256 revokedBits,) = _liveKey(vehicleId, gen, grantee);
         delete _keys[vehicleId][grantee];
         emit KeyRevoked(vehicleId, grantee, gen);
+        if (revokedBits & Permissions.MANAGE_KEYS != 0) _voidManagerKeys(vehicleId, grantee);
     }
 
     /// @inheritdoc IVehicleId
@@ -256,18 +281,32 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
     {
         Key storage key = _keys[vehicleId][grantee];
         uint64 gen = _vehicles[vehicleId].generation;
-        if (gen == 0 || key.generation != gen || _ownerOf(vehicleId) == address(0)) return (0, 0, bytes32(0));
+        address owner = _ownerOf(vehicleId);
+        if (gen == 0 || key.generation != gen || owner == address(0) || !_granterCurrent(vehicleId, key)) {
+            return (0, 0, bytes32(0));
+        }
         return (key.permissions, key.expiresAt, key.termsHash);
+    }
+
+    /// @inheritdoc IVehicleId
+    function granterOf(uint256 vehicleId, address grantee) external view returns (address granter, bool byOwner) {
+        Key storage key = _keys[vehicleId][grantee];
+        address owner = _ownerOf(vehicleId);
+        if (
+            owner == address(0) || key.generation != _vehicles[vehicleId].generation
+                || !_granterCurrent(vehicleId, key)
+        ) return (address(0), false);
+        return key.byManager ? (key.manager, false) : (owner, true);
+    }
+
+    /// @inheritdoc IVehicleId
+    function managerEpoch(uint256 vehicleId, address manager) external view returns (uint64) {
+        return _managerEpochs[vehicleId][manager];
     }
 
     /// @inheritdoc IVehicleId
     function generation(uint256 vehicleId) external view returns (uint64) {
         return _vehicles[vehicleId].generation;
-    }
-
-    /// @inheritdoc IVehicleId
-    function nonces(address signer) public view override(IVehicleId, Nonces) returns (uint256) {
-        return super.nonces(signer);
     }
 
     /// @notice The EIP-712 domain separator of this contract on this chain.
@@ -381,53 +420,98 @@ contract VehicleId is IVehicleId, ERC721, DaoAccessControl, EIP712, Nonces {
     ) private {
         address owner = _requireOwned(vehicleId);
         uint64 gen = _vehicles[vehicleId].generation;
-        (uint256 granterBits, uint64 granterExpiresAt) = (Permissions.ALL, type(uint64).max);
-        if (granter != owner) {
-            (granterBits, granterExpiresAt) = _liveKey(vehicleId, gen, granter);
-            if (granterBits & Permissions.MANAGE_KEYS == 0) revert NotKeyManager(vehicleId, granter);
-        }
-        if (grantee == address(0)) revert ZeroGrantee(vehicleId);
-        if (grantee == owner) revert GranteeIsOwner(vehicleId, grantee);
-        uint256 unknown = Permissions.unknownBits(permissions);
-        if (unknown != 0) revert UnknownPermissions(permissions, unknown);
-        if (permissions == 0) revert EmptyPermissions(vehicleId, grantee);
-        if (expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt, block.timestamp);
-        if (granter != owner) {
-            if (permissions & Permissions.MANAGE_KEYS != 0) revert ManageKeysNotDelegable(vehicleId, granter);
-            if (!Permissions.includes(granterBits, permissions)) {
-                revert ExceedsGranterPermissions(granterBits, permissions);
+        {
+            (uint256 granterBits, uint64 granterExpiresAt) = (Permissions.ALL, type(uint64).max);
+            if (granter != owner) {
+                (granterBits, granterExpiresAt) = _liveKey(vehicleId, gen, granter);
+                if (granterBits & Permissions.MANAGE_KEYS == 0) revert NotKeyManager(vehicleId, granter);
             }
-            if (expiresAt > granterExpiresAt) revert ExceedsGranterExpiry(granterExpiresAt, expiresAt);
-            _checkNotOutranked(vehicleId, gen, grantee, granterBits);
+            if (grantee == address(0)) revert ZeroGrantee(vehicleId);
+            if (grantee == owner) revert GranteeIsOwner(vehicleId, grantee);
+            uint256 unknown = Permissions.unknownBits(permissions);
+            if (unknown != 0) revert UnknownPermissions(permissions, unknown);
+            if (permissions == 0) revert EmptyPermissions(vehicleId, grantee);
+            if (expiresAt <= block.timestamp) revert ExpiryInPast(expiresAt, block.timestamp);
+            if (granter != owner) {
+                if (permissions & Permissions.MANAGE_KEYS != 0) revert ManageKeysNotDelegable(vehicleId, granter);
+                if (!Permissions.includes(granterBits, permissions)) {
+                    revert ExceedsGranterPermissions(granterBits, permissions);
+                }
+                if (expiresAt > granterExpiresAt) revert ExceedsGranterExpiry(granterExpiresAt, expiresAt);
+                _checkNotOutranked(vehicleId, gen, grantee, granterBits);
+            }
         }
-        // Safe: `permissions` has no bit above Permissions.ALL (8 bits), checked above.
+        bool losesManageKeys = _storeKey(
+            vehicleId, gen, grantee, permissions, expiresAt, granter != owner ? granter : address(0), termsHash
+        );
+        emit KeyGranted(vehicleId, grantee, permissions, expiresAt, termsHash, gen, granter);
+        // A manager that loses MANAGE_KEYS by a new key is revoked as a manager.
+        if (losesManageKeys) _voidManagerKeys(vehicleId, grantee);
+    }
+
+    /// @dev Writes `grantee`'s key of generation `gen`; `manager` is the key manager that granted
+    ///      it, zero for the owner. Returns whether the key it replaces held MANAGE_KEYS and the
+    ///      new one does not (the grantee is no longer a manager).
+    function _storeKey(
+        uint256 vehicleId,
+        uint64 gen,
+        address grantee,
+        uint256 permissions,
+        uint64 expiresAt,
+        address manager,
+        bytes32 termsHash
+    ) private returns (bool losesManageKeys) {
+        (uint256 replacedBits,) = _liveKey(vehicleId, gen, grantee);
+        losesManageKeys = replacedBits & Permissions.MANAGE_KEYS != 0 && permissions & Permissions.MANAGE_KEYS == 0;
+        bool byManager = manager != address(0);
+        // Safe: `permissions` has no bit above Permissions.ALL (8 bits), checked by the caller.
         _keys[vehicleId][grantee] = Key({
             permissions: uint8(permissions),
             expiresAt: expiresAt,
             generation: gen,
+            managerEpoch: byManager ? _managerEpochs[vehicleId][manager] : 0,
+            byManager: byManager,
+            manager: manager,
             termsHash: termsHash
         });
-        emit KeyGranted(vehicleId, grantee, permissions, expiresAt, termsHash, gen);
     }
 
-    /// @dev A key manager may only replace or revoke a key whose live bits it holds itself and
-    ///      that does not manage keys, so managers cannot strip each other or the owner's picks.
+    /// @dev Bumps `manager`'s epoch on `vehicleId`: every key it granted stops counting, in O(1).
+    function _voidManagerKeys(uint256 vehicleId, address manager) private {
+        uint64 epoch = ++_managerEpochs[vehicleId][manager];
+        emit ManagerKeysVoided(vehicleId, manager, epoch);
+    }
+
+    /// @dev A key manager may only replace or revoke a live key that a key manager granted, whose
+    ///      bits it holds itself and that does not manage keys: managers can neither strip each
+    ///      other nor shorten, rewrite or revoke a key the owner issued.
     function _checkNotOutranked(uint256 vehicleId, uint64 gen, address grantee, uint256 managerBits) private view {
         (uint256 keyBits,) = _liveKey(vehicleId, gen, grantee);
+        if (keyBits == 0) return;
         if (keyBits & Permissions.MANAGE_KEYS != 0 || !Permissions.includes(managerBits, keyBits)) {
             revert KeyOutranksManager(vehicleId, grantee, keyBits);
         }
+        if (!_keys[vehicleId][grantee].byManager) revert KeyIssuedByOwner(vehicleId, grantee);
     }
 
-    /// @dev The bits and expiry of `account`'s key if it is of generation `gen` and not expired.
+    /// @dev The bits and expiry of `account`'s key if it is of generation `gen`, not expired, and
+    ///      either issued by the owner or by a manager whose epoch has not moved.
     function _liveKey(uint256 vehicleId, uint64 gen, address account)
         private
         view
         returns (uint256 bits, uint64 expiresAt)
     {
         Key storage key = _keys[vehicleId][account];
-        if (key.generation == gen && block.timestamp < key.expiresAt) return (key.permissions, key.expiresAt);
+        if (key.generation == gen && block.timestamp < key.expiresAt && _granterCurrent(vehicleId, key)) {
+            return (key.permissions, key.expiresAt);
+        }
         return (0, 0);
+    }
+
+    /// @dev Whether `key`'s granter still stands behind it: the owner always (a sale bumps the
+    ///      generation instead), a key manager while its epoch is the one the key recorded.
+    function _granterCurrent(uint256 vehicleId, Key storage key) private view returns (bool) {
+        return !key.byManager || _managerEpochs[vehicleId][key.manager] == key.managerEpoch;
     }
 
     function _currentUser(uint256 tokenId) private view returns (address user, uint64 expires) {

@@ -2,11 +2,12 @@
 pragma solidity 0.8.30;
 
 import {ProductId} from "../types/ProductId.sol";
+import {IUnorderedNonces} from "./IUnorderedNonces.sol";
 
 /// @title IDataProducts
 /// @notice Data unions: operators publish products with terms, vehicle owners consent per
 ///         product version, bundles package products under one consent. DESIGN.md §3.5.
-interface IDataProducts {
+interface IDataProducts is IUnorderedNonces {
     enum Kind {
         Stream,
         Api,
@@ -129,7 +130,7 @@ interface IDataProducts {
     error VersionMismatch(ProductId productId, uint64 signed, uint64 current);
     /// @notice The signature's deadline `deadline` has passed.
     error SignatureExpired(uint256 deadline);
-    /// @notice The signature is not `signer`'s over this `Join` with the signer's current nonce.
+    /// @notice The signature is not `signer`'s over this `Join` (with the vehicle's current generation).
     error InvalidSignature(address signer);
     /// @notice A GOVERNOR deactivated `productId`; only a GOVERNOR may reactivate it.
     error ProductHeldByGovernor(ProductId productId);
@@ -200,14 +201,17 @@ interface IDataProducts {
     ///         Only while the product is active and its operator an active Operator.
     function join(ProductId productId, uint256 vehicleId) external;
 
-    /// @notice `join` on the vehicle owner's EIP-712 `Join(productId, vehicleId, version, nonce,
-    ///         deadline)` signature (EOA or ERC-1271); anyone may relay it. Refused when `version`
-    ///         is no longer the product's current version, after `deadline`, or when the signer
-    ///         no longer owns the vehicle. Consumes the owner's nonce.
+    /// @notice `join` on the vehicle owner's EIP-712 `Join(productId, vehicleId, generation,
+    ///         version, nonce, deadline)` signature (EOA or ERC-1271); anyone may relay it. Refused
+    ///         when `version` is no longer the product's current version, after `deadline`, when
+    ///         the vehicle changed hands since it was signed (`generation` is the vehicle's current
+    ///         one), or when the owner's unordered `nonce` was used or cancelled
+    ///         (`invalidateNonces`). Consumes the nonce.
     function joinBySig(
         ProductId productId,
         uint256 vehicleId,
         uint64 version,
+        uint256 nonce,
         uint256 deadline,
         bytes calldata ownerSig
     ) external;
@@ -257,7 +261,4 @@ interface IDataProducts {
 
     /// @notice How many products (bundles included) exist; ids run 1..productCount().
     function productCount() external view returns (uint256);
-
-    /// @notice The next `Join` nonce of `signer`.
-    function nonces(address signer) external view returns (uint256);
 }

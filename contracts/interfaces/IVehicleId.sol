@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IERC4907} from "./IERC4907.sol";
+import {IUnorderedNonces} from "./IUnorderedNonces.sol";
 
 /// @title IVehicleId
 /// @notice The vehicle NFT ("DIMO Vehicle", DIMOV): the car's on-chain identity and the keys
@@ -9,18 +10,23 @@ import {IERC4907} from "./IERC4907.sol";
 ///         `block.timestamp < expiresAt` and only for the vehicle generation it was made in.
 /// @dev Every mint, transfer and burn bumps the vehicle's generation: keys, the ERC-4907 user,
 ///      device pairings and data-union memberships made in an earlier generation are void.
-interface IVehicleId is IERC4907 {
+interface IVehicleId is IERC4907, IUnorderedNonces {
     /// @notice A vehicle was minted for `vinHash` through OEM connection `connectionId`.
     event VehicleMinted(uint256 indexed vehicleId, address indexed owner, uint256 indexed connectionId, bytes32 vinHash);
-    /// @notice `grantee` holds `permissions` on `vehicleId` until `expiresAt`, for `generation`.
+    /// @notice `grantee` holds `permissions` on `vehicleId` until `expiresAt`, for `generation`,
+    ///         granted by `granter` (the owner, or a key manager whose revocation voids it).
     event KeyGranted(
         uint256 indexed vehicleId,
         address indexed grantee,
         uint256 permissions,
         uint64 expiresAt,
         bytes32 termsHash,
-        uint64 generation
+        uint64 generation,
+        address indexed granter
     );
+    /// @notice `manager` lost MANAGE_KEYS on `vehicleId` (revoked, renounced or re-granted without
+    ///         it): every key it granted is void; its keys from now on record `epoch`.
+    event ManagerKeysVoided(uint256 indexed vehicleId, address indexed manager, uint64 epoch);
     /// @notice `grantee`'s key on `vehicleId` was revoked in `generation`.
     event KeyRevoked(uint256 indexed vehicleId, address indexed grantee, uint64 generation);
     /// @notice OEM connection `connectionId` was added or changed.
@@ -42,7 +48,7 @@ interface IVehicleId is IERC4907 {
     error VinAlreadyMinted(bytes32 vinHash, uint256 vehicleId);
     /// @notice The signature's `deadline` is before the block's `timestamp`.
     error SignatureExpired(uint256 deadline, uint256 timestamp);
-    /// @notice The signature is not `signer`'s over this message and `signer`'s current nonce.
+    /// @notice The signature is not `signer`'s over this message (a `Grant` with the vehicle's current generation).
     error InvalidSignature(address signer);
     /// @notice A key cannot be granted to the zero address.
     error ZeroGrantee(uint256 vehicleId);
@@ -66,6 +72,9 @@ interface IVehicleId is IERC4907 {
     error KeyOutranksManager(uint256 vehicleId, address grantee, uint256 keyPermissions);
     /// @notice `grantee` holds no key on `vehicleId` in its current generation.
     error NoKey(uint256 vehicleId, address grantee);
+    /// @notice The owner of `vehicleId` issued `grantee`'s live key: no key manager may replace or
+    ///         revoke it.
+    error KeyIssuedByOwner(uint256 vehicleId, address grantee);
     /// @notice `account` does not own `vehicleId`.
     error NotVehicleOwner(uint256 vehicleId, address account);
 
@@ -99,13 +108,15 @@ interface IVehicleId is IERC4907 {
     /// @param to the first owner, as signed
     /// @param connectionId an active connection whose oracle signed
     /// @param vinHash the VIN hash, as signed
+    /// @param nonce the oracle's unordered nonce, as signed (consumed; see `invalidateNonces`)
     /// @param deadline the last second the attestation may be used, as signed
-    /// @param oracleSig the oracle's signature over `MintAttestation` with `nonce = nonces(oracle)`
+    /// @param oracleSig the oracle's signature over `MintAttestation`
     /// @return vehicleId the new vehicle's id
     function mintWithAttestation(
         address to,
         uint256 connectionId,
         bytes32 vinHash,
+        uint256 nonce,
         uint256 deadline,
         bytes calldata oracleSig
     ) external returns (uint256 vehicleId);
@@ -117,7 +128,8 @@ interface IVehicleId is IERC4907 {
 
     /// @notice Gives `grantee` the `permissions` bits on `vehicleId` until `expiresAt`, replacing
     ///         any key it held. Caller: the owner, or a MANAGE_KEYS holder within its own bits and
-    ///         expiry (never MANAGE_KEYS), over a key that does not outrank it.
+    ///         expiry (never MANAGE_KEYS), over a key that does not outrank it and that the owner
+    ///         did not issue. A manager's keys count only while it keeps MANAGE_KEYS.
     /// @param vehicleId the vehicle
     /// @param grantee who receives the key
     /// @param permissions the Permissions bits
@@ -127,14 +139,16 @@ interface IVehicleId is IERC4907 {
         external;
 
     /// @notice `grant` on `signer`'s EIP-712 `Grant` signature (EOA or ERC-1271); anyone may relay it.
+    ///         The signed `generation` is the vehicle's current one (a sale voids unused grants).
     /// @param vehicleId the vehicle
     /// @param grantee who receives the key
     /// @param permissions the Permissions bits
     /// @param expiresAt the key's end
     /// @param termsHash the terms' hash
     /// @param signer the owner or a MANAGE_KEYS holder who signed
+    /// @param nonce the signer's unordered nonce, as signed (consumed; see `invalidateNonces`)
     /// @param deadline the last second the signature may be used
-    /// @param signature over `Grant` with `nonce = nonces(signer)`; the nonce is consumed
+    /// @param signature over `Grant` with the vehicle's current generation
     function grantBySig(
         uint256 vehicleId,
         address grantee,
@@ -142,12 +156,14 @@ interface IVehicleId is IERC4907 {
         uint64 expiresAt,
         bytes32 termsHash,
         address signer,
+        uint256 nonce,
         uint256 deadline,
         bytes calldata signature
     ) external;
 
     /// @notice Removes `grantee`'s key on `vehicleId`. Caller: the owner, a MANAGE_KEYS holder the
-    ///         key does not outrank, or the grantee itself (renouncing).
+    ///         key does not outrank (and the owner did not issue), or the grantee itself
+    ///         (renouncing). Removing a MANAGE_KEYS key voids every key that manager granted.
     /// @param vehicleId the vehicle
     /// @param grantee whose key ends
     function revoke(uint256 vehicleId, address grantee) external;
@@ -183,10 +199,19 @@ interface IVehicleId is IERC4907 {
     /// @return the generation
     function generation(uint256 vehicleId) external view returns (uint64);
 
-    /// @notice The next EIP-712 nonce of `signer`.
-    /// @param signer an owner, key manager or oracle
-    /// @return the nonce its next signature must carry
-    function nonces(address signer) external view returns (uint256);
+    /// @notice Who granted `grantee`'s live key (zeroes when it has none).
+    /// @param vehicleId the vehicle
+    /// @param grantee the key holder
+    /// @return granter the owner or the key manager that granted it
+    /// @return byOwner whether the current owner issued it (no manager may replace or revoke it)
+    function granterOf(uint256 vehicleId, address grantee) external view returns (address granter, bool byOwner);
+
+    /// @notice `manager`'s epoch on `vehicleId`: bumped each time it loses MANAGE_KEYS, voiding
+    ///         the keys it granted under the previous epoch.
+    /// @param vehicleId the vehicle
+    /// @param manager a (past) key manager
+    /// @return the epoch its new grants record
+    function managerEpoch(uint256 vehicleId, address manager) external view returns (uint64);
 
     /// @notice The owner of `vehicleId` (ERC-721).
     /// @param vehicleId the vehicle

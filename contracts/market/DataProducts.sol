@@ -3,7 +3,6 @@ pragma solidity 0.8.30;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDataProducts} from "../interfaces/IDataProducts.sol";
 import {IStaking} from "../interfaces/IStaking.sol";
@@ -11,6 +10,7 @@ import {IVehicleId} from "../interfaces/IVehicleId.sol";
 import {MarketMath} from "../libraries/MarketMath.sol";
 import {Permissions} from "../libraries/Permissions.sol";
 import {Roles} from "../libraries/Roles.sol";
+import {UnorderedNonces} from "../libraries/UnorderedNonces.sol";
 import {ProductId} from "../types/ProductId.sol";
 import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 
@@ -21,15 +21,17 @@ import {DaoAccessControl} from "../governance/DaoAccessControl.sol";
 ///      while both still match, so a vehicle transfer (which bumps the generation on VehicleId)
 ///      or a terms update (which bumps the version) voids memberships with no loop and no
 ///      write. Member counts are kept per version, so a version bump starts the count at 0.
-contract DataProducts is IDataProducts, DaoAccessControl, EIP712, Nonces {
+contract DataProducts is IDataProducts, DaoAccessControl, EIP712, UnorderedNonces {
     using SafeCast for uint256;
 
     /// @notice The DAO: sets the protocol fee and may deactivate any product.
     bytes32 public constant GOVERNOR_ROLE = Roles.GOVERNOR_ROLE;
 
-    /// @notice The EIP-712 type every `joinBySig` signature is over (DESIGN.md §3.7).
-    bytes32 public constant JOIN_TYPEHASH =
-        keccak256("Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)");
+    /// @notice The EIP-712 type every `joinBySig` signature is over (DESIGN.md §3.7): `generation`
+    ///         is the vehicle's when signed, so a sale voids every unused `Join`.
+    bytes32 public constant JOIN_TYPEHASH = keccak256(
+        "Join(uint256 productId,uint256 vehicleId,uint64 generation,uint64 version,uint256 nonce,uint256 deadline)"
+    );
 
     /// @notice The protocol fee at deployment, in bps.
     uint16 public constant DEFAULT_PROTOCOL_FEE_BPS = 500;
@@ -257,6 +259,7 @@ contract DataProducts is IDataProducts, DaoAccessControl, EIP712, Nonces {
         ProductId productId,
         uint256 vehicleId,
         uint64 version,
+        uint256 nonce,
         uint256 deadline,
         bytes calldata ownerSig
     ) external {
@@ -264,8 +267,13 @@ contract DataProducts is IDataProducts, DaoAccessControl, EIP712, Nonces {
         uint64 current = _existing(productId).version;
         if (version != current) revert VersionMismatch(productId, version, current);
         address owner = vehicleIds.ownerOf(vehicleId);
+        _useUnorderedNonce(owner, nonce);
         bytes32 digest = _hashTypedDataV4(
-            keccak256(abi.encode(JOIN_TYPEHASH, productId, vehicleId, version, _useNonce(owner), deadline))
+            keccak256(
+                abi.encode(
+                    JOIN_TYPEHASH, productId, vehicleId, vehicleIds.generation(vehicleId), version, nonce, deadline
+                )
+            )
         );
         if (!SignatureChecker.isValidSignatureNow(owner, digest, ownerSig)) revert InvalidSignature(owner);
         _join(productId, vehicleId, owner);
@@ -304,11 +312,6 @@ contract DataProducts is IDataProducts, DaoAccessControl, EIP712, Nonces {
     {
         Consent memory consent = _consents[productId][vehicleId];
         return (consent.version, consent.generation);
-    }
-
-    /// @inheritdoc IDataProducts
-    function nonces(address signer) public view override(IDataProducts, Nonces) returns (uint256) {
-        return super.nonces(signer);
     }
 
     // ------------------------------------------------------------------ demand

@@ -95,10 +95,10 @@ def attest(
         to=to,
         connection_id=connection,
         vin_hash=eip712.vin_hash(vin),
-        nonce=vehicles.functions.nonces(oracle.address).call(),
+        nonce=(nonce := eip712.free_nonce(vehicles, oracle.address)),
         deadline=deadline,
     )
-    return to, connection, eip712.vin_hash(vin), deadline, eip712.sign(doc, oracle.key)
+    return to, connection, eip712.vin_hash(vin), nonce, deadline, eip712.sign(doc, oracle.key)
 
 
 def signed_grant(
@@ -115,15 +115,16 @@ def signed_grant(
     doc = eip712.grant(
         eip712.domain(eip712.VEHICLE_DOMAIN, w3.eth.chain_id, vehicles.address),
         vehicle_id=vehicle_id,
+        generation=vehicles.functions.generation(vehicle_id).call(),
         grantee=grantee,
         permissions=bits,
         expires_at=expires_at,
         terms_hash=TERMS,
-        nonce=vehicles.functions.nonces(signer.address).call(),
+        nonce=(nonce := eip712.free_nonce(vehicles, signer.address)),
         deadline=deadline,
     )
     signature = eip712.sign(doc, signer.key)
-    return vehicle_id, grantee, bits, expires_at, TERMS, signer.address, deadline, signature
+    return vehicle_id, grantee, bits, expires_at, TERMS, signer.address, nonce, deadline, signature
 
 
 def test_domain_separator_matches_python(w3, vehicles, devices):
@@ -151,7 +152,7 @@ def test_relayer_submits_oracle_attestation_and_owner_grant(w3, vehicles, oracle
     assert minted["args"]["vinHash"] == eip712.vin_hash(VIN)
     assert vehicles.functions.ownerOf(vehicle_id).call() == owner.address
     assert vehicles.functions.vehicleOfVin(eip712.vin_hash(VIN)).call() == vehicle_id
-    assert vehicles.functions.nonces(oracle.address).call() == 1
+    assert vehicles.functions.isNonceUsed(oracle.address, mint_args[3]).call()
     assert w3.eth.get_balance(owner.address) == 0  # the owner never paid gas
 
     bits, expires_at = TELEMETRY | LOCATION, now(w3) + 30 * 24 * ONE_HOUR
@@ -173,11 +174,13 @@ def test_relayer_submits_oracle_attestation_and_owner_grant(w3, vehicles, oracle
     assert not vehicles.functions.hasPermissions(vehicle_id, grantee.address, LOCK).call()
     assert vehicles.functions.permissionsOf(vehicle_id, relayer).call() == 0
     assert vehicles.functions.permissionsOf(vehicle_id, owner.address).call() == ALL
-    assert vehicles.functions.nonces(owner.address).call() == 1
+    assert vehicles.functions.isNonceUsed(owner.address, grant_args[6]).call()
+    assert granted["args"]["granter"] == owner.address
 
     # Replays are refused: the nonces were consumed.
-    expect_error(vehicles.functions.grantBySig(*grant_args), relayer, "InvalidSignature(address)")
-    expect_error(vehicles.functions.mintWithAttestation(*mint_args), relayer, "InvalidSignature(address)")
+    used = "NonceAlreadyUsed(address,uint256)"
+    expect_error(vehicles.functions.grantBySig(*grant_args), relayer, used)
+    expect_error(vehicles.functions.mintWithAttestation(*mint_args), relayer, used)
 
 
 def test_tampered_grant_and_unauthorised_signer_are_refused(w3, vehicles, oracle, connection_id):
@@ -271,10 +274,20 @@ def test_device_key_signs_pairing_and_transfer_ends_it(w3, vehicles, devices, or
         eip712.domain(eip712.DEVICE_DOMAIN, w3.eth.chain_id, devices.address),
         vehicle_id=vehicle_id,
         device_id=device_id,
-        nonce=devices.functions.nonces(device_key.address).call(),
+        nonce=(nonce := eip712.free_nonce(devices, device_key.address)),
         deadline=deadline,
     )
-    send(w3, owner_key, devices, "pair", vehicle_id, device_id, deadline, eip712.sign(doc, device_key.key))
+    send(
+        w3,
+        owner_key,
+        devices,
+        "pair",
+        vehicle_id,
+        device_id,
+        nonce,
+        deadline,
+        eip712.sign(doc, device_key.key),
+    )
     assert devices.functions.deviceOf(vehicle_id).call() == device_id
     assert devices.functions.vehicleOfDevice(device_id).call() == vehicle_id
 
@@ -309,6 +322,7 @@ def test_console_has_vehicles_devices_and_signing_helpers(manifest, chain, w3, o
     doc = ns["eip712"].grant(
         ns["vehicle_domain"],
         vehicle_id=vehicle_id,
+        generation=vehicles.functions.generation(vehicle_id).call(),
         grantee=oracle.address,
         permissions=perms.LOCK | perms.UNLOCK,
         expires_at=NO_END,
@@ -326,6 +340,7 @@ def test_console_has_vehicles_devices_and_signing_helpers(manifest, chain, w3, o
             NO_END,
             bytes(32),
             owner.address,
+            msg["nonce"],
             msg["deadline"],
             signature,
         )

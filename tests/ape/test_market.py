@@ -200,16 +200,19 @@ def mint(env: Env, cast: Cast, owner: str, n: int) -> int:
 
 def join_signature(
     env: Env, owner: LocalAccount, product: int, vehicle: int, *, version: int, deadline: int
-) -> bytes:
+) -> tuple[int, bytes]:
+    """The owner's lowest unused `Join` nonce and its signature over `Join` with it."""
+    nonce = next(n for n in range(1 << 16) if not env.products.isNonceUsed(owner.address, n))
     doc = eip712.join(
         env.console["products_domain"],
         product_id=product,
         vehicle_id=vehicle,
+        generation=env.vehicles.generation(vehicle),
         version=version,
-        nonce=env.products.nonces(owner.address),
+        nonce=nonce,
         deadline=deadline,
     )
-    return eip712.sign(doc, owner.key)
+    return nonce, eip712.sign(doc, owner.key)
 
 
 def test_console_has_the_market_one_liners(env):
@@ -232,10 +235,10 @@ def test_the_market_story(env, cast, catalog, chain):
     vehicle = mint(env, cast, cast.signer.address, 9)
     deadline = chain.pending_timestamp + 3600
     for product, joined in members.items():
-        signature = join_signature(env, cast.signer, product, vehicle, version=1, deadline=deadline)
-        products.joinBySig(product, vehicle, 1, deadline, signature, sender=cast.relayer)
+        nonce, signature = join_signature(env, cast.signer, product, vehicle, version=1, deadline=deadline)
+        products.joinBySig(product, vehicle, 1, nonce, deadline, signature, sender=cast.relayer)
         joined.append((cast.signer.address, vehicle))
-    assert products.nonces(cast.signer.address) == 2
+    assert products.nonceBitmap(cast.signer.address, 0) == 0b11
     for product, joined in members.items():
         assert products.memberCount(product) == 3
         assert all(products.isMember(product, v) for _, v in joined)
@@ -341,13 +344,13 @@ def test_join_by_signature_is_refused_once_the_terms_moved(env, cast, catalog, c
     products = env.products
     vehicle = mint(env, cast, cast.signer.address, 20)
     deadline = chain.pending_timestamp + 3600
-    signature = join_signature(env, cast.signer, catalog.api, vehicle, version=1, deadline=deadline)
+    nonce, signature = join_signature(env, cast.signer, catalog.api, vehicle, version=1, deadline=deadline)
     products.updateTerms(catalog.api, terms(Kind.API, DIMO // 50), sender=cast.operator)
     assert products.product(catalog.api).version == 2
     with pytest.raises(products.VersionMismatch):
-        products.joinBySig(catalog.api, vehicle, 1, deadline, signature, sender=cast.relayer)
-    fresh = join_signature(env, cast.signer, catalog.api, vehicle, version=2, deadline=deadline)
-    products.joinBySig(catalog.api, vehicle, 2, deadline, fresh, sender=cast.relayer)
+        products.joinBySig(catalog.api, vehicle, 1, nonce, deadline, signature, sender=cast.relayer)
+    nonce, fresh = join_signature(env, cast.signer, catalog.api, vehicle, version=2, deadline=deadline)
+    products.joinBySig(catalog.api, vehicle, 2, nonce, deadline, fresh, sender=cast.relayer)
     assert products.isMember(catalog.api, vehicle)
 
 

@@ -100,11 +100,14 @@ def _identity(engine: Engine, history: History) -> Iterator[str]:
             f"connection of {vehicle_id}", row["connection_id"], vid.connectionOf(vehicle_id).call()
         )
     keys = {(r["vehicle_id"], r["grantee"]): r for r in rows(engine, "vehicle_keys")}
+    epochs = {(r["vehicle_id"], r["manager"]): r["epoch"] for r in rows(engine, "key_manager_epochs")}
     for vehicle_id in vehicles:
         for account in ACCOUNTS:
             key = keys.get((vehicle_id, account.lower()))
             live = key is not None and key["generation"] == vehicles[vehicle_id]["generation"]
             live = live and not vehicles[vehicle_id]["burned"]
+            if live and key["granted_by"] is not None:  # a manager's key: live while its epoch is
+                live = epochs.get((vehicle_id, key["granted_by"]), 0) == key["granter_epoch"]
             expected = (key["permissions"], key["expires_at"], key["terms_hash"]) if live else (0, 0, ZERO32)
             chain = tuple(_hex(x) for x in vid.grantOf(vehicle_id, account).call())
             yield from _check(f"key of {account} on {vehicle_id}", expected, chain)
@@ -144,6 +147,7 @@ def _devices(engine: Engine, history: History) -> Iterator[str]:
             return 0
         device = devices[p["device_id"]]
         ok = device["vehicle_id"] == vehicle_id and device["generation"] == p["device_generation"]
+        ok = ok and not device["revoked"]
         return p["device_id"] if ok and vehicles[vehicle_id]["generation"] == p["generation"] else 0
 
     for device_id, row in devices.items():
@@ -158,6 +162,7 @@ def _devices(engine: Engine, history: History) -> Iterator[str]:
         yield from _check(
             f"generation of device {device_id}", row["generation"], ad.deviceGeneration(device_id).call()
         )
+        yield from _check(f"revoked device {device_id}", row["revoked"], ad.isDeviceRevoked(device_id).call())
         back = row["vehicle_id"]
         expected = back if back is not None and live_device(back) == device_id else 0
         yield from _check(f"vehicle of device {device_id}", expected, ad.vehicleOfDevice(device_id).call())

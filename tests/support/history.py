@@ -153,11 +153,18 @@ class History:
             to=OWNERS[3],
             connection_id=1,
             vin_hash=vin,
-            nonce=vehicles.functions.nonces(oracle).call(),
+            nonce=(nonce := eip712.free_nonce(vehicles, oracle)),
             deadline=deadline,
         )
         receipt = self.tx(
-            "VehicleId", "mintWithAttestation", OWNERS[3], 1, vin, deadline, eip712.sign(doc, ORACLE_KEY)
+            "VehicleId",
+            "mintWithAttestation",
+            OWNERS[3],
+            1,
+            vin,
+            nonce,
+            deadline,
+            eip712.sign(doc, ORACLE_KEY),
         )
         v4 = self.event_arg(receipt, "VehicleId", "VehicleMinted", "vehicleId")
         self.vehicles.append(v4)
@@ -188,11 +195,12 @@ class History:
         doc = eip712.grant(
             dom,
             vehicle_id=v1,
+            generation=vehicles.functions.generation(v1).call(),
             grantee=ACCOUNTS[8],
             permissions=TELEMETRY,
             expires_at=far,
             terms_hash=keccak(text="t4"),
-            nonce=vehicles.functions.nonces(OWNERS[0]).call(),
+            nonce=(nonce := eip712.free_nonce(vehicles, OWNERS[0])),
             deadline=deadline,
         )
         self.tx(
@@ -204,10 +212,14 @@ class History:
             far,
             keccak(text="t4"),
             OWNERS[0],
+            nonce,
             deadline,
             eip712.sign(doc, owner_key),
         )
         self.tx("VehicleId", "revoke", v1, ACCOUNTS[5], sender=OWNERS[0])
+        # The owner takes MANAGE_KEYS back from the manager: the key it granted goes void
+        # (ManagerKeysVoided, no KeyRevoked); the manager keeps LOCK by the owner's new key.
+        self.tx("VehicleId", "grant", v1, ACCOUNTS[6], LOCK, NO_END, keccak(text="t2b"), sender=OWNERS[0])
         self.tx("VehicleId", "grant", v2, ACCOUNTS[5], TELEMETRY, far, keccak(text="t5"), sender=OWNERS[1])
         self.tx(
             "VehicleId",
@@ -256,6 +268,12 @@ class History:
         self.pair(v3, d2, DEVICE_KEYS[1], OWNERS[3])  # v3 belongs to the fourth owner now
         # The device of v1 changes hands: the pairing goes stale without an event.
         self.tx("AftermarketDevice", "transferFrom", OWNERS[0], OWNERS[1], d1, sender=OWNERS[0])
+        # The third device's key is rotated by its owner and its manufacturer, then revoked.
+        d3 = self.device_ids[2]
+        rotated = Account.from_key(keccak(text="device 2 rotated")).address
+        self.tx("AftermarketDevice", "proposeDeviceSigner", d3, rotated, sender=OWNERS[0])
+        self.tx("AftermarketDevice", "acceptDeviceSigner", d3, rotated, sender=MANUFACTURER)
+        self.tx("AftermarketDevice", "revokeDevice", d3, sender=MANUFACTURER)
 
     def pair(self, vehicle: int, device: int, key: bytes, owner: str) -> None:
         devices = self.contract("AftermarketDevice")
@@ -265,10 +283,12 @@ class History:
             eip712.domain(eip712.DEVICE_DOMAIN, self.chain_id(), devices.address),
             vehicle_id=vehicle,
             device_id=device,
-            nonce=devices.functions.nonces(signer).call(),
+            nonce=(nonce := eip712.free_nonce(devices, signer)),
             deadline=deadline,
         )
-        self.tx("AftermarketDevice", "pair", vehicle, device, deadline, eip712.sign(doc, key), sender=owner)
+        self.tx(
+            "AftermarketDevice", "pair", vehicle, device, nonce, deadline, eip712.sign(doc, key), sender=owner
+        )
 
     # --- Staking -----------------------------------------------------------------------------
 
@@ -348,11 +368,12 @@ class History:
             eip712.domain(eip712.DATA_PRODUCTS_DOMAIN, self.chain_id(), products.address),
             product_id=bundle,
             vehicle_id=v3,
+            generation=self.contract("VehicleId").functions.generation(v3).call(),
             version=1,
-            nonce=products.functions.nonces(OWNERS[3]).call(),
+            nonce=(nonce := eip712.free_nonce(products, OWNERS[3])),
             deadline=deadline,
         )
-        self.tx("DataProducts", "joinBySig", bundle, v3, 1, deadline, eip712.sign(doc, ANVIL_KEYS[4]))
+        self.tx("DataProducts", "joinBySig", bundle, v3, 1, nonce, deadline, eip712.sign(doc, ANVIL_KEYS[4]))
         self.tx("DataProducts", "leave", stream, v4, sender=OWNERS[3])
         self.tx("DataProducts", "join", dataset, v4, sender=OWNERS[3])
         self.tx(

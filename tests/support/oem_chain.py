@@ -81,10 +81,17 @@ class IdentityChain:
         signer = Account.from_key(signer_key).address
         domain = eip712.domain(eip712.DEVICE_DOMAIN, self.chain_id, self.device.address)
         deadline = int(time.time()) + 3600
-        nonce = self.device.functions.nonces(signer).call()
+        nonce = eip712.free_nonce(self.device, signer)
         data = eip712.pair(domain, vehicle_id=vehicle_id, device_id=device_id, nonce=nonce, deadline=deadline)
         self.send(
-            owner_key, self.device, "pair", vehicle_id, device_id, deadline, eip712.sign(data, signer_key)
+            owner_key,
+            self.device,
+            "pair",
+            vehicle_id,
+            device_id,
+            nonce,
+            deadline,
+            eip712.sign(data, signer_key),
         )
 
     def mint_vehicle(self, owner: str, connection_id: int, vin_hash: bytes) -> int:
@@ -135,6 +142,7 @@ def mint_with_attestation(sender: Deployer, vehicles: Contract, attestation: dic
         attestation["to"],
         attestation["connection_id"],
         bytes.fromhex(attestation["vin_hash"][2:]),
+        attestation["nonce"],
         attestation["deadline"],
         bytes.fromhex(attestation["signature"][2:]),
     )

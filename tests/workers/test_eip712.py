@@ -21,7 +21,7 @@ def _type_string(primary: str, fields: list[dict[str, str]]) -> str:
 
 def test_type_strings_are_those_of_the_contracts():
     assert _type_string("Grant", eip712.GRANT_FIELDS) == (
-        "Grant(uint256 vehicleId,address grantee,uint256 permissions,uint64 expiresAt,"
+        "Grant(uint256 vehicleId,uint64 generation,address grantee,uint256 permissions,uint64 expiresAt,"
         "bytes32 termsHash,uint256 nonce,uint256 deadline)"
     )
     assert _type_string("MintAttestation", eip712.MINT_ATTESTATION_FIELDS) == (
@@ -31,7 +31,8 @@ def test_type_strings_are_those_of_the_contracts():
         "Pair(uint256 vehicleId,uint256 deviceId,uint256 nonce,uint256 deadline)"
     )
     assert _type_string("Join", eip712.JOIN_FIELDS) == (
-        "Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)"
+        "Join(uint256 productId,uint256 vehicleId,uint64 generation,uint64 version,"
+        "uint256 nonce,uint256 deadline)"
     )
 
 
@@ -65,6 +66,7 @@ def test_struct_hash_of_pair_matches_manual_encoding():
         lambda d: eip712.grant(
             d,
             vehicle_id=1,
+            generation=1,
             grantee=CONTRACT,
             permissions=TELEMETRY | LOCATION,
             expires_at=NO_END,
@@ -76,7 +78,7 @@ def test_struct_hash_of_pair_matches_manual_encoding():
             d, to=CONTRACT, connection_id=1, vin_hash=b"\x01" * 32, nonce=5, deadline=1
         ),
         lambda d: eip712.pair(d, vehicle_id=1, device_id=1, nonce=0, deadline=1),
-        lambda d: eip712.join(d, product_id=3, vehicle_id=1, version=2, nonce=0, deadline=1),
+        lambda d: eip712.join(d, product_id=3, vehicle_id=1, generation=1, version=2, nonce=0, deadline=1),
     ],
 )
 def test_signatures_recover_to_the_signer_with_low_s(build):
@@ -92,11 +94,14 @@ def test_signatures_recover_to_the_signer_with_low_s(build):
 
 def test_struct_hash_of_join_matches_manual_encoding():
     dom = eip712.domain(eip712.DATA_PRODUCTS_DOMAIN, 31337, CONTRACT)
-    doc = eip712.join(dom, product_id=4, vehicle_id=11, version=2, nonce=1, deadline=1_800_000_000)
-    type_hash = keccak(
-        b"Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)"
+    doc = eip712.join(
+        dom, product_id=4, vehicle_id=11, generation=3, version=2, nonce=1, deadline=1_800_000_000
     )
-    body = type_hash + b"".join(v.to_bytes(32, "big") for v in (4, 11, 2, 1, 1_800_000_000))
+    type_hash = keccak(
+        b"Join(uint256 productId,uint256 vehicleId,uint64 generation,uint64 version,"
+        b"uint256 nonce,uint256 deadline)"
+    )
+    body = type_hash + b"".join(v.to_bytes(32, "big") for v in (4, 11, 3, 2, 1, 1_800_000_000))
     assert eip712.encode(doc).body == keccak(body)
     assert dom["name"] == "DIMO Data Products" and dom["version"] == "1"
 
@@ -106,6 +111,7 @@ def test_grant_rejects_a_terms_hash_that_is_not_32_bytes():
         eip712.grant(
             eip712.domain(eip712.VEHICLE_DOMAIN, 1, CONTRACT),
             vehicle_id=1,
+            generation=1,
             grantee=CONTRACT,
             permissions=LOCK,
             expires_at=2,

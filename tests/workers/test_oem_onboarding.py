@@ -104,14 +104,15 @@ def test_authorize_consent_callback_attestation_mints_the_vehicle(sim, chain, on
     result = onboarding.complete(connection_id, consent(sim, start.url, car["vin"]), start.state)
     assert result.vehicle_id == 0 and result.attestation is not None
     body = result.attestation.to_json()
-    assert set(body) == {"to", "connection_id", "vin_hash", "deadline", "signature"}
+    assert set(body) == {"to", "connection_id", "vin_hash", "nonce", "deadline", "signature"}
+    assert 0 <= body["nonce"] < 2**53  # random, unordered on chain: JSON-safe
     assert body["to"] == OWNER and body["connection_id"] == connection_id
     assert body["vin_hash"] == "0x" + Web3.keccak(text=car["vin"]).hex().removeprefix("0x")
 
     vehicle_id = submit_attestation(chain, body)  # a relayer pays the gas; the NFT goes to the owner
     assert chain.vehicle_id.functions.ownerOf(vehicle_id).call() == OWNER
     assert chain.vehicle_id.functions.vehicleOfVin(eip712.vin_hash(car["vin"])).call() == vehicle_id
-    assert chain.vehicle_id.functions.nonces(ORACLE).call() == result.attestation.nonce + 1
+    assert chain.vehicle_id.functions.isNonceUsed(ORACLE, result.attestation.nonce).call()
 
 
 def test_the_attestation_is_the_oracles_and_binds_every_field(sim, settings, chain, onboarding):
@@ -350,20 +351,25 @@ def test_a_car_another_wallet_is_onboarding_waits_for_its_attestation_to_expire(
     assert chain.vehicle_id.functions.ownerOf(vehicle_id).call() == OTHER
 
 
-def test_a_second_attestation_waits_for_the_oracles_next_nonce(
+def test_outstanding_attestations_are_used_in_any_order_and_each_once(
     sim, settings, chain, onboarding, tmp_path: Path
 ):
-    """Two attestations issued before either is used carry the same nonce: the first used
-    wins, the other must be requested again (DESIGN.md: nonces are per signer)."""
-    cars = sim.vehicles("smartcar")[:2]
+    """A fleet onboards at once: attestations issued before any is used carry their own random
+    nonces (unordered on chain), so each mints whatever the order, and none twice; a cancelled
+    one (`invalidateNonces` by the oracle) is refused."""
+    cars = sim.vehicles("smartcar")[:3]
     results = [onboard(onboarding, sim, 1, car["vin"]) for car in cars]
-    first, second = (r.attestation.to_json() for r in results if r.attestation)
-    assert results[0].attestation.nonce == results[1].attestation.nonce
-    submit_attestation(chain, first)
+    first, second, third = (r.attestation for r in results if r.attestation)
+    assert len({first.nonce, second.nonce, third.nonce}) == 3
+    assert submit_attestation(chain, second.to_json()) > 0
+    assert submit_attestation(chain, first.to_json()) > 0
     with pytest.raises(DeploymentTxError):
-        submit_attestation(chain, second)
-    fresh = onboarding.attest(OWNER, 1, eip712.vin_hash(cars[1]["vin"]))
-    assert submit_attestation(chain, fresh.to_json()) > 0
+        submit_attestation(chain, first.to_json())
+    chain.send(
+        ANVIL_SECOND_KEY, chain.vehicle_id, "invalidateNonces", third.nonce // 256, 1 << third.nonce % 256
+    )
+    with pytest.raises(DeploymentTxError):
+        submit_attestation(chain, third.to_json())
 
 
 def test_register_connections_is_idempotent_and_repoints_the_oracle(settings, chain):

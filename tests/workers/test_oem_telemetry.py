@@ -15,6 +15,7 @@ from eth_account import Account
 from eth_utils import keccak
 from sqlalchemy import func, select
 
+from devkit.deployment import ANVIL_DEPLOYER_KEY
 from tests.support.databases import session_scope
 from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain
 from workers import eip712
@@ -210,6 +211,28 @@ def test_a_vehicle_transfer_ends_the_pairing(world, db_url):
     check = verifier(world)
     world.chain.send(OWNER_KEY, world.chain.vehicle_id, "transferFrom", OWNER, OTHER, world.vehicle)
     assert refused(db_url, check, body(world, 1)) == "unpaired"
+
+
+def test_a_device_revoked_by_its_manufacturer_is_refused(world, db_url):
+    check = verifier(world)
+    post(db_url, check, body(world, 1))
+    world.chain.send(ANVIL_DEPLOYER_KEY, world.chain.device, "revokeDevice", world.device)
+    assert refused(db_url, check, body(world, 2)) == "revoked"
+    assert stored(db_url) == (1, len(SIGNALS))
+
+
+def test_a_rotated_device_key_replaces_the_old_one_at_once(world, db_url):
+    """The owner proposes, the manufacturer accepts: the very next payload of the old key is
+    refused (nothing remembers it) and the new key's is stored."""
+    check = verifier(world)
+    post(db_url, check, body(world, 1))
+    new_key = "0x" + keccak(text="device one, rotated").hex().removeprefix("0x")
+    new_signer = Account.from_key(new_key).address
+    world.chain.send(OWNER_KEY, world.chain.device, "proposeDeviceSigner", world.device, new_signer)
+    assert post(db_url, check, body(world, 2)).sequence == 2  # one party alone changes nothing
+    world.chain.send(ANVIL_DEPLOYER_KEY, world.chain.device, "acceptDeviceSigner", world.device, new_signer)
+    assert refused(db_url, check, body(world, 3)) == "bad_signature"
+    assert post(db_url, check, body(world, 3, key=new_key)).sequence == 3
 
 
 def test_stale_and_future_timestamps_are_refused(world, db_url):

@@ -3,7 +3,8 @@
 Every table is written by the indexer's event handlers only; everything else reads. Rows
 carry the chain's values exactly (`UInt` columns hold any uint256, addresses are lower-case).
 "Live" rules stay with the reader because they depend on the time of the read: a key is live
-while `generation == vehicles.generation` and `now < expires_at`; a membership while
+while `generation == vehicles.generation`, `now < expires_at` and, when a key manager granted
+it, `granter_epoch` is still that manager's epoch (`key_manager_epochs`); a membership while
 `version == products.version` and `generation == vehicles.generation`.
 """
 
@@ -93,9 +94,25 @@ class VehicleKey(Base):
     expires_at: Mapped[int] = mapped_column(UInt)
     terms_hash: Mapped[str] = mapped_column(Bytes32)
     generation: Mapped[int] = mapped_column(UInt)
+    #: The key manager that granted it; None when the owner did (no manager's revocation voids it).
+    granted_by: Mapped[str | None] = mapped_column(Address, nullable=True, default=None)
+    #: `granted_by`'s epoch when it granted the key: live while `key_manager_epochs` agrees.
+    granter_epoch: Mapped[int] = mapped_column(UInt, default=0)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_vehicle_keys_grantee", "grantee"),)
+
+
+class KeyManagerEpoch(Base):
+    """A key manager's epoch on a vehicle (ManagerKeysVoided): bumped each time it loses
+    MANAGE_KEYS, voiding every key it granted before. No row: epoch 0."""
+
+    __tablename__ = "key_manager_epochs"
+
+    vehicle_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    manager: Mapped[str] = mapped_column(Address, primary_key=True)
+    epoch: Mapped[int] = mapped_column(UInt)
+    block_number: Mapped[int] = mapped_column(BigInteger)
 
 
 class VehicleUser(Base):
@@ -134,6 +151,8 @@ class Device(Base):
     vehicle_id: Mapped[int | None] = mapped_column(UInt, nullable=True)
     #: Bumped by every mint and transfer of the device, ending its pairing.
     generation: Mapped[int | None] = mapped_column(UInt, nullable=True)
+    #: Revoked by its manufacturer (DeviceRevoked): no pairing, its signatures refused.
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 

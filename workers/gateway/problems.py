@@ -51,6 +51,7 @@ REASONS: dict[str, tuple[int, str]] = {
     # devices (workers.oem.telemetry)
     "stale": (409, "The payload is stale"),
     "unpaired": (403, "The device is not paired with a vehicle"),
+    "revoked": (403, "The device was revoked by its manufacturer"),
     "bad_payload": (400, "The payload is malformed"),
     "unknown_device": (404, "No such device on chain"),
     # onboarding (workers.oem.onboarding)

@@ -36,6 +36,8 @@ class AttestationView(BaseModel):
     to: str | None = None
     connection_id: int
     vin_hash: str | None = None
+    #: The oracle's unordered nonce the attestation was signed with (passed to the mint).
+    nonce: int | None = None
     deadline: int | None = None
     signature: str | None = None
     vehicle_id: int | None = None

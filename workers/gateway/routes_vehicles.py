@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from workers.access import may_command
-from workers.db.projections import Membership, Product, Vehicle, VehicleKey
+from workers.db.projections import KeyManagerEpoch, Membership, Product, Vehicle, VehicleKey
 from workers.gateway.deps import Caller, read_session, state_of
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.tasks import send_task
@@ -73,7 +73,8 @@ def consents(
     request: Request, caller: Caller, vehicle_id: int = Path(alias="vehicleId", ge=0, le=UINT256_MAX)
 ) -> ConsentsView:
     """For the vehicle's owner: the live keys on it and the products it is a member of, as
-    the indexer last confirmed them (expired, revoked and pre-transfer ones are left out)."""
+    the indexer last confirmed them (expired, revoked and pre-transfer ones are left out, and
+    so are keys of a key manager that lost MANAGE_KEYS since: their epoch moved on)."""
     state = state_of(request)
     with read_session(state) as session:
         facts = state.facts(session)
@@ -81,7 +82,18 @@ def consents(
         now = facts.now()
         keys = session.scalars(
             select(VehicleKey)
-            .where(VehicleKey.vehicle_id == vehicle_id, VehicleKey.generation == vehicle.generation)
+            .outerjoin(
+                KeyManagerEpoch,
+                (KeyManagerEpoch.vehicle_id == VehicleKey.vehicle_id)
+                & (KeyManagerEpoch.manager == VehicleKey.granted_by),
+            )
+            .where(
+                VehicleKey.vehicle_id == vehicle_id,
+                VehicleKey.generation == vehicle.generation,
+                VehicleKey.granted_by.is_(None)
+                | (KeyManagerEpoch.epoch.is_(None) & (VehicleKey.granter_epoch == 0))
+                | (KeyManagerEpoch.epoch == VehicleKey.granter_epoch),
+            )
             .order_by(VehicleKey.grantee)
         )
         products = session.execute(

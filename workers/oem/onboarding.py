@@ -52,6 +52,10 @@ from workers.oem.links import (
 )
 from workers.oem.tokens import MemoryTokens
 
+#: Bits of an attestation's random nonce: collisions stay negligible (a birthday bound near
+#: 2^26 attestations per oracle) and the nonce stays a JSON-safe integer (below 2^53).
+ATTESTATION_NONCE_BITS = 52
+
 
 class OnboardingError(Exception):
     """Onboarding refused; `reason` is stable (bad_state, session_revoked, unknown_connection,
@@ -96,6 +100,7 @@ class Attestation:
             "to": self.to,
             "connection_id": self.connection_id,
             "vin_hash": self.vin_hash,
+            "nonce": self.nonce,
             "deadline": self.deadline,
             "signature": self.signature,
         }
@@ -126,9 +131,6 @@ class OracleChain:
             block_identifier="latest"
         )
         return str(name), to_checksum_address(oracle), bool(active)
-
-    def nonce(self, signer: str) -> int:
-        return int(self.contract.functions.nonces(signer).call(block_identifier="latest"))
 
     def vehicle_of_vin(self, digest: bytes) -> int:
         return int(self.contract.functions.vehicleOfVin(digest).call(block_identifier="latest"))
@@ -328,10 +330,13 @@ class Onboarding:
         drop_links(session, [int(link.id) for link in others])
 
     def attest(self, to: str, connection_id: int, digest: bytes, now: int | None = None) -> Attestation:
-        """The oracle's signature over MintAttestation(to, connectionId, vinHash, nonce, deadline),
-        with nonce = VehicleId.nonces(oracle) now and deadline = `now` + OEM_ATTESTATION_TTL:
-        an attestation is valid until the oracle's next attestation is used, or its deadline."""
-        nonce = self.chain.nonce(self.oracle.address)
+        """The oracle's signature over MintAttestation(to, connectionId, vinHash, nonce, deadline)
+        with deadline = `now` + OEM_ATTESTATION_TTL and a random nonce: nonces are unordered on
+        chain, so every attestation is outstanding on its own, used in any order, each once,
+        whatever this database remembers (a restored database issues no used nonce again).
+        Valid until used, cancelled (`invalidateNonces`), or past its deadline; a VIN mints once
+        whichever of its attestations comes first."""
+        nonce = secrets.randbits(ATTESTATION_NONCE_BITS)
         deadline = (int(self._clock()) if now is None else now) + self.settings.oem_attestation_ttl
         data = eip712.mint_attestation(
             self.chain.domain,

@@ -157,38 +157,37 @@ class DeviceRegistry(Protocol):
         ...
 
     def vehicle_of(self, device_id: int) -> int:
-        """The vehicle the device is paired with now, or 0."""
+        """The vehicle the device is paired with now, or 0 (also for a revoked device)."""
+        ...
+
+    def is_revoked(self, device_id: int) -> bool:
+        """Whether the device's manufacturer revoked it."""
         ...
 
 
 class ChainDeviceRegistry:
-    """AftermarketDevice's views on the latest block. A device's signer is fixed when it is
-    minted (no function changes it), so known signers are remembered; the pairing is read
-    live on every payload."""
-
-    #: Signers remembered at most (a few MB even when full).
-    MAX_SIGNERS = 100_000
+    """AftermarketDevice's views on the latest block, read on every payload: the owner and the
+    manufacturer may rotate a device's key and the manufacturer may revoke it, so neither the
+    signer nor the pairing may be remembered (the public keys behind signers are, by the
+    SignatureChecker)."""
 
     def __init__(self, aftermarket_device: Contract) -> None:
         self.contract = aftermarket_device
-        self._signers: dict[int, str] = {}
 
     def signer_of(self, device_id: int) -> str | None:
-        if device_id in self._signers:
-            return self._signers[device_id]
         try:
             signer = self.contract.functions.deviceSigner(device_id).call(block_identifier="latest")
-        except ContractLogicError:  # ERC721NonexistentToken: maybe minted later, not remembered
+        except ContractLogicError:  # ERC721NonexistentToken: maybe minted later
             return None
         if int(signer, 16) == 0:
             return None
-        if len(self._signers) >= self.MAX_SIGNERS:
-            self._signers.clear()
-        self._signers[device_id] = to_checksum_address(signer)
-        return self._signers[device_id]
+        return to_checksum_address(signer)
 
     def vehicle_of(self, device_id: int) -> int:
         return int(self.contract.functions.vehicleOfDevice(device_id).call(block_identifier="latest"))
+
+    def is_revoked(self, device_id: int) -> bool:
+        return bool(self.contract.functions.isDeviceRevoked(device_id).call(block_identifier="latest"))
 
 
 @dataclass(frozen=True)
@@ -240,6 +239,11 @@ class TelemetryVerifier:
             )
         vehicle_id = self.registry.vehicle_of(envelope.device_id)
         if vehicle_id == 0:
+            # A revoked device is paired with nothing on chain; say why (read only when refusing).
+            if self.registry.is_revoked(envelope.device_id):
+                raise TelemetryRefused(
+                    "revoked", f"device {envelope.device_id} was revoked by its manufacturer"
+                )
             raise TelemetryRefused("unpaired", f"device {envelope.device_id} is paired with no vehicle")
         observed = datetime.fromtimestamp(envelope.timestamp, UTC)
         source = device_source(envelope.device_id)

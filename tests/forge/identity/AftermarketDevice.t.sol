@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {freeNonce} from "../lib/FreeNonce.sol";
 import {
     IAccessControlDefaultAdminRules
 } from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
@@ -9,6 +10,7 @@ import {IERC721Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.s
 import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {IAftermarketDevice} from "../../../contracts/interfaces/IAftermarketDevice.sol";
+import {IUnorderedNonces} from "../../../contracts/interfaces/IUnorderedNonces.sol";
 import {AftermarketDevice} from "../../../contracts/identity/AftermarketDevice.sol";
 import {IdentityBase, OwnerWallet, RefusingWallet} from "./IdentityBase.sol";
 
@@ -27,9 +29,10 @@ contract AftermarketDeviceTest is IdentityBase {
 
     function _pair() internal {
         uint256 deadline = block.timestamp + 1 hours;
-        bytes memory sig = _signPair(deviceKey, vehicleId, deviceId, devices.nonces(deviceKeyAddr), deadline);
+        uint256 nonce = freeNonce(devices, deviceKeyAddr);
+        bytes memory sig = _signPair(deviceKey, vehicleId, deviceId, nonce, deadline);
         vm.prank(owner);
-        devices.pair(vehicleId, deviceId, deadline, sig);
+        devices.pair(vehicleId, deviceId, nonce, deadline, sig);
     }
 
     // ------------------------------------------------------------------ constructor, manufacturers
@@ -96,7 +99,7 @@ contract AftermarketDeviceTest is IdentityBase {
         assertEq(devices.ownerOf(id), alice);
         assertEq(devices.deviceSigner(id), key);
         assertEq(devices.deviceOfSigner(key), id);
-        assertEq(devices.deviceOfSerial(SERIAL), id);
+        assertEq(devices.deviceOfSerial(manufacturer, SERIAL), id);
         assertEq(devices.deviceGeneration(id), 1);
         assertEq(devices.totalMinted(), 2);
     }
@@ -122,7 +125,7 @@ contract AftermarketDeviceTest is IdentityBase {
     function test_mintDevice_revertsWhenSerialTaken() public {
         vm.prank(manufacturer);
         uint256 id = devices.mintDevice(owner, makeAddr("k"), SERIAL);
-        vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.SerialAlreadyMinted.selector, SERIAL, id));
+        vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.SerialAlreadyMinted.selector, manufacturer, SERIAL, id));
         vm.prank(manufacturer);
         devices.mintDevice(owner, makeAddr("k2"), SERIAL);
     }
@@ -152,7 +155,7 @@ contract AftermarketDeviceTest is IdentityBase {
         _pair();
         assertEq(devices.deviceOf(vehicleId), deviceId);
         assertEq(devices.vehicleOfDevice(deviceId), vehicleId);
-        assertEq(devices.nonces(deviceKeyAddr), 1);
+        assertEq(freeNonce(devices, deviceKeyAddr), 1);
     }
 
     function test_pair_acceptsErc1271DeviceKey() public {
@@ -161,7 +164,7 @@ contract AftermarketDeviceTest is IdentityBase {
         uint256 d = devices.mintDevice(owner, address(wallet), keccak256("wallet device"));
         bytes memory sig = _signPair(deviceKey, vehicleId, d, 0, block.timestamp);
         vm.prank(owner);
-        devices.pair(vehicleId, d, block.timestamp, sig);
+        devices.pair(vehicleId, d, 0, block.timestamp, sig);
         assertEq(devices.deviceOf(vehicleId), d);
     }
 
@@ -172,27 +175,27 @@ contract AftermarketDeviceTest is IdentityBase {
         bytes memory sig = _signPair(deviceKey, vehicleId, d, 0, block.timestamp);
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, address(wallet)));
         vm.prank(owner);
-        devices.pair(vehicleId, d, block.timestamp, sig);
+        devices.pair(vehicleId, d, 0, block.timestamp, sig);
     }
 
     function test_pair_revertsWhenCallerDoesNotOwnVehicle() public {
         uint256 d = _mintDevice(alice, makeAddr("alice device"));
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.NotVehicleOwner.selector, vehicleId, alice));
         vm.prank(alice);
-        devices.pair(vehicleId, d, block.timestamp, "");
+        devices.pair(vehicleId, d, 0, block.timestamp, "");
     }
 
     function test_pair_revertsWhenCallerDoesNotOwnDevice() public {
         uint256 d = _mintDevice(alice, makeAddr("alice device"));
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.NotDeviceOwner.selector, d, owner));
         vm.prank(owner);
-        devices.pair(vehicleId, d, block.timestamp, "");
+        devices.pair(vehicleId, d, 0, block.timestamp, "");
     }
 
     function test_pair_revertsWhenVehicleMissing() public {
         vm.expectRevert(abi.encodeWithSelector(IERC721Errors.ERC721NonexistentToken.selector, 99));
         vm.prank(owner);
-        devices.pair(99, deviceId, block.timestamp, "");
+        devices.pair(99, deviceId, 0, block.timestamp, "");
     }
 
     function test_pair_revertsWhenVehicleAlreadyPaired() public {
@@ -202,7 +205,7 @@ contract AftermarketDeviceTest is IdentityBase {
         bytes memory sig = _signPair(k2Key, vehicleId, d2, 0, block.timestamp);
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.VehicleAlreadyPaired.selector, vehicleId, deviceId));
         vm.prank(owner);
-        devices.pair(vehicleId, d2, block.timestamp, sig);
+        devices.pair(vehicleId, d2, 0, block.timestamp, sig);
     }
 
     function test_pair_revertsWhenDeviceAlreadyPaired() public {
@@ -211,7 +214,7 @@ contract AftermarketDeviceTest is IdentityBase {
         bytes memory sig = _signPair(deviceKey, v2, deviceId, 1, block.timestamp);
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.DeviceAlreadyPaired.selector, deviceId, vehicleId));
         vm.prank(owner);
-        devices.pair(v2, deviceId, block.timestamp, sig);
+        devices.pair(v2, deviceId, 0, block.timestamp, sig);
     }
 
     function test_pair_revertsWhenExpired() public {
@@ -219,23 +222,23 @@ contract AftermarketDeviceTest is IdentityBase {
         bytes memory sig = _signPair(deviceKey, vehicleId, deviceId, 0, deadline);
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.SignatureExpired.selector, deadline, block.timestamp));
         vm.prank(owner);
-        devices.pair(vehicleId, deviceId, deadline, sig);
+        devices.pair(vehicleId, deviceId, 0, deadline, sig);
     }
 
     function test_pair_revertsWhenSignedByOwnerNotDevice() public {
         bytes memory sig = _signPair(ownerKey, vehicleId, deviceId, 0, block.timestamp);
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, deviceKeyAddr));
         vm.prank(owner);
-        devices.pair(vehicleId, deviceId, block.timestamp, sig);
+        devices.pair(vehicleId, deviceId, 0, block.timestamp, sig);
     }
 
     function test_pair_revertsWhenReplayed() public {
         bytes memory sig = _signPair(deviceKey, vehicleId, deviceId, 0, block.timestamp + 10);
         vm.startPrank(owner);
-        devices.pair(vehicleId, deviceId, block.timestamp + 10, sig);
+        devices.pair(vehicleId, deviceId, 0, block.timestamp + 10, sig);
         devices.unpair(vehicleId);
-        vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, deviceKeyAddr));
-        devices.pair(vehicleId, deviceId, block.timestamp + 10, sig);
+        vm.expectRevert(abi.encodeWithSelector(IUnorderedNonces.NonceAlreadyUsed.selector, deviceKeyAddr, 0));
+        devices.pair(vehicleId, deviceId, 0, block.timestamp + 10, sig);
         vm.stopPrank();
     }
 
@@ -244,14 +247,14 @@ contract AftermarketDeviceTest is IdentityBase {
         bytes memory sig = _signPair(deviceKey, v2, deviceId, 0, block.timestamp);
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, deviceKeyAddr));
         vm.prank(owner);
-        devices.pair(vehicleId, deviceId, block.timestamp, sig);
+        devices.pair(vehicleId, deviceId, 0, block.timestamp, sig);
     }
 
     function test_pair_revertsWhenMalleable() public {
         bytes memory sig = _signPair(deviceKey, vehicleId, deviceId, 0, block.timestamp);
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, deviceKeyAddr));
         vm.prank(owner);
-        devices.pair(vehicleId, deviceId, block.timestamp, _malleable(sig));
+        devices.pair(vehicleId, deviceId, 0, block.timestamp, _malleable(sig));
     }
 
     function test_pair_revertsWhenWrongChain() public {
@@ -259,7 +262,7 @@ contract AftermarketDeviceTest is IdentityBase {
         bytes memory sig = signDigest(deviceKey, _digest(_domain("DIMO Device", 1, address(devices)), structHash));
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, deviceKeyAddr));
         vm.prank(owner);
-        devices.pair(vehicleId, deviceId, block.timestamp, sig);
+        devices.pair(vehicleId, deviceId, 0, block.timestamp, sig);
     }
 
     function test_pair_revertsWhenSignedForVehicleDomain() public {
@@ -267,7 +270,7 @@ contract AftermarketDeviceTest is IdentityBase {
         bytes memory sig = signDigest(deviceKey, _digest(_domain("DIMO Device", block.chainid, address(vehicles)), structHash));
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, deviceKeyAddr));
         vm.prank(owner);
-        devices.pair(vehicleId, deviceId, block.timestamp, sig);
+        devices.pair(vehicleId, deviceId, 0, block.timestamp, sig);
     }
 
     // ------------------------------------------------------------------ pairing ends on transfer
@@ -314,7 +317,7 @@ contract AftermarketDeviceTest is IdentityBase {
         vehicles.transferFrom(owner, owner, vehicleId); // stale: the device is free again
         bytes memory sig = _signPair(deviceKey, v2, deviceId, 1, block.timestamp);
         vm.prank(owner);
-        devices.pair(v2, deviceId, block.timestamp, sig);
+        devices.pair(v2, deviceId, 1, block.timestamp, sig);
         assertEq(devices.deviceOf(v2), deviceId);
         assertEq(devices.vehicleOfDevice(deviceId), v2);
         assertEq(devices.deviceOf(vehicleId), 0);

@@ -65,7 +65,7 @@ contract IdentityAccessTest is IdentityBase {
         deviceId = _mintDevice(owner, deviceKeyAddr);
         bytes memory sig = _signPair(deviceKey, vehicleId, deviceId, 0, block.timestamp);
         vm.prank(owner);
-        devices.pair(vehicleId, deviceId, block.timestamp, sig);
+        devices.pair(vehicleId, deviceId, 0, block.timestamp, sig);
         vm.warp(block.timestamp + 1);
 
         outsiders = [stranger, keyHolder, driver, operator, previousOwner, expiredManager, minter, governor];
@@ -198,7 +198,7 @@ contract IdentityAccessTest is IdentityBase {
                 abi.encodeWithSelector(IAftermarketDevice.NotVehicleOwner.selector, freeVehicle, outsiders[i])
             );
             vm.prank(outsiders[i]);
-            devices.pair(freeVehicle, deviceId, block.timestamp, "");
+            devices.pair(freeVehicle, deviceId, 0, block.timestamp, "");
         }
     }
 
@@ -209,6 +209,41 @@ contract IdentityAccessTest is IdentityBase {
             );
             vm.prank(outsiders[i]);
             devices.unpair(vehicleId);
+        }
+    }
+
+    function test_access_proposeDeviceSigner() public {
+        for (uint256 i; i < outsiders.length; ++i) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IAftermarketDevice.NotRotationParty.selector, deviceId, outsiders[i])
+            );
+            vm.prank(outsiders[i]);
+            devices.proposeDeviceSigner(deviceId, makeAddr("rotated key"));
+        }
+    }
+
+    function test_access_acceptDeviceSigner() public {
+        address rotated = makeAddr("rotated key");
+        vm.prank(owner);
+        devices.proposeDeviceSigner(deviceId, rotated);
+        address[] memory callers = _with(owner, true, address(0));
+        for (uint256 i; i < callers.length; ++i) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IAftermarketDevice.NotRotationParty.selector, deviceId, callers[i])
+            );
+            vm.prank(callers[i]);
+            devices.acceptDeviceSigner(deviceId, rotated);
+        }
+    }
+
+    function test_access_revokeDevice() public {
+        address[] memory callers = _with(owner, true, address(0));
+        for (uint256 i; i < callers.length; ++i) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IAftermarketDevice.NotDeviceManufacturer.selector, deviceId, callers[i])
+            );
+            vm.prank(callers[i]);
+            devices.revokeDevice(deviceId);
         }
     }
 

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Test} from "../lib/Test.sol";
+import {freeNonce} from "../lib/FreeNonce.sol";
 import {AftermarketDevice} from "../../../contracts/identity/AftermarketDevice.sol";
 import {VehicleId} from "../../../contracts/identity/VehicleId.sol";
 import {Permissions} from "../../../contracts/libraries/Permissions.sol";
@@ -13,7 +14,7 @@ abstract contract IdentityBase is Test {
     bytes32 internal constant EIP712_DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 internal constant GRANT_TYPEHASH = keccak256(
-        "Grant(uint256 vehicleId,address grantee,uint256 permissions,uint64 expiresAt,bytes32 termsHash,uint256 nonce,uint256 deadline)"
+        "Grant(uint256 vehicleId,uint64 generation,address grantee,uint256 permissions,uint64 expiresAt,bytes32 termsHash,uint256 nonce,uint256 deadline)"
     );
     bytes32 internal constant MINT_TYPEHASH =
         keccak256("MintAttestation(address to,uint256 connectionId,bytes32 vinHash,uint256 nonce,uint256 deadline)");
@@ -114,6 +115,7 @@ abstract contract IdentityBase is Test {
 
     struct GrantMsg {
         uint256 vehicleId;
+        uint64 generation;
         address grantee;
         uint256 permissions;
         uint64 expiresAt;
@@ -127,13 +129,30 @@ abstract contract IdentityBase is Test {
         view
         returns (GrantMsg memory)
     {
-        return GrantMsg(vehicleId, grantee, bits, FOREVER, TERMS, vehicles.nonces(signer), block.timestamp + 1 hours);
+        return GrantMsg(
+            vehicleId,
+            vehicles.generation(vehicleId),
+            grantee,
+            bits,
+            FOREVER,
+            TERMS,
+            freeNonce(vehicles, signer),
+            block.timestamp + 1 hours
+        );
     }
 
     function _grantStructHash(GrantMsg memory m) internal pure returns (bytes32) {
         return keccak256(
             abi.encode(
-                GRANT_TYPEHASH, m.vehicleId, m.grantee, m.permissions, m.expiresAt, m.termsHash, m.nonce, m.deadline
+                GRANT_TYPEHASH,
+                m.vehicleId,
+                m.generation,
+                m.grantee,
+                m.permissions,
+                m.expiresAt,
+                m.termsHash,
+                m.nonce,
+                m.deadline
             )
         );
     }
@@ -144,7 +163,9 @@ abstract contract IdentityBase is Test {
 
     function _submitGrant(GrantMsg memory m, address signer, bytes memory sig) internal {
         vm.prank(relayer);
-        vehicles.grantBySig(m.vehicleId, m.grantee, m.permissions, m.expiresAt, m.termsHash, signer, m.deadline, sig);
+        vehicles.grantBySig(
+            m.vehicleId, m.grantee, m.permissions, m.expiresAt, m.termsHash, signer, m.nonce, m.deadline, sig
+        );
     }
 
     function _mintStructHash(address to, uint256 connection, bytes32 vin, uint256 nonce, uint256 deadline)

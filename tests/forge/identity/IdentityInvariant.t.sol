@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {freeNonce} from "../lib/FreeNonce.sol";
 import {Test} from "../lib/Test.sol";
 import {AftermarketDevice} from "../../../contracts/identity/AftermarketDevice.sol";
 import {VehicleId} from "../../../contracts/identity/VehicleId.sol";
@@ -252,11 +253,11 @@ contract IdentityHandler is Test {
         address owner = vehicles.ownerOf(v);
         if (devices.ownerOf(d) != owner || ghostDeviceOf[v] != 0 || ghostVehicleOf[d] != 0) return;
         uint256 key = deviceKeys[d - 1];
-        bytes32 structHash =
-            keccak256(abi.encode(PAIR_TYPEHASH, v, d, devices.nonces(vm.addr(key)), block.timestamp));
+        uint256 nonce = freeNonce(devices, vm.addr(key));
+        bytes32 structHash = keccak256(abi.encode(PAIR_TYPEHASH, v, d, nonce, block.timestamp));
         bytes32 digest = keccak256(abi.encodePacked("\x19\x01", devices.DOMAIN_SEPARATOR(), structHash));
         vm.prank(owner);
-        devices.pair(v, d, block.timestamp, signDigest(key, digest));
+        devices.pair(v, d, nonce, block.timestamp, signDigest(key, digest));
         ghostDeviceOf[v] = d;
         ghostVehicleOf[d] = v;
         ++pairings;

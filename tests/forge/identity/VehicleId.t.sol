@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {freeNonce} from "../lib/FreeNonce.sol";
 import {
     IAccessControlDefaultAdminRules
 } from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
@@ -10,6 +11,7 @@ import {Base64} from "@openzeppelin/contracts/utils/Base64.sol";
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {IERC4907} from "../../../contracts/interfaces/IERC4907.sol";
 import {IVehicleId} from "../../../contracts/interfaces/IVehicleId.sol";
+import {IUnorderedNonces} from "../../../contracts/interfaces/IUnorderedNonces.sol";
 import {VehicleId} from "../../../contracts/identity/VehicleId.sol";
 import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 import {IdentityBase} from "./IdentityBase.sol";
@@ -223,15 +225,15 @@ contract VehicleIdTest is IdentityBase {
         vm.expectEmit(true, true, true, true, address(vehicles));
         emit IVehicleId.VehicleMinted(1, owner, connectionId, VIN_A);
         vm.prank(relayer);
-        uint256 id = vehicles.mintWithAttestation(owner, connectionId, VIN_A, deadline, sig);
+        uint256 id = vehicles.mintWithAttestation(owner, connectionId, VIN_A, 0, deadline, sig);
         assertEq(vehicles.ownerOf(id), owner);
         assertEq(vehicles.vehicleOfVin(VIN_A), id);
-        assertEq(vehicles.nonces(oracle), 1);
+        assertEq(freeNonce(vehicles, oracle), 1);
     }
 
     function test_mintWithAttestation_acceptsDeadlineEqualToNow() public {
         bytes memory sig = _signMint(oracleKey, owner, VIN_A, 0, block.timestamp);
-        vehicles.mintWithAttestation(owner, connectionId, VIN_A, block.timestamp, sig);
+        vehicles.mintWithAttestation(owner, connectionId, VIN_A, 0, block.timestamp, sig);
         assertEq(vehicles.vehicleOfVin(VIN_A), 1);
     }
 
@@ -240,17 +242,17 @@ contract VehicleIdTest is IdentityBase {
         bytes memory sig = _signMint(oracleKey, owner, VIN_A, 0, deadline);
         vm.warp(deadline + 1);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.SignatureExpired.selector, deadline, deadline + 1));
-        vehicles.mintWithAttestation(owner, connectionId, VIN_A, deadline, sig);
+        vehicles.mintWithAttestation(owner, connectionId, VIN_A, 0, deadline, sig);
     }
 
     function test_mintWithAttestation_revertsWhenNonceUsed() public {
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = _signMint(oracleKey, owner, VIN_A, 0, deadline);
-        uint256 id = vehicles.mintWithAttestation(owner, connectionId, VIN_A, deadline, sig);
+        uint256 id = vehicles.mintWithAttestation(owner, connectionId, VIN_A, 0, deadline, sig);
         vm.prank(owner);
         vehicles.burn(id); // the VIN is free again; only the nonce stops the replay
-        vm.expectRevert(abi.encodeWithSelector(IVehicleId.InvalidSignature.selector, oracle));
-        vehicles.mintWithAttestation(owner, connectionId, VIN_A, deadline, sig);
+        vm.expectRevert(abi.encodeWithSelector(IUnorderedNonces.NonceAlreadyUsed.selector, oracle, 0));
+        vehicles.mintWithAttestation(owner, connectionId, VIN_A, 0, deadline, sig);
     }
 
     function test_mintWithAttestation_revertsWhenConnectionInactive() public {
@@ -258,13 +260,13 @@ contract VehicleIdTest is IdentityBase {
         vm.prank(governor);
         vehicles.setConnection(connectionId, oracle, false);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.ConnectionInactive.selector, connectionId));
-        vehicles.mintWithAttestation(owner, connectionId, VIN_A, block.timestamp + 1, sig);
+        vehicles.mintWithAttestation(owner, connectionId, VIN_A, 0, block.timestamp + 1, sig);
     }
 
     function test_mintWithAttestation_revertsWhenUnknownConnection() public {
         bytes memory sig = _signMint(oracleKey, owner, VIN_A, 0, block.timestamp + 1);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.UnknownConnection.selector, 5));
-        vehicles.mintWithAttestation(owner, 5, VIN_A, block.timestamp + 1, sig);
+        vehicles.mintWithAttestation(owner, 5, VIN_A, 0, block.timestamp + 1, sig);
     }
 
     function test_mintWithAttestation_revertsWhenVinAlreadyMinted() public {
@@ -272,19 +274,19 @@ contract VehicleIdTest is IdentityBase {
         uint256 id = vehicles.mint(alice, connectionId, VIN_A);
         bytes memory sig = _signMint(oracleKey, owner, VIN_A, 0, block.timestamp + 1);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.VinAlreadyMinted.selector, VIN_A, id));
-        vehicles.mintWithAttestation(owner, connectionId, VIN_A, block.timestamp + 1, sig);
+        vehicles.mintWithAttestation(owner, connectionId, VIN_A, 0, block.timestamp + 1, sig);
     }
 
     function test_mintWithAttestation_revertsWhenSignedByOtherKey() public {
         bytes memory sig = _signMint(strangerKey, owner, VIN_A, 0, block.timestamp + 1);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.InvalidSignature.selector, oracle));
-        vehicles.mintWithAttestation(owner, connectionId, VIN_A, block.timestamp + 1, sig);
+        vehicles.mintWithAttestation(owner, connectionId, VIN_A, 0, block.timestamp + 1, sig);
     }
 
     function test_mintWithAttestation_revertsWhenRecipientDiffersFromSigned() public {
         bytes memory sig = _signMint(oracleKey, owner, VIN_A, 0, block.timestamp + 1);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.InvalidSignature.selector, oracle));
-        vehicles.mintWithAttestation(stranger, connectionId, VIN_A, block.timestamp + 1, sig);
+        vehicles.mintWithAttestation(stranger, connectionId, VIN_A, 0, block.timestamp + 1, sig);
     }
 
     function test_mintWithAttestation_revertsAfterOracleRotated() public {
@@ -292,7 +294,7 @@ contract VehicleIdTest is IdentityBase {
         vm.prank(governor);
         vehicles.setConnection(connectionId, makeAddr("new oracle"), true);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.InvalidSignature.selector, makeAddr("new oracle")));
-        vehicles.mintWithAttestation(owner, connectionId, VIN_A, block.timestamp + 1, sig);
+        vehicles.mintWithAttestation(owner, connectionId, VIN_A, 0, block.timestamp + 1, sig);
     }
 
     // ------------------------------------------------------------------ burn
@@ -338,8 +340,8 @@ contract VehicleIdTest is IdentityBase {
         uint256 id = _mintTo(owner);
         uint256 bits = Permissions.LOCK | Permissions.TELEMETRY;
         uint64 expiresAt = uint64(block.timestamp + 1 days);
-        vm.expectEmit(true, true, false, true, address(vehicles));
-        emit IVehicleId.KeyGranted(id, alice, bits, expiresAt, TERMS, 1);
+        vm.expectEmit(true, true, true, true, address(vehicles));
+        emit IVehicleId.KeyGranted(id, alice, bits, expiresAt, TERMS, 1, owner);
         _grantAs(owner, id, alice, bits, expiresAt);
         (uint256 p, uint64 e, bytes32 t) = vehicles.grantOf(id, alice);
         assertEq(p, bits);
@@ -517,13 +519,24 @@ contract VehicleIdTest is IdentityBase {
         assertEq(t, bytes32(0));
     }
 
-    function test_revoke_byManagerOfWeakerKey() public {
+    function test_revoke_byManagerOfWeakerKeyAManagerGranted() public {
         uint256 id = _mintTo(owner);
         _grantAs(owner, id, alice, MANAGE_KEYS | Permissions.LOCK | Permissions.UNLOCK, FOREVER);
-        _grantAs(owner, id, bob, Permissions.UNLOCK, FOREVER);
+        _grantAs(owner, id, carol, MANAGE_KEYS | Permissions.UNLOCK, FOREVER);
+        _grantAs(carol, id, bob, Permissions.UNLOCK, FOREVER);
         vm.prank(alice);
         vehicles.revoke(id, bob);
         assertEq(vehicles.permissionsOf(id, bob), 0);
+    }
+
+    function test_revoke_revertsWhenManagerRevokesAKeyTheOwnerIssued() public {
+        uint256 id = _mintTo(owner);
+        _grantAs(owner, id, alice, MANAGE_KEYS | Permissions.LOCK | Permissions.UNLOCK, FOREVER);
+        _grantAs(owner, id, bob, Permissions.UNLOCK, FOREVER);
+        vm.expectRevert(abi.encodeWithSelector(IVehicleId.KeyIssuedByOwner.selector, id, bob));
+        vm.prank(alice);
+        vehicles.revoke(id, bob);
+        assertEq(vehicles.permissionsOf(id, bob), Permissions.UNLOCK);
     }
 
     function test_revoke_byGranteeItself() public {
@@ -667,8 +680,8 @@ contract VehicleIdTest is IdentityBase {
         _grantAs(owner, id, alice, Permissions.LOCK, FOREVER);
         vm.prank(owner);
         vehicles.transferFrom(owner, bob, id);
-        vm.expectEmit(true, true, false, true, address(vehicles));
-        emit IVehicleId.KeyGranted(id, alice, Permissions.UNLOCK, FOREVER, TERMS, 2);
+        vm.expectEmit(true, true, true, true, address(vehicles));
+        emit IVehicleId.KeyGranted(id, alice, Permissions.UNLOCK, FOREVER, TERMS, 2, bob);
         _grantAs(bob, id, alice, Permissions.UNLOCK, FOREVER);
         assertEq(vehicles.permissionsOf(id, alice), Permissions.UNLOCK);
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {freeNonce} from "../lib/FreeNonce.sol";
 import {IVehicleId} from "../../../contracts/interfaces/IVehicleId.sol";
 import {Permissions} from "../../../contracts/libraries/Permissions.sol";
 import {IdentityBase} from "./IdentityBase.sol";
@@ -114,19 +115,53 @@ contract VehicleIdFuzzTest is IdentityBase {
         if (to != owner) assertEq(vehicles.permissionsOf(vehicleId, owner), 0);
     }
 
-    function testFuzz_revoke_managerOnlyRevokesKeysItDominates(uint256 managerMask, uint256 keyMask) public {
+    function testFuzz_revoke_managerOnlyRevokesManagerKeysItDominates(uint256 managerMask, uint256 keyMask)
+        public
+    {
         uint256 managerBits = (managerMask & Permissions.DELEGABLE) | MANAGE_KEYS;
-        uint256 keyBits = bound(keyMask, 1, Permissions.ALL);
+        uint256 keyBits = bound(keyMask, 1, Permissions.DELEGABLE);
         _grantAs(owner, vehicleId, alice, managerBits, FOREVER);
-        _grantAs(owner, vehicleId, bob, keyBits, FOREVER);
+        _grantAs(owner, vehicleId, carol, ALL, FOREVER);
+        _grantAs(carol, vehicleId, bob, keyBits, FOREVER);
         vm.prank(alice);
         bool ok;
         try vehicles.revoke(vehicleId, bob) {
             ok = true;
         } catch {}
-        bool dominated = keyBits & MANAGE_KEYS == 0 && Permissions.includes(managerBits, keyBits);
-        assertEq(ok, dominated);
+        assertEq(ok, Permissions.includes(managerBits, keyBits));
         assertEq(vehicles.permissionsOf(vehicleId, bob), ok ? 0 : keyBits);
+    }
+
+    function testFuzz_managers_neverShortenRewriteOrRevokeAKeyTheOwnerIssued(
+        uint256 managerMask,
+        uint256 keyMask,
+        uint64 shorter
+    ) public {
+        uint256 managerBits = (managerMask & Permissions.DELEGABLE) | MANAGE_KEYS;
+        uint256 keyBits = bound(keyMask, 1, Permissions.ALL);
+        uint64 expiresAt = uint64(block.timestamp + 30 days);
+        _grantAs(owner, vehicleId, alice, managerBits, FOREVER);
+        _grantAs(owner, vehicleId, bob, keyBits, expiresAt);
+        shorter = uint64(bound(shorter, block.timestamp + 1, expiresAt));
+        bool revoked;
+        vm.prank(alice);
+        try vehicles.revoke(vehicleId, bob) {
+            revoked = true;
+        } catch {}
+        assertFalse(revoked);
+        uint256 rewrite = keyBits & managerBits & Permissions.DELEGABLE;
+        if (rewrite != 0) {
+            bool rewritten;
+            vm.prank(alice);
+            try vehicles.grant(vehicleId, bob, rewrite, shorter, keccak256("other terms")) {
+                rewritten = true;
+            } catch {}
+            assertFalse(rewritten);
+        }
+        (uint256 p, uint64 e, bytes32 t) = vehicles.grantOf(vehicleId, bob);
+        assertEq(p, keyBits);
+        assertEq(e, expiresAt);
+        assertEq(t, TERMS);
     }
 
     function testFuzz_grantBySig_refusesEveryKeyButAnAuthorizedSigner(uint256 signerKey) public {
@@ -138,7 +173,7 @@ contract VehicleIdFuzzTest is IdentityBase {
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.NotKeyManager.selector, vehicleId, signer));
         _submitGrant(m, signer, sig);
         // The same signature naming the owner as signer does not verify.
-        m.nonce = vehicles.nonces(owner);
+        m.nonce = freeNonce(vehicles, owner);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.InvalidSignature.selector, owner));
         _submitGrant(m, owner, _signGrant(signerKey, m));
     }

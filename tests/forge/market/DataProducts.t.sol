@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {freeNonce} from "../lib/FreeNonce.sol";
 import {
     IAccessControlDefaultAdminRules
 } from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
@@ -10,6 +11,7 @@ import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {MarketBase} from "./MarketBase.sol";
 import {DataProducts} from "../../../contracts/market/DataProducts.sol";
 import {IDataProducts} from "../../../contracts/interfaces/IDataProducts.sol";
+import {IUnorderedNonces} from "../../../contracts/interfaces/IUnorderedNonces.sol";
 import {ProductId} from "../../../contracts/types/ProductId.sol";
 import {IStaking} from "../../../contracts/interfaces/IStaking.sol";
 import {Permissions} from "../../../contracts/libraries/Permissions.sol";
@@ -771,9 +773,12 @@ contract DataProductsTest is MarketBase {
     {
         bytes32 structHash = keccak256(
             abi.encode(
-                keccak256("Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)"),
+                keccak256(
+                    "Join(uint256 productId,uint256 vehicleId,uint64 generation,uint64 version,uint256 nonce,uint256 deadline)"
+                ),
                 productId,
                 vehicleId,
+                vehicles.generation(vehicleId),
                 version,
                 nonce,
                 deadline
@@ -797,7 +802,7 @@ contract DataProductsTest is MarketBase {
         returns (bytes memory)
     {
         address signer = vm.addr(key);
-        return signDigest(key, _joinDigest(productId, vehicleId, version, products.nonces(signer), deadline));
+        return signDigest(key, _joinDigest(productId, vehicleId, version, freeNonce(products, signer), deadline));
     }
 
     function test_joinBySig_relayedByAnyone() public {
@@ -808,12 +813,14 @@ contract DataProductsTest is MarketBase {
         vm.expectEmit(address(products));
         emit IDataProducts.Joined(p, v, alice, 1);
         vm.prank(stranger);
-        products.joinBySig(p, v, 1, deadline, sig);
+        products.joinBySig(p, v, 1, 0, deadline, sig);
         assertTrue(products.isMember(p, v));
-        assertEq(products.nonces(alice), 1);
+        assertEq(freeNonce(products, alice), 1);
         assertEq(
             products.JOIN_TYPEHASH(),
-            keccak256("Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)")
+            keccak256(
+                    "Join(uint256 productId,uint256 vehicleId,uint64 generation,uint64 version,uint256 nonce,uint256 deadline)"
+                )
         );
     }
 
@@ -821,7 +828,7 @@ contract DataProductsTest is MarketBase {
         ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         bytes memory sig = _signJoin(aliceKey, p, v, 1, block.timestamp);
-        products.joinBySig(p, v, 1, block.timestamp, sig);
+        products.joinBySig(p, v, 1, 0, block.timestamp, sig);
         assertTrue(products.isMember(p, v));
     }
 
@@ -832,7 +839,7 @@ contract DataProductsTest is MarketBase {
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
         vm.warp(deadline + 1);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.SignatureExpired.selector, deadline));
-        products.joinBySig(p, v, 1, deadline, sig);
+        products.joinBySig(p, v, 1, 0, deadline, sig);
     }
 
     function test_joinBySig_revertsWhenVersionMoved() public {
@@ -843,16 +850,16 @@ contract DataProductsTest is MarketBase {
         vm.prank(operator);
         products.updateTerms(p, _terms(IDataProducts.Kind.Stream, 9 ether));
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.VersionMismatch.selector, p, 1, 2));
-        products.joinBySig(p, v, 1, deadline, sig);
+        products.joinBySig(p, v, 1, 0, deadline, sig);
     }
 
     function test_joinBySig_revertsWhenSignerIsNotOwner() public {
         ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 1 hours;
-        bytes memory sig = signDigest(bobKey, _joinDigest(p, v, 1, products.nonces(alice), deadline));
+        bytes memory sig = signDigest(bobKey, _joinDigest(p, v, 1, freeNonce(products, alice), deadline));
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, alice));
-        products.joinBySig(p, v, 1, deadline, sig);
+        products.joinBySig(p, v, 1, 0, deadline, sig);
     }
 
     function test_joinBySig_revertsWhenReplayed() public {
@@ -860,11 +867,11 @@ contract DataProductsTest is MarketBase {
         uint256 v = _mintVehicle(alice);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
-        products.joinBySig(p, v, 1, deadline, sig);
+        products.joinBySig(p, v, 1, 0, deadline, sig);
         vm.prank(alice);
         products.leave(p, v);
-        vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, alice));
-        products.joinBySig(p, v, 1, deadline, sig);
+        vm.expectRevert(abi.encodeWithSelector(IUnorderedNonces.NonceAlreadyUsed.selector, alice, 0));
+        products.joinBySig(p, v, 1, 0, deadline, sig);
     }
 
     function test_joinBySig_revertsWhenFieldsTampered() public {
@@ -875,11 +882,11 @@ contract DataProductsTest is MarketBase {
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, alice));
-        products.joinBySig(p2, v, 1, deadline, sig);
+        products.joinBySig(p2, v, 1, 0, deadline, sig);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, alice));
-        products.joinBySig(p, v2, 1, deadline, sig);
+        products.joinBySig(p, v2, 1, 0, deadline, sig);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, alice));
-        products.joinBySig(p, v, 1, deadline + 1, sig);
+        products.joinBySig(p, v, 1, 0, deadline + 1, sig);
     }
 
     function test_joinBySig_revertsWhenVehicleTransferredAfterSigning() public {
@@ -889,7 +896,50 @@ contract DataProductsTest is MarketBase {
         bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
         _transferVehicle(v, bob);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, bob));
-        products.joinBySig(p, v, 1, deadline, sig);
+        products.joinBySig(p, v, 1, 0, deadline, sig);
+    }
+
+    function test_joinBySig_signedBeforeASaleIsVoidAfterABuyBack() public {
+        ProductId p = _stream();
+        uint256 v = _mintVehicle(alice);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline);
+        _transferVehicle(v, bob);
+        _transferVehicle(v, alice);
+        vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, alice));
+        products.joinBySig(p, v, 1, 0, deadline, sig);
+        assertFalse(products.isMember(p, v));
+    }
+
+    function test_joinBySig_anUnusedSignatureIsCancelledAfterJoiningAndLeaving() public {
+        ProductId p = _stream();
+        uint256 v = _mintVehicle(alice);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _signJoin(aliceKey, p, v, 1, deadline); // signed in an operator's app
+        vm.startPrank(alice);
+        products.join(p, v);
+        products.leave(p, v);
+        vm.expectEmit(address(products));
+        emit IUnorderedNonces.NoncesInvalidated(alice, 0, 1);
+        products.invalidateNonces(0, 1);
+        vm.stopPrank();
+        vm.expectRevert(abi.encodeWithSelector(IUnorderedNonces.NonceAlreadyUsed.selector, alice, 0));
+        products.joinBySig(p, v, 1, 0, deadline, sig);
+        assertFalse(products.isMember(p, v));
+    }
+
+    function test_joinBySig_manyOutstandingUsedInAnyOrder() public {
+        ProductId p = _stream();
+        uint256 v1 = _mintVehicle(alice);
+        uint256 v2 = _mintVehicle(alice);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig1 = signDigest(aliceKey, _joinDigest(p, v1, 1, 7, deadline));
+        bytes memory sig2 = signDigest(aliceKey, _joinDigest(p, v2, 1, 3, deadline));
+        products.joinBySig(p, v2, 1, 3, deadline, sig2);
+        products.joinBySig(p, v1, 1, 7, deadline, sig1);
+        assertTrue(products.isMember(p, v1));
+        assertTrue(products.isMember(p, v2));
+        assertEq(products.nonceBitmap(alice, 0), (1 << 7) | (1 << 3));
     }
 
     function test_joinBySig_revertsWhenProductInactive() public {
@@ -900,7 +950,7 @@ contract DataProductsTest is MarketBase {
         vm.prank(operator);
         products.setActive(p, false);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.ProductInactive.selector, p));
-        products.joinBySig(p, v, 1, deadline, sig);
+        products.joinBySig(p, v, 1, 0, deadline, sig);
     }
 
     function test_joinBySig_acceptsAnERC1271Wallet() public {
@@ -908,23 +958,23 @@ contract DataProductsTest is MarketBase {
         ProductId p = _stream();
         uint256 v = _mintVehicle(address(wallet));
         uint256 deadline = block.timestamp + 1 hours;
-        bytes memory sig = signDigest(aliceKey, _joinDigest(p, v, 1, products.nonces(address(wallet)), deadline));
-        products.joinBySig(p, v, 1, deadline, sig);
+        bytes memory sig = signDigest(aliceKey, _joinDigest(p, v, 1, freeNonce(products, address(wallet)), deadline));
+        products.joinBySig(p, v, 1, 0, deadline, sig);
         assertTrue(products.isMember(p, v));
-        assertEq(products.nonces(address(wallet)), 1);
+        assertEq(freeNonce(products, address(wallet)), 1);
 
         // The wallet refuses another key's signature.
         uint256 v2 = _mintVehicle(address(wallet));
-        bytes memory bad = signDigest(bobKey, _joinDigest(p, v2, 1, products.nonces(address(wallet)), deadline));
+        bytes memory bad = signDigest(bobKey, _joinDigest(p, v2, 1, freeNonce(products, address(wallet)), deadline));
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, address(wallet)));
-        products.joinBySig(p, v2, 1, deadline, bad);
+        products.joinBySig(p, v2, 1, 1, deadline, bad);
     }
 
     function test_joinBySig_revertsWhenSignatureMalformed() public {
         ProductId p = _stream();
         uint256 v = _mintVehicle(alice);
         vm.expectRevert(abi.encodeWithSelector(IDataProducts.InvalidSignature.selector, alice));
-        products.joinBySig(p, v, 1, block.timestamp, hex"1234");
+        products.joinBySig(p, v, 1, 0, block.timestamp, hex"1234");
     }
 
     // ------------------------------------------------------------------ demand

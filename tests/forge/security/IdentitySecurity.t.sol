@@ -62,7 +62,7 @@ contract IdentitySecurityTest is IdentityBase {
         uint256 deviceId = _mintDevice(owner, deviceKeyAddr);
         bytes memory pairSig = _signPair(deviceKey, id, deviceId, 0, block.timestamp + 1 hours);
         vm.prank(owner);
-        devices.pair(id, deviceId, block.timestamp + 1 hours, pairSig);
+        devices.pair(id, deviceId, 0, block.timestamp + 1 hours, pairSig);
 
         GrantMsg memory m = _grantMsg(id, carol, LOCK, owner);
         bytes memory sig = _signGrant(ownerKey, m);
@@ -107,7 +107,7 @@ contract IdentitySecurityTest is IdentityBase {
         uint256 deviceId = _mintDevice(owner, deviceKeyAddr);
         uint256 deadline = block.timestamp + 1 hours;
         vm.prank(owner);
-        devices.pair(oldId, deviceId, deadline, _signPair(deviceKey, oldId, deviceId, 0, deadline));
+        devices.pair(oldId, deviceId, 0, deadline, _signPair(deviceKey, oldId, deviceId, 0, deadline));
         GrantMsg memory m = _grantMsg(oldId, bob, LOCK, owner);
         bytes memory sig = _signGrant(ownerKey, m);
 
@@ -170,10 +170,9 @@ contract IdentitySecurityTest is IdentityBase {
 
     // ------------------------------------------------------------------ accepted risks (pinned)
 
-    /// @dev ACCEPTED RISK (docs/security.md): `Grant` is not bound to the vehicle's generation.
-    ///      An owner who signs a grant, sells the car and buys it back before the deadline finds
-    ///      the unused signature valid again. Pinned so a future fix shows up here.
-    function test_acceptedRisk_unusedGrantRevivesAfterSellAndBuyBack() public {
+    /// @dev `Grant` is bound to the vehicle's generation: an owner who signs a grant, sells the
+    ///      car and buys it back before the deadline finds the unused signature void.
+    function test_unusedGrantStaysVoidAfterSellAndBuyBack() public {
         uint256 id = _mintTo(owner);
         GrantMsg memory m = _grantMsg(id, alice, LOCK, owner);
         bytes memory sig = _signGrant(ownerKey, m);
@@ -181,22 +180,24 @@ contract IdentitySecurityTest is IdentityBase {
         vehicles.transferFrom(owner, bob, id);
         vm.prank(bob);
         vehicles.transferFrom(bob, owner, id);
+        vm.expectRevert(abi.encodeWithSelector(IVehicleId.InvalidSignature.selector, owner));
         _submitGrant(m, owner, sig);
-        assertEq(vehicles.permissionsOf(id, alice), LOCK);
+        assertEq(vehicles.permissionsOf(id, alice), 0);
+        assertFalse(vehicles.isNonceUsed(owner, m.nonce));
     }
 
-    /// @dev ACCEPTED RISK: the attestation nonce is `nonces(oracle)`, so an oracle has one
-    ///      outstanding MintAttestation at a time; a second one signed with the same nonce dies
-    ///      when the first is used (the oracle must sign again: a liveness cost, not a theft).
-    function test_acceptedRisk_oneOutstandingAttestationPerOracle() public {
+    /// @dev Attestations carry unordered nonces: an oracle has many outstanding at once, used in
+    ///      any order; one stalled user stalls nobody else.
+    function test_manyOutstandingAttestationsPerOracle() public {
         bytes32 vinA = keccak256("VIN-A");
         bytes32 vinB = keccak256("VIN-B");
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory sigA = _signMint(oracleKey, alice, vinA, 0, deadline);
-        bytes memory sigB = _signMint(oracleKey, bob, vinB, 0, deadline);
-        vehicles.mintWithAttestation(alice, connectionId, vinA, deadline, sigA);
-        vm.expectRevert(abi.encodeWithSelector(IVehicleId.InvalidSignature.selector, oracle));
-        vehicles.mintWithAttestation(bob, connectionId, vinB, deadline, sigB);
+        bytes memory sigB = _signMint(oracleKey, bob, vinB, 1, deadline);
+        vehicles.mintWithAttestation(bob, connectionId, vinB, 1, deadline, sigB);
+        vehicles.mintWithAttestation(alice, connectionId, vinA, 0, deadline, sigA);
+        assertEq(vehicles.ownerOf(vehicles.vehicleOfVin(vinA)), alice);
+        assertEq(vehicles.ownerOf(vehicles.vehicleOfVin(vinB)), bob);
     }
 
     /// @dev A stolen oracle key mints any VIN of its connection to anyone (squatting it: the VIN
@@ -206,7 +207,7 @@ contract IdentitySecurityTest is IdentityBase {
         uint256 deadline = block.timestamp + 1 hours;
         bytes32 vin = keccak256("VIN-SQUAT");
         vehicles.mintWithAttestation(
-            stranger, connectionId, vin, deadline, _signMint(oracleKey, stranger, vin, 0, deadline)
+            stranger, connectionId, vin, 0, deadline, _signMint(oracleKey, stranger, vin, 0, deadline)
         );
         assertEq(vehicles.ownerOf(vehicles.vehicleOfVin(vin)), stranger);
 
@@ -215,7 +216,7 @@ contract IdentitySecurityTest is IdentityBase {
         bytes32 vin2 = keccak256("VIN-SQUAT-2");
         bytes memory sig2 = _signMint(oracleKey, stranger, vin2, 1, deadline);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.ConnectionInactive.selector, connectionId));
-        vehicles.mintWithAttestation(stranger, connectionId, vin2, deadline, sig2);
+        vehicles.mintWithAttestation(stranger, connectionId, vin2, 1, deadline, sig2);
     }
 
     /// @dev The minting key cannot steal an existing vehicle: a VIN mints once while it lives.
@@ -234,7 +235,7 @@ contract IdentitySecurityTest is IdentityBase {
         assertEq(
             vehicles.GRANT_TYPEHASH(),
             keccak256(
-                "Grant(uint256 vehicleId,address grantee,uint256 permissions,uint64 expiresAt,bytes32 termsHash,uint256 nonce,uint256 deadline)"
+                "Grant(uint256 vehicleId,uint64 generation,address grantee,uint256 permissions,uint64 expiresAt,bytes32 termsHash,uint256 nonce,uint256 deadline)"
             )
         );
         assertEq(
@@ -248,7 +249,9 @@ contract IdentitySecurityTest is IdentityBase {
         DataProducts dp = new DataProducts(address(vehicles), makeAddr("staking"), governor);
         assertEq(
             dp.JOIN_TYPEHASH(),
-            keccak256("Join(uint256 productId,uint256 vehicleId,uint64 version,uint256 nonce,uint256 deadline)")
+            keccak256(
+                "Join(uint256 productId,uint256 vehicleId,uint64 generation,uint64 version,uint256 nonce,uint256 deadline)"
+            )
         );
         // Each contract signs under its own domain name, version "1", chain id and address.
         assertEq(vehicles.DOMAIN_SEPARATOR(), _domain("DIMO Vehicle", block.chainid, address(vehicles)));
@@ -272,7 +275,7 @@ contract IdentitySecurityTest is IdentityBase {
         bytes memory grantSig = _signGrant(ownerKey, m);
         vm.expectRevert(abi.encodeWithSelector(IAftermarketDevice.InvalidSignature.selector, owner));
         vm.prank(owner);
-        devices.pair(id, deviceId, deadline, grantSig);
+        devices.pair(id, deviceId, 0, deadline, grantSig);
         // And a Pair signature offered as a Grant.
         bytes memory pairSig = _signPair(ownerKey, id, deviceId, 0, deadline);
         vm.expectRevert(abi.encodeWithSelector(IVehicleId.InvalidSignature.selector, owner));
@@ -324,7 +327,7 @@ contract HookProbe is IERC721Receiver {
         deviceSeen = _devices.deviceOf(tokenId);
         IdentityBase.GrantMsg memory m = _grant;
         try _vehicles.grantBySig(
-            m.vehicleId, m.grantee, m.permissions, m.expiresAt, m.termsHash, _oldOwner, m.deadline, _sig
+            m.vehicleId, m.grantee, m.permissions, m.expiresAt, m.termsHash, _oldOwner, m.nonce, m.deadline, _sig
         ) {
             oldGrantAccepted = true;
         } catch {}

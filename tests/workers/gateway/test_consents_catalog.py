@@ -21,7 +21,7 @@ from workers.chain import connect
 from workers.gateway.app import create_app
 from workers.indexer.sync import Indexer
 from workers.protocol import DEFAULT_CREDIT_VALIDITY, DIMO, MONTH_SECONDS, Kind
-from workers.protocol.permissions import DRIVE, LOCK, TELEMETRY
+from workers.protocol.permissions import DRIVE, LOCK, MANAGE_KEYS, TELEMETRY
 
 
 @dataclass
@@ -134,3 +134,37 @@ def test_consents_are_the_owner_s_live_keys_and_memberships(env: Env) -> None:
         "keys": [],
         "products": [],
     }
+
+
+def test_keys_a_revoked_manager_granted_are_gone_from_consents_and_refused(env: Env) -> None:
+    """A key manager's keys count while it holds MANAGE_KEYS: once the owner revokes it
+    (ManagerKeysVoided, no KeyRevoked per key), the owner's view drops them and the gateway
+    refuses their commands; the owner's own keys stay."""
+    world = env.world
+    owner_key, manager_key, app_key = world.owner_keys[0], world.consumer_keys[0], world.consumer_keys[1]
+    manager, app = Account.from_key(manager_key).address, Account.from_key(app_key).address
+    owners_pick = Account.from_key(world.owner_keys[1]).address
+    vehicle = world.mint(owner_key)
+    world.grant(owner_key, vehicle, manager, MANAGE_KEYS | LOCK)
+    world.grant(manager_key, vehicle, app, LOCK)
+    world.grant(owner_key, vehicle, owners_pick, DRIVE)
+    env.sync()
+    granted = {k["grantee"] for k in env.consents(owner_key, vehicle)["keys"]}
+    assert granted == {manager.lower(), app.lower(), owners_pick.lower()}
+
+    world.revoke(owner_key, vehicle, manager)
+    env.sync()
+    assert [k["grantee"] for k in env.consents(owner_key, vehicle)["keys"]] == [owners_pick.lower()]
+    token = sign_in(env.client, app_key)
+    refused = env.client.post(
+        f"/v1/vehicles/{vehicle}/commands/lock", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert refused.status_code == 403 and refused.json()["reason"] == "no_permission"
+
+    # Re-appointed, the manager grants afresh; the voided key stays void.
+    world.grant(owner_key, vehicle, manager, MANAGE_KEYS | LOCK)
+    env.sync()
+    assert app.lower() not in {k["grantee"] for k in env.consents(owner_key, vehicle)["keys"]}
+    world.grant(manager_key, vehicle, app, LOCK)
+    env.sync()
+    assert app.lower() in {k["grantee"] for k in env.consents(owner_key, vehicle)["keys"]}

@@ -68,15 +68,36 @@ def connection_set(ev: Event, s: Store) -> None:
 
 @on("VehicleId", "KeyGranted")
 def key_granted(ev: Event, s: Store) -> None:
+    vehicle_id, granter = ev.args["vehicleId"], ev.args["granter"]
+    vehicle = s.get("vehicles", vehicle_id)
+    by_owner = vehicle is not None and (vehicle["owner"] or "").lower() == granter.lower()
+    epoch = None if by_owner else s.get("key_manager_epochs", vehicle_id, granter)
     s.put(
         "vehicle_keys",
         {
-            "vehicle_id": ev.args["vehicleId"],
+            "vehicle_id": vehicle_id,
             "grantee": ev.args["grantee"],
             "permissions": ev.args["permissions"],
             "expires_at": ev.args["expiresAt"],
             "terms_hash": ev.args["termsHash"],
             "generation": ev.args["generation"],
+            "granted_by": None if by_owner else granter,
+            "granter_epoch": epoch["epoch"] if epoch else 0,
+            "block_number": ev.block_number,
+        },
+    )
+
+
+@on("VehicleId", "ManagerKeysVoided")
+def manager_keys_voided(ev: Event, s: Store) -> None:
+    """The manager lost MANAGE_KEYS: its epoch moves on, and every key row recording an older
+    epoch of it stops counting (as on chain, without touching those rows)."""
+    s.put(
+        "key_manager_epochs",
+        {
+            "vehicle_id": ev.args["vehicleId"],
+            "manager": ev.args["manager"],
+            "epoch": ev.args["epoch"],
             "block_number": ev.block_number,
         },
     )
@@ -115,6 +136,7 @@ def device_transfer(ev: Event, s: Store) -> None:
         "serial_hash": None,
         "vehicle_id": None,
         "generation": 0,
+        "revoked": False,
     }
     row.update(
         owner=None if to == ZERO_ADDRESS else to,
@@ -134,6 +156,18 @@ def device_minted(ev: Event, s: Store) -> None:
         serial_hash=ev.args["serialHash"],
         block_number=ev.block_number,
     )
+
+
+@on("AftermarketDevice", "DeviceSignerRotated")
+def device_signer_rotated(ev: Event, s: Store) -> None:
+    s.update(
+        "devices", (ev.args["deviceId"],), device_signer=ev.args["newSigner"], block_number=ev.block_number
+    )
+
+
+@on("AftermarketDevice", "DeviceRevoked")
+def device_revoked(ev: Event, s: Store) -> None:
+    s.update("devices", (ev.args["deviceId"],), revoked=True, block_number=ev.block_number)
 
 
 @on("AftermarketDevice", "ManufacturerSet")
