@@ -10,7 +10,7 @@ import {Roles} from "../libraries/Roles.sol";
 /// @notice The roles of every protocol contract: one default admin (the DAO's timelock) that
 ///         can only be handed over in two steps with a delay (OpenZeppelin
 ///         `AccessControlDefaultAdminRules`), GOVERNOR_ROLE for configuration, and the
-///         operational roles (minter, slasher, market, settler) administered by GOVERNOR_ROLE.
+///         operational roles (minter, slasher, market, settler, guardian) administered by GOVERNOR_ROLE.
 /// @dev The operational roles are hot keys the DAO hands to workers and rotates by a vote:
 ///      making GOVERNOR_ROLE their admin lets the DAO rotate them without the default admin,
 ///      whose only holder is the timelock and whose transfer is slow on purpose.
@@ -26,6 +26,7 @@ abstract contract DaoAccessControl is AccessControlDefaultAdminRules {
         _setRoleAdmin(Roles.SLASHER_ROLE, Roles.GOVERNOR_ROLE);
         _setRoleAdmin(Roles.MARKET_ROLE, Roles.GOVERNOR_ROLE);
         _setRoleAdmin(Roles.SETTLER_ROLE, Roles.GOVERNOR_ROLE);
+        _setRoleAdmin(Roles.GUARDIAN_ROLE, Roles.GOVERNOR_ROLE);
     }
 
     /// @notice ERC-165: AccessControl and AccessControlDefaultAdminRules.

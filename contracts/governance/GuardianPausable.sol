@@ -12,8 +12,8 @@ import {Roles} from "../libraries/Roles.sol";
 ///         must not hold anyone's funds.
 /// @dev One storage slot: the pause's end, when the guardian last paused, and whether it may
 ///      pause again. The roles are the shared
-///      Roles.GUARDIAN_ROLE and Roles.GOVERNOR_ROLE, administered by DEFAULT_ADMIN_ROLE as
-///      every other role, so the DAO grants and revokes guardians.
+///      Roles.GUARDIAN_ROLE (administered by GOVERNOR_ROLE, as the other operational roles:
+///      the DAO grants and revokes guardians) and Roles.GOVERNOR_ROLE.
 abstract contract GuardianPausable is IGuardianPausable, DaoAccessControl {
     /// @notice May pause, once per arming, for at most MAX_PAUSE (granted and revoked by the DAO).
     bytes32 public constant GUARDIAN_ROLE = Roles.GUARDIAN_ROLE;

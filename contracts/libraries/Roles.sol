@@ -15,7 +15,7 @@ library Roles {
     /// @notice May propose Marketplace roots and deliver datasets (the workers' hot wallet).
     bytes32 internal constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
     /// @notice May pause what a contract guards, once, for at most GuardianPausable.MAX_PAUSE;
-    ///         granted and revoked by the DAO (DEFAULT_ADMIN), re-armed by GOVERNOR;
+    ///         granted, revoked and re-armed by the DAO (GOVERNOR);
     ///         may also revoke a pending Marketplace root.
     bytes32 internal constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 }

@@ -27,7 +27,7 @@ contract GuardianPausableTest is StakingBase {
 
     function test_guardianRole_isTheSharedIdentifier() public view {
         assertEq(guardianRole, keccak256("GUARDIAN_ROLE"));
-        assertEq(staking.getRoleAdmin(guardianRole), staking.DEFAULT_ADMIN_ROLE());
+        assertEq(staking.getRoleAdmin(guardianRole), staking.GOVERNOR_ROLE(), "the DAO (GOVERNOR) grants and revokes guardians");
     }
 
     function test_pause_refusesNewStakesUntilItEnds() public {

@@ -45,7 +45,7 @@ contract StakingAccessTest is StakingBase {
         entries[13] = Entry("pause", abi.encodeCall(IGuardianPausable.pause, (1 days)), staking.GUARDIAN_ROLE());
         // rearmGuardian needs a spent guardian: its access is in GuardianPausable.t.sol.
         entries[14] = Entry(
-            "grantRole(GUARDIAN)", abi.encodeCall(IAccessControl.grantRole, (staking.GUARDIAN_ROLE(), stranger)), admin
+            "grantRole(GUARDIAN)", abi.encodeCall(IAccessControl.grantRole, (staking.GUARDIAN_ROLE(), stranger)), gov
         );
     }
 

@@ -1,7 +1,7 @@
 """key managers' epochs, key granters, device revocation (issue #16)
 
-Revision ID: 0013_key_epochs_revoked
-Revises: 0012_privacy_zones
+Revision ID: 0016_key_epochs_revoked
+Revises: 0015_slash_freeze
 Create Date: 2026-12-06 09:00:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import workers.db.base
 
-revision: str = "0013_key_epochs_revoked"
-down_revision: str | Sequence[str] | None = "0012_privacy_zones"
+revision: str = "0016_key_epochs_revoked"
+down_revision: str | Sequence[str] | None = "0015_slash_freeze"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
