@@ -33,7 +33,7 @@ from workers.merkle import (
     verify,
     verify_claim,
 )
-from workers.protocol import DIMO, UINT256_MAX
+from workers.protocol import DIMO, UINT256_MAX, SlashSubject
 
 NODE_SCRIPT = PROJECT_ROOT / "tools" / "merkle-tree.js"
 
@@ -236,8 +236,10 @@ def test_a_python_proof_pays_out_through_claim_slash(deployment):
     rnd = random.Random(11)
     owners = [Account.create().address for _ in range(300)]
     tree = PayoutTree.from_amounts((owner, rnd.randrange(1, DIMO)) for owner in owners)
-    dao.call(staking, "slash", operator.account.address, stake, tree.total, tree.root_bytes, "python proof")
+    target = operator.account.address
+    dao.call(staking, "proposeSlash", target, stake, SlashSubject.PRODUCT, 0, "python proof")
     slash_id = staking.functions.slashCount().call()
+    dao.call(staking, "slash", slash_id, tree.total, tree.root_bytes)
 
     for i in (0, 255, 256, 299):
         index, account, amount = tree.leaf(i)

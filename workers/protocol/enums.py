@@ -40,6 +40,8 @@ class SlashStatus(IntEnum):
     PENDING = 1
     EXECUTED = 2
     CANCELLED = 3
+
+
 class ProposalState(IntEnum):
     """IGovernor.ProposalState: where a DAO proposal stands (DimoGovernor.state)."""
 
