@@ -65,7 +65,7 @@ class DeployStep:
 class RoleGrant:
     """`contract.grantRole(role, holder)`, sent by the timelock at deployment. `holder` is
     "deployer", a contract name ("Marketplace", "DimoTimelock"), or a hot key of HotKeys
-    ("settler", "minter")."""
+    ("settler", "minter", "slasher", "guardian")."""
 
     contract: str
     role: str
@@ -79,6 +79,13 @@ class HotKeys:
     settler: str
     #: None: nobody may mint without an oracle attestation.
     minter: str | None = None
+    #: A slashing council beside the timelock: its `proposeSlash` freezes the target's stake at
+    #: once, where a slash that goes through a proposal freezes only when the proposal executes.
+    #: None: only the timelock slashes.
+    slasher: str | None = None
+    #: The guardian (Staking and Marketplace): a bounded pause, revoking a pending member root.
+    #: None: no guardian until the DAO grants one.
+    guardian: str | None = None
 
 
 TIMELOCK = "DimoTimelock"
@@ -151,13 +158,16 @@ DEVNET_ROLE_GRANTS: tuple[RoleGrant, ...] = (
     *(RoleGrant(name, "GOVERNOR_ROLE", "deployer") for name in GOVERNED),
 )
 
-# Production roles: the DAO (its timelock) slashes; the settler and an optional minter are
-# configured hot keys; the deployer gets nothing.
+# Production roles: the DAO (its timelock) slashes; the settler and an optional minter,
+# slashing council and guardian are configured hot keys; the deployer gets nothing.
 PRODUCTION_ROLE_GRANTS: tuple[RoleGrant, ...] = (
     *_WIRING,
     RoleGrant("Staking", "SLASHER_ROLE", TIMELOCK),
+    RoleGrant("Staking", "SLASHER_ROLE", "slasher"),
     RoleGrant("Marketplace", "SETTLER_ROLE", "settler"),
     RoleGrant("VehicleId", "MINTER_ROLE", "minter"),
+    RoleGrant("Staking", "GUARDIAN_ROLE", "guardian"),
+    RoleGrant("Marketplace", "GUARDIAN_ROLE", "guardian"),
 )
 
 #: Kept for readers of the devnet layout (tests, benchmarks).
@@ -251,7 +261,12 @@ def deploy_all(
     devnet = hot_keys is None
     account: LocalAccount = Account.from_key(deployer_key)
     if hot_keys is not None:
-        given = {"settler": hot_keys.settler, "minter": hot_keys.minter}
+        given = {
+            "settler": hot_keys.settler,
+            "minter": hot_keys.minter,
+            "slasher": hot_keys.slasher,
+            "guardian": hot_keys.guardian,
+        }
         for name, address in given.items():
             if address is not None and Web3.to_checksum_address(address) == account.address:
                 raise HotKeyIsDeployerError(
@@ -274,8 +289,13 @@ def deploy_all(
     holders = {"deployer": account.address}
     if hot_keys is not None:
         holders["settler"] = Web3.to_checksum_address(hot_keys.settler)
-        if hot_keys.minter is not None:
-            holders["minter"] = Web3.to_checksum_address(hot_keys.minter)
+        for name, address in (
+            ("minter", hot_keys.minter),
+            ("slasher", hot_keys.slasher),
+            ("guardian", hot_keys.guardian),
+        ):
+            if address is not None:
+                holders[name] = Web3.to_checksum_address(address)
     calls: list[tuple[str, bytes]] = []
     for grant in DEVNET_ROLE_GRANTS if devnet else PRODUCTION_ROLE_GRANTS:
         holder = handles[grant.holder].address if grant.holder in handles else holders.get(grant.holder)

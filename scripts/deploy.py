@@ -38,10 +38,15 @@ def describe(manifest: Manifest, path: object) -> str:
 
 def production_hot_keys() -> HotKeys:
     """The hot keys of a production deployment, from SETTLER_ADDRESS (else SETTLER_KEY's
-    address) and MINTER_ADDRESS (else nobody)."""
+    address), MINTER_ADDRESS, SLASHER_ADDRESS and GUARDIAN_ADDRESS (each else nobody)."""
     settings = get_settings()
     settler = settings.settler_address or Account.from_key(settings.settler_key.get_secret_value()).address
-    return HotKeys(settler=settler, minter=settings.minter_address)
+    return HotKeys(
+        settler=settler,
+        minter=settings.minter_address,
+        slasher=settings.slasher_address,
+        guardian=settings.guardian_address,
+    )
 
 
 def run(

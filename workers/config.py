@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     #: A production deployment grants VehicleId's MINTER_ROLE to this address (empty: nobody;
     #: cars are minted on oracle attestations).
     minter_address: str | None = None
+    #: A production deployment grants Staking's SLASHER_ROLE to this address beside the
+    #: timelock (a slashing council whose proposals freeze at once; empty: the timelock only).
+    slasher_address: str | None = None
+    #: A production deployment grants GUARDIAN_ROLE on Staking and Marketplace to this address
+    #: (empty: no guardian until the DAO grants one).
+    guardian_address: str | None = None
     #: Gas limit for workers' transactions.
     tx_gas_limit: int = 2_000_000
     #: Tip per gas (wei) on workers' transactions when the node suggests none

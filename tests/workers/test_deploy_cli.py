@@ -16,7 +16,14 @@ from tests.support.anvil import AnvilNode, free_port
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest
 from workers.config import PRODUCTION_GOVERNANCE, PROJECT_ROOT
-from workers.protocol import DEFAULT_ADMIN_ROLE, GOVERNOR_ROLE, MARKET_ROLE, SETTLER_ROLE, SLASHER_ROLE
+from workers.protocol import (
+    DEFAULT_ADMIN_ROLE,
+    GOVERNOR_ROLE,
+    GUARDIAN_ROLE,
+    MARKET_ROLE,
+    SETTLER_ROLE,
+    SLASHER_ROLE,
+)
 
 
 def run_deploy(
@@ -67,9 +74,11 @@ def _role_ids(contract) -> dict[str, bytes]:
 
 def test_a_production_deploy_leaves_the_deployer_no_role(anvil: AnvilNode, tmp_path):
     """`make deploy PRODUCTION=1`: the timelock is every contract's default admin and governor,
-    the configured settler settles, the DAO slashes, and the deployer holds no role anywhere."""
-    settler = Account.create().address
-    done = run_deploy(anvil.url, str(tmp_path), "--production", env={"SETTLER_ADDRESS": settler})
+    the configured settler settles, the DAO and the configured council slash, the configured
+    guardian guards, and the deployer holds no role anywhere."""
+    settler, council, guardian = (Account.create().address for _ in range(3))
+    env = {"SETTLER_ADDRESS": settler, "SLASHER_ADDRESS": council, "GUARDIAN_ADDRESS": guardian}
+    done = run_deploy(anvil.url, str(tmp_path), "--production", env=env)
     assert done.returncode == 0, done.stderr
     manifest = Manifest.read(tmp_path / "local.json")
     deployer = Account.from_key(ANVIL_DEPLOYER_KEY).address
@@ -90,6 +99,10 @@ def test_a_production_deploy_leaves_the_deployer_no_role(anvil: AnvilNode, tmp_p
     staking = w3.eth.contract(address=manifest.address("Staking"), abi=load_artifact("Staking").abi)
     assert market.functions.hasRole(SETTLER_ROLE, settler).call()
     assert staking.functions.hasRole(SLASHER_ROLE, timelock).call()
+    assert staking.functions.hasRole(SLASHER_ROLE, council).call()
+    assert staking.functions.hasRole(GUARDIAN_ROLE, guardian).call()
+    assert market.functions.hasRole(GUARDIAN_ROLE, guardian).call()
+    assert manifest.roles["Marketplace"]["GUARDIAN_ROLE"] == [guardian]
     assert staking.functions.hasRole(MARKET_ROLE, manifest.address("Marketplace")).call()
     timelock_c = w3.eth.contract(address=timelock, abi=load_artifact(TIMELOCK).abi)
     governor = manifest.address(GOVERNOR)
