@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
 /// @title Vesting
 /// @notice The arithmetic of an order's linear member-share release (DESIGN.md §3.6), isolated
 ///         so it can be fuzzed on its own and reproduced exactly off chain. Amounts are scaled
@@ -58,19 +60,28 @@ library Vesting {
     }
 
     /// @notice How a refund at `t` (start ≤ t < end) divides the order's unvested scaled share
-    ///         (`memberShare × PRECISION − releasedScaled(t)`): the buyer's wei and the fraction
-    ///         of a wei that stays with the members. The order's release stops at
-    ///         `releasedScaled(t)`.
-    /// @return refund floor(unvested scaled / PRECISION), paid back to the buyer
-    /// @return remainderScaled the unvested scaled amount below one wei, added to the product's vested
-    function splitRefund(uint256 memberShare, uint64 start, uint64 end, uint64 t)
+    ///         (`memberShare × PRECISION − releasedScaled(t)`) between the buyer and the members.
+    ///         The buyer gets back the part of the share for the service not yet delivered,
+    ///         `floor(memberShare × (termEnd − t) / (termEnd − start))` (nothing once the term
+    ///         ended): vesting runs to `end`, the term's end rounded up to the day grid, so the
+    ///         unvested amount also holds the tail between the term's end and `end`, which
+    ///         belongs to the members for a service already delivered. The order's release
+    ///         stops at `releasedScaled(t)`; the members keep everything else at once.
+    /// @param termEnd the order's own end (start < termEnd ≤ end)
+    /// @return refund paid back to the buyer (never above floor(unvested / PRECISION))
+    /// @return keptScaled the rest of the unvested scaled share, added to the product's vested
+    function splitRefund(uint256 memberShare, uint64 start, uint64 termEnd, uint64 end, uint64 t)
         internal
         pure
-        returns (uint256 refund, uint256 remainderScaled)
+        returns (uint256 refund, uint256 keptScaled)
     {
         uint256 unvested = memberShare * PRECISION - releasedScaled(memberShare, start, end, t);
-        refund = unvested / PRECISION;
-        remainderScaled = unvested % PRECISION; // == unvested - refund * PRECISION
+        if (t < termEnd) refund = Math.mulDiv(memberShare, termEnd - t, termEnd - start);
+        // The unserved part of the term is at most the unvested part (end ≥ termEnd); the bound
+        // keeps that true through the roundings.
+        uint256 wholeUnvested = unvested / PRECISION;
+        if (refund > wholeUnvested) refund = wholeUnvested;
+        keptScaled = unvested - refund * PRECISION;
     }
 
     /// @notice `vested` advanced by `rate` from `from` to `to` (from ≤ to), with no scheduled

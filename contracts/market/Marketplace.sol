@@ -658,7 +658,7 @@ contract Marketplace is IMarketplace, DaoAccessControl, ReentrancyGuardTransient
         ProductVesting memory v = _checkpointed(productId);
         (uint256 rate, uint256 dust) = Vesting.schedule(memberShare, start, end);
         uint256 remainderScaled;
-        (refundAmount, remainderScaled) = Vesting.splitRefund(memberShare, start, end, nowTs);
+        (refundAmount, remainderScaled) = Vesting.splitRefund(memberShare, start, o.endsAt, end, nowTs);
         RateChange storage c = _changes[productId][end];
         c.rateDrop -= uint192(rate); // added at purchase: it fits and is part of the sum
         c.dust -= uint64(dust);

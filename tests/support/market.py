@@ -70,7 +70,14 @@ class Market:
 
     def vesting(self, order_id: int) -> Vesting:
         share, starts, ends, refunded, _version = self.market.orderVesting(order_id).call()
-        return Vesting(share, starts, ends, refunded or None)
+        if not refunded:
+            return Vesting(share, starts, ends)
+        (event,) = (
+            self.history.contract("Marketplace")
+            .events.Refunded()
+            .get_logs(from_block=0, argument_filters={"orderId": order_id})
+        )
+        return Vesting(share, starts, ends, refunded, event["args"]["amount"])
 
     def claim(self, account: str, cumulative: int, proof: list[str]) -> Any:
         """Pays `account`'s claim under the accepted root; a relayer sends it."""

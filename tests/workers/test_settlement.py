@@ -71,8 +71,8 @@ def test_the_chain_vests_exactly_what_the_share_rule_computes(market):
 
 
 def test_a_refunded_order_stops_where_the_chain_stops_it(market):
-    """After a terms bump the buyer takes back the unvested rest: the rule's release stops at
-    the refund, and the product keeps the fraction of a wei the refund's floor leaves."""
+    """After a terms bump the buyer takes back the unserved part of the term: from the refund on
+    the rule releases everything else, exactly what the chain added to the product at once."""
     market.history.advance(86_400 * 2 + 321)
     market.history.tx("DataProducts", "updateTerms", market.api, terms(Kind.API, DIMO // 50), sender=OPERATOR)
     api_order = market.orders["api"]
@@ -81,10 +81,11 @@ def test_a_refunded_order_stops_where_the_chain_stops_it(market):
     assert v.refunded_at is not None and v.refunded_at < v.ends_at
     market.history.advance(86_400 * 40)
     now = market.now
-    unvested = v.member_share * PRECISION - released_scaled(v, now)
     vested = market.market.vestedMemberAmount(market.api).call()
-    assert vested == (released_scaled(v, now) + unvested % PRECISION) // PRECISION
-    assert released(v, now) <= vested and released(v, now) == released(v, v.refunded_at)
+    assert v.refunded_amount is not None and 0 < v.refunded_amount < v.member_share
+    assert released_scaled(v, now) == (v.member_share - v.refunded_amount) * PRECISION
+    assert released(v, now) == vested == released(v, v.refunded_at)
+    assert released(v, v.refunded_at - 1) < vested  # the members' part of the tail lands at the refund
 
 
 def test_periods_close_once_and_members_collect_in_one_claim(market):

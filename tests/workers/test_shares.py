@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workers.ledger import Served
-from workers.protocol import ZERO_ADDRESS
+from workers.protocol import ZERO_ADDRESS, vesting
 from workers.settlement.shares import (
     PRECISION,
     OrderPeriod,
@@ -40,9 +40,13 @@ def vestings(draw, *, refundable: bool = True) -> Vesting:
         return Vesting(share, 0, 0)
     if kind == "delivered":
         return Vesting(share, start, start)
-    end = -(-(start + draw(st.integers(1, 400 * DAY))) // DAY) * DAY  # rounded up to the day
+    term_end = start + draw(st.integers(1, 400 * DAY))
+    end = -(-term_end // DAY) * DAY  # the term's end rounded up to the day
     refunded = draw(st.none() | st.integers(start, end - 1)) if refundable else None
-    return Vesting(share, start, end, refunded)
+    due = 0 if refunded is None else vesting.refund_due(share, start, term_end, end, refunded)
+    if due == 0:  # no refund, or one the chain refuses (NothingToRefund)
+        return Vesting(share, start, end)
+    return Vesting(share, start, end, refunded, due)
 
 
 # --- one order's release: the Marketplace's arithmetic --------------------------------------
@@ -60,11 +64,13 @@ def test_release_is_monotone_bounded_and_complete_at_the_end(v, times):
     assert released_scaled(v, v.starts_at - 1) == 0
     if v.refunded_at is None:
         assert released(v, v.ends_at) == v.member_share == released(v, v.ends_at + 10**9)
-    else:  # a refund stops the release where it happened, forever
+    else:  # from the refund on, everything the buyer did not take back, forever
+        assert v.refunded_amount is not None
         assert (
             released_scaled(v, 10**12)
             == released_scaled(v, v.refunded_at)
-            == v.rate * (v.refunded_at - v.starts_at)
+            == (v.member_share - v.refunded_amount) * PRECISION
+            >= v.rate * (v.refunded_at - v.starts_at)
         )
     if v.starts_at < v.ends_at:
         mid = (v.starts_at + v.ends_at) // 2
@@ -90,8 +96,8 @@ def test_an_orders_periods_add_up_to_its_release_to_the_wei(v, period_seconds):
 def vested_on_chain(orders: list[Vesting], t: int, checkpoints: list[int]) -> int:
     """The product's vestedScaled at `t` as the Marketplace keeps it: one rate for the product,
     rate drops and dust bumps scheduled at each order's vestEndsAt (Curve's slope changes),
-    advanced checkpoint by checkpoint; a refund removes the order's rate and keeps, in the
-    product, the fraction of a wei the buyer's floor leaves."""
+    advanced checkpoint by checkpoint; a refund removes the order's rate and adds at once
+    what of the unvested share the buyer does not take back."""
     events: dict[int, list[tuple[str, Vesting]]] = defaultdict(list)
     for v in orders:
         if v.pending_delivery:
@@ -117,7 +123,7 @@ def vested_on_chain(orders: list[Vesting], t: int, checkpoints: list[int]) -> in
             elif what == "refund" and refunded:
                 rate -= v.rate
                 unvested = v.member_share * PRECISION - v.rate * (v.refunded_at - v.starts_at)
-                vested += unvested % PRECISION  # the buyer gets floor(unvested / PRECISION)
+                vested += unvested - (v.refunded_amount or 0) * PRECISION  # the members keep it
     return vested
 
 
@@ -129,13 +135,8 @@ def vested_on_chain(orders: list[Vesting], t: int, checkpoints: list[int]) -> in
 @settings(max_examples=300, deadline=None)
 def test_per_order_releases_never_exceed_the_products_vested_amount(orders, t, checkpoints):
     scaled = vested_on_chain(orders, t, checkpoints)
-    refund_dust = sum(
-        (v.member_share * PRECISION - v.rate * (v.refunded_at - v.starts_at)) % PRECISION
-        for v in orders
-        if v.refunded_at is not None and v.refunded_at < v.ends_at and v.refunded_at <= t
-    )
-    # The product's scaled sum is exactly the orders' (plus what refunds leave behind) …
-    assert scaled == sum(released_scaled(v, t) for v in orders) + refund_dust
+    # The product's scaled sum is exactly the orders' (a refunded order's: all but its refund) …
+    assert scaled == sum(released_scaled(v, t) for v in orders)
     # … so the per-order floors the workers pay never exceed vestedMemberAmount.
     assert sum(released(v, t) for v in orders) <= scaled // PRECISION
 

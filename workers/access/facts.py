@@ -87,12 +87,20 @@ class FactsCache:
             self.checked_at = now
         return head
 
-    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    def get(self, head: IndexedHead, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """The memo of `key` for `head`, the block the asking request reads at. A request whose
+        block is no longer the cache's computes without the memo: its session may see the
+        projections as of its own block (SQLite reads from a snapshot), and a fact read before
+        the indexer applied a block must never be served as that block's (a sale's tenure)."""
         values = self.values
+        if head != self.head:
+            return compute()
         if key in values:
             return values[key]
         value = compute()
-        values[key] = value
+        with self.lock:
+            if head == self.head and values is self.values:
+                values[key] = value
         return value
 
 
@@ -146,7 +154,7 @@ class IndexedFacts:
         return max(int(self._clock()), self.head.timestamp)
 
     def product(self, product_id: int) -> ProductFacts | None:
-        return self.cache.get(("product", product_id), lambda: self._load_product(product_id))
+        return self.cache.get(self.head, ("product", product_id), lambda: self._load_product(product_id))
 
     def _load_product(self, product_id: int) -> ProductFacts | None:
         if not 0 <= product_id <= UINT256_MAX:
@@ -164,7 +172,9 @@ class IndexedFacts:
     def operator_active(self, operator: str) -> bool:
         key = ("operator", operator.lower())
         return bool(
-            self.cache.get(key, lambda: self.staking_check(operator, Role.OPERATOR, self.head.number))
+            self.cache.get(
+                self.head, key, lambda: self.staking_check(operator, Role.OPERATOR, self.head.number)
+            )
         )
 
     def buyer_active(self, buyer: str) -> bool:
@@ -176,7 +186,7 @@ class IndexedFacts:
                 buyer, Role.BROKER, block
             )
 
-        return bool(self.cache.get(("buyer", buyer.lower()), load))
+        return bool(self.cache.get(self.head, ("buyer", buyer.lower()), load))
 
     def tenure_start(self, vehicle_id: int) -> int | None:
         """When the vehicle's current generation (its current owner's tenure) began."""
@@ -189,7 +199,7 @@ class IndexedFacts:
                 return None
             return int(row.tenure_started_at)
 
-        return self.cache.get(("tenure", vehicle_id), load)
+        return self.cache.get(self.head, ("tenure", vehicle_id), load)
 
     def joined_at(self, product_id: int, vehicle_id: int) -> int | None:
         """When the vehicle's live consent to `product_id` was given (None: no live consent)."""
@@ -200,11 +210,13 @@ class IndexedFacts:
             row = self.session.get(Membership, (product_id, vehicle_id))
             return None if row is None or row.joined_at is None else int(row.joined_at)
 
-        return self.cache.get(("joined", product_id, vehicle_id), load)
+        return self.cache.get(self.head, ("joined", product_id, vehicle_id), load)
 
     def is_member(self, product_id: int, vehicle_id: int) -> bool:
         return bool(
-            self.cache.get(("member", product_id, vehicle_id), lambda: self._member(product_id, vehicle_id))
+            self.cache.get(
+                self.head, ("member", product_id, vehicle_id), lambda: self._member(product_id, vehicle_id)
+            )
         )
 
     def _member(self, product_id: int, vehicle_id: int) -> bool:
@@ -230,7 +242,7 @@ class IndexedFacts:
 
     def orders(self, buyer: str, product_id: int) -> Sequence[OrderFacts]:
         key = ("orders", buyer.lower(), product_id)
-        return self.cache.get(key, lambda: self._orders(buyer, product_id))
+        return self.cache.get(self.head, key, lambda: self._orders(buyer, product_id))
 
     def _orders(self, buyer: str, product_id: int) -> tuple[OrderFacts, ...]:
         rows = self.session.scalars(
@@ -247,7 +259,7 @@ class IndexedFacts:
             row = self.session.get(Order, order_id)
             return None if row is None else _order_facts(row)
 
-        return self.cache.get(("order", order_id), load)
+        return self.cache.get(self.head, ("order", order_id), load)
 
     def bundles_containing(self, product_id: int) -> Sequence[int]:
         def load() -> tuple[int, ...]:
@@ -256,7 +268,7 @@ class IndexedFacts:
             )
             return tuple(sorted({int(r) for r in rows}))
 
-        return self.cache.get(("bundles", product_id), load)
+        return self.cache.get(self.head, ("bundles", product_id), load)
 
     def credits_left(self, entitlement: Entitlement) -> int:
         """Credits are only ever spent, so a counter seen at 0 stays 0 (cached for good);
@@ -278,7 +290,7 @@ class IndexedFacts:
             row = self.session.get(Vehicle, vehicle_id)
             return None if row is None or row.burned else row.owner
 
-        return self.cache.get(("owner", vehicle_id), load)
+        return self.cache.get(self.head, ("owner", vehicle_id), load)
 
     def members(self, product_id: int) -> tuple[int, ...]:
         """Vehicles whose consent to `product_id` is live (current version and generation)."""
@@ -297,4 +309,4 @@ class IndexedFacts:
             )
             return tuple(sorted(int(r) for r in rows.scalars()))
 
-        return self.cache.get(("members", product_id), load)
+        return self.cache.get(self.head, ("members", product_id), load)

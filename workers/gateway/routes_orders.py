@@ -28,7 +28,7 @@ from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.streams import StreamPlan, StreamRequest, plan, stream_events
 from workers.gateway.tasks import send_task
 from workers.protocol import DATASET_DELIVERY_WINDOW, UINT256_MAX, Kind
-from workers.protocol.vesting import released
+from workers.protocol.vesting import refund_due, released
 from workers.signals.catalogue import signal_bit
 
 router = APIRouter(tags=["orders"])
@@ -61,7 +61,8 @@ class VestingView(BaseModel):
     vest_ends_at: int | None
     #: Released to members so far (at `as_of`), stopping at a refund.
     released: str | None
-    #: Still to be released: what a refund would pay back now.
+    #: What a refund would pay back now: the unserved part of the order's term (nothing once
+    #: it ended; a dataset's whole share until delivered); the members keep the rest.
     unvested: str | None
 
 
@@ -127,8 +128,17 @@ def order_view(order: Order, product: Product | None, now: int) -> OrderView:
     released_now = unvested = None
     if share is not None and order.vest_starts_at is not None and order.vest_ends_at is not None:
         refunded = None if order.refunded_at is None else int(order.refunded_at)
-        released_now = released(share, int(order.vest_starts_at), int(order.vest_ends_at), now, refunded)
-        unvested = 0 if refunded is not None else share - released_now
+        refunded_amount = None if order.refunded_amount is None else int(order.refunded_amount)
+        starts, ends = int(order.vest_starts_at), int(order.vest_ends_at)
+        released_now = released(
+            share, starts, ends, now, refunded_at=refunded, refunded_amount=refunded_amount
+        )
+        if refunded is not None:
+            unvested = 0
+        elif starts == ends:  # a dataset: all of it until delivered, nothing after
+            unvested = share - released_now
+        else:
+            unvested = refund_due(share, starts, int(order.ends_at), ends, now)
     return OrderView(
         order_id=int(order.order_id),
         product_id=int(order.product_id),

@@ -128,6 +128,7 @@ def _vesting(order: Any) -> Vesting:
         starts_at=int(order.vest_starts_at or 0),
         ends_at=int(order.vest_ends_at or 0),
         refunded_at=None if order.refunded_at is None else int(order.refunded_at),
+        refunded_amount=None if order.refunded_amount is None else int(order.refunded_amount),
     )
 
 

@@ -7,11 +7,13 @@ all at once at delivery). The rule reproduces the Marketplace's scaled arithmeti
     releasedScaled(t)  = 0                          t <= vestStartsAt
                        = rate * (t - vestStartsAt)  vestStartsAt < t < vestEndsAt
                        = memberShare * PRECISION    t >= vestEndsAt
-    released(t)        = releasedScaled(min(t, refundedAt)) // PRECISION
+    released(t)        = releasedScaled(t) // PRECISION             t < refundedAt
+                       = memberShare - refundedAmount                  t >= refundedAt
 
-The product's `vestedMemberAmount` is floor(Σ releasedScaled / PRECISION) over its orders
-(plus, for a refunded order, the fraction of a wei its refund leaves), so the sum of the
-per-order floors here is never above it.
+A refund pays the buyer the unserved part of the order's term; the members keep the rest at
+that moment, which the chain adds to the product's vested amount at once. The product's
+`vestedMemberAmount` is floor(Σ releasedScaled / PRECISION) over its orders, so the sum of
+the per-order floors here is never above it.
 
 A closed period of an order pays the order's release in that period, released(end) -
 released(start), to the vehicles that served that order in the period in proportion to their
@@ -43,8 +45,10 @@ class Vesting:
     member_share: int
     starts_at: int
     ends_at: int
-    #: When the buyer took the unvested remainder back: the release stops there.
+    #: When the buyer took the unserved part of the term back: from there on the order has
+    #: released everything but `refunded_amount`.
     refunded_at: int | None = None
+    refunded_amount: int | None = None
 
     @property
     def pending_delivery(self) -> bool:
@@ -61,7 +65,14 @@ class Vesting:
 def released_scaled(order: Vesting, t: int) -> int:
     """What the order has released by time `t`, scaled by PRECISION (SPEC15 §3; the one
     implementation is `workers.protocol.vesting`, which the gateway shares)."""
-    return vesting.released_scaled(order.member_share, order.starts_at, order.ends_at, t, order.refunded_at)
+    return vesting.released_scaled(
+        order.member_share,
+        order.starts_at,
+        order.ends_at,
+        t,
+        refunded_at=order.refunded_at,
+        refunded_amount=order.refunded_amount,
+    )
 
 
 def released(order: Vesting, t: int) -> int:

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Test} from "../lib/Test.sol";
 import {Vesting} from "../../../contracts/libraries/Vesting.sol";
 
@@ -36,11 +37,26 @@ contract VestingTest is Test {
         assertEq(Vesting.released(7, 10, 13, 11), 2);
         assertEq(Vesting.released(7, 10, 13, 12), 4);
         assertEq(Vesting.released(7, 10, 13, 13), 7);
-        (uint256 refund, uint256 remainder) = Vesting.splitRefund(7, 10, 13, 11);
+        (uint256 refund, uint256 remainder) = Vesting.splitRefund(7, 10, 13, 13, 11);
         uint256 releasedAt = Vesting.releasedScaled(7, 10, 13, 11);
         assertEq(releasedAt, 2_333_333_333_333_333_333);
         assertEq(refund, 4); // 4.666… wei unvested: the buyer gets 4
         assertEq(remainder, 666_666_666_666_666_667); // and the members keep the fraction
+    }
+
+    function test_splitRefund_theTailAfterTheTermStaysWithTheMembers() public pure {
+        // 1-day credits bought a second after a day boundary vest over almost two days; a
+        // refund pays back only the unserved part of the term, nothing once it ended.
+        uint64 start = 1 days + 1;
+        uint64 termEnd = start + 1 days;
+        uint64 end = 3 days; // termEnd rounded up to the day grid
+        uint256 share = 70 ether;
+        (uint256 refund,) = Vesting.splitRefund(share, start, termEnd, end, start + 12 hours);
+        assertEq(refund, 35 ether, "half the term left: half the share");
+        (refund,) = Vesting.splitRefund(share, start, termEnd, end, termEnd);
+        assertEq(refund, 0, "the term ended: nothing comes back");
+        (refund,) = Vesting.splitRefund(share, start, termEnd, end, termEnd + 1 hours);
+        assertEq(refund, 0, "in the rounding tail: nothing comes back");
     }
 
     function testFuzz_schedule_rateAndDustRebuildTheShare(uint256 share, uint64 start, uint64 duration) public pure {
@@ -72,20 +88,28 @@ contract VestingTest is Test {
         assertEq(Vesting.released(share, s, e, e), share, "all of it at the end");
     }
 
-    function testFuzz_splitRefund_conservesTheShare(uint256 share, uint64 start, uint64 duration, uint64 t)
-        public
-        pure
-    {
+    function testFuzz_splitRefund_conservesTheShare(
+        uint256 share,
+        uint64 start,
+        uint64 duration,
+        uint64 t,
+        uint64 termCut
+    ) public pure {
         share = bound(share, 0, MAX_SHARE);
         (uint64 s, uint64 e) = _window(start, duration);
         t = uint64(bound(t, s, e - 1));
-        (uint256 refund, uint256 remainder) = Vesting.splitRefund(share, s, e, t);
+        uint64 termEnd = uint64(bound(termCut, s + 1, e)); // the term ends at or before the vesting
+        (uint256 refund, uint256 remainder) = Vesting.splitRefund(share, s, termEnd, e, t);
         uint256 releasedAt = Vesting.releasedScaled(share, s, e, t);
-        assertEq(releasedAt + refund * P + remainder, share * P, "released + refund + remainder == share");
-        assertLt(remainder, P); // the members keep less than a wei
+        assertEq(releasedAt + refund * P + remainder, share * P, "released + refund + kept == share");
         assertLe(refund, share, "a refund never exceeds the share");
-        // Rounding favours the members: the buyer gets at most the exact unvested amount.
+        // Rounding favours the members: the buyer gets at most the exact unvested amount, and
+        // at most the unserved part of the term.
         assertLe(refund * P, share * P - releasedAt);
+        if (t >= termEnd) assertEq(refund, 0, "nothing after the term");
+        else assertLe(refund, Math.mulDiv(share, termEnd - t, termEnd - s));
+        // With the term ending where the vesting does, the members keep less than a wei.
+        if (termEnd == e) assertLt(remainder, P);
     }
 
     function testFuzz_accrue_isRateTimesElapsed(uint256 vested, uint128 rate, uint64 from, uint64 span) public pure {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Test} from "../lib/Test.sol";
 import {DimoToken} from "../../../contracts/token/DimoToken.sol";
 import {DataProducts} from "../../../contracts/market/DataProducts.sol";
@@ -398,14 +399,14 @@ contract MarketHandler is Test {
         (bool refundable, bool onTheEdge) = _refundCondition(r);
         if (onTheEdge) _add(e, bytes4(0)); // the window's last second: either outcome is right
         else if (!refundable) _add(e, IMarketplace.NotRefundable.selector);
-        uint256 amount = _unvested(r, block.timestamp) / PRECISION;
+        uint256 amount = _refundDue(r, block.timestamp);
         if (amount == 0 && !r.refunded) _add(e, IMarketplace.NothingToRefund.selector);
         uint256 before = token.balanceOf(r.buyer);
         vm.prank(caller);
         try market.refund(orderId) {
             uint256 got = token.balanceOf(r.buyer) - before;
             if (r.refunded) ghostRefundedTwice = true;
-            if (got != amount) _mismatch("refund paid another amount than the unvested remainder");
+            if (got != amount) _mismatch("refund paid another amount than the unserved part of the term");
             if (got > r.memberShare - _releasedScaled(r, block.timestamp) / PRECISION) ghostRefundAboveUnvested = true;
             r.refunded = true;
             r.refundAmount = got;
@@ -744,7 +745,7 @@ contract MarketHandler is Test {
             if (_findOrder(seed, _isDeliverable) == 0) _guidedBuy(seed, 2);
             _deliver(seed | 1, keccak256(abi.encode(seed)));
         } else if (action == "refund") {
-            uint256 orderId = _findOrder(seed, _hasUnvested);
+            uint256 orderId = _findOrder(seed, _hasRefundDue);
             if (orderId == 0) orderId = _guidedBuy(seed, seed % 2);
             (bool refundable, bool onTheEdge) = _refundCondition(_recs[orderId]);
             if (!refundable || onTheEdge) _setActive(_recs[orderId].productId, false);
@@ -886,6 +887,18 @@ contract MarketHandler is Test {
         return r.memberShare * PRECISION - _releasedScaled(r, t);
     }
 
+    /// @dev What a refund at `t` pays: a dataset's whole unvested share; for an order vesting
+    ///      over its term, the unserved part of the term (nothing once it ended: the tail up to
+    ///      the day boundary stays with the members), never above the whole unvested wei.
+    function _refundDue(Rec storage r, uint256 t) private view returns (uint256) {
+        if (r.refunded) return 0;
+        uint256 whole = _unvested(r, t) / PRECISION;
+        if (r.kind == Kind.Dataset) return whole;
+        if (t >= r.endsAt) return 0;
+        uint256 unserved = Math.mulDiv(r.memberShare, r.endsAt - t, r.endsAt - r.startsAt);
+        return unserved < whole ? unserved : whole;
+    }
+
     /// @dev Whether `r` may be refunded now (SPEC15 §5); `onTheEdge` at the dataset delivery
     ///      window's last second, where the spec's "within" may be read either way.
     function _refundCondition(Rec storage r) private view returns (bool refundable, bool onTheEdge) {
@@ -909,14 +922,14 @@ contract MarketHandler is Test {
             && block.timestamp < uint256(r.startsAt) + market.DATASET_DELIVERY_WINDOW();
     }
 
-    function _hasUnvested(uint256 orderId) private view returns (bool) {
+    function _hasRefundDue(uint256 orderId) private view returns (bool) {
         Rec storage r = _recs[orderId];
-        return !r.refunded && _unvested(r, block.timestamp) >= PRECISION;
+        return _refundDue(r, block.timestamp) != 0;
     }
 
     function _isRefundable(uint256 orderId) private view returns (bool) {
         Rec storage r = _recs[orderId];
-        if (!_hasUnvested(orderId)) return false;
+        if (!_hasRefundDue(orderId)) return false;
         (bool refundable, bool onTheEdge) = _refundCondition(r);
         return refundable && !onTheEdge;
     }

@@ -28,11 +28,13 @@ contract MarketRefundsTest is MarketBase {
     function _expected(uint256 id) internal view returns (uint256 refund) {
         (uint256 share, uint64 start, uint64 end,,) = market.orderVesting(id);
         if (end == 0) return share; // an undelivered dataset: nothing vested yet
-        (refund,) = Vesting.splitRefund(share, start, end, uint64(block.timestamp));
+        (,,,,,, uint64 termEnd,) = market.order(id);
+        (refund,) = Vesting.splitRefund(share, start, termEnd, end, uint64(block.timestamp));
     }
 
     function _refundNow(uint256 id) internal returns (uint256 paid) {
         uint256 want = _expected(id);
+        (,,,,,, uint64 termEndsAt,) = market.order(id);
         uint256 before = token.balanceOf(consumer);
         uint256 held = token.balanceOf(address(market));
         vm.expectEmit(address(market));
@@ -46,7 +48,10 @@ contract MarketRefundsTest is MarketBase {
         assertEq(refundedAt, block.timestamp);
         assertFalse(market.inForce(id));
         (,,,,,, uint64 endsAt,) = market.order(id);
-        assertEq(endsAt, block.timestamp, "the order ends for the gateway");
+        // The order ends for the gateway now, or stays ended where its term ended: a refund
+        // between the term's end and its vesting end (the next day boundary) returns that tail.
+        uint256 shouldEnd = termEndsAt < block.timestamp ? termEndsAt : block.timestamp;
+        assertEq(endsAt, shouldEnd, "the order ends for the gateway");
     }
 
     // ------------------------------------------------------------------ the four conditions
@@ -192,39 +197,47 @@ contract MarketRefundsTest is MarketBase {
         market.refund(orderId);
     }
 
-    /// @notice A refund of an order that already expired (its access ended, its vesting runs to
-    ///         the day boundary) pays the sliver left without touching the usage twice.
-    function test_refund_afterExpiryInTheRoundingGap() public {
+    /// @notice An order whose term ended (its access ended; its vesting runs on to the day
+    ///         boundary) has nothing to refund: the tail belongs to the members, who served it
+    ///         (the audit's RefundAfterEnd case: 1-day credits bought just after a day boundary
+    ///         vest over two days, and used to hand half the share back after the service).
+    function test_refund_nothingAfterTheTermEvenInTheRoundingGap() public {
         (,,,,,, uint64 endsAt,) = market.order(orderId);
+        (,, uint64 vestEndsAt,,) = market.orderVesting(orderId);
+        assertTrue(endsAt < vestEndsAt, "the term ends inside the rounding gap");
         vm.warp(endsAt);
         market.expireOrder(orderId);
         vm.prank(operator);
         products.setActive(p, false);
-        _refundNow(orderId);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.NothingToRefund.selector, orderId));
+        vm.prank(consumer);
+        market.refund(orderId);
         (uint256 units,) = market.usageOf(consumer);
         assertEq(units, 0);
     }
 
     // ------------------------------------------------------------------ arithmetic
 
-    /// @notice For any order and refund time: the buyer receives floor(unvested), the members keep
-    ///         exactly the rest (released + the fraction of a wei), and other orders are untouched.
+    /// @notice For any order and refund time: the buyer receives the unserved part of the term
+    ///         (nothing after it), the members keep exactly the rest, and other orders are untouched.
     function testFuzz_refund_splitsTheShareToTheWei(uint32 vehiclesCount, uint32 months, uint256 after_) public {
         vehiclesCount = uint32(bound(vehiclesCount, 1, 500));
         months = uint32(bound(months, 1, 24));
         vm.prank(consumer);
         uint256 id = market.subscribe(p, vehiclesCount, months, address(0), USE_INSURANCE, V1, NO_MAX);
         (uint256 share, uint64 start, uint64 end,,) = market.orderVesting(id);
+        (,,,,,, uint64 termEnd,) = market.order(id);
         vm.warp(start + bound(after_, 0, uint256(end - start) + 10 days));
         vm.prank(operator);
         products.setActive(p, false);
-        if (block.timestamp >= end) {
+        if (block.timestamp >= termEnd) {
             vm.expectRevert(abi.encodeWithSelector(IMarketplace.NothingToRefund.selector, id));
             vm.prank(consumer);
             market.refund(id);
             return;
         }
-        (uint256 want, uint256 remainder) = Vesting.splitRefund(share, start, end, uint64(block.timestamp));
+        (uint256 want, uint256 remainder) =
+            Vesting.splitRefund(share, start, termEnd, end, uint64(block.timestamp));
         uint256 releasedAt = Vesting.releasedScaled(share, start, end, uint64(block.timestamp));
         assertEq(releasedAt + want * P + remainder, share * P);
         uint256 paid = _refundNow(id);

@@ -165,10 +165,9 @@ class World:
                 use=Use.INSURANCE,
                 in_force=refunded_at is None,
                 refunded_at=refunded_at,
-                refunded_amount=None if refunded_at is None else 1,
                 tx_hash="0x" + "00" * 32,
                 block_number=1,
-                **columns,
+                **{"refunded_amount": None if refunded_at is None else 1, **columns},
             )
         )
 

@@ -8,6 +8,8 @@ from tests.workers.gateway.projections import World
 from workers.access.facts import FactsCache, IndexedFacts
 from workers.protocol import Kind
 
+SELLER, BUYER = "0x" + "a1" * 20, "0x" + "b2" * 20
+
 
 def _active(_operator: str, _block: int) -> bool:
     return True
@@ -36,3 +38,29 @@ def test_facts_follow_the_indexed_head_and_its_hash(sqlite_db: str) -> None:
     with session_scope(sqlite_db) as session:
         facts = IndexedFacts(session, cache, _active)
         assert facts.product(1).active and facts.head.number == 11
+
+
+def test_a_request_left_behind_by_the_cache_never_stores_its_older_facts(sqlite_db: str) -> None:
+    """A request that read head 10 while another request already moved the cache to 11 (the
+    sale's block) computes from its own snapshot and stores nothing: before this, it wrote the
+    seller's tenure into block 11's memo, and every later request at 11 served the seller's
+    history to the buyer's products (the demo's intermittent 'observations of Alice's tenure
+    were served after the sale')."""
+    cache = FactsCache(ttl=0)
+    with session_scope(sqlite_db) as session:
+        w = World(session)
+        w.head(10)
+        w.vehicle(1, SELLER, tenure_from=1_000)
+    with session_scope(sqlite_db, read_only=True) as session:
+        behind = IndexedFacts(session, cache, _active)  # reads head 10
+        with session_scope(sqlite_db) as writer:  # the indexer applies the sale in block 11
+            w = World(writer)
+            w.head(11)
+            w.vehicle(1, BUYER, 2, tenure_from=5_000)
+        with session_scope(sqlite_db, read_only=True) as other:  # another request moves the cache to 11
+            assert IndexedFacts(other, cache, _active).head.number == 11
+        behind.tenure_start(1)  # computed at its own block, whatever it sees
+    with session_scope(sqlite_db, read_only=True) as session:
+        facts = IndexedFacts(session, cache, _active)
+        assert facts.head.number == 11
+        assert facts.tenure_start(1) == 5_000, "block 11's memo holds block 11's tenure"

@@ -48,13 +48,15 @@ def test_a_subscription_vests_linearly_and_its_refund_stops_it(client) -> None:
     body = http.get("/v1/orders/1").json()
     rate = SHARE * VESTING_PRECISION // MONTH_SECONDS
     expected = rate * (MONTH_SECONDS // 3) // VESTING_PRECISION
+    unserved = SHARE * (end - (start + MONTH_SECONDS // 3)) // MONTH_SECONDS  # what a refund pays
     assert body["vesting"] == {
         "member_share": str(SHARE),
         "vest_starts_at": start,
         "vest_ends_at": end,
         "released": str(expected),
-        "unvested": str(SHARE - expected),
+        "unvested": str(unserved),
     }
+    assert unserved <= SHARE - expected
     assert (body["status"], body["kind"], body["terms_version"], body["as_of"]) == (
         "active",
         "Stream",
@@ -63,18 +65,19 @@ def test_a_subscription_vests_linearly_and_its_refund_stops_it(client) -> None:
     )
     assert body["refundable"] == ["terms_changed"]  # bought under version 1, the product is at 2
     refund_at = start + MONTH_SECONDS // 2
+    refund = SHARE * (end - refund_at) // MONTH_SECONDS  # the Refunded event's amount
     with session_scope(db_url) as session:
         w = World(session)
         w.order(
-            1, 1, BUYER, 3, starts=start, ends=end, refunded_at=refund_at,
+            1, 1, BUYER, 3, starts=start, ends=end, refunded_at=refund_at, refunded_amount=refund,
             terms_version=1, member_share=SHARE, vest_starts_at=start, vest_ends_at=end,
         )  # fmt: skip
         w.head(12, timestamp=end + DAY_SECONDS)
     body = http.get("/v1/orders/1").json()
-    stopped = released(SHARE, start, end, refund_at)
+    kept = SHARE - refund  # from the refund on, the members have everything the buyer left
     assert body["status"] == "refunded" and body["refunded_at"] == refund_at
-    assert body["vesting"]["released"] == str(stopped) and body["vesting"]["unvested"] == "0"
-    assert 0 < stopped < SHARE and body["refundable"] == []
+    assert body["vesting"]["released"] == str(kept) and body["vesting"]["unvested"] == "0"
+    assert released(SHARE, start, end, refund_at - 1) < kept < SHARE and body["refundable"] == []
 
 
 def test_a_dataset_vests_nothing_until_delivered_then_everything(client) -> None:
