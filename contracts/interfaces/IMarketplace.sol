@@ -36,7 +36,7 @@ interface IMarketplace {
     event OrderVesting(uint256 indexed orderId, uint256 memberShare, uint64 vestStartsAt, uint64 vestEndsAt);
     /// @notice Dataset order `orderId` was delivered as the build `resultHash`.
     event DatasetDelivered(uint256 indexed orderId, bytes32 resultHash);
-    /// @notice `buyer` took back `amount`, the unvested member share of order `orderId`.
+    /// @notice `buyer` took back `amount`, the member share of order `orderId`'s unserved term.
     event Refunded(uint256 indexed orderId, address indexed buyer, uint256 amount);
     /// @notice Anyone advanced `productId`'s vesting to `checkpointedTo`.
     event Checkpointed(ProductId indexed productId, uint64 checkpointedTo, uint256 vestedScaled);
@@ -229,8 +229,9 @@ interface IMarketplace {
     ///         DATASET_DELIVERY_WINDOW of its purchase (`DeliveryWindowClosed` after).
     function deliverDataset(uint256 orderId, bytes32 resultHash) external;
 
-    /// @notice The buyer of order `orderId` takes back its unvested member share (rounded down)
-    ///         when the product (or a bundle's component) is inactive, its terms version is no
+    /// @notice The buyer of order `orderId` takes back the member share of the unserved part of
+    ///         the order's term (rounded down; nothing once the term ended, even while vesting
+    ///         runs on to the day boundary; an undelivered dataset's whole share) when the product (or a bundle's component) is inactive, its terms version is no
     ///         longer the order's, its operator was slashed after the order started, or a
     ///         dataset was not delivered within DATASET_DELIVERY_WINDOW. Once; the order ends.
     function refund(uint256 orderId) external;
