@@ -26,6 +26,11 @@ from workers.runtime import Runtime
 
 #: Queues, named after the first word of the task names routed to them.
 QUEUES = ("indexer", "oem", "settlement", "datasets", "access")
+#: Seconds the Redis transport's restore mutex lives. A worker takes it to put unacknowledged
+#: tasks back (a pass every ~100 s); a broker restart in the middle of a pass leaves the key
+#: behind, and with kombu's default (300 s) every worker's next passes were refused until it
+#: expired: a task taken before the restart waited 5-8 minutes. A pass takes milliseconds.
+UNACKED_MUTEX_EXPIRE = 30
 #: Modules whose tasks the app registers (other teams append theirs).
 TASK_MODULES = [
     "workers.indexer.tasks",
@@ -122,7 +127,10 @@ def create_app(settings: Settings | None = None) -> WorkersApp:
         timezone="UTC",
         enable_utc=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "unacked_mutex_expire": UNACKED_MUTEX_EXPIRE,
+        },
         result_expires=24 * 3600,
         beat_schedule=beat_schedule(settings),
         worker_hijack_root_logger=False,

@@ -105,8 +105,9 @@ def test_a_broker_restart_loses_no_task(world, tmp_path):
         assert finished(backend, queued, 60) == {r.id for r in queued}
         # The broker restarts under a running worker, with tasks queued and one in its hands:
         # every task is still delivered and run (one taken but not acknowledged comes back after
-        # the visibility timeout, at the consumer's next restore pass: ~100 s on a quiet machine,
-        # over 240 s seen while `make test` runs every suite at once). Whether
+        # the visibility timeout, at the consumer's next restore pass: ~100 s on a quiet machine;
+        # a restart during a pass leaves the restore mutex behind for UNACKED_MUTEX_EXPIRE, which
+        # at kombu's default of 300 s once kept a task out past 480 s). Whether
         # a result reached the result backend (Redis too, restarting) is not the question here:
         # the worker's log shows each task received and run.
         anvil.mine(3)
