@@ -414,6 +414,25 @@ def purchase_helpers(namespace: dict[str, Any]) -> dict[str, Any]:
         _operator, version, _active, terms = products.functions.product(product_id).call()
         return int(version), int(terms[1]) * units
 
+    def place(  # noqa: PLR0917 (one call shape for the three purchases)
+        function: str,
+        product_id: int,
+        quantity: tuple[Any, ...],
+        units: int,
+        sender: Deployer | None,
+        broker: str,
+        use: int,
+        max_payment: int | str | None,
+    ) -> int:
+        """Sends `Marketplace.<function>(productId, *quantity, broker, use, version, maxPayment)`
+        at the quoted version, paying at most the quote (or `max_payment`); the order id."""
+        version, price = quote(product_id, units)
+        cap = price if max_payment is None else dimo(max_payment)
+        call = getattr(market.functions, function)(
+            product_id, *quantity, _checksum(broker), use, version, cap
+        )
+        return _placed_order(market, send(call, sender))
+
     def subscribe(
         product_id: int,
         vehicles: int,
@@ -425,17 +444,9 @@ def purchase_helpers(namespace: dict[str, Any]) -> dict[str, Any]:
         max_payment: int | str | None = None,
     ) -> int:
         """Subscribes to a Stream or Bundle for `vehicles` x `months`; the order id."""
-        version, price = quote(product_id, vehicles * months)
-        call = market.functions.subscribe(
-            product_id,
-            vehicles,
-            months,
-            _checksum(broker),
-            use,
-            version,
-            price if max_payment is None else dimo(max_payment),
+        return place(
+            "subscribe", product_id, (vehicles, months), vehicles * months, sender, broker, use, max_payment
         )
-        return _placed_order(market, send(call, sender))
 
     def buy_credits(
         product_id: int,
@@ -447,16 +458,7 @@ def purchase_helpers(namespace: dict[str, Any]) -> dict[str, Any]:
         max_payment: int | str | None = None,
     ) -> int:
         """Buys `calls` API credits (valid for the terms' validitySeconds); the order id."""
-        version, price = quote(product_id, calls)
-        call = market.functions.buyCredits(
-            product_id,
-            calls,
-            _checksum(broker),
-            use,
-            version,
-            price if max_payment is None else dimo(max_payment),
-        )
-        return _placed_order(market, send(call, sender))
+        return place("buyCredits", product_id, (calls,), calls, sender, broker, use, max_payment)
 
     def purchase_dataset(
         product_id: int,
@@ -468,16 +470,7 @@ def purchase_helpers(namespace: dict[str, Any]) -> dict[str, Any]:
         max_payment: int | str | None = None,
     ) -> int:
         """Orders the dataset build `spec_hash`; members are paid once it is delivered."""
-        version, price = quote(product_id)
-        call = market.functions.purchaseDataset(
-            product_id,
-            spec_hash,
-            _checksum(broker),
-            use,
-            version,
-            price if max_payment is None else dimo(max_payment),
-        )
-        return _placed_order(market, send(call, sender))
+        return place("purchaseDataset", product_id, (spec_hash,), 1, sender, broker, use, max_payment)
 
     def refund(order_id: int, sender: Deployer | None = None) -> int:
         """The buyer takes back the unvested remainder of `order_id`; the amount refunded."""
