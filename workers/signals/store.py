@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from workers.db import upsert
@@ -64,26 +64,43 @@ def _number(value: float | bool | str) -> float | None:
     return None
 
 
+def _row(vehicle_id: int, s: Observation) -> dict[str, object]:
+    return {
+        "vehicle_id": vehicle_id,
+        "name": s.name,
+        "value": json.dumps(s.value),
+        "number": _number(s.value),
+        "unit": s.unit,
+        "timestamp_ms": s.timestamp_ms,
+        "source": s.source,
+        "signature": s.signature,
+    }
+
+
+def store_many(session: Session, batch: Iterable[tuple[int, Iterable[Observation]]]) -> int:
+    """Appends every (vehicle, observations) of `batch` to the history and moves each
+    vehicle's latest values forward (never back), in the caller's transaction, with one
+    multi-row statement per table; returns how many observations were stored."""
+    observed = [(vehicle_id, s) for vehicle_id, signals in batch for s in signals]
+    if not observed:
+        return 0
+    connection = session.connection()
+    connection.execute(insert(StoredSignal), [_row(vehicle_id, s) for vehicle_id, s in observed])
+    # one row per key, the newest of the batch: a multi-row upsert may not touch a row twice
+    newest: dict[tuple[int, str], tuple[int, Observation]] = {}
+    for vehicle_id, s in observed:
+        kept = newest.get((vehicle_id, s.name))
+        if kept is None or s.timestamp_ms >= kept[1].timestamp_ms:
+            newest[(vehicle_id, s.name)] = (vehicle_id, s)
+    latest = upsert(session, LatestSignal, update=_NEWER, if_newer="timestamp_ms")
+    connection.execute(latest, [_row(vehicle_id, s) for vehicle_id, s in newest.values()])
+    return len(observed)
+
+
 def store_signals(session: Session, vehicle_id: int, signals: Iterable[Observation]) -> int:
     """Appends `signals` to the vehicle's history and moves its latest values forward (never
     back), in the caller's transaction; returns how many were stored."""
-    latest = upsert(session, LatestSignal, update=_NEWER, if_newer="timestamp_ms")
-    count = 0
-    for s in signals:
-        row = {
-            "vehicle_id": vehicle_id,
-            "name": s.name,
-            "value": json.dumps(s.value),
-            "number": _number(s.value),
-            "unit": s.unit,
-            "timestamp_ms": s.timestamp_ms,
-            "source": s.source,
-            "signature": s.signature,
-        }
-        session.add(StoredSignal(**row))
-        session.execute(latest, row)
-        count += 1
-    return count
+    return store_many(session, [(vehicle_id, signals)])
 
 
 _LATEST = (
