@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from kombu import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
 from workers.chain.rpc import TransientRpcError
 from workers.config import Settings, get_settings
+from workers.observability import bind_task, configure_logging, unbind_task
+from workers.observability.metrics import TASKS
 from workers.runtime import Runtime
 
 #: Queues, named after the first word of the task names routed to them.
@@ -136,6 +138,26 @@ def create_app(settings: Settings | None = None) -> WorkersApp:
         worker_hijack_root_logger=False,
     )
     return celery
+
+
+# --- logs and metrics of every worker and beat process (workers/observability) ---------------
+
+
+@signals.setup_logging.connect
+def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Replaces Celery's logging setup: the workers' one (JSON or console lines)."""
+    configure_logging(get_settings(), level=loglevel)
+
+
+@signals.task_prerun.connect
+def _bind_task(task_id: str, task: Task, **_: Any) -> None:
+    bind_task(task_id, task.name)
+
+
+@signals.task_postrun.connect
+def _count_task(task: Task, state: str | None = None, **_: Any) -> None:
+    TASKS.labels(task.name, state or "UNKNOWN").inc()
+    unbind_task()
 
 
 app = create_app()

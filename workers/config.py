@@ -271,6 +271,21 @@ class Settings(BaseSettings):
     #: Device telemetry timestamped more than this ahead of the workers' clock is refused.
     telemetry_max_future: int = Field(default=30, ge=0)
 
+    # --- observability (workers/observability, `python -m workers.metrics`) -----------------
+    #: Log lines as JSON objects, one a line (`json`), or aligned key=value text (`console`,
+    #: what `make demo` and `make up` use).
+    log_format: Literal["json", "console"] = "json"
+    #: The root log level (DEBUG, INFO, WARNING, …); Celery processes use their `--loglevel`.
+    log_level: str = "INFO"
+    #: Where `python -m workers.metrics` serves the workers' Prometheus metrics.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9808, ge=0, le=65535)
+    #: Celery workers: the directory their processes write counters to (prometheus_client's
+    #: multiprocess mode, which reads the same variable; one directory per worker service).
+    #: The exporter: the directory whose files, at any depth, it sums. Empty: the workers'
+    #: counters stay in each process, unexported.
+    prometheus_multiproc_dir: Path | None = None
+
     # --- environment ------------------------------------------------------------------------
     #: `devnet` (the defaults: anvil keys, public secrets) or `production`, where every secret
     #: must be set: the workers refuse to start on a devnet default (docs/security.md SEC-05).

@@ -35,6 +35,7 @@ from workers.gateway.deps import fresh_index
 from workers.gateway.fastpath import MeteredFastPath
 from workers.gateway.problems import Problem, handle_problem, log_refusal, problem_response
 from workers.gateway.state import GatewayState
+from workers.observability import RequestIdMiddleware, configure_logging
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,9 @@ def create_app(
     """A gateway app on its own runtime for `settings` (default: the environment's);
     `staking_check` answers operator and buyer activity instead of `Staking.isActive` (tests
     without a Staking)."""
-    state = GatewayState(Runtime(settings or get_settings()), staking_check=staking_check)
+    settings = settings or get_settings()
+    configure_logging(settings)
+    state = GatewayState(Runtime(settings), staking_check=staking_check)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -168,6 +171,7 @@ def create_app(
         app.include_router(module.router, dependencies=[Depends(fresh_index)])
     for module in OPEN:
         app.include_router(module.router)
+    app.add_middleware(RequestIdMiddleware)  # the fast path binds and echoes its own
     app.add_middleware(MeteredFastPath, state=state)
     app.add_middleware(MetricsMiddleware, state=state)
     return app

@@ -19,6 +19,7 @@ from workers.gateway.deps import identify, require_fresh_index
 from workers.gateway.problems import PROBLEM_MEDIA_TYPE, Problem, log_refusal_of
 from workers.gateway.routes_signals import _names, metered_latest
 from workers.gateway.state import GatewayState
+from workers.observability import REQUEST_ID_HEADER, request_id_of
 from workers.protocol import UINT256_MAX
 
 LATEST = re.compile(r"^/v1/products/(\d{1,78})/vehicles/(\d{1,78})/signals/latest$")
@@ -62,6 +63,7 @@ class MeteredFastPath:
             await self.app(scope, receive, send)
             return
         scope["route"] = ROUTE
+        request_id = request_id_of(scope)
         caller: str | None = None
         try:
             require_fresh_index(self.state)
@@ -73,9 +75,11 @@ class MeteredFastPath:
             log_refusal_of("GET", scope["path"], caller, problem)
             scope.setdefault("state", {})["refusal_reason"] = problem.reason
             doc = problem.body(scope["path"])
-            await _send(send, problem.status, _json(doc), PROBLEM_MEDIA_TYPE, problem.headers)
+            headers = {**problem.headers, REQUEST_ID_HEADER: request_id}
+            await _send(send, problem.status, _json(doc), PROBLEM_MEDIA_TYPE, headers)
             return
-        await _send(send, 200, body, "application/json", {"x-credits-remaining": str(left)})
+        headers = {"x-credits-remaining": str(left), REQUEST_ID_HEADER: request_id}
+        await _send(send, 200, body, "application/json", headers)
 
 
 def _json(doc: dict) -> bytes:

@@ -32,6 +32,7 @@ from workers.indexer.decode import Decoder, Event
 from workers.indexer.handlers import handler_for, load_handlers
 from workers.indexer.store import Store, rollback_to
 from workers.indexer.views import ViewAtBlockError, attach_views, view_for
+from workers.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ class Indexer:
             try:
                 self._sync(report, max_blocks or self.settings.sync_max_blocks)
             except IndexerError as exc:
+                metrics.HALTS.inc()
                 self._forget()
                 self._report_health(halted=str(exc))
                 raise
@@ -452,6 +454,8 @@ class Indexer:
                 self._forget()
                 raise
         self._cache_at = (batch.last, batch.last_hash)
+        metrics.BLOCKS_APPLIED.inc(batch.last - batch.first + 1)
+        metrics.EVENTS_APPLIED.inc(len(batch.events))
 
     def _store_for(self, conn: Connection, undo_from: int | None) -> Store:
         if self._store is None:
@@ -503,6 +507,8 @@ class Indexer:
             "reorg: rolled back blocks %d..%d (%d rows restored)", fork + 1, cursor.last_block, restored
         )
         report.rollbacks.append((cursor.last_block, fork))
+        metrics.REORGS.inc()
+        metrics.REORG_DEPTH.observe(cursor.last_block - fork)
         with self.engine.connect() as conn:
             updated = self._cursor(conn)
         assert updated is not None
