@@ -293,6 +293,8 @@ def start_stack(
                 "OEM_SCHEDULE_INTERVAL": "2",
                 "SETTLEMENT_INTERVAL": "5",
                 "SWEEP_INTERVAL": "10",
+                # people read these logs (.run/*.log): aligned text, not JSON
+                "LOG_FORMAT": "console",
             }
         )
         migrate = subprocess.run(

@@ -47,7 +47,10 @@ _SHARED: list[Any] = [
 
 def _renderer(log_format: str) -> list[Any]:
     if log_format == "console":
-        return [structlog.dev.ConsoleRenderer(colors=False)]
+        # plain tracebacks: rich's would print every frame's locals (secrets among them)
+        return [
+            structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+        ]
     return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
 
 
