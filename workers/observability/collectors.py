@@ -107,24 +107,24 @@ class DatabaseCollector:
 
     @staticmethod
     def _indexer(conn: DbConnection, head: tuple[int, int] | None, now: float) -> Iterable[Metric]:
-        row = conn.execute(
-            select(IndexerHealth).order_by(IndexerHealth.indexed_block.desc()).limit(1)
-        ).first()
-        if row is None:
+        table = IndexerHealth.__table__
+        health = (
+            conn.execute(select(table).order_by(table.c.indexed_block.desc()).limit(1)).mappings().first()
+        )
+        if health is None:
             return []  # the indexer never reported: nothing to measure yet
-        health = row[0]
-        indexed, indexed_ts = int(health.indexed_block), int(health.indexed_timestamp)
+        indexed, indexed_ts = int(health["indexed_block"]), int(health["indexed_timestamp"])
         families = [
             _gauge("workers_indexer_indexed_block", "The last block the indexer applied", indexed),
             _gauge(
                 "workers_indexer_report_age_seconds",
                 "Seconds since the indexer last reported its health (it stopped ticking when this grows)",
-                max(now - float(health.checked_at), 0.0),
+                max(now - float(health["checked_at"]), 0.0),
             ),
             _gauge(
                 "workers_indexer_halted",
                 "1 while indexing is halted (see the indexer's logs)",
-                bool(health.halted),
+                bool(health["halted"]),
             ),
         ]
         if head is not None:

@@ -54,6 +54,19 @@ def _renderer(log_format: str) -> list[Any]:
     return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record comes (a test's capture, a
+    redirection made after the setup), never to a stream closed since."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(settings: Settings, level: int | str | None = None) -> None:
     """Routes every log record of this process through one structlog-rendered handler on
     stderr, at `level` (default LOG_LEVEL). Idempotent: a second call replaces the first."""
@@ -64,7 +77,7 @@ def configure_logging(settings: Settings, level: int | str | None = None) -> Non
             *_renderer(settings.log_format),
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
     root = logging.getLogger()
