@@ -26,7 +26,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from devkit.devnet import free_port, stop_process, wait_ready
 from tests.support.brokers import BrokerUnavailableError, rabbitmq_vhost
-from tests.support.celery_worker import RedisServer
+from tests.support.celery_worker import CeleryWorker, RedisServer
 from tests.support.history import History
 from tests.workers.test_indexer import make_indexer
 from tests.workers.test_reorg import replacement_txs
@@ -36,7 +36,7 @@ from workers.config import PROJECT_ROOT, Settings
 from workers.db.session import Database
 from workers.db.settlement import ChainTx, SettlementPeriod, SettlementProduct, SettlementRoot
 from workers.gateway.app import create_app as create_gateway
-from workers.metrics import node_head
+from workers.metrics import WorkerFilesCollector, node_head
 from workers.observability import configure_logging
 from workers.observability.collectors import ROOT_STATUSES, TX_STATUSES, BrokerCollector, DatabaseCollector
 
@@ -372,6 +372,36 @@ def test_a_celery_task_logs_with_its_task_id_and_is_counted(capsys):
     logging.getLogger("workers.probe").info("after the task")
     (outside,) = [e for e in _json_lines(capsys.readouterr().err) if e.get("logger") == "workers.probe"]
     assert "task_id" not in outside
+
+
+def test_a_real_worker_logs_json_with_the_task_id_and_writes_its_counters(sqlite_db, redis_server, tmp_path):
+    metrics_dir = tmp_path / "metrics" / "oem"
+    env = {
+        "DATABASE_URL": sqlite_db,
+        "BROKER_URL": redis_server.url,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    worker = CeleryWorker(env, "oem", tmp_path)
+    try:
+        result = create_app(Settings(broker_url=redis_server.url)).send_task("oem.schedule")
+        wait_ready(
+            worker.process,
+            lambda: any(e.get("task_id") == result.id for e in _json_lines(worker.log.read_text())),
+            "the task's log line",
+            timeout=60,
+            log=worker.log,
+        )
+    finally:
+        worker.stop()
+    lines = _json_lines(worker.log.read_text())
+    assert any(e["event"].endswith("ready.") for e in lines)  # Celery's own lines, as JSON
+    (done,) = [e for e in lines if e.get("task_id") == result.id and "succeeded" in e["event"]]
+    assert done["task_name"] == "oem.schedule" and done["logger"] == "celery.app.trace"
+    counted = scrape(WorkerFilesCollector(tmp_path / "metrics"))
+    assert (
+        counted.get_sample_value("workers_celery_tasks_total", {"task": "oem.schedule", "state": "SUCCESS"})
+        == 1
+    )
 
 
 # --- the dashboard cannot drift from the code ---------------------------------------------------------
