@@ -36,6 +36,7 @@ from workers.config import PROJECT_ROOT, Settings
 from workers.db.session import Database
 from workers.db.settlement import ChainTx, SettlementPeriod, SettlementProduct, SettlementRoot
 from workers.gateway.app import create_app as create_gateway
+from workers.indexer.sync import ReorgTooDeepError
 from workers.metrics import WorkerFilesCollector, node_head
 from workers.observability import configure_logging
 from workers.observability.collectors import ROOT_STATUSES, TX_STATUSES, BrokerCollector, DatabaseCollector
@@ -130,6 +131,25 @@ def test_a_reorg_is_counted_with_its_depth(deployment, history, sqlite_db):
     assert sample("workers_indexer_reorgs_total") == reorgs + 1
     assert sample("workers_indexer_reorg_depth_blocks_count") == depth_count + 1
     assert sample("workers_indexer_reorg_depth_blocks_sum") == depth_sum + (last - fork) >= depth_sum + 3
+
+
+def test_a_halt_is_counted_and_the_index_reported_halted(deployment, history, sqlite_db):
+    anvil, _manifest, path = deployment
+    rng = random.Random(6)
+    history.token_and_treasury()
+    anvil.mine(10)
+    indexer = make_indexer(anvil.url, sqlite_db, path, reorg_window=3)
+    indexer.sync()
+    history.random_transfers(rng, 6)
+    indexer.sync()
+    halts = sample("workers_indexer_halts_total")
+    anvil.reorg(6, replacement_txs(history, rng, 6))
+    with pytest.raises(ReorgTooDeepError):
+        indexer.sync()
+    assert sample("workers_indexer_halts_total") == halts + 1
+    rpc = Rpc(anvil.url)
+    registry = scrape(DatabaseCollector(indexer.engine, indexer.settings, lambda: node_head(rpc)))
+    assert registry.get_sample_value("workers_indexer_halted") == 1
 
 
 # --- settlement and the outbox, from the database --------------------------------------------------
