@@ -55,7 +55,9 @@ class StoredSignal(Base):
     )
 
     #: Arrival order (a sequence on PostgreSQL, the rowid on SQLite).
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     vehicle_id: Mapped[int] = mapped_column(UInt)
     name: Mapped[str] = mapped_column(String(160))
     #: JSON of the value (number, bool or string).
