@@ -47,7 +47,7 @@ def _database(revision: str) -> Iterator[Database]:
 
 
 def insert_rate(database: Database, batches: int) -> float:
-    """Rows a second through store_many, 25 vehicles × 20 signals a batch, one commit each."""
+    """Rows a second through store_many, 25 vehicles x 20 signals a batch, one commit each."""
     vehicle, stored, began = 1, 0, time.perf_counter()
     for batch in range(batches):
         ts = START_MS + batch * 60_000
@@ -69,7 +69,8 @@ def load(database: Database, rows: int) -> None:
         conn.execute(
             text(
                 "INSERT INTO signals (vehicle_id, name, value, number, unit, timestamp_ms, source) "
-                "SELECT v, 'Vehicle.Speed', (n % 200)::text, n % 200, 'km/h', :start + n * :step + v, 'oem:1' "
+                "SELECT v, 'Vehicle.Speed', (n % 200)::text, n % 200, 'km/h', "
+                ":start + n * :step + v, 'oem:1' "
                 "FROM generate_series(1, :vehicles) AS v, generate_series(0, :per - 1) AS n"
             ),
             {"start": START_MS, "step": step, "vehicles": VEHICLES, "per": per_vehicle},
