@@ -86,31 +86,43 @@ def day_start_ms(day: date) -> int:
 
 
 def maintain(session: Session, settings: Settings, *, now_ms: int) -> Maintenance:
-    """Makes the partitions ahead, rolls up and drops raw history past retention and drops
-    roll-ups past theirs, in `session`'s transaction. Idempotent: a second run finds nothing
-    to do."""
+    """Rolls up and drops raw history past retention, drops roll-ups past theirs and makes
+    the partitions ahead, in `session`'s transaction. Idempotent: a second run finds nothing
+    to do. The long part (rolling a day up) comes first and takes no lock that readers or
+    writers wait on; partitions are attached and dropped last, just before the commit (a
+    DROP holds the history's table exclusively until then). Days past retention get no new
+    rows (device telemetry older than TELEMETRY_MAX_AGE is refused), so none arrives between
+    a day's roll-up and its drop."""
     done = Maintenance()
     today = day_of(now_ms)
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(_LOCK)
+    expired: list[tuple[str, date]] = []
+    if settings.signals_retention_days:
+        cutoff = today - timedelta(days=settings.signals_retention_days)
+        roll_up = settings.signals_rollup_retention_days > 0
+        source = "signals"
+        if postgres:
+            expired = [
+                (name, day) for name in partitions(session) if (day := partition_day(name)) and day < cutoff
+            ]
+            if roll_up:
+                for name, day in expired:
+                    done.rolled_up += _roll_up(session, name, day_start_ms(day) + DAY_MS)
+            source = DEFAULT_PARTITION
+        done.deleted = _drop_rows(session, source, day_start_ms(cutoff), roll_up, done)
+    if settings.signals_rollup_retention_days:
+        oldest = day_start_ms(today - timedelta(days=settings.signals_rollup_retention_days))
+        done.rollups_deleted = session.execute(_DELETE_ROLLUPS, {"oldest": oldest}).rowcount
+    if postgres:
         for offset in range(settings.signals_partitions_ahead + 1):
             made = ensure_partition(session, today + timedelta(days=offset))
             if made:
                 done.created.append(made)
-    if settings.signals_retention_days:
-        cutoff = today - timedelta(days=settings.signals_retention_days)
-        roll_up = settings.signals_rollup_retention_days > 0
-        if postgres:
-            _drop_partitions(session, cutoff, roll_up, done)
-            source = DEFAULT_PARTITION
-        else:
-            source = "signals"
-        done.deleted = _drop_rows(session, source, day_start_ms(cutoff), roll_up, done)
-    if settings.signals_rollup_retention_days:
-        oldest = day_start_ms(today - timedelta(days=settings.signals_rollup_retention_days))
-        deleted = session.execute(_DELETE_ROLLUPS, {"oldest": oldest})
-        done.rollups_deleted = deleted.rowcount
+        for name, _ in expired:
+            session.execute(text(f"DROP TABLE {name}"))
+            done.dropped.append(name)
     return done
 
 
@@ -145,18 +157,6 @@ def ensure_partition(session: Session, day: date) -> str | None:
 def _roll_up(session: Session, source: str, until_ms: int) -> int:
     statement = text(_ROLL_UP.format(hour=HOUR_MS, source=source))
     return session.execute(statement, {"until": until_ms}).rowcount
-
-
-def _drop_partitions(session: Session, cutoff: date, roll_up: bool, done: Maintenance) -> None:
-    """Drops each day partition before `cutoff`, rolled up first when roll-ups are kept."""
-    for name in partitions(session):
-        day = partition_day(name)
-        if day is None or day >= cutoff:
-            continue
-        if roll_up:
-            done.rolled_up += _roll_up(session, name, day_start_ms(day) + DAY_MS)
-        session.execute(text(f"DROP TABLE {name}"))
-        done.dropped.append(name)
 
 
 def _drop_rows(session: Session, source: str, cutoff_ms: int, roll_up: bool, done: Maintenance) -> int:
