@@ -79,6 +79,19 @@ def load(database: Database, rows: int) -> None:
         conn.execute(text("VACUUM ANALYZE signals"))
 
 
+def bytes_per_row(database: Database) -> float:
+    """The history's size on disk (heap, indexes, TOAST; every partition) per row."""
+    with database.engine.connect() as conn:
+        size = conn.execute(
+            text(
+                "SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) "
+                "FROM pg_partition_tree('signals')), pg_total_relation_size('signals'))"
+            )
+        ).scalar()
+        rows = conn.execute(text("SELECT count(*) FROM signals")).scalar()
+    return int(size or 0) / max(int(rows or 0), 1)
+
+
 def history_ms(database: Database, queries: int = 300) -> tuple[float, float, int]:
     """Median and p99 milliseconds of one vehicle's history over one day (day 5 of 10)."""
     since = START_MS + 5 * DAY_MS
@@ -108,7 +121,7 @@ def main() -> None:
             median, p99, found = history_ms(database)
             print(
                 f"{label:12} insert {rate:9,.0f} rows/s (store_many, 500 a batch)   "
-                f"load {args.rows:,} rows {loaded:6.1f} s   "
+                f"load {args.rows:,} rows {loaded:6.1f} s, {bytes_per_row(database):.0f} bytes a row   "
                 f"history of one vehicle-day ({found} rows): median {median:.2f} ms, p99 {p99:.2f} ms"
             )
 
