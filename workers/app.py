@@ -40,6 +40,7 @@ TASK_MODULES = [
     "workers.datasets.tasks",
     "workers.access.tasks",
     "workers.oem.tasks",
+    "workers.signals.tasks",
 ]
 
 
@@ -73,6 +74,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "access.sweep",
             "schedule": settings.sweep_interval,
             "options": {"expires": max(settings.sweep_interval, 5.0)},
+        },
+        "signal-storage": {
+            "task": "datasets.signal_storage",
+            "schedule": settings.signals_maintenance_interval,
+            "options": {"expires": settings.signals_maintenance_interval},
         },
         "oem-schedule": {
             "task": "oem.schedule",

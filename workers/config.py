@@ -231,6 +231,18 @@ class Settings(BaseSettings):
     dataset_epsilon_per_order: float = Field(default=1.0, gt=0)
     dataset_epsilon_per_query: float = Field(default=0.25, gt=0)
 
+    # --- signal storage (workers/signals/storage.py) -----------------------------------------
+    #: Days of raw signal history kept (whole day partitions dropped past it on PostgreSQL,
+    #: rows deleted by range on SQLite); 0 keeps it all.
+    signals_retention_days: int = Field(default=30, ge=0)
+    #: Days the hourly roll-up of numeric signals (made as raw history is dropped) is kept;
+    #: 0 makes none.
+    signals_rollup_retention_days: int = Field(default=400, ge=0)
+    #: Day partitions of the history made ahead of today on PostgreSQL.
+    signals_partitions_ahead: int = Field(default=7, ge=1)
+    #: Seconds between datasets.signal_storage runs (partitions, retention, roll-up) in the beat.
+    signals_maintenance_interval: float = Field(default=3600.0, gt=0)
+
     # --- OEM integration (workers/oem) ------------------------------------------------------
     #: The OEM cloud simulator the default connections point at (the local stack's automaker).
     oem_simulator_url: str = "http://127.0.0.1:8700"

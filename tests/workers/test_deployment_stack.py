@@ -203,6 +203,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                         "OEM_SCHEDULE_INTERVAL": "2",
                         "SWEEP_INTERVAL": "2",
                         "SETTLEMENT_INTERVAL": "5",
+                        "SIGNALS_MAINTENANCE_INTERVAL": "5",
                     },
                 )
                 dep = Deployment(

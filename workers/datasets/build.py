@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workers.access import (
@@ -27,7 +26,7 @@ from workers.access import (
     may_use_order,
     window_start,
 )
-from workers.access.facts import FactsCache, IndexedFacts, StakingCheck
+from workers.access.facts import FactsCache, IndexedFacts, StakingCheck, member_profiles
 from workers.datasets.privacy import Mechanism, mechanism_for, metric_bounds
 from workers.db.gateway import DatasetJob, VehicleProfile
 from workers.ledger import UsageKind, period_of, record_usage
@@ -88,15 +87,8 @@ def cohort(
     """Member vehicles the rule lets this order aggregate, that match the filter, with the
     window each may be read in."""
     mask = signal_bit(request.metric)
-    members = list(facts.members(ent.consent_id))
-    profiles = (
-        {
-            int(p.vehicle_id): p
-            for p in session.scalars(select(VehicleProfile).where(VehicleProfile.vehicle_id.in_(members)))
-        }
-        if members
-        else {}
-    )
+    members = facts.members(ent.consent_id)
+    profiles = member_profiles(session, ent.consent_id) if members else {}
     since_ms: dict[int, int] = {}
     for v in members:
         if not _matches(profiles.get(v), request.filter) or not may_read(

@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 
 from workers.db.base import Address, Base, Bytes32, UInt
 from workers.db.session import Database, create_engine_for, dispose_engines, normalize_url
+from workers.db.signals import is_partition
 from workers.db.statements import for_update, upsert
 
 #: Modules whose models make up the schema (imported before Alembic compares or runs).
@@ -46,6 +47,7 @@ __all__ = [
     "create_engine_for",
     "dispose_engines",
     "for_update",
+    "include_name",
     "load_models",
     "upgrade",
     "upsert",
@@ -56,6 +58,12 @@ def load_models() -> None:
     """Imports every model module so `Base.metadata` holds the whole schema."""
     for name in MODEL_MODULES:
         importlib.import_module(name)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether Alembic compares a reflected object with the models: everything but the signal
+    history's partitions, which the maintenance task makes at run time (workers.db.signals)."""
+    return not (type_ == "table" and name is not None and is_partition(name))
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -22,14 +22,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sse_starlette.sse import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order, window_start
-from workers.access.facts import IndexedFacts
-from workers.db.gateway import VehicleProfile
+from workers.access.facts import IndexedFacts, member_profiles
 from workers.gateway.deps import index_refusal
 from workers.gateway.state import GatewayState
 from workers.ledger import UsageKind, period_of, record_usage
@@ -77,20 +75,13 @@ def plan(request: StreamRequest, decision: Decision, floor: float) -> StreamPlan
     return StreamPlan(decision.entitlements, vehicles, period)
 
 
-def _profiles(session: Session, vehicle_ids: list[int]) -> dict[int, VehicleProfile]:
-    if not vehicle_ids:
-        return {}
-    rows = session.scalars(select(VehicleProfile).where(VehicleProfile.vehicle_id.in_(vehicle_ids)))
-    return {int(p.vehicle_id): p for p in rows}
-
-
 def select_vehicles(
     session: Session, facts: IndexedFacts, ent: Entitlement, request: StreamRequest, count: int
 ) -> list[int]:
     """Member vehicles of the entitlement's consent product matching the filters, lowest ids first."""
     members = list(facts.members(ent.consent_id))
     if request.filters:
-        profiles = _profiles(session, members)
+        profiles = member_profiles(session, ent.consent_id)
         members = [
             v
             for v in members

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from workers.db import upsert
@@ -143,6 +143,22 @@ def latest(
     return [s for s in found if s.name in wanted]
 
 
+def history_query(
+    vehicle_id: int, names: Iterable[str] | None, since_ms: int, until_ms: int, limit: int
+) -> Select[tuple[StoredSignal]]:
+    """The vehicle's stored rows (of `names` only, if given) in [since_ms, until_ms], oldest
+    first, at most `limit`. Bounded by timestamp_ms on both sides, so PostgreSQL reads only
+    the day partitions in the window."""
+    query = select(StoredSignal).where(
+        StoredSignal.vehicle_id == vehicle_id,
+        StoredSignal.timestamp_ms >= since_ms,
+        StoredSignal.timestamp_ms <= until_ms,
+    )
+    if names is not None:
+        query = query.where(StoredSignal.name.in_(sorted(names)))  # a handful of VSS names
+    return query.order_by(StoredSignal.timestamp_ms, StoredSignal.id).limit(limit)
+
+
 def history(
     session: Session,
     vehicle_id: int,
@@ -155,20 +171,11 @@ def history(
     """The vehicle's observations (of `names` only, if given) in [since_ms, until_ms], oldest
     first, at most `limit`, privacy zones applied. A coordinate is read with its partner (a
     zone needs the whole point), which may leave fewer than `limit` when only one is asked."""
-    query = select(StoredSignal).where(
-        StoredSignal.vehicle_id == vehicle_id,
-        StoredSignal.timestamp_ms >= since_ms,
-        StoredSignal.timestamp_ms <= until_ms,
-    )
     wanted = None if names is None else set(names)
-    read = limit
-    if wanted is not None:
-        if wanted & zones.COORDINATES and not wanted >= zones.COORDINATES:
-            wanted_and_partner, read = wanted | zones.COORDINATES, 2 * limit
-        else:
-            wanted_and_partner = wanted
-        query = query.where(StoredSignal.name.in_(sorted(wanted_and_partner)))
-    rows = session.scalars(query.order_by(StoredSignal.timestamp_ms, StoredSignal.id).limit(read))
+    read, wanted_and_partner = limit, wanted
+    if wanted is not None and wanted & zones.COORDINATES and not wanted >= zones.COORDINATES:
+        wanted_and_partner, read = wanted | zones.COORDINATES, 2 * limit
+    rows = session.scalars(history_query(vehicle_id, wanted_and_partner, since_ms, until_ms, read))
     found = zones.coarsen(
         session,
         vehicle_id,

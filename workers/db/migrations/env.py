@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from workers.config import get_settings
-from workers.db import load_models
+from workers.db import include_name, load_models
 from workers.db.base import Base
 from workers.db.session import create_engine_for
 
@@ -30,6 +30,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
