@@ -207,6 +207,7 @@ def test_the_schedule_picks_live_members_of_active_products_at_their_refresh(sim
     queued: list[int] = []
     now = int(time.time())
     assert schedule_pulls(settings, db, queued.append, now) == [1, 7] == queued
+    assert sample("workers_oem_links_due") == 6  # every active link was due; 1 and 7 are members
     assert link_row(settings, seventh).vehicle_id == 7  # resolved when claimed
     assert schedule_pulls(settings, db, queued.append, now + 10) == []  # claimed: leased to its pull
     assert pull_vehicle(1, settings, db, now=now).status == "stored"

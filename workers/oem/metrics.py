@@ -25,6 +25,7 @@ PULLS = Counter(
 )
 LINKS_DUE = Gauge(
     "workers_oem_links_due",
-    "Links due for a pull at the last oem.schedule run (claimed then, or still waiting)",
+    "Links due for a pull at the last oem.schedule run (claimed then, or still waiting; counted"
+    " up to 10 runs' claims a connection)",
     multiprocess_mode="livemax",
 )

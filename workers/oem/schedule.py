@@ -106,9 +106,15 @@ def claim_due(session: Session, connection_id: int, now: int, limit: int, lease_
     return [Claimed(int(i), int(v) if v is not None else None, str(h)) for i, v, h in rows]
 
 
-def count_due(session: Session, connection_id: int, now: int) -> int:
-    counted = select(func.count()).select_from(OemLink).where(*_due(connection_id, now))
-    return int(session.scalar(counted) or 0)
+#: The links_due gauge counts at most this many runs' claims a connection (past that, its
+#: pulls are that far behind, which is what the gauge is for): each run reads a bounded range.
+DUE_COUNT_RUNS = 10
+
+
+def count_due(session: Session, connection_id: int, now: int, at_most: int) -> int:
+    """Due links of a connection, counted up to `at_most` (one bounded index range)."""
+    due = select(OemLink.id).where(*_due(connection_id, now)).limit(at_most).subquery()
+    return int(session.scalar(select(func.count()).select_from(due)) or 0)
 
 
 def _resolve_vehicles(session: Session, claimed: list[Claimed]) -> list[Claimed]:
@@ -175,8 +181,8 @@ def _schedule_connection(
     claimed = claim_due(session, connection.connection_id, now, limit, now + settings.oem_pull_lease)
     claimed = _resolve_vehicles(session, claimed)
     due = len(claimed)
-    if due == limit:  # more are waiting: the gauge counts them too
-        due += count_due(session, connection.connection_id, now)
+    if due == limit:  # more are waiting: the gauge counts them too (up to a bound)
+        due += count_due(session, connection.connection_id, now, limit * (DUE_COUNT_RUNS - 1))
     intervals = member_refresh_seconds(session, {c.vehicle_id for c in claimed if c.vehicle_id is not None})
     idle = [c.link_id for c in claimed if c.vehicle_id not in intervals]
     if idle:
@@ -203,7 +209,8 @@ def schedule_pulls(
         held = connection_holds(session, now)
         for connection in settings.oem_connection_list():
             if connection.connection_id in held:
-                due += count_due(session, connection.connection_id, now)
+                at_most = claim_limit(settings, connection) * DUE_COUNT_RUNS
+                due += count_due(session, connection.connection_id, now, at_most)
                 continue
             vehicles, waiting = _schedule_connection(session, settings, connection, now)
             queued |= vehicles
