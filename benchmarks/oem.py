@@ -28,7 +28,7 @@ from web3.logs import DISCARD
 
 from benchmarks.framework import BenchContext, Table, format_cell, ratio
 from devkit.databases import postgres_database, postgres_unavailable
-from devkit.devnet import free_port, stop_process, wait_ready
+from devkit.devnet import ServiceStartError, free_port, stop_process, wait_ready
 from devkit.stack import REDIS_SERVER
 from workers import eip712
 from workers.app import create_app
@@ -331,6 +331,8 @@ def _workers(env: dict[str, str], count: int, directory: Path) -> list[subproces
             "oem",
             "--pool",
             "solo",
+            "--loglevel",
+            "INFO",
             "--without-gossip",
             "--without-mingle",
             "--hostname",
@@ -343,8 +345,15 @@ def _workers(env: dict[str, str], count: int, directory: Path) -> list[subproces
             stdout=open(log, "w"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        wait_ready(process, lambda log=log: "ready." in log.read_text(), "celery worker", timeout=60, log=log)
         processes.append(process)
+        try:
+            wait_ready(
+                process, lambda log=log: "ready." in log.read_text(), "celery worker", timeout=120, log=log
+            )
+        except ServiceStartError:
+            for started in processes:
+                stop_process(started)
+            raise
     return processes
 
 
