@@ -5,27 +5,40 @@ clients against the OEM simulator, beside a bare HTTP GET to the same server."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import redis
 import requests
 from eth_account import Account
 from eth_utils import keccak
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.orm import Session
 from web3.logs import DISCARD
 
 from benchmarks.framework import BenchContext, Table, format_cell, ratio
-from devkit.devnet import free_port
+from devkit.databases import postgres_database, postgres_unavailable
+from devkit.devnet import ServiceStartError, free_port, stop_process, wait_ready
+from devkit.stack import REDIS_SERVER
 from workers import eip712
-from workers.config import PROJECT_ROOT, get_settings
+from workers.app import create_app
+from workers.config import PROJECT_ROOT, Settings, get_settings
 from workers.db import Database, upgrade
+from workers.db.oem import OemLink
+from workers.db.projections import Membership, Product, Vehicle
 from workers.oem.connectors import callback_uri, connector_for
+from workers.oem.links import cipher_from
+from workers.oem.schedule import schedule_pulls
 from workers.oem.telemetry import (
     ChainDeviceRegistry,
     Envelope,
@@ -131,11 +144,11 @@ def telemetry_table(ctx: BenchContext, db: Database) -> Table:
 
 
 @contextmanager
-def _simulator(directory: Path) -> Iterator[str]:
+def _simulator(directory: Path, vehicles: int = 8) -> Iterator[str]:
     port = free_port()
-    log = open(directory / "sim.log", "w")  # noqa: SIM115
+    log = open(directory / f"sim-{port}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "devkit.simulator", "--port", str(port)],
+        [sys.executable, "-m", "devkit.simulator", "--port", str(port), "--vehicles", str(vehicles)],
         cwd=PROJECT_ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -160,7 +173,12 @@ def _simulator(directory: Path) -> Iterator[str]:
 
 def pulls_table(simulator_url: str) -> Table:
     settings = get_settings().model_copy(
-        update={"oem_simulator_url": simulator_url, "oem_connections": [], "oem_rate_per_second": 10_000.0}
+        update={
+            "oem_simulator_url": simulator_url,
+            "oem_connections": [],
+            "oem_pace_smartcar": 10_000.0,
+            "oem_pace_tesla": 10_000.0,
+        }
     )
     fleet = httpx.get(f"{simulator_url}/_sim/vehicles").json()
     table = Table(
@@ -185,6 +203,299 @@ def pulls_table(simulator_url: str) -> Table:
     return table
 
 
+# --- pulls at fleet size -----------------------------------------------------------------------
+
+FLEET_LINKS = 5_000
+CLAIM_LINKS = 100_000
+#: Seconds each fleet run is measured (the table reports it per minute).
+FLEET_WINDOW = 30
+OWNER = "0x" + "42" * 20
+
+
+def _members(session: Session, vehicle_ids: range, vin_hashes: dict[int, str] | None = None) -> None:
+    """An active product (refreshSeconds 60) with every vehicle a live member."""
+    session.add(
+        Product(
+            product_id=1,
+            operator=OWNER,
+            kind=0,
+            version=1,
+            active=True,
+            refresh_seconds=60,
+            created_block=1,
+            block_number=1,
+        )
+    )
+    session.execute(
+        insert(Vehicle),
+        [
+            {
+                "vehicle_id": v,
+                "owner": OWNER,
+                "generation": 1,
+                "burned": False,
+                "block_number": 1,
+                "vin_hash": (vin_hashes or {}).get(v),
+            }
+            for v in vehicle_ids
+        ],
+    )
+    session.execute(
+        insert(Membership),
+        [
+            {
+                "product_id": 1,
+                "vehicle_id": v,
+                "owner": OWNER,
+                "version": 1,
+                "generation": 1,
+                "block_number": 1,
+            }
+            for v in vehicle_ids
+        ],
+    )
+
+
+def _link_rows(settings: Settings, simulator_url: str, count: int) -> list[dict[str, object]]:
+    """One consented link per simulated car (real code exchanges, 8 at a time)."""
+    fleet = httpx.get(f"{simulator_url}/_sim/vehicles").json()[:count]
+    cipher = cipher_from(settings)
+    now = int(time.time())
+
+    def consent(item: tuple[int, dict]) -> dict[str, object]:
+        vehicle_id, car = item
+        connection_id = 1 if car["oem"] == "smartcar" else 2
+        code = httpx.post(
+            f"{simulator_url}/_sim/consent",
+            json={"vin": car["vin"], "redirect_uri": callback_uri(settings, connection_id), "state": ""},
+        ).json()["code"]
+        tokens = connector_for(connection_id, settings).exchange_code(code)
+        return {
+            "connection_id": connection_id,
+            "vin_hash": "0x" + eip712.vin_hash(car["vin"]).hex(),
+            "vin_ciphertext": cipher.encrypt_text(car["vin"]),
+            "owner": OWNER,
+            "vehicle_id": vehicle_id,
+            "external_id": car["id"] if car["oem"] == "smartcar" else car["vin"],
+            "make": car["make"],
+            "model": car["model"],
+            "tokens_ciphertext": cipher.encrypt(tokens),
+            "token_expires_at": int(tokens.expires_at),
+            "status": "active",
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(consent, enumerate(fleet, start=1)))
+
+
+@contextmanager
+def _redis(directory: Path) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            shutil.which("redis-server") or str(REDIS_SERVER),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait_ready(process, lambda: bool(redis.Redis.from_url(url).ping()), "redis-server", timeout=10)
+        yield url
+    finally:
+        stop_process(process)
+
+
+def _workers(env: dict[str, str], count: int, directory: Path) -> list[subprocess.Popen]:
+    processes = []
+    for _ in range(count):
+        log = directory / f"worker-{free_port()}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "-Q",
+            "oem",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"bench-{free_port()}@%h",
+        ]
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
+            stdout=open(log, "w"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        try:
+            wait_ready(
+                process, lambda log=log: "ready." in log.read_text(), "celery worker", timeout=120, log=log
+            )
+        except ServiceStartError:
+            for started in processes:
+                stop_process(started)
+            raise
+    return processes
+
+
+def _pulled_per_minute(settings: Settings, workers: int, directory: Path) -> int:
+    """Vehicles pulled in FLEET_WINDOW seconds by `workers` solo worker processes, with the
+    beat's schedule run in this process every OEM_SCHEDULE_INTERVAL, per minute."""
+    db = Database(settings.database_url)
+    with db.session() as session:
+        session.execute(update(OemLink).values(next_pull_at=0, last_pull_at=None))
+    with _redis(directory) as url:
+        env = {
+            "DATABASE_URL": settings.database_url,
+            "BROKER_URL": url,
+            "RESULT_BACKEND": url,
+            "OEM_SIMULATOR_URL": settings.oem_simulator_url,
+            "OEM_RATE_LIMIT_REDIS_URL": url,
+            "OEM_PACE_SMARTCAR": str(settings.oem_pace_smartcar),
+            "OEM_PACE_TESLA": str(settings.oem_pace_tesla),
+        }
+        processes = _workers(env, workers, directory)
+        app = create_app(settings.model_copy(update={"broker_url": url, "result_backend": url}))
+        try:
+            started = int(time.time())
+            while time.time() < started + FLEET_WINDOW:
+                tick = time.monotonic()
+                schedule_pulls(settings, db, lambda v: app.send_task("oem.pull", kwargs={"vehicle_id": v}))
+                time.sleep(max(0.0, settings.oem_schedule_interval - (time.monotonic() - tick)))
+            with db.session(read_only=True) as session:
+                pulled = session.scalar(
+                    select(func.count()).select_from(OemLink).where(OemLink.last_pull_at >= started)
+                )
+        finally:
+            for process in processes:
+                stop_process(process)
+            db.dispose()
+    return round(int(pulled or 0) * 60 / FLEET_WINDOW)
+
+
+def fleet_pulls_table(simulator_url: str, database_url: str, directory: Path) -> Table:
+    base = get_settings().model_copy(
+        update={"oem_simulator_url": simulator_url, "oem_connections": [], "database_url": database_url}
+    )
+    rows = _link_rows(base, simulator_url, FLEET_LINKS)
+    db = Database(database_url)
+    with db.session() as session:
+        _members(session, range(1, FLEET_LINKS + 1))
+        session.execute(insert(OemLink), rows)
+    db.dispose()
+    table = Table(
+        f"OEM pulls at fleet size: {FLEET_LINKS:,} linked member cars (3 Smartcar-style : 1 Tesla-style),"
+        " scheduler + Celery workers (solo pool) + simulator, PostgreSQL",
+        ["paces (calls/s per connection)", "worker processes", "vehicles pulled / min", "pace ceiling / min"],
+    )
+    for pace in (base.oem_pace_smartcar, 1_000.0):
+        settings = base.model_copy(update={"oem_pace_smartcar": pace, "oem_pace_tesla": pace})
+        ceiling = "none" if pace >= 1_000 else format_cell(round(2 * pace * 60))
+        for workers in (1, 2):
+            per_minute = _pulled_per_minute(settings, workers, directory)
+            label = "default (OEM_PACE_*)" if pace < 1_000 else "1,000 (no pace)"
+            table.add(f"{label}: {pace:g}", workers, format_cell(per_minute), ceiling)
+    table.notes.append(
+        f"Counted over {FLEET_WINDOW} s (links whose last pull fell inside), scaled to a minute; the schedule"
+        f" runs every {base.oem_schedule_interval:g} s and claims at most pace x interval + burst"
+        " a connection."
+        " Before: 5 calls/s a connection, about 300 vehicles a minute."
+    )
+    return table
+
+
+def claim_table(database_url: str) -> Table:
+    """oem.schedule's claim with CLAIM_LINKS links, all due, on PostgreSQL: the time of one
+    run and the index entries it reads (pg_stat_user_indexes), against the whole table the
+    previous schedule read each run."""
+    settings = get_settings().model_copy(update={"database_url": database_url, "oem_connections": []})
+    db = Database(database_url)
+    now = int(time.time())
+    with db.session() as session:
+        _members(session, range(1, CLAIM_LINKS + 1))
+        session.execute(
+            insert(OemLink),
+            [
+                {
+                    "connection_id": 1 + v % 2,
+                    "vin_hash": f"0x{v:064x}",
+                    "vin_ciphertext": "-",
+                    "owner": OWNER,
+                    "vehicle_id": v,
+                    "external_id": str(v),
+                    "tokens_ciphertext": "-",
+                    "token_expires_at": now,
+                    "status": "active",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for v in range(1, CLAIM_LINKS + 1)
+            ],
+        )
+    with db.session() as session:
+        session.execute(text("ANALYZE"))
+
+    def index_reads() -> int:
+        with db.session() as session:
+            session.execute(text("SELECT pg_stat_force_next_flush()"))
+        with db.session(read_only=True) as session:
+            return int(
+                session.scalar(
+                    text(
+                        "SELECT idx_tup_read FROM pg_stat_user_indexes"
+                        " WHERE indexrelname = 'ix_oem_links_due'"
+                    )
+                )
+                or 0
+            )
+
+    runs, laps, claimed = 20, [], 0
+    before = index_reads()
+    for i in range(runs):
+        started = time.perf_counter()
+        claimed += len(schedule_pulls(settings, db, lambda _: None, now + i))
+        laps.append(time.perf_counter() - started)
+    reads = index_reads() - before
+    db.dispose()
+    table = Table(
+        f"oem.schedule claim with {CLAIM_LINKS:,} linked member cars, all due (PostgreSQL, default paces)",
+        ["what", "per run", "p50 ms", "p99 ms"],
+    )
+    quantiles = statistics.quantiles(laps, n=100)
+    table.add(
+        "links claimed and queued",
+        claimed // runs,
+        f"{quantiles[49] * 1000:.1f}",
+        f"{quantiles[98] * 1000:.1f}",
+    )
+    table.add("ix_oem_links_due entries read", reads // runs, "", "")
+    table.add("links read by the previous schedule (every link of every member)", CLAIM_LINKS, "", "")
+    table.notes.append(
+        f"{runs} runs, each claiming the longest-waiting due links per connection (SKIP LOCKED) and counting"
+        " the rest for workers_oem_links_due, up to 10 runs' claims a connection."
+    )
+    return table
+
+
 def run(ctx: BenchContext) -> list[Table]:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -195,6 +506,13 @@ def run(ctx: BenchContext) -> list[Table]:
             tables = [telemetry_table(ctx, db)]
             with _simulator(directory) as url:
                 tables.append(pulls_table(url))
+            if postgres_unavailable() is None:
+                with _simulator(directory, FLEET_LINKS) as url, postgres_database() as raw:
+                    upgrade(raw)
+                    tables.append(fleet_pulls_table(url, raw, directory))
+                with postgres_database() as raw:
+                    upgrade(raw)
+                    tables.append(claim_table(raw))
         finally:
             db.dispose()
     return tables

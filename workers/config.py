@@ -77,7 +77,7 @@ SIMULATOR_CLIENT_SECRET = "sim-secret"
 class OemConnection(BaseModel):
     """One automaker connection: its on-chain VehicleId connection id, which API it speaks
     and where, and the workers' OAuth client there. Unset client and rate fields fall back to
-    OEM_CLIENT_ID, OEM_CLIENT_SECRET, OEM_RATE_PER_SECOND and OEM_RATE_BURST."""
+    OEM_CLIENT_ID, OEM_CLIENT_SECRET and OEM_PACE_<KIND> (and its burst)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -259,9 +259,14 @@ class Settings(BaseSettings):
     oem_state_ttl: int = Field(default=600, ge=1)
     #: Seconds from issuing a MintAttestation to its deadline.
     oem_attestation_ttl: int = Field(default=3600, ge=60)
-    #: Client-side pace per OEM connection (calls per second, burst).
-    oem_rate_per_second: float = Field(default=5.0, gt=0)
-    oem_rate_burst: int = Field(default=10, ge=1)
+    #: Client-side pace of each connection by API family (calls per second, burst), unless the
+    #: connection sets its own in OEM_CONNECTIONS. Shared by all processes through
+    #: OEM_RATE_LIMIT_REDIS_URL. Neither API publishes an application-wide per-second cap
+    #: (Smartcar bills calls per vehicle a month, Tesla per vehicle a day): this is what we ask.
+    oem_pace_smartcar: float = Field(default=20.0, gt=0)
+    oem_pace_smartcar_burst: int = Field(default=40, ge=1)
+    oem_pace_tesla: float = Field(default=20.0, gt=0)
+    oem_pace_tesla_burst: int = Field(default=40, ge=1)
     #: A Redis through which every worker process shares each OEM's pace; empty: per process.
     oem_rate_limit_redis_url: str | None = None
     #: Attempts per OEM call and the backoff between them (exponential, full jitter).
@@ -274,8 +279,16 @@ class Settings(BaseSettings):
     oem_refresh_skew: float = Field(default=60.0, ge=0)
     #: Seconds a remote command may wait in the queue; older ones are dropped, never sent.
     oem_command_ttl: int = Field(default=60, ge=1)
-    #: At most this many pulls are queued by one oem.schedule run.
-    oem_schedule_batch: int = Field(default=1_000, ge=1)
+    #: At most this many links of one connection are claimed by one oem.schedule run (fewer
+    #: when the connection's pace cannot serve more before the next run).
+    oem_schedule_batch: int = Field(default=1_000, ge=1, le=10_000)
+    #: Seconds a claimed link stays leased to its queued pull; a pull that dies is claimed
+    #: again after it (the pull task expires after half of it).
+    oem_pull_lease: int = Field(default=600, ge=10)
+    #: Seconds before a link in no active product (or not minted yet) is looked at again.
+    oem_schedule_idle: int = Field(default=60, ge=1)
+    #: Seconds a 429 without a usable Retry-After holds its vehicle or connection.
+    oem_rate_limited_hold: int = Field(default=60, ge=1)
     #: Seconds between oem.schedule runs in the beat schedule.
     oem_schedule_interval: float = 10.0
     #: Device telemetry older than this (seconds, by its signed timestamp) is refused as stale.
@@ -343,12 +356,18 @@ class Settings(BaseSettings):
                 update={
                     "client_id": c.client_id or self.oem_client_id,
                     "client_secret": c.client_secret or self.oem_client_secret,
-                    "rate_per_second": c.rate_per_second or self.oem_rate_per_second,
-                    "rate_burst": c.rate_burst or self.oem_rate_burst,
+                    "rate_per_second": c.rate_per_second or self.oem_pace(c.kind)[0],
+                    "rate_burst": c.rate_burst or self.oem_pace(c.kind)[1],
                 }
             )
             for c in configured
         ]
+
+    def oem_pace(self, kind: str) -> tuple[float, int]:
+        """OEM_PACE_<KIND> and its burst: an API family's default pace (calls/s, burst)."""
+        if kind == "tesla":
+            return self.oem_pace_tesla, self.oem_pace_tesla_burst
+        return self.oem_pace_smartcar, self.oem_pace_smartcar_burst
 
     def oem_connection(self, connection_id: int) -> OemConnection:
         for connection in self.oem_connection_list():

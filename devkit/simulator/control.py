@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from devkit.simulator.fleet import snapshot
 from devkit.simulator.oauth import requested_challenge
 from devkit.simulator.responses import sim
-from devkit.simulator.state import FaultApi, FaultKind, MalformedMode
+from devkit.simulator.state import FaultApi, FaultKind, MalformedMode, RateScope, RetryAfterForm
 
 router = APIRouter(prefix="/_sim")
 
@@ -34,6 +34,7 @@ class ConfigIn(BaseModel):
     clear_rate_limit: bool = False
     rate_window: float | None = Field(default=None, gt=0)
     rate_retry_after: int | None = Field(default=None, ge=0)
+    rate_retry_after_form: RetryAfterForm | None = None
     wake_delay: float | None = Field(default=None, ge=0)
     stay_awake: float | None = Field(default=None, gt=0)
 
@@ -46,6 +47,8 @@ class FaultIn(BaseModel):
     retry_after: int = Field(default=1, ge=0)
     status: int = Field(default=503, ge=500, le=599)
     mode: MalformedMode = "truncated"
+    retry_after_form: RetryAfterForm = "seconds"
+    scope: RateScope = "vehicle"
 
 
 class ClockIn(BaseModel):

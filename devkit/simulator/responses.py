@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import secrets
+from email.utils import formatdate
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from devkit.simulator.state import Fault, SimState
+from devkit.simulator.state import Fault, RateScope, RetryAfterForm, SimState
 
 SMARTCAR_DOCS = "https://smartcar.com/docs/errors/api-errors"
 
@@ -59,13 +60,34 @@ def oauth_error(status: int, error: str, description: str) -> JSONResponse:
     return JSONResponse({"error": error, "error_description": description}, status_code=status)
 
 
-def rate_limited(api: str, retry_after: int) -> Response:
-    headers = {"Retry-After": str(retry_after), "RateLimit-Reset": str(retry_after)}
+def rate_limited(
+    api: str,
+    retry_after: int,
+    *,
+    now: float,
+    form: RetryAfterForm = "seconds",
+    scope: RateScope = "vehicle",
+) -> Response:
+    """A 429 in the API's shape; Retry-After in `form` (an HTTP-date is `now` + retry_after).
+    Smartcar says what it limits in the error code (VEHICLE or SMARTCAR_API); Tesla's limits
+    are per vehicle and its 429 body says no more than the status."""
+    after = str(retry_after) if form == "seconds" else formatdate(now + retry_after, usegmt=True)
+    headers = {"Retry-After": after, "RateLimit-Reset": str(retry_after)}
     if api == "smartcar":
+        if scope == "application":
+            description = "Too many requests from this application."
+            return smartcar_error(429, "RATE_LIMIT", "SMARTCAR_API", description, headers)
         return smartcar_error(429, "RATE_LIMIT", "VEHICLE", "Too many requests to this vehicle.", headers)
     if api == "tesla":
         return tesla_error(429, "Rate limit exceeded", headers)
     return JSONResponse({"error": "rate_limited"}, status_code=429, headers=headers)
+
+
+def over_rate(api: str, state: SimState) -> Response:
+    """The 429 of a token past SimConfig.rate_limit (sustained rate: vehicle scope)."""
+    state.stats.rate_limited += 1
+    config = state.config
+    return rate_limited(api, config.rate_retry_after, now=state.now(), form=config.rate_retry_after_form)
 
 
 def outage(api: str, status: int) -> Response:
@@ -81,7 +103,9 @@ def gate(state: SimState, api: str) -> Response | None:
         return None
     if fault.kind == "rate_limit":
         state.stats.rate_limited += 1
-        return rate_limited(api, fault.retry_after)
+        return rate_limited(
+            api, fault.retry_after, now=state.now(), form=fault.retry_after_form, scope=fault.scope
+        )
     state.stats.outages += 1
     return outage(api, fault.status)
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from devkit.simulator.fleet import KM_PER_MILE, Oem, Snapshot, VehicleSpec, VehicleState, snapshot
-from devkit.simulator.responses import gate, payload, rate_limited, sim, smartcar_error
+from devkit.simulator.responses import gate, over_rate, payload, sim, smartcar_error
 from devkit.simulator.state import SimState, Token
 
 router = APIRouter(prefix="/v2.0")
@@ -75,8 +75,7 @@ def _authorize(
                 smartcar_error(403, "PERMISSION", None, "This token has no access to the vehicle."),
             )
     if state.over_rate(token.access_token):
-        state.stats.rate_limited += 1
-        return None, None, rate_limited("smartcar", state.config.rate_retry_after)
+        return None, None, over_rate("smartcar", state)
     return token, vehicle, None
 
 

@@ -20,6 +20,11 @@ from devkit.simulator.fleet import Oem, VehicleSpec, VehicleState, build_fleet
 FaultKind = Literal["rate_limit", "outage", "malformed"]
 FaultApi = Literal["smartcar", "tesla", "oauth", "any"]
 MalformedMode = Literal["truncated", "missing_fields", "wrong_types"]
+#: Retry-After as delta-seconds or as an HTTP-date (RFC 9110 §10.2.3 allows both).
+RetryAfterForm = Literal["seconds", "http-date"]
+#: What a 429 limits: one vehicle, or the whole application (Smartcar's RATE_LIMIT codes
+#: VEHICLE and SMARTCAR_API; Tesla's Fleet API limits are per vehicle).
+RateScope = Literal["vehicle", "application"]
 
 #: How long an authorization code may wait for its exchange (seconds).
 CODE_TTL = 600.0
@@ -48,8 +53,9 @@ class SimConfig:
     #: Requests per access token per `rate_window` before a 429; None: unlimited.
     rate_limit: int | None = None
     rate_window: float = 1.0
-    #: Retry-After (seconds) sent with sustained-rate 429s.
+    #: Retry-After (seconds) sent with sustained-rate 429s, and its form.
     rate_retry_after: int = 1
+    rate_retry_after_form: RetryAfterForm = "seconds"
     #: Tesla: seconds from wake_up until the car is online, and how long it stays awake.
     wake_delay: float = 0.3
     stay_awake: float = 900.0
@@ -95,6 +101,8 @@ class Fault:
     retry_after: int = 1
     status: int = 503
     mode: MalformedMode = "truncated"
+    retry_after_form: RetryAfterForm = "seconds"
+    scope: RateScope = "vehicle"
 
     def live(self, now: float) -> bool:
         if self.until is not None and now >= self.until:
@@ -111,6 +119,8 @@ class Fault:
             "retry_after": self.retry_after,
             "status": self.status,
             "mode": self.mode,
+            "retry_after_form": self.retry_after_form,
+            "scope": self.scope,
         }
 
 
@@ -284,6 +294,8 @@ class SimState:
             retry_after=int(fault.get("retry_after", 1)),
             status=int(fault.get("status", 503)),
             mode=fault.get("mode", "truncated"),
+            retry_after_form=fault.get("retry_after_form", "seconds"),
+            scope=fault.get("scope", "vehicle"),
         )
         if created.remaining is None and created.until is None:
             created.remaining = 1

@@ -19,7 +19,7 @@ from devkit.simulator.fleet import (
     VehicleState,
     snapshot,
 )
-from devkit.simulator.responses import gate, payload, rate_limited, sim, tesla_error
+from devkit.simulator.responses import gate, over_rate, payload, sim, tesla_error
 from devkit.simulator.state import SimState, Token
 
 router = APIRouter(prefix="/api/1")
@@ -57,8 +57,7 @@ def _authorize(
         if vehicle is None or vehicle.spec.oem is not Oem.TESLA or vehicle.spec.vin != token.vin:
             return None, None, tesla_error(404, "not_found")
     if state.over_rate(token.access_token):
-        state.stats.rate_limited += 1
-        return None, None, rate_limited("tesla", state.config.rate_retry_after)
+        return None, None, over_rate("tesla", state)
     return token, vehicle, None
 
 

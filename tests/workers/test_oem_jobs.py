@@ -6,13 +6,17 @@ block, once per request, never late."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
+from devkit.databases import migrated, postgres_database, postgres_unavailable
 from tests.support.databases import database, session_scope
 from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, RELAYER_KEY
 from tests.support.simulator import CONNECTION_IDS, SimulatorProcess, link_vehicle
@@ -26,8 +30,9 @@ from workers.db.oem import OemCommand, OemLink
 from workers.db.projections import Vehicle
 from workers.oem.connectors import connector_for
 from workers.oem.errors import MalformedPayloadError, UnavailableError
-from workers.oem.jobs import pull_vehicle, pulls_due, region_of, relay_command, schedule_pulls
+from workers.oem.jobs import pull_vehicle, region_of, relay_command
 from workers.oem.links import LinkTokens, cipher_from
+from workers.oem.schedule import schedule_pulls
 from workers.protocol import NO_END
 from workers.protocol.permissions import LOCK, UNLOCK
 from workers.signals import catalogue as vss
@@ -46,7 +51,8 @@ def settings(sim: SimulatorProcess, sqlite_db: str) -> Settings:
         database_url=sqlite_db,
         oem_max_attempts=2,
         oem_backoff_base=0.01,
-        oem_rate_per_second=1000.0,
+        oem_pace_smartcar=1000.0,
+        oem_pace_tesla=1000.0,
     )
     use_settings(configured)
     return configured
@@ -189,7 +195,7 @@ def test_the_schedule_picks_live_members_of_active_products_at_their_refresh(sim
         world.join(3, 6, OWNER, version=2)  # live bundle member, but its link needs a new consent
         world.join(3, 7, OWNER, version=2)  # live bundle member, link still to be resolved
     for index, vehicle_id in enumerate(range(1, 7)):  # vehicle 5: linked but in no product
-        link_vehicle(sim, settings, "smartcar", vehicle_id, OWNER, index=index)
+        link_vehicle(sim, settings, "smartcar", vehicle_id, OWNER, index=index % 6)
     with session_scope(settings.database_url) as session:
         link6 = session.scalar(select(OemLink).where(OemLink.vehicle_id == 6))
         link6.status = "reauth_required"
@@ -201,23 +207,180 @@ def test_the_schedule_picks_live_members_of_active_products_at_their_refresh(sim
     queued: list[int] = []
     now = int(time.time())
     assert schedule_pulls(settings, db, queued.append, now) == [1, 7] == queued
-    assert schedule_pulls(settings, db, queued.append, now + 10) == []  # queued already
+    assert sample("workers_oem_links_due") == 6  # every active link was due; 1 and 7 are members
+    assert link_row(settings, seventh).vehicle_id == 7  # resolved when claimed
+    assert schedule_pulls(settings, db, queued.append, now + 10) == []  # claimed: leased to its pull
+    assert pull_vehicle(1, settings, db, now=now).status == "stored"
+    assert pull_vehicle(7, settings, db, now=now).status == "stored"
+    assert schedule_pulls(settings, db, queued.append, now + 29) == []
     assert schedule_pulls(settings, db, queued.append, now + 30) == [7]  # the bundle's 30 s
+    assert pull_vehicle(7, settings, db, now=now + 30).status == "stored"
     assert schedule_pulls(settings, db, queued.append, now + 60) == [1, 7]
+    assert queued == [1, 7, 7, 1, 7]  # each due link once; never the others
 
 
-def test_due_pulls_follow_the_last_pull_not_only_the_queue(sim, settings, db):
+def test_a_pull_that_dies_is_claimed_again_when_its_lease_ends(sim, settings, db):
     with session_scope(settings.database_url) as session:
         world = World(session)
         world.product(1, 0, refresh=60)
         world.vehicle(1, OWNER)
         world.join(1, 1, OWNER)
-    link_vehicle(sim, settings, "smartcar", 1, OWNER)
+    link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
     now = int(time.time())
-    assert pull_vehicle(1, settings, db).status == "stored"
-    with session_scope(settings.database_url, read_only=True) as session:
-        assert pulls_due(session, now + 30, 10) == []
-        assert [link.vehicle_id for link in pulls_due(session, now + 61, 10)] == [1]
+    assert schedule_pulls(settings, db, lambda _: None, now) == [1]  # its pull is lost
+    assert link_row(settings, link_id).next_pull_at == now + settings.oem_pull_lease
+    assert schedule_pulls(settings, db, lambda _: None, now + settings.oem_pull_lease - 1) == []
+    assert schedule_pulls(settings, db, lambda _: None, now + settings.oem_pull_lease) == [1]
+
+
+def test_a_link_in_no_product_is_looked_at_again_only_after_the_idle_period(sim, settings, db):
+    with session_scope(settings.database_url) as session:
+        world = World(session)
+        world.product(1, 0, refresh=10)
+        world.vehicle(1, OWNER)
+    link_id = link_vehicle(sim, settings, "smartcar", 1, OWNER)
+    now = int(time.time())
+    assert schedule_pulls(settings, db, lambda _: None, now) == []
+    assert link_row(settings, link_id).next_pull_at == now + settings.oem_schedule_idle
+    with session_scope(settings.database_url) as session:
+        World(session).join(1, 1, OWNER)  # joins: pulled from its next look on
+    assert schedule_pulls(settings, db, lambda _: None, now + settings.oem_schedule_idle - 1) == []
+    assert schedule_pulls(settings, db, lambda _: None, now + settings.oem_schedule_idle) == [1]
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def members(settings: Settings, vehicle_ids: list[int], refresh: int = 60) -> None:
+    with session_scope(settings.database_url) as session:
+        world = World(session)
+        world.product(1, 0, refresh=refresh)
+        for vehicle_id in vehicle_ids:
+            world.vehicle(vehicle_id, OWNER)
+            world.join(1, vehicle_id, OWNER)
+
+
+def test_an_application_429_holds_the_connection_until_retry_after_across_restarts(sim, settings):
+    smartcars = [link_vehicle(sim, settings, "smartcar", v, OWNER, index=v - 1) for v in (1, 2)]
+    link_vehicle(sim, settings, "tesla", 3, OWNER)
+    members(settings, [1, 2, 3])
+    db = database(settings.database_url)
+    sim.fault("rate_limit", "smartcar", count=1, retry_after=3600, scope="application")
+    limited = sample("workers_oem_rate_limited_total", connection="smartcar")
+    now = int(time.time())
+    outcome = pull_vehicle(1, settings, db, now=now)
+    assert (outcome.status, outcome.reason) == ("rate_limited", "oem_rate_limited")
+    assert sample("workers_oem_rate_limited_total", connection="smartcar") == limited + 1
+    calls = sim.stats()["requests"]["smartcar"]
+
+    assert schedule_pulls(settings, db, lambda _: None, now + 10) == [3]  # Tesla is not held
+    held = pull_vehicle(2, settings, db, now=now + 10)  # a pull queued earlier makes no call
+    assert (held.status, held.detail) == ("held", f"held until {now + 3600}")
+    assert link_row(settings, smartcars[1]).next_pull_at == now + 3600
+    restarted = Database(settings.database_url)  # a new process: the hold is a row, not memory
+    try:
+        smartcar = {1, 2}  # (the Tesla's lease ends meanwhile: it is claimed again)
+        assert not smartcar & set(schedule_pulls(settings, restarted, lambda _: None, now + 3599))
+        assert pull_vehicle(1, settings, restarted, now=now + 3599).status == "held"
+        assert sim.stats()["requests"]["smartcar"] == calls  # nothing went out while held
+        assert smartcar <= set(schedule_pulls(settings, restarted, lambda _: None, now + 3600))
+        assert pull_vehicle(1, settings, restarted, now=now + 3600).status == "stored"
+    finally:
+        restarted.dispose()
+
+
+def test_a_vehicle_429_with_an_http_date_holds_only_that_vehicle(sim, settings, db):
+    first = link_vehicle(sim, settings, "tesla", 1, OWNER)
+    link_vehicle(sim, settings, "tesla", 2, OWNER, index=1)
+    members(settings, [1, 2])
+    sim.fault("rate_limit", "tesla", count=1, retry_after=3600, retry_after_form="http-date")
+    now = int(time.time())
+    assert pull_vehicle(1, settings, db, now=now).status == "rate_limited"
+    held_until = link_row(settings, first).held_until
+    assert held_until is not None and abs(held_until - (now + 3600)) <= 2  # the date, in seconds
+    assert schedule_pulls(settings, db, lambda _: None, now + 10) == [2]
+    calls = sim.stats()["requests"]["tesla"]
+    assert pull_vehicle(1, settings, db, now=now + 10).status == "held"
+    assert sim.stats()["requests"]["tesla"] == calls
+    assert pull_vehicle(2, settings, db, now=now + 10).status == "stored"
+    assert schedule_pulls(settings, db, lambda _: None, held_until - 1) == [2]  # 2 at its refresh
+    assert schedule_pulls(settings, db, lambda _: None, held_until) == [1]
+
+
+# --- two schedulers on PostgreSQL -------------------------------------------------------------
+
+FLEET = 400
+
+
+@pytest.fixture
+def pg_settings() -> Iterator[Settings]:
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with postgres_database() as raw, migrated(raw) as url:
+        yield get_settings().model_copy(
+            update={"database_url": url, "oem_connections": [], "oem_schedule_batch": 25}
+        )
+
+
+def fleet_links(settings: Settings, count: int) -> None:
+    """`count` minted, linked member vehicles (tokens are never used: nothing is pulled)."""
+    now = int(time.time())
+    with session_scope(settings.database_url) as session:
+        world = World(session)
+        world.product(1, 0, refresh=60)
+        for vehicle_id in range(1, count + 1):
+            world.vehicle(vehicle_id, OWNER)
+            world.join(1, vehicle_id, OWNER)
+        session.add_all(
+            OemLink(
+                connection_id=1 + vehicle_id % 2,
+                vin_hash="0x" + f"{vehicle_id:064x}",
+                vin_ciphertext="-",
+                external_id=str(vehicle_id),
+                owner=OWNER.lower(),
+                vehicle_id=vehicle_id,
+                tokens_ciphertext="-",
+                token_expires_at=now,
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+            for vehicle_id in range(1, count + 1)
+        )
+
+
+@pytest.mark.postgres
+def test_two_schedulers_claim_disjoint_links_and_queue_each_due_link_once(pg_settings):
+    fleet_links(pg_settings, FLEET)
+    now = int(time.time())
+    start = threading.Barrier(2)
+    queued: list[list[int]] = [[], []]
+
+    def scheduler(index: int) -> None:
+        db = Database(pg_settings.database_url)  # its own pool, as a second process has
+        try:
+            start.wait()
+            while schedule_pulls(pg_settings, db, queued[index].append, now):
+                pass
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=scheduler, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert queued[0] and queued[1]  # both claimed, at the same time
+    assert not set(queued[0]) & set(queued[1])
+    together = queued[0] + queued[1]
+    assert sorted(together) == list(range(1, FLEET + 1))  # every due link, exactly once
+    db = Database(pg_settings.database_url)
+    try:
+        assert schedule_pulls(pg_settings, db, lambda _: None, now + 59) == []
+    finally:
+        db.dispose()
 
 
 # --- oem.command -----------------------------------------------------------------------------

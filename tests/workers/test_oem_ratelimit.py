@@ -1,18 +1,22 @@
-"""Client-side pacing of OEM calls: the per-process token bucket, and the bucket shared by
-every worker process through a real Redis (what keeps a pool of workers under one limit)."""
+"""Client-side pacing of OEM calls: the per-process token bucket, the bucket shared by every
+worker process through a real Redis (what keeps a pool of workers under one limit), each API
+family's pace from the settings, and Retry-After in both of its forms. (Two Celery worker
+processes keeping one pace at the simulator: test_oem_tasks.py.)"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator
+from email.utils import formatdate
 
 import pytest
 
 from tests.support.anvil import free_port
 from tests.support.celery_worker import RedisServer
-from workers.config import get_settings
+from workers.config import OemConnection, Settings, get_settings
 from workers.oem.connectors import connector_for
+from workers.oem.connectors.base import parse_retry_after
 from workers.oem.ratelimit import RedisTokenBucket, TokenBucket
 
 RATE = 8.0
@@ -97,3 +101,33 @@ def test_connectors_share_the_redis_bucket_when_configured(redis_url):
     assert connector_for(1, settings).limiter is shared
     alone = connector_for(1, settings.model_copy(update={"oem_rate_limit_redis_url": None})).limiter
     assert isinstance(alone, TokenBucket)
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date():
+    now = 1_800_000_000.0
+    assert parse_retry_after("120", now) == 120.0
+    assert parse_retry_after(formatdate(now + 3600, usegmt=True), now) == pytest.approx(3600.0)
+    assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now) == 0.0  # past: go now
+    assert parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now) == 0.0  # RFC 850 form
+    for odd in (None, "", "soon", "-5", "nan"):
+        assert parse_retry_after(odd, now) is None
+
+
+def test_each_api_family_has_its_pace_from_the_environment(monkeypatch):
+    monkeypatch.setenv("OEM_PACE_TESLA", "2.5")
+    monkeypatch.setenv("OEM_PACE_TESLA_BURST", "3")
+    monkeypatch.setenv("OEM_PACE_SMARTCAR", "40")
+    settings = Settings()
+    tesla = connector_for(2, settings.model_copy(update={"oem_connections": []}))
+    assert (tesla.limiter.rate, tesla.limiter.burst) == (2.5, 3)
+    assert settings.oem_connection(1).rate_per_second == 40.0
+    own = OemConnection(
+        connection_id=7,
+        kind="tesla",
+        name="fleet",
+        api_url="x",
+        auth_url="x",
+        token_url="x",
+        rate_per_second=9,
+    )
+    assert settings.model_copy(update={"oem_connections": [own]}).oem_connection(7).rate_per_second == 9.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import pytest
@@ -50,7 +51,12 @@ def stack(
             "OEM_MAX_ATTEMPTS": "1",
         }
         worker = CeleryWorker(env, "oem", directory)
-        cleanup.callback(worker.stop)
+        context: dict = {"worker": worker}
+
+        def stop_worker() -> None:  # the one running then (a test may have restarted it)
+            context["worker"].stop()
+
+        cleanup.callback(stop_worker)
         settings = sim.settings(
             get_settings(),
             database_url=database_url,
@@ -59,7 +65,8 @@ def stack(
             rpc_url=node.url,
             deployment_file=chain.manifest_file,
         )
-        yield {"sim": sim, "chain": chain, "settings": settings, "worker": worker}
+        context |= {"sim": sim, "chain": chain, "settings": settings, "env": env, "directory": directory}
+        yield context
 
 
 @pytest.fixture
@@ -105,22 +112,109 @@ def test_the_schedule_fans_out_pulls_that_store_signals(stack, client):
     assert client.send_task("oem.schedule").get(timeout=TIMEOUT) == {"queued": []}
 
 
-def test_a_rate_limited_pull_is_retried_after_retry_after(stack, client):
+def tesla_member(stack: dict, index: int = 0) -> tuple[int, str]:
+    """A minted, linked Tesla in an active product (refresh 60 s): (vehicle id, VIN)."""
     settings: Settings = stack["settings"]
     chain: IdentityChain = stack["chain"]
     sim: SimulatorProcess = stack["sim"]
-    vin = sim.vehicles("tesla")[0]["vin"]
-    vehicle_id = chain.mint_vehicle(OWNER, 2, eip712.vin_hash(vin))
-    link_vehicle(sim, settings, "tesla", vehicle_id, OWNER)
+    vin = sim.vehicles("tesla")[index]["vin"]
+    vehicle_id = chain.vehicle_id.functions.vehicleOfVin(eip712.vin_hash(vin)).call()
+    if vehicle_id == 0:
+        vehicle_id = chain.mint_vehicle(OWNER, 2, eip712.vin_hash(vin))
+    link_vehicle(sim, settings, "tesla", vehicle_id, OWNER, index=index)
     with session_scope(settings.database_url) as session:
-        World(session).vehicle(vehicle_id, OWNER)
+        world = World(session)
+        world.product(1, 0, refresh=60)
+        world.vehicle(vehicle_id, OWNER)
+        world.join(1, vehicle_id, OWNER)
+    return vehicle_id, vin
+
+
+def tesla_calls(sim: SimulatorProcess, since: float) -> list[dict]:
+    return [r for r in sim.requests(since) if r["api"] == "tesla"]
+
+
+def test_a_429_holds_the_vehicle_and_the_schedule_queues_it_after_retry_after(stack, client):
+    sim: SimulatorProcess = stack["sim"]
+    vehicle_id, _ = tesla_member(stack)
     sim.fault("rate_limit", "tesla", count=1, retry_after=2)
     since = time.time()
     outcome = client.send_task("oem.pull", kwargs={"vehicle_id": vehicle_id}).get(timeout=TIMEOUT)
-    assert outcome["status"] == "stored" and outcome["stored"] > 5
-    log = [r for r in sim.requests(since) if r["api"] == "tesla"]
-    assert log[0]["status"] == 429 and log[-1]["status"] == 200
-    assert log[1]["at"] - log[0]["at"] >= 1.9  # the task waited out Retry-After before its retry
+    assert (outcome["status"], outcome["reason"]) == ("rate_limited", "oem_rate_limited")
+    assert client.send_task("oem.schedule").get(timeout=TIMEOUT) == {"queued": []}  # held: not queued
+    assert [r["status"] for r in tesla_calls(sim, since)] == [429]  # and the task did not retry
+    time.sleep(2.1)
+    assert client.send_task("oem.schedule").get(timeout=TIMEOUT) == {"queued": [vehicle_id]}
+
+    def stored() -> bool:
+        with session_scope(stack["settings"].database_url, read_only=True) as session:
+            return bool(signal_store.latest(session, vehicle_id, since_ms=0))
+
+    wait_for(stored, "the pull queued once the hold ended", stack)
+    log = tesla_calls(sim, since)
+    assert log[-1]["status"] == 200 and log[-1]["at"] - log[0]["at"] >= 1.9
+
+
+def test_an_hour_long_429_survives_a_worker_restart(stack, client):
+    sim: SimulatorProcess = stack["sim"]
+    vehicle_id, _ = tesla_member(stack, index=1)
+    sim.fault("rate_limit", "tesla", count=1, retry_after=3600, retry_after_form="http-date")
+    assert (
+        client.send_task("oem.pull", kwargs={"vehicle_id": vehicle_id}).get(timeout=TIMEOUT)["status"]
+        == "rate_limited"
+    )
+    stack["worker"].kill()  # a power cut: nothing of the hold lives in the worker
+    stack["worker"] = CeleryWorker(stack["env"], "oem", stack["directory"])
+    since = time.time()
+    held = client.send_task("oem.pull", kwargs={"vehicle_id": vehicle_id}).get(timeout=TIMEOUT)
+    assert held["status"] == "held"
+    assert client.send_task("oem.schedule").get(timeout=TIMEOUT) == {"queued": []}
+    assert tesla_calls(sim, since) == []
+
+
+def test_two_worker_processes_keep_one_shared_pace(stack, tmp_path):
+    """Two more workers on their own broker, one connection paced at 4 calls/s (burst 1)
+    through a Redis both share: the automaker sees that pace, not twice it."""
+    settings: Settings = stack["settings"]
+    sim: SimulatorProcess = stack["sim"]
+    sim.reset()
+    cars = sim.vehicles("smartcar")[:3]
+    vehicle_ids = [9_001, 9_002, 9_003]
+    for index, vehicle_id in enumerate(vehicle_ids):
+        link_vehicle(sim, settings, "smartcar", vehicle_id, OWNER, index=index)
+    with session_scope(settings.database_url) as session:
+        for vehicle_id in vehicle_ids:
+            World(session).vehicle(vehicle_id, OWNER)
+    assert len(cars) == 3
+    rate, pulls = 4.0, 16
+    with ExitStack() as cleanup:
+        broker = RedisServer(tmp_path)
+        cleanup.callback(broker.stop)
+        env = {
+            **stack["env"],
+            "BROKER_URL": broker.url,
+            "RESULT_BACKEND": broker.url,
+            "OEM_RATE_LIMIT_REDIS_URL": broker.url,
+            "OEM_PACE_SMARTCAR": str(rate),
+            "OEM_PACE_SMARTCAR_BURST": "1",
+        }
+        with ThreadPoolExecutor(2) as starting:  # both start at once (each takes seconds)
+            workers = list(starting.map(lambda _: CeleryWorker(env, "oem", tmp_path), range(2)))
+        for worker in workers:
+            cleanup.callback(worker.stop)
+        app = create_app(settings.model_copy(update={"broker_url": broker.url, "result_backend": broker.url}))
+        since = time.time()
+        results = [app.send_task("oem.pull", kwargs={"vehicle_id": vehicle_ids[i % 3]}) for i in range(pulls)]
+        assert {r.get(timeout=TIMEOUT)["status"] for r in results} == {"stored"}
+        del results  # their backend goes with the broker
+        assert all("succeeded in" in w.log.read_text() for w in workers)  # both processes pulled
+    at = sorted(r["at"] for r in sim.requests(since) if r["api"] == "smartcar")
+    assert len(at) == pulls
+    for i in range(len(at)):
+        for j in range(i + 1, len(at)):
+            # calls i..j went out within at[j] - at[i] seconds: at most the burst plus the pace
+            assert j - i <= 1 + rate * (at[j] - at[i]) + 1, (i, j, at[j] - at[i])
+    assert at[-1] - at[0] >= (pulls - 2) / rate - 0.25
 
 
 def test_a_command_is_relayed_by_the_worker(stack, client):

@@ -5,7 +5,7 @@ themselves live in `workers.db.signals` (history and latest, shared with the gat
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workers.db.base import Address, Base, Bytes32, UInt
@@ -39,10 +39,18 @@ class OemLink(Base):
 
     `vehicle_id` is filled once the vehicle NFT for `vin_hash` exists. `status`: `active`,
     `reauth_required` (refresh refused: the owner must consent again), `owner_changed` (the
-    NFT moved to someone else: their data is not pulled with the old owner's consent)."""
+    NFT moved to someone else: their data is not pulled with the old owner's consent).
+
+    `next_pull_at` is when oem.schedule may claim the link next: its products' refreshSeconds
+    after the last pull, the lease's end while a claimed pull is queued (a pull that dies is
+    claimed again then), or a 429's Retry-After. Only due rows are read: the index serves one
+    range per connection (status, connection, time)."""
 
     __tablename__ = "oem_links"
-    __table_args__ = (UniqueConstraint("connection_id", "vin_hash", name="uq_oem_links_connection_vin"),)
+    __table_args__ = (
+        UniqueConstraint("connection_id", "vin_hash", name="uq_oem_links_connection_vin"),
+        Index("ix_oem_links_due", "status", "connection_id", "next_pull_at"),
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     connection_id: Mapped[int] = mapped_column(UInt)
@@ -57,11 +65,29 @@ class OemLink(Base):
     tokens_ciphertext: Mapped[str] = mapped_column(Text)
     token_expires_at: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(24), default="active")
-    #: When oem.schedule last queued a pull (a queued pull is not queued again meanwhile).
+    #: When oem.schedule last claimed the link and queued its pull.
     scheduled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: When oem.schedule may claim it next (unix seconds; 0: at once).
+    next_pull_at: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: The automaker refused this vehicle's calls (429, vehicle scope) until then: no call
+    #: goes out before, whoever asks.
+    held_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_pull_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class OemConnectionHold(Base):
+    """An automaker connection that answered 429 for the whole application (connection scope)
+    with a Retry-After: none of its links is claimed or called before `until`. Kept in the
+    database so a restarted worker or scheduler keeps honouring it."""
+
+    __tablename__ = "oem_connection_holds"
+
+    connection_id: Mapped[int] = mapped_column(UInt, primary_key=True)
+    until: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -20,15 +20,23 @@ class OemError(Exception):
         self.detail = detail
 
 
+#: What a 429 limits, as the API says: calls to this vehicle, or the whole application's.
+VEHICLE_SCOPE = "vehicle"
+CONNECTION_SCOPE = "connection"
+
+
 class RateLimitedError(OemError):
-    """The OEM answered 429 for longer than the retry budget; retry after `retry_after` s."""
+    """The OEM answered 429 for longer than the retry budget; retry after `retry_after` s.
+    `scope`: VEHICLE_SCOPE (this vehicle's calls) or CONNECTION_SCOPE (every call of the
+    application at this automaker)."""
 
     reason = "oem_rate_limited"
     transient = True
 
-    def __init__(self, detail: str, retry_after: float | None) -> None:
+    def __init__(self, detail: str, retry_after: float | None, scope: str = VEHICLE_SCOPE) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class UnavailableError(OemError):

@@ -2,7 +2,7 @@
 
 - `pull_vehicle`: one vehicle's signals through its connector with its stored tokens,
   normalised and stored, and the vehicle's profile kept current.
-- `schedule_pulls`: which vehicles are due (`pulls_due`, the one query) and queueing them.
+- `oem.schedule` is workers/oem/schedule.py: links claimed when due, 429 holds.
 - `relay_command`: lock / unlock / remote start, decided by `workers.access.may_command` on
   the latest block at the moment of sending, never older than OEM_COMMAND_TTL, once.
 
@@ -13,12 +13,13 @@ owner's car is not driven or read with the previous owner's automaker consent.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from web3.exceptions import ContractLogicError
 
@@ -27,19 +28,18 @@ from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db.gateway import upsert_profile
 from workers.db.oem import OemCommand, OemLink
-from workers.db.projections import Membership, Product, Vehicle
+from workers.db.projections import Vehicle
 from workers.db.session import Database
 from workers.oem.connectors import Command, Connector, connector_for
-from workers.oem.errors import OemError, ReauthorizationRequiredError
+from workers.oem.errors import OemError, RateLimitedError, ReauthorizationRequiredError
 from workers.oem.links import ACTIVE, OWNER_CHANGED, LinkTokens, cipher_from, link_for_vehicle, set_status
+from workers.oem.metrics import PULLS
+from workers.oem.schedule import held_until, hold, next_pull_after
 from workers.oem.signals import Signal
 from workers.signals import catalogue as vss
 from workers.signals.store import store_signals
 
 log = logging.getLogger(__name__)
-
-#: Kind.Bundle in DataProducts: bundles are pulled at their own refreshSeconds like any product.
-MIN_PULL_SECONDS = 1
 
 
 class Owners(Protocol):
@@ -80,7 +80,7 @@ class ChainOwners:
 @dataclass(frozen=True)
 class PullOutcome:
     vehicle_id: int
-    #: stored | no_link | link_inactive | owner_changed | reauth_required | failed
+    #: stored | held | rate_limited | no_link | link_inactive | owner_changed | reauth_required | failed
     status: str
     stored: int = 0
     reason: str | None = None
@@ -151,24 +151,72 @@ def pull_vehicle(
     *,
     owners: Owners | None = None,
     connectors: Callable[[int, Settings], Connector] = connector_for,
+    now: int | None = None,
 ) -> PullOutcome:
-    """Pulls, normalises and stores one vehicle's signals. Transient OEM errors (429 beyond
-    the budget, outages, malformed answers) are recorded on the link and raised, for the
-    task to retry; final ones are recorded and returned."""
-    link, why_not = _usable_link(db, vehicle_id, owners or IndexedOwners(db))
+    """Pulls, normalises and stores one vehicle's signals, and records when it is due next.
+
+    A 429 the connector did not wait out holds the vehicle or the connection (its API's scope)
+    until its Retry-After and is returned, not raised: the schedule claims it again then, and
+    no retry piles onto the automaker. Other transient errors (outages, malformed answers) are
+    recorded on the link and raised, for the task to retry; final ones are recorded and
+    returned. `now`: the clock (unix seconds; tests move it)."""
+    return _pull(vehicle_id, settings, db, owners or IndexedOwners(db), connectors, now)
+
+
+def _connection_name(settings: Settings, connection_id: int) -> str:
+    try:
+        return settings.oem_connection(connection_id).name
+    except KeyError:
+        return str(connection_id)
+
+
+def _pull(  # noqa: PLR0917 - pull_vehicle's arguments
+    vehicle_id: int,
+    settings: Settings,
+    db: Database,
+    owners: Owners,
+    connectors: Callable[[int, Settings], Connector],
+    now: int | None,
+) -> PullOutcome:
+    now = int(time.time()) if now is None else now
+    link, why_not = _usable_link(db, vehicle_id, owners)
     if link is None:
+        PULLS.labels("none", why_not or "no_link").inc()
         return PullOutcome(vehicle_id, why_not or "no_link")
+    counted = PULLS.labels(_connection_name(settings, link.connection_id), "stored")
+    with db.session() as session:
+        until = held_until(session, link, now)
+        if until is not None:
+            session.execute(update(OemLink).where(OemLink.id == link.id).values(next_pull_at=until))
+    if until is not None:
+        PULLS.labels(_connection_name(settings, link.connection_id), "held").inc()
+        return PullOutcome(vehicle_id, "held", reason="oem_rate_limited", detail=f"held until {until}")
     connector = connectors(link.connection_id, settings)
     tokens = LinkTokens(db, link.id, cipher_from(settings))
-    now = int(time.time())
     try:
         signals = connector.read_signals(tokens, link.external_id)
     except ReauthorizationRequiredError as exc:
+        PULLS.labels(connector.connection.name, "reauth_required").inc()
         return PullOutcome(vehicle_id, "reauth_required", reason=exc.reason, detail=exc.detail)
+    except RateLimitedError as exc:
+        wait = exc.retry_after if exc.retry_after is not None else settings.oem_rate_limited_hold
+        until = now + max(math.ceil(wait), 1)
+        with db.session() as session:
+            hold(session, link, scope=exc.scope, until=until, reason=f"{exc.reason}: {exc.detail}")
+        log.warning("oem.pull %s: 429, %s held until %s", vehicle_id, exc.scope, until)
+        PULLS.labels(connector.connection.name, "rate_limited").inc()
+        detail = f"{exc.scope} held until {until}"
+        return PullOutcome(vehicle_id, "rate_limited", reason=exc.reason, detail=detail)
     except OemError as exc:
-        _record(db, link.id, last_error=f"{exc.reason}: {exc.detail}", updated_at=now)
-        if exc.transient:
+        values: dict[str, object] = {"last_error": f"{exc.reason}: {exc.detail}", "updated_at": now}
+        if exc.transient:  # the lease stays: the task retries, or the link is claimed again after it
+            _record(db, link.id, **values)
+            PULLS.labels(connector.connection.name, "error").inc()
             raise
+        with db.session() as session:
+            values["next_pull_at"] = next_pull_after(session, settings, vehicle_id, now)
+            session.execute(update(OemLink).where(OemLink.id == link.id).values(**values))
+        PULLS.labels(connector.connection.name, "failed").inc()
         return PullOutcome(vehicle_id, "failed", reason=exc.reason, detail=exc.detail)
     with db.session() as session:
         stored = store_signals(session, vehicle_id, signals)
@@ -176,79 +224,15 @@ def pull_vehicle(
         session.execute(
             update(OemLink)
             .where(OemLink.id == link.id)
-            .values(last_pull_at=now, last_error=None, updated_at=now)
+            .values(
+                last_pull_at=now,
+                last_error=None,
+                updated_at=now,
+                next_pull_at=next_pull_after(session, settings, vehicle_id, now),
+            )
         )
+    counted.inc()
     return PullOutcome(vehicle_id, "stored", stored)
-
-
-# --- scheduling ------------------------------------------------------------------------------
-
-
-def resolve_link_vehicles(session: Session) -> int:
-    """Fills in the vehicle id of links whose VIN has since been minted (from the indexer)."""
-    pending = session.scalars(select(OemLink).where(OemLink.vehicle_id.is_(None))).all()
-    resolved = 0
-    for link in pending:
-        vehicle_id = session.scalar(
-            select(Vehicle.vehicle_id).where(Vehicle.vin_hash == link.vin_hash, Vehicle.burned.is_(False))
-        )
-        if vehicle_id is not None:
-            link.vehicle_id = int(vehicle_id)
-            resolved += 1
-    return resolved
-
-
-def member_refresh_seconds(session: Session) -> dict[int, int]:
-    """Vehicle id -> the shortest refreshSeconds among the active products it is a live
-    member of (consent to the product's current version, in the vehicle's current generation)."""
-    rows = session.execute(
-        select(Membership.vehicle_id, func.min(Product.refresh_seconds))
-        .join(Product, Product.product_id == Membership.product_id)
-        .join(Vehicle, Vehicle.vehicle_id == Membership.vehicle_id)
-        .where(
-            Product.active.is_(True),
-            Membership.version == Product.version,
-            Membership.generation == Vehicle.generation,
-            Vehicle.burned.is_(False),
-        )
-        .group_by(Membership.vehicle_id)
-    )
-    return {int(vehicle_id): max(int(seconds or 0), MIN_PULL_SECONDS) for vehicle_id, seconds in rows}
-
-
-def pulls_due(session: Session, now: int, limit: int) -> list[OemLink]:
-    """The links to pull now: member vehicles of active products whose last pull (and last
-    queued pull) is at least their products' refreshSeconds old; the longest-waiting first."""
-    intervals = member_refresh_seconds(session)
-    if not intervals:
-        return []
-    links = session.scalars(
-        select(OemLink).where(OemLink.status == ACTIVE, OemLink.vehicle_id.in_(list(intervals)))
-    ).all()
-    due = []
-    for link in links:
-        interval = intervals[int(link.vehicle_id or 0)]
-        last = max(link.last_pull_at or 0, link.scheduled_at or 0)
-        if now - last >= interval:
-            due.append(link)
-    due.sort(key=lambda link: max(link.last_pull_at or 0, link.scheduled_at or 0))
-    return due[:limit]
-
-
-def schedule_pulls(
-    settings: Settings, db: Database, enqueue: Callable[[int], object], now: int | None = None
-) -> list[int]:
-    """Marks the due links as queued and queues one `oem.pull` per vehicle; the vehicle ids."""
-    now = int(time.time()) if now is None else now
-    with db.session() as session:
-        resolve_link_vehicles(session)
-        due = pulls_due(session, now, settings.oem_schedule_batch)
-        for link in due:
-            link.scheduled_at = now
-        vehicle_ids = sorted({int(link.vehicle_id or 0) for link in due})
-    for vehicle_id in vehicle_ids:
-        enqueue(vehicle_id)
-    return vehicle_ids
 
 
 # --- commands --------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Celery tasks of the OEM integration (DESIGN.md §4 names): `oem.schedule` fans out
-`oem.pull` per due vehicle; `oem.command` relays one remote command. Thin wrappers over
-workers/oem/jobs.py; OEM errors worth retrying are retried here with their own countdown
-(the OEM's Retry-After, else exponential backoff with full jitter)."""
+"""Celery tasks of the OEM integration (DESIGN.md §4 names): `oem.schedule` claims due links
+and fans out `oem.pull` per vehicle; `oem.command` relays one remote command. Thin wrappers
+over workers/oem/schedule.py and jobs.py. A pull's transient OEM errors are retried here
+(exponential backoff, full jitter); a 429 is not: the pull holds the vehicle or connection
+until its Retry-After and the schedule claims it again then."""
 
 from __future__ import annotations
 
@@ -14,20 +15,17 @@ from celery import Task
 
 from workers.app import app
 from workers.config import Settings
-from workers.oem.errors import OemError, RateLimitedError
-from workers.oem.jobs import pull_vehicle, relay_command, schedule_pulls
+from workers.oem.errors import OemError
+from workers.oem.jobs import pull_vehicle, relay_command
+from workers.oem.schedule import schedule_pulls
 
 log = logging.getLogger(__name__)
 
-#: Seconds a queued pull may wait for a worker before it is dropped (the schedule re-queues).
-PULL_EXPIRES = 300
 #: A failed command is retried quickly: it is dropped once older than OEM_COMMAND_TTL anyway.
 COMMAND_RETRY_SECONDS = 2.0
 
 
-def _countdown(task: Task, exc: OemError, settings: Settings) -> float:
-    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-        return exc.retry_after
+def _countdown(task: Task, settings: Settings) -> float:
     ceiling = min(settings.task_retry_backoff_max, 2 ** (task.request.retries + 1))
     return random.uniform(1.0, max(ceiling, 1.0))
 
@@ -42,7 +40,7 @@ def pull_task(self: Task, vehicle_id: int) -> dict[str, Any]:
     except OemError as exc:
         if not exc.transient:
             raise
-        raise self.retry(exc=exc, countdown=_countdown(self, exc, settings)) from exc
+        raise self.retry(exc=exc, countdown=_countdown(self, settings)) from exc
     if outcome.status != "stored":
         log.info("oem.pull %s: %s %s", vehicle_id, outcome.status, outcome.reason or "")
     return asdict(outcome)
@@ -50,11 +48,15 @@ def pull_task(self: Task, vehicle_id: int) -> dict[str, Any]:
 
 @app.task(name="oem.schedule")
 def schedule_task() -> dict[str, Any]:
-    """Queues `oem.pull` for every member vehicle of an active product that is due."""
+    """Claims the due links and queues `oem.pull` for each member vehicle of an active product."""
     runtime = app.runtime
 
+    # A queued pull not started within half its link's lease is dropped: the link is
+    # claimed again when the lease ends, never while this pull may still run.
+    expires = runtime.settings.oem_pull_lease / 2
+
     def enqueue(vehicle_id: int) -> None:
-        pull_task.apply_async(kwargs={"vehicle_id": vehicle_id}, expires=PULL_EXPIRES)
+        pull_task.apply_async(kwargs={"vehicle_id": vehicle_id}, expires=expires)
 
     queued = schedule_pulls(runtime.settings, runtime.database, enqueue)
     return {"queued": queued}

@@ -9,10 +9,13 @@ only implement the `_…` hooks; they never retry or refresh on their own.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import ClassVar, TypeVar
 
@@ -20,10 +23,12 @@ from workers.config import OemConnection
 from workers.oem.errors import (
     AuthExpiredError,
     InvalidGrantError,
+    OemError,
     RateLimitedError,
     ReauthorizationRequiredError,
     UnavailableError,
 )
+from workers.oem.metrics import RATE_LIMITED, REAUTH
 from workers.oem.ratelimit import RateLimiter, TokenBucket
 from workers.oem.retry import RetryPolicy
 from workers.oem.signals import Signal, oem_source
@@ -124,12 +129,19 @@ class Connector(ABC):
     def refresh(self, refresh_token: str) -> TokenSet:
         """A new token pair; the old refresh token dies. ReauthorizationRequiredError if the
         OEM refuses it (the owner must consent again)."""
+        reauth = REAUTH.labels(self.connection.name, "refreshed")
         try:
-            return self._call(lambda _: self._refresh(refresh_token), None, "token refresh")
+            tokens = self._call(lambda _: self._refresh(refresh_token), None, "token refresh")
         except InvalidGrantError as exc:
+            REAUTH.labels(self.connection.name, "refused").inc()
             raise ReauthorizationRequiredError(
                 f"{self.connection.name}: refresh refused: {exc.detail}"
             ) from exc
+        except OemError:
+            REAUTH.labels(self.connection.name, "failed").inc()
+            raise
+        reauth.inc()
+        return tokens
 
     def read_vehicle(self, tokens: TokenStore) -> OemVehicle:
         """The one vehicle the tokens cover (its OEM id and VIN)."""
@@ -189,6 +201,7 @@ class Connector(ABC):
                 attempt -= 1  # a refresh is not a failed attempt
                 tokens.refreshed(used, self.refresh)
             except RateLimitedError as exc:
+                RATE_LIMITED.labels(self.connection.name).inc()
                 wait = exc.retry_after if exc.retry_after is not None else self.policy.backoff(attempt)
                 if attempt >= self.policy.max_attempts or wait > self.policy.retry_after_max:
                     raise
@@ -204,10 +217,20 @@ class Connector(ABC):
                 self._sleep(wait)
 
 
-def parse_retry_after(value: object) -> float | None:
-    """Retry-After in seconds (the delta-seconds form OEM APIs send), None if absent or odd."""
-    try:
-        seconds = float(str(value))
-    except (TypeError, ValueError):
+def parse_retry_after(value: object, now: float | None = None) -> float | None:
+    """Retry-After in seconds from now, in either form of RFC 9110 §10.2.3: delta-seconds or
+    an HTTP-date (a date already past is 0). None if absent or unreadable."""
+    if value is None:
         return None
-    return seconds if seconds >= 0 else None
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 850 / asctime forms: GMT
+            when = when.replace(tzinfo=UTC)
+        return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+    return seconds if seconds >= 0 and math.isfinite(seconds) else None

@@ -24,6 +24,8 @@ from smartcar import SmartcarException
 from workers.oem import pkce
 from workers.oem.connectors.base import Command, CommandResult, Connector, OemVehicle, parse_retry_after
 from workers.oem.errors import (
+    CONNECTION_SCOPE,
+    VEHICLE_SCOPE,
     AmbiguousVehicleError,
     AuthExpiredError,
     InvalidGrantError,
@@ -94,7 +96,9 @@ def _translate_smartcar(exc: SmartcarException) -> OemError:  # noqa: PLR0911 - 
     if status == 401 or kind == "AUTHENTICATION":
         return AuthExpiredError(detail)
     if status == 429:
-        return RateLimitedError(detail, parse_retry_after(getattr(exc, "retry_after", None)))
+        # RATE_LIMIT:VEHICLE limits calls to one vehicle; RATE_LIMIT:SMARTCAR_API the application.
+        scope = CONNECTION_SCOPE if getattr(exc, "code", None) == "SMARTCAR_API" else VEHICLE_SCOPE
+        return RateLimitedError(detail, parse_retry_after(getattr(exc, "retry_after", None)), scope)
     if kind == "COMPATIBILITY" or status == 501:
         return NotCapableError(detail)
     if kind == "invalid_grant":

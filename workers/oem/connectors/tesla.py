@@ -41,6 +41,7 @@ from workers.oem.connectors.base import (
     parse_retry_after,
 )
 from workers.oem.errors import (
+    VEHICLE_SCOPE,
     AmbiguousVehicleError,
     AuthExpiredError,
     CommandRejectedError,
@@ -83,7 +84,9 @@ def translate(exc: BaseException) -> OemError:  # noqa: PLR0911 - one answer per
         return VehicleAsleepError("tesla: vehicle offline or asleep")
     if isinstance(exc, RateLimited):
         data = exc.data if isinstance(exc.data, dict) else {}
-        return RateLimitedError("tesla 429", parse_retry_after(data.get("after")))
+        # Fleet API limits are per vehicle (device data, commands, wakes: per vehicle a
+        # minute and a day), so a 429 holds that vehicle, for hours once its day is spent.
+        return RateLimitedError("tesla 429", parse_retry_after(data.get("after")), VEHICLE_SCOPE)
     if isinstance(exc, TeslaFleetError):
         status = exc.status or 0
         detail = f"tesla {status} {exc.__class__.__name__}: {exc.data}"
