@@ -276,9 +276,13 @@ class Settings(BaseSettings):
     telemetry_max_body_bytes: int = Field(default=1_048_576, ge=256)
     #: At most this many envelopes in one HTTP request (a JSON list).
     telemetry_max_envelopes: int = Field(default=1_000, ge=1)
-    #: The MQTT broker devices publish to (`mqtt://host:port`, `mqtts://` for TLS), QoS 1 on
+    #: The MQTT broker devices publish to (`mqtt://[user[:password]@]host:port`, `mqtts://` for
+    #: TLS), QoS 1 on
     #: `dimo/devices/{deviceId}/telemetry` (workers/oem/mqtt_ingest.py).
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    #: Devices publish on `<prefix>/devices/{deviceId}/telemetry` (deployments sharing a
+    #: broker take one prefix each).
+    mqtt_topic_prefix: str = Field(default="dimo", pattern=r"^[^#+$/][^#+]*$")
     #: The ingest's MQTT client id: its persistent session keeps what the broker has not had
     #: acknowledged across restarts (run more processes with one id each, or a shared group).
     mqtt_client_id: str = "dimo-ingest"

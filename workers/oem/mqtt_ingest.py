@@ -1,9 +1,10 @@
 """`python -m workers.oem.mqtt_ingest`: signed device telemetry over MQTT (DESIGN.md §3.7).
 
 Devices publish their signed envelopes (`workers.oem.telemetry`) at QoS 1 on
-`dimo/devices/{deviceId}/telemetry`. This process holds one MQTT session at MQTT_URL (client
-id MQTT_CLIENT_ID, persistent: the broker keeps what it has not had acknowledged while the
-process is away), subscribed to `dimo/devices/+/telemetry` (as the shared group
+`dimo/devices/{deviceId}/telemetry` (`dimo`: MQTT_TOPIC_PREFIX). This process holds one MQTT
+session at MQTT_URL (client id MQTT_CLIENT_ID, persistent: the broker keeps what it has not
+had acknowledged while the process is away), subscribed to `dimo/devices/+/telemetry` (as the
+shared group
 MQTT_SHARED_GROUP when one is set, so several processes split the devices), and loops:
 
 1. take up to INGEST_BATCH_SIZE messages (waiting at most INGEST_BATCH_WAIT once one is in);
@@ -41,7 +42,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from workers.config import Settings, get_settings
 from workers.db import Database
 from workers.oem.telemetry import (
-    TOPIC_FILTER,
     Envelope,
     TelemetryRefused,
     TelemetryVerifier,
@@ -50,6 +50,7 @@ from workers.oem.telemetry import (
     parse_json,
     record,
     telemetry_verifier,
+    topic_of,
 )
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,10 @@ class MqttIngest:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
-        if urlsplit(self.settings.mqtt_url).scheme == "mqtts":
+        url = urlsplit(self.settings.mqtt_url)
+        if url.username:
+            client.username_pw_set(url.username, url.password)
+        if url.scheme == "mqtts":
             client.tls_set()
         return client
 
@@ -115,7 +119,9 @@ class MqttIngest:
             return
         self._connection += 1
         group = self.settings.mqtt_shared_group
-        topic = f"$share/{group}/{TOPIC_FILTER}" if group else TOPIC_FILTER
+        topic = topic_of("+", self.settings.mqtt_topic_prefix)
+        if group:
+            topic = f"$share/{group}/{topic}"
         client.subscribe(topic, qos=1)
         self._connected.set()
         log.info("subscribed to %s at %s (connection %d)", topic, self.settings.mqtt_url, self._connection)
@@ -175,7 +181,7 @@ class MqttIngest:
 
     def envelope(self, message: mqtt.MQTTMessage) -> Envelope | TelemetryRefused:
         try:
-            device_id = device_of_topic(message.topic)
+            device_id = device_of_topic(message.topic, self.settings.mqtt_topic_prefix)
             return Envelope.parse(parse_json(message.payload, self.settings.telemetry_max_bytes), device_id)
         except TelemetryRefused as refused:
             return refused
@@ -206,6 +212,34 @@ class MqttIngest:
             batch = self.take()
             if batch:
                 self.process(batch, stop)
+
+
+def end_session(settings: Settings, timeout: float = 10.0) -> None:
+    """Has the broker drop MQTT_CLIENT_ID's persistent session (its subscription and every
+    message kept for it): for retiring an ingest client id (and tests on a shared broker)."""
+    url = urlsplit(settings.mqtt_url)
+    v5 = settings.mqtt_protocol == "5"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=settings.mqtt_client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else True,
+    )
+    if url.username:
+        client.username_pw_set(url.username, url.password)
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    if v5:
+        client.connect(url.hostname or "127.0.0.1", url.port or 1883, clean_start=True)
+    else:
+        client.connect(url.hostname or "127.0.0.1", url.port or 1883)
+    client.loop_start()
+    try:
+        if not connected.wait(timeout):
+            raise ConnectionError(f"no MQTT connection to {settings.mqtt_url} within {timeout} s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def main() -> None:

@@ -69,9 +69,9 @@ REASONS = (
 _TELEMETRY_TYPEHASH = keccak(
     text="Telemetry(uint256 deviceId,uint64 sequence,uint64 timestamp,bytes32 payloadHash)"
 )
-#: Where a device publishes its envelopes (MQTT, QoS 1), and what the ingest subscribes to.
-TOPIC = "dimo/devices/{device_id}/telemetry"
-TOPIC_FILTER = TOPIC.format(device_id="+")
+#: Where a device publishes its envelopes (MQTT, QoS 1): `{prefix}/devices/{deviceId}/telemetry`
+#: with MQTT_TOPIC_PREFIX (default `dimo`).
+TOPIC = "{prefix}/devices/{device_id}/telemetry"
 #: A batch whose claims raced another process's (a first payload of a device, both inserting
 #: its sequence row) is retried this many times from a fresh read.
 _RACE_RETRIES = 3
@@ -126,17 +126,18 @@ STORED = Counter(
 )
 
 
-def device_of_topic(topic: str) -> int:
-    """The device id of `dimo/devices/{deviceId}/telemetry`; `bad_payload` for another topic."""
-    parts = topic.split("/")
-    if (
-        len(parts) != 4
-        or parts[:2] != ["dimo", "devices"]
-        or parts[3] != "telemetry"
-        or not parts[2].isdigit()
-    ):
-        raise TelemetryRefused("bad_payload", f"{topic!r} is not {TOPIC}")
-    return _uint(int(parts[2]), "the topic's device id", UINT256_MAX)
+def topic_of(device_id: int | str, prefix: str = "dimo") -> str:
+    """The topic device `device_id` publishes on (`+`: the filter the ingest subscribes to)."""
+    return TOPIC.format(prefix=prefix, device_id=device_id)
+
+
+def device_of_topic(topic: str, prefix: str = "dimo") -> int:
+    """The device id of `{prefix}/devices/{deviceId}/telemetry`; `bad_payload` for another."""
+    head, _, rest = topic.partition(f"{prefix}/devices/")
+    device, _, tail = rest.partition("/")
+    if head or tail != "telemetry" or not device.isdigit():
+        raise TelemetryRefused("bad_payload", f"{topic!r} is not {topic_of('{deviceId}', prefix)}")
+    return _uint(int(device), "the topic's device id", UINT256_MAX)
 
 
 def record(outcomes: Iterable[Outcome], transport: str) -> int:
