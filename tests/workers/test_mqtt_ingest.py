@@ -169,7 +169,8 @@ def send(settings: Settings, envelopes: list[dict[str, Any]]) -> None:
 
 def stored(settings: Settings) -> list[tuple[int, int]]:
     with session_scope(settings.database_url, read_only=True) as session:
-        return sorted(tuple(r) for r in session.execute(select(DevicePayload.device_id, DevicePayload.sequence)))
+        rows = session.execute(select(DevicePayload.device_id, DevicePayload.sequence))
+        return sorted((int(device), int(sequence)) for device, sequence in rows)
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:

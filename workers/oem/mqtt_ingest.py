@@ -39,6 +39,7 @@ from paho.mqtt.properties import Properties
 from prometheus_client import start_http_server
 from sqlalchemy.exc import SQLAlchemyError
 
+from workers.chain.deployment import connect
 from workers.config import Settings, get_settings
 from workers.db import Database
 from workers.oem.telemetry import (
@@ -245,10 +246,9 @@ def end_session(settings: Settings, timeout: float = 10.0) -> None:
 def main() -> None:
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from workers.runtime import Runtime  # noqa: PLC0415 - the chain only for the signing domain
-
-    runtime = Runtime(settings)
-    ingest = MqttIngest(settings, runtime.database, telemetry_verifier(settings, runtime.chain))
+    database = Database(settings.database_url, echo=settings.database_echo)
+    # the chain once, for the signing domain (its id and AftermarketDevice's address)
+    ingest = MqttIngest(settings, database, telemetry_verifier(settings, connect(settings)))
     if settings.ingest_metrics_port:
         start_http_server(settings.ingest_metrics_port)
     stop = threading.Event()
@@ -263,7 +263,7 @@ def main() -> None:
         ingest.run(stop)
     finally:
         ingest.close()
-        runtime.close()
+        database.dispose()
 
 
 if __name__ == "__main__":
