@@ -4,7 +4,8 @@
     python -m benchmarks.telemetry_load http SPEC.json   # POST to the gateway
 
 SPEC: {"chain_id", "contract" (AftermarketDevice), "devices": [[device_id, key], …],
-"count", "first_sequence", "url", "prefix" (mqtt), "per_request" and "connections" (http)}.
+"count", "first_sequence", "url", "prefix", "window" and "database_url" (mqtt: payloads
+published ahead of those stored at most), "per_request" and "connections" (http)}.
 The envelopes (round robin over the devices, sequences rising per device) are signed first,
 with libsecp256k1 as a device's firmware would; then the process prints `{"start": <unix
 time>}`, sends them all, and prints one JSON line of what it sent (and, over HTTP, what the
@@ -22,8 +23,11 @@ from typing import Any
 
 import httpx
 from coincurve import PrivateKey
+from sqlalchemy import func, select
 
 from devkit.devices import publish
+from workers.db import Database
+from workers.db.oem import DevicePayload
 from workers.oem.telemetry import Envelope, TelemetryDigest, payload_hash, telemetry_domain
 from workers.signals import catalogue as vss
 
@@ -55,10 +59,28 @@ def signed(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def over_mqtt(spec: dict[str, Any], envelopes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Publishes in chunks of `window` / 2, keeping at most `window` payloads ahead of what
+    the ingest stored (read from `database_url`): a broker at its default limits (Mosquitto:
+    `max_queued_messages` 1000) drops a subscriber's messages past some backlog, and devices
+    do not all publish at once either."""
+    window = spec["window"]
+    database = Database(spec["database_url"])
+    chunk = max(1, window // 2)
     started = time.time()
     print(json.dumps({"start": started}), flush=True)
-    sent = publish(spec["url"], envelopes, f"bench-devices-{spec['prefix']}", prefix=spec["prefix"])
+    sent = 0
+    for first in range(0, len(envelopes), chunk):
+        while sent - _stored(database) > window - chunk:
+            time.sleep(0.005)
+        part = envelopes[first : first + chunk]
+        sent += publish(spec["url"], part, f"bench-devices-{spec['prefix']}", prefix=spec["prefix"])
+    database.dispose()
     return {"published": sent, "seconds": time.time() - started}
+
+
+def _stored(database: Database) -> int:
+    with database.session(read_only=True) as session:
+        return session.scalar(select(func.count()).select_from(DevicePayload)) or 0
 
 
 def over_http(spec: dict[str, Any], envelopes: list[dict[str, Any]]) -> dict[str, Any]:
