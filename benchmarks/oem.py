@@ -179,7 +179,7 @@ def _mqtt_row(table: Table, settings: Settings, spec: dict[str, Any], directory:
         )
         deadline = time.monotonic() + 600
         while (stored := _stored(db) - before) < spec["count"] and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.05)
         finished = time.time()
         sent = _finish(load)["published"]
         time.sleep(0.5)  # anything more would be a duplicate

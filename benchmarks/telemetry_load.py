@@ -71,7 +71,7 @@ def over_mqtt(spec: dict[str, Any], envelopes: list[dict[str, Any]]) -> dict[str
     sent = 0
     for first in range(0, len(envelopes), chunk):
         while sent - _stored(database) > window - chunk:
-            time.sleep(0.005)
+            time.sleep(0.05)
         part = envelopes[first : first + chunk]
         sent += publish(spec["url"], part, f"bench-devices-{spec['prefix']}", prefix=spec["prefix"])
     database.dispose()
