@@ -1,5 +1,6 @@
 """The local stack on embedded defaults (DESIGN.md §5): anvil, the deployment, a broker,
-the database, Celery worker and beat, the OEM simulator and the gateway.
+the database, Celery worker and beat, the OEM simulator, an MQTT broker (amqtt, when none
+answers at MQTT_URL), the device ingest and the gateway.
 
 `make up` starts it in the background and describes it in `.run/stack.json`; `make down`
 stops every process recorded there; `make demo` runs the story against it. Each process
@@ -18,14 +19,17 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import paho.mqtt.client as mqtt
 import redis
+from paho.mqtt.enums import CallbackAPIVersion
 from web3 import Web3
 
 from devkit.deployment import deploy_all
 from devkit.devnet import ANVIL_KEYS, free_port
-from workers.config import PROJECT_ROOT
+from workers.config import PROJECT_ROOT, get_settings
 
 RUN_DIR = PROJECT_ROOT / ".run"
 STACK_FILE = RUN_DIR / "stack.json"
@@ -61,6 +65,9 @@ class StackInfo:
     deployment: str
     database_url: str
     broker_url: str
+    #: Where devices publish telemetry, and the MQTT version the ingest speaks there.
+    mqtt_url: str = ""
+    mqtt_protocol: str = "5"
     processes: list[ProcessRecord] = field(default_factory=list)
 
     def write(self, path: Path = STACK_FILE) -> None:
@@ -86,6 +93,8 @@ class StackInfo:
             "OEM_CALLBACK_BASE_URL": self.gateway_url,
             "SIWE_DOMAIN": self.gateway_url.removeprefix("http://"),
             "SIWE_URI": self.gateway_url,
+            "MQTT_URL": self.mqtt_url,
+            "MQTT_PROTOCOL": self.mqtt_protocol,
         }
 
 
@@ -222,6 +231,40 @@ def embedded_broker_url(launcher: Launcher, requested: str | None) -> str:
     return url
 
 
+def mqtt_answers(url: str) -> bool:
+    """Whether an MQTT broker accepts a connection at `url` (CONNECT answered by CONNACK)."""
+    parts = urlsplit(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    if parts.username:
+        client.username_pw_set(parts.username, parts.password)
+    try:
+        client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, keepalive=5)
+        deadline = time.monotonic() + 2
+        while not client.is_connected() and time.monotonic() < deadline:
+            client.loop(timeout=0.1)
+        return client.is_connected()
+    except OSError:
+        return False
+    finally:
+        client.disconnect()
+
+
+def embedded_mqtt_url(launcher: Launcher, requested: str) -> tuple[str, str]:
+    """(MQTT_URL, MQTT_PROTOCOL): the requested broker if one answers there (Mosquitto speaks
+    MQTT 5); otherwise an amqtt broker this stack starts itself (devkit/mqtt_broker.py, MQTT
+    3.1.1, a user name required)."""
+    if mqtt_answers(requested):
+        return requested, "5"
+    port = free_port()
+    url = f"mqtt://dimo@127.0.0.1:{port}"
+    launcher.start(
+        "mqtt-broker",
+        [sys.executable, "-m", "devkit.mqtt_broker", "--port", str(port)],
+        lambda: mqtt_answers(url),
+    )
+    return url, "3.1.1"
+
+
 def log_contains(path: Path, text: str) -> Callable[[], bool]:
     return lambda: path.exists() and text in path.read_text(errors="replace")
 
@@ -241,7 +284,10 @@ QUEUES = "indexer,oem,settlement,datasets,access"
 
 
 def start_stack(
-    run_dir: Path = RUN_DIR, broker_url: str | None = None, fixed_ports: bool = True
+    run_dir: Path = RUN_DIR,
+    broker_url: str | None = None,
+    fixed_ports: bool = True,
+    mqtt_url: str | None = None,
 ) -> StackInfo:
     """Starts every service detached, deploys, records `.run/stack.json` and returns it.
 
@@ -283,6 +329,7 @@ def start_stack(
             database_url=f"sqlite:///{run_dir / 'workers.db'}",
             broker_url=embedded_broker_url(launcher, broker_url),
         )
+        info.mqtt_url, info.mqtt_protocol = embedded_mqtt_url(launcher, mqtt_url or get_settings().mqtt_url)
         launcher.env.update(info.env())
         # A local chain automines: a transaction's block is final once mined. Workers tick
         # fast so the story does not wait on schedules meant for production.
@@ -295,6 +342,9 @@ def start_stack(
                 "SWEEP_INTERVAL": "10",
                 # people read these logs (.run/*.log): aligned text, not JSON
                 "LOG_FORMAT": "console",
+                # one ingest session per stack: another stack on the same broker has its own
+                "MQTT_CLIENT_ID": f"dimo-ingest-stack-{rpc_port}",
+                "INGEST_METRICS_PORT": "0",
             }
         )
         migrate = subprocess.run(
@@ -352,6 +402,11 @@ def start_stack(
                 str(run_dir / "beat-schedule"),
             ],
             log_contains(run_dir / "beat.log", "beat: Starting"),
+        )
+        launcher.start(
+            "ingest",
+            [python, "-m", "workers.oem.mqtt_ingest"],
+            log_contains(run_dir / "ingest.log", "subscribed to"),
         )
         gateway_port = info.gateway_url.rsplit(":", 1)[1]
         launcher.start(

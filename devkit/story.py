@@ -16,19 +16,24 @@ from typing import Any, TypeVar
 import httpx
 from eth_account import Account
 from eth_utils import keccak
+from sqlalchemy import select
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
 from devkit.console import build_namespace
 from devkit.deployment import Deployer
+from devkit.devices import publish
 from devkit.devnet import ANVIL_KEYS
 from devkit.stack import StackInfo
 from workers import eip712
 from workers.chain.deployment import Manifest
+from workers.db import Database
+from workers.db.oem import DevicePayload
+from workers.db.projections import Device
 from workers.gateway.client import GatewayClient, GatewayRefusedError
 from workers.merkle import PayoutTree
-from workers.oem.telemetry import payload_hash, telemetry_domain
+from workers.oem.telemetry import payload_hash, telemetry_domain, topic_of
 from workers.protocol import DIMO, MONTH_SECONDS, UINT256_MAX, Kind, Role, Use, uses_mask
 from workers.protocol import permissions as perms
 from workers.protocol.terms import terms as protocol_terms
@@ -210,6 +215,8 @@ class Story:
         #: Each owner's car as onboarded: (connection, VIN).
         self.vins: dict[str, tuple[int, str]] = {}
         self.device_id = 0
+        #: The stack's database, read to see what the device's messages came to.
+        self.database = Database(world.stack.database_url)
         #: Alice's car's observations Acme read before the sale: (name, timestamp, source).
         self.before_sale: set[tuple[str, str, str]] = set()
         #: The time of the block that sold Alice's car (unix ms).
@@ -422,22 +429,38 @@ class Story:
             ),
         )
         self.say.say(f"device #{self.device_id} paired with vehicle #{vehicle}")
-        gateway = w.gateway()
+        w.say.wait("the index to show the pairing (what the ingest checks)", lambda: self._paired(vehicle))
         signals = {"Vehicle.Speed": 42.0, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current": 77.5}
-        body = self._telemetry(1, signals)
-        accepted = gateway.post(f"/v1/devices/{self.device_id}/telemetry", body)
-        self.say.say(
-            f"signed payload seq 1 accepted ({accepted['signals']} signals stored with its signature)"
-        )
+        body = {"device_id": self.device_id, **self._telemetry(1, signals)}
+        publish(w.stack.mqtt_url, [body], client_id=f"device-{self.device_id}")
+        self.say.say(f"device -> MQTT {w.stack.mqtt_url} {topic_of(self.device_id)} (QoS 1)")
+        stored = w.say.wait("the ingest to verify and store it", lambda: self._stored_signals(1))
+        self.say.say(f"signed payload seq 1 accepted over MQTT ({stored} signals stored with its signature)")
+        gateway = w.gateway()
         try:
             gateway.post(f"/v1/devices/{self.device_id}/telemetry", body)
         except GatewayRefusedError as refusal:
-            self.say.say(f"the same payload again: refused, reason '{refusal.reason}'")
+            self.say.say(f"the same payload again (HTTP): refused, reason '{refusal.reason}'")
         forged = self._telemetry(2, signals, key=derived("someone else").key)
         try:
             gateway.post(f"/v1/devices/{self.device_id}/telemetry", forged)
         except GatewayRefusedError as refusal:
             self.say.say(f"a payload signed by another key: refused, reason '{refusal.reason}'")
+
+    def _paired(self, vehicle: int) -> bool:
+        with self.database.session(read_only=True) as session:
+            paired = session.scalar(select(Device.vehicle_id).where(Device.device_id == self.device_id))
+        return paired == vehicle
+
+    def _stored_signals(self, sequence: int) -> int:
+        """How many signals the device's payload `sequence` stored (0: not stored yet)."""
+        with self.database.session(read_only=True) as session:
+            canonical = session.scalar(
+                select(DevicePayload.canonical).where(
+                    DevicePayload.device_id == self.device_id, DevicePayload.sequence == sequence
+                )
+            )
+        return 0 if canonical is None else len(json.loads(canonical))
 
     def _telemetry(self, sequence: int, signals: dict[str, float], key: str | None = None) -> dict[str, Any]:
         w = self.world

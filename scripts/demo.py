@@ -26,7 +26,7 @@ def main() -> int:
         own_dir = Path(tempfile.mkdtemp(prefix="dimo-demo-"))
         print(
             "starting the local stack: anvil, deployment, broker, Celery worker and beat, "
-            "OEM simulator, gateway"
+            "OEM simulator, MQTT broker (if none answers), device ingest, gateway"
         )
         try:
             stack = start_stack(own_dir, broker_url=get_settings().broker_url, fixed_ports=False)
@@ -36,7 +36,7 @@ def main() -> int:
     else:
         print("using the stack `make up` left running")
     print(f"chain {stack.rpc_url} | gateway {stack.gateway_url} | automaker simulator {stack.simulator_url}")
-    print(f"database {stack.database_url} | broker {stack.broker_url}")
+    print(f"database {stack.database_url} | broker {stack.broker_url} | MQTT {stack.mqtt_url}")
     try:
         Story(World.connect(stack)).run()
     except Exception as exc:

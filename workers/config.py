@@ -295,6 +295,34 @@ class Settings(BaseSettings):
     telemetry_max_age: int = Field(default=300, ge=1)
     #: Device telemetry timestamped more than this ahead of the workers' clock is refused.
     telemetry_max_future: int = Field(default=30, ge=0)
+    #: An MQTT telemetry message larger than this many bytes is refused (`oversized`).
+    telemetry_max_bytes: int = Field(default=16_384, ge=256)
+    #: An HTTP telemetry request body larger than this many bytes is refused (413 `oversized`).
+    telemetry_max_body_bytes: int = Field(default=1_048_576, ge=256)
+    #: At most this many envelopes in one HTTP request (a JSON list).
+    telemetry_max_envelopes: int = Field(default=1_000, ge=1)
+    #: The MQTT broker devices publish to (`mqtt://[user[:password]@]host:port`, `mqtts://` for
+    #: TLS), QoS 1 on
+    #: `dimo/devices/{deviceId}/telemetry` (workers/oem/mqtt_ingest.py).
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    #: Devices publish on `<prefix>/devices/{deviceId}/telemetry` (deployments sharing a
+    #: broker take one prefix each).
+    mqtt_topic_prefix: str = Field(default="dimo", pattern=r"^[^#+$/][^#+]*$")
+    #: The ingest's MQTT client id: its persistent session keeps what the broker has not had
+    #: acknowledged across restarts (run more processes with one id each, or a shared group).
+    mqtt_client_id: str = "dimo-ingest"
+    #: The MQTT version the ingest speaks: 5 (Mosquitto; lets the broker keep a whole batch in
+    #: flight) or 3.1.1 (the dev kit's embedded amqtt broker speaks only that).
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    #: With a name, ingest processes subscribe as the MQTT 5 shared group `$share/<name>/…`
+    #: and the broker spreads devices' messages over them (Mosquitto; not the dev kit's amqtt).
+    mqtt_shared_group: str | None = None
+    #: Ingest verifies and stores this many messages per transaction at most…
+    ingest_batch_size: int = Field(default=500, ge=1, le=10_000)
+    #: …and waits at most this many seconds for a batch to fill once one message is in.
+    ingest_batch_wait: float = Field(default=0.05, ge=0)
+    #: Where the ingest process serves its Prometheus metrics (0: not served).
+    ingest_metrics_port: int = Field(default=9109, ge=0, le=65535)
 
     # --- observability (workers/observability, `python -m workers.metrics`) -----------------
     #: Log lines as JSON objects, one a line (`json`), or aligned key=value text (`console`,

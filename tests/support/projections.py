@@ -15,6 +15,7 @@ NOT_COMPARED = frozenset(
         "indexer_blocks",
         "indexer_undo",
         "indexer_health",
+        "projection_versions",
         "alembic_version",
         "usage_counters",
         "chain_txs",

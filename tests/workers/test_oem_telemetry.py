@@ -1,13 +1,14 @@
-"""Signed plug-in device telemetry against a real anvil (the device key and the pairing are
-read from AftermarketDevice): valid payloads are stored with their signature; forged,
-tampered, replayed, out-of-order, wrong-device, unknown, unpaired, stale and malformed
-payloads are refused with their reason and store nothing."""
+"""Signed plug-in device telemetry against a real anvil, its device keys and pairings read from
+the indexer's projections of AftermarketDevice: valid payloads are stored with their
+signature; forged, tampered, replayed, out-of-order, wrong-device, unknown, unpaired, revoked,
+stale and malformed payloads are refused with their reason and store nothing; a batch is
+judged payload by payload; the verifier's device cache never outlives an indexed change."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,18 +17,22 @@ from eth_utils import keccak
 from sqlalchemy import func, select
 
 from devkit.deployment import ANVIL_DEPLOYER_KEY
-from tests.support.databases import session_scope
+from tests.support.databases import database, get_engine, session_scope
 from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain
 from workers import eip712
+from workers.chain import connect
+from workers.config import Settings, get_settings
 from workers.db.oem import DevicePayload, DeviceSequence
 from workers.db.signals import StoredSignal
+from workers.indexer.sync import Indexer
 from workers.oem.telemetry import (
     SECP256K1_N,
     Accepted,
-    ChainDeviceRegistry,
+    Envelope,
+    Outcome,
     TelemetryRefused,
     TelemetryVerifier,
-    ingest,
+    ingest_batch,
     payload_hash,
     sign_envelope,
     telemetry_domain,
@@ -68,9 +73,40 @@ def world(world_base: World) -> Iterator[World]:
         yield world_base
 
 
+@pytest.fixture
+def index(world: World, db_url: str) -> Callable[[], None]:
+    """The indexer catching up with the chain (what the verifier reads); run once here."""
+    settings = get_settings().model_copy(
+        update={
+            "database_url": db_url,
+            "rpc_url": world.chain.node.url,
+            "deployment_file": world.chain.manifest_file,
+            "confirmations": 0,
+        }
+    )
+
+    def catch_up(settings: Settings = settings) -> None:
+        Indexer(connect(settings), get_engine(settings.database_url), settings).sync()
+
+    catch_up()
+    return catch_up
+
+
 def verifier(world: World, **overrides: Any) -> TelemetryVerifier:
     options = {"max_age": 300, "max_future": 30, **overrides}
-    return TelemetryVerifier(world.domain, ChainDeviceRegistry(world.chain.device), **options)
+    return TelemetryVerifier(world.domain, **options)
+
+
+def ingest(
+    url: str, check: TelemetryVerifier, payloads: list[Any], device_id: int | None = None
+) -> list[Outcome]:
+    envelopes: list[Envelope | TelemetryRefused] = []
+    for payload in payloads:
+        try:
+            envelopes.append(Envelope.parse(payload, device_id))
+        except TelemetryRefused as exc:
+            envelopes.append(exc)
+    return ingest_batch(database(url), check, envelopes)
 
 
 def body(
@@ -87,8 +123,10 @@ def body(
 
 
 def post(url: str, check: TelemetryVerifier, payload: Any, device_id: int | None = None) -> Accepted:
-    with session_scope(url) as session:
-        return ingest(session, check, payload, device_id)
+    (outcome,) = ingest(url, check, [payload], device_id)
+    if isinstance(outcome, TelemetryRefused):
+        raise outcome
+    return outcome
 
 
 def refused(url: str, check: TelemetryVerifier, payload: Any, device_id: int | None = None) -> str:
@@ -105,7 +143,7 @@ def stored(url: str) -> tuple[int, int]:
         )
 
 
-def test_a_valid_payload_is_stored_with_its_signature(world, db_url):
+def test_a_valid_payload_is_stored_with_its_signature(world, db_url, index):
     check = verifier(world)
     signed = body(world, 1)
     accepted = post(db_url, check, signed, world.device)
@@ -142,12 +180,12 @@ def test_the_payload_hash_is_over_rfc8785_canonical_json(world):
     assert payload_hash({vss.SPEED: 1.0}) == keccak(b'{"Vehicle.Speed":1}')
 
 
-def test_a_payload_signed_by_another_key_is_refused(world, db_url):
+def test_a_payload_signed_by_another_key_is_refused(world, db_url, index):
     assert refused(db_url, verifier(world), body(world, 1, key=OTHER_KEY)) == "bad_signature"
     assert stored(db_url) == (0, 0)
 
 
-def test_signals_changed_after_signing_are_refused(world, db_url):
+def test_signals_changed_after_signing_are_refused(world, db_url, index):
     tampered = body(world, 1)
     tampered["signals"] = {**SIGNALS, vss.SPEED: 142.5}
     assert refused(db_url, verifier(world), tampered) == "bad_signature"
@@ -157,7 +195,7 @@ def test_signals_changed_after_signing_are_refused(world, db_url):
     assert stored(db_url) == (0, 0)
 
 
-def test_a_replayed_payload_is_refused(world, db_url):
+def test_a_replayed_payload_is_refused(world, db_url, index):
     check = verifier(world)
     signed = body(world, 7)
     post(db_url, check, signed)
@@ -165,7 +203,7 @@ def test_a_replayed_payload_is_refused(world, db_url):
     assert stored(db_url) == (1, len(SIGNALS))
 
 
-def test_out_of_order_sequences_are_refused(world, db_url):
+def test_out_of_order_sequences_are_refused(world, db_url, index):
     check = verifier(world)
     post(db_url, check, body(world, 5))
     assert refused(db_url, check, body(world, 3)) == "replayed"
@@ -177,14 +215,14 @@ def test_out_of_order_sequences_are_refused(world, db_url):
     assert stored(db_url) == (2, 2 * len(SIGNALS))
 
 
-def test_sequences_are_per_device(world, db_url):
+def test_sequences_are_per_device(world, db_url, index):
     check = verifier(world)
     post(db_url, check, body(world, 9))
     accepted = post(db_url, check, body(world, 1, key=SECOND_DEVICE_KEY, device_id=world.second_device))
     assert accepted.vehicle_id == world.other_vehicle
 
 
-def test_one_device_cannot_speak_for_another(world, db_url):
+def test_one_device_cannot_speak_for_another(world, db_url, index):
     check = verifier(world)
     as_other = body(world, 1, key=DEVICE_KEY, device_id=world.second_device)
     assert refused(db_url, check, as_other) == "bad_signature"
@@ -193,49 +231,54 @@ def test_one_device_cannot_speak_for_another(world, db_url):
     assert stored(db_url) == (0, 0)
 
 
-def test_an_unknown_device_is_refused(world, db_url):
+def test_an_unknown_device_is_refused(world, db_url, index):
     assert refused(db_url, verifier(world), body(world, 1, device_id=999)) == "unknown_device"
 
 
-def test_unpaired_devices_are_refused(world, db_url):
+def test_unpaired_devices_are_refused(world, db_url, index):
     check = verifier(world)
     lone = body(world, 1, key=UNPAIRED_DEVICE_KEY, device_id=world.unpaired_device)
     assert refused(db_url, check, lone) == "unpaired"
     post(db_url, check, body(world, 1))
     world.chain.send(OWNER_KEY, world.chain.device, "unpair", world.vehicle)
+    index()
     assert refused(db_url, check, body(world, 2)) == "unpaired"
     assert stored(db_url) == (1, len(SIGNALS))
 
 
-def test_a_vehicle_transfer_ends_the_pairing(world, db_url):
+def test_a_vehicle_transfer_ends_the_pairing(world, db_url, index):
     check = verifier(world)
     world.chain.send(OWNER_KEY, world.chain.vehicle_id, "transferFrom", OWNER, OTHER, world.vehicle)
+    index()
     assert refused(db_url, check, body(world, 1)) == "unpaired"
 
 
-def test_a_device_revoked_by_its_manufacturer_is_refused(world, db_url):
+def test_a_device_revoked_by_its_manufacturer_is_refused(world, db_url, index):
     check = verifier(world)
     post(db_url, check, body(world, 1))
     world.chain.send(ANVIL_DEPLOYER_KEY, world.chain.device, "revokeDevice", world.device)
+    index()
     assert refused(db_url, check, body(world, 2)) == "revoked"
     assert stored(db_url) == (1, len(SIGNALS))
 
 
-def test_a_rotated_device_key_replaces_the_old_one_at_once(world, db_url):
-    """The owner proposes, the manufacturer accepts: the very next payload of the old key is
-    refused (nothing remembers it) and the new key's is stored."""
+def test_a_rotated_device_key_replaces_the_old_one_at_once(world, db_url, index):
+    """The owner proposes, the manufacturer accepts: once indexed, the very next payload of the
+    old key is refused (the cache does not remember it) and the new key's is stored."""
     check = verifier(world)
     post(db_url, check, body(world, 1))
     new_key = "0x" + keccak(text="device one, rotated").hex().removeprefix("0x")
     new_signer = Account.from_key(new_key).address
     world.chain.send(OWNER_KEY, world.chain.device, "proposeDeviceSigner", world.device, new_signer)
+    index()
     assert post(db_url, check, body(world, 2)).sequence == 2  # one party alone changes nothing
     world.chain.send(ANVIL_DEPLOYER_KEY, world.chain.device, "acceptDeviceSigner", world.device, new_signer)
+    index()
     assert refused(db_url, check, body(world, 3)) == "bad_signature"
     assert post(db_url, check, body(world, 3, key=new_key)).sequence == 3
 
 
-def test_stale_and_future_timestamps_are_refused(world, db_url):
+def test_stale_and_future_timestamps_are_refused(world, db_url, index):
     check = verifier(world, max_age=60, max_future=5)
     now = int(time.time())
     assert refused(db_url, check, body(world, 1, timestamp=now - 120)) == "stale"
@@ -257,7 +300,7 @@ def test_stale_and_future_timestamps_are_refused(world, db_url):
         {"signature": "0x1234"},
     ],
 )
-def test_malformed_payloads_are_refused(world, db_url, broken):
+def test_malformed_payloads_are_refused(world, db_url, index, broken):
     signed = {**body(world, 1, signals=broken.get("signals", SIGNALS)), **broken}
     reason = refused(db_url, verifier(world), signed)
     assert reason in {"bad_payload", "bad_signature"}
@@ -266,7 +309,7 @@ def test_malformed_payloads_are_refused(world, db_url, broken):
     assert stored(db_url) == (0, 0)
 
 
-def test_missing_fields_are_bad_payloads(world, db_url):
+def test_missing_fields_are_bad_payloads(world, db_url, index):
     for missing in ("sequence", "timestamp", "signals", "signature"):
         signed = body(world, 1)
         del signed[missing]
@@ -274,7 +317,7 @@ def test_missing_fields_are_bad_payloads(world, db_url):
     assert refused(db_url, verifier(world), ["not", "an", "object"]) == "bad_payload"
 
 
-def test_concurrent_deliveries_of_one_payload_store_it_once(world, db_url):
+def test_concurrent_deliveries_of_one_payload_store_it_once(world, db_url, index):
     check = verifier(world)
     signed = body(world, 1)
     outcomes: list[str] = []
@@ -306,18 +349,70 @@ def _malleate(signature: str) -> str:
     return "0x" + twin.hex()
 
 
-@pytest.mark.parametrize("first_seen", [True, False])
-def test_malleated_and_odd_v_signatures_are_refused(world, sqlite_db, first_seen):
+def test_malleated_and_odd_v_signatures_are_refused(world, db_url, index):
     check = verifier(world)
-    if not first_seen:
-        post(sqlite_db, check, body(world, 1))  # the device key is now verified through OpenSSL
+    post(db_url, check, body(world, 1))
     twin = body(world, 2)
     twin["signature"] = _malleate(twin["signature"])
-    assert refused(sqlite_db, check, twin) == "bad_signature"
+    assert refused(db_url, check, twin) == "bad_signature"
     zero_v = body(world, 3)
     raw = bytes.fromhex(zero_v["signature"][2:])
     zero_v["signature"] = "0x" + (raw[:64] + bytes([raw[64] - 27])).hex()
-    assert refused(sqlite_db, check, zero_v) == "bad_signature"
+    assert refused(db_url, check, zero_v) == "bad_signature"
     forged = body(world, 4, key=OTHER_KEY)
-    assert refused(sqlite_db, check, forged) == "bad_signature"
-    assert post(sqlite_db, check, body(world, 5)).sequence == 5  # the genuine key still passes
+    assert refused(db_url, check, forged) == "bad_signature"
+    assert post(db_url, check, body(world, 5)).sequence == 5  # the genuine key still passes
+
+
+def test_a_batch_is_judged_payload_by_payload_in_one_transaction(world, db_url, index):
+    check = verifier(world)
+    second = {"key": SECOND_DEVICE_KEY, "device_id": world.second_device}
+    batch = [
+        body(world, 2),
+        body(world, 1),  # below the 2 just accepted in this batch
+        body(world, 3, key=OTHER_KEY),
+        body(world, 1, **second),
+        body(world, 2),  # a duplicate within the batch
+        body(world, 1, key=UNPAIRED_DEVICE_KEY, device_id=world.unpaired_device),
+        body(world, 1, device_id=999),
+        {"sequence": "x"},
+        body(world, 4),
+    ]
+    outcomes = ingest(db_url, check, batch)
+    assert [o.sequence if isinstance(o, Accepted) else o.reason for o in outcomes] == [
+        2,
+        "replayed",
+        "bad_signature",
+        1,
+        "replayed",
+        "unpaired",
+        "unknown_device",
+        "bad_payload",
+        4,
+    ]
+    assert stored(db_url) == (3, 3 * len(SIGNALS))
+    with session_scope(db_url, read_only=True) as session:
+        assert session.get(DeviceSequence, world.device).last_sequence == 4
+    again = ingest(db_url, check, [body(world, 4), body(world, 5)])  # a redelivery, and news
+    assert [getattr(o, "reason", None) for o in again] == ["replayed", None]
+
+
+@pytest.mark.parametrize("change", ["revoke", "unpair", "vehicle transfer"])
+def test_a_warm_cache_refuses_a_device_once_its_change_is_indexed(world, db_url, index, change):
+    """The verifier caches devices between batches; the change counters the indexer bumps with
+    the rows drop the cache in the first batch after the change is indexed."""
+    check = verifier(world)
+    post(db_url, check, body(world, 1))
+    assert world.device in check.devices
+    if change == "revoke":
+        world.chain.send(ANVIL_DEPLOYER_KEY, world.chain.device, "revokeDevice", world.device)
+    elif change == "unpair":
+        world.chain.send(OWNER_KEY, world.chain.device, "unpair", world.vehicle)
+    else:
+        world.chain.send(OWNER_KEY, world.chain.vehicle_id, "transferFrom", OWNER, OTHER, world.vehicle)
+    # not indexed yet: the index (and so the cache) still says paired
+    assert post(db_url, check, body(world, 2)).sequence == 2
+    index()
+    reason = refused(db_url, check, body(world, 3))
+    assert reason == ("revoked" if change == "revoke" else "unpaired")
+    assert stored(db_url) == (2, 2 * len(SIGNALS))

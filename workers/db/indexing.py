@@ -1,5 +1,6 @@
 """The indexer's own bookkeeping: its cursor, the hash of every block it applied, the undo
-records that make a rollback exact, and every decoded event."""
+records that make a rollback exact, every decoded event, and a change counter per projection
+table (what processes that cache projections poll)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,16 @@ class ChainEvent(Base):
     name: Mapped[str] = mapped_column(String(64))
     #: The event's arguments as JSON (integers beyond 2**53 as decimal strings).
     args: Mapped[str] = mapped_column(Text)
+
+
+class ProjectionVersion(Base):
+    """How many times the indexer changed a projection table: bumped in the transaction that
+    writes the table's rows (an applied batch or a reorg rollback), so a reader that sees the
+    new rows sees the new version too. Processes that cache projection rows (device ingest
+    caches `devices` and `pairings`) read the versions of the tables they cache before using
+    the cache and drop it when one moved: the indexer needs to know nothing of them."""
+
+    __tablename__ = "projection_versions"
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

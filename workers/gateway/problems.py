@@ -54,6 +54,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "revoked": (403, "The device was revoked by its manufacturer"),
     "bad_payload": (400, "The payload is malformed"),
     "unknown_device": (404, "No such device on chain"),
+    "oversized": (413, "The body is larger than allowed"),
     # onboarding (workers.oem.onboarding)
     "bad_state": (400, "The OAuth state is unknown, used, expired or for another connection"),
     "unknown_connection": (404, "No such OEM connection here"),

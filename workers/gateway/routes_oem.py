@@ -7,20 +7,23 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from workers.gateway.deps import Caller, state_of, write_session
+from workers.gateway.deps import Caller, state_of
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.state import GatewayState
 from workers.oem.errors import OemError
 from workers.oem.onboarding import Onboarding, OnboardingError, OracleChain
 from workers.oem.telemetry import (
-    ChainDeviceRegistry,
+    Accepted,
+    Envelope,
     TelemetryRefused,
     TelemetryVerifier,
-    ingest,
-    telemetry_domain,
+    ingest_batch,
+    parse_json,
+    record,
+    telemetry_verifier,
 )
 from workers.protocol import UINT256_MAX
 
@@ -58,6 +61,35 @@ class TelemetryAccepted(BaseModel):
     signals: int
 
 
+class TelemetryOutcome(BaseModel):
+    """One envelope of a list: stored (its payload id…) or refused (its reason and detail)."""
+
+    accepted: bool
+    device_id: int | None = None
+    sequence: int | None = None
+    payload_id: int | None = None
+    vehicle_id: int | None = None
+    signals: int | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+class TelemetryBatchAccepted(BaseModel):
+    """What a list of envelopes came to, one outcome per envelope in order."""
+
+    accepted: int
+    refused: int
+    results: list[TelemetryOutcome]
+
+
+_TELEMETRY_BODY = {
+    "description": 'One envelope {"sequence", "timestamp", "signals": {VSS name: value}, "signature"} '
+    "or a JSON list of them (TELEMETRY_MAX_ENVELOPES at most), TELEMETRY_MAX_BODY_BYTES at most",
+    "required": True,
+    "content": {"application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}}},
+}
+
+
 def _onboarding(state: GatewayState) -> Onboarding:
     def build() -> Onboarding:
         return Onboarding(
@@ -68,16 +100,41 @@ def _onboarding(state: GatewayState) -> Onboarding:
 
 
 def _verifier(state: GatewayState) -> TelemetryVerifier:
-    def build() -> TelemetryVerifier:
-        chain = state.chain
-        return TelemetryVerifier(
-            telemetry_domain(chain.chain_id, chain.aftermarket_device.address),
-            ChainDeviceRegistry(chain.aftermarket_device),
-            max_age=state.settings.telemetry_max_age,
-            max_future=state.settings.telemetry_max_future,
-        )
+    return state.lazy("telemetry_verifier", lambda: telemetry_verifier(state.settings, state.chain))
 
-    return state.lazy("telemetry_verifier", build)
+
+async def telemetry_body(request: Request) -> bytes:
+    """The request body, read no further than TELEMETRY_MAX_BODY_BYTES (413 `oversized`)."""
+    limit = state_of(request).settings.telemetry_max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Problem("oversized", f"the body is {declared} bytes, more than the {limit} allowed")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Problem("oversized", f"the body is more than the {limit} bytes allowed")
+    return bytes(body)
+
+
+def _outcome(outcome: Accepted | TelemetryRefused, envelope: Envelope | TelemetryRefused) -> TelemetryOutcome:
+    if isinstance(outcome, Accepted):
+        return TelemetryOutcome(
+            accepted=True,
+            device_id=outcome.device_id,
+            sequence=outcome.sequence,
+            payload_id=outcome.payload_id,
+            vehicle_id=outcome.vehicle_id,
+            signals=outcome.signals,
+        )
+    known = envelope if isinstance(envelope, Envelope) else None
+    return TelemetryOutcome(
+        accepted=False,
+        device_id=known and known.device_id,
+        sequence=known and known.sequence,
+        reason=outcome.reason,
+        detail=outcome.detail,
+    )
 
 
 def _onboarding_problem(exc: OnboardingError | OemError) -> Problem:
@@ -136,32 +193,52 @@ def callback(
 
 @router.post(
     "/v1/devices/{deviceId}/telemetry",
-    response_model=TelemetryAccepted,
+    response_model=TelemetryAccepted | TelemetryBatchAccepted,
     status_code=202,
-    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+    openapi_extra={"requestBody": _TELEMETRY_BODY},
 )
 def telemetry(
     request: Request,
     device_id: Annotated[int, Path(alias="deviceId", ge=0, le=UINT256_MAX)],
-    body: Annotated[
-        dict[str, Any],
-        Body(description='{"sequence", "timestamp", "signals": {VSS name: value}, "signature"}'),
-    ],
-) -> TelemetryAccepted:
-    """Accepts a payload signed (EIP-712 `Telemetry`) by the device key registered on chain,
-    from a paired device, fresh, with a sequence above every earlier one; anything else is
-    refused with its reason and stored nowhere."""
+    raw: Annotated[bytes, Depends(telemetry_body)],
+) -> TelemetryAccepted | TelemetryBatchAccepted:
+    """Accepts payloads signed (EIP-712 `Telemetry`) by the device key the index holds, from
+    a paired device, fresh, with a sequence above every earlier one; anything else is refused
+    with its reason and stored nowhere. For devices that cannot speak MQTT (the ingest
+    process takes the same envelopes on `dimo/devices/{deviceId}/telemetry`).
+
+    One envelope: 202 with the stored payload, or the refusal as a problem document. A list:
+    verified and stored together in one transaction, 202 with one outcome per envelope."""
     state = state_of(request)
-    verifier = _verifier(state)
+    settings = state.settings
     try:
-        with write_session(state) as session:
-            accepted = ingest(session, verifier, body, device_id)
+        body = parse_json(raw, settings.telemetry_max_body_bytes)
     except TelemetryRefused as exc:
+        record([exc], "http")
         raise Problem(exc.reason, exc.detail) from exc
+    items: list[Any] = body if isinstance(body, list) else [body]
+    if not 0 < len(items) <= settings.telemetry_max_envelopes:
+        raise Problem("bad_payload", f"a list holds 1..{settings.telemetry_max_envelopes} envelopes")
+    envelopes: list[Envelope | TelemetryRefused] = []
+    for item in items:
+        try:
+            envelopes.append(Envelope.parse(item, device_id))
+        except TelemetryRefused as exc:
+            envelopes.append(exc)
+    outcomes = ingest_batch(state.database, _verifier(state), envelopes)
+    record(outcomes, "http")
+    if isinstance(body, list):
+        results = [_outcome(o, e) for o, e in zip(outcomes, envelopes, strict=True)]
+        stored = sum(r.accepted for r in results)
+        return TelemetryBatchAccepted(accepted=stored, refused=len(results) - stored, results=results)
+    (outcome,) = outcomes
+    if isinstance(outcome, TelemetryRefused):
+        raise Problem(outcome.reason, outcome.detail)
     return TelemetryAccepted(
-        payload_id=accepted.payload_id,
-        vehicle_id=accepted.vehicle_id,
-        device_id=accepted.device_id,
-        sequence=accepted.sequence,
-        signals=accepted.signals,
+        payload_id=outcome.payload_id,
+        vehicle_id=outcome.vehicle_id,
+        device_id=outcome.device_id,
+        sequence=outcome.sequence,
+        signals=outcome.signals,
     )

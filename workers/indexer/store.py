@@ -4,24 +4,29 @@ for blocks inside the reorg window, each row's image before the block changed it
 Handlers call `get` / `put` / `update` / `delete` with table names and primary keys; the
 Store keeps the rows in memory for the batch, then `flush` writes every changed row with one
 bulk upsert and one bulk delete per table, in the caller's transaction. `rollback_to` undoes
-every block after a fork point from the undo records, exactly.
+every block after a fork point from the undo records, exactly. Both bump the change counter
+(`projection_versions`) of every table they wrote, in the same transaction, for the processes
+that cache projection rows.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select
 
 from workers.db import Base, load_models, upsert
-from workers.db.indexing import UndoRecord
+from workers.db.indexing import ProjectionVersion, UndoRecord
 
 Row = dict[str, Any]
 Key = tuple[Any, ...]
 #: Tables the indexer never writes through the Store (its own bookkeeping).
-BOOKKEEPING = frozenset({"indexer_cursor", "indexer_blocks", "indexer_undo", "chain_events"})
+BOOKKEEPING = frozenset(
+    {"indexer_cursor", "indexer_blocks", "indexer_undo", "chain_events", "projection_versions"}
+)
 #: Projection tables whose rows are dropped from the cache when it grows past this many.
 CACHE_LIMIT = 200_000
 
@@ -190,6 +195,7 @@ class Store:
             written += len(keys)
         if self._undo:
             self.conn.execute(insert(UndoRecord.__table__), self._undo)
+        bump_versions(self.conn, self._dirty)
         self._dirty.clear()
         self._undo.clear()
         self._undo_seen.clear()
@@ -221,4 +227,12 @@ def rollback_to(conn: Connection, fork_block: int) -> int:
         info.delete(conn, deletes)
         info.upsert(conn, upserts)
     conn.execute(delete(undo).where(undo.c.block_number > fork_block))
+    bump_versions(conn, by_table)
     return len(restore)
+
+
+def bump_versions(conn: Connection, tables: Iterable[str]) -> None:
+    """Adds one to the change counter of each of `tables` (one statement)."""
+    rows = [{"table_name": name, "version": 1} for name in sorted(tables)]
+    if rows:
+        conn.execute(upsert(conn, ProjectionVersion, add=("version",)), rows)

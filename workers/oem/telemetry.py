@@ -1,56 +1,84 @@
-"""Signed plug-in device telemetry (DESIGN.md §3.7, `POST /v1/devices/{deviceId}/telemetry`).
+"""Signed plug-in device telemetry (DESIGN.md §3.7): what MQTT (`workers.oem.mqtt_ingest`) and
+`POST /v1/devices/{deviceId}/telemetry` both hand to `ingest_batch`.
 
 A device signs EIP-712 `Telemetry(deviceId, sequence, timestamp, payloadHash)` in the
 "DIMO Telemetry" domain (verifyingContract = AftermarketDevice), where payloadHash is
 keccak256 of the RFC 8785 canonical JSON of its signals: an object of VSS name -> value.
 
-A payload is stored only if it is signed by the device key registered on chain, the device
-is paired to a vehicle, its timestamp is within the freshness window and its sequence is
-above every sequence accepted from that device before (checked and raised atomically with
-the insert). Otherwise it is refused with a stable reason and nothing is written:
-`bad_payload`, `unknown_device`, `bad_signature`, `stale`, `unpaired`, `replayed`.
+A payload is stored only if it is signed by the device key the index holds for the device,
+the device is paired (live) with a vehicle and not revoked, its timestamp is within the
+freshness window and its sequence is above every sequence accepted from that device before
+(claimed in the transaction that stores it). Otherwise it is refused with a stable reason and
+nothing of it is written: `bad_payload`, `oversized`, `unknown_device`, `bad_signature`,
+`stale`, `unpaired`, `revoked`, `replayed`.
+
+Payloads are verified and stored in batches: the device rows of a batch are one read (and
+usually none: `IndexedDevices` caches them), each signature is one native secp256k1 public-key
+recovery (coincurve), and the accepted payloads, their sequence claims and their signals are
+one multi-row statement per table in one transaction.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
-from eth_keys import keys
-from eth_keys.exceptions import BadSignature
+from coincurve import PublicKey
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import select, update
+from prometheus_client import Counter
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from web3.contract import Contract
-from web3.exceptions import ContractLogicError
 
 from workers import eip712
+from workers.chain.views import Chain
+from workers.config import Settings
+from workers.db import Database, for_update, upsert
+from workers.db.indexing import ProjectionVersion
 from workers.db.oem import DevicePayload, DeviceSequence
+from workers.db.projections import Device, Pairing, Vehicle
 from workers.oem.errors import MalformedPayloadError
 from workers.oem.signals import Signal, device_source, make_signal
 from workers.protocol import UINT64_MAX, UINT256_MAX
-from workers.signals.store import store_signals
+from workers.signals.store import store_many
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_BYTES = 65
 #: The order of secp256k1's group.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-#: The digest is an EIP-712 hash already: ECDSA over it as is (32 bytes, like SHA-256's).
-_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
 #: At most this many signals in one payload.
 MAX_SIGNALS = 256
+#: Every reason a payload may be refused for (the label values of the refusal counter).
+REASONS = (
+    "bad_payload",
+    "oversized",
+    "unknown_device",
+    "bad_signature",
+    "stale",
+    "unpaired",
+    "revoked",
+    "replayed",
+)
+_TELEMETRY_TYPEHASH = keccak(
+    text="Telemetry(uint256 deviceId,uint64 sequence,uint64 timestamp,bytes32 payloadHash)"
+)
+#: Where a device publishes its envelopes (MQTT, QoS 1): `{prefix}/devices/{deviceId}/telemetry`
+#: with MQTT_TOPIC_PREFIX (default `dimo`).
+TOPIC = "{prefix}/devices/{device_id}/telemetry"
+#: A batch whose claims raced another process's (a first payload of a device, both inserting
+#: its sequence row) is retried this many times from a fresh read.
+_RACE_RETRIES = 3
 
 
 class TelemetryRefused(Exception):  # noqa: N818 - a refusal, with its reason, not a fault
-    """The payload is refused; `reason` is one of the module's stable codes."""
+    """The payload is refused; `reason` is one of REASONS."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
@@ -60,7 +88,7 @@ class TelemetryRefused(Exception):  # noqa: N818 - a refusal, with its reason, n
 
 @dataclass(frozen=True)
 class Envelope:
-    """What a device posts: the signed fields, its signals and the signature."""
+    """What a device sends: the signed fields, its signals and the signature."""
 
     device_id: int
     sequence: int
@@ -71,7 +99,8 @@ class Envelope:
     @classmethod
     def parse(cls, body: Any, device_id: int | None = None) -> Envelope:
         """From JSON `{"device_id", "sequence", "timestamp", "signals": {name: value},
-        "signature"}`; `device_id` from the URL must match the body's when both are given."""
+        "signature"}`; `device_id` from the URL or topic must match the body's when both are
+        given."""
         if not isinstance(body, dict):
             raise TelemetryRefused("bad_payload", "the body must be a JSON object")
         try:
@@ -91,6 +120,39 @@ class Envelope:
         return envelope
 
 
+REFUSED = Counter("workers_ingest_refused_total", "Device telemetry payloads refused, by reason", ["reason"])
+STORED = Counter(
+    "workers_ingest_stored_total", "Device telemetry payloads verified and stored", ["transport"]
+)
+
+
+def topic_of(device_id: int | str, prefix: str = "dimo") -> str:
+    """The topic device `device_id` publishes on (`+`: the filter the ingest subscribes to)."""
+    return TOPIC.format(prefix=prefix, device_id=device_id)
+
+
+def device_of_topic(topic: str, prefix: str = "dimo") -> int:
+    """The device id of `{prefix}/devices/{deviceId}/telemetry`; `bad_payload` for another."""
+    head, _, rest = topic.partition(f"{prefix}/devices/")
+    device, _, tail = rest.partition("/")
+    if head or tail != "telemetry" or not device.isdigit():
+        raise TelemetryRefused("bad_payload", f"{topic!r} is not {topic_of('{deviceId}', prefix)}")
+    return _uint(int(device), "the topic's device id", UINT256_MAX)
+
+
+def record(outcomes: Iterable[Outcome], transport: str) -> int:
+    """Counts and logs what a batch came to; returns how many payloads were stored."""
+    stored = 0
+    for outcome in outcomes:
+        if isinstance(outcome, Accepted):
+            stored += 1
+        else:
+            REFUSED.labels(outcome.reason).inc()
+            log.info("telemetry refused over %s: %s", transport, outcome)
+    STORED.labels(transport).inc(stored)
+    return stored
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -99,6 +161,16 @@ def _uint(value: Any, what: str, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
         raise TelemetryRefused("bad_payload", f"{what} must be an integer in [0, {maximum}], got {value!r}")
     return value
+
+
+def parse_json(raw: bytes, max_bytes: int) -> Any:
+    """A body or message as JSON, refused as `oversized` past `max_bytes`."""
+    if len(raw) > max_bytes:
+        raise TelemetryRefused("oversized", f"{len(raw)} bytes is more than the {max_bytes} allowed")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TelemetryRefused("bad_payload", f"not JSON: {exc}") from exc
 
 
 def canonical_json(signals: dict[str, Any]) -> bytes:
@@ -136,8 +208,8 @@ def sign_envelope(
     timestamp: int,
     signals: dict[str, Any],
 ) -> dict[str, Any]:
-    """What a device does: the JSON body of a signed telemetry post (used by devices' tools,
-    the demo and the tests)."""
+    """What a device does: the JSON body of a signed telemetry message (used by devices'
+    tools, the demo, the benchmarks and the tests)."""
     unsigned = Envelope(device_id, sequence, timestamp, signals, "")
     signature = eip712.sign(typed(domain, unsigned, payload_hash(signals)), private_key)
     return {
@@ -149,50 +221,146 @@ def sign_envelope(
     }
 
 
-class DeviceRegistry(Protocol):
-    """What the verifier needs to know about a device, as the chain says it now."""
+class TelemetryDigest:
+    """The EIP-712 digest of a `Telemetry` in one domain: the domain separator is computed once
+    (by `workers.eip712`), the struct hash per payload from its four words (what
+    `eip712.digest(typed(...))` gives, without building typed data each time)."""
 
-    def signer_of(self, device_id: int) -> str | None:
-        """The device key, or None if there is no such device."""
-        ...
+    def __init__(self, domain: eip712.Domain) -> None:
+        probe = eip712.encode(typed(domain, Envelope(0, 0, 0, {}, ""), bytes(32)))
+        self._prefix = b"\x19\x01" + probe.header
 
-    def vehicle_of(self, device_id: int) -> int:
-        """The vehicle the device is paired with now, or 0 (also for a revoked device)."""
-        ...
+    def __call__(self, envelope: Envelope, digest: bytes) -> bytes:
+        struct = keccak(
+            _TELEMETRY_TYPEHASH
+            + envelope.device_id.to_bytes(32, "big")
+            + envelope.sequence.to_bytes(32, "big")
+            + envelope.timestamp.to_bytes(32, "big")
+            + digest
+        )
+        return keccak(self._prefix + struct)
 
-    def is_revoked(self, device_id: int) -> bool:
-        """Whether the device's manufacturer revoked it."""
-        ...
+
+def recover_signer(digest: bytes, signature: str) -> str:
+    """The address whose key made the 65-byte `r ‖ s ‖ v` signature over `digest` (native
+    secp256k1 public-key recovery); `bad_signature` for anything OpenZeppelin's ECDSA refuses
+    on chain: not 65 bytes, `v` other than 27/28, `r` or `s` out of range, a high `s` (the
+    malleable twin)."""
+    try:
+        raw = bytes.fromhex(signature.removeprefix("0x"))
+    except ValueError as exc:
+        raise TelemetryRefused("bad_signature", "the signature is not hex") from exc
+    if len(raw) != SIGNATURE_BYTES:
+        raise TelemetryRefused("bad_signature", f"a signature is {SIGNATURE_BYTES} bytes, got {len(raw)}")
+    r = int.from_bytes(raw[:32], "big")
+    s = int.from_bytes(raw[32:64], "big")
+    v = raw[64]
+    if v not in (27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_N // 2:
+        raise TelemetryRefused("bad_signature", "v, r or s is out of range (or s is high)")
+    try:
+        public = PublicKey.from_signature_and_message(raw[:64] + bytes([v - 27]), digest, hasher=None)
+    except ValueError as exc:
+        raise TelemetryRefused("bad_signature", "no public key recovers from the signature") from exc
+    return "0x" + keccak(public.format(compressed=False)[1:])[-20:].hex()
 
 
-class ChainDeviceRegistry:
-    """AftermarketDevice's views on the latest block, read on every payload: the owner and the
-    manufacturer may rotate a device's key and the manufacturer may revoke it, so neither the
-    signer nor the pairing may be remembered (the public keys behind signers are, by the
-    SignatureChecker)."""
+@dataclass(frozen=True)
+class DeviceState:
+    """A device as the index says it is now."""
 
-    def __init__(self, aftermarket_device: Contract) -> None:
-        self.contract = aftermarket_device
+    #: The device key's address, lower case; None when the device is burned.
+    signer: str | None
+    #: The vehicle of the device's live pairing, or 0.
+    vehicle_id: int
+    revoked: bool
 
-    def signer_of(self, device_id: int) -> str | None:
-        try:
-            signer = self.contract.functions.deviceSigner(device_id).call(block_identifier="latest")
-        except ContractLogicError:  # ERC721NonexistentToken: maybe minted later
-            return None
-        if int(signer, 16) == 0:
-            return None
-        return to_checksum_address(signer)
 
-    def vehicle_of(self, device_id: int) -> int:
-        return int(self.contract.functions.vehicleOfDevice(device_id).call(block_identifier="latest"))
+class IndexedDevices:
+    """Devices' keys and live pairings read from the indexer's projections, kept in process.
 
-    def is_revoked(self, device_id: int) -> bool:
-        return bool(self.contract.functions.isDeviceRevoked(device_id).call(block_identifier="latest"))
+    Why a change counter and not a message: the indexer must not know who caches its rows
+    (indexing knows no automakers), and a message sent on commit can be lost or arrive before
+    the commit is visible. Instead the indexer bumps `projection_versions` for every table it
+    writes, in the transaction that writes it (`workers.indexer.store.bump_versions`, also on a
+    reorg rollback). Before each batch this cache reads the versions of the tables a device's
+    state is made of (one indexed read of three rows) and drops every cached device when one
+    moved, so a batch that begins after a pairing, unpairing, rotation, revocation, transfer
+    or burn is indexed reads the device again: a stale entry never outlives the batch in which
+    its change became visible. Devices not cached are read together, one statement a batch.
+
+    A pairing is live as on chain (`AftermarketDevice._livePairing`): recorded for the device's
+    and the vehicle's current generations, and the device not revoked."""
+
+    TABLES = (Device.__tablename__, Pairing.__tablename__, Vehicle.__tablename__)
+    #: Devices kept at most (the cache is dropped whole past it).
+    MAX_DEVICES = 200_000
+
+    def __init__(self) -> None:
+        # (the versions read, the devices read under them): replaced whole, never changed in
+        # place but by adding devices, so threads sharing the cache need no lock.
+        self._cache: tuple[dict[str, int] | None, dict[int, DeviceState | None]] = (None, {})
+
+    def __contains__(self, device_id: int) -> bool:
+        return device_id in self._cache[1]
+
+    def states(self, bind: Connection, device_ids: Iterable[int]) -> dict[int, DeviceState | None]:
+        """The state of each device (None: no such device), from the cache when the indexer
+        changed nothing since it was filled, else from the projections (one read)."""
+        versions = dict(
+            bind.execute(
+                select(ProjectionVersion.table_name, ProjectionVersion.version).where(
+                    ProjectionVersion.table_name.in_(self.TABLES)
+                )
+            ).all()
+        )
+        tag, devices = self._cache
+        if versions != tag or len(devices) > self.MAX_DEVICES:
+            devices = {}
+            self._cache = (versions, devices)
+        wanted = set(device_ids)
+        missing = wanted - devices.keys()
+        if missing:
+            devices.update(_read_devices(bind, missing))
+        return {d: devices[d] for d in wanted}
+
+
+def _read_devices(bind: Connection, device_ids: set[int]) -> dict[int, DeviceState | None]:
+    found: dict[int, DeviceState | None] = dict.fromkeys(device_ids)
+    rows = bind.execute(
+        select(
+            Device.device_id,
+            Device.owner,
+            Device.device_signer,
+            Device.revoked,
+            Device.generation,
+            Pairing.vehicle_id,
+            Pairing.generation,
+            Pairing.device_generation,
+            Vehicle.generation,
+        )
+        .outerjoin(Pairing, Pairing.device_id == Device.device_id)
+        .outerjoin(Vehicle, Vehicle.vehicle_id == Pairing.vehicle_id)
+        .where(Device.device_id.in_(sorted(device_ids)))
+    ).all()
+    for device_id, owner, signer, revoked, generation, vehicle_id, vehicle_gen, device_gen, current in rows:
+        live = (
+            vehicle_id is not None
+            and not revoked
+            and device_gen == generation
+            and vehicle_gen is not None
+            and vehicle_gen == current
+        )
+        found[int(device_id)] = DeviceState(
+            signer=None if owner is None or signer is None else signer.lower(),
+            vehicle_id=int(vehicle_id) if live else 0,
+            revoked=bool(revoked),
+        )
+    return found
 
 
 @dataclass(frozen=True)
 class Verified:
-    """A payload that passed every check but the sequence (which `store` settles)."""
+    """A payload that passed every check but the sequence (which `store_batch` settles)."""
 
     envelope: Envelope
     vehicle_id: int
@@ -200,158 +368,6 @@ class Verified:
     payload_hash: bytes
     canonical: str
     signals: list[Signal]
-
-
-class TelemetryVerifier:
-    def __init__(
-        self,
-        domain: eip712.Domain,
-        registry: DeviceRegistry,
-        *,
-        max_age: int,
-        max_future: int,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.domain = domain
-        self.registry = registry
-        self.max_age = max_age
-        self.max_future = max_future
-        self.signatures = SignatureChecker()
-        self._clock = clock
-
-    def verify(self, envelope: Envelope) -> Verified:
-        """Every check except the sequence; TelemetryRefused on the first that fails."""
-        canonical = canonical_json(envelope.signals)
-        digest = keccak(canonical)
-        signer = self.registry.signer_of(envelope.device_id)
-        if signer is None:
-            raise TelemetryRefused("unknown_device", f"no device {envelope.device_id} on chain")
-        message_hash = eip712.digest(typed(self.domain, envelope, digest))
-        if not self.signatures.check(message_hash, _signature_bytes(envelope.signature), signer):
-            raise TelemetryRefused(
-                "bad_signature", f"not signed by device {envelope.device_id}'s key {signer}"
-            )
-        now = self._clock()
-        if not now - self.max_age <= envelope.timestamp <= now + self.max_future:
-            raise TelemetryRefused(
-                "stale",
-                f"timestamp {envelope.timestamp} is outside [now - {self.max_age}, now + {self.max_future}]",
-            )
-        vehicle_id = self.registry.vehicle_of(envelope.device_id)
-        if vehicle_id == 0:
-            # A revoked device is paired with nothing on chain; say why (read only when refusing).
-            if self.registry.is_revoked(envelope.device_id):
-                raise TelemetryRefused(
-                    "revoked", f"device {envelope.device_id} was revoked by its manufacturer"
-                )
-            raise TelemetryRefused("unpaired", f"device {envelope.device_id} is paired with no vehicle")
-        observed = datetime.fromtimestamp(envelope.timestamp, UTC)
-        source = device_source(envelope.device_id)
-        signature = "0x" + envelope.signature.removeprefix("0x").lower()
-        try:
-            signals = [
-                replace(make_signal(name, value, observed, source), signature=signature)
-                for name, value in envelope.signals.items()
-            ]
-        except MalformedPayloadError as exc:
-            raise TelemetryRefused("bad_payload", exc.detail) from exc
-        return Verified(envelope, vehicle_id, signer, digest, canonical.decode(), signals)
-
-
-def _signature_bytes(signature: str) -> bytes:
-    try:
-        raw = bytes.fromhex(signature.removeprefix("0x"))
-    except ValueError as exc:
-        raise TelemetryRefused("bad_signature", "the signature is not hex") from exc
-    if len(raw) != SIGNATURE_BYTES:
-        raise TelemetryRefused("bad_signature", f"a signature is {SIGNATURE_BYTES} bytes, got {len(raw)}")
-    return raw
-
-
-class SignatureChecker:
-    """Whether a 65-byte `r ‖ s ‖ v` signature over a digest is a given address's.
-
-    The first signature seen from an address is checked by recovering its public key
-    (eth-keys, pure Python: milliseconds) and comparing the address; the key is then kept
-    and later signatures are verified against it with OpenSSL (`cryptography`), which is
-    ~20x faster. Signatures with a high `s` (malleable twins) or a `v` other than 27/28 are
-    refused either way, as OpenZeppelin's ECDSA refuses them on chain."""
-
-    #: Public keys kept at most.
-    MAX_KEYS = 100_000
-
-    def __init__(self) -> None:
-        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
-
-    def check(self, digest: bytes, signature: bytes, signer: str) -> bool:
-        r = int.from_bytes(signature[:32], "big")
-        s = int.from_bytes(signature[32:64], "big")
-        v = signature[64]
-        if v not in (27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_N // 2:
-            return False
-        known = self._keys.get(signer)
-        if known is not None:
-            try:
-                known.verify(encode_dss_signature(r, s), digest, _PREHASHED)
-            except InvalidSignature:
-                return False
-            return True
-        try:
-            public = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
-        except (BadSignature, ValueError):
-            return False
-        if public.to_checksum_address() != signer:
-            return False
-        raw = public.to_bytes()
-        numbers = ec.EllipticCurvePublicNumbers(
-            int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"), ec.SECP256K1()
-        )
-        if len(self._keys) >= self.MAX_KEYS:
-            self._keys.clear()
-        self._keys[signer] = numbers.public_key()
-        return True
-
-
-def _claim_sequence(session: Session, device_id: int, sequence: int) -> None:
-    """Raises the device's high-water mark to `sequence`, or refuses it as replayed."""
-    stamp = now_ms()
-    raised = session.execute(
-        update(DeviceSequence)
-        .where(DeviceSequence.device_id == device_id, DeviceSequence.last_sequence < sequence)
-        .values(last_sequence=sequence, updated_at=stamp)
-    )
-    if raised.rowcount == 1:
-        return
-    last = session.scalar(select(DeviceSequence.last_sequence).where(DeviceSequence.device_id == device_id))
-    if last is not None:
-        raise TelemetryRefused("replayed", f"sequence {sequence} is not above {last}")
-    try:
-        with session.begin_nested():
-            session.add(DeviceSequence(device_id=device_id, last_sequence=sequence, updated_at=stamp))
-    except IntegrityError as exc:  # another delivery created the row first: it won
-        raise TelemetryRefused("replayed", f"sequence {sequence} raced another delivery") from exc
-
-
-def store(session: Session, verified: Verified) -> int:
-    """Claims the sequence and writes the payload and its signals, all in the caller's
-    transaction (a refusal rolls everything back); returns the payload id."""
-    envelope = verified.envelope
-    _claim_sequence(session, envelope.device_id, envelope.sequence)
-    payload = DevicePayload(
-        device_id=envelope.device_id,
-        vehicle_id=verified.vehicle_id,
-        sequence=envelope.sequence,
-        timestamp=envelope.timestamp,
-        payload_hash=verified.payload_hash,
-        canonical=verified.canonical,
-        signer=verified.signer,
-        signature="0x" + envelope.signature.removeprefix("0x").lower(),
-        received_at=now_ms(),
-    )
-    session.add(payload)
-    session.flush()
-    store_signals(session, verified.vehicle_id, verified.signals)
-    return payload.id
 
 
 @dataclass(frozen=True)
@@ -363,14 +379,214 @@ class Accepted:
     signals: int
 
 
-def ingest(
-    session: Session, verifier: TelemetryVerifier, body: Any, device_id: int | None = None
-) -> Accepted:
-    """Parse, verify, store: the whole of `POST /v1/devices/{deviceId}/telemetry` but HTTP.
-    The caller commits the session on success and rolls it back on TelemetryRefused."""
-    verified = verifier.verify(Envelope.parse(body, device_id))
-    payload_id = store(session, verified)
-    envelope = verified.envelope
-    return Accepted(
-        payload_id, verified.vehicle_id, envelope.device_id, envelope.sequence, len(verified.signals)
+#: What one item of a batch came to: stored, or refused with its reason.
+Outcome = Accepted | TelemetryRefused
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A payload whose signature, time and signals passed: only its device is left to check."""
+
+    envelope: Envelope
+    signer: str
+    payload_hash: bytes
+    canonical: str
+
+
+class TelemetryVerifier:
+    """Checks payloads against the index (through `devices`) and the clock."""
+
+    def __init__(
+        self,
+        domain: eip712.Domain,
+        *,
+        max_age: int,
+        max_future: int,
+        devices: IndexedDevices | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.digest = TelemetryDigest(domain)
+        self.devices = devices if devices is not None else IndexedDevices()
+        self.max_age = max_age
+        self.max_future = max_future
+        self._clock = clock
+
+    def check(self, envelope: Envelope) -> _Checked:
+        """What needs no database: the signals, the recovered signer, the timestamp."""
+        canonical = canonical_json(envelope.signals)
+        digest = keccak(canonical)
+        signer = recover_signer(self.digest(envelope, digest), envelope.signature)
+        now = self._clock()
+        if not now - self.max_age <= envelope.timestamp <= now + self.max_future:
+            raise TelemetryRefused(
+                "stale",
+                f"timestamp {envelope.timestamp} is outside [now - {self.max_age}, now + {self.max_future}]",
+            )
+        return _Checked(envelope, signer, digest, canonical.decode())
+
+    def verify_batch(
+        self, bind: Connection, envelopes: Sequence[Envelope | TelemetryRefused]
+    ) -> list[Verified | TelemetryRefused]:
+        """Every check but the sequence, for each envelope (refusals pass through)."""
+        checked: list[_Checked | TelemetryRefused] = []
+        for item in envelopes:
+            if isinstance(item, TelemetryRefused):
+                checked.append(item)
+                continue
+            try:
+                checked.append(self.check(item))
+            except TelemetryRefused as exc:
+                checked.append(exc)
+        states = self.devices.states(bind, {c.envelope.device_id for c in checked if isinstance(c, _Checked)})
+        out: list[Verified | TelemetryRefused] = []
+        for item in checked:
+            if isinstance(item, TelemetryRefused):
+                out.append(item)
+                continue
+            try:
+                out.append(self._verified(item, states[item.envelope.device_id]))
+            except TelemetryRefused as exc:
+                out.append(exc)
+        return out
+
+    @staticmethod
+    def _verified(checked: _Checked, state: DeviceState | None) -> Verified:
+        envelope = checked.envelope
+        if state is None or state.signer is None:
+            raise TelemetryRefused("unknown_device", f"no device {envelope.device_id} on chain")
+        if checked.signer != state.signer:
+            raise TelemetryRefused(
+                "bad_signature",
+                f"not signed by device {envelope.device_id}'s key {to_checksum_address(state.signer)}",
+            )
+        if state.revoked:
+            raise TelemetryRefused("revoked", f"device {envelope.device_id} was revoked by its manufacturer")
+        if state.vehicle_id == 0:
+            raise TelemetryRefused("unpaired", f"device {envelope.device_id} is paired with no vehicle")
+        observed = datetime.fromtimestamp(envelope.timestamp, UTC)
+        source = device_source(envelope.device_id)
+        signature = "0x" + envelope.signature.removeprefix("0x").lower()
+        try:
+            signals = [
+                replace(make_signal(name, value, observed, source), signature=signature)
+                for name, value in envelope.signals.items()
+            ]
+        except MalformedPayloadError as exc:
+            raise TelemetryRefused("bad_payload", exc.detail) from exc
+        return Verified(
+            envelope,
+            state.vehicle_id,
+            to_checksum_address(state.signer),
+            checked.payload_hash,
+            checked.canonical,
+            signals,
+        )
+
+
+def telemetry_verifier(settings: Settings, chain: Chain) -> TelemetryVerifier:
+    """The verifier of this deployment's devices (the domain: its chain and AftermarketDevice)."""
+    return TelemetryVerifier(
+        telemetry_domain(chain.chain_id, chain.aftermarket_device.address),
+        max_age=settings.telemetry_max_age,
+        max_future=settings.telemetry_max_future,
     )
+
+
+def store_batch(session: Session, batch: Sequence[Verified | TelemetryRefused]) -> list[Outcome]:
+    """Claims the sequences and writes the accepted payloads and their signals, in the caller's
+    transaction, with one statement per table: the devices' high-water marks are read locked
+    (FOR UPDATE on PostgreSQL; SQLite's writer holds the database), each payload is accepted in
+    batch order when its sequence is above its device's mark so far (`replayed` otherwise), and
+    the marks are raised with one upsert. Two processes claiming a device's first sequence at
+    once both insert: the loser's transaction fails with IntegrityError (the caller retries it)."""
+    verified = [v for v in batch if isinstance(v, Verified)]
+    if not verified:
+        return [item for item in batch if isinstance(item, TelemetryRefused)]
+    connection = session.connection()
+    devices = sorted({v.envelope.device_id for v in verified})
+    marks: dict[int, int] = {
+        int(d): int(s)
+        for d, s in connection.execute(
+            for_update(
+                select(DeviceSequence.device_id, DeviceSequence.last_sequence).where(
+                    DeviceSequence.device_id.in_(devices)
+                )
+            )
+        ).all()
+    }
+    claims: dict[int, int] = {}
+    taken: list[Verified] = []
+    outcomes: list[Verified | TelemetryRefused] = []
+    for item in batch:
+        if isinstance(item, Verified):
+            envelope = item.envelope
+            last = claims.get(envelope.device_id, marks.get(envelope.device_id, -1))
+            if envelope.sequence <= last:
+                outcomes.append(
+                    TelemetryRefused("replayed", f"sequence {envelope.sequence} is not above {last}")
+                )
+                continue
+            claims[envelope.device_id] = envelope.sequence
+            taken.append(item)
+        outcomes.append(item)
+    if not taken:
+        return [o for o in outcomes if isinstance(o, TelemetryRefused)]
+    stamp = now_ms()
+    connection.execute(
+        upsert(connection, DeviceSequence, update=("last_sequence", "updated_at"), if_newer="last_sequence"),
+        [{"device_id": d, "last_sequence": s, "updated_at": stamp} for d, s in claims.items()],
+    )
+    ids = connection.scalars(
+        insert(DevicePayload).returning(DevicePayload.id, sort_by_parameter_order=True),
+        [_payload_row(v, stamp) for v in taken],
+    ).all()
+    store_many(session, [(v.vehicle_id, v.signals) for v in taken])
+    accepted = iter(zip(taken, ids, strict=True))
+    results: list[Outcome] = []
+    for item in outcomes:
+        if isinstance(item, TelemetryRefused):
+            results.append(item)
+            continue
+        done, payload_id = next(accepted)
+        envelope = done.envelope
+        results.append(
+            Accepted(
+                int(payload_id), done.vehicle_id, envelope.device_id, envelope.sequence, len(done.signals)
+            )
+        )
+    return results
+
+
+def _payload_row(verified: Verified, stamp: int) -> dict[str, Any]:
+    envelope = verified.envelope
+    return {
+        "device_id": envelope.device_id,
+        "vehicle_id": verified.vehicle_id,
+        "sequence": envelope.sequence,
+        "timestamp": envelope.timestamp,
+        "payload_hash": "0x" + verified.payload_hash.hex(),
+        "canonical": verified.canonical,
+        "signer": verified.signer,
+        "signature": "0x" + envelope.signature.removeprefix("0x").lower(),
+        "received_at": stamp,
+    }
+
+
+def ingest_batch(
+    database: Database, verifier: TelemetryVerifier, envelopes: Sequence[Envelope | TelemetryRefused]
+) -> list[Outcome]:
+    """Verifies and stores a batch in one transaction (committed when this returns): one
+    outcome per envelope, in order. Refusals are outcomes, not exceptions; a database failure
+    raises (nothing of the batch is stored then)."""
+    for attempt in range(_RACE_RETRIES + 1):
+        try:
+            with database.session() as session:
+                verified = verifier.verify_batch(session.connection(), envelopes)
+                return store_batch(session, verified)
+        except IntegrityError:
+            if attempt == _RACE_RETRIES:
+                raise
+            log.info(
+                "a telemetry batch raced another process's claims; retrying it (attempt %d)", attempt + 1
+            )
+    raise AssertionError("unreachable")

@@ -153,6 +153,8 @@ def test_device_telemetry_is_accepted_once_and_forgeries_are_refused(chain, clie
     device = identity.mint_device(OWNER, DEVICE_KEY, b"gw-serial-1")
     lone = identity.mint_device(OWNER, LONE_DEVICE_KEY, b"gw-serial-2")
     identity.pair(OWNER_KEY, vehicle, device, DEVICE_KEY)
+    settings = get_settings()
+    Indexer(connect(settings), get_engine(settings.database_url), settings).sync()  # what ingest reads
     domain = telemetry_domain(identity.chain_id, identity.device.address)
     signals = {vss.SPEED: 42.5, vss.LATITUDE: 52.52}
 
@@ -183,3 +185,25 @@ def test_device_telemetry_is_accepted_once_and_forgeries_are_refused(chain, clie
         assert answer.json()["reason"] == reason
     with session_scope(sqlite_db, read_only=True) as session:
         assert session.scalar(select(func.count()).select_from(DevicePayload)) == 1
+    # a list: one transaction, one outcome per envelope
+    answer = client.post(f"/v1/devices/{device}/telemetry", json=[envelope(2), envelope(2), envelope(3)])
+    assert answer.status_code == 202, answer.text
+    results = answer.json()["results"]
+    assert [(r["accepted"], r["sequence"], r["reason"]) for r in results] == [
+        (True, 2, None),
+        (False, 2, "replayed"),
+        (True, 3, None),
+    ]
+    assert answer.json()["accepted"] == 2 and answer.json()["refused"] == 1
+    # a body past TELEMETRY_MAX_BODY_BYTES: 413, typed, before it is parsed
+    limit = settings.telemetry_max_body_bytes
+    huge = client.post(
+        f"/v1/devices/{device}/telemetry",
+        content=b"[" + b" " * limit + b"]",
+        headers={"content-type": "application/json"},
+    )
+    assert huge.status_code == 413, huge.text
+    assert huge.headers["content-type"].startswith("application/problem+json")
+    assert huge.json()["reason"] == "oversized"
+    with session_scope(sqlite_db, read_only=True) as session:
+        assert session.scalar(select(func.count()).select_from(DevicePayload)) == 3
