@@ -36,10 +36,10 @@ INACTIVE: set[str] = set()
 
 
 @pytest.fixture
-def live(sqlite_db: str) -> Iterator[tuple[LiveServer, str, str]]:
+def live(sqlite_db: str, feed: str) -> Iterator[tuple[LiveServer, str, str]]:
     INACTIVE.clear()
     app = create_app(
-        gateway_settings(sqlite_db, access_cache_ttl=0, stream_min_refresh=0.2),
+        gateway_settings(sqlite_db, access_cache_ttl=0, stream_min_refresh=0.2, signals_feed_url=feed),
         staking_check=lambda account, _role, _block: account.lower() not in INACTIVE,
     )
     now = int(time.time())
@@ -65,6 +65,7 @@ def live(sqlite_db: str) -> Iterator[tuple[LiveServer, str, str]]:
     server = LiveServer(app)
     yield server, token, sqlite_db
     server.stop()
+    app.state.gateway.close()
 
 
 def _events(
