@@ -63,6 +63,7 @@ class LiveServer:
 
         from devkit.devnet import free_port  # noqa: PLC0415
 
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
