@@ -96,7 +96,13 @@ async def run_get(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+#: What starts every counted event on the wire.
+SIGNALS_EVENT = b"event: signals"
+
+
 async def _stream(host: str, port: int, request: bytes, until: float, tally: dict[str, Any]) -> None:
+    """Reads one stream in chunks, counting `signals` events as they arrive (per chunk: at
+    20,000 events a second, parsing line by line would measure this process, not the server)."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
         writer.write(request)
@@ -105,21 +111,22 @@ async def _stream(host: str, port: int, request: bytes, until: float, tally: dic
             tally["refused"] += 1
             return
         tally["open"] += 1
-        event = b""
+        carry = b""  # a chunk's tail: a marker may straddle two chunks
         while time.perf_counter() < until:
             try:
-                line = await asyncio.wait_for(
-                    reader.readline(), timeout=max(0.01, until - time.perf_counter())
+                chunk = await asyncio.wait_for(
+                    reader.read(1 << 18), timeout=max(0.01, until - time.perf_counter())
                 )
             except TimeoutError:
                 break
-            if not line:
+            if not chunk:
                 break
-            if line.startswith(b"event:"):
-                event = line[6:].strip()
-            elif line.startswith(b"data:") and event == b"signals":
-                tally["events"] += 1
-                tally["arrivals"].append(time.perf_counter())
+            data = carry + chunk
+            found = data.count(SIGNALS_EVENT)
+            carry = data[-(len(SIGNALS_EVENT) - 1) :]
+            if found:
+                tally["events"] += found
+                tally["arrivals"].append((time.perf_counter(), found))
     finally:
         writer.close()
 
@@ -132,7 +139,7 @@ async def run_sse(args: argparse.Namespace) -> dict[str, Any]:
     until = started + args.duration
     await asyncio.gather(*(_stream(host, port, request, until, tally) for _ in range(args.streams)))
     warm = started + min(2.0, args.duration / 4)
-    steady = [t for t in tally["arrivals"] if t >= warm]
+    steady = sum(found for t, found in tally["arrivals"] if t >= warm)
     window = until - warm
     return {
         "streams": args.streams,
@@ -140,7 +147,7 @@ async def run_sse(args: argparse.Namespace) -> dict[str, Any]:
         "refused": tally["refused"],
         "events": tally["events"],
         "seconds": time.perf_counter() - started,
-        "events_per_s": len(steady) / window if window > 0 else 0.0,
+        "events_per_s": steady / window if window > 0 else 0.0,
     }
 
 
