@@ -36,6 +36,7 @@ from sse_starlette.sse import ServerSentEvent
 
 from workers.access import Entitlement
 from workers.access.facts import IndexedHead
+from workers.db.session import Database
 from workers.db.zones import PrivacyZone
 from workers.signals import feed, store, zones
 from workers.signals.catalogue import signal_bit
@@ -243,19 +244,24 @@ class StreamHub:
                     if held.streams <= 0:
                         del self._held[vehicle_id]
 
-    def read(self, session: Session, vehicles: Iterable[int]) -> None:
+    def read(self, database: Database, vehicles: Iterable[int]) -> None:
         """Reads from the store the carried vehicles never read, or due again (the feed is not
-        up and `poll_seconds` passed)."""
+        up and `poll_seconds` passed), in a transaction begun after they were registered: a
+        write committed before it is in what it reads, one committed after it is pushed."""
         live = self._live.is_set()
-        for vehicle_id in vehicles:
-            held = self._held.get(vehicle_id)
-            if held is None:
-                continue
-            started = time.monotonic()
-            if held.read_at > -math.inf and (live or started - held.read_at < self.poll_seconds):
-                continue
-            held.read_at = started
-            self._merge(vehicle_id, store.latest(session, vehicle_id, since_ms=0))
+        now = time.monotonic()
+        due = [
+            (vehicle_id, held)
+            for vehicle_id in vehicles
+            if (held := self._held.get(vehicle_id)) is not None
+            and (held.read_at == -math.inf or (not live and now - held.read_at >= self.poll_seconds))
+        ]
+        if not due:
+            return
+        with database.session(read_only=True) as session:
+            for vehicle_id, held in due:
+                held.read_at = now
+                self._merge(vehicle_id, store.latest(session, vehicle_id, since_ms=0))
 
     # --- the rule's decisions and the zones, per indexed block ------------------------------
 

@@ -199,7 +199,7 @@ def tick(state: GatewayState, stream: OpenStream) -> Tick:
         )
         if selection is not stream.selection:
             stream.adopt(hub, selection)
-        hub.read(session, selection.vehicles)
+        hub.read(state.database, selection.vehicles)
         for c in selection.carried:
             frame = hub.frame(session, c.vehicle_id, c.exposed, c.since_ms)
             if frame is None:
