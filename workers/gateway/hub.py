@@ -38,6 +38,7 @@ from workers.access import Entitlement
 from workers.access.facts import IndexedHead
 from workers.db.session import Database
 from workers.db.zones import PrivacyZone
+from workers.gateway.metrics import GatewayMetrics
 from workers.signals import feed, store, zones
 from workers.signals.catalogue import signal_bit
 from workers.signals.store import SignalValue
@@ -139,7 +140,10 @@ class StreamHub:
     """See the module's docstring. Thread-safe: ticks run in the threadpool, pushes arrive on
     the subscriber thread."""
 
-    def __init__(self, feed_url: str | None, *, poll_seconds: float, recheck_seconds: float) -> None:
+    def __init__(
+        self, feed_url: str | None, metrics: GatewayMetrics, *, poll_seconds: float, recheck_seconds: float
+    ) -> None:
+        self.metrics = metrics
         self.poll_seconds = poll_seconds
         self.recheck_seconds = recheck_seconds
         self._lock = threading.Lock()
@@ -190,6 +194,7 @@ class StreamHub:
                 if self._live.is_set():
                     log.warning("signal feed %s lost, streams read the store until it is back: %s", url, exc)
                 self._live.clear()
+                self.metrics.stream_feed_up.set(0)
                 self._stop.wait(RECONNECT_SECONDS)
             finally:
                 if pubsub is not None:
@@ -200,11 +205,13 @@ class StreamHub:
             for held in self._held.values():
                 held.read_at = -math.inf  # what was pushed while away is read from the store
         self._live.set()
+        self.metrics.stream_feed_up.set(1)
 
     def _apply(self, pushed: list[tuple[int, list[feed.Published]]]) -> None:
         for vehicle_id, observed in pushed:
             if vehicle_id in self._held:
                 self._merge(vehicle_id, [SignalValue(*o) for o in observed])
+                self.metrics.stream_pushed.inc()
 
     def _merge(self, vehicle_id: int, observed: Iterable[SignalValue]) -> None:
         """Keeps the newer of what is held and `observed`, per name (as the store's latest)."""
@@ -262,6 +269,7 @@ class StreamHub:
             for vehicle_id, held in due:
                 held.read_at = now
                 self._merge(vehicle_id, store.latest(session, vehicle_id, since_ms=0))
+        self.metrics.stream_store_reads.inc(len(due))
 
     # --- the rule's decisions and the zones, per indexed block ------------------------------
 
@@ -299,16 +307,17 @@ class StreamHub:
                 self._selections[key] = made
         return made
 
-    def _zones_of(self, session: Session, vehicle_id: int, epoch: int) -> tuple[zones.Zone, ...]:
+    def _zones_of(self, database: Database, vehicle_id: int, epoch: int) -> tuple[zones.Zone, ...]:
         found = self._zones.get(vehicle_id)
         if found is None:
-            found = tuple(zones.live_zones(session, vehicle_id))
+            with database.session(read_only=True) as session:
+                found = tuple(zones.live_zones(session, vehicle_id))
             with self._lock:
                 if epoch == self._zones_epoch:
                     self._zones[vehicle_id] = found
         return found
 
-    def frame(self, session: Session, vehicle_id: int, exposed: int, since_ms: int) -> str | None:
+    def frame(self, database: Database, vehicle_id: int, exposed: int, since_ms: int) -> str | None:
         """The vehicle's signals of classes `exposed` observed at or after `since_ms`, privacy
         zones applied, as a JSON list; None when there are none."""
         held = self._held.get(vehicle_id)
@@ -320,7 +329,7 @@ class StreamHub:
             return view.frames[key]
         window = [s for _, s in sorted(view.signals.items()) if s.timestamp_ms >= since_ms]
         if any(s.name in zones.COORDINATES for s in window):
-            window = zones.shape(self._zones_of(session, vehicle_id, epoch), window)
+            window = zones.shape(self._zones_of(database, vehicle_id, epoch), window)
         shown = [signal_json(s) for s in window if signal_bit(s.name) & exposed]
         made = json.dumps(shown) if shown else None
         view.frames[key] = made

@@ -74,6 +74,7 @@ class GatewayState:
             "stream_hub",
             lambda: StreamHub(
                 self.settings.feed_url(),
+                self.metrics,
                 poll_seconds=self.settings.stream_min_refresh,
                 recheck_seconds=self.settings.access_cache_ttl,
             ),

@@ -168,8 +168,8 @@ class OpenStream:
 
 def tick(state: GatewayState, stream: OpenStream) -> Tick:
     """Re-applies the order-level rule (the per-vehicle decision is the hub's for the indexed
-    block) and sends each carried vehicle's latest signals as the hub holds them (a read-only
-    transaction); member-days not counted yet are written after, in a short one. A stale
+    block; a read-only transaction) and sends each carried vehicle's latest signals as the hub
+    holds them; member-days not counted yet are written after, in a short transaction. A stale
     index, or a signed-out, revoked or expired token, ends the stream."""
     refusal = index_refusal(state) or state.sessions.refusal(stream.session_id)
     if refusal is not None:
@@ -199,13 +199,14 @@ def tick(state: GatewayState, stream: OpenStream) -> Tick:
         )
         if selection is not stream.selection:
             stream.adopt(hub, selection)
-        hub.read(state.database, selection.vehicles)
-        for c in selection.carried:
-            frame = hub.frame(session, c.vehicle_id, c.exposed, c.since_ms)
-            if frame is None:
-                continue  # no signals in the window: left out, not counted
-            chunks.append(c.event(frame))
-            days.append((c.ent, c.vehicle_id, c.owner))
+    # each in its own transaction when needed, never nested in another (the pool is shared)
+    hub.read(state.database, selection.vehicles)
+    for c in selection.carried:
+        frame = hub.frame(state.database, c.vehicle_id, c.exposed, c.since_ms)
+        if frame is None:
+            continue  # no signals in the window: left out, not counted
+        chunks.append(c.event(frame))
+        days.append((c.ent, c.vehicle_id, c.owner))
     period_now = period_of(now, state.settings.epoch_seconds)
     owed = hub.uncounted((e.order.order_id, e.product_id, v, owner, period_now) for e, v, owner in days)
     if owed:
