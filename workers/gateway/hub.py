@@ -189,7 +189,7 @@ class StreamHub:
                     if message["type"] == "subscribe":
                         self._went_live()
                     elif message["type"] == "message":
-                        self._apply(feed.decode(message["data"]))
+                        self._receive(message["data"])
             except (redis.RedisError, OSError) as exc:
                 if self._live.is_set():
                     log.warning("signal feed %s lost, streams read the store until it is back: %s", url, exc)
@@ -207,7 +207,12 @@ class StreamHub:
         self._live.set()
         self.metrics.stream_feed_up.set(1)
 
-    def _apply(self, pushed: list[tuple[int, list[feed.Published]]]) -> None:
+    def _receive(self, message: bytes) -> None:
+        try:
+            pushed = feed.decode(message)
+        except (ValueError, TypeError) as exc:  # not a feed message: dropped, the feed goes on
+            log.warning("signal feed: dropped a message that is not one (%s): %.200r", exc, message)
+            return
         for vehicle_id, observed in pushed:
             if vehicle_id in self._held:
                 self._merge(vehicle_id, [SignalValue(*o) for o in observed])

@@ -8,13 +8,15 @@ a rolled-back transaction publishes nothing. A message is compact JSON, a list o
 `[vehicle_id, [[name, value, unit, timestamp_ms, source, signature], ...]]`, at most
 `VEHICLES_PER_MESSAGE` vehicles. Pub/sub is fire-and-forget: a subscriber that was away
 re-reads the store when it comes back (workers/gateway/hub.py); a feed that cannot be
-reached costs the writer nothing but a logged warning (the data is committed either way)."""
+reached costs the writer a logged warning and `RETRY_SECONDS` of unpublished writes (the data
+is committed either way; a stream shows such a vehicle's previous values, with their
+timestamps, until its next published write)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -36,12 +38,12 @@ CHANNEL = "dimo:signals"
 VEHICLES_PER_MESSAGE = 500
 #: Seconds a publish may wait on the feed before the writer gives up on it.
 PUBLISH_TIMEOUT = 2.0
+#: Seconds writes go unpublished after the feed failed once.
+RETRY_SECONDS = 5.0
 
 _PENDING = "signals_feed_pending"
 #: One published observation: name, value, unit, timestamp_ms, source, signature.
 Published = tuple[str, Any, str | None, int, str, str | None]
-
-_outage = threading.Event()  # set while publishing fails: one warning per outage
 
 
 def _observed(s: Observation) -> list[Any]:
@@ -64,23 +66,41 @@ def decode(message: bytes | str) -> list[tuple[int, list[Published]]]:
     ]
 
 
+class _Publisher:
+    """One Redis client per feed URL; after a failure, writes go unpublished for
+    `RETRY_SECONDS` (a feed that hangs must not hold every commit for `PUBLISH_TIMEOUT`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client = redis.Redis.from_url(
+            url, socket_connect_timeout=PUBLISH_TIMEOUT, socket_timeout=PUBLISH_TIMEOUT
+        )
+        self.down_until = 0.0
+
+    def publish(self, messages: list[bytes]) -> None:
+        if time.monotonic() < self.down_until:
+            return
+        try:
+            for message in messages:
+                self.client.publish(CHANNEL, message)
+        except (redis.RedisError, OSError) as exc:
+            if not self.down_until:
+                log.warning(
+                    "signal feed %s unreachable, live streams fall back to the store: %s", self.url, exc
+                )
+            self.down_until = time.monotonic() + RETRY_SECONDS
+            return
+        self.down_until = 0.0
+
+
 @lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=PUBLISH_TIMEOUT, socket_timeout=PUBLISH_TIMEOUT)
+def _publisher(url: str) -> _Publisher:
+    return _Publisher(url)
 
 
 def publish(url: str, messages: list[bytes]) -> None:
     """Publishes `messages` on `CHANNEL` (a failure is logged once per outage, not raised)."""
-    try:
-        client = _client(url)
-        for message in messages:
-            client.publish(CHANNEL, message)
-    except (redis.RedisError, OSError) as exc:
-        if not _outage.is_set():
-            _outage.set()
-            log.warning("signal feed %s unreachable, live streams fall back to the store: %s", url, exc)
-        return
-    _outage.clear()
+    _publisher(url).publish(messages)
 
 
 def publish_after_commit(session: Session, batch: Iterable[tuple[int, Iterable[Observation]]]) -> None:

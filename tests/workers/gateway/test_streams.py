@@ -440,3 +440,49 @@ def test_a_vehicle_that_leaves_stops_at_the_first_tick_after_the_block_while_pus
     after = [f for f in reader.frames() if f["block"] >= 12]
     assert {f["vehicle_id"] for f in after} == {2}
     assert all(f["block"] == 11 for f in reader.frames(1))
+
+
+def test_a_message_that_is_not_the_feed_s_is_dropped_and_pushes_go_on(live, feed) -> None:
+    server, token, db_url = live
+    reader = Reader(server, token, "1/stream?refresh=1")
+    try:
+        reader.wait(lambda: reader.frames(1))
+        assert _hub(server).live
+        redis.Redis.from_url(feed).publish(CHANNEL, b'{"not": "observations"}')
+        _store(db_url, 1, {SPEED: 42.0})
+        reader.wait(lambda: any(_values(f)[SPEED] == 42.0 for f in reader.frames(1)), timeout=5)
+        assert _hub(server).live
+    finally:
+        reader.stop()
+
+
+def test_without_a_feed_the_hub_reads_the_store_each_period(sqlite_db: str) -> None:
+    """No SIGNALS_FEED_URL and a broker that is not a Redis: nothing is published, and the
+    stream still carries what was stored after it opened."""
+    settings = gateway_settings(
+        sqlite_db, access_cache_ttl=0, stream_min_refresh=0.2, broker_url="amqp://guest@127.0.0.1:5672//"
+    )
+    assert settings.feed_url() is None
+    app = create_app(settings, staking_check=lambda *_: True)
+    now = int(time.time())
+    with session_scope(sqlite_db) as session:
+        w = World(session)
+        w.head(10)
+        w.product(1, Kind.STREAM, refresh=1)
+        w.vehicle(1, OWNER)
+        w.signals(1, {SPEED: 1.0}, now * 1000)
+        w.join(1, 1, OWNER)
+        w.order(1, 1, BUYER, 1, starts=now - 10, ends=now + 3600)
+    with TestClient(app, base_url="http://localhost:8000") as client:
+        token = sign_in(client, BUYER_KEY)
+    server = LiveServer(app)
+    reader = Reader(server, token, "1/stream?refresh=1")
+    try:
+        reader.wait(lambda: reader.frames(1))
+        _store(sqlite_db, 1, {SPEED: 5.0})
+        reader.wait(lambda: any(_values(f)[SPEED] == 5.0 for f in reader.frames(1)), timeout=5)
+        assert not app.state.gateway.stream_hub.live
+    finally:
+        reader.stop()
+        server.stop()
+        app.state.gateway.close()
