@@ -207,22 +207,32 @@ def tick(state: GatewayState, stream: OpenStream) -> Tick:
             continue  # no signals in the window: left out, not counted
         chunks.append(c.event(frame))
         days.append((c.ent, c.vehicle_id, c.owner))
-    period_now = period_of(now, state.settings.epoch_seconds)
-    owed = hub.uncounted((e.order.order_id, e.product_id, v, owner, period_now) for e, v, owner in days)
-    if owed:
-        with state.database.session() as session:
-            for order_id, product_id, vehicle_id, owner, counted_period in owed:
-                record_usage(
-                    session,
-                    UsageKind.STREAM,
-                    product_id=product_id,
-                    order_id=order_id,
-                    vehicle_id=vehicle_id,
-                    owner=owner,
-                    period=counted_period,
-                )
-        hub.counted(owed, period_now)
+    _count_member_days(state, days, now)
     return Tick(b"".join(chunks), len(chunks), period=period)
+
+
+def _count_member_days(
+    state: GatewayState, days: list[tuple[Entitlement, int, str | None]], now: int
+) -> None:
+    """Counts the (order, vehicle, owner) member-days of this period that this process has not
+    counted yet, in one short transaction (the ledger counts each once however often it is asked)."""
+    hub = state.stream_hub
+    period = period_of(now, state.settings.epoch_seconds)
+    owed = hub.uncounted((e.order.order_id, e.product_id, v, owner, period) for e, v, owner in days)
+    if not owed:
+        return
+    with state.database.session() as session:
+        for order_id, product_id, vehicle_id, owner, counted_period in owed:
+            record_usage(
+                session,
+                UsageKind.STREAM,
+                product_id=product_id,
+                order_id=order_id,
+                vehicle_id=vehicle_id,
+                owner=owner,
+                period=counted_period,
+            )
+    hub.counted(owed, period)
 
 
 def _end(reason: str, detail: str) -> ServerSentEvent:
