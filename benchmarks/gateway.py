@@ -1,9 +1,9 @@
 """Gateway throughput: the metered `signals/latest` with the full access check and an atomic
-credit on every call, loaded from a second process over loopback; and the live-stream
-fan-out (streams x vehicles) the gateway sustains.
+credit on every call, loaded from a second process over loopback (the live-stream fan-out is
+benchmarks/streams.py).
 
-The chain is real (an operator staked and active on Staking, an Api and a Stream product,
-member vehicles, a consumer's orders); the gateway is uvicorn in its own process(es) on the
+The chain is real (an operator staked and active on Staking, an Api product, member vehicles,
+a consumer's order); the gateway is uvicorn in its own process(es) on the
 embedded SQLite database; the load generator (benchmarks/loadgen.py) is a third process.
 """
 
@@ -42,9 +42,6 @@ WARMUP = 2_000
 REQUESTS = 30_000
 SECONDS = 30.0
 CONNECTIONS = (8, 32)
-STREAM_VEHICLES = 50
-STREAM_COUNTS = (10, 40, 100)
-STREAM_SECONDS = 12.0
 SIGNALS = {
     "Vehicle.Speed": 50.0,
     "Vehicle.TraveledDistance": 12_345.6,
@@ -127,25 +124,19 @@ def loadgen(*args: str) -> dict[str, Any]:
 
 def _setup_chain(world: MarketWorld) -> dict[str, Any]:
     api = world.create_product(Kind.API, price=10**9, tag="bench-api")
-    stream = world.create_product(Kind.STREAM, refresh=1, tag="bench-stream")
     owners = world.owner_keys
     vehicles = []
     for i in range(VEHICLES):
         owner = owners[i % len(owners)]
         vehicle = world.mint(owner)
         world.join(owner, api, vehicle)
-        if i < STREAM_VEHICLES:
-            world.join(owner, stream, vehicle)
         vehicles.append((vehicle, world.address(owner).lower()))
     consumer = world.consumer_keys[0]
     credits = world.buy_credits(consumer, api, CREDITS)
-    subscription = world.subscribe(consumer, stream, STREAM_VEHICLES)
     return {
         "api": api,
-        "stream": stream,
         "vehicles": vehicles,
         "credits": credits,
-        "subscription": subscription,
     }
 
 
@@ -225,23 +216,6 @@ def _measure_metered(table: Table, setup: Setup, database: str, db_url: str, wor
         server.stop()
 
 
-def _measure_fanout(table: Table, setup: Setup, db_url: str) -> None:
-    server = GatewayProcess({**setup.env, "DATABASE_URL": db_url}, 1, setup.directory / "gateway-sse.log")
-    try:
-        auth = f"Authorization: Bearer {server.sign_in(setup.consumer)}"
-        stream_url = f"{server.url}/v1/orders/{setup.chain['subscription']}/stream?refresh=1"
-        for streams in STREAM_COUNTS:
-            result = loadgen(
-                "sse", "--url", stream_url, "--header", auth, "--streams", str(streams),
-                "--duration", str(STREAM_SECONDS),
-            )  # fmt: skip
-            expected = streams * STREAM_VEHICLES
-            rate = result["events_per_s"]
-            table.add(streams, STREAM_VEHICLES, expected, rate, 100 * rate / expected)
-    finally:
-        server.stop()
-
-
 def _prepare(db_url: str, base: Settings, chain: dict[str, Any]) -> int:
     upgrade(db_url)
     return _index(base.model_copy(update={"database_url": db_url}), chain)
@@ -257,10 +231,6 @@ def run(ctx: BenchContext) -> list[Table]:
             "server CPU ms/req", "non-200", "credits spent = 200s",
         ],
     )  # fmt: skip
-    fanout = Table(
-        "Gateway: live SSE fan-out (each tick re-checks the rule per vehicle; refresh 1 s)",
-        ["streams", "vehicles each", "expected events/s", "delivered events/s", "delivered %"],
-    )
     rpc_url = ctx.w3.provider.endpoint_uri  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         directory = Path(tmp)
@@ -289,7 +259,6 @@ def run(ctx: BenchContext) -> list[Table]:
                 _measure_metered(metered, setup, "PostgreSQL", postgres, 1)
         else:
             metered.notes.append(f"PostgreSQL rows skipped: {postgres_unavailable()}")
-        _measure_fanout(fanout, setup, sqlite)
     metered.notes += [
         f"{VEHICLES} member vehicles cycled per request; one Api order of {CREDITS:,} credits; "
         "the operator's activity is Staking.isActive at the indexer's block (cached per block)",
@@ -302,5 +271,4 @@ def run(ctx: BenchContext) -> list[Table]:
         "(GATEWAY_WORKERS=1); on PostgreSQL each call is several round trips to the server process, "
         "which on 2 cores shares the CPU with the gateway and the load generator",
     ]
-    fanout.notes.append(f"{STREAM_SECONDS:g} s per row; the first 2 s are not counted")
-    return [metered, fanout]
+    return [metered]

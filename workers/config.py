@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     result_backend: str | None = None
     #: Seconds after which a broker re-delivers a task whose worker died without acking it.
     broker_visibility_timeout: int = 3600
+    #: The Redis the signal store publishes committed observations to and every gateway's
+    #: stream hub subscribes to (workers/signals/feed.py); empty: BROKER_URL when the broker
+    #: is a Redis, else no feed (streams then re-read the store once a period).
+    signals_feed_url: str | None = None
 
     # --- indexer -------------------------------------------------------------------------
     #: Blocks behind the head a block must be before the indexer applies it.
@@ -375,6 +379,12 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    def feed_url(self) -> str | None:
+        """Where committed observations are published (SIGNALS_FEED_URL, else a Redis broker)."""
+        if self.signals_feed_url:
+            return self.signals_feed_url
+        return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else None
 
     def oem_connection_list(self) -> list[OemConnection]:
         """OEM_CONNECTIONS with defaults filled in, or the two simulator connections."""

@@ -135,7 +135,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        state.runtime.close()  # the database's pooled connections, at shutdown
+        state.close()  # the stream hub's feed subscriber, the database's pooled connections
 
     app = FastAPI(
         title="DIMO data gateway",

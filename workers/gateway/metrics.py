@@ -40,3 +40,18 @@ class GatewayMetrics:
             "Vehicle signal events sent on live streams",
             registry=self.registry,
         )
+        self.stream_feed_up = Gauge(
+            "gateway_stream_feed_up",
+            "1 while the stream hub is subscribed to the signal feed",
+            registry=self.registry,
+        )
+        self.stream_pushed = Counter(
+            "gateway_stream_pushed_total",
+            "Vehicles' observations the signal feed pushed to the stream hub for carried vehicles",
+            registry=self.registry,
+        )
+        self.stream_store_reads = Counter(
+            "gateway_stream_store_reads_total",
+            "Carried vehicles the stream hub read from the store (first carried, feed outage, no feed)",
+            registry=self.registry,
+        )

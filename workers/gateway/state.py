@@ -1,5 +1,6 @@
 """What one gateway app holds: its runtime (settings, database, the chain handle with its
-views: workers/runtime.py), metrics, rate limiters and the access-facts cache. Built once per
+views: workers/runtime.py), metrics, rate limiters, the access-facts cache and the live
+streams' hub. Built once per
 app (no module-level state)."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db.session import Database
 from workers.gateway.auth import SessionGuard
+from workers.gateway.hub import StreamHub
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.ratelimit import RateLimiter
 from workers.indexer import health
@@ -64,6 +66,26 @@ class GatewayState:
     def chain(self) -> Chain:
         """The chain handle (connected on first use: the gateway starts without a chain)."""
         return self.runtime.chain
+
+    @property
+    def stream_hub(self) -> StreamHub:
+        """The live streams' hub (workers/gateway/hub.py), subscribed to the signal feed."""
+        return self.lazy(
+            "stream_hub",
+            lambda: StreamHub(
+                self.settings.feed_url(),
+                self.metrics,
+                poll_seconds=self.settings.stream_min_refresh,
+                recheck_seconds=self.settings.access_cache_ttl,
+            ),
+        )
+
+    def close(self) -> None:
+        """Stops the stream hub's subscriber (if one started) and closes the runtime."""
+        hub = self._lazy.get("stream_hub")
+        if hub is not None:
+            hub.close()
+        self.runtime.close()
 
     def index_health(self) -> health.Health:
         """The index's health (workers/indexer/health.py), re-read from the indexer's row at

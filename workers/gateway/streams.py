@@ -11,7 +11,13 @@ stale index (`index_stale`). A stream carries the signal classes of the order's 
 (`Entitlement.terms`: for a bundle order, the bundle's and the component's together). The
 consumer chooses how many vehicles (up to the order's `vehicles`), which ones (make, model,
 powertrain, region) and the period (never below the terms' refreshSeconds). Each vehicle
-served on a day is counted once a day as a member-day."""
+served on a day is counted once a day as a member-day.
+
+The order-level rule (`may_use_order`) runs every tick; the per-vehicle half (`may_read`,
+`window_start`, the choice of vehicles) is decided once per indexed block and stream shape by
+the process's stream hub (workers/gateway/hub.py), which also holds the carried vehicles'
+newest observations, pushed by the signal feed (workers/signals/feed.py) after each write
+commits, with the owners' privacy zones applied as the store's reads apply them."""
 
 from __future__ import annotations
 
@@ -20,7 +26,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.orm import Session
 from sse_starlette.sse import ServerSentEvent
@@ -29,14 +34,11 @@ from starlette.concurrency import run_in_threadpool
 from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order, window_start
 from workers.access.facts import IndexedFacts, member_profiles
 from workers.gateway.deps import index_refusal
+from workers.gateway.hub import Carried, Selection, StreamHub, carried
 from workers.gateway.state import GatewayState
 from workers.ledger import UsageKind, period_of, record_usage
 from workers.protocol.permissions import LOCATION, TELEMETRY
-from workers.signals import store
-from workers.signals.catalogue import signal_bit
-from workers.signals.store import SignalValue
 
-DAY = 86_400
 #: The signal classes a stream can carry (LIVE itself carries none).
 STREAM_BITS = TELEMETRY | LOCATION
 #: Profile fields a consumer can filter on.
@@ -94,111 +96,148 @@ def select_vehicles(
     return members[:count]
 
 
-def _signal_json(s: SignalValue) -> dict[str, Any]:
-    from workers.gateway.routes_signals import _iso  # noqa: PLC0415 - one formatter
-
-    return {
-        "name": s.name,
-        "value": s.value,
-        "unit": s.unit,
-        "timestamp": _iso(s.timestamp_ms),
-        "source": s.source,
-    }
-
-
-def _record_member_day(
-    session: Session, state: GatewayState, ent: Entitlement, *, vehicle_id: int, owner: str | None, now: int
-) -> None:
-    record_usage(
-        session,
-        UsageKind.STREAM,
-        product_id=ent.consent_id,
-        order_id=ent.order.order_id,
-        vehicle_id=vehicle_id,
-        owner=owner,
-        period=period_of(now, state.settings.epoch_seconds),
-    )
+def decide(
+    session: Session, facts: IndexedFacts, request: StreamRequest, stream_plan: StreamPlan, decision: Decision
+) -> Selection:
+    """The rule per vehicle at the indexed block: each entitlement's chosen member vehicles
+    that `may_read` allows, with their window (`window_start`) and the classes they expose."""
+    chosen: list[Carried] = []
+    block = facts.head.number
+    for ent in decision.entitlements:
+        exposed = STREAM_BITS & ent.terms.permissions
+        for vehicle_id in select_vehicles(session, facts, ent, request, stream_plan.vehicles):
+            allowed = may_read(
+                facts,
+                request.caller,
+                ent.product_id,
+                vehicle_id,
+                0,
+                purpose=Purpose.STREAM,
+                order_id=request.order_id,
+            )
+            since = window_start(facts, ent, vehicle_id) if allowed else None
+            if since is not None:
+                owner = facts.vehicle_owner(vehicle_id)
+                chosen.append(
+                    carried(ent, vehicle_id, since=since, exposed=exposed, owner=owner, block=block)
+                )
+    return Selection(block, tuple(chosen))
 
 
 @dataclass
 class Tick:
-    """One period's outcome: events to send, or the reason the stream ends."""
+    """One period's outcome: the encoded events to send and how many, or the reason (and
+    detail) the stream ends."""
 
-    events: list[ServerSentEvent]
-    ended: Decision | None = None
+    events: bytes = b""
+    count: int = 0
+    ended: tuple[str, str] | None = None
     #: Seconds to the next tick: the plan's period, or the terms' floor if it rose since.
     period: float = 0.0
 
 
-def tick(
-    state: GatewayState, request: StreamRequest, stream_plan: StreamPlan, counted: set[tuple[int, int, int]]
-) -> Tick:
-    """Re-applies the rule and gathers the member vehicles' latest signals (a read-only
-    transaction); member-days not counted yet are written after, in a short one."""
-    events: list[ServerSentEvent] = []
-    days: list[tuple[Entitlement, int, str | None, int]] = []
+@dataclass
+class OpenStream:
+    """One open stream: what it asked for, and the decision it carries vehicles under."""
+
+    request: StreamRequest
+    plan: StreamPlan
+    session_id: str
+    selection: Selection | None = None
+
+    def adopt(self, hub: StreamHub, selection: Selection) -> None:
+        """Carries `selection`'s vehicles from now on (registered with the hub)."""
+        before = self.selection.vehicles if self.selection is not None else frozenset()
+        hub.carry(selection.vehicles, released=before)
+        self.selection = selection
+
+    def close(self, hub: StreamHub) -> None:
+        if self.selection is not None:
+            hub.carry((), released=self.selection.vehicles)
+            self.selection = None
+
+
+def tick(state: GatewayState, stream: OpenStream) -> Tick:
+    """Re-applies the order-level rule (the per-vehicle decision is the hub's for the indexed
+    block; a read-only transaction) and sends each carried vehicle's latest signals as the hub
+    holds them; member-days not counted yet are written after, in a short transaction. A stale
+    index, or a signed-out, revoked or expired token, ends the stream."""
+    refusal = index_refusal(state) or state.sessions.refusal(stream.session_id)
+    if refusal is not None:
+        return Tick(ended=(refusal.reason, refusal.detail))
+    hub = state.stream_hub
+    request = stream.request
+    chunks: list[bytes] = []
+    days: list[tuple[Entitlement, int, str | None]] = []
     with state.database.session(read_only=True) as session:
         facts = state.facts(session)
         decision = may_use_order(facts, request.caller, request.order_id, Purpose.STREAM)
         if not decision:
-            return Tick([], ended=decision)
+            return Tick(ended=(decision.reason or "", decision.detail))
         now = facts.now()
-        period = max([stream_plan.period, *(float(e.terms.refresh_seconds) for e in decision.entitlements)])
-        for ent in decision.entitlements:
-            exposed = STREAM_BITS & ent.terms.permissions
-            for vehicle_id in select_vehicles(session, facts, ent, request, stream_plan.vehicles):
-                allowed = may_read(
-                    facts,
-                    request.caller,
-                    ent.product_id,
-                    vehicle_id,
-                    0,
-                    purpose=Purpose.STREAM,
-                    order_id=request.order_id,
-                )
-                since = window_start(facts, ent, vehicle_id) if allowed else None
-                if since is None:
-                    continue
-                signals = [
-                    s
-                    for s in store.latest(session, vehicle_id, since_ms=since * 1000)
-                    if signal_bit(s.name) & exposed
-                ]
-                if not signals:
-                    continue
-                events.append(
-                    ServerSentEvent(
-                        data=json.dumps(
-                            {
-                                "order_id": request.order_id,
-                                "product_id": ent.product_id,
-                                "vehicle_id": vehicle_id,
-                                # the indexed block this frame was decided at
-                                "block": facts.head.number,
-                                "signals": [_signal_json(s) for s in signals],
-                            }
-                        ),
-                        event="signals",
-                    )
-                )
-                key = (ent.product_id, vehicle_id, now // DAY)
-                if key not in counted:
-                    days.append((ent, vehicle_id, facts.vehicle_owner(vehicle_id), now))
-    if days:
-        with state.database.session() as session:
-            for ent, vehicle_id, owner, now in days:
-                _record_member_day(session, state, ent, vehicle_id=vehicle_id, owner=owner, now=now)
-        counted.update((ent.product_id, vehicle_id, now // DAY) for ent, vehicle_id, _, now in days)
-    return Tick(events, period=period)
+        period = max([stream.plan.period, *(float(e.terms.refresh_seconds) for e in decision.entitlements)])
+        hub.refresh(session, facts.head)
+        key = (
+            facts.head,
+            request.caller.lower(),
+            request.order_id,
+            tuple(sorted(request.filters.items())),
+            stream.plan.vehicles,
+            decision.entitlements,
+        )
+        selection = hub.selection(
+            key, facts.head, lambda: decide(session, facts, request, stream.plan, decision)
+        )
+        if selection is not stream.selection:
+            stream.adopt(hub, selection)
+    # each in its own transaction when needed, never nested in another (the pool is shared)
+    hub.read(state.database, selection.vehicles)
+    for c in selection.carried:
+        frame = hub.frame(state.database, c.vehicle_id, c.exposed, c.since_ms)
+        if frame is None:
+            continue  # no signals in the window: left out, not counted
+        chunks.append(c.event(frame))
+        days.append((c.ent, c.vehicle_id, c.owner))
+    _count_member_days(state, days, now)
+    return Tick(b"".join(chunks), len(chunks), period=period)
+
+
+def _count_member_days(
+    state: GatewayState, days: list[tuple[Entitlement, int, str | None]], now: int
+) -> None:
+    """Counts the (order, vehicle, owner) member-days of this period that this process has not
+    counted yet, in one short transaction (the ledger counts each once however often it is asked)."""
+    hub = state.stream_hub
+    period = period_of(now, state.settings.epoch_seconds)
+    owed = hub.uncounted((e.order.order_id, e.product_id, v, owner, period) for e, v, owner in days)
+    if not owed:
+        return
+    with state.database.session() as session:
+        for order_id, product_id, vehicle_id, owner, counted_period in owed:
+            record_usage(
+                session,
+                UsageKind.STREAM,
+                product_id=product_id,
+                order_id=order_id,
+                vehicle_id=vehicle_id,
+                owner=owner,
+                period=counted_period,
+            )
+    hub.counted(owed, period)
+
+
+def _end(reason: str, detail: str) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps({"reason": reason, "detail": detail}), event="end")
 
 
 async def stream_events(
     state: GatewayState, request: StreamRequest, stream_plan: StreamPlan, session_id: str
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[ServerSentEvent | bytes]:
     """The event stream: `signals` events each period, `end` with the reason when the rule
     stops allowing it (order expired, product or operator inactive), the bearer session
-    ends (signed out, revoked, expired) or the index goes stale (`index_stale`)."""
-    counted: set[tuple[int, int, int]] = set()
+    ends (signed out, revoked, expired) or the index goes stale (`index_stale`). A tick's
+    events go out as one write."""
+    stream = OpenStream(request, stream_plan, session_id)
     state.metrics.streams_open.inc()
     state.streams_by_session[session_id] = state.streams_by_session.get(session_id, 0) + 1
     try:
@@ -214,29 +253,17 @@ async def stream_events(
         )
         while True:
             started = time.monotonic()
-            # a stale index, or a signed-out, revoked or expired token, carries no stream past
-            # its next tick
-            refusal = await run_in_threadpool(index_refusal, state) or await run_in_threadpool(
-                state.sessions.refusal, session_id
-            )
-            if refusal is not None:
-                yield ServerSentEvent(
-                    data=json.dumps({"reason": refusal.reason, "detail": refusal.detail}), event="end"
-                )
-                return
             # the database work of a tick runs off the event loop: other requests go on meanwhile
-            outcome = await run_in_threadpool(tick, state, request, stream_plan, counted)
+            outcome = await run_in_threadpool(tick, state, stream)
             if outcome.ended is not None:
-                yield ServerSentEvent(
-                    data=json.dumps({"reason": outcome.ended.reason, "detail": outcome.ended.detail}),
-                    event="end",
-                )
+                yield _end(*outcome.ended)
                 return
-            for event in outcome.events:
-                yield event
-            state.metrics.stream_events.inc(len(outcome.events))
+            if outcome.count:
+                yield outcome.events
+                state.metrics.stream_events.inc(outcome.count)
             await asyncio.sleep(max(0.0, outcome.period - (time.monotonic() - started)))
     finally:
+        stream.close(state.stream_hub)
         state.metrics.streams_open.dec()
         left = state.streams_by_session.get(session_id, 1) - 1
         if left > 0:

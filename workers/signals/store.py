@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from workers.db import upsert
 from workers.db.signals import LatestSignal, StoredSignal
-from workers.signals import zones
+from workers.signals import feed, zones
 
 #: What a newer observation replaces in `signals_latest` (all but the key).
 _NEWER = ("value", "number", "unit", "timestamp_ms", "source", "signature")
@@ -94,6 +94,11 @@ def store_many(session: Session, batch: Iterable[tuple[int, Iterable[Observation
             newest[(vehicle_id, s.name)] = (vehicle_id, s)
     latest = upsert(session, LatestSignal, update=_NEWER, if_newer="timestamp_ms")
     connection.execute(latest, [_row(vehicle_id, s) for vehicle_id, s in newest.values()])
+    # live streams are pushed the batch's newest values once the transaction commits
+    pushed: dict[int, list[Observation]] = {}
+    for vehicle_id, s in newest.values():
+        pushed.setdefault(vehicle_id, []).append(s)
+    feed.publish_after_commit(session, pushed.items())
     return len(observed)
 
 

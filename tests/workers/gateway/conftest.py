@@ -11,6 +11,7 @@ from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
 
 from tests.support.anvil import ANVIL_KEYS
+from tests.support.celery_worker import RedisServer
 from workers.config import Settings, get_settings, use_settings
 from workers.gateway.app import create_app
 
@@ -21,6 +22,14 @@ def gateway_settings(db_url: str, **changes: object) -> Settings:
     settings = get_settings().model_copy(update={"database_url": db_url, **changes})
     use_settings(settings)
     return settings
+
+
+@pytest.fixture(scope="module")
+def feed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private Redis for the signal feed (the test's writers and its gateway share it)."""
+    server = RedisServer(tmp_path_factory.mktemp("feed"))
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
@@ -54,6 +63,7 @@ class LiveServer:
 
         from devkit.devnet import free_port  # noqa: PLC0415
 
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
