@@ -75,6 +75,7 @@ class StackInfo:
 
     def env(self) -> dict[str, str]:
         """The environment every worker process of this stack reads its settings from."""
+        port = self.gateway_url.rsplit(":", 1)[1]
         return {
             "RPC_URL": self.rpc_url,
             "DATABASE_URL": self.database_url,
@@ -84,8 +85,8 @@ class StackInfo:
             "GATEWAY_URL": self.gateway_url,
             "OEM_SIMULATOR_URL": self.simulator_url,
             "OEM_CALLBACK_BASE_URL": self.gateway_url,
-            "SIWE_DOMAIN": self.gateway_url.removeprefix("http://"),
-            "SIWE_URI": self.gateway_url,
+            # The web app at /app signs in for the gateway's own origin, by either loopback name.
+            "SIWE_DOMAINS": json.dumps([self.gateway_url.removeprefix("http://"), f"localhost:{port}"]),
         }
 
 
