@@ -21,11 +21,15 @@ from pathlib import Path
 
 import httpx
 import redis
+from eth_account import Account
 from web3 import Web3
 
-from devkit.deployment import deploy_all
+from devkit.deployment import Deployer, deploy_all
 from devkit.devnet import ANVIL_KEYS, free_port
-from workers.config import PROJECT_ROOT
+from devkit.oem_connections import register_connections
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
+from workers.config import PROJECT_ROOT, get_settings
 
 RUN_DIR = PROJECT_ROOT / ".run"
 STACK_FILE = RUN_DIR / "stack.json"
@@ -241,6 +245,13 @@ def _port(preferred: int) -> int:
 QUEUES = "indexer,oem,settlement,datasets,access"
 
 
+def register_oem_connections(w3: Web3, manifest: Manifest) -> None:
+    """The automaker connections (1 Smartcar-style, 2 Tesla-style, the simulator's) on
+    VehicleId with the workers' oracle, so an owner can connect a car (the web app, /app)."""
+    vehicle_id = w3.eth.contract(address=manifest.address("VehicleId"), abi=load_artifact("VehicleId").abi)
+    register_connections(vehicle_id, Deployer(w3, Account.from_key(ANVIL_KEYS[0])), get_settings())
+
+
 def start_stack(
     run_dir: Path = RUN_DIR, broker_url: str | None = None, fixed_ports: bool = True
 ) -> StackInfo:
@@ -273,9 +284,9 @@ def start_stack(
             ],
             http_ok(rpc_url),
         )
-        _, deployment = deploy_all(
-            Web3(Web3.HTTPProvider(rpc_url)), ANVIL_KEYS[0], redeploy=True, directory=run_dir / "deployments"
-        )
+        w3 = Web3(Web3.HTTPProvider(rpc_url))
+        manifest, deployment = deploy_all(w3, ANVIL_KEYS[0], redeploy=True, directory=run_dir / "deployments")
+        register_oem_connections(w3, manifest)
         info = StackInfo(
             rpc_url=rpc_url,
             gateway_url=f"http://127.0.0.1:{_port(8000) if fixed_ports else free_port()}",
