@@ -55,6 +55,12 @@ def world(stack: StackInfo) -> MarketWorld:
     return MarketWorld(w3, Manifest.read(Path(stack.deployment))).setup()
 
 
+@pytest.fixture(scope="module")
+def stream_product(world: MarketWorld) -> int:
+    """A live Stream product the owner's car joins and the buyer buys."""
+    return world.create_product(Kind.STREAM, permissions=TELEMETRY | LOCATION | LIVE)
+
+
 def run_flow(script: str, stack: StackInfo, **env: str) -> str:
     result = subprocess.run(
         ["node", str(BROWSER_DIR / script)],
@@ -78,10 +84,20 @@ def run_flow(script: str, stack: StackInfo, **env: str) -> str:
 
 
 def test_an_owner_connects_a_car_grants_a_key_and_joins_a_product(
-    stack: StackInfo, world: MarketWorld
+    stack: StackInfo, stream_product: int
 ) -> None:
-    product = world.create_product(Kind.STREAM, permissions=TELEMETRY | LOCATION | LIVE)
     out = run_flow(
-        "owner_flow.mjs", stack, OWNER_KEY=ANVIL_KEYS[6], HOLDER_KEY=ANVIL_KEYS[9], PRODUCT_ID=str(product)
+        "owner_flow.mjs",
+        stack,
+        OWNER_KEY=ANVIL_KEYS[6],
+        HOLDER_KEY=ANVIL_KEYS[9],
+        PRODUCT_ID=str(stream_product),
     )
     assert "owner flow: ok" in out
+
+
+def test_a_buyer_buys_and_watches_the_stream_update(stack: StackInfo, stream_product: int) -> None:
+    """After the owner's flow: their car is a member of the product and the automaker's
+    telemetry reaches the stream (MarketWorld staked ANVIL_KEYS[3] as a consumer)."""
+    out = run_flow("buyer_flow.mjs", stack, BUYER_KEY=ANVIL_KEYS[3], PRODUCT_ID=str(stream_product))
+    assert "buyer flow: ok" in out

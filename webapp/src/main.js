@@ -1,10 +1,11 @@
 // The app's shell: sign-in with the browser wallet, and the pages by URL fragment.
 import { session, signIn, signOut } from "./api.js";
 import { connect, wallet } from "./chain.js";
+import { buyerPage } from "./buyer.js";
 import { ownerPage } from "./owner.js";
 import { h, say, shortAddress } from "./ui.js";
 
-const PAGES = { owner: ownerPage };
+const PAGES = { owner: ownerPage, buyer: buyerPage };
 
 function route() {
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
