@@ -101,3 +101,10 @@ def test_a_buyer_buys_and_watches_the_stream_update(stack: StackInfo, stream_pro
     telemetry reaches the stream (MarketWorld staked ANVIL_KEYS[3] as a consumer)."""
     out = run_flow("buyer_flow.mjs", stack, BUYER_KEY=ANVIL_KEYS[3], PRODUCT_ID=str(stream_product))
     assert "buyer flow: ok" in out
+
+
+def test_an_operator_creates_a_product_and_withdraws(stack: StackInfo, world: MarketWorld) -> None:
+    """After the buyer's flow: the operator (MarketWorld's, staked and whitelisted) has its
+    share of the purchase to withdraw."""
+    out = run_flow("operator_flow.mjs", stack, OPERATOR_KEY=world.operator_key)
+    assert "operator flow: ok" in out

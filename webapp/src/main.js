@@ -2,10 +2,11 @@
 import { session, signIn, signOut } from "./api.js";
 import { connect, wallet } from "./chain.js";
 import { buyerPage } from "./buyer.js";
+import { operatorPage } from "./operator.js";
 import { ownerPage } from "./owner.js";
 import { h, say, shortAddress } from "./ui.js";
 
-const PAGES = { owner: ownerPage, buyer: buyerPage };
+const PAGES = { owner: ownerPage, buyer: buyerPage, operator: operatorPage };
 
 function route() {
   const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
