@@ -312,6 +312,12 @@ class Settings(BaseSettings):
             raise ValueError("DATASET_EPSILON_PER_QUERY must not exceed DATASET_EPSILON_PER_ORDER")
         return self
 
+    @field_validator("siwe_chain_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # SIWE_CHAIN_ID= (empty) means "the deployment's", as the example file documents it.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("rpc_url", "broker_url", "database_url")
     @classmethod
     def _not_empty(cls, value: str) -> str:
