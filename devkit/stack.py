@@ -245,9 +245,12 @@ def _port(preferred: int) -> int:
 QUEUES = "indexer,oem,settlement,datasets,access"
 
 
-def register_oem_connections(w3: Web3, manifest: Manifest) -> None:
-    """The automaker connections (1 Smartcar-style, 2 Tesla-style, the simulator's) on
-    VehicleId with the workers' oracle, so an owner can connect a car (the web app, /app)."""
+def register_oem_connections(info: StackInfo) -> None:
+    """The automaker connections (1 Smartcar-style, 2 Tesla-style, the simulator's) on the
+    stack's VehicleId with the workers' oracle, so an owner can connect a car in the web app
+    (`make up` does it; the demo's story adds them itself, as a DAO would)."""
+    w3 = Web3(Web3.HTTPProvider(info.rpc_url))
+    manifest = Manifest.read(Path(info.deployment))
     vehicle_id = w3.eth.contract(address=manifest.address("VehicleId"), abi=load_artifact("VehicleId").abi)
     register_connections(vehicle_id, Deployer(w3, Account.from_key(ANVIL_KEYS[0])), get_settings())
 
@@ -284,9 +287,9 @@ def start_stack(
             ],
             http_ok(rpc_url),
         )
-        w3 = Web3(Web3.HTTPProvider(rpc_url))
-        manifest, deployment = deploy_all(w3, ANVIL_KEYS[0], redeploy=True, directory=run_dir / "deployments")
-        register_oem_connections(w3, manifest)
+        _, deployment = deploy_all(
+            Web3(Web3.HTTPProvider(rpc_url)), ANVIL_KEYS[0], redeploy=True, directory=run_dir / "deployments"
+        )
         info = StackInfo(
             rpc_url=rpc_url,
             gateway_url=f"http://127.0.0.1:{_port(8000) if fixed_ports else free_port()}",

@@ -15,7 +15,7 @@ from web3 import Web3
 
 from devkit.devnet import ANVIL_KEYS, free_port
 from devkit.market_world import MarketWorld
-from devkit.stack import StackInfo, start_stack, stop_stack
+from devkit.stack import StackInfo, register_oem_connections, start_stack, stop_stack
 from workers.chain.deployment import Manifest
 from workers.config import PROJECT_ROOT
 from workers.protocol import Kind
@@ -44,6 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     # a broker of its own (nothing answers there: the stack starts a Redis)
     info = start_stack(run_dir, broker_url=f"redis://127.0.0.1:{free_port()}/0", fixed_ports=False)
     try:
+        register_oem_connections(info)  # as `make up` does
         yield info
     finally:
         stop_stack(run_dir)
