@@ -24,11 +24,15 @@ from urllib.parse import urlsplit
 import httpx
 import paho.mqtt.client as mqtt
 import redis
+from eth_account import Account
 from paho.mqtt.enums import CallbackAPIVersion
 from web3 import Web3
 
-from devkit.deployment import deploy_all
+from devkit.deployment import Deployer, deploy_all
 from devkit.devnet import ANVIL_KEYS, free_port
+from devkit.oem_connections import register_connections
+from workers.chain.artifacts import load_artifact
+from workers.chain.deployment import Manifest
 from workers.config import PROJECT_ROOT, get_settings
 
 RUN_DIR = PROJECT_ROOT / ".run"
@@ -82,6 +86,7 @@ class StackInfo:
 
     def env(self) -> dict[str, str]:
         """The environment every worker process of this stack reads its settings from."""
+        port = self.gateway_url.rsplit(":", 1)[1]
         return {
             "RPC_URL": self.rpc_url,
             "DATABASE_URL": self.database_url,
@@ -91,10 +96,10 @@ class StackInfo:
             "GATEWAY_URL": self.gateway_url,
             "OEM_SIMULATOR_URL": self.simulator_url,
             "OEM_CALLBACK_BASE_URL": self.gateway_url,
-            "SIWE_DOMAIN": self.gateway_url.removeprefix("http://"),
-            "SIWE_URI": self.gateway_url,
             "MQTT_URL": self.mqtt_url,
             "MQTT_PROTOCOL": self.mqtt_protocol,
+            # The web app at /app signs in for the gateway's own origin, by either loopback name.
+            "SIWE_DOMAINS": json.dumps([self.gateway_url.removeprefix("http://"), f"localhost:{port}"]),
         }
 
 
@@ -281,6 +286,16 @@ def _port(preferred: int) -> int:
 
 #: Celery queues, one per task-name prefix (DESIGN.md §4).
 QUEUES = "indexer,oem,settlement,datasets,access"
+
+
+def register_oem_connections(info: StackInfo) -> None:
+    """The automaker connections (1 Smartcar-style, 2 Tesla-style, the simulator's) on the
+    stack's VehicleId with the workers' oracle, so an owner can connect a car in the web app
+    (`make up` does it; the demo's story adds them itself, as a DAO would)."""
+    w3 = Web3(Web3.HTTPProvider(info.rpc_url))
+    manifest = Manifest.read(Path(info.deployment))
+    vehicle_id = w3.eth.contract(address=manifest.address("VehicleId"), abi=load_artifact("VehicleId").abi)
+    register_connections(vehicle_id, Deployer(w3, Account.from_key(ANVIL_KEYS[0])), get_settings())
 
 
 def start_stack(

@@ -12,7 +12,14 @@ import json
 import sys
 from dataclasses import asdict
 
-from devkit.stack import STACK_FILE, StackError, running_stack, start_stack, stop_stack
+from devkit.stack import (
+    STACK_FILE,
+    StackError,
+    register_oem_connections,
+    running_stack,
+    start_stack,
+    stop_stack,
+)
 from workers.config import get_settings
 
 
@@ -24,6 +31,7 @@ def up() -> int:
     stop_stack()  # a stale record from a crashed run: stop what may be left of it
     try:
         info = start_stack(broker_url=get_settings().broker_url)
+        register_oem_connections(info)
     except StackError as exc:
         print(f"the stack did not start: {exc}", file=sys.stderr)
         return 1

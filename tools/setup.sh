@@ -30,3 +30,12 @@ fi
 mkdir -p .toolchain/solcx
 ln -sfn ../../tools/solc.js ".toolchain/solcx/solc-v${SOLC_VERSION}"
 step "toolchain ready: $(node tools/solc.js --version | tail -n 1), $(node_modules/.bin/anvil --version | head -n 1)"
+
+tools/build-webapp.sh
+
+# The browser tests drive Debian's Chromium (tests/workers/test_webapp_browser.py): installed
+# when missing and apt-get is usable as root; otherwise those tests skip and say why.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  step "installing Debian's chromium for the browser tests"
+  apt-get install -y -qq chromium >/dev/null 2>&1 || step "chromium could not be installed: the browser tests will skip"
+fi

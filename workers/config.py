@@ -202,14 +202,25 @@ class Settings(BaseSettings):
     gateway_port: int = Field(default=8000, ge=0, le=65535)
     #: uvicorn worker processes.
     gateway_workers: int = Field(default=1, ge=1)
-    #: The EIP-4361 domain (RFC 3986 authority) and URI the gateway's SIWE messages name.
-    siwe_domain: str = "localhost:8000"
-    siwe_uri: str = "http://localhost:8000"
-    #: The chain id the SIWE messages must name (31337: anvil).
-    siwe_chain_id: int = 31337
+    #: The EIP-4361 domains (RFC 3986 authorities: host[:port]) a SIWE message may name: the
+    #: origins of the dApps allowed to sign users in here (the web app at /app is served from
+    #: the gateway's own origin). JSON list; the first is the default of POST /auth/nonce.
+    siwe_domains: list[str] = Field(
+        default_factory=lambda: ["localhost:8000", "127.0.0.1:8000"], min_length=1
+    )
+    #: The chain id SIWE messages must name; empty: the deployment's (the chain at RPC_URL).
+    siwe_chain_id: int | None = None
+    #: Browser origins (scheme://host[:port]) allowed to call the gateway cross-origin (CORS);
+    #: JSON list; empty: none (the web app at /app is same-origin and needs none).
+    cors_origins: list[str] = Field(default_factory=list)
+    #: The built web app served under /app (`make setup` builds it: webapp/ -> webapp/dist).
+    webapp_dir: Path = PROJECT_ROOT / "webapp" / "dist"
+    #: The JSON-RPC URL the web app's browser reads the chain from; empty: RPC_URL.
+    webapp_rpc_url: str | None = None
     #: Seconds a SIWE nonce (and its message) stays usable.
     siwe_nonce_ttl: int = Field(default=300, ge=1)
-    #: Seconds a bearer token stays valid.
+    #: Seconds a bearer token stays valid at most (a SIWE message's Expiration Time may end it
+    #: sooner, never later).
     session_ttl: int = Field(default=86_400, ge=1)
     #: HMAC key of the bearer tokens (a devnet default; set TOKEN_SECRET in production).
     token_secret: SecretStr = SecretStr("dimo-devnet-gateway-token-secret-change-me")
@@ -372,6 +383,12 @@ class Settings(BaseSettings):
         if self.dataset_epsilon_per_query > self.dataset_epsilon_per_order:
             raise ValueError("DATASET_EPSILON_PER_QUERY must not exceed DATASET_EPSILON_PER_ORDER")
         return self
+
+    @field_validator("siwe_chain_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # SIWE_CHAIN_ID= (empty) means "the deployment's", as the example file documents it.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("rpc_url", "broker_url", "database_url")
     @classmethod

@@ -69,7 +69,9 @@ def test_the_operators_page_runs_and_does_what_it_says(console, chain) -> None:
 def gateway(tmp_path: Path) -> Iterator[str]:
     with migrated(sqlite_url(tmp_path, "gateway.db")) as url:
         fresh_index(url)  # the gateway serves nothing from an index without a health report
-        server = LiveServer(create_app(get_settings().model_copy(update={"database_url": url})))
+        # the SIWE chain id named, not read: this gateway has no deployment manifest of ape's chain
+        settings = get_settings().model_copy(update={"database_url": url, "siwe_chain_id": 31337})
+        server = LiveServer(create_app(settings))
         try:
             yield server.url
         finally:

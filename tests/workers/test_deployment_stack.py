@@ -194,8 +194,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                         "BROKER_URL": broker_url,
                         "GATEWAY_HOST": "127.0.0.1",
                         "GATEWAY_PORT": str(gateway_port),
-                        "SIWE_DOMAIN": f"127.0.0.1:{gateway_port}",
-                        "SIWE_URI": gateway_url,
+                        "SIWE_DOMAINS": f'["127.0.0.1:{gateway_port}"]',
                         "OEM_CALLBACK_BASE_URL": gateway_url,
                         "OEM_SIMULATOR_URL": simulator_url,
                         # Beat runs everything often so the test sees each tick.

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
@@ -30,6 +31,7 @@ from workers.gateway import (
     routes_signals,
     routes_vehicles,
     routes_zones,
+    webapp,
 )
 from workers.gateway.deps import fresh_index
 from workers.gateway.fastpath import MeteredFastPath
@@ -48,8 +50,9 @@ RFC 9457 problem document with a stable `reason`; every endpoint serving vehicle
 #: Routers that serve what the access rule guards (signals, streams, datasets, commands,
 #: consents, claims): included behind `fresh_index`, so a stale index serves nothing.
 SERVING = (routes_signals, routes_orders, routes_vehicles, routes_zones, routes_members)
-#: Routers that serve no vehicle data: sign-in, the public catalogue, onboarding and devices.
-OPEN = (routes_auth, routes_catalog, routes_oem)
+#: Routers that serve no vehicle data: sign-in, the public catalogue, onboarding, devices and
+#: the web app's files.
+OPEN = (routes_auth, routes_catalog, routes_oem, webapp)
 
 
 class MetricsMiddleware:
@@ -174,4 +177,14 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)  # the fast path binds and echoes its own
     app.add_middleware(MeteredFastPath, state=state)
     app.add_middleware(MetricsMiddleware, state=state)
+    if state.settings.cors_origins:
+        # Outermost, so preflights and the fast path's answers carry the headers too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=state.settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     return app

@@ -60,27 +60,51 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+@dataclass(frozen=True)
+class SignInRequest:
+    """What the message to sign names besides the nonce: the dApp's origin (`domain`, one of
+    SIWE_DOMAINS, and `uri`), the chain and how long the session may last."""
+
+    domain: str
+    uri: str
+    chain_id: int
+    #: Seconds from issue to the message's Expiration Time (at most SESSION_TTL).
+    expires_in: int
+
+
+def allowed_domain(settings: Settings, domain: str) -> str:
+    """`domain` when SIWE_DOMAINS allows it; else the refusal (`wrong_domain`)."""
+    if domain not in settings.siwe_domains:
+        allowed = ", ".join(settings.siwe_domains)
+        raise Problem("wrong_domain", f"{domain!r} is not a domain this gateway signs in for ({allowed})")
+    return domain
+
+
 def issue_nonce(
-    session: Session, settings: Settings, address: str, now: int | None = None
+    session: Session, settings: Settings, address: str, request: SignInRequest, now: int | None = None
 ) -> tuple[str, str]:
-    """Records a fresh nonce for `address`; returns (nonce, the EIP-4361 message to sign)."""
+    """Records a fresh nonce for `address`; returns (nonce, the EIP-4361 message to sign).
+    The nonce expires after SIWE_NONCE_TTL; the message (and the session it opens) at
+    `request.expires_in`, capped at SESSION_TTL."""
     if not is_address(address):
         raise Problem("bad_request", f"{address!r} is not an Ethereum address")
+    allowed_domain(settings, request.domain)
     now = int(time.time()) if now is None else now
     nonce = secrets.token_hex(16)
-    expires = now + settings.siwe_nonce_ttl
     message = SiweMessage(
-        domain=settings.siwe_domain,
+        domain=request.domain,
         address=to_checksum_address(address),
         statement=SIWE_STATEMENT,
-        uri=settings.siwe_uri,
+        uri=request.uri,
         version="1",
-        chain_id=settings.siwe_chain_id,
+        chain_id=request.chain_id,
         nonce=nonce,
         issued_at=_iso(now),
-        expiration_time=_iso(expires),
+        expiration_time=_iso(now + min(request.expires_in, settings.session_ttl)),
     ).prepare_message()
-    session.add(SiweNonce(nonce=nonce, address=address, issued_at=now, expires_at=expires))
+    session.add(
+        SiweNonce(nonce=nonce, address=address, issued_at=now, expires_at=now + settings.siwe_nonce_ttl)
+    )
     return nonce, message
 
 
@@ -91,17 +115,24 @@ def _parse(message: str) -> SiweMessage:
         raise Problem("bad_message", f"not an EIP-4361 message: {exc}") from exc
 
 
-def verify_login(session: Session, settings: Settings, message: str, signature: str) -> Identity:
-    """Checks a signed SIWE message, consumes its nonce, records and returns the session."""
+def session_end(settings: Settings, parsed: SiweMessage, now: int) -> int:
+    """When the session a message opens ends: its Expiration Time, never past SESSION_TTL."""
+    limit = now + settings.session_ttl
+    if parsed.expiration_time is None:
+        return limit
+    asked = int(datetime.fromisoformat(str(parsed.expiration_time).replace("Z", "+00:00")).timestamp())
+    return min(asked, limit)
+
+
+def verify_login(
+    session: Session, settings: Settings, message: str, signature: str, chain_id: int
+) -> Identity:
+    """Checks a signed SIWE message (for an allowed domain, on `chain_id`), consumes its
+    nonce, records and returns the session (ending at the message's expiry at the latest)."""
     parsed = _parse(message)
-    if parsed.domain != settings.siwe_domain:
-        raise Problem(
-            "wrong_domain", f"the message is for {parsed.domain!r}, this is {settings.siwe_domain!r}"
-        )
-    if int(parsed.chain_id) != settings.siwe_chain_id:
-        raise Problem(
-            "wrong_chain", f"the message names chain {parsed.chain_id}, this is {settings.siwe_chain_id}"
-        )
+    allowed_domain(settings, parsed.domain)
+    if int(parsed.chain_id) != chain_id:
+        raise Problem("wrong_chain", f"the message names chain {parsed.chain_id}, this is {chain_id}")
     now = int(time.time())
     row = session.get(SiweNonce, parsed.nonce)
     if row is None:
@@ -115,7 +146,7 @@ def verify_login(session: Session, settings: Settings, message: str, signature: 
     # A contract wallet (ERC-1271) is asked through the RPC when the signature is not an EOA's.
     provider = HTTPProvider(settings.rpc_url, request_kwargs={"timeout": ERC1271_TIMEOUT})
     try:
-        parsed.verify(signature, domain=settings.siwe_domain, nonce=row.nonce, provider=provider)
+        parsed.verify(signature, domain=parsed.domain, nonce=row.nonce, provider=provider)
     except siwe.ExpiredMessage as exc:
         raise Problem("expired", "the message has expired") from exc
     except siwe.NotYetValidMessage as exc:
@@ -130,7 +161,7 @@ def verify_login(session: Session, settings: Settings, message: str, signature: 
     )
     if consumed.rowcount != 1:  # type: ignore[attr-defined]
         raise Problem("replayed", "the nonce was already used")
-    return open_session(session, parsed.address, now, settings.session_ttl)
+    return open_session(session, parsed.address, now, session_end(settings, parsed, now) - now)
 
 
 def open_session(session: Session, address: str, now: int, ttl: int) -> Identity:

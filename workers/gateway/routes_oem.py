@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from workers.gateway.deps import Caller, state_of
@@ -175,20 +177,36 @@ def callback(
     connection_id: Annotated[int, Path(alias="connectionId", ge=0, le=UINT256_MAX)],
     code: Annotated[str, Query(min_length=1, max_length=2048)],
     state: Annotated[str, Query(min_length=1, max_length=256)],
-) -> AttestationView:
+) -> AttestationView | RedirectResponse:
     """The automaker's redirect (the owner's browser, without a bearer token): the state is
     consumed once and names the signed-in owner who started it, whose session must still be
     live; the code (with the PKCE verifier) becomes tokens (kept encrypted), the VIN is read,
     and the oracle's MintAttestation to that owner is answered. Another wallet's link of the
-    car is never silently replaced (`vehicle_linked_to_other_owner`)."""
+    car is never silently replaced (`vehicle_linked_to_other_owner`). A browser (Accept:
+    text/html) is sent on to the web app with the attestation, or the refusal, in the URL's
+    fragment."""
     gateway = state_of(request)
+    to_app = "text/html" in request.headers.get("accept", "")
     try:
         done = _onboarding(gateway).complete(connection_id, code, state)
     except (OnboardingError, OemError) as exc:
-        raise _onboarding_problem(exc) from exc
+        problem = _onboarding_problem(exc)
+        if to_app:
+            return _back_to_app({"error": problem.reason, "detail": problem.detail})
+        raise problem from exc
     if done.attestation is None:
-        return AttestationView(connection_id=connection_id, vehicle_id=done.vehicle_id)
-    return AttestationView(**done.attestation.to_json())
+        answer = AttestationView(connection_id=connection_id, vehicle_id=done.vehicle_id)
+    else:
+        answer = AttestationView(**done.attestation.to_json())
+    if to_app:
+        return _back_to_app({k: str(v) for k, v in answer.model_dump(exclude_none=True).items()})
+    return answer
+
+
+def _back_to_app(fields: dict[str, str]) -> RedirectResponse:
+    """A browser that came back from the automaker lands in the web app (/app), which reads
+    the attestation (or the refusal) from the fragment and sends the mint from the wallet."""
+    return RedirectResponse(f"/app/#/owner/connected?{urlencode(fields)}", status_code=303)
 
 
 @router.post(

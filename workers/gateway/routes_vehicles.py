@@ -15,7 +15,17 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from workers.access import may_command
-from workers.db.projections import KeyManagerEpoch, Membership, Product, Vehicle, VehicleKey
+from workers.db.gateway import VehicleProfile
+from workers.db.projections import (
+    Connection,
+    Device,
+    KeyManagerEpoch,
+    Membership,
+    Pairing,
+    Product,
+    Vehicle,
+    VehicleKey,
+)
 from workers.gateway.deps import Caller, read_session, state_of
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.tasks import send_task
@@ -45,6 +55,17 @@ class ConsentsView(BaseModel):
     products: list[MembershipView]
 
 
+class OwnedVehicleView(BaseModel):
+    vehicle_id: int
+    make: str | None
+    model: str | None
+    connection_id: int | None
+    #: The automaker connection's name on VehicleId (None: minted without one).
+    connection: str | None
+    #: The aftermarket device paired now (None: none).
+    device_id: int | None
+
+
 class CommandAccepted(BaseModel):
     vehicle_id: int
     command: str
@@ -62,6 +83,42 @@ def owned_vehicle(session: Session, vehicle_id: int, caller: str) -> Vehicle:
     if vehicle.owner.lower() != caller.lower():
         raise Problem("not_owner", f"{caller} does not own vehicle {vehicle_id}")
     return vehicle
+
+
+@router.get("", response_model=list[OwnedVehicleView], responses=problem_responses(401, 429))
+def my_vehicles(request: Request, caller: Caller) -> list[OwnedVehicleView]:
+    """The caller's vehicles as the indexer last confirmed them: what the automaker says each
+    is, its connection and the device paired with it now."""
+    state = state_of(request)
+    with read_session(state) as session:
+        rows = session.execute(
+            select(Vehicle, VehicleProfile.make, VehicleProfile.model, Connection.name, Device.device_id)
+            .outerjoin(VehicleProfile, VehicleProfile.vehicle_id == Vehicle.vehicle_id)
+            .outerjoin(Connection, Connection.connection_id == Vehicle.connection_id)
+            .outerjoin(
+                Pairing,
+                (Pairing.vehicle_id == Vehicle.vehicle_id) & (Pairing.generation == Vehicle.generation),
+            )
+            .outerjoin(
+                Device,
+                (Device.device_id == Pairing.device_id)
+                & (Device.generation == Pairing.device_generation)
+                & Device.revoked.is_(False),
+            )
+            .where(Vehicle.owner == caller.address.lower(), Vehicle.burned.is_(False))
+            .order_by(Vehicle.vehicle_id)
+        )
+        return [
+            OwnedVehicleView(
+                vehicle_id=int(vehicle.vehicle_id),
+                make=make,
+                model=model,
+                connection_id=None if vehicle.connection_id is None else int(vehicle.connection_id),
+                connection=connection,
+                device_id=None if device_id is None else int(device_id),
+            )
+            for vehicle, make, model, connection, device_id in rows
+        ]
 
 
 @router.get(

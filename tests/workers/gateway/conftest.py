@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.celery_worker import RedisServer
+from workers.chain.deployment import ANVIL_CHAIN_ID
 from workers.config import Settings, get_settings, use_settings
 from workers.gateway.app import create_app
 
@@ -19,7 +20,10 @@ warnings.filterwarnings("ignore", module="abnf")
 
 
 def gateway_settings(db_url: str, **changes: object) -> Settings:
-    settings = get_settings().model_copy(update={"database_url": db_url, **changes})
+    """The environment's settings on `db_url`; SIWE messages name anvil's chain id (these apps
+    have no chain to read it from unless a test gives one and `siwe_chain_id=None`)."""
+    update = {"database_url": db_url, "siwe_chain_id": ANVIL_CHAIN_ID, **changes}
+    settings = get_settings().model_copy(update=update)
     use_settings(settings)
     return settings
 

@@ -99,7 +99,13 @@ def _gateway_process(db_url: str, log: Path, started: list[subprocess.Popen[byte
     """`python -m workers.gateway` on `db_url`, appended to `started` (to be stopped) before
     it is waited for; its URL once it answers."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "GATEWAY_PORT": str(port), "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "GATEWAY_PORT": str(port),
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "SIWE_CHAIN_ID": "31337",  # no chain to read it from
+    }
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "workers.gateway"],

@@ -2,7 +2,7 @@
 vehicle-scoped 429 hold on the link and connection-scoped holds (issue #17)
 
 Revision ID: 0018_oem_schedule
-Revises: 0016_key_epochs_revoked
+Revises: 0017_signal_partitions
 Create Date: 2026-12-06 12:00:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import workers.db.base
 
 revision: str = "0018_oem_schedule"
-down_revision: str | Sequence[str] | None = "0016_key_epochs_revoked"
+down_revision: str | Sequence[str] | None = "0017_signal_partitions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """projection change counters for processes that cache projections (device ingest)
 
 Revision ID: 0019_ingest
-Revises: 0016_key_epochs_revoked
+Revises: 0018_oem_schedule
 Create Date: 2026-12-06 12:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_ingest"
-down_revision: str | Sequence[str] | None = "0016_key_epochs_revoked"
+down_revision: str | Sequence[str] | None = "0018_oem_schedule"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,114 @@
+// The owner's flow in a real browser (Chromium), against a running stack:
+// sign in with the wallet, connect a car through the automaker and mint it, grant a key by
+// EIP-712 signature, the key holder locks the car with it (and is refused a start), the owner
+// joins a product and sees what is owed (nothing yet: no period settled, no claim is sent). Screenshots (phone and desktop) go to SHOTS_DIR.
+// Exit code 0 only if every step did what it should.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { launch, withWallet } from "./wallet.mjs";
+
+const { GATEWAY_URL, RPC_URL, OWNER_KEY, HOLDER_KEY, PRODUCT_ID, SHOTS_DIR } = process.env;
+const APP = `${GATEWAY_URL}/app/`;
+const TIMEOUT = 30_000;
+
+function step(text) {
+  console.log(`step: ${text}`);
+}
+
+async function shoot(page, name) {
+  if (!SHOTS_DIR) return;
+  const size = page.viewportSize();
+  await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(size);
+}
+
+async function signIn(page) {
+  await page.goto(APP);
+  await page.getByRole("button", { name: "Sign in with your wallet" }).click();
+  await page.locator("#account").getByText(/^Signed in as 0x/).waitFor({ timeout: TIMEOUT });
+}
+
+const profiles = [];
+async function browser(key) {
+  const dir = mkdtempSync(join(tmpdir(), "dimo-chromium-"));
+  profiles.push(dir);
+  const context = await launch(dir);
+  const address = await withWallet(context, key, RPC_URL);
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(TIMEOUT);
+  return { context, page, address };
+}
+
+const contexts = [];
+try {
+  const owner = await browser(OWNER_KEY);
+  contexts.push(owner.context);
+  const holder = await browser(HOLDER_KEY);
+  contexts.push(holder.context);
+
+  step("owner signs in with the wallet (SIWE)");
+  await owner.page.goto(APP);
+  await shoot(owner.page, "sign-in");
+  await signIn(owner.page);
+  await owner.page.getByRole("button", { name: "Connect a car" }).waitFor();
+
+  step("owner connects a car through the automaker");
+  await owner.page.getByLabel("Automaker").selectOption({ label: "Smartcar" });
+  await owner.page.getByRole("button", { name: "Connect a car" }).click();
+  // the automaker's consent page: pick the car (VIN_INDEX: which of the simulator's cars)
+  await owner.page.locator("select[name=vin]").selectOption({ index: Number(process.env.VIN_INDEX || 0) });
+  await owner.page.getByRole("button", { name: "Allow" }).click();
+  await owner.page.getByRole("heading", { name: "Your car is connected" }).waitFor();
+  await shoot(owner.page, "owner-connected");
+
+  step("owner mints the car with the oracle's attestation");
+  await owner.page.getByRole("button", { name: "Mint my car" }).click();
+  await owner.page.locator("main").getByText("Minted: your car is yours on chain").waitFor();
+  const card = owner.page.locator("[data-vehicle]").last();
+  await card.waitFor({ timeout: 60_000 });
+  const vehicleId = await card.getAttribute("data-vehicle");
+
+  step(`owner grants ${holder.address} a lock/unlock key to vehicle ${vehicleId} by EIP-712 signature`);
+  await card.getByLabel("Key holder's address").fill(holder.address);
+  await card.getByRole("button", { name: "Sign and grant" }).click();
+  await card.getByText(/^Key granted to/).waitFor();
+  await owner.page.locator(`[data-vehicle="${vehicleId}"] table td`, { hasText: "lock, unlock" }).waitFor({ timeout: 60_000 });
+
+  step("the key holder locks the car with the key; a start is refused with its reason");
+  await signIn(holder.page);
+  await holder.page.getByLabel("Vehicle number").fill(vehicleId);
+  const drive = holder.page.locator("section", { has: holder.page.getByRole("heading", { name: "A car you hold a key to" }) });
+  await drive.getByRole("button", { name: "Lock", exact: true }).click();
+  await drive.getByText(`lock sent to vehicle #${vehicleId}: queued`).waitFor();
+  await drive.getByRole("button", { name: "Start", exact: true }).click();
+  await drive.getByText(/^Refused \(no_permission\)/).waitFor();
+  await shoot(holder.page, "key-holder");
+
+  step(`owner joins product ${PRODUCT_ID}`);
+  const product = owner.page.locator(`[data-product="${PRODUCT_ID}"]`);
+  await product.getByRole("button", { name: `Join #${PRODUCT_ID}` }).click();
+  await product.getByText(`Vehicle #${vehicleId} joined product #${PRODUCT_ID}`).waitFor();
+  await owner.page.locator(`[data-vehicle="${vehicleId}"]`).getByRole("button", { name: `Leave #${PRODUCT_ID}` }).waitFor({ timeout: 60_000 });
+
+  step("owner sees what is owed: nothing before a period is settled, so no claim to send");
+  const earnings = owner.page.locator("section", { has: owner.page.getByRole("heading", { name: "Earnings" }) });
+  await earnings.getByText("Owed to you now: 0.0000 DIMO").waitFor();
+  if (!(await earnings.getByRole("button", { name: "Claim everything" }).isDisabled())) throw new Error("an empty claim is offered");
+  await shoot(owner.page, "owner");
+  console.log("owner flow: ok");
+} catch (error) {
+  console.error(`owner flow FAILED: ${error.stack || error}`);
+  for (const context of contexts) {
+    for (const page of context.pages()) {
+      const text = await page.locator("body").innerText().catch(() => "");
+      console.error(`page ${page.url()}:\n${text.slice(0, 1500)}`);
+    }
+  }
+  process.exitCode = 1;
+} finally {
+  for (const context of contexts) await context.close().catch(() => {});
+  for (const dir of profiles) rmSync(dir, { recursive: true, force: true });
+}

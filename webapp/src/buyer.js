@@ -1,0 +1,163 @@
+// Buyers and brokers: the catalog and open demand, a purchase with the declared use, their
+// orders, and a live stream plotted as it arrives (a map for location, sparklines for the rest).
+import { parseEventLogs } from "viem";
+import { api, session } from "./api.js";
+import { contract, read, write } from "./chain.js";
+import { sparkline, trackMap } from "./charts.js";
+import { USES, dimo, field, h, run, shortAddress, termsInWords, when } from "./ui.js";
+
+const ZERO = "0x0000000000000000000000000000000000000000";
+const LAT = "Vehicle.CurrentLocation.Latitude";
+const LON = "Vehicle.CurrentLocation.Longitude";
+let liveStream;
+
+function ordersKey() {
+  return `dimo.orders.${session.address}`;
+}
+function myOrders() {
+  return JSON.parse(localStorage.getItem(ordersKey()) || "[]");
+}
+function remember(orderId) {
+  localStorage.setItem(ordersKey(), JSON.stringify([...new Set([...myOrders(), orderId])]));
+}
+
+export async function buyerPage(main) {
+  liveStream?.abort();
+  const [products, demand] = await Promise.all([api("/v1/products", { auth: false }), api("/v1/demand", { auth: false })]);
+  const orders = await Promise.all(myOrders().map((id) => api(`/v1/orders/${id}`).catch(() => null)));
+  main.replaceChildren(h("h2", {}, "Buy data"));
+  const catalog = h("section", { class: "card", "aria-labelledby": "buy-catalog" }, h("h3", { id: "buy-catalog" }, "Catalog"));
+  for (const product of products.filter((p) => p.active)) catalog.append(productOffer(product, main));
+  const signals = h("section", { class: "card", "aria-labelledby": "demand" }, h("h3", { id: "demand" }, "Open demand signals"));
+  signals.append(
+    demand.length
+      ? h("ul", { class: "plain" }, demand.map((d) => h("li", {}, `#${d.signal_id} by ${shortAddress(d.account)}: budget ${dimo(d.budget)} — ${d.uri}`)))
+      : h("p", {}, "No open demand."),
+  );
+  const mine = h("section", { class: "card", "aria-labelledby": "orders" }, h("h3", { id: "orders" }, "My orders"));
+  const live = h("div", { class: "live", "aria-live": "off" });
+  if (!orders.filter(Boolean).length) mine.append(h("p", {}, "No orders yet."));
+  for (const order of orders.filter(Boolean)) mine.append(orderRow(order, live));
+  main.append(catalog, signals, mine, live);
+}
+
+function productOffer(product, main) {
+  const lines = termsInWords(product);
+  const item = h("article", { class: "product", "data-product": product.product_id }, h("h4", {}, lines[0]), h("ul", { class: "plain" }, lines.slice(1).map((l) => h("li", {}, l))));
+  if (product.kind !== "Stream") return item; // the app buys live streams; calls and datasets: the API
+  const permitted = USES.map((name, bit) => [bit, name]).filter(([bit]) => (product.terms.permitted_uses >> bit) & 1);
+  const use = h("select", {}, ...permitted.map(([bit, name]) => h("option", { value: bit }, name)));
+  const vehicles = h("input", { type: "number", min: 1, max: 10000, value: 10, required: true });
+  const months = h("input", { type: "number", min: 1, max: 36, value: 1, required: true });
+  const out = h("output", {});
+  const buy = h("button", { type: "button" }, `Buy #${product.product_id}`);
+  buy.addEventListener("click", () =>
+    run(buy, out, async () => {
+      const units = BigInt(vehicles.value) * BigInt(months.value);
+      const price = BigInt(product.terms.price) * units;
+      const market = await contract("Marketplace");
+      const allowance = await read("DimoToken", "allowance", [session.address, market.address]);
+      if (allowance < price) await write("DimoToken", "approve", [market.address, price], session.address);
+      const receipt = await write(
+        "Marketplace",
+        "subscribe",
+        [BigInt(product.product_id), Number(vehicles.value), Number(months.value), ZERO, Number(use.value), BigInt(product.version), price],
+        session.address,
+      );
+      const [placed] = parseEventLogs({ abi: market.abi, logs: receipt.logs, eventName: "OrderPlaced" });
+      const orderId = Number(placed.args.orderId);
+      remember(orderId);
+      await indexed(orderId);
+      await buyerPage(main);
+      return `Order #${orderId} placed: ${dimo(price)} for ${vehicles.value} vehicles, ${months.value} month(s), for ${USES[use.value]}`;
+    }),
+  );
+  item.append(field("Declared use", use, "What you will use the data for: the product's terms permit these."), field("Vehicles", vehicles), field("Months", months), buy, out);
+  return item;
+}
+
+// Waits (up to a minute) until the gateway's index has the order.
+async function indexed(orderId) {
+  for (let i = 0; i < 60; i++) {
+    try {
+      return await api(`/v1/orders/${orderId}`);
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+  throw new Error(`order #${orderId} was placed but the gateway has not indexed it yet: reload later`);
+}
+
+function orderRow(order, live) {
+  const watch = h("button", { type: "button" }, `Watch order #${order.order_id}`);
+  watch.addEventListener("click", () => watchStream(order, live));
+  return h(
+    "article",
+    { class: "product", "data-order": order.order_id },
+    h("h4", {}, `Order #${order.order_id}: ${order.kind} product #${order.product_id}`),
+    h("p", {}, `${order.quantity} units, paid ${dimo(order.paid)}, for ${USES[order.use]}; ${order.status}, until ${when(order.ends_at)}.`),
+    order.kind === "Stream" && order.status === "active" ? watch : null,
+  );
+}
+
+// Reads the order's server-sent events with the bearer token (fetch: EventSource sends no
+// header) and redraws the pictures on each frame.
+async function watchStream(order, live) {
+  liveStream?.abort();
+  liveStream = new AbortController();
+  const tracks = new Map();
+  const series = new Map();
+  let frames = 0;
+  const status = h("p", { role: "status" }, "Connecting…");
+  const pictures = h("div", { class: "pictures" });
+  live.replaceChildren(h("section", { class: "card", "aria-labelledby": "stream" }, h("h3", { id: "stream" }, `Live: order #${order.order_id}`), status, pictures));
+  const draw = () => {
+    const sparks = h("div", { class: "sparks" });
+    for (const [key, values] of series) sparks.append(h("div", { class: "spark" }, h("span", {}, key), sparkline(values.slice(-60), key), h("strong", {}, String(values.at(-1)))));
+    pictures.replaceChildren(tracks.size ? trackMap(tracks) : h("p", {}, "No position yet."), sparks);
+  };
+  try {
+    const answer = await fetch(`/v1/orders/${order.order_id}/stream`, { headers: { Authorization: `Bearer ${session.token}`, Accept: "text/event-stream" }, signal: liveStream.signal });
+    if (!answer.ok) {
+      const problem = await answer.json();
+      status.textContent = `Refused (${problem.reason}): ${problem.detail}`;
+      return;
+    }
+    const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\r\n?/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const event = /^event: ?(.*)$/m.exec(block)?.[1];
+        const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+        if (!event || !data) continue;
+        const body = JSON.parse(data);
+        if (event === "open") status.textContent = `Streaming up to ${body.vehicles} vehicles every ${body.refresh} s`;
+        if (event === "end") status.textContent = `Ended (${body.reason}): ${body.detail || ""}`;
+        if (event !== "signals") continue;
+        frames += 1;
+        const byName = Object.fromEntries(body.signals.map((s) => [s.name, s.value]));
+        if (typeof byName[LAT] === "number" && typeof byName[LON] === "number") {
+          const track = tracks.get(body.vehicle_id) || [];
+          track.push([byName[LAT], byName[LON]]);
+          tracks.set(body.vehicle_id, track.slice(-200));
+        }
+        for (const s of body.signals) {
+          if (typeof s.value !== "number" || s.name === LAT || s.name === LON) continue;
+          const key = `#${body.vehicle_id} ${s.name.replace(/^Vehicle\./, "")}${s.unit ? ` (${s.unit})` : ""}`;
+          series.set(key, [...(series.get(key) || []), s.value]);
+        }
+        status.textContent = `${frames} frame(s) received, the last at ${new Date().toLocaleTimeString()}`;
+        status.dataset.frames = String(frames);
+        draw();
+      }
+    }
+  } catch (error) {
+    if (error.name !== "AbortError") status.textContent = `Stream failed: ${error.message}`;
+  }
+}
