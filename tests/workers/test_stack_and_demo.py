@@ -63,7 +63,7 @@ def test_demo_tells_the_whole_story_and_leaves_nothing_running():
         "oracle-signed",
         "Dave -> start (no DRIVE bit): refused, reason 'no_permission'",
         "seq 1 accepted",
-        "the same payload again: refused, reason 'replayed'",
+        "the same payload again (HTTP): refused, reason 'replayed'",
         "conservation: paid",
         ": True",
         "live stream of order",
