@@ -7,9 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+import httpx
 import pytest
 from web3 import Web3
 
@@ -22,6 +25,7 @@ from workers.protocol import Kind
 from workers.protocol.permissions import LIVE, LOCATION, TELEMETRY
 
 pytestmark = pytest.mark.slow
+T = TypeVar("T")
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 BROWSER_DIR = PROJECT_ROOT / "tests" / "browser"
@@ -102,6 +106,54 @@ def test_a_buyer_buys_and_watches_the_stream_update(stack: StackInfo, stream_pro
     telemetry reaches the stream (MarketWorld staked ANVIL_KEYS[3] as a consumer)."""
     out = run_flow("buyer_flow.mjs", stack, BUYER_KEY=ANVIL_KEYS[3], PRODUCT_ID=str(stream_product))
     assert "buyer flow: ok" in out
+
+
+def advance(stack: StackInfo, w3: Web3, seconds: int) -> None:
+    """The chain's clock and the automaker's move `seconds` ahead together (as the demo does)."""
+    w3.provider.make_request("evm_increaseTime", [seconds])
+    w3.provider.make_request("evm_mine", [])
+    httpx.post(f"{stack.simulator_url}/_sim/clock", json={"advance": seconds}, timeout=10).raise_for_status()
+
+
+def wait_for(what: str, check: Callable[[], T], timeout: float = 120.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_owner_claims_everything_owed_once_a_period_settles(stack: StackInfo, world: MarketWorld) -> None:
+    """After the buyer's purchase: a month passes on the chain, the stack's settlement worker
+    closes the periods, proposes a root and (after the root delay) accepts it; the owner's page
+    then shows the earnings per product as a chart and one click claims everything owed: the
+    owner's DIMO balance rises by exactly what the gateway said was claimable."""
+    w3 = world.w3
+    market = world.market.functions
+    owner = Web3.to_checksum_address(world.address(ANVIL_KEYS[6]))
+    accepted_before = bytes(market.root().call())
+    advance(stack, w3, 31 * 86_400)
+
+    def proposed() -> int | None:
+        root, claimable_at, _takes = market.pendingRoot().call()
+        return int(claimable_at) if claimable_at > 0 and bytes(root) != accepted_before else None
+
+    claimable_at = wait_for("the settler's root (settlement.sweep -> close -> proposeRoot)", proposed)
+    advance(stack, w3, max(claimable_at - int(w3.eth.get_block("latest")["timestamp"]), 0) + 1)
+    wait_for("the settler to accept the root", lambda: bytes(market.root().call()) != accepted_before)
+
+    def owed() -> int:
+        answer = httpx.get(f"{stack.gateway_url}/v1/members/{owner}/claims", timeout=10).json()
+        return int(answer["claimable"])
+
+    claimable = wait_for("the gateway to serve the owner's leaf", owed)
+    token = world.token.functions
+    before = token.balanceOf(owner).call()
+    out = run_flow("owner_claim_flow.mjs", stack, OWNER_KEY=ANVIL_KEYS[6], CLAIMABLE=str(claimable))
+    assert "owner claim flow: ok" in out
+    assert token.balanceOf(owner).call() - before == claimable > 0
+    assert owed() == 0
 
 
 def test_an_operator_creates_a_product_and_withdraws(stack: StackInfo, world: MarketWorld) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from workers.gateway.deps import read_session, state_of
 from workers.gateway.problems import problem_responses
 from workers.ledger import member_claim
+from workers.settlement.earnings import member_earnings
 
 router = APIRouter(tags=["members"])
 
@@ -58,4 +59,44 @@ def claims(request: Request, address: Annotated[str, Path(pattern="^0x[0-9a-fA-F
         claimable=str(found["claimable"]),
         proof=[str(p) for p in found["proof"]],
         root=None if found.get("root") is None else str(found["root"]),
+    )
+
+
+class PeriodEarningView(BaseModel):
+    product_id: int
+    #: The settlement period (UTC epoch seconds // EPOCH_SECONDS) and when it started.
+    period: int
+    starts_at: int
+    #: The account's share of the period, base units (decimal string).
+    amount: str
+
+
+class EarningsView(BaseModel):
+    address: str
+    period_seconds: int
+    earnings: list[PeriodEarningView]
+
+
+@router.get("/v1/members/{address}/earnings", response_model=EarningsView, responses=problem_responses(422))
+def earnings(
+    request: Request,
+    address: Annotated[str, Path(pattern="^0x[0-9a-fA-F]{40}$")],
+    periods: Annotated[int, Query(ge=1, le=400)] = 90,
+) -> EarningsView:
+    """What `address` earned from each product it is (or was) a member of, per closed
+    settlement period, the last `periods` of each product, zeros included — the share rule
+    replayed over the stored periods; public, as the claims are."""
+    state = state_of(request)
+    seconds = state.settings.epoch_seconds
+    with read_session(state) as session:
+        found = member_earnings(session, address, seconds, periods)
+    return EarningsView(
+        address=address,
+        period_seconds=seconds,
+        earnings=[
+            PeriodEarningView(
+                product_id=e.product_id, period=e.period, starts_at=e.period * seconds, amount=str(e.amount)
+            )
+            for e in found
+        ],
     )

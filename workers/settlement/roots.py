@@ -149,6 +149,42 @@ def _overlaps(vesting: Vesting, start: int, end: int) -> bool:
     return vesting.starts_at < end and stop >= start
 
 
+def order_periods(
+    orders: Any,
+    served: dict[int, list[Served]],
+    members: dict[int, list[tuple[int, int, str]]],
+    period: int,
+    period_seconds: int,
+) -> list[OrderPeriod]:
+    """A product's orders that released something in `period`, each with the vehicles that
+    served it, or (when none did) the member vehicles in consent to its terms version that
+    joined before the period ended."""
+    start, end = period_bounds(period, period_seconds)
+    pieces = []
+    for order in orders:
+        vesting = _vesting(order)
+        if not _overlaps(vesting, start, end):
+            continue
+        release = period_release(vesting, period, period_seconds)
+        if release == 0:
+            continue
+        version = order.terms_version
+        consenting = [
+            (vehicle, owner)
+            for joined, vehicle, owner in members.get(int(version) if version is not None else -1, [])
+            if joined < end
+        ]
+        pieces.append(
+            OrderPeriod(
+                order_id=int(order.order_id),
+                release=release,
+                served=served.get(int(order.order_id), ()),
+                members=consenting,
+            )
+        )
+    return pieces
+
+
 def root_file(tree: ClaimTree) -> bytes:
     """The off-chain file of a root: its StandardMerkleTree dump, compact JSON; its keccak256
     is the root's dataHash (anyone can rebuild the tree from it)."""
@@ -236,7 +272,7 @@ class Settlement:
             carry, paid_total, periods = int(cursor.carry), 0, 0
             owed: dict[str, int] = defaultdict(int)
             for period in range(first, last):
-                pieces = self._order_periods(orders, served.get(period, {}), members, period)
+                pieces = order_periods(orders, served.get(period, {}), members, period, period_seconds)
                 if not pieces:
                     continue  # nothing released: the carry waits for the next release
                 shares = split_period(pieces, carry)
@@ -321,41 +357,6 @@ class Settlement:
         for version, joined_at, vehicle_id, owner in rows:
             out[int(version)].append((int(joined_at or 0), int(vehicle_id), owner))
         return out
-
-    def _order_periods(
-        self,
-        orders: Any,
-        served: dict[int, list[Served]],
-        members: dict[int, list[tuple[int, int, str]]],
-        period: int,
-    ) -> list[OrderPeriod]:
-        """The product's orders that released something in `period`, each with the vehicles
-        that served it, or (when none did) the member vehicles in consent to its terms version
-        that joined before the period ended."""
-        start, end = period_bounds(period, self.settings.epoch_seconds)
-        pieces = []
-        for order in orders:
-            vesting = _vesting(order)
-            if not _overlaps(vesting, start, end):
-                continue
-            release = period_release(vesting, period, self.settings.epoch_seconds)
-            if release == 0:
-                continue
-            version = order.terms_version
-            consenting = [
-                (vehicle, owner)
-                for joined, vehicle, owner in members.get(int(version) if version is not None else -1, [])
-                if joined < end
-            ]
-            pieces.append(
-                OrderPeriod(
-                    order_id=int(order.order_id),
-                    release=release,
-                    served=served.get(int(order.order_id), ()),
-                    members=consenting,
-                )
-            )
-        return pieces
 
     # --- roots ------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """From a metered call to a member's payout: the gateway counts the calls, settlement pays each
 period's vested release to the vehicles that served it and proposes one cumulative root,
 accepted after its delay; GET /v1/members/{address}/claims answers the member's leaf and ONE
-`Marketplace.claim(account, cumulative, proof)` pays everything owed."""
+`Marketplace.claim(account, cumulative, proof)` pays everything owed; GET
+/v1/members/{address}/earnings says per product and period what made up the leaf."""
 
 from __future__ import annotations
 
@@ -88,6 +89,18 @@ def test_calls_answered_by_the_gateway_are_paid_to_the_members_in_one_claim(depl
         assert int(first["cumulative"]) + int(second["cumulative"]) <= market.takenMemberAmount(api).call()
         assert market.takenMemberAmount(api).call() <= market.vestedMemberAmount(api).call()
         assert first["claimed"] == "0" and first["claimable"] == first["cumulative"]
+
+        # the earnings history replays the share rule per closed period: it adds up to the leaf
+        for owner, leaf in leaves.items():
+            history_of = client.get(f"/v1/members/{owner}/earnings").json()
+            assert history_of["period_seconds"] == PERIOD
+            rows = history_of["earnings"]
+            assert {r["product_id"] for r in rows} == {api} and len(rows) == closed.periods
+            assert [r["starts_at"] for r in rows] == [r["period"] * PERIOD for r in rows]
+            assert sum(int(r["amount"]) for r in rows) == int(leaf["cumulative"])
+        assert client.get(f"/v1/members/{ACCOUNTS[9]}/earnings").json()["earnings"] == []
+        last_only = client.get(f"/v1/members/{OWNERS[0]}/earnings", params={"periods": 1}).json()["earnings"]
+        assert len(last_only) == 1 and last_only[0]["period"] == max(r["period"] for r in rows)
 
         token_contract = history.contract("DimoToken").functions
         before = token_contract.balanceOf(OWNERS[0]).call()
