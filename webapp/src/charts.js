@@ -52,3 +52,84 @@ export function trackMap(tracks, width = 460, height = 300) {
   map.append(svg("text", { x: 10, y: height - 4 }, `${south.toFixed(3)}…${north.toFixed(3)} N, ${west.toFixed(3)}…${east.toFixed(3)} E`));
   return h("figure", {}, map, h("figcaption", {}, "Where the vehicles are (latest dot, with their track)"));
 }
+
+const COLOURS = ["#0b5cad", "#a40e26", "#116329", "#8a4b00", "#5a2d91"];
+
+// A line chart of one or more series over time, with its axes and a legend, and the same
+// numbers as a table for screen readers and keyboard users (in a <details>).
+// series: [{ name, points: [[unixSeconds, number], ...] }]; format: number -> text.
+export function timeChart(series, { title, format = String, width = 560, height = 240 }) {
+  const all = series.flatMap((s) => s.points);
+  const figure = h("figure", { class: "chart" });
+  if (!all.length) {
+    figure.append(h("p", {}, `${title}: nothing yet.`));
+    return figure;
+  }
+  const [left, right, top, bottom] = [70, 10, 10, 28];
+  const xs = all.map(([x]) => x);
+  const ys = all.map(([, y]) => y);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const [y0, y1] = [Math.min(0, ...ys), Math.max(...ys)];
+  const x = (v) => (left + ((v - x0) / (x1 - x0 || 1)) * (width - left - right)).toFixed(1);
+  const y = (v) => (top + ((y1 - v) / (y1 - y0 || 1)) * (height - top - bottom)).toFixed(1);
+  const day = (t) => new Date(t * 1000).toISOString().slice(0, 10);
+  const chart = svg(
+    "svg",
+    { viewBox: `0 0 ${width} ${height}`, class: "map", role: "img", "aria-label": `${title}: ${series.length} series from ${day(x0)} to ${day(x1)}, highest ${format(y1)}` },
+    svg("rect", { x: 0, y: 0, width, height, fill: "#ffffff", stroke: "#c9d1d9" }),
+    svg("line", { x1: left, y1: y(y0), x2: width - right, y2: y(y0), stroke: "#4a5560" }),
+    svg("line", { x1: left, y1: top, x2: left, y2: height - bottom, stroke: "#4a5560" }),
+    svg("text", { x: 4, y: top + 10 }, format(y1)),
+    svg("text", { x: 4, y: Number(y(y0)) }, format(y0)),
+    svg("text", { x: left, y: height - 8 }, day(x0)),
+    svg("text", { x: width - right - 70, y: height - 8 }, day(x1)),
+  );
+  series.forEach((s, i) => {
+    const colour = COLOURS[i % COLOURS.length];
+    chart.append(svg("polyline", { points: s.points.map(([px, py]) => `${x(px)},${y(py)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
+    for (const [px, py] of s.points) chart.append(svg("circle", { cx: x(px), cy: y(py), r: 3, fill: colour }, svg("title", {}, `${s.name}, ${day(px)}: ${format(py)}`)));
+  });
+  const legend = h("ul", { class: "legend plain" }, series.map((s, i) => h("li", {}, h("span", { class: "swatch", style: `background:${COLOURS[i % COLOURS.length]}` }), s.name)));
+  const rows = series.flatMap((s) => s.points.map(([px, py]) => h("tr", {}, h("td", {}, s.name), h("td", {}, day(px)), h("td", {}, format(py)))));
+  const table = h("details", {}, h("summary", {}, "The numbers"), h("table", {}, h("tr", {}, h("th", { scope: "col" }, "Series"), h("th", { scope: "col" }, "Day"), h("th", { scope: "col" }, "Value")), rows));
+  figure.append(chart, h("figcaption", {}, title), legend, table);
+  return figure;
+}
+
+const METRES_PER_DEGREE = 111_320;
+
+// Privacy zones as circles on the same plain map as the stream view (no tiles): each zone's
+// centre and radius, labelled; the frame is the zones' extent.
+export function zoneMap(zones, width = 460, height = 300) {
+  const map = svg(
+    "svg",
+    { viewBox: `0 0 ${width} ${height}`, class: "map", role: "img", "aria-label": `Map of ${zones.length} privacy zone(s)` },
+    svg("rect", { x: 0, y: 0, width, height, fill: "#eef3f7", stroke: "#c9d1d9" }),
+  );
+  if (!zones.length) return h("figure", {}, map, h("figcaption", {}, "No privacy zone yet."));
+  const extent = zones.map((z) => {
+    const dLat = z.radius_m / METRES_PER_DEGREE;
+    const dLon = dLat / Math.max(Math.cos((z.latitude * Math.PI) / 180), 0.01);
+    return [z.latitude - dLat, z.latitude + dLat, z.longitude - dLon, z.longitude + dLon];
+  });
+  let [south, north] = [Math.min(...extent.map((e) => e[0])), Math.max(...extent.map((e) => e[1]))];
+  let [west, east] = [Math.min(...extent.map((e) => e[2])), Math.max(...extent.map((e) => e[3]))];
+  // same scale on both axes (metres), centred
+  const mid = (south + north) / 2;
+  const cos = Math.max(Math.cos((mid * Math.PI) / 180), 0.01);
+  const perPixel = Math.max((north - south) / (height - 20), ((east - west) * cos) / (width - 20));
+  const [cLat, cLon] = [mid, (west + east) / 2];
+  [south, north] = [cLat - (perPixel * height) / 2, cLat + (perPixel * height) / 2];
+  [west, east] = [cLon - (perPixel * width) / 2 / cos, cLon + (perPixel * width) / 2 / cos];
+  const x = (lon) => (((lon - west) / (east - west)) * width).toFixed(1);
+  const y = (lat) => (((north - lat) / (north - south)) * height).toFixed(1);
+  zones.forEach((z, i) => {
+    const colour = COLOURS[i % COLOURS.length];
+    const r = (z.radius_m / METRES_PER_DEGREE / perPixel).toFixed(1);
+    map.append(svg("circle", { cx: x(z.longitude), cy: y(z.latitude), r, fill: colour, "fill-opacity": 0.18, stroke: colour, "stroke-width": 2, "data-zone": z.zone_id }, svg("title", {}, `${z.label}: ${z.radius_m} m around ${z.latitude.toFixed(4)}, ${z.longitude.toFixed(4)}`)));
+    map.append(svg("circle", { cx: x(z.longitude), cy: y(z.latitude), r: 3, fill: colour }));
+    map.append(svg("text", { x: Number(x(z.longitude)) + 6, y: Number(y(z.latitude)) - 6 }, z.label));
+  });
+  map.append(svg("text", { x: 10, y: height - 4 }, `${south.toFixed(3)}…${north.toFixed(3)} N, ${west.toFixed(3)}…${east.toFixed(3)} E`));
+  return h("figure", {}, map, h("figcaption", {}, "Your privacy zones: buyers see only a coarse position inside them"));
+}

@@ -1,8 +1,10 @@
 // Owners: their cars, keys granted by an EIP-712 signature and revoked, commands through
 // the gateway, connecting a car through the automaker then minting it, products to join and
-// leave, and one claim of everything owed.
+// leave, privacy zones on a map, earnings per product over time, and one claim of everything
+// owed.
 import { api, session } from "./api.js";
 import { chain, read, signTypedData, write } from "./chain.js";
+import { timeChart, zoneMap } from "./charts.js";
 import { PERMISSIONS, bitsInWords, dimo, field, h, run, shortAddress, termsInWords, when } from "./ui.js";
 
 const ZERO32 = `0x${"0".repeat(64)}`;
@@ -16,15 +18,16 @@ export async function ownerPage(main, params) {
   const address = session.address;
   main.replaceChildren(h("h2", {}, "My cars"));
   if (params.get("connection_id") || params.get("error")) main.append(mintPanel(params, address));
-  const [vehicles, products, claim] = await Promise.all([
+  const [vehicles, products, claim, earnings] = await Promise.all([
     api("/v1/vehicles"),
     api("/v1/products", { auth: false }),
     api(`/v1/members/${address}/claims`, { auth: false }),
+    api(`/v1/members/${address}/earnings`, { auth: false }),
   ]);
   const cars = h("div", { class: "cards" });
   if (!vehicles.length) cars.append(h("p", {}, "No car yet: connect one below."));
   for (const vehicle of vehicles) cars.append(await carCard(vehicle, products, address, main, params));
-  main.append(cars, connectPanel(), commandPanel(), catalogPanel(products, vehicles, address, main, params), claimPanel(claim, address, main, params));
+  main.append(cars, connectPanel(), commandPanel(), catalogPanel(products, vehicles, address, main, params), claimPanel(claim, earnings, address, main, params));
 }
 
 function refresh(main, params) {
@@ -81,6 +84,7 @@ async function carCard(vehicle, products, address, main, params) {
     list.append(h("li", {}, `${product.kind} product #${product.product_id} `, leave, out));
   }
   card.append(h("h4", {}, "In products"), joined.size ? list : h("p", {}, "None yet: join one from the catalog."));
+  card.append(await zonesPanel(id, main, params));
   return card;
 }
 
@@ -270,7 +274,58 @@ function catalogPanel(products, vehicles, address, main, params) {
   return section;
 }
 
-function claimPanel(claim, address, main, params) {
+// The car's privacy zones on a map, each removable, and a form to add one.
+async function zonesPanel(vehicleId, main, params) {
+  const { zones, max_zones: most } = await api(`/v1/vehicles/${vehicleId}/zones`);
+  const panel = h("div", { class: "zones", "data-zones": zones.length }, h("h4", {}, "Privacy zones"), zoneMap(zones));
+  const list = h("ul", { class: "plain" });
+  for (const zone of zones) {
+    const out = h("output", {});
+    const remove = h("button", { type: "button", class: "secondary", "aria-label": `Remove the zone ${zone.label}` }, "Remove");
+    remove.addEventListener("click", () =>
+      run(remove, out, async () => {
+        await api(`/v1/vehicles/${vehicleId}/zones/${zone.zone_id}`, { method: "DELETE" });
+        await ownerPage(main, params);
+        return `Zone ${zone.label} removed`;
+      }),
+    );
+    list.append(h("li", {}, `${zone.label}: ${zone.radius_m} m around ${zone.latitude.toFixed(4)}, ${zone.longitude.toFixed(4)} `, remove, out));
+  }
+  const label = h("input", { name: "label", required: true, maxlength: 64, value: "home" });
+  const lat = h("input", { name: "latitude", type: "number", step: "any", min: -90, max: 90, required: true, inputmode: "decimal" });
+  const lon = h("input", { name: "longitude", type: "number", step: "any", min: -180, max: 180, required: true, inputmode: "decimal" });
+  const radius = h("input", { name: "radius", type: "number", min: 100, max: 10000, value: 500, required: true });
+  const out = h("output", {});
+  const add = h("button", { type: "submit", disabled: zones.length >= most }, "Add zone");
+  const form = h(
+    "form",
+    { "aria-label": `Add a privacy zone to vehicle ${vehicleId}` },
+    field("Zone name", label),
+    field("Latitude", lat, "Degrees north, e.g. 37.7749"),
+    field("Longitude", lon, "Degrees east, e.g. -122.4194"),
+    field("Radius (metres)", radius, "From 100 m to 10 km"),
+    add,
+    out,
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(add, out, async () => {
+      const body = { label: label.value, latitude: Number(lat.value), longitude: Number(lon.value), radius_m: Number(radius.value) };
+      await api(`/v1/vehicles/${vehicleId}/zones`, { method: "POST", body });
+      await ownerPage(main, params);
+      return `Zone ${body.label} added`;
+    });
+  });
+  panel.append(zones.length ? list : null, form);
+  return panel;
+}
+
+// Base units as a number of DIMO for the charts (their axes need no more than 6 decimals).
+function asDimo(wei) {
+  return Number(BigInt(wei) / 10n ** 12n) / 1e6;
+}
+
+function claimPanel(claim, earnings, address, main, params) {
   const out = h("output", {});
   const button = h("button", { type: "button", disabled: BigInt(claim.claimable) === 0n }, "Claim everything");
   button.addEventListener("click", () =>
@@ -288,5 +343,18 @@ function claimPanel(claim, address, main, params) {
     BigInt(claim.claimable) === 0n ? h("p", {}, "Nothing to claim yet: products pay members once each period is settled.") : null,
     button,
     out,
+    earningsChart(earnings),
   );
+}
+
+function earningsChart(earnings) {
+  const byProduct = new Map();
+  for (const e of earnings.earnings) {
+    const points = byProduct.get(e.product_id) || [];
+    points.push([e.starts_at, asDimo(e.amount)]);
+    byProduct.set(e.product_id, points);
+  }
+  const series = [...byProduct].map(([product, points]) => ({ name: `Product #${product}`, points }));
+  const days = earnings.period_seconds === 86400 ? "day" : `${earnings.period_seconds} s period`;
+  return timeChart(series, { title: `Earnings per product, each settled ${days}`, format: (v) => `${v.toFixed(4)} DIMO` });
 }

@@ -1,15 +1,16 @@
-"""The catalog: products with their terms and bundles, and open demand signals — public
-reads of the indexer's projections."""
+"""The catalog: products with their terms and bundles, open demand signals, and an
+operator's members and revenue by day — public reads of the indexer's projections."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections import Counter
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from workers.db.projections import BundleComponent, DemandSignal, Product
+from workers.db.projections import BundleComponent, DemandSignal, Membership, Order, Product
 from workers.gateway.deps import read_session, state_of
 from workers.gateway.problems import Problem, problem_responses
 from workers.protocol import UINT256_MAX, Kind
@@ -175,3 +176,69 @@ def list_demand(
             )
             for r in rows
         ]
+
+
+DAY = 86_400
+
+
+class OperatorDay(BaseModel):
+    #: The UTC day's start (unix seconds, block time).
+    day: int
+    #: Member vehicles of the operator's products at the day's end (one per product and
+    #: vehicle; memberships ended since are not counted).
+    members: int
+    #: Orders placed that day for the operator's products, and the operator's part of them
+    #: (PaymentSplit, base units, decimal string).
+    orders: int
+    revenue: str
+
+
+class OperatorHistory(BaseModel):
+    operator: str
+    products: list[int]
+    days: list[OperatorDay]
+
+
+@router.get("/operators/{address}/history", response_model=OperatorHistory, responses=problem_responses(422))
+def operator_history(
+    request: Request,
+    address: Annotated[str, Path(pattern="^0x[0-9a-fA-F]{40}$")],
+    days: Annotated[int, Query(ge=1, le=366)] = 90,
+) -> OperatorHistory:
+    """Members and revenue of `address`'s products per UTC day, every day from the first
+    membership or order to the last (at most the last `days` of them)."""
+    operator = address.lower()
+    with read_session(state_of(request)) as session:
+        products = [
+            int(p)
+            for p in session.scalars(
+                select(Product.product_id).where(Product.operator == operator).order_by(Product.product_id)
+            )
+        ]
+        joined = Counter(
+            int(t) // DAY
+            for t in session.scalars(
+                select(Membership.joined_at)
+                .join(Product, Product.product_id == Membership.product_id)
+                .where(Product.operator == operator, Membership.joined_at.is_not(None))
+            )
+        )
+        placed: Counter[int] = Counter()
+        revenue: Counter[int] = Counter()
+        for starts_at, to_operator in session.execute(
+            select(Order.starts_at, Order.to_operator)
+            .join(Product, Product.product_id == Order.product_id)
+            .where(Product.operator == operator, Order.starts_at.is_not(None))
+        ):
+            placed[int(starts_at) // DAY] += 1
+            revenue[int(starts_at) // DAY] += int(to_operator or 0)
+    active = set(joined) | set(placed)
+    if not active:
+        return OperatorHistory(operator=operator, products=products, days=[])
+    first, last = min(active), max(active)
+    members = sum(n for d, n in joined.items() if d < max(first, last - days + 1))
+    out = []
+    for day in range(max(first, last - days + 1), last + 1):
+        members += joined[day]
+        out.append(OperatorDay(day=day * DAY, members=members, orders=placed[day], revenue=str(revenue[day])))
+    return OperatorHistory(operator=operator, products=products, days=out)
