@@ -1,8 +1,9 @@
 // The operator's flow in a real browser (Chromium), against a running stack where
 // OPERATOR_KEY is an active operator: sign in, see the stake against the required stake,
 // fill the product form (the terms preview follows it) and create the product; it is then
-// listed among the operator's products; the operator withdraws what the buyers' purchases
-// earned it.
+// listed among the operator's products; a bundle of it is created from the same form (the
+// preview names its contents); the members and revenue charts are drawn; the operator
+// withdraws what the buyers' purchases earned it.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,6 +40,25 @@ try {
   const id = /#(\d+)/.exec(created)[1];
   const listed = main.locator("section", { has: page.getByRole("heading", { name: "My products" }) }).locator(`[data-product="${id}"]`);
   await listed.getByText("Price: 0.0500 DIMO per vehicle a month.").waitFor();
+
+  console.log(`step: operator bundles product ${id} from the form; the preview names what it contains`);
+  await main.getByLabel("Kind").selectOption({ label: "Bundle" });
+  await main.getByLabel("Price (DIMO)").fill("0.2");
+  await main.getByLabel(`Stream product #${id}`).check();
+  await main.locator(".preview").getByText(`Contains: Stream #${id}.`).waitFor();
+  await main.locator(".preview").getByText(/^History: included/).waitFor(); // the component's signals are covered
+  await main.getByRole("button", { name: "Create bundle" }).click();
+  const bundled = await page.locator("#status").getByText(/^Product #\d+ created/).textContent({ timeout: 90_000 });
+  const bundle = /#(\d+)/.exec(bundled)[1];
+  if (bundle === id) throw new Error("the bundle got the product's id");
+  const bundleCard = main.locator("section", { has: page.getByRole("heading", { name: "My products" }) }).locator(`[data-product="${bundle}"]`);
+  await bundleCard.getByText(`Bundle product #${bundle}`).waitFor();
+  await bundleCard.getByText(`Contains: Stream #${id}.`).waitFor();
+
+  console.log("step: the members and revenue of the operator's products are drawn by day");
+  const history = main.locator("section", { has: page.getByRole("heading", { name: "Members and revenue" }) });
+  await history.getByRole("img", { name: /^Members of your products, by day: 1 series/ }).waitFor();
+  await history.getByRole("img", { name: /^Revenue from your products, by day: 1 series/ }).waitFor();
 
   console.log("step: operator withdraws the earnings of the buyers' purchases");
   const earnings = main.locator("section", { has: page.getByRole("heading", { name: "Earnings" }) });

@@ -1,31 +1,36 @@
-// Operators: stake and status against the required stake, a product created from a form
-// with its terms previewed in plain words, their products, open demand, and withdrawing
-// earnings.
+// Operators: stake and status against the required stake, a product or a bundle of their
+// products created from a form with its terms previewed in plain words, their products,
+// members and revenue over time (charts), open demand, and withdrawing earnings.
 import { keccak256, parseEventLogs, parseUnits, toHex } from "viem";
 import { api, session } from "./api.js";
 import { contract, read, write } from "./chain.js";
+import { timeChart } from "./charts.js";
 import { PERMISSIONS, USES, dimo, field, h, run, termsInWords } from "./ui.js";
 
 const KINDS = [
   [0, "Stream"],
   [1, "Api"],
   [2, "Dataset"],
+  [3, "Bundle"],
 ];
+const BUNDLE = 3;
 const OPERATOR = 0; // Staking role
 const MONTH = 30 * 86400;
 
 export async function operatorPage(main) {
   const me = session.address;
-  const [stake, required, active, earnings, products, demand] = await Promise.all([
+  const [stake, required, active, earnings, products, demand, history] = await Promise.all([
     read("Staking", "stakeOf", [me]),
     read("Staking", "requiredStake", [me, OPERATOR]),
     read("Staking", "isActive", [me, OPERATOR]),
     read("Marketplace", "claimable", [me]),
     api("/v1/products", { auth: false }),
     api("/v1/demand", { auth: false }),
+    api(`/v1/operators/${me}/history`, { auth: false }),
   ]);
+  const own = products.filter((p) => p.operator.toLowerCase() === me.toLowerCase());
   main.replaceChildren(h("h2", {}, "Operate data products"));
-  main.append(stakePanel(stake, required, active, main), productForm(main), mine(products.filter((p) => p.operator.toLowerCase() === me.toLowerCase())), demandPanel(demand), earningsPanel(earnings, main));
+  main.append(stakePanel(stake, required, active, main), productForm(main, own), mine(own), historyPanel(history), demandPanel(demand), earningsPanel(earnings, main));
 }
 
 function stakePanel([staked, unbonding, releaseAt], required, active, main) {
@@ -57,7 +62,21 @@ function stakePanel([staked, unbonding, releaseAt], required, active, main) {
   );
 }
 
-function productForm(main) {
+// The operator's active products a bundle may hold, each with a box and (Api) the calls a
+// month the bundle includes.
+function componentPicker(products) {
+  const usable = products.filter((p) => p.active && p.kind !== "Bundle");
+  const rows = usable.map((p) => {
+    const box = h("input", { type: "checkbox", value: p.product_id });
+    const calls = p.kind === "Api" ? h("input", { type: "number", min: 1, value: 1000, "aria-label": `Calls a month of product #${p.product_id}` }) : null;
+    return { product: p, box, calls, element: h("div", { class: "component" }, h("label", { class: "check" }, box, ` ${p.kind} product #${p.product_id}`), calls) };
+  });
+  const chosen = () => rows.filter((r) => r.box.checked).map((r) => ({ product: r.product, quantity: r.calls ? Number(r.calls.value) : 0 }));
+  const element = h("fieldset", { class: "components" }, h("legend", {}, "Products in the bundle"), usable.length ? rows.map((r) => r.element) : h("p", {}, "No active product of yours to bundle yet."));
+  return { element, chosen };
+}
+
+function productForm(main, own) {
   const kind = h("select", { name: "kind" }, ...KINDS.map(([v, n]) => h("option", { value: v }, n)));
   const price = h("input", { name: "price", type: "number", min: 0, step: "any", value: "0.01", required: true });
   const members = h("input", { name: "members", type: "number", min: 0, max: 95, value: 70, required: true });
@@ -70,7 +89,12 @@ function productForm(main) {
   const preview = h("ul", { class: "plain preview", "aria-live": "polite" });
   const out = h("output", {});
   const submit = h("button", { type: "submit" }, "Create product");
+  const picker = componentPicker(own);
   const sum = (boxes) => boxes.reduce((acc, label) => acc + (label.firstChild.checked ? Number(label.firstChild.value) : 0), 0);
+  const isBundle = () => Number(kind.value) === BUNDLE;
+  // a bundle's one consent covers its components: their signals and their largest cohort
+  const covered = () => (isBundle() ? picker.chosen().reduce((acc, c) => acc | Number(c.product.terms.required_permissions ?? 0), 0) : 0);
+  const cohort = () => (isBundle() ? Math.max(0, ...picker.chosen().map((c) => Number(c.product.terms.min_cohort ?? 0))) : Number(kind.value) === 2 ? 5 : 0);
   const terms = () => ({
     kind: Number(kind.value),
     price: parseUnits(price.value || "0", 18),
@@ -78,9 +102,9 @@ function productForm(main) {
     operatorBps: Math.round(Number(operatorShare.value) * 100),
     brokerBps: Math.round(Number(broker.value) * 100),
     permittedUses: BigInt(sum(uses)),
-    requiredPermissions: BigInt(sum(signals)),
+    requiredPermissions: BigInt(sum(signals) | covered()),
     refreshSeconds: Number(refresh.value),
-    minCohort: Number(kind.value) === 2 ? 5 : 0,
+    minCohort: cohort(),
     termsHash: keccak256(toHex(uri.value)),
     termsURI: uri.value,
     validitySeconds: Number(kind.value) === 1 ? MONTH : 0,
@@ -93,8 +117,11 @@ function productForm(main) {
       operator: session.address,
       active: true,
       terms: { price: t.price, members_bps: t.membersBps, operator_bps: t.operatorBps, broker_bps: t.brokerBps, permitted_uses: Number(t.permittedUses), required_permissions: Number(t.requiredPermissions) },
+      components: isBundle() ? picker.chosen().map((c) => ({ product_id: c.product.product_id, kind: c.product.kind, monthly_quantity: c.quantity })) : [],
     });
     preview.replaceChildren(...lines.slice(1).map((l) => h("li", {}, l)));
+    picker.element.hidden = !isBundle();
+    submit.textContent = isBundle() ? "Create bundle" : "Create product";
   };
   const form = h(
     "form",
@@ -105,6 +132,7 @@ function productForm(main) {
     h("fieldset", {}, h("legend", {}, "Split (%; the protocol fee is the rest)"), field("Car owners", members), field("Operator", operatorShare), field("Broker", broker)),
     h("fieldset", {}, h("legend", {}, "Buyers may use it for"), uses),
     h("fieldset", {}, h("legend", {}, "Signals"), signals),
+    picker.element,
     field("Refresh (seconds)", refresh),
     field("Terms document (URI)", uri),
     h("h4", {}, "What owners and buyers will read"),
@@ -116,7 +144,11 @@ function productForm(main) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     run(submit, out, async () => {
-      const receipt = await write("DataProducts", "createProduct", [terms()], session.address);
+      const chosen = picker.chosen();
+      if (isBundle() && !chosen.length) throw new Error("pick at least one of your products for the bundle");
+      const receipt = isBundle()
+        ? await write("DataProducts", "createBundle", [terms(), chosen.map((c) => BigInt(c.product.product_id)), chosen.map((c) => BigInt(c.quantity))], session.address)
+        : await write("DataProducts", "createProduct", [terms()], session.address);
       const { abi } = await contract("DataProducts");
       const [created] = parseEventLogs({ abi, logs: receipt.logs, eventName: "ProductCreated" });
       const id = Number(created.args.productId);
@@ -139,6 +171,19 @@ function mine(products) {
     { class: "card", "aria-labelledby": "mine" },
     h("h3", { id: "mine" }, "My products"),
     products.length ? products.map((p) => h("article", { class: "product", "data-product": p.product_id }, h("h4", {}, termsInWords(p)[0]), h("ul", { class: "plain" }, termsInWords(p).slice(1).map((l) => h("li", {}, l))))) : h("p", {}, "None yet."),
+  );
+}
+
+function historyPanel(history) {
+  const days = history.days;
+  const members = [{ name: "Member vehicles", points: days.map((d) => [d.day, d.members]) }];
+  const revenue = [{ name: "Your part of the day's orders", points: days.map((d) => [d.day, Number(BigInt(d.revenue) / 10n ** 12n) / 1e6]) }];
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "op-history" },
+    h("h3", { id: "op-history" }, "Members and revenue"),
+    timeChart(members, { title: "Members of your products, by day", format: (v) => String(Math.round(v)) }),
+    timeChart(revenue, { title: "Revenue from your products, by day", format: (v) => `${v.toFixed(4)} DIMO` }),
   );
 }
 

@@ -108,5 +108,8 @@ export function termsInWords(product) {
     (Number(t.required_permissions ?? 0) & 256) !== 0
       ? "History: included — buyers see the car's data since you bought it."
       : "History: not included — buyers see data from the day you join.",
+    ...(product.components?.length
+      ? [`Contains: ${product.components.map((c) => `${c.kind || "product"} #${c.product_id}${c.monthly_quantity ? ` (${c.monthly_quantity} calls a month)` : ""}`).join(", ")}.`]
+      : []),
   ];
 }

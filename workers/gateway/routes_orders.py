@@ -1,6 +1,6 @@
 """Order-scoped endpoints: an order's state as the chain has it (vesting of its member share,
-delivery, refund), the live stream of a Stream (or bundle) order, and the one-off dataset of a
-Dataset (or bundle) order."""
+delivery, refund), an Api order's credits left, the live stream of a Stream (or bundle) order,
+and the one-off dataset of a Dataset (or bundle) order."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from workers.access import Purpose, may_use_order
 from workers.access.facts import indexed_head
 from workers.datasets.build import DatasetRequest, choose_entitlement, cohort, enough_vehicles
 from workers.datasets.privacy import budget_of, spend
-from workers.db.gateway import DatasetJob
+from workers.db.gateway import ApiCredit, DatasetJob
 from workers.db.projections import Order, Product
 from workers.gateway.deps import Caller, read_session, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
@@ -180,6 +180,48 @@ def get_order(request: Request, order_id: OrderId) -> OrderView:
         product = session.get(Product, order.product_id)
         now = max(int(time.time()), indexed_head(session).timestamp)
         return order_view(order, product, now)
+
+
+class CreditsView(BaseModel):
+    order_id: int
+    product_id: int
+    #: Calls the order bought, and what is left of them (0 once the order ended).
+    total: int
+    remaining: int
+    ends_at: int
+
+
+@router.get(
+    "/v1/orders/{orderId}/credits",
+    response_model=CreditsView,
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+def get_credits(request: Request, caller: Caller, order_id: OrderId) -> CreditsView:
+    """The calls left on one of the caller's Api orders (a call that returns signals spends
+    one): the full allowance until the first call, nothing once the order ended."""
+    with read_session(state_of(request)) as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            raise Problem("not_found", f"no order {order_id}")
+        if order.buyer.lower() != caller.address.lower():
+            raise Problem("not_your_order", f"order {order_id} belongs to another buyer")
+        product = session.get(Product, order.product_id)
+        if product is None or Kind(product.kind) != Kind.API:
+            raise Problem("wrong_kind", f"order {order_id} is not an Api order: it has no credits")
+        counter = session.get(ApiCredit, (order_id, int(order.product_id)))
+        now = max(int(time.time()), indexed_head(session).timestamp)
+        ended = now >= int(order.ends_at) or order.refunded_at is not None
+        if ended or (counter is not None and counter.expired):
+            remaining = 0
+        else:
+            remaining = int(order.quantity) if counter is None else int(counter.remaining)
+        return CreditsView(
+            order_id=order_id,
+            product_id=int(order.product_id),
+            total=int(order.quantity),
+            remaining=remaining,
+            ends_at=int(order.ends_at),
+        )
 
 
 def _stream_plan(request: Request, caller: str, stream: StreamRequest) -> StreamPlan:
