@@ -1,12 +1,14 @@
 // The buyer's flow in a real browser (Chromium), against a running stack where PRODUCT_ID
-// (a Stream product) has a member car: sign in, buy with the declared use, and watch the live
-// stream plot the car's signals as they arrive (the frame count and the pictures update).
+// (a Stream product) and DATASET_ID have a member car: sign in, buy with the declared use, and
+// watch the live stream plot the car's signals as they arrive (the frame count and the
+// pictures update); buy API_ID's credits (all of them left) and a dataset of DATASET_ID, run a
+// dataset job and see its result as a table and a chart.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, withWallet } from "./wallet.mjs";
 
-const { GATEWAY_URL, RPC_URL, BUYER_KEY, PRODUCT_ID, SHOTS_DIR } = process.env;
+const { GATEWAY_URL, RPC_URL, BUYER_KEY, PRODUCT_ID, API_ID, DATASET_ID, SHOTS_DIR } = process.env;
 const APP = `${GATEWAY_URL}/app/`;
 const TIMEOUT = 30_000;
 
@@ -53,6 +55,32 @@ try {
   );
   await main.getByRole("img", { name: /Map of 1 vehicles/ }).waitFor();
   await shoot(page, "buyer");
+
+  // the status bar still names the last order: wait for another id
+  const placedAfter = async (previous) => {
+    const text = await page.locator("#status").getByText(new RegExp(`^Order #(?!${previous} )\\d+ placed`)).textContent({ timeout: 90_000 });
+    return /#(\d+)/.exec(text)[1];
+  };
+  console.log(`step: buyer buys 100 calls of Api product ${API_ID}; all of them are left`);
+  const apiOffer = main.locator(`[data-product="${API_ID}"]`);
+  await apiOffer.getByLabel("Calls").fill("100");
+  await apiOffer.getByRole("button", { name: `Buy #${API_ID}` }).click();
+  const apiOrder = await placedAfter(orderId);
+  await main.locator(`[data-order="${apiOrder}"]`).getByText("Credits left: 100 of 100 calls").waitFor();
+
+  console.log(`step: buyer buys a dataset of product ${DATASET_ID}, declaring its use, and runs a job`);
+  const datasetOffer = main.locator(`[data-product="${DATASET_ID}"]`);
+  await datasetOffer.getByLabel("Declared use").selectOption({ index: 0 });
+  await datasetOffer.getByRole("button", { name: `Buy #${DATASET_ID}` }).click();
+  const datasetOrder = await placedAfter(apiOrder);
+  const row = main.locator(`[data-order="${datasetOrder}"]`);
+  await row.getByLabel("Metric").selectOption({ label: "Odometer (km)" });
+  await row.getByRole("button", { name: `Run a dataset job on order #${datasetOrder}` }).click();
+  const job = row.locator("[data-job]").first();
+  await job.getByRole("table").getByText(/^Odometer \(km\): 1 group\(s\)/).waitFor({ timeout: 120_000 });
+  await job.getByRole("cell", { name: "all", exact: true }).waitFor();
+  await job.getByRole("img", { name: "Odometer (km), noisy mean per group: 1 bar(s)" }).waitFor();
+  await shoot(page, "buyer-dataset");
   console.log("buyer flow: ok");
 } catch (error) {
   console.error(`buyer flow FAILED: ${error.stack || error}`);

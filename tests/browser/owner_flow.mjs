@@ -1,14 +1,15 @@
 // The owner's flow in a real browser (Chromium), against a running stack:
 // sign in with the wallet, connect a car through the automaker and mint it, grant a key by
 // EIP-712 signature, the key holder locks the car with it (and is refused a start), the owner
-// joins a product and sees what is owed (nothing yet: no period settled, no claim is sent). Screenshots (phone and desktop) go to SHOTS_DIR.
+// joins a stream and a dataset product and sees what is owed (nothing yet: no period settled;
+// owner_claim_flow.mjs claims once one is). Screenshots (phone and desktop) go to SHOTS_DIR.
 // Exit code 0 only if every step did what it should.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, withWallet } from "./wallet.mjs";
 
-const { GATEWAY_URL, RPC_URL, OWNER_KEY, HOLDER_KEY, PRODUCT_ID, SHOTS_DIR } = process.env;
+const { GATEWAY_URL, RPC_URL, OWNER_KEY, HOLDER_KEY, PRODUCT_ID, DATASET_ID, SHOTS_DIR } = process.env;
 const APP = `${GATEWAY_URL}/app/`;
 const TIMEOUT = 30_000;
 
@@ -92,6 +93,11 @@ try {
   await product.getByRole("button", { name: `Join #${PRODUCT_ID}` }).click();
   await product.getByText(`Vehicle #${vehicleId} joined product #${PRODUCT_ID}`).waitFor();
   await owner.page.locator(`[data-vehicle="${vehicleId}"]`).getByRole("button", { name: `Leave #${PRODUCT_ID}` }).waitFor({ timeout: 60_000 });
+  step(`owner joins dataset product ${DATASET_ID}`);
+  const dataset = owner.page.locator(`[data-product="${DATASET_ID}"]`);
+  await dataset.getByRole("button", { name: `Join #${DATASET_ID}` }).click();
+  await dataset.getByText(`Vehicle #${vehicleId} joined product #${DATASET_ID}`).waitFor();
+  await owner.page.locator(`[data-vehicle="${vehicleId}"]`).getByRole("button", { name: `Leave #${DATASET_ID}` }).waitFor({ timeout: 60_000 });
 
   step("owner sees what is owed: nothing before a period is settled, so no claim to send");
   const earnings = owner.page.locator("section", { has: owner.page.getByRole("heading", { name: "Earnings" }) });

@@ -66,6 +66,18 @@ def stream_product(world: MarketWorld) -> int:
     return world.create_product(Kind.STREAM, permissions=TELEMETRY | LOCATION | LIVE)
 
 
+@pytest.fixture(scope="module")
+def api_product(world: MarketWorld) -> int:
+    """An Api product the buyer buys credits of."""
+    return world.create_product(Kind.API, permissions=TELEMETRY)
+
+
+@pytest.fixture(scope="module")
+def dataset_product(world: MarketWorld) -> int:
+    """A Dataset product (cohort of one) the owner's car joins and the buyer buys a dataset of."""
+    return world.create_product(Kind.DATASET, permissions=TELEMETRY | LOCATION, min_cohort=1)
+
+
 def run_flow(script: str, stack: StackInfo, **env: str) -> str:
     result = subprocess.run(
         ["node", str(BROWSER_DIR / script)],
@@ -89,7 +101,7 @@ def run_flow(script: str, stack: StackInfo, **env: str) -> str:
 
 
 def test_an_owner_connects_a_car_grants_a_key_and_joins_a_product(
-    stack: StackInfo, stream_product: int
+    stack: StackInfo, stream_product: int, dataset_product: int
 ) -> None:
     out = run_flow(
         "owner_flow.mjs",
@@ -97,14 +109,25 @@ def test_an_owner_connects_a_car_grants_a_key_and_joins_a_product(
         OWNER_KEY=ANVIL_KEYS[6],
         HOLDER_KEY=ANVIL_KEYS[9],
         PRODUCT_ID=str(stream_product),
+        DATASET_ID=str(dataset_product),
     )
     assert "owner flow: ok" in out
 
 
-def test_a_buyer_buys_and_watches_the_stream_update(stack: StackInfo, stream_product: int) -> None:
-    """After the owner's flow: their car is a member of the product and the automaker's
-    telemetry reaches the stream (MarketWorld staked ANVIL_KEYS[3] as a consumer)."""
-    out = run_flow("buyer_flow.mjs", stack, BUYER_KEY=ANVIL_KEYS[3], PRODUCT_ID=str(stream_product))
+def test_a_buyer_buys_and_watches_the_stream_update(
+    stack: StackInfo, stream_product: int, api_product: int, dataset_product: int
+) -> None:
+    """After the owner's flow: their car is a member of the stream and dataset products and the
+    automaker's telemetry reaches the stream (MarketWorld staked ANVIL_KEYS[3] as a consumer);
+    the buyer also buys API credits (all left) and a dataset, whose job's result is drawn."""
+    out = run_flow(
+        "buyer_flow.mjs",
+        stack,
+        BUYER_KEY=ANVIL_KEYS[3],
+        PRODUCT_ID=str(stream_product),
+        API_ID=str(api_product),
+        DATASET_ID=str(dataset_product),
+    )
     assert "buyer flow: ok" in out
 
 

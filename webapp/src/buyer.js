@@ -1,9 +1,11 @@
-// Buyers and brokers: the catalog and open demand, a purchase with the declared use, their
-// orders, and a live stream plotted as it arrives (a map for location, sparklines for the rest).
-import { parseEventLogs } from "viem";
+// Buyers and brokers: the catalog and open demand, a purchase with the declared use (a
+// stream, API credits or a dataset), their orders with the credits left, dataset jobs with
+// their result as a table and a chart, and a live stream plotted as it arrives (a map for
+// location, sparklines for the rest).
+import { keccak256, parseEventLogs, toHex } from "viem";
 import { api, session } from "./api.js";
 import { contract, read, write } from "./chain.js";
-import { sparkline, trackMap } from "./charts.js";
+import { barChart, sparkline, trackMap } from "./charts.js";
 import { USES, dimo, field, h, run, shortAddress, termsInWords, when } from "./ui.js";
 
 const ZERO = "0x0000000000000000000000000000000000000000";
@@ -20,6 +22,31 @@ function myOrders() {
 function remember(orderId) {
   localStorage.setItem(ordersKey(), JSON.stringify([...new Set([...myOrders(), orderId])]));
 }
+function jobsKey(orderId) {
+  return `dimo.jobs.${session.address}.${orderId}`;
+}
+function myJobs(orderId) {
+  return JSON.parse(localStorage.getItem(jobsKey(orderId)) || "[]");
+}
+function rememberJob(orderId, jobId) {
+  localStorage.setItem(jobsKey(orderId), JSON.stringify([...new Set([...myJobs(orderId), jobId])]));
+}
+
+// Numeric signals a dataset job may aggregate (workers/signals/catalogue.py).
+const METRICS = [
+  ["Vehicle.TraveledDistance", "Odometer (km)"],
+  ["Vehicle.Speed", "Speed (km/h)"],
+  ["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", "Battery charge (%)"],
+  ["Vehicle.Powertrain.Range", "Range (m)"],
+  ["Vehicle.Exterior.AirTemperature", "Outside temperature (°C)"],
+];
+const GROUPS = ["", "make", "model", "powertrain", "region"];
+// What each kind buys, and the Marketplace call with its arguments before broker/use/version/max.
+const PURCHASE = {
+  Stream: { label: "Vehicles", per: "vehicle a month" },
+  Api: { label: "Calls", per: "call" },
+  Dataset: { label: null, per: "dataset" },
+};
 
 export async function buyerPage(main) {
   liveStream?.abort();
@@ -44,35 +71,40 @@ export async function buyerPage(main) {
 function productOffer(product, main) {
   const lines = termsInWords(product);
   const item = h("article", { class: "product", "data-product": product.product_id }, h("h4", {}, lines[0]), h("ul", { class: "plain" }, lines.slice(1).map((l) => h("li", {}, l))));
-  if (product.kind !== "Stream") return item; // the app buys live streams; calls and datasets: the API
+  if (!PURCHASE[product.kind]) return item; // bundles: through the API
   const permitted = USES.map((name, bit) => [bit, name]).filter(([bit]) => (product.terms.permitted_uses >> bit) & 1);
   const use = h("select", {}, ...permitted.map(([bit, name]) => h("option", { value: bit }, name)));
-  const vehicles = h("input", { type: "number", min: 1, max: 10000, value: 10, required: true });
+  const count = h("input", { type: "number", min: 1, max: product.kind === "Api" ? 1_000_000 : 10000, value: product.kind === "Api" ? 100 : 10, required: true });
   const months = h("input", { type: "number", min: 1, max: 36, value: 1, required: true });
   const out = h("output", {});
   const buy = h("button", { type: "button" }, `Buy #${product.product_id}`);
   buy.addEventListener("click", () =>
     run(buy, out, async () => {
-      const units = BigInt(vehicles.value) * BigInt(months.value);
+      const units = product.kind === "Stream" ? BigInt(count.value) * BigInt(months.value) : product.kind === "Api" ? BigInt(count.value) : 1n;
       const price = BigInt(product.terms.price) * units;
       const market = await contract("Marketplace");
       const allowance = await read("DimoToken", "allowance", [session.address, market.address]);
       if (allowance < price) await write("DimoToken", "approve", [market.address, price], session.address);
-      const receipt = await write(
-        "Marketplace",
-        "subscribe",
-        [BigInt(product.product_id), Number(vehicles.value), Number(months.value), ZERO, Number(use.value), BigInt(product.version), price],
-        session.address,
-      );
+      const tail = [ZERO, Number(use.value), BigInt(product.version), price];
+      const [fn, args] = {
+        Stream: ["subscribe", [BigInt(product.product_id), Number(count.value), Number(months.value), ...tail]],
+        Api: ["buyCredits", [BigInt(product.product_id), BigInt(count.value), ...tail]],
+        Dataset: ["purchaseDataset", [BigInt(product.product_id), keccak256(toHex(`dataset of product ${product.product_id} for ${USES[use.value]}`)), ...tail]],
+      }[product.kind];
+      const receipt = await write("Marketplace", fn, args, session.address);
       const [placed] = parseEventLogs({ abi: market.abi, logs: receipt.logs, eventName: "OrderPlaced" });
       const orderId = Number(placed.args.orderId);
       remember(orderId);
       await indexed(orderId);
       await buyerPage(main);
-      return `Order #${orderId} placed: ${dimo(price)} for ${vehicles.value} vehicles, ${months.value} month(s), for ${USES[use.value]}`;
+      const what = { Stream: `${count.value} vehicles, ${months.value} month(s)`, Api: `${count.value} calls`, Dataset: "one dataset" }[product.kind];
+      return `Order #${orderId} placed: ${dimo(price)} for ${what}, for ${USES[use.value]}`;
     }),
   );
-  item.append(field("Declared use", use, "What you will use the data for: the product's terms permit these."), field("Vehicles", vehicles), field("Months", months), buy, out);
+  item.append(field("Declared use", use, "What you will use the data for: the product's terms permit these."));
+  if (PURCHASE[product.kind].label) item.append(field(PURCHASE[product.kind].label, count));
+  if (product.kind === "Stream") item.append(field("Months", months));
+  item.append(buy, out);
   return item;
 }
 
@@ -91,13 +123,81 @@ async function indexed(orderId) {
 function orderRow(order, live) {
   const watch = h("button", { type: "button" }, `Watch order #${order.order_id}`);
   watch.addEventListener("click", () => watchStream(order, live));
-  return h(
+  const row = h(
     "article",
     { class: "product", "data-order": order.order_id },
     h("h4", {}, `Order #${order.order_id}: ${order.kind} product #${order.product_id}`),
     h("p", {}, `${order.quantity} units, paid ${dimo(order.paid)}, for ${USES[order.use]}; ${order.status}, until ${when(order.ends_at)}.`),
     order.kind === "Stream" && order.status === "active" ? watch : null,
   );
+  if (order.kind === "Api") {
+    const left = h("p", { "data-credits": "" }, "Credits left: …");
+    api(`/v1/orders/${order.order_id}/credits`)
+      .then((c) => {
+        left.textContent = `Credits left: ${c.remaining} of ${c.total} calls`;
+        left.dataset.credits = String(c.remaining);
+      })
+      .catch((error) => (left.textContent = `Credits left: unknown (${error.reason || error.message})`));
+    row.append(left);
+  }
+  if (order.kind === "Dataset") row.append(datasetJobs(order));
+  return row;
+}
+
+// A dataset order's jobs: a form for a new one (metric, grouping), then each job's result as
+// a table and a bar chart of the noisy means.
+function datasetJobs(order) {
+  const metric = h("select", {}, ...METRICS.map(([name, label]) => h("option", { value: name }, label)));
+  const group = h("select", {}, ...GROUPS.map((g) => h("option", { value: g }, g || "no grouping")));
+  const out = h("output", {});
+  const results = h("div", { class: "jobs" });
+  const submit = h("button", { type: "submit" }, `Run a dataset job on order #${order.order_id}`);
+  const form = h("form", { "aria-label": `Dataset job on order #${order.order_id}` }, field("Metric", metric), field("Group by", group), submit, out);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    run(submit, out, async () => {
+      const body = { metric: metric.value, ...(group.value ? { group_by: group.value } : {}) };
+      const job = await api(`/v1/orders/${order.order_id}/dataset`, { method: "POST", body });
+      rememberJob(order.order_id, job.job_id);
+      const done = await jobResult(job.job_id);
+      results.prepend(jobView(done));
+      return `Dataset job ${job.job_id.slice(0, 8)}…: ${done.status}`;
+    });
+  });
+  Promise.all(myJobs(order.order_id).map((id) => api(`/v1/datasets/${id}`).catch(() => null))).then((jobs) => {
+    for (const job of jobs.filter(Boolean).reverse()) results.append(jobView(job));
+  });
+  return h("div", {}, h("h5", {}, "Dataset jobs"), form, results);
+}
+
+// Waits (up to two minutes) for the job to finish.
+async function jobResult(jobId) {
+  for (let i = 0; i < 120; i++) {
+    const job = await api(`/v1/datasets/${jobId}`);
+    if (job.status === "done" || job.status === "refused" || job.status === "failed") return job;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error(`dataset job ${jobId} is still running: reload later`);
+}
+
+function jobView(job) {
+  const box = h("section", { class: "job", "data-job": job.job_id, "aria-label": `Dataset job ${job.job_id}` });
+  if (job.status !== "done") {
+    box.append(h("p", {}, `Job ${job.job_id.slice(0, 8)}…: ${job.status}${job.reason ? ` (${job.reason}: ${job.detail || ""})` : ""}`));
+    return box;
+  }
+  const { columns, rows, metric } = job.result;
+  const label = (METRICS.find(([name]) => name === metric) || [metric, metric])[1];
+  const table = h(
+    "table",
+    {},
+    h("caption", {}, `${label}: ${rows.length} group(s), privacy loss ε ${job.epsilon} (left ${job.epsilon_remaining})`),
+    h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c))),
+    rows.map((r) => h("tr", {}, r.map((v) => h("td", {}, typeof v === "number" ? Number(v.toFixed(2)) : String(v))))),
+  );
+  const bars = rows.map(([group, vehicles, mean, scale]) => ({ label: `${group} (${Math.round(vehicles)})`, value: mean, error: scale }));
+  box.append(table, barChart(bars, `${label}, noisy mean per group`));
+  return box;
 }
 
 // Reads the order's server-sent events with the bearer token (fetch: EventSource sends no

@@ -133,3 +133,27 @@ export function zoneMap(zones, width = 460, height = 300) {
   map.append(svg("text", { x: 10, y: height - 4 }, `${south.toFixed(3)}…${north.toFixed(3)} N, ${west.toFixed(3)}…${east.toFixed(3)} E`));
   return h("figure", {}, map, h("figcaption", {}, "Your privacy zones: buyers see only a coarse position inside them"));
 }
+
+// Horizontal bars (one per group) with the noise's scale as a whisker: the value is drawn, the
+// uncertainty shown. bars: [{ label, value, error }].
+export function barChart(bars, title, width = 460) {
+  const row = 28;
+  const height = bars.length * row + 24;
+  const left = 150;
+  const max = Math.max(...bars.map((b) => Math.abs(b.value) + (b.error || 0)), 1e-9);
+  const x = (v) => left + (v / max) * (width - left - 60);
+  const chart = svg(
+    "svg",
+    { viewBox: `0 0 ${width} ${height}`, class: "map", role: "img", "aria-label": `${title}: ${bars.length} bar(s)` },
+    svg("rect", { x: 0, y: 0, width, height, fill: "#ffffff", stroke: "#c9d1d9" }),
+  );
+  bars.forEach((b, i) => {
+    const y = 8 + i * row;
+    const end = x(Math.max(b.value, 0));
+    chart.append(svg("text", { x: 6, y: y + 15 }, b.label.slice(0, 22)));
+    chart.append(svg("rect", { x: left, y, width: Math.max(end - left, 1).toFixed(1), height: row - 10, fill: COLOURS[0] }, svg("title", {}, `${b.label}: ${b.value.toFixed(2)} ± ${(b.error || 0).toFixed(2)}`)));
+    if (b.error) chart.append(svg("line", { x1: x(Math.max(b.value - b.error, 0)).toFixed(1), x2: x(b.value + b.error).toFixed(1), y1: y + (row - 10) / 2, y2: y + (row - 10) / 2, stroke: "#14171a", "stroke-width": 2 }));
+    chart.append(svg("text", { x: Number(x(b.value + (b.error || 0))) + 4, y: y + 15 }, b.value.toFixed(1)));
+  });
+  return h("figure", { class: "chart" }, chart, h("figcaption", {}, title));
+}
