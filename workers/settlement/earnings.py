@@ -49,8 +49,8 @@ def member_earnings(session: Session, account: str, period_seconds: int, periods
         orders = session.scalars(
             select(Order).where(Order.product_id == product_id, Order.member_share.is_not(None))
         ).all()
-        served = Settlement._served(session, product_id, first, last)
-        members = Settlement._members(session, product_id)
+        served = Settlement.served_units(session, product_id, first, last)
+        members = Settlement.members_by_version(session, product_id)
         for row in reversed(closed):
             period = int(row.period)
             pieces = order_periods(orders, served.get(period, {}), members, period, period_seconds)

@@ -265,8 +265,8 @@ class Settlement:
             last = min(until, first + self.settings.settlement_batch_periods)
             if last <= first:
                 return ClosedView(product_id, first, 0, 0, int(cursor.carry), int(cursor.taken))
-            served = self._served(session, product_id, first, last)
-            members = self._members(session, product_id)
+            served = self.served_units(session, product_id, first, last)
+            members = self.members_by_version(session, product_id)
             window_start, window_end = first * period_seconds, last * period_seconds
             orders = [o for o in orders if _overlaps(_vesting(o), window_start, window_end)]
             carry, paid_total, periods = int(cursor.carry), 0, 0
@@ -327,7 +327,7 @@ class Settlement:
         return min(starts) // self.settings.epoch_seconds if starts else None
 
     @staticmethod
-    def _served(
+    def served_units(
         session: Session, product_id: int, first: int, last: int
     ) -> dict[int, dict[int, list[Served]]]:
         """Per period in [first, last), per order: the vehicles that served it, units summed
@@ -345,7 +345,7 @@ class Settlement:
         return out
 
     @staticmethod
-    def _members(session: Session, product_id: int) -> dict[int, list[tuple[int, int, str]]]:
+    def members_by_version(session: Session, product_id: int) -> dict[int, list[tuple[int, int, str]]]:
         """The product's member vehicles by the terms version they consented to:
         (joined_at, vehicle, owner)."""
         rows = session.execute(
