@@ -33,7 +33,7 @@ try {
   await page.goto(`${GATEWAY_URL}/app/#/owner`);
   await page.getByRole("button", { name: "Sign in with your wallet" }).click();
   const earnings = main.locator("section", { has: page.getByRole("heading", { name: "Earnings" }) });
-  await earnings.getByRole("img", { name: /^Earnings per product, each settled day: \d+ series/ }).waitFor();
+  await earnings.getByRole("img", { name: /^Earnings per product, in total by settled day: \d+ series/ }).waitFor();
   const owed = await earnings.locator("[data-claimable]").getAttribute("data-claimable");
   if (owed !== CLAIMABLE) throw new Error(`the page says ${owed} is owed, the gateway ${CLAIMABLE}`);
 

@@ -32,13 +32,14 @@ function rememberJob(orderId, jobId) {
   localStorage.setItem(jobsKey(orderId), JSON.stringify([...new Set([...myJobs(orderId), jobId])]));
 }
 
-// Numeric signals a dataset job may aggregate (workers/signals/catalogue.py).
+// Numeric signals a dataset job may aggregate (workers/signals/catalogue.py), with the bounds
+// values are clamped to: narrower than the catalogue's range, so the noise is smaller.
 const METRICS = [
-  ["Vehicle.TraveledDistance", "Odometer (km)"],
-  ["Vehicle.Speed", "Speed (km/h)"],
-  ["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", "Battery charge (%)"],
-  ["Vehicle.Powertrain.Range", "Range (m)"],
-  ["Vehicle.Exterior.AirTemperature", "Outside temperature (°C)"],
+  ["Vehicle.TraveledDistance", "Odometer (km)", [0, 300000]],
+  ["Vehicle.Speed", "Speed (km/h)", [0, 250]],
+  ["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", "Battery charge (%)", [0, 100]],
+  ["Vehicle.Powertrain.Range", "Range (m)", [0, 1000000]],
+  ["Vehicle.Exterior.AirTemperature", "Outside temperature (°C)", [-40, 60]],
 ];
 const GROUPS = ["", "make", "model", "powertrain", "region"];
 // What each kind buys, and the Marketplace call with its arguments before broker/use/version/max.
@@ -156,7 +157,8 @@ function datasetJobs(order) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     run(submit, out, async () => {
-      const body = { metric: metric.value, ...(group.value ? { group_by: group.value } : {}) };
+      const bounds = METRICS.find(([name]) => name === metric.value)[2];
+      const body = { metric: metric.value, bounds, ...(group.value ? { group_by: group.value } : {}) };
       const job = await api(`/v1/orders/${order.order_id}/dataset`, { method: "POST", body });
       rememberJob(order.order_id, job.job_id);
       const done = await jobResult(job.job_id);

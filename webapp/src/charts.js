@@ -68,7 +68,8 @@ export function timeChart(series, { title, format = String, width = 560, height 
   const [left, right, top, bottom] = [70, 10, 10, 28];
   const xs = all.map(([x]) => x);
   const ys = all.map(([, y]) => y);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  // a single day: a day either side, so the point sits in the middle rather than on the axis
+  const [x0, x1] = Math.min(...xs) === Math.max(...xs) ? [xs[0] - 86400, xs[0] + 86400] : [Math.min(...xs), Math.max(...xs)];
   const [y0, y1] = [Math.min(0, ...ys), Math.max(...ys)];
   const x = (v) => (left + ((v - x0) / (x1 - x0 || 1)) * (width - left - right)).toFixed(1);
   const y = (v) => (top + ((y1 - v) / (y1 - y0 || 1)) * (height - top - bottom)).toFixed(1);

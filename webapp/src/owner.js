@@ -349,12 +349,14 @@ function claimPanel(claim, earnings, address, main, params) {
 
 function earningsChart(earnings) {
   const byProduct = new Map();
+  // cumulative: each product's line rises by what each settled period paid (a period pays
+  // little, a dataset's delivery all at once: totals read better than the periods)
   for (const e of earnings.earnings) {
     const points = byProduct.get(e.product_id) || [];
-    points.push([e.starts_at, asDimo(e.amount)]);
+    points.push([e.starts_at, (points.at(-1)?.[1] ?? 0) + asDimo(e.amount)]);
     byProduct.set(e.product_id, points);
   }
   const series = [...byProduct].map(([product, points]) => ({ name: `Product #${product}`, points }));
   const days = earnings.period_seconds === 86400 ? "day" : `${earnings.period_seconds} s period`;
-  return timeChart(series, { title: `Earnings per product, each settled ${days}`, format: (v) => `${v.toFixed(4)} DIMO` });
+  return timeChart(series, { title: `Earnings per product, in total by settled ${days}`, format: (v) => `${v.toFixed(4)} DIMO` });
 }
