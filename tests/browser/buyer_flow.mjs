@@ -12,12 +12,15 @@ const { GATEWAY_URL, RPC_URL, BUYER_KEY, PRODUCT_ID, API_ID, DATASET_ID, SHOTS_D
 const APP = `${GATEWAY_URL}/app/`;
 const TIMEOUT = 30_000;
 
+// At desktop width, then at a phone's (390 px): the page must not be wider than the phone
+// (checked always); screenshots of both when SHOTS_DIR is set.
 async function shoot(page, name) {
-  if (!SHOTS_DIR) return;
   const size = page.viewportSize();
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
+  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (wide > 390) throw new Error(`${name}: the page is ${wide} px wide on a 390 px phone`);
+  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize(size);
 }
 

@@ -12,6 +12,18 @@ import { launch, withWallet } from "./wallet.mjs";
 const { GATEWAY_URL, RPC_URL, OPERATOR_KEY, SHOTS_DIR } = process.env;
 const TIMEOUT = 30_000;
 
+// At desktop width, then at a phone's (390 px): the page must not be wider than the phone
+// (checked always); screenshots of both when SHOTS_DIR is set.
+async function shoot(page, name) {
+  const size = page.viewportSize();
+  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (wide > 390) throw new Error(`${name}: the page is ${wide} px wide on a 390 px phone`);
+  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(size);
+}
+
 const profile = mkdtempSync(join(tmpdir(), "dimo-chromium-"));
 const context = await launch(profile);
 try {
@@ -64,11 +76,7 @@ try {
   const earnings = main.locator("section", { has: page.getByRole("heading", { name: "Earnings" }) });
   await earnings.getByRole("button", { name: "Withdraw earnings" }).click();
   await earnings.getByText(/^Withdrew \d+\.\d+ DIMO/).waitFor({ timeout: 60_000 });
-  if (SHOTS_DIR) {
-    await page.screenshot({ path: join(SHOTS_DIR, "operator-desktop.png"), fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: join(SHOTS_DIR, "operator-phone.png"), fullPage: true });
-  }
+  await shoot(page, "operator");
   console.log("operator flow: ok");
 } catch (error) {
   console.error(`operator flow FAILED: ${error.stack || error}`);

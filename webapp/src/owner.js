@@ -16,8 +16,9 @@ const CONNECTIONS = [
 
 export async function ownerPage(main, params) {
   const address = session.address;
-  main.replaceChildren(h("h2", {}, "My cars"));
-  if (params.get("connection_id") || params.get("error")) main.append(mintPanel(params, address));
+  // built aside and swapped in at once: a refresh never empties the page meanwhile
+  const top = [h("h2", {}, "My cars")];
+  if (params.get("connection_id") || params.get("error")) top.push(mintPanel(params, address));
   const [vehicles, products, claim, earnings] = await Promise.all([
     api("/v1/vehicles"),
     api("/v1/products", { auth: false }),
@@ -27,7 +28,7 @@ export async function ownerPage(main, params) {
   const cars = h("div", { class: "cards" });
   if (!vehicles.length) cars.append(h("p", {}, "No car yet: connect one below."));
   for (const vehicle of vehicles) cars.append(await carCard(vehicle, products, address, main, params));
-  main.append(cars, connectPanel(), commandPanel(), catalogPanel(products, vehicles, address, main, params), claimPanel(claim, earnings, address, main, params));
+  main.replaceChildren(...top, cars, connectPanel(), commandPanel(), catalogPanel(products, vehicles, address, main, params), claimPanel(claim, earnings, address, main, params));
 }
 
 function refresh(main, params) {
