@@ -357,6 +357,9 @@ function earningsChart(earnings) {
     points.push([e.starts_at, (points.at(-1)?.[1] ?? 0) + asDimo(e.amount)]);
     byProduct.set(e.product_id, points);
   }
+  // a total holds until the last settled day (a product settled once is a level line, not a dot)
+  const last = Math.max(...earnings.earnings.map((e) => e.starts_at));
+  for (const points of byProduct.values()) if (points.at(-1)[0] < last) points.push([last, points.at(-1)[1]]);
   const series = [...byProduct].map(([product, points]) => ({ name: `Product #${product}`, points }));
   const days = earnings.period_seconds === 86400 ? "day" : `${earnings.period_seconds} s period`;
   return timeChart(series, { title: `Earnings per product, in total by settled ${days}`, format: (v) => `${v.toFixed(4)} DIMO` });
