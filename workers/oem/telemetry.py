@@ -14,8 +14,10 @@ nothing of it is written: `bad_payload`, `oversized`, `unknown_device`, `bad_sig
 
 Payloads are verified and stored in batches: the device rows of a batch are one read (and
 usually none: `IndexedDevices` caches them), each signature is one native secp256k1 public-key
-recovery (coincurve), and the accepted payloads, their sequence claims and their signals are
-one multi-row statement per table in one transaction.
+recovery (coincurve), every hash one call of the C keccak (`workers.merkle.keccak`), a flat
+signals object is canonicalised without the general RFC 8785 encoder (`canonical_json`), and
+the accepted payloads, their sequence claims and their signals are one multi-row statement per
+table in one transaction.
 """
 
 from __future__ import annotations
@@ -24,13 +26,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
 from coincurve import PublicKey
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from prometheus_client import Counter
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -43,10 +44,12 @@ from workers.db import Database, for_update, upsert
 from workers.db.indexing import ProjectionVersion
 from workers.db.oem import DevicePayload, DeviceSequence
 from workers.db.projections import Device, Pairing, Vehicle
+from workers.merkle import keccak
 from workers.oem.errors import MalformedPayloadError
-from workers.oem.signals import Signal, device_source, make_signal
+from workers.oem.signals import check_value, device_source
 from workers.protocol import UINT64_MAX, UINT256_MAX
-from workers.signals.store import store_many
+from workers.signals.catalogue import CATALOGUE
+from workers.signals.store import SignalValue, store_many
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,14 @@ REASONS = (
     "replayed",
 )
 _TELEMETRY_TYPEHASH = keccak(
-    text="Telemetry(uint256 deviceId,uint64 sequence,uint64 timestamp,bytes32 payloadHash)"
+    b"Telemetry(uint256 deviceId,uint64 sequence,uint64 timestamp,bytes32 payloadHash)"
 )
+#: Integers (and integral floats) JSON carries exactly: RFC 8785 refuses larger integers, and
+#: prints larger floats from their shortest digits, not their exact value.
+_EXACT_INTEGER = 2**53
+#: Floats that Python's repr and ECMAScript's Number-to-string both print in plain decimal
+#: notation, with the same (shortest round-trip) digits.
+_PLAIN_FLOATS = (1e-4, 1e16)
 #: Where a device publishes its envelopes (MQTT, QoS 1): `{prefix}/devices/{deviceId}/telemetry`
 #: with MQTT_TOPIC_PREFIX (default `dimo`).
 TOPIC = "{prefix}/devices/{device_id}/telemetry"
@@ -174,11 +183,44 @@ def parse_json(raw: bytes, max_bytes: int) -> Any:
 
 
 def canonical_json(signals: dict[str, Any]) -> bytes:
-    """RFC 8785 (JCS) canonical form: what payloadHash is taken over."""
+    """RFC 8785 (JCS) canonical form: what payloadHash is taken over. A flat object of ASCII
+    names and plain values (what devices send) takes the fast path, the general encoder the
+    rest; both give the same bytes (tests/workers/test_oem_telemetry.py compares them)."""
+    flat = _flat_canonical(signals)
+    if flat is not None:
+        return flat
     try:
         return rfc8785.dumps(signals)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise TelemetryRefused("bad_payload", f"signals are not canonicalisable JSON: {exc}") from exc
+
+
+def _flat_canonical(signals: dict[str, Any]) -> bytes | None:
+    """JCS of an object whose names are ASCII and whose values are booleans, exact integers,
+    ASCII strings or floats that print alike in Python and ECMAScript; None for anything else.
+    For these, JCS is `json.dumps` with sorted keys (ASCII sorts the same by UTF-16 code
+    units), no whitespace, and integral floats printed as integers."""
+    plain: dict[str, Any] = {}
+    for name, value in signals.items():
+        if not name.isascii():
+            return None
+        if value is True or value is False:
+            plain[name] = value
+        elif type(value) is float:
+            magnitude = abs(value)
+            if value.is_integer() and magnitude < _EXACT_INTEGER:
+                plain[name] = int(value)
+            elif _PLAIN_FLOATS[0] <= magnitude < _PLAIN_FLOATS[1]:
+                plain[name] = value
+            else:
+                return None
+        elif (type(value) is int and -_EXACT_INTEGER < value < _EXACT_INTEGER) or (
+            type(value) is str and value.isascii()
+        ):
+            plain[name] = value
+        else:
+            return None
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def payload_hash(signals: dict[str, Any]) -> bytes:
@@ -273,6 +315,8 @@ class DeviceState:
     #: The vehicle of the device's live pairing, or 0.
     vehicle_id: int
     revoked: bool
+    #: The device key's address, checksummed (as stored with each payload); "" when burned.
+    checksummed: str = ""
 
 
 class IndexedDevices:
@@ -350,10 +394,12 @@ def _read_devices(bind: Connection, device_ids: set[int]) -> dict[int, DeviceSta
             and vehicle_gen is not None
             and vehicle_gen == current
         )
+        burned = owner is None or signer is None
         found[int(device_id)] = DeviceState(
-            signer=None if owner is None or signer is None else signer.lower(),
+            signer=None if burned else signer.lower(),
             vehicle_id=int(vehicle_id) if live else 0,
             revoked=bool(revoked),
+            checksummed="" if burned else to_checksum_address(signer),
         )
     return found
 
@@ -367,7 +413,7 @@ class Verified:
     signer: str
     payload_hash: bytes
     canonical: str
-    signals: list[Signal]
+    signals: list[SignalValue]
 
 
 @dataclass(frozen=True)
@@ -457,18 +503,20 @@ class TelemetryVerifier:
         if checked.signer != state.signer:
             raise TelemetryRefused(
                 "bad_signature",
-                f"not signed by device {envelope.device_id}'s key {to_checksum_address(state.signer)}",
+                f"not signed by device {envelope.device_id}'s key {state.checksummed}",
             )
         if state.revoked:
             raise TelemetryRefused("revoked", f"device {envelope.device_id} was revoked by its manufacturer")
         if state.vehicle_id == 0:
             raise TelemetryRefused("unpaired", f"device {envelope.device_id} is paired with no vehicle")
-        observed = datetime.fromtimestamp(envelope.timestamp, UTC)
+        observed_ms = envelope.timestamp * 1000
         source = device_source(envelope.device_id)
         signature = "0x" + envelope.signature.removeprefix("0x").lower()
         try:
             signals = [
-                replace(make_signal(name, value, observed, source), signature=signature)
+                SignalValue(
+                    name, check_value(name, value), CATALOGUE[name].unit, observed_ms, source, signature
+                )
                 for name, value in envelope.signals.items()
             ]
         except MalformedPayloadError as exc:
@@ -476,7 +524,7 @@ class TelemetryVerifier:
         return Verified(
             envelope,
             state.vehicle_id,
-            to_checksum_address(state.signer),
+            state.checksummed,
             checked.payload_hash,
             checked.canonical,
             signals,
