@@ -208,7 +208,9 @@ def _flat_canonical(signals: dict[str, Any]) -> bytes | None:
             plain[name] = value
         elif type(value) is float:
             magnitude = abs(value)
-            if value.is_integer() and magnitude < _EXACT_INTEGER:
+            if value.is_integer():
+                if magnitude >= _EXACT_INTEGER:
+                    return None
                 plain[name] = int(value)
             elif _PLAIN_FLOATS[0] <= magnitude < _PLAIN_FLOATS[1]:
                 plain[name] = value
