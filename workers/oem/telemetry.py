@@ -33,7 +33,7 @@ import rfc8785
 from coincurve import PublicKey
 from eth_utils import to_checksum_address
 from prometheus_client import Counter
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -586,10 +586,8 @@ def store_batch(session: Session, batch: Sequence[Verified | TelemetryRefused]) 
         upsert(connection, DeviceSequence, update=("last_sequence", "updated_at"), if_newer="last_sequence"),
         [{"device_id": d, "last_sequence": s, "updated_at": stamp} for d, s in claims.items()],
     )
-    ids = connection.scalars(
-        insert(DevicePayload).returning(DevicePayload.id, sort_by_parameter_order=True),
-        [_payload_row(v, stamp) for v in taken],
-    ).all()
+    connection.execute(insert(DevicePayload), [_payload_row(v, stamp) for v in taken])
+    ids = _payload_ids(connection, [(v.envelope.device_id, v.envelope.sequence) for v in taken])
     store_many(session, [(v.vehicle_id, v.signals) for v in taken])
     accepted = iter(zip(taken, ids, strict=True))
     results: list[Outcome] = []
@@ -605,6 +603,19 @@ def store_batch(session: Session, batch: Sequence[Verified | TelemetryRefused]) 
             )
         )
     return results
+
+
+def _payload_ids(connection: Connection, keys: list[tuple[int, int]]) -> list[int]:
+    """The ids of the payloads just inserted, by (device, sequence) (unique), in `keys` order:
+    one indexed read, where an insert returning its ids in order would be one statement per
+    row on SQLite (which does not promise the order of RETURNING)."""
+    rows = connection.execute(
+        select(DevicePayload.device_id, DevicePayload.sequence, DevicePayload.id).where(
+            tuple_(DevicePayload.device_id, DevicePayload.sequence).in_(keys)
+        )
+    ).all()
+    found = {(int(d), int(s)): int(i) for d, s, i in rows}
+    return [found[key] for key in keys]
 
 
 def _payload_row(verified: Verified, stamp: int) -> dict[str, Any]:
