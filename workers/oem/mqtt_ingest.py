@@ -37,7 +37,7 @@ from paho.mqtt import _packet
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from prometheus_client import start_http_server
+from prometheus_client import Gauge, start_http_server
 from sqlalchemy.exc import SQLAlchemyError
 
 from workers.chain.deployment import connect
@@ -64,6 +64,9 @@ SESSION_EXPIRY = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 65_535
 #: Seconds between retries of a batch the database failed.
 RETRY_SECONDS = 1.0
+WAITING = Gauge(
+    "workers_ingest_waiting", "MQTT messages received and not yet taken into a batch (the backlog)"
+)
 #: Packets the network thread reads each time the socket is readable (paho reads one).
 READ_BURST = 1_000
 
@@ -222,6 +225,7 @@ class MqttIngest:
                 batch.append(self._inbox.get(timeout=remaining))
             except queue.Empty:
                 break
+        WAITING.set(self._inbox.qsize())
         return batch
 
     def envelope(self, message: mqtt.MQTTMessage) -> Envelope | TelemetryRefused:
