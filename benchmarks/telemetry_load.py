@@ -74,7 +74,7 @@ def over_mqtt(spec: dict[str, Any], envelopes: list[dict[str, Any]]) -> dict[str
     try:
         for first in range(0, len(messages), chunk):
             while sent - _stored(database) > window - chunk:
-                time.sleep(0.01)
+                time.sleep(0.05)
             sent += publish_on(client, messages[first : first + chunk])
     finally:
         client.disconnect()
