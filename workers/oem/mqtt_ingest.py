@@ -7,9 +7,11 @@ had acknowledged while the process is away), subscribed to `dimo/devices/+/telem
 shared group
 MQTT_SHARED_GROUP when one is set, so several processes split the devices), and loops:
 
+0. as each message arrives (paho's network thread), parse it, hash its signals and recover its
+   signer (`TelemetryVerifier.precheck`: no database), beside the batch being stored;
 1. take up to INGEST_BATCH_SIZE messages (waiting at most INGEST_BATCH_WAIT once one is in);
-2. verify and store them in one transaction (`telemetry.ingest_batch`: native signature
-   recovery, devices from the cached index, one multi-row statement per table);
+2. verify the rest and store them in one transaction (`telemetry.ingest_batch`: devices from
+   the cached index, the sequence claims, one multi-row statement per table);
 3. acknowledge every message of the batch (PUBACK, the paho manual-ack API) only once that
    transaction committed.
 
@@ -44,6 +46,7 @@ from workers.chain.deployment import connect
 from workers.config import Settings, get_settings
 from workers.db import Database
 from workers.oem.telemetry import (
+    Checked,
     Envelope,
     TelemetryRefused,
     TelemetryVerifier,
@@ -114,10 +117,12 @@ class _BurstClient(mqtt.Client):
 
 @dataclass(frozen=True)
 class Received:
-    """A message as it came in, with the connection it came on (an ack goes on that one only)."""
+    """A message as it came in, with the connection it came on (an ack goes on that one only)
+    and what its payload came to before any database is read (`TelemetryVerifier.precheck`)."""
 
     message: mqtt.MQTTMessage
     connection: int
+    checked: Checked | TelemetryRefused
 
 
 class MqttIngest:
@@ -179,7 +184,14 @@ class MqttIngest:
         log.warning("disconnected from the MQTT broker; reconnecting")
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
-        self._inbox.put(Received(message, self._connection))
+        # Parsed, hashed and its signer recovered here, in the network thread, so that this
+        # overlaps the batch loop's waits on the database (the recovery runs without the GIL).
+        try:
+            checked = self.verifier.precheck(self.envelope(message))
+        except Exception as exc:  # one escaping here would stop paho's thread: refuse instead
+            log.exception("checking a message on %s failed", message.topic)
+            checked = TelemetryRefused("bad_payload", f"unreadable: {exc!r}")
+        self._inbox.put(Received(message, self._connection, checked))
 
     def start(self, timeout: float = 10.0) -> None:
         """Connects (persistent session) and starts paho's network thread."""
@@ -237,10 +249,10 @@ class MqttIngest:
 
     def process(self, batch: list[Received], stop: threading.Event | None = None) -> None:
         """Verifies and stores the batch (retrying while the database fails), then acks it."""
-        envelopes = [self.envelope(r.message) for r in batch]
+        checked = [r.checked for r in batch]
         while True:
             try:
-                outcomes = ingest_batch(self.database, self.verifier, envelopes)
+                outcomes = ingest_batch(self.database, self.verifier, checked)
                 break
             except SQLAlchemyError:
                 log.exception("storing a batch of %d failed; retrying in %.0f s", len(batch), RETRY_SECONDS)

@@ -432,7 +432,7 @@ Outcome = Accepted | TelemetryRefused
 
 
 @dataclass(frozen=True)
-class _Checked:
+class Checked:
     """A payload whose signature, time and signals passed: only its device is left to check."""
 
     envelope: Envelope
@@ -459,7 +459,7 @@ class TelemetryVerifier:
         self.max_future = max_future
         self._clock = clock
 
-    def check(self, envelope: Envelope) -> _Checked:
+    def check(self, envelope: Envelope) -> Checked:
         """What needs no database: the signals, the recovered signer, the timestamp."""
         canonical = canonical_json(envelope.signals)
         digest = keccak(canonical)
@@ -470,22 +470,25 @@ class TelemetryVerifier:
                 "stale",
                 f"timestamp {envelope.timestamp} is outside [now - {self.max_age}, now + {self.max_future}]",
             )
-        return _Checked(envelope, signer, digest, canonical.decode())
+        return Checked(envelope, signer, digest, canonical.decode())
+
+    def precheck(self, item: Envelope | TelemetryRefused) -> Checked | TelemetryRefused:
+        """`check` as an outcome: what a payload comes to before any database is read (the MQTT
+        ingest runs it as each message arrives, beside the batch being stored)."""
+        if isinstance(item, TelemetryRefused):
+            return item
+        try:
+            return self.check(item)
+        except TelemetryRefused as exc:
+            return exc
 
     def verify_batch(
-        self, bind: Connection, envelopes: Sequence[Envelope | TelemetryRefused]
+        self, bind: Connection, items: Sequence[Envelope | Checked | TelemetryRefused]
     ) -> list[Verified | TelemetryRefused]:
-        """Every check but the sequence, for each envelope (refusals pass through)."""
-        checked: list[_Checked | TelemetryRefused] = []
-        for item in envelopes:
-            if isinstance(item, TelemetryRefused):
-                checked.append(item)
-                continue
-            try:
-                checked.append(self.check(item))
-            except TelemetryRefused as exc:
-                checked.append(exc)
-        states = self.devices.states(bind, {c.envelope.device_id for c in checked if isinstance(c, _Checked)})
+        """Every check but the sequence, for each item (prechecked ones keep their outcome,
+        refusals pass through)."""
+        checked = [item if isinstance(item, Checked) else self.precheck(item) for item in items]
+        states = self.devices.states(bind, {c.envelope.device_id for c in checked if isinstance(c, Checked)})
         out: list[Verified | TelemetryRefused] = []
         for item in checked:
             if isinstance(item, TelemetryRefused):
@@ -498,7 +501,7 @@ class TelemetryVerifier:
         return out
 
     @staticmethod
-    def _verified(checked: _Checked, state: DeviceState | None) -> Verified:
+    def _verified(checked: Checked, state: DeviceState | None) -> Verified:
         envelope = checked.envelope
         if state is None or state.signer is None:
             raise TelemetryRefused("unknown_device", f"no device {envelope.device_id} on chain")
@@ -634,11 +637,13 @@ def _payload_row(verified: Verified, stamp: int) -> dict[str, Any]:
 
 
 def ingest_batch(
-    database: Database, verifier: TelemetryVerifier, envelopes: Sequence[Envelope | TelemetryRefused]
+    database: Database,
+    verifier: TelemetryVerifier,
+    envelopes: Sequence[Envelope | Checked | TelemetryRefused],
 ) -> list[Outcome]:
     """Verifies and stores a batch in one transaction (committed when this returns): one
-    outcome per envelope, in order. Refusals are outcomes, not exceptions; a database failure
-    raises (nothing of the batch is stored then)."""
+    outcome per envelope (or prechecked payload), in order. Refusals are outcomes, not
+    exceptions; a database failure raises (nothing of the batch is stored then)."""
     for attempt in range(_RACE_RETRIES + 1):
         try:
             with database.session() as session:
