@@ -4,6 +4,7 @@ forge-built baselines, and tables with ratios rendered for the terminal and BENC
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,24 @@ class Table:
         lines += [fmt.format(*row) for row in self.rows]
         lines += [f"  * {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of process `pid` and its child processes so far (0 for a
+    process that is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0.0
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def format_cell(value: object) -> str:

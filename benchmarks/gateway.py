@@ -24,7 +24,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from sqlalchemy import func, select
 
-from benchmarks.framework import BenchContext, Table
+from benchmarks.framework import BenchContext, Table, cpu_seconds
 from devkit.databases import postgres_database, postgres_unavailable
 from devkit.devnet import free_port, stop_process, wait_ready
 from devkit.market_world import MarketWorld
@@ -80,19 +80,7 @@ class GatewayProcess:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of the server and its worker processes so far."""
-        tick = os.sysconf("SC_CLK_TCK")
-        pids = [self.process.pid]
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        if children.exists():
-            pids += [int(p) for p in children.read_text().split()]
-        total = 0.0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / tick
-        return total
+        return cpu_seconds(self.process.pid)
 
     def sign_in(self, key: str) -> str:
         address = Account.from_key(key).address

@@ -30,6 +30,22 @@ def connect(url: str, client_id: str) -> mqtt.Client:
     return client
 
 
+def encoded(envelopes: Iterable[dict[str, Any]], prefix: str = "dimo") -> list[tuple[str, bytes]]:
+    """Each signed envelope as (its device's topic, its JSON): what goes on the wire."""
+    return [(topic_of(e["device_id"], prefix), json.dumps(e).encode()) for e in envelopes]
+
+
+def publish_on(client: mqtt.Client, messages: Iterable[tuple[str, bytes]], timeout: float = 60.0) -> int:
+    """Publishes (topic, payload) messages at QoS 1 on a connected client and returns once the
+    broker acknowledged every one (PUBACK); how many were published."""
+    sent = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+    for info in sent:
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            raise TimeoutError(f"the broker did not acknowledge message {info.mid}")
+    return len(sent)
+
+
 def publish(
     url: str,
     envelopes: Iterable[dict[str, Any]],
@@ -42,14 +58,7 @@ def publish(
     acknowledged every one (PUBACK); how many were published."""
     client = connect(url, client_id)
     try:
-        sent = [
-            client.publish(topic_of(e["device_id"], prefix), json.dumps(e).encode(), qos=1) for e in envelopes
-        ]
-        for info in sent:
-            info.wait_for_publish(timeout)
-            if not info.is_published():
-                raise TimeoutError(f"the broker at {url} did not acknowledge message {info.mid}")
-        return len(sent)
+        return publish_on(client, encoded(envelopes, prefix), timeout)
     finally:
         client.disconnect()
         client.loop_stop()

@@ -333,7 +333,7 @@ class Settings(BaseSettings):
     #: and the broker spreads devices' messages over them (Mosquitto; not the dev kit's amqtt).
     mqtt_shared_group: str | None = None
     #: Ingest verifies and stores this many messages per transaction at most…
-    ingest_batch_size: int = Field(default=500, ge=1, le=10_000)
+    ingest_batch_size: int = Field(default=2_000, ge=1, le=10_000)
     #: …and waits at most this many seconds for a batch to fill once one message is in.
     ingest_batch_wait: float = Field(default=0.05, ge=0)
     #: Where the ingest process serves its Prometheus metrics (0: not served).

@@ -141,16 +141,19 @@ def index(settings: Settings) -> None:
     Indexer(connect(settings), get_engine(settings.database_url), settings).sync()
 
 
-@contextmanager
-def running_ingest(settings: Settings) -> Iterator[MqttIngest]:
-    """The ingest loop in a thread of this process (its counters are this process's)."""
+def verifier(settings: Settings) -> TelemetryVerifier:
     chain = connect(settings)
-    verifier = TelemetryVerifier(
+    return TelemetryVerifier(
         telemetry_domain(chain.chain_id, chain.aftermarket_device.address),
         max_age=settings.telemetry_max_age,
         max_future=settings.telemetry_max_future,
     )
-    ingest = MqttIngest(settings, database(settings.database_url), verifier)
+
+
+@contextmanager
+def running_ingest(settings: Settings) -> Iterator[MqttIngest]:
+    """The ingest loop in a thread of this process (its counters are this process's)."""
+    ingest = MqttIngest(settings, database(settings.database_url), verifier(settings))
     ingest.start()
     stop = threading.Event()
     loop = threading.Thread(target=ingest.run, args=(stop,), daemon=True)
@@ -191,6 +194,26 @@ def test_published_payloads_are_verified_and_stored_in_batches(settings, world):
         wait_for("every payload stored", lambda: ingest.stored == len(envelopes))
     expected = sorted((world.devices[i], seq) for seq in range(1, 41) for i in range(len(KEYS)))
     assert stored(settings) == expected
+
+
+def test_the_backlog_gauge_counts_what_waits_beyond_the_batch(settings, world):
+    envelopes = [world.envelope(i, seq) for seq in range(1, 41) for i in range(len(KEYS))]
+    ingest = MqttIngest(settings, database(settings.database_url), verifier(settings))
+    ingest.start()  # the network thread only: messages pile up until a batch is taken
+    try:
+        send(settings, envelopes)
+        wait_for("every message received", lambda: ingest._inbox.qsize() == len(envelopes))
+        batch = ingest.take()
+        assert len(batch) == settings.ingest_batch_size
+        waiting = REGISTRY.get_sample_value("workers_ingest_waiting")
+        assert waiting == len(envelopes) - settings.ingest_batch_size
+        while batch:
+            ingest.process(batch)
+            batch = ingest.take(poll=0.5)
+        assert REGISTRY.get_sample_value("workers_ingest_waiting") == 0
+        assert ingest.stored == len(envelopes)
+    finally:
+        ingest.close()
 
 
 def test_refusals_are_counted_by_reason_and_the_loop_goes_on(settings, world):

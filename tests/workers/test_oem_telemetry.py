@@ -6,12 +6,16 @@ judged payload by payload; the verifier's device cache never outlives an indexed
 
 from __future__ import annotations
 
+import math
+import random
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import rfc8785
 from eth_account import Account
 from eth_utils import keccak
 from sqlalchemy import func, select
@@ -32,6 +36,8 @@ from workers.oem.telemetry import (
     Outcome,
     TelemetryRefused,
     TelemetryVerifier,
+    _flat_canonical,
+    canonical_json,
     ingest_batch,
     payload_hash,
     sign_envelope,
@@ -178,6 +184,47 @@ def test_the_payload_hash_is_over_rfc8785_canonical_json(world):
     reordered = dict(reversed(list(SIGNALS.items())))
     assert payload_hash(reordered) == payload_hash(SIGNALS)
     assert payload_hash({vss.SPEED: 1.0}) == keccak(b'{"Vehicle.Speed":1}')
+
+
+def _any_float(rng: random.Random) -> float:
+    """A float of any magnitude and precision (finite), from random bits."""
+    while True:
+        value = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+        if math.isfinite(value):
+            return value
+
+
+EDGE_VALUES = [
+    0.0, -0.0, 1.0, -1.0, 51.0, 0.1, 1e-4, 9.99e-5, 1e-7, 5e-5, 1e15, 1e16, 1e16 - 2, 1e21, 1e22,
+    2.0**53, 2.0**53 - 1, -(2.0**53), 2.0**60, 123456789.123, 0.30000000000000004, 5e-324,
+    1.7976931348623157e308, True, False, 0, -1, 2**53 - 1, -(2**53) + 1, "", "plain",
+    'quote " backslash \\ slash / tab \t newline \n \x00 \x1f \x7f', "é ü 🚗",
+]  # fmt: skip
+
+
+def test_the_fast_canonical_path_gives_the_rfc8785_bytes():
+    rng = random.Random(8785)
+    names = ["Vehicle.Speed", "a", "B", "Vehicle.CurrentLocation.Latitude", "z_", "Ā", "\U0001f697"]
+    cases = [{"k": v} for v in EDGE_VALUES] + [{n: rng.choice(EDGE_VALUES) for n in names[:5]}]
+    cases += [{"k": _any_float(rng)} for _ in range(5_000)]
+    cases += [
+        {"k": rng.uniform(-1000, 1000), "j": round(rng.uniform(0, 100), rng.randint(0, 6))}
+        for _ in range(2_000)
+    ]
+    cases += [{n: rng.randint(-(2**60), 2**60) for n in names} for _ in range(200)]
+    fast = 0
+    for case in cases:
+        flat = _flat_canonical(case)
+        try:
+            general = rfc8785.dumps(case)
+        except rfc8785.CanonicalizationError:
+            assert flat is None, case
+            continue
+        assert canonical_json(case) == general, case
+        if flat is not None:
+            fast += 1
+            assert flat == general, case
+    assert fast > 2_000  # the plain values took the fast path (the rest went to the general one)
 
 
 def test_a_payload_signed_by_another_key_is_refused(world, db_url, index):

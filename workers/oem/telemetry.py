@@ -14,8 +14,10 @@ nothing of it is written: `bad_payload`, `oversized`, `unknown_device`, `bad_sig
 
 Payloads are verified and stored in batches: the device rows of a batch are one read (and
 usually none: `IndexedDevices` caches them), each signature is one native secp256k1 public-key
-recovery (coincurve), and the accepted payloads, their sequence claims and their signals are
-one multi-row statement per table in one transaction.
+recovery (coincurve), every hash one call of the C keccak (`workers.merkle.keccak`), a flat
+signals object is canonicalised without the general RFC 8785 encoder (`canonical_json`), and
+the accepted payloads, their sequence claims and their signals are one multi-row statement per
+table in one transaction.
 """
 
 from __future__ import annotations
@@ -24,15 +26,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import rfc8785
 from coincurve import PublicKey
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from prometheus_client import Counter
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,10 +44,12 @@ from workers.db import Database, for_update, upsert
 from workers.db.indexing import ProjectionVersion
 from workers.db.oem import DevicePayload, DeviceSequence
 from workers.db.projections import Device, Pairing, Vehicle
+from workers.merkle import keccak
 from workers.oem.errors import MalformedPayloadError
-from workers.oem.signals import Signal, device_source, make_signal
+from workers.oem.signals import check_value, device_source
 from workers.protocol import UINT64_MAX, UINT256_MAX
-from workers.signals.store import store_many
+from workers.signals.catalogue import CATALOGUE
+from workers.signals.store import SignalValue, store_many
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,14 @@ REASONS = (
     "replayed",
 )
 _TELEMETRY_TYPEHASH = keccak(
-    text="Telemetry(uint256 deviceId,uint64 sequence,uint64 timestamp,bytes32 payloadHash)"
+    b"Telemetry(uint256 deviceId,uint64 sequence,uint64 timestamp,bytes32 payloadHash)"
 )
+#: Integers (and integral floats) JSON carries exactly: RFC 8785 refuses larger integers, and
+#: prints larger floats from their shortest digits, not their exact value.
+_EXACT_INTEGER = 2**53
+#: Floats that Python's repr and ECMAScript's Number-to-string both print in plain decimal
+#: notation, with the same (shortest round-trip) digits.
+_PLAIN_FLOATS = (1e-4, 1e16)
 #: Where a device publishes its envelopes (MQTT, QoS 1): `{prefix}/devices/{deviceId}/telemetry`
 #: with MQTT_TOPIC_PREFIX (default `dimo`).
 TOPIC = "{prefix}/devices/{device_id}/telemetry"
@@ -174,11 +183,46 @@ def parse_json(raw: bytes, max_bytes: int) -> Any:
 
 
 def canonical_json(signals: dict[str, Any]) -> bytes:
-    """RFC 8785 (JCS) canonical form: what payloadHash is taken over."""
+    """RFC 8785 (JCS) canonical form: what payloadHash is taken over. A flat object of ASCII
+    names and plain values (what devices send) takes the fast path, the general encoder the
+    rest; both give the same bytes (tests/workers/test_oem_telemetry.py compares them)."""
+    flat = _flat_canonical(signals)
+    if flat is not None:
+        return flat
     try:
         return rfc8785.dumps(signals)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise TelemetryRefused("bad_payload", f"signals are not canonicalisable JSON: {exc}") from exc
+
+
+def _flat_canonical(signals: dict[str, Any]) -> bytes | None:
+    """JCS of an object whose names are ASCII and whose values are booleans, exact integers,
+    ASCII strings or floats that print alike in Python and ECMAScript; None for anything else.
+    For these, JCS is `json.dumps` with sorted keys (ASCII sorts the same by UTF-16 code
+    units), no whitespace, and integral floats printed as integers."""
+    plain: dict[str, Any] = {}
+    for name, value in signals.items():
+        if not name.isascii():
+            return None
+        if value is True or value is False:
+            plain[name] = value
+        elif type(value) is float:
+            magnitude = abs(value)
+            if value.is_integer():
+                if magnitude >= _EXACT_INTEGER:
+                    return None
+                plain[name] = int(value)
+            elif _PLAIN_FLOATS[0] <= magnitude < _PLAIN_FLOATS[1]:
+                plain[name] = value
+            else:
+                return None
+        elif (type(value) is int and -_EXACT_INTEGER < value < _EXACT_INTEGER) or (
+            type(value) is str and value.isascii()
+        ):
+            plain[name] = value
+        else:
+            return None
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def payload_hash(signals: dict[str, Any]) -> bytes:
@@ -273,6 +317,8 @@ class DeviceState:
     #: The vehicle of the device's live pairing, or 0.
     vehicle_id: int
     revoked: bool
+    #: The device key's address, checksummed (as stored with each payload); "" when burned.
+    checksummed: str = ""
 
 
 class IndexedDevices:
@@ -350,10 +396,12 @@ def _read_devices(bind: Connection, device_ids: set[int]) -> dict[int, DeviceSta
             and vehicle_gen is not None
             and vehicle_gen == current
         )
+        burned = owner is None or signer is None
         found[int(device_id)] = DeviceState(
-            signer=None if owner is None or signer is None else signer.lower(),
+            signer=None if burned else signer.lower(),
             vehicle_id=int(vehicle_id) if live else 0,
             revoked=bool(revoked),
+            checksummed="" if burned else to_checksum_address(signer),
         )
     return found
 
@@ -367,7 +415,7 @@ class Verified:
     signer: str
     payload_hash: bytes
     canonical: str
-    signals: list[Signal]
+    signals: list[SignalValue]
 
 
 @dataclass(frozen=True)
@@ -384,7 +432,7 @@ Outcome = Accepted | TelemetryRefused
 
 
 @dataclass(frozen=True)
-class _Checked:
+class Checked:
     """A payload whose signature, time and signals passed: only its device is left to check."""
 
     envelope: Envelope
@@ -411,7 +459,7 @@ class TelemetryVerifier:
         self.max_future = max_future
         self._clock = clock
 
-    def check(self, envelope: Envelope) -> _Checked:
+    def check(self, envelope: Envelope) -> Checked:
         """What needs no database: the signals, the recovered signer, the timestamp."""
         canonical = canonical_json(envelope.signals)
         digest = keccak(canonical)
@@ -422,22 +470,25 @@ class TelemetryVerifier:
                 "stale",
                 f"timestamp {envelope.timestamp} is outside [now - {self.max_age}, now + {self.max_future}]",
             )
-        return _Checked(envelope, signer, digest, canonical.decode())
+        return Checked(envelope, signer, digest, canonical.decode())
+
+    def precheck(self, item: Envelope | TelemetryRefused) -> Checked | TelemetryRefused:
+        """`check` as an outcome: what a payload comes to before any database is read (the MQTT
+        ingest runs it as each message arrives, beside the batch being stored)."""
+        if isinstance(item, TelemetryRefused):
+            return item
+        try:
+            return self.check(item)
+        except TelemetryRefused as exc:
+            return exc
 
     def verify_batch(
-        self, bind: Connection, envelopes: Sequence[Envelope | TelemetryRefused]
+        self, bind: Connection, items: Sequence[Envelope | Checked | TelemetryRefused]
     ) -> list[Verified | TelemetryRefused]:
-        """Every check but the sequence, for each envelope (refusals pass through)."""
-        checked: list[_Checked | TelemetryRefused] = []
-        for item in envelopes:
-            if isinstance(item, TelemetryRefused):
-                checked.append(item)
-                continue
-            try:
-                checked.append(self.check(item))
-            except TelemetryRefused as exc:
-                checked.append(exc)
-        states = self.devices.states(bind, {c.envelope.device_id for c in checked if isinstance(c, _Checked)})
+        """Every check but the sequence, for each item (prechecked ones keep their outcome,
+        refusals pass through)."""
+        checked = [item if isinstance(item, Checked) else self.precheck(item) for item in items]
+        states = self.devices.states(bind, {c.envelope.device_id for c in checked if isinstance(c, Checked)})
         out: list[Verified | TelemetryRefused] = []
         for item in checked:
             if isinstance(item, TelemetryRefused):
@@ -450,25 +501,27 @@ class TelemetryVerifier:
         return out
 
     @staticmethod
-    def _verified(checked: _Checked, state: DeviceState | None) -> Verified:
+    def _verified(checked: Checked, state: DeviceState | None) -> Verified:
         envelope = checked.envelope
         if state is None or state.signer is None:
             raise TelemetryRefused("unknown_device", f"no device {envelope.device_id} on chain")
         if checked.signer != state.signer:
             raise TelemetryRefused(
                 "bad_signature",
-                f"not signed by device {envelope.device_id}'s key {to_checksum_address(state.signer)}",
+                f"not signed by device {envelope.device_id}'s key {state.checksummed}",
             )
         if state.revoked:
             raise TelemetryRefused("revoked", f"device {envelope.device_id} was revoked by its manufacturer")
         if state.vehicle_id == 0:
             raise TelemetryRefused("unpaired", f"device {envelope.device_id} is paired with no vehicle")
-        observed = datetime.fromtimestamp(envelope.timestamp, UTC)
+        observed_ms = envelope.timestamp * 1000
         source = device_source(envelope.device_id)
         signature = "0x" + envelope.signature.removeprefix("0x").lower()
         try:
             signals = [
-                replace(make_signal(name, value, observed, source), signature=signature)
+                SignalValue(
+                    name, check_value(name, value), CATALOGUE[name].unit, observed_ms, source, signature
+                )
                 for name, value in envelope.signals.items()
             ]
         except MalformedPayloadError as exc:
@@ -476,7 +529,7 @@ class TelemetryVerifier:
         return Verified(
             envelope,
             state.vehicle_id,
-            to_checksum_address(state.signer),
+            state.checksummed,
             checked.payload_hash,
             checked.canonical,
             signals,
@@ -536,10 +589,8 @@ def store_batch(session: Session, batch: Sequence[Verified | TelemetryRefused]) 
         upsert(connection, DeviceSequence, update=("last_sequence", "updated_at"), if_newer="last_sequence"),
         [{"device_id": d, "last_sequence": s, "updated_at": stamp} for d, s in claims.items()],
     )
-    ids = connection.scalars(
-        insert(DevicePayload).returning(DevicePayload.id, sort_by_parameter_order=True),
-        [_payload_row(v, stamp) for v in taken],
-    ).all()
+    connection.execute(insert(DevicePayload), [_payload_row(v, stamp) for v in taken])
+    ids = _payload_ids(connection, [(v.envelope.device_id, v.envelope.sequence) for v in taken])
     store_many(session, [(v.vehicle_id, v.signals) for v in taken])
     accepted = iter(zip(taken, ids, strict=True))
     results: list[Outcome] = []
@@ -555,6 +606,19 @@ def store_batch(session: Session, batch: Sequence[Verified | TelemetryRefused]) 
             )
         )
     return results
+
+
+def _payload_ids(connection: Connection, keys: list[tuple[int, int]]) -> list[int]:
+    """The ids of the payloads just inserted, by (device, sequence) (unique), in `keys` order:
+    one indexed read, where an insert returning its ids in order would be one statement per
+    row on SQLite (which does not promise the order of RETURNING)."""
+    rows = connection.execute(
+        select(DevicePayload.device_id, DevicePayload.sequence, DevicePayload.id).where(
+            tuple_(DevicePayload.device_id, DevicePayload.sequence).in_(keys)
+        )
+    ).all()
+    found = {(int(d), int(s)): int(i) for d, s, i in rows}
+    return [found[key] for key in keys]
 
 
 def _payload_row(verified: Verified, stamp: int) -> dict[str, Any]:
@@ -573,11 +637,13 @@ def _payload_row(verified: Verified, stamp: int) -> dict[str, Any]:
 
 
 def ingest_batch(
-    database: Database, verifier: TelemetryVerifier, envelopes: Sequence[Envelope | TelemetryRefused]
+    database: Database,
+    verifier: TelemetryVerifier,
+    envelopes: Sequence[Envelope | Checked | TelemetryRefused],
 ) -> list[Outcome]:
     """Verifies and stores a batch in one transaction (committed when this returns): one
-    outcome per envelope, in order. Refusals are outcomes, not exceptions; a database failure
-    raises (nothing of the batch is stored then)."""
+    outcome per envelope (or prechecked payload), in order. Refusals are outcomes, not
+    exceptions; a database failure raises (nothing of the batch is stored then)."""
     for attempt in range(_RACE_RETRIES + 1):
         try:
             with database.session() as session:

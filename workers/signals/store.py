@@ -10,6 +10,7 @@ one indexed read."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -64,11 +65,20 @@ def _number(value: float | bool | str) -> float | None:
     return None
 
 
+def _json(value: float | bool | str) -> str:
+    """`json.dumps(value)`, without the encoder for the usual finite number or boolean."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
+    return json.dumps(value)
+
+
 def _row(vehicle_id: int, s: Observation) -> dict[str, object]:
     return {
         "vehicle_id": vehicle_id,
         "name": s.name,
-        "value": json.dumps(s.value),
+        "value": _json(s.value),
         "number": _number(s.value),
         "unit": s.unit,
         "timestamp_ms": s.timestamp_ms,
