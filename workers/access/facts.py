@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from workers.access.rule import Entitlement, OrderFacts, ProductFacts
@@ -317,6 +317,18 @@ def live_members(product_id: int) -> Select[tuple[int]]:
             Vehicle.burned.is_(False),
         )
     )
+
+
+def matching_members(product_id: int, filters: Mapping[str, str]) -> Select[tuple[int]]:
+    """`product_id`'s live members whose profile matches every filter (profile field name ->
+    value, case-insensitive; an empty mapping matches every member, profile or not), lowest ids
+    first: one query that a caller bounds with LIMIT or reads as far as it needs."""
+    query = live_members(product_id)
+    if filters:
+        query = query.join(VehicleProfile, VehicleProfile.vehicle_id == Membership.vehicle_id).where(
+            *(func.lower(getattr(VehicleProfile, key)) == wanted.lower() for key, wanted in filters.items())
+        )
+    return query.order_by(Membership.vehicle_id)
 
 
 def member_profiles(session: Session, product_id: int) -> dict[int, VehicleProfile]:
