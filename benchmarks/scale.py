@@ -341,6 +341,7 @@ def _row(table: Table, name: str, small: Any, large: Any) -> None:
     table.add(
         name, f"{len(s_samples)} / {len(l_samples)}", s50, s99, l50, l99, f"{l99 / s99:.2f}x", l99 <= 2 * s99,
         s_cpu * 1000 / len(s_samples), l_cpu * 1000 / len(l_samples),
+        f"{(l_cpu / len(l_samples)) / (s_cpu / len(s_samples)):.2f}x" if s_cpu else "n/a",
     )  # fmt: skip
 
 
@@ -350,7 +351,7 @@ def run(ctx: BenchContext) -> list[Table]:
         [
             "endpoint", "requests", f"p50 ms @{SMALL:,}", f"p99 ms @{SMALL:,}",
             f"p50 ms @{LARGE:,}", f"p99 ms @{LARGE:,}", "p99 ratio", "within 2x",
-            f"server CPU ms/req @{SMALL:,}", f"@{LARGE:,}",
+            f"server CPU ms/req @{SMALL:,}", f"@{LARGE:,}", "CPU ratio",
         ],
     )  # fmt: skip
     reason = postgres_unavailable()

@@ -252,7 +252,7 @@ class Calls(threading.Thread):
 
 
 class Pulls:
-    """The OEM schedule, run once a simulated minute, queueing `oem.pull` on the worker."""
+    """The OEM schedule (oem.schedule's claim), queueing `oem.pull` on the worker."""
 
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings, self.database = settings, database
@@ -375,8 +375,10 @@ def _run(  # noqa: PLR0917 - the soak's parts
             devices.started = calls.started = began
             for part in (streams, devices, calls):
                 part.start()
-            for minute in range(size.minutes):
-                time.sleep(max(0.0, began + minute - time.monotonic()))
+            # the schedule runs every OEM_SCHEDULE_INTERVAL seconds, scaled like the minutes
+            every = settings.oem_schedule_interval / 60
+            for run in range(int(size.minutes / every)):
+                time.sleep(max(0.0, began + run * every - time.monotonic()))
                 pulls.tick()
             devices.join(timeout=size.minutes + 60)
             calls.join(timeout=size.minutes + 60)
@@ -452,6 +454,8 @@ def table_of(balance: Balance, size: Size, seconds: float) -> Table:
         *balance.notes,
         f"metered calls: {balance.calls:,} in all, {balance.calls_empty:,} answered 200 with no signals yet "
         f"(nothing charged), {balance.calls_refused:,} refused",
+        f"OEM pulls: {balance.pulls_scheduled / (size.linked * size.minutes):.2f} a car a simulated minute "
+        f"(due a minute after its last pull; the schedule runs every OEM_SCHEDULE_INTERVAL, scaled)",
         f"streams balanced: all {size.streams} opened and >= 95 % of vehicle-periods delivered "
         "(the first period of each stream and its last may fall outside the window)",
         f"whole soak {seconds:.0f} s including setup; load average at the end: {os.getloadavg()[0]:.2f} "
