@@ -434,7 +434,7 @@ def table_of(balance: Balance, size: Size, seconds: float) -> Table:
         balance.ingest_balanced,
     )  # fmt: skip
     table.add(
-        f"OEM pulls ({size.linked} linked cars, 1 a minute each): scheduled, done, "
+        f"OEM pulls ({size.linked} linked cars, each due a minute after its last pull): scheduled, done, "
         "signals stored = history rows",
         balance.pulls_scheduled, balance.pulls_done, f"{balance.pulls_signals:,} = {balance.oem_rows:,}",
         balance.pulls_balanced,
@@ -454,8 +454,10 @@ def table_of(balance: Balance, size: Size, seconds: float) -> Table:
         *balance.notes,
         f"metered calls: {balance.calls:,} in all, {balance.calls_empty:,} answered 200 with no signals yet "
         f"(nothing charged), {balance.calls_refused:,} refused",
-        f"OEM pulls: {balance.pulls_scheduled / (size.linked * size.minutes):.2f} a car a simulated minute "
-        f"(due a minute after its last pull; the schedule runs every OEM_SCHEDULE_INTERVAL, scaled)",
+        f"OEM pulls: {balance.pulls_scheduled / (size.linked * size.minutes):.2f} a car a simulated minute, "
+        f"{balance.pulls_scheduled / size.minutes:.1f} a second by one solo-pool worker (below 1 a car: "
+        "the worker is the limit; the schedule runs every OEM_SCHEDULE_INTERVAL, scaled, and never "
+        "claims a car whose pull is still queued)",
         f"streams balanced: all {size.streams} opened and >= 95 % of vehicle-periods delivered "
         "(the first period of each stream and its last may fall outside the window)",
         f"whole soak {seconds:.0f} s including setup; load average at the end: {os.getloadavg()[0]:.2f} "
