@@ -25,7 +25,18 @@ from devkit.devnet import ANVIL_KEYS, AnvilNode
 from workers.config import PROJECT_ROOT
 
 #: Benchmark modules under benchmarks/, in the order they print.
-BENCHES = ("token", "identity", "staking", "market", "oem", "gateway", "streams", "indexer")
+BENCHES = (
+    "token",
+    "identity",
+    "staking",
+    "market",
+    "oem",
+    "gateway",
+    "streams",
+    "indexer",
+    "scale",
+    "soak",
+)
 REPORT = PROJECT_ROOT / "BENCHMARKS.md"
 
 

@@ -19,7 +19,7 @@ from tests.workers.gateway.projections import World
 from workers.access import Entitlement, OrderFacts, Purpose, may_use_order
 from workers.access.facts import FactsCache, IndexedFacts, member_profiles
 from workers.access.rule import Terms
-from workers.datasets.build import DatasetRequest, build
+from workers.datasets.build import DatasetRequest, build, has_cohort
 from workers.db.gateway import DatasetJob, VehicleProfile
 from workers.db.projections import Membership, Vehicle
 from workers.db.settlement import SettlementAccount
@@ -101,12 +101,11 @@ def test_members_and_their_profiles_are_read_by_a_join(union):
 
 def test_a_stream_selects_its_filtered_vehicles_among_70000_members(union):
     with session_scope(union, read_only=True) as session:
-        facts = IndexedFacts(session, FactsCache(0.0), _active)
         order = OrderFacts(ORDER, PRODUCT, BUYER, 1, 0, 2**40)
         ent = Entitlement(order, PRODUCT, PRODUCT, 100, Terms(TELEMETRY, 1, 0))
         request = StreamRequest(ORDER, BUYER, None, None, {"make": "kia"})
-        assert select_vehicles(session, facts, ent, request, 100) == RARE
-        assert select_vehicles(session, facts, ent, StreamRequest(ORDER, BUYER, None, None), 3) == [1, 2, 3]
+        assert select_vehicles(session, ent, request, 100) == RARE
+        assert select_vehicles(session, ent, StreamRequest(ORDER, BUYER, None, None), 3) == [1, 2, 3]
 
 
 def test_a_dataset_build_over_70000_members(union):
@@ -123,6 +122,24 @@ def test_a_dataset_build_over_70000_members(union):
         job = session.get(DatasetJob, "scale")
         assert job is not None and job.cohort == len(RARE)
         assert json.loads(job.result or "{}")["rows"][0][0] == "all"
+
+
+def test_queueing_a_dataset_checks_the_cohort_among_70000_members(union):
+    with session_scope(union, read_only=True) as session:
+        facts = IndexedFacts(session, FactsCache(0.0), _active)
+        order = OrderFacts(ORDER, PRODUCT, BUYER, 1, 0, 2**40)
+        ent = Entitlement(order, PRODUCT, PRODUCT, 1, Terms(TELEMETRY, 1, 3))
+        for wanted, enough in (
+            ({"make": "Kia"}, True),
+            ({"make": "kia"}, True),
+            ({"make": "Volvo"}, False),
+            ({}, True),
+        ):
+            request = DatasetRequest(metric=SOH, filter=wanted)
+            assert has_cohort(session, facts, BUYER, ent, request) is enough, wanted
+        few = Entitlement(order, PRODUCT, PRODUCT, 1, Terms(TELEMETRY, 1, len(RARE) + 1))
+        assert not has_cohort(session, facts, BUYER, few, DatasetRequest(metric=SOH, filter={"make": "Kia"}))
+        assert has_cohort(session, facts, BUYER, few, DatasetRequest(metric=SOH))
 
 
 def test_crediting_70000_owners_stays_under_the_bind_limit(union):

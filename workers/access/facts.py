@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from workers.access.rule import Entitlement, OrderFacts, ProductFacts
@@ -203,42 +203,45 @@ class IndexedFacts:
 
     def joined_at(self, product_id: int, vehicle_id: int) -> int | None:
         """When the vehicle's live consent to `product_id` was given (None: no live consent)."""
-
-        def load() -> int | None:
-            if not self._member(product_id, vehicle_id):
-                return None
-            row = self.session.get(Membership, (product_id, vehicle_id))
-            return None if row is None or row.joined_at is None else int(row.joined_at)
-
-        return self.cache.get(self.head, ("joined", product_id, vehicle_id), load)
+        return self._membership(product_id, vehicle_id)[1]
 
     def is_member(self, product_id: int, vehicle_id: int) -> bool:
-        return bool(
-            self.cache.get(
-                self.head, ("member", product_id, vehicle_id), lambda: self._member(product_id, vehicle_id)
-            )
+        return self._membership(product_id, vehicle_id)[0]
+
+    def _membership(self, product_id: int, vehicle_id: int) -> tuple[bool, int | None]:
+        """(live consent, when it was given): one read for both, cached per block."""
+        return self.cache.get(
+            self.head,
+            ("membership", product_id, vehicle_id),
+            lambda: self._load_membership(product_id, vehicle_id),
         )
 
-    def _member(self, product_id: int, vehicle_id: int) -> bool:
+    def _load_membership(self, product_id: int, vehicle_id: int) -> tuple[bool, int | None]:
         if not 0 <= vehicle_id <= UINT256_MAX:
-            return False
+            return False, None
         row = self.session.execute(
             select(
-                Membership.version, Membership.generation, Product.version, Vehicle.generation, Vehicle.burned
+                Membership.version,
+                Membership.generation,
+                Membership.joined_at,
+                Product.version,
+                Vehicle.generation,
+                Vehicle.burned,
             )
             .join(Product, Product.product_id == Membership.product_id)
             .join(Vehicle, Vehicle.vehicle_id == Membership.vehicle_id)
             .where(Membership.product_id == product_id, Membership.vehicle_id == vehicle_id)
         ).first()
         if row is None:
-            return False
-        version, generation, current_version, current_generation, burned = row
-        return (
+            return False, None
+        version, generation, joined_at, current_version, current_generation, burned = row
+        live = (
             not burned
             and int(version) == int(current_version)
             and generation is not None
             and int(generation) == int(current_generation)
         )
+        return live, (int(joined_at) if live and joined_at is not None else None)
 
     def orders(self, buyer: str, product_id: int) -> Sequence[OrderFacts]:
         key = ("orders", buyer.lower(), product_id)
@@ -317,6 +320,18 @@ def live_members(product_id: int) -> Select[tuple[int]]:
             Vehicle.burned.is_(False),
         )
     )
+
+
+def matching_members(product_id: int, filters: Mapping[str, str]) -> Select[tuple[int]]:
+    """`product_id`'s live members whose profile matches every filter (profile field name ->
+    value, case-insensitive; an empty mapping matches every member, profile or not), lowest ids
+    first: one query that a caller bounds with LIMIT or reads as far as it needs."""
+    query = live_members(product_id)
+    if filters:
+        query = query.join(VehicleProfile, VehicleProfile.vehicle_id == Membership.vehicle_id).where(
+            *(func.lower(getattr(VehicleProfile, key)) == wanted.lower() for key, wanted in filters.items())
+        )
+    return query.order_by(Membership.vehicle_id)
 
 
 def member_profiles(session: Session, product_id: int) -> dict[int, VehicleProfile]:

@@ -26,7 +26,7 @@ from workers.access import (
     may_use_order,
     window_start,
 )
-from workers.access.facts import FactsCache, IndexedFacts, StakingCheck, member_profiles
+from workers.access.facts import FactsCache, IndexedFacts, StakingCheck, matching_members, member_profiles
 from workers.datasets.privacy import Mechanism, mechanism_for, metric_bounds
 from workers.db.gateway import DatasetJob, VehicleProfile
 from workers.ledger import UsageKind, period_of, record_usage
@@ -99,6 +99,32 @@ def cohort(
         if since is not None:
             since_ms[v] = since * 1000
     return Cohort(list(since_ms), profiles, since_ms)
+
+
+def has_cohort(
+    session: Session, facts: IndexedFacts, buyer: str, ent: Entitlement, request: DatasetRequest
+) -> bool:
+    """Whether at least the terms' minCohort member vehicles qualify as `cohort` would count
+    them: matching members are read in id order only until that many pass the rule (queueing a
+    job needs no more, whatever the number of members)."""
+    needed = max(1, ent.terms.min_cohort)
+    mask = signal_bit(request.metric)
+    found = 0
+    members = session.scalars(
+        matching_members(ent.consent_id, request.filter).execution_options(yield_per=500)
+    )
+    for v in members:
+        if (
+            may_read(
+                facts, buyer, ent.product_id, v, mask, purpose=Purpose.DATASET, order_id=ent.order.order_id
+            )
+            and window_start(facts, ent, v) is not None
+        ):
+            found += 1
+            if found >= needed:
+                members.close()
+                return True
+    return False
 
 
 def enough_vehicles(ent: Entitlement, vehicles: int) -> Decision:

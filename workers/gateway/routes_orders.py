@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from workers.access import Purpose, may_use_order
 from workers.access.facts import indexed_head
-from workers.datasets.build import DatasetRequest, choose_entitlement, cohort, enough_vehicles
+from workers.datasets.build import DatasetRequest, choose_entitlement, enough_vehicles, has_cohort
 from workers.datasets.privacy import budget_of, spend
 from workers.db.gateway import ApiCredit, DatasetJob
 from workers.db.projections import Order, Product
@@ -315,10 +315,9 @@ def _queue_dataset(
                 "signal_not_permitted",
                 f"order {order_id}'s terms for product {ent.product_id} do not cover {body.metric}",
             )
-        group = cohort(session, facts, caller, ent, body)
-        enough = enough_vehicles(ent, len(group.vehicles))
-        if not enough:
-            raise Problem(enough.reason or "cohort_too_small", enough.detail)
+        if not has_cohort(session, facts, caller, ent, body):
+            refusal = enough_vehicles(ent, 0)
+            raise Problem(refusal.reason or "cohort_too_small", refusal.detail)
         settings = state.settings
         now = int(time.time())
         epsilon = settings.dataset_epsilon_per_query

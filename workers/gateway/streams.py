@@ -32,7 +32,7 @@ from sse_starlette.sse import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from workers.access import Decision, Entitlement, Purpose, may_read, may_use_order, window_start
-from workers.access.facts import IndexedFacts, member_profiles
+from workers.access.facts import IndexedFacts, matching_members
 from workers.gateway.deps import index_refusal
 from workers.gateway.hub import Carried, Selection, StreamHub, carried
 from workers.gateway.state import GatewayState
@@ -77,23 +77,11 @@ def plan(request: StreamRequest, decision: Decision, floor: float) -> StreamPlan
     return StreamPlan(decision.entitlements, vehicles, period)
 
 
-def select_vehicles(
-    session: Session, facts: IndexedFacts, ent: Entitlement, request: StreamRequest, count: int
-) -> list[int]:
-    """Member vehicles of the entitlement's consent product matching the filters, lowest ids first."""
-    members = list(facts.members(ent.consent_id))
-    if request.filters:
-        profiles = member_profiles(session, ent.consent_id)
-        members = [
-            v
-            for v in members
-            if v in profiles
-            and all(
-                (getattr(profiles[v], key) or "").lower() == wanted.lower()
-                for key, wanted in request.filters.items()
-            )
-        ]
-    return members[:count]
+def select_vehicles(session: Session, ent: Entitlement, request: StreamRequest, count: int) -> list[int]:
+    """Member vehicles of the entitlement's consent product matching the filters, lowest ids
+    first, at most `count`: one bounded query, whatever the number of members."""
+    query = matching_members(ent.consent_id, request.filters).limit(count)
+    return [int(v) for v in session.scalars(query)]
 
 
 def decide(
@@ -105,7 +93,7 @@ def decide(
     block = facts.head.number
     for ent in decision.entitlements:
         exposed = STREAM_BITS & ent.terms.permissions
-        for vehicle_id in select_vehicles(session, facts, ent, request, stream_plan.vehicles):
+        for vehicle_id in select_vehicles(session, ent, request, stream_plan.vehicles):
             allowed = may_read(
                 facts,
                 request.caller,
