@@ -1,47 +1,27 @@
 // The buyer's flow in a real browser (Chromium), against a running stack where PRODUCT_ID
 // (a Stream product) has a member car: sign in, buy with the declared use, and watch the live
 // stream plot the car's signals as they arrive (the frame count and the pictures update).
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { launch, withWallet } from "./wallet.mjs";
+import { APP, runFlow, shoot, signIn, step } from "./flow.mjs";
 
-const { GATEWAY_URL, RPC_URL, BUYER_KEY, PRODUCT_ID, SHOTS_DIR } = process.env;
-const APP = `${GATEWAY_URL}/app/`;
-const TIMEOUT = 30_000;
+const { BUYER_KEY, PRODUCT_ID } = process.env;
 
-async function shoot(page, name) {
-  if (!SHOTS_DIR) return;
-  const size = page.viewportSize();
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
-  await page.setViewportSize(size);
-}
-
-const profile = mkdtempSync(join(tmpdir(), "dimo-chromium-"));
-const context = await launch(profile);
-try {
-  await withWallet(context, BUYER_KEY, RPC_URL);
-  const page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(TIMEOUT);
+await runFlow("buyer", async (browser) => {
+  const { page } = await browser(BUYER_KEY);
   const main = page.locator("main");
 
-  console.log("step: buyer signs in and opens the catalog");
-  await page.goto(`${APP}#/buyer`);
-  await page.getByRole("button", { name: "Sign in with your wallet" }).click();
-  await page.locator("#account").getByText(/^Signed in as 0x/).waitFor();
+  step("buyer signs in and opens the catalog");
+  await signIn(page, `${APP}#/buyer`);
   const offer = main.locator(`[data-product="${PRODUCT_ID}"]`);
   await offer.waitFor();
 
-  console.log("step: buyer buys a month of one vehicle's live stream, declaring its use");
+  step("buyer buys a month of one vehicle's live stream, declaring its use");
   await offer.getByLabel("Declared use").selectOption({ index: 0 });
   await offer.getByLabel("Vehicles").fill("1");
   await offer.getByRole("button", { name: `Buy #${PRODUCT_ID}` }).click();
   const placed = await page.locator("#status").getByText(/^Order #\d+ placed/).textContent({ timeout: 90_000 });
   const orderId = /#(\d+)/.exec(placed)[1];
 
-  console.log(`step: buyer watches order ${orderId}'s stream update`);
+  step(`buyer watches order ${orderId}'s stream update`);
   await main.getByRole("button", { name: `Watch order #${orderId}` }).click();
   const status = main.locator("[data-frames]");
   await status.waitFor({ timeout: 90_000 });
@@ -53,15 +33,4 @@ try {
   );
   await main.getByRole("img", { name: /Map of 1 vehicles/ }).waitFor();
   await shoot(page, "buyer");
-  console.log("buyer flow: ok");
-} catch (error) {
-  console.error(`buyer flow FAILED: ${error.stack || error}`);
-  for (const page of context.pages()) {
-    const text = await page.locator("body").innerText().catch(() => "");
-    console.error(`page ${page.url()}:\n${text.slice(-1500)}`);
-  }
-  process.exitCode = 1;
-} finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
+});

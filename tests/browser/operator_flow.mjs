@@ -3,28 +3,19 @@
 // fill the product form (the terms preview follows it) and create the product; it is then
 // listed among the operator's products; the operator withdraws what the buyers' purchases
 // earned it.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { launch, withWallet } from "./wallet.mjs";
+import { APP, runFlow, shoot, signIn, step } from "./flow.mjs";
 
-const { GATEWAY_URL, RPC_URL, OPERATOR_KEY, SHOTS_DIR } = process.env;
-const TIMEOUT = 30_000;
+const { OPERATOR_KEY } = process.env;
 
-const profile = mkdtempSync(join(tmpdir(), "dimo-chromium-"));
-const context = await launch(profile);
-try {
-  await withWallet(context, OPERATOR_KEY, RPC_URL);
-  const page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(TIMEOUT);
+await runFlow("operator", async (browser) => {
+  const { page } = await browser(OPERATOR_KEY);
   const main = page.locator("main");
 
-  console.log("step: operator signs in and sees an active stake");
-  await page.goto(`${GATEWAY_URL}/app/#/operator`);
-  await page.getByRole("button", { name: "Sign in with your wallet" }).click();
+  step("operator signs in and sees an active stake");
+  await signIn(page, `${APP}#/operator`);
   await main.getByText("Active operator: your products are served.").waitFor();
 
-  console.log("step: operator fills the product form; the preview says the terms in plain words");
+  step("operator fills the product form; the preview says the terms in plain words");
   await main.getByLabel("Kind").selectOption({ label: "Stream" });
   await main.getByLabel("Price (DIMO)").fill("0.05");
   await main.getByLabel("research").check();
@@ -33,31 +24,16 @@ try {
   await main.locator(".preview").getByText("Buyers may use it for: insurance, research.").waitFor();
   await main.locator(".preview").getByText(/^History: included/).waitFor();
 
-  console.log("step: operator creates the product");
+  step("operator creates the product");
   await main.getByRole("button", { name: "Create product" }).click();
   const created = await page.locator("#status").getByText(/^Product #\d+ created/).textContent({ timeout: 90_000 });
   const id = /#(\d+)/.exec(created)[1];
   const listed = main.locator("section", { has: page.getByRole("heading", { name: "My products" }) }).locator(`[data-product="${id}"]`);
   await listed.getByText("Price: 0.0500 DIMO per vehicle a month.").waitFor();
 
-  console.log("step: operator withdraws the earnings of the buyers' purchases");
+  step("operator withdraws the earnings of the buyers' purchases");
   const earnings = main.locator("section", { has: page.getByRole("heading", { name: "Earnings" }) });
   await earnings.getByRole("button", { name: "Withdraw earnings" }).click();
   await earnings.getByText(/^Withdrew \d+\.\d+ DIMO/).waitFor({ timeout: 60_000 });
-  if (SHOTS_DIR) {
-    await page.screenshot({ path: join(SHOTS_DIR, "operator-desktop.png"), fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: join(SHOTS_DIR, "operator-phone.png"), fullPage: true });
-  }
-  console.log("operator flow: ok");
-} catch (error) {
-  console.error(`operator flow FAILED: ${error.stack || error}`);
-  for (const page of context.pages()) {
-    const text = await page.locator("body").innerText().catch(() => "");
-    console.error(`page ${page.url()}:\n${text.slice(-2000)}`);
-  }
-  process.exitCode = 1;
-} finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
+  await shoot(page, "operator");
+});

@@ -3,51 +3,13 @@
 // EIP-712 signature, the key holder locks the car with it (and is refused a start), the owner
 // joins a product and sees what is owed (nothing yet: no period settled, no claim is sent). Screenshots (phone and desktop) go to SHOTS_DIR.
 // Exit code 0 only if every step did what it should.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { launch, withWallet } from "./wallet.mjs";
+import { APP, runFlow, shoot, signIn, step } from "./flow.mjs";
 
-const { GATEWAY_URL, RPC_URL, OWNER_KEY, HOLDER_KEY, PRODUCT_ID, SHOTS_DIR } = process.env;
-const APP = `${GATEWAY_URL}/app/`;
-const TIMEOUT = 30_000;
+const { OWNER_KEY, HOLDER_KEY, PRODUCT_ID } = process.env;
 
-function step(text) {
-  console.log(`step: ${text}`);
-}
-
-async function shoot(page, name) {
-  if (!SHOTS_DIR) return;
-  const size = page.viewportSize();
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
-  await page.setViewportSize(size);
-}
-
-async function signIn(page) {
-  await page.goto(APP);
-  await page.getByRole("button", { name: "Sign in with your wallet" }).click();
-  await page.locator("#account").getByText(/^Signed in as 0x/).waitFor({ timeout: TIMEOUT });
-}
-
-const profiles = [];
-async function browser(key) {
-  const dir = mkdtempSync(join(tmpdir(), "dimo-chromium-"));
-  profiles.push(dir);
-  const context = await launch(dir);
-  const address = await withWallet(context, key, RPC_URL);
-  const page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(TIMEOUT);
-  return { context, page, address };
-}
-
-const contexts = [];
-try {
+await runFlow("owner", async (browser) => {
   const owner = await browser(OWNER_KEY);
-  contexts.push(owner.context);
   const holder = await browser(HOLDER_KEY);
-  contexts.push(holder.context);
 
   step("owner signs in with the wallet (SIWE)");
   await owner.page.goto(APP);
@@ -78,7 +40,7 @@ try {
   await owner.page.locator(`[data-vehicle="${vehicleId}"] table td`, { hasText: "lock, unlock" }).waitFor({ timeout: 60_000 });
 
   step("the key holder locks the car with the key; a start is refused with its reason");
-  await signIn(holder.page);
+  await signIn(holder.page, APP);
   await holder.page.getByLabel("Vehicle number").fill(vehicleId);
   const drive = holder.page.locator("section", { has: holder.page.getByRole("heading", { name: "A car you hold a key to" }) });
   await drive.getByRole("button", { name: "Lock", exact: true }).click();
@@ -98,17 +60,4 @@ try {
   await earnings.getByText("Owed to you now: 0.0000 DIMO").waitFor();
   if (!(await earnings.getByRole("button", { name: "Claim everything" }).isDisabled())) throw new Error("an empty claim is offered");
   await shoot(owner.page, "owner");
-  console.log("owner flow: ok");
-} catch (error) {
-  console.error(`owner flow FAILED: ${error.stack || error}`);
-  for (const context of contexts) {
-    for (const page of context.pages()) {
-      const text = await page.locator("body").innerText().catch(() => "");
-      console.error(`page ${page.url()}:\n${text.slice(0, 1500)}`);
-    }
-  }
-  process.exitCode = 1;
-} finally {
-  for (const context of contexts) await context.close().catch(() => {});
-  for (const dir of profiles) rmSync(dir, { recursive: true, force: true });
-}
+});
