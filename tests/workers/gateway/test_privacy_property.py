@@ -15,7 +15,12 @@ views at the block the indexer applied and the times this test saw each transfer
 - no aggregate below minCohort, and every aggregate is exactly the members with data in
   their window.
 
-Each example starts from the same chain snapshot with a fresh database."""
+Each example starts from the same chain snapshot with a fresh database.
+
+The second property (`PushPathsMachine`) runs the same histories, with privacy zones made and
+moved, devices paired, unpaired and sending signed payloads, and stream orders, against the
+paths that push or list: live-stream frames (the hub fed by the signal feed on the real Redis),
+`GET /v1/vehicles` and the device ingest's cached pairings."""
 
 from __future__ import annotations
 
@@ -789,7 +794,9 @@ class PushPathsMachine(PrivacyMachine):
             getattr(self, action)(data)
         oracle = self._sync()
         self.check_vehicle_lists(oracle)
-        self.check_streams(oracle)
+        carried = self.check_streams(oracle)
+        if carried and data.draw(st.integers(0, 2), label="move a zone?") == 0:
+            self.move_zone(data, oracle, carried)
 
     # --- what a vehicle reports: a speed and a position ------------------------------------
 
@@ -823,22 +830,28 @@ class PushPathsMachine(PrivacyMachine):
         stream = self.fx.products["stream"]
         self._try(lambda: self.orders.append(self.fx.world.subscribe(consumer, stream, vehicles, 1)))
 
-    def add_zone(self, data: st.DataObject) -> None:
-        """The owner names the vehicle's last position (or a place near it) a privacy zone."""
-        vehicle = self._vehicle(data)
+    def add_zone(
+        self,
+        data: st.DataObject,
+        vehicle: int | None = None,
+        *,
+        offset: float | None = None,
+        radius: float | None = None,
+    ) -> Zone | None:
+        """The owner names the vehicle's last position (or a place near it) a privacy zone;
+        the zone (None: the tenure has as many as allowed)."""
+        vehicle = self._vehicle(data) if vehicle is None else vehicle
         last = {o[0]: o[1] for o in sorted(self.stored[vehicle], key=lambda o: o[2])}
-        offset = data.draw(st.sampled_from([0.0, 5e-4, 0.02]), label="zone offset")
-        body = {
-            "label": "home",
-            "latitude": last[LAT] + offset,
-            "longitude": last[LON],
-            "radius_m": data.draw(st.sampled_from([100.0, 500.0, 3_000.0]), label="radius"),
-        }
+        if offset is None:
+            offset = data.draw(st.sampled_from([0.0, 5e-4, 0.02]), label="zone offset")
+        if radius is None:
+            radius = data.draw(st.sampled_from([100.0, 500.0, 3_000.0]), label="radius")
+        body = {"label": "home", "latitude": last[LAT] + offset, "longitude": last[LON], "radius_m": radius}
         key = self.vehicles[vehicle]
         self._sync()  # the gateway checks ownership on a fresh index
         answer = self.client.post(f"/v1/vehicles/{vehicle}/zones", json=body, headers=self._auth(key))
         if answer.status_code == 409 and answer.json()["reason"] == "too_many_zones":
-            return
+            return None
         assert answer.status_code == 201, answer.text
         made = answer.json()
         zone = Zone(
@@ -846,6 +859,25 @@ class PushPathsMachine(PrivacyMachine):
         )
         self.zones.setdefault(vehicle, []).append((self.tenure[vehicle][0], zone))
         TALLY["zones made"] += 1
+        return zone
+
+    def move_zone(self, data: st.DataObject, oracle: Oracle, carried: set[int]) -> None:
+        """The owner of a streamed vehicle names a place 2 km off a zone (the streams are
+        checked), then removes it and names the vehicle's last position instead: the streams
+        are checked again, with no block between (the new zone may get the removed one's id)."""
+        vehicle = data.draw(st.sampled_from(sorted(carried)), label="vehicle")
+        away = self.add_zone(data, vehicle, offset=0.02, radius=100.0)
+        if away is None:
+            return
+        self.check_streams(oracle)
+        answer = self.client.delete(
+            f"/v1/vehicles/{vehicle}/zones/{away.zone_id}", headers=self._auth(self.vehicles[vehicle])
+        )
+        assert answer.status_code == 204, answer.text
+        self.zones[vehicle].remove((self.tenure[vehicle][0], away))
+        if self.add_zone(data, vehicle, offset=0.0, radius=100.0) is not None:
+            TALLY["zones moved"] += 1
+            self.check_streams(oracle)
 
     def plug_device(self, data: st.DataObject) -> None:
         """A device is minted to a vehicle's owner and paired with the vehicle by both."""
@@ -1012,9 +1044,10 @@ class PushPathsMachine(PrivacyMachine):
             allowed[(name, value, at)] = at == newest[name]
         return allowed
 
-    def check_streams(self, oracle: Oracle) -> None:
+    def check_streams(self, oracle: Oracle) -> set[int]:
         """Every stream order's stream (opened when the rule allows it), ticked until its
-        frames are what the model says (the feed's pushes may lag; never what it forbids)."""
+        frames are what the model says (the feed's pushes may lag; never what it forbids);
+        the vehicles they carry."""
         stream_kinds = {self.fx.products["stream"], self.fx.products["bundle"]}
         models = {}
         for order_id in self.orders:
@@ -1024,6 +1057,7 @@ class PushPathsMachine(PrivacyMachine):
         self._publish_foreign(oracle, carried)
         for order_id, model in models.items():
             self.check_stream(order_id, model)
+        return carried
 
     def _publish_foreign(self, oracle: Oracle, carried: set[int]) -> None:
         """Values pushed on the feed for vehicles no stream may carry (and one that does not
