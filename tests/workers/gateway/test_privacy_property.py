@@ -705,16 +705,21 @@ class PrivacyMachine(RuleBasedStateMachine):
 @pytest.mark.timeout(1800)
 def test_privacy_property(fixture: Fixture) -> None:
     PrivacyMachine.fx = fixture
+    run(PrivacyMachine, EXAMPLES)
+    assert TALLY["reads"] > 0 and TALLY["commands"] > 0
+
+
+def run(machine: type[PrivacyMachine], examples: int) -> None:
+    """`examples` histories of `STEPS` steps each (no deadline: a step runs a chain)."""
     run_state_machine_as_test(
-        PrivacyMachine,
+        machine,
         settings=settings(
-            max_examples=EXAMPLES,
+            max_examples=examples,
             stateful_step_count=STEPS,
             deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
     )
-    assert TALLY["reads"] > 0 and TALLY["commands"] > 0
 
 
 # --- the push paths: live streams, the caller's vehicle list, device ingest ---------------------
@@ -753,8 +758,8 @@ class PushPathsMachine(PrivacyMachine):
 
     ACTIONS = (
         *PrivacyMachine.ACTIONS,
-        "subscribe_stream", "add_zone", "add_zone", "plug_device", "unpair_device",
-        "device_publish", "device_publish",
+        "subscribe_stream", "add_zone", "add_zone", "plug_device", "plug_device", "unpair_device",
+        "unpair_device", "device_publish", "device_publish", "device_publish",
     )  # fmt: skip
 
     @initialize()
@@ -1153,15 +1158,7 @@ def test_push_paths_privacy_property(fixture: Fixture, monkeypatch: pytest.Monke
     PushPathsMachine.fx = replace(
         fixture, settings=fixture.settings.model_copy(update={"signals_feed_url": FEED_URL})
     )
-    run_state_machine_as_test(
-        PushPathsMachine,
-        settings=settings(
-            max_examples=PUSH_EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
+    run(PushPathsMachine, PUSH_EXAMPLES)
     assert TALLY["stream ticks checked"] > 0 and TALLY["device payloads stored"] > 0
 
 

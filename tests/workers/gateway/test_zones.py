@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from eth_account import Account
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.support.anvil import ANVIL_KEYS
@@ -217,7 +218,9 @@ def test_zones_are_bounded_per_vehicle(world) -> None:
     _refused(client.delete("/v1/vehicles/1/zones/0", headers=_auth(owner)), 422, "bad_request")
 
 
-def test_a_stream_carries_the_coarsened_location(sqlite_db: str) -> None:
+def _streamed(sqlite_db: str) -> FastAPI:
+    """A gateway where buyer holds stream order 1 of product 1, which vehicle 1 joined; the
+    vehicle was last seen 300 m from the owner's home."""
     app = create_app(
         gateway_settings(sqlite_db, access_cache_ttl=0, stream_min_refresh=0.2),
         staking_check=lambda _a, _r, _b: True,
@@ -231,6 +234,11 @@ def test_a_stream_carries_the_coarsened_location(sqlite_db: str) -> None:
         w.join(1, 1, OWNER)
         w.order(1, 1, BUYER, 1, starts=now - 10, ends=now + 3600)
         _observe(session, 1, NEAR, now * 1000)
+    return app
+
+
+def test_a_stream_carries_the_coarsened_location(sqlite_db: str) -> None:
+    app = _streamed(sqlite_db)
     with TestClient(app, base_url="http://localhost:8000") as client:
         buyer = sign_in(client, BUYER_KEY)
         assert _home(client, sign_in(client, OWNER_KEY)).status_code == 201
@@ -259,19 +267,7 @@ def test_a_stream_applies_a_zone_made_in_place_of_a_deleted_one_at_once(sqlite_d
     within one indexed block: SQLite gives the new zone the deleted one's id (the zones
     table's row count and largest id are as before), and the next tick already coarsens the
     new zone's positions."""
-    app = create_app(
-        gateway_settings(sqlite_db, access_cache_ttl=0, stream_min_refresh=0.2),
-        staking_check=lambda _a, _r, _b: True,
-    )
-    now = int(time.time())
-    with session_scope(sqlite_db) as session:
-        w = World(session)
-        w.head(10)
-        w.product(1, Kind.STREAM, refresh=0)
-        w.vehicle(1, OWNER)
-        w.join(1, 1, OWNER)
-        w.order(1, 1, BUYER, 1, starts=now - 10, ends=now + 3600)
-        _observe(session, 1, NEAR, now * 1000)
+    app = _streamed(sqlite_db)
     with TestClient(app, base_url="http://localhost:8000") as client:
         state = app.state.gateway
         buyer, owner = sign_in(client, BUYER_KEY), sign_in(client, OWNER_KEY)
