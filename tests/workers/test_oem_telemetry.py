@@ -11,7 +11,7 @@ import random
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from devkit.deployment import ANVIL_DEPLOYER_KEY
 from tests.support.databases import database, get_engine, session_scope
-from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain
+from tests.support.oem_chain import OTHER_KEY, OWNER_KEY, IdentityChain, world_fixtures
 from workers import eip712
 from workers.chain import connect
 from workers.config import Settings, get_settings
@@ -68,15 +68,7 @@ class World:
         self.domain = telemetry_domain(chain.chain_id, chain.device.address)
 
 
-@pytest.fixture(scope="module")
-def world_base(chain_base: IdentityChain) -> World:
-    return World(chain_base)
-
-
-@pytest.fixture
-def world(world_base: World) -> Iterator[World]:
-    with world_base.chain.reverted():
-        yield world_base
+world_base, world = world_fixtures(World)
 
 
 @pytest.fixture

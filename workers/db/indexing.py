@@ -98,7 +98,9 @@ class ProjectionVersion(Base):
     writes the table's rows (an applied batch or a reorg rollback), so a reader that sees the
     new rows sees the new version too. Processes that cache projection rows (device ingest
     caches `devices` and `pairings`) read the versions of the tables they cache before using
-    the cache and drop it when one moved: the indexer needs to know nothing of them."""
+    the cache and drop it when one moved: the indexer needs to know nothing of them. The
+    gateway's zone writes bump `privacy_zones` the same way (`workers.signals.zones.CHANGES`,
+    read by the stream hubs)."""
 
     __tablename__ = "projection_versions"
 

@@ -14,8 +14,8 @@
   classes applied) built once per new observation, zone change or block, and each carried
   vehicle's encoded `signals` event built once per new frame, shared by the streams.
 - The owners' privacy zones of carried vehicles, dropped at every new indexed block (a
-  transfer voids them) and whenever the zones table changed (checked at most every
-  `recheck_seconds`).
+  transfer voids them) and whenever a zone was made or removed (the zones' change counter,
+  `workers.signals.zones.CHANGES`, checked at most every `recheck_seconds`).
 - The member-days this process has counted (the ledger counts one per period anyway)."""
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sse_starlette.sse import ServerSentEvent
 
 from workers.access import Entitlement
 from workers.access.facts import IndexedHead
+from workers.db.indexing import ProjectionVersion
 from workers.db.session import Database
-from workers.db.zones import PrivacyZone
 from workers.gateway.metrics import GatewayMetrics
 from workers.signals import feed, store, zones
 from workers.signals.catalogue import signal_bit
@@ -48,8 +48,8 @@ log = logging.getLogger(__name__)
 #: Seconds between reconnection attempts while the feed is unreachable.
 RECONNECT_SECONDS = 1.0
 
-#: Changes whenever a zone is made or removed.
-_ZONES_MARK = select(func.count(PrivacyZone.zone_id), func.max(PrivacyZone.zone_id))
+#: Changes whenever a zone is made or removed (`zones.CHANGES`; None: never).
+_ZONES_MARK = select(ProjectionVersion.version).where(ProjectionVersion.table_name == zones.CHANGES)
 #: A member-day: (order, product, vehicle, owner, period).
 MemberDay = tuple[int, int, int, str | None, int]
 
@@ -152,7 +152,7 @@ class StreamHub:
         self._selections: dict[Hashable, Selection] = {}
         self._zones: dict[int, tuple[zones.Zone, ...]] = {}
         self._zones_epoch = 0
-        self._zones_mark: tuple[Any, ...] | None = None
+        self._zones_mark: int | None = None
         self._zones_checked = -math.inf
         self._counted: set[MemberDay] = set()
         self._counted_period = -1
@@ -279,8 +279,8 @@ class StreamHub:
     # --- the rule's decisions and the zones, per indexed block ------------------------------
 
     def refresh(self, session: Session, head: IndexedHead) -> None:
-        """Drops the decisions and zones of an older block, and the zones when the zones table
-        changed (read at most every `recheck_seconds`)."""
+        """Drops the decisions and zones of an older block, and the zones when a zone was made or
+        removed (the change counter read at most every `recheck_seconds`)."""
         if head != self._head:
             with self._lock:
                 if head != self._head:
@@ -290,7 +290,7 @@ class StreamHub:
         now = time.monotonic()
         if now - self._zones_checked < self.recheck_seconds:
             return
-        mark = tuple(session.execute(_ZONES_MARK).one())
+        mark = session.scalar(_ZONES_MARK)
         self._zones_checked = now
         if mark != self._zones_mark:
             with self._lock:

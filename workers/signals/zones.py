@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from workers.db import upsert
+from workers.db.indexing import ProjectionVersion
 from workers.db.projections import Vehicle
 from workers.db.zones import PrivacyZone
 from workers.signals.catalogue import LATITUDE, LONGITUDE
@@ -62,6 +64,12 @@ class Zone:
         a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
         return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a))) <= self.radius_m
 
+
+#: The change counter (a `projection_versions` row) every zone write bumps in its transaction:
+#: a stream hub reads it to know its cached zones are stale (workers/gateway/hub.py). Not the
+#: table's row count and largest id: SQLite gives a new zone the id of a deleted largest one,
+#: so deleting a zone and making another leaves both as they were.
+CHANGES = PrivacyZone.__tablename__
 
 #: A zone is live while the vehicle's owner and generation are still the ones it was made in.
 _IN_ITS_TENURE = and_(
@@ -202,6 +210,7 @@ def create_zone(
     )
     session.add(row)
     session.flush()
+    _changed(session)
     return Zone(int(row.zone_id), vehicle.vehicle_id, label, latitude, longitude, radius_m, row.created_at)
 
 
@@ -217,4 +226,14 @@ def delete_zone(session: Session, vehicle: Vehicle, zone_id: int) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    _changed(session)
+    return True
+
+
+def _changed(session: Session) -> None:
+    connection = session.connection()
+    connection.execute(
+        upsert(connection, ProjectionVersion, add=("version",)), {"table_name": CHANGES, "version": 1}
+    )

@@ -15,22 +15,30 @@ views at the block the indexer applied and the times this test saw each transfer
 - no aggregate below minCohort, and every aggregate is exactly the members with data in
   their window.
 
-Each example starts from the same chain snapshot with a fresh database."""
+Each example starts from the same chain snapshot with a fresh database.
+
+The second property (`PushPathsMachine`) runs the same histories, with privacy zones made and
+moved, devices paired, unpaired and sending signed payloads, and stream orders, against the
+paths that push or list: live-stream frames (the hub fed by the signal feed on the real Redis),
+`GET /v1/vehicles` and the device ingest's cached pairings."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -41,6 +49,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from sqlalchemy import select
+from web3.logs import DISCARD
 
 from devkit.databases import migrated, sqlite_url
 from devkit.deployment import ANVIL_DEPLOYER_KEY, deploy_all
@@ -49,16 +58,30 @@ from tests.support.anvil import ANVIL_KEYS, AnvilNode
 from tests.support.celery_worker import RedisServer
 from tests.support.databases import close_databases, get_engine, session_scope
 from tests.workers.gateway.conftest import sign
+from workers import eip712
+from workers.access import Purpose, may_use_order
 from workers.chain import connect
 from workers.config import Settings, get_settings, use_settings
 from workers.datasets.build import build
 from workers.db.gateway import ApiCredit, DatasetJob
 from workers.db.settlement import UsageCounter
 from workers.gateway.app import create_app
+from workers.gateway.streams import OpenStream, StreamPlan, StreamRequest, plan, tick
 from workers.indexer.sync import Indexer
+from workers.oem.telemetry import (
+    Accepted,
+    Envelope,
+    TelemetryRefused,
+    TelemetryVerifier,
+    ingest_batch,
+    sign_envelope,
+    telemetry_domain,
+)
 from workers.protocol import DIMO, MONTH_SECONDS, NO_END, Kind, Role
 from workers.protocol.permissions import DRIVE, HISTORY, LIVE, LOCATION, LOCK, TELEMETRY, UNLOCK
+from workers.signals import feed, zones
 from workers.signals.store import SignalValue, store_signals
+from workers.signals.zones import Zone
 
 SPEED = "Vehicle.Speed"
 LAT = "Vehicle.CurrentLocation.Latitude"
@@ -68,6 +91,7 @@ STRANGER_KEY = ANVIL_KEYS[9]
 MAX_VEHICLES = 7
 MIN_COHORT = 2
 EXAMPLES = 12
+PUSH_EXAMPLES = 8
 STEPS = 30
 
 #: What the property test ran, for the report at the end of the module.
@@ -110,6 +134,8 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
         min_cohort=1,
         tag="p-bundle",
     )
+    devices = world.contract("AftermarketDevice")
+    world.send(world.dao_key, devices, "setManufacturer", world.address(world.dao_key), True)
     template = directory / "template.db"
     with migrated(sqlite_url(directory, "template.db")):
         pass
@@ -679,13 +705,465 @@ class PrivacyMachine(RuleBasedStateMachine):
 @pytest.mark.timeout(1800)
 def test_privacy_property(fixture: Fixture) -> None:
     PrivacyMachine.fx = fixture
+    run(PrivacyMachine, EXAMPLES)
+    assert TALLY["reads"] > 0 and TALLY["commands"] > 0
+
+
+def run(machine: type[PrivacyMachine], examples: int) -> None:
+    """`examples` histories of `STEPS` steps each (no deadline: a step runs a chain)."""
     run_state_machine_as_test(
-        PrivacyMachine,
+        machine,
         settings=settings(
-            max_examples=EXAMPLES,
+            max_examples=examples,
             stateful_step_count=STEPS,
             deadline=None,
             suppress_health_check=list(HealthCheck),
         ),
     )
-    assert TALLY["reads"] > 0 and TALLY["commands"] > 0
+
+
+# --- the push paths: live streams, the caller's vehicle list, device ingest ---------------------
+
+LON = "Vehicle.CurrentLocation.Longitude"
+FEED_URL = "redis://127.0.0.1:6379/0"
+#: Values published on the feed by no store write: a hub must never show them.
+FOREIGN = -1.0e6
+#: Seconds a frame may lag the store (the feed's push still on its way) before it must match.
+PUSH_WAIT = 5.0
+
+
+@dataclass
+class Stream:
+    """A stream the test holds open, as a consumer holding the connection would."""
+
+    open: OpenStream
+    buyer: str
+
+
+class PushPathsMachine(PrivacyMachine):
+    """The same histories (every action of `PrivacyMachine`, and zones, devices and stream
+    orders), checked on the paths that push or list instead of answering a metered read:
+
+    - every open stream's frames (`workers.gateway.streams.tick` with the process's hub fed by
+      the real signal feed) carry exactly the vehicles the rule allows at the indexed block,
+      each only with observations of its current tenure inside the order's window, privacy
+      zones applied (none of a zone's raw locations from the first tick after it is made), and
+      a stream ends when the order-level rule stops it (order ended, buyer or product inactive);
+    - values pushed on the feed for vehicles no stream carries are never shown;
+    - `GET /v1/vehicles` lists exactly the vehicles the caller owns at the indexed block, with
+      the connection and the device live-paired there, nothing else;
+    - a device payload is stored only under the vehicle it is live-paired with at the indexed
+      block (the ingest's pairing cache, warm from earlier batches, follows unpairings, vehicle
+      transfers and re-pairings), refused `unpaired` otherwise."""
+
+    ACTIONS = (
+        *PrivacyMachine.ACTIONS,
+        "subscribe_stream", "add_zone", "add_zone", "plug_device", "plug_device", "unpair_device",
+        "unpair_device", "device_publish", "device_publish", "device_publish",
+    )  # fmt: skip
+
+    @initialize()
+    def start(self) -> None:
+        #: vehicle -> zones made in a tenure: (tenure number, zone)
+        self.zones: dict[int, list[tuple[int, Zone]]] = {}
+        self.streams: dict[int, Stream] = {}
+        #: device -> (signer key, next sequence)
+        self.devices: dict[int, tuple[str, int]] = {}
+        self.device_contract = self.fx.world.contract("AftermarketDevice")
+        super().start()
+        self.state = self.client.app.state.gateway
+        assert self.state.stream_hub.wait_live(10), f"no signal feed at {FEED_URL}"
+        chain_id = self.fx.node.w3.eth.chain_id
+        self.verifier = TelemetryVerifier(
+            telemetry_domain(chain_id, self.device_contract.address),
+            max_age=self.settings.telemetry_max_age,
+            max_future=self.settings.telemetry_max_future,
+            clock=lambda: float(self._chain_time()),
+        )
+        self.device_domain = eip712.domain(eip712.DEVICE_DOMAIN, chain_id, self.device_contract.address)
+
+    def teardown(self) -> None:
+        if hasattr(self, "state"):
+            for stream in self.streams.values():
+                stream.open.close(self.state.stream_hub)
+            self.state.stream_hub.close()
+        super().teardown()
+
+    @rule(data=st.data())
+    def step(self, data: st.DataObject) -> None:
+        """One step: 0-3 chain actions, the indexer follows, then every push path is checked."""
+        TALLY["push steps"] += 1
+        for _ in range(data.draw(st.integers(0, 3), label="actions")):
+            action = data.draw(st.sampled_from(self.ACTIONS), label="action")
+            TALLY[f"action {action}"] += 1
+            getattr(self, action)(data)
+        oracle = self._sync()
+        self.check_vehicle_lists(oracle)
+        carried = self.check_streams(oracle)
+        if carried and data.draw(st.integers(0, 2), label="move a zone?") == 0:
+            self.move_zone(data, oracle, carried)
+
+    # --- what a vehicle reports: a speed and a position ------------------------------------
+
+    def _drive(self, vehicle: int) -> None:
+        """As `PrivacyMachine._drive`, with a latitude and longitude pair (a zone can only
+        contain a whole position) a few metres from the last one."""
+        self.fx.node.increase_time(1)
+        block_time = self._chain_time()
+        self.drives = self.drives + 1 if self.drive_block == block_time else 0
+        self.drive_block = block_time
+        at = block_time * 1000 - 500 + self.drives
+        self._store(vehicle, [(name, value, at, "oem:1") for name, value in self._position().items()])
+
+    def _position(self) -> dict[str, float]:
+        self.values += 1
+        step = self.values * 1e-4  # ~11 m a step: a zone holds a vehicle's next few positions
+        return {SPEED: self.values, LAT: round(40.0 + step, 6), LON: round(-3.0 - step, 6)}
+
+    def _store(self, vehicle: int, observed: list[tuple[str, float, int, str]]) -> None:
+        """Stores `observed` (name, value, ms, source) for `vehicle` and records it in the model."""
+        for name, value, at, _ in observed:
+            self.stored[vehicle].append((name, value, at, self.tenure[vehicle][0]))
+        with session_scope(self.db_url) as session:
+            store_signals(session, vehicle, [SignalValue(n, v, None, at, src) for n, v, at, src in observed])
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def subscribe_stream(self, data: st.DataObject) -> None:
+        consumer = self.consumers[data.draw(st.sampled_from(range(2)), label="consumer")]
+        vehicles = data.draw(st.integers(1, 4), label="vehicles")
+        stream = self.fx.products["stream"]
+        self._try(lambda: self.orders.append(self.fx.world.subscribe(consumer, stream, vehicles, 1)))
+
+    def add_zone(
+        self,
+        data: st.DataObject,
+        vehicle: int | None = None,
+        *,
+        offset: float | None = None,
+        radius: float | None = None,
+    ) -> Zone | None:
+        """The owner names the vehicle's last position (or a place near it) a privacy zone;
+        the zone (None: the tenure has as many as allowed)."""
+        vehicle = self._vehicle(data) if vehicle is None else vehicle
+        last = {o[0]: o[1] for o in sorted(self.stored[vehicle], key=lambda o: o[2])}
+        if offset is None:
+            offset = data.draw(st.sampled_from([0.0, 5e-4, 0.02]), label="zone offset")
+        if radius is None:
+            radius = data.draw(st.sampled_from([100.0, 500.0, 3_000.0]), label="radius")
+        body = {"label": "home", "latitude": last[LAT] + offset, "longitude": last[LON], "radius_m": radius}
+        key = self.vehicles[vehicle]
+        self._sync()  # the gateway checks ownership on a fresh index
+        answer = self.client.post(f"/v1/vehicles/{vehicle}/zones", json=body, headers=self._auth(key))
+        if answer.status_code == 409 and answer.json()["reason"] == "too_many_zones":
+            return None
+        assert answer.status_code == 201, answer.text
+        made = answer.json()
+        zone = Zone(
+            made["zone_id"], vehicle, "home", made["latitude"], made["longitude"], made["radius_m"], 0
+        )
+        self.zones.setdefault(vehicle, []).append((self.tenure[vehicle][0], zone))
+        TALLY["zones made"] += 1
+        return zone
+
+    def move_zone(self, data: st.DataObject, oracle: Oracle, carried: set[int]) -> None:
+        """The owner of a streamed vehicle names a place 2 km off a zone (the streams are
+        checked), then removes it and names the vehicle's last position instead: the streams
+        are checked again, with no block between (the new zone may get the removed one's id)."""
+        vehicle = data.draw(st.sampled_from(sorted(carried)), label="vehicle")
+        away = self.add_zone(data, vehicle, offset=0.02, radius=100.0)
+        if away is None:
+            return
+        self.check_streams(oracle)
+        answer = self.client.delete(
+            f"/v1/vehicles/{vehicle}/zones/{away.zone_id}", headers=self._auth(self.vehicles[vehicle])
+        )
+        assert answer.status_code == 204, answer.text
+        self.zones[vehicle].remove((self.tenure[vehicle][0], away))
+        if self.add_zone(data, vehicle, offset=0.0, radius=100.0) is not None:
+            TALLY["zones moved"] += 1
+            self.check_streams(oracle)
+
+    def plug_device(self, data: st.DataObject) -> None:
+        """A device is minted to a vehicle's owner and paired with the vehicle by both."""
+        vehicle = self._vehicle(data)
+        world, devices = self.fx.world, self.device_contract
+        owner_key = self.vehicles[vehicle]
+        signer_key = "0x" + keccak(text=f"privacy device {len(self.devices)}").hex().removeprefix("0x")
+        receipt = world.send(
+            world.dao_key,
+            devices,
+            "mintDevice",
+            world.address(owner_key),
+            Account.from_key(signer_key).address,
+            keccak(text=f"serial {len(self.devices)}"),
+        )
+        device = int(
+            devices.events.DeviceMinted().process_receipt(receipt, errors=DISCARD)[0]["args"]["deviceId"]
+        )
+        self.devices[device] = (signer_key, 1)
+        nonce = eip712.free_nonce(devices, Account.from_key(signer_key).address)
+        deadline = self._chain_time() + 3_600
+        typed_pair = eip712.pair(
+            self.device_domain, vehicle_id=vehicle, device_id=device, nonce=nonce, deadline=deadline
+        )
+        self._try(
+            world.send,
+            owner_key,
+            devices,
+            "pair",
+            vehicle,
+            device,
+            nonce,
+            deadline,
+            eip712.sign(typed_pair, signer_key),
+        )
+
+    def unpair_device(self, data: st.DataObject) -> None:
+        vehicle = self._vehicle(data)
+        self._try(self.fx.world.send, self.vehicles[vehicle], self.device_contract, "unpair", vehicle)
+
+    def device_publish(self, data: st.DataObject) -> None:
+        """1-3 devices each send a signed position in one batch, after the index caught up:
+        each is stored under the vehicle the chain says it is live-paired with, or refused."""
+        if not self.devices:
+            return
+        chosen = sorted(
+            set(data.draw(st.lists(st.sampled_from(sorted(self.devices)), min_size=1, max_size=3)))
+        )
+        self.fx.node.increase_time(1)  # a second after every transaction so far
+        oracle = self._sync()
+        now = self._chain_time()
+        envelopes, positions = [], {}
+        for device in chosen:
+            key, sequence = self.devices[device]
+            self.devices[device] = (key, sequence + 1)
+            positions[device] = self._position()
+            body = sign_envelope(
+                telemetry_domain(self.fx.node.w3.eth.chain_id, self.device_contract.address),
+                key,
+                device_id=device,
+                sequence=sequence,
+                timestamp=now,
+                signals=positions[device],
+            )
+            envelopes.append(Envelope.parse(body))
+        outcomes = ingest_batch(self.state.database, self.verifier, envelopes)
+        self.fx.node.increase_time(1)  # every later transaction a second after the payloads
+        for device, outcome in zip(chosen, outcomes, strict=True):
+            paired = int(
+                self.device_contract.functions.vehicleOfDevice(device).call(block_identifier=oracle.block)
+            )
+            if not paired:
+                assert isinstance(outcome, TelemetryRefused), (
+                    f"device {device} is paired with no vehicle, stored under vehicle {outcome.vehicle_id}"
+                )
+                assert outcome.reason == "unpaired", outcome
+                TALLY["device payloads refused"] += 1
+                continue
+            assert isinstance(outcome, Accepted), f"device {device} is paired with {paired}: {outcome}"
+            assert outcome.vehicle_id == paired, (
+                f"device {device}'s payload stored under vehicle {outcome.vehicle_id}, paired with {paired}"
+            )
+            TALLY["device payloads stored"] += 1
+            for name, value in positions[device].items():
+                self.stored[paired].append((name, value, now * 1000, self.tenure[paired][0]))
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def _auth(self, key: str) -> dict[str, str]:
+        if key not in self.tokens:
+            self.tokens[key] = self._sign_in(key)
+        return {"Authorization": f"Bearer {self.tokens[key]}"}
+
+    def check_vehicle_lists(self, oracle: Oracle) -> None:
+        """`GET /v1/vehicles` for every owner, the key holder and a stranger."""
+        vehicles = self.fx.world.vehicles.functions
+        devices = self.device_contract.functions
+        owner_of = {v: vehicles.ownerOf(v).call(block_identifier=oracle.block).lower() for v in self.vehicles}
+        for key in (*self.fx.world.owner_keys, DRIVER_KEY, STRANGER_KEY):
+            caller = Account.from_key(key).address.lower()
+            answer = self.client.get("/v1/vehicles", headers=self._auth(key))
+            assert answer.status_code == 200, answer.text
+            expected = [
+                {
+                    "vehicle_id": v,
+                    "make": None,
+                    "model": None,
+                    "connection_id": self.fx.world.connection_id,
+                    "connection": "sim",
+                    "device_id": int(devices.deviceOf(v).call(block_identifier=oracle.block)) or None,
+                }
+                for v in sorted(self.vehicles)
+                if owner_of[v] == caller
+            ]
+            assert answer.json() == expected, f"GET /v1/vehicles for {caller}: {answer.json()} != {expected}"
+            TALLY["vehicle lists"] += 1
+
+    def stream_model(self, oracle: Oracle, order_id: int) -> dict[int, int] | None:
+        """What the rule, from the chain's views, lets order `order_id` stream: each vehicle's
+        window start (unix ms); None when the order-level rule refuses it."""
+        ordered, buyer, _, quantity, _, starts, ends, _ = oracle.order(order_id)
+        stream = self.fx.products["stream"]
+        operator, _, active, terms = oracle.product(stream)
+        permissions = terms[6]
+        if ordered != stream:
+            b_operator, _, b_active, b_terms = oracle.product(ordered)
+            if not b_active or not oracle.operator_active(b_operator):
+                return None
+            permissions &= b_terms[6]
+        if (
+            not starts <= oracle.now < ends
+            or not oracle.buyer_active(buyer)
+            or not active
+            or not oracle.operator_active(operator)
+            or not permissions & LIVE
+        ):
+            return None
+        members = [v for v in sorted(self.vehicles) if oracle.member(ordered, v)][:quantity]
+        return {v: max(self.tenure[v][1], self.joined[(ordered, v)]) * 1000 for v in members}
+
+    def shown(self, vehicle: int, since_ms: int) -> dict[tuple[str, float, int], bool]:
+        """Every observation a frame of `vehicle` may carry from `since_ms`, as the current
+        tenure's zones show it (name, value, ms), each marked True when it is the vehicle's
+        newest of its name (what a frame carries once every push arrived)."""
+        live = [z for tenure, z in self.zones.get(vehicle, []) if tenure == self.tenure[vehicle][0]]
+        newest: dict[str, int] = {}
+        for name, _, at, _ in self.stored[vehicle]:
+            newest[name] = max(newest.get(name, at), at)
+        points: dict[int, dict[str, float]] = {}
+        for name, value, at, _ in self.stored[vehicle]:
+            points.setdefault(at, {})[name] = value
+        allowed = {}
+        for name, value, at, tenure in self.stored[vehicle]:
+            if at < since_ms:
+                continue
+            assert tenure == self.tenure[vehicle][0], "the model's window let a previous tenure in"
+            if name in (LAT, LON):
+                point = points[at]
+                zone = next((z for z in live if z.contains(point[LAT], point[LON])), None)
+                if zone is not None:
+                    coarse = zones.cell_centre(zone.latitude if name == LAT else zone.longitude)
+                    allowed[(name, coarse, at)] = at == newest[name]
+                    continue
+            allowed[(name, value, at)] = at == newest[name]
+        return allowed
+
+    def check_streams(self, oracle: Oracle) -> set[int]:
+        """Every stream order's stream (opened when the rule allows it), ticked until its
+        frames are what the model says (the feed's pushes may lag; never what it forbids);
+        the vehicles they carry."""
+        stream_kinds = {self.fx.products["stream"], self.fx.products["bundle"]}
+        models = {}
+        for order_id in self.orders:
+            if oracle.order(order_id)[0] in stream_kinds:
+                models[order_id] = self.stream_model(oracle, order_id)
+        carried = set().union(*(m for m in models.values() if m))
+        self._publish_foreign(oracle, carried)
+        for order_id, model in models.items():
+            self.check_stream(order_id, model)
+        return carried
+
+    def _publish_foreign(self, oracle: Oracle, carried: set[int]) -> None:
+        """Values pushed on the feed for vehicles no stream may carry (and one that does not
+        exist), as a store write of them would: no frame may ever show them."""
+        uncarried = [v for v in self.vehicles if v not in carried] + [10**6]
+        at = oracle.now * 1000 + 999
+        batch = [(v, [SignalValue(SPEED, FOREIGN, None, at, "oem:1")]) for v in uncarried]
+        feed.publish(FEED_URL, feed.encode(batch))
+        TALLY["foreign pushes"] += len(batch)
+
+    def _open(self, order_id: int, model: dict[int, int] | None) -> Stream | None:
+        buyer_key = next(
+            k for k in self.consumers if Account.from_key(k).address.lower() == self._buyer(order_id)
+        )
+        buyer = Account.from_key(buyer_key).address
+        with self.state.database.session(read_only=True) as session:
+            decision = may_use_order(self.state.facts(session), buyer, order_id, Purpose.STREAM)
+        if model is None:
+            assert not decision, f"stream order {order_id} opened though the rule refuses it"
+            return None
+        assert decision, f"stream order {order_id} refused ({decision.reason}), the model allows it"
+        request = StreamRequest(order_id, buyer, None, None)
+        chosen = plan(request, decision, self.settings.stream_min_refresh)
+        assert isinstance(chosen, StreamPlan), chosen
+        session_id = self.tokens[buyer_key].split(".")[1]
+        TALLY["streams opened"] += 1
+        return Stream(OpenStream(request, chosen, session_id), buyer)
+
+    def _buyer(self, order_id: int) -> str:
+        return self.fx.world.market.functions.order(order_id).call()[1].lower()
+
+    def check_stream(self, order_id: int, model: dict[int, int] | None) -> None:
+        stream = self.streams.get(order_id) or self._open(order_id, model)
+        if stream is None:
+            return
+        self.streams[order_id] = stream
+        deadline = time.monotonic() + PUSH_WAIT
+        while True:
+            outcome = tick(self.state, stream.open)
+            if outcome.ended is not None:
+                assert model is None, f"stream {order_id} ended ({outcome.ended}), the model allows it"
+                TALLY[f"streams ended: {outcome.ended[0]}"] += 1
+                stream.open.close(self.state.stream_hub)
+                del self.streams[order_id]
+                return
+            assert model is not None, f"stream {order_id} went on, the rule refuses it"
+            frames = self._frames(outcome.events, order_id)
+            complete = True
+            for vehicle, signals in frames.items():
+                assert vehicle in model, f"stream {order_id} carried vehicle {vehicle}, not allowed {model}"
+                allowed = self.shown(vehicle, model[vehicle])
+                for s in signals:
+                    assert s in allowed, (
+                        f"stream {order_id} showed {s} of vehicle {vehicle}: not among {sorted(allowed)}"
+                    )
+                complete &= sorted(signals) == sorted(s for s, newest in allowed.items() if newest)
+            for vehicle, since in model.items():
+                if vehicle not in frames:
+                    complete &= not any(self.shown(vehicle, since).values())
+            if complete:
+                TALLY["stream ticks checked"] += 1
+                TALLY["stream frames"] += len(frames)
+                return
+            assert time.monotonic() < deadline, f"stream {order_id}: {frames}, the model {model}"
+            time.sleep(0.05)
+
+    @staticmethod
+    def _frames(events: bytes, order_id: int) -> dict[int, list[tuple[str, float, int]]]:
+        frames: dict[int, list[tuple[str, float, int]]] = {}
+        for line in events.decode().splitlines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line.removeprefix("data: "))
+            assert event["order_id"] == order_id
+            assert event["vehicle_id"] not in frames, f"vehicle {event['vehicle_id']} twice in one tick"
+            frames[event["vehicle_id"]] = [
+                (s["name"], s["value"], _ms(s["timestamp"])) for s in event["signals"]
+            ]
+        return frames
+
+
+def _ms(iso: str) -> int:
+    return round(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+@pytest.mark.timeout(1800)
+def test_push_paths_privacy_property(fixture: Fixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The push paths under the same histories (see `PushPathsMachine`), the feed on the real
+    Redis at 127.0.0.1:6379, on a channel of this run's own (a test beside it publishes none)."""
+    if not _redis_answers(FEED_URL):
+        pytest.skip(f"no Redis answers at {FEED_URL}")
+    monkeypatch.setattr(feed, "CHANNEL", f"{feed.CHANNEL}:privacy-{uuid.uuid4().hex}")
+    PushPathsMachine.fx = replace(
+        fixture, settings=fixture.settings.model_copy(update={"signals_feed_url": FEED_URL})
+    )
+    run(PushPathsMachine, PUSH_EXAMPLES)
+    assert TALLY["stream ticks checked"] > 0 and TALLY["device payloads stored"] > 0
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False

@@ -12,13 +12,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from eth_account import Account
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.support.anvil import ANVIL_KEYS
 from tests.support.databases import session_scope
 from tests.workers.gateway.conftest import LiveServer, gateway_settings, sign_in
 from tests.workers.gateway.projections import World
+from workers.access import Purpose, may_use_order
 from workers.gateway.app import create_app
+from workers.gateway.streams import OpenStream, StreamPlan, StreamRequest, plan, tick
 from workers.protocol import Kind
 from workers.signals import store
 from workers.signals.store import SignalValue, store_signals
@@ -215,7 +218,9 @@ def test_zones_are_bounded_per_vehicle(world) -> None:
     _refused(client.delete("/v1/vehicles/1/zones/0", headers=_auth(owner)), 422, "bad_request")
 
 
-def test_a_stream_carries_the_coarsened_location(sqlite_db: str) -> None:
+def _streamed(sqlite_db: str) -> FastAPI:
+    """A gateway where buyer holds stream order 1 of product 1, which vehicle 1 joined; the
+    vehicle was last seen 300 m from the owner's home."""
     app = create_app(
         gateway_settings(sqlite_db, access_cache_ttl=0, stream_min_refresh=0.2),
         staking_check=lambda _a, _r, _b: True,
@@ -229,6 +234,11 @@ def test_a_stream_carries_the_coarsened_location(sqlite_db: str) -> None:
         w.join(1, 1, OWNER)
         w.order(1, 1, BUYER, 1, starts=now - 10, ends=now + 3600)
         _observe(session, 1, NEAR, now * 1000)
+    return app
+
+
+def test_a_stream_carries_the_coarsened_location(sqlite_db: str) -> None:
+    app = _streamed(sqlite_db)
     with TestClient(app, base_url="http://localhost:8000") as client:
         buyer = sign_in(client, BUYER_KEY)
         assert _home(client, sign_in(client, OWNER_KEY)).status_code == 201
@@ -250,3 +260,39 @@ def test_a_stream_carries_the_coarsened_location(sqlite_db: str) -> None:
     ticks = [e for e in events[1:] if "signals" in e]
     assert len(ticks) == 2
     assert all(_location(e["signals"]) == {LAT: [HOME_CELL[0]], LON: [HOME_CELL[1]]} for e in ticks)
+
+
+def test_a_stream_applies_a_zone_made_in_place_of_a_deleted_one_at_once(sqlite_db: str) -> None:
+    """The owner deletes their only zone and makes another, between two ticks of a stream and
+    within one indexed block: SQLite gives the new zone the deleted one's id (the zones
+    table's row count and largest id are as before), and the next tick already coarsens the
+    new zone's positions."""
+    app = _streamed(sqlite_db)
+    with TestClient(app, base_url="http://localhost:8000") as client:
+        state = app.state.gateway
+        buyer, owner = sign_in(client, BUYER_KEY), sign_in(client, OWNER_KEY)
+        request = StreamRequest(1, BUYER, None, None)
+        with state.database.session(read_only=True) as session:
+            decision = may_use_order(state.facts(session), BUYER, 1, Purpose.STREAM)
+        chosen = plan(request, decision, 0.2)
+        assert isinstance(chosen, StreamPlan), chosen
+        stream = OpenStream(request, chosen, buyer.split(".")[1])
+
+        def shown() -> dict[str, list[float]]:
+            frames = [
+                json.loads(line.removeprefix("data: "))
+                for line in tick(state, stream).events.decode().splitlines()
+                if line.startswith("data: ")
+            ]
+            assert len(frames) == 1, frames
+            return _location(frames[0]["signals"])
+
+        work = _home(client, owner, label="work", latitude=FAR_AWAY[0], longitude=FAR_AWAY[1])
+        assert work.status_code == 201, work.text
+        assert shown() == {LAT: [NEAR[0]], LON: [NEAR[1]]}  # outside the work zone
+        answer = client.delete(f"/v1/vehicles/1/zones/{work.json()['zone_id']}", headers=_auth(owner))
+        assert answer.status_code == 204, answer.text
+        home = _home(client, owner)
+        assert home.json()["zone_id"] == work.json()["zone_id"]  # the id came round again
+        assert shown() == {LAT: [HOME_CELL[0]], LON: [HOME_CELL[1]]}
+        stream.close(state.stream_hub)
