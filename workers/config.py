@@ -200,8 +200,12 @@ class Settings(BaseSettings):
     #: Where `python -m workers.gateway` listens.
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=0, le=65535)
-    #: uvicorn worker processes.
+    #: uvicorn worker processes (one per core on PostgreSQL; 1 on SQLite, whose writers
+    #: queue on one file lock).
     gateway_workers: int = Field(default=1, ge=1)
+    #: Threads per gateway process running metered calls' statements off the event loop (so
+    #: calls waiting on the database overlap); 0: on the event loop.
+    gateway_db_threads: int = Field(default=4, ge=0)
     #: The EIP-4361 domains (RFC 3986 authorities: host[:port]) a SIWE message may name: the
     #: origins of the dApps allowed to sign users in here (the web app at /app is served from
     #: the gateway's own origin). JSON list; the first is the default of POST /auth/nonce.

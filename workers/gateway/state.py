@@ -19,6 +19,7 @@ from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db.session import Database
 from workers.gateway.auth import SessionGuard
+from workers.gateway.hotpath import MeteredStore
 from workers.gateway.hub import StreamHub
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.ratelimit import RateLimiter
@@ -63,6 +64,13 @@ class GatewayState:
         return self.lazy("sessions", lambda: SessionGuard(self.database))
 
     @property
+    def metered_store(self) -> MeteredStore:
+        """The metered call's two statements and their database threads (hotpath.py)."""
+        return self.lazy(
+            "metered_store", lambda: MeteredStore(self.database.engine, self.settings.gateway_db_threads)
+        )
+
+    @property
     def chain(self) -> Chain:
         """The chain handle (connected on first use: the gateway starts without a chain)."""
         return self.runtime.chain
@@ -81,10 +89,14 @@ class GatewayState:
         )
 
     def close(self) -> None:
-        """Stops the stream hub's subscriber (if one started) and closes the runtime."""
+        """Stops the stream hub's subscriber and the metered calls' database threads (if they
+        started) and closes the runtime."""
         hub = self._lazy.get("stream_hub")
         if hub is not None:
             hub.close()
+        metered = self._lazy.get("metered_store")
+        if metered is not None:
+            metered.close()
         self.runtime.close()
 
     def index_health(self) -> health.Health:
