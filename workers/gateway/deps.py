@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from workers.gateway.auth import Identity, decode_token
+from workers.gateway.auth import Identity
 from workers.gateway.problems import Problem
 from workers.gateway.state import GatewayState
 
@@ -64,7 +64,7 @@ def identify(state: GatewayState, token: str | None, *, check_session: bool = Tr
         raise Problem(
             "unauthenticated", "send Authorization: Bearer <token> (POST /auth/nonce, then /auth/verify)"
         )
-    identity = decode_token(token, state.token_secret)
+    identity = state.identity_of(token)
     wait = state.limiter.admit(identity.session_id)
     if wait > 0:
         problem = Problem(

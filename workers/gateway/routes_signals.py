@@ -203,7 +203,7 @@ def metered_latest(
     the fast path (workers.gateway.fastpath); blocking: run it with `metered_store.run`."""
     meter = StoreMeter(state, identity, vehicle_id, names)
     try:
-        with read_session(state) as session:
+        with state.database.lazy_read_session() as session:
             signals, left = _metered(
                 state,
                 state.facts(session),

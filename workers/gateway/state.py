@@ -18,7 +18,7 @@ from workers.access.facts import FactsCache, IndexedFacts, StakingCheck
 from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db.session import Database
-from workers.gateway.auth import SessionGuard
+from workers.gateway.auth import Identity, SessionGuard, decode_token
 from workers.gateway.hotpath import MeteredStore
 from workers.gateway.hub import StreamHub
 from workers.gateway.metrics import GatewayMetrics
@@ -28,6 +28,9 @@ from workers.protocol import Role
 from workers.runtime import Runtime
 
 T = TypeVar("T")
+
+#: Verified bearer tokens remembered per process (forgotten all at once past it).
+VERIFIED_TOKENS = 10_000
 
 
 @dataclass
@@ -46,6 +49,8 @@ class GatewayState:
         self.streams_by_session: dict[str, int] = {}
         self.facts_cache = FactsCache(self.settings.access_cache_ttl)
         self.token_secret = self.settings.token_secret.get_secret_value().encode()
+        #: Bearer tokens whose signature verified, by token (a token never changes).
+        self._verified: dict[str, Identity] = {}
         self._lazy: dict[str, Any] = {}
         self._lazy_lock = threading.Lock()
         self._health: tuple[float, health.Health] | None = None
@@ -110,6 +115,17 @@ class GatewayState:
             current = health.assess(health.read(session), self.settings)
         self._health = (now, current)
         return current
+
+    def identity_of(self, token: str) -> Identity:
+        """`decode_token`, its signature verified once per token and process (the expiry on
+        every call)."""
+        identity = self._verified.get(token)
+        if identity is None or time.time() >= identity.expires_at:
+            identity = decode_token(token, self.token_secret)
+            if len(self._verified) >= VERIFIED_TOKENS:
+                self._verified.clear()
+            self._verified[token] = identity
+        return identity
 
     def lazy(self, name: str, build: Callable[[], T]) -> T:
         """A per-app object built on first use (clients that need the chain, …)."""
