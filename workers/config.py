@@ -237,7 +237,11 @@ class Settings(BaseSettings):
     #: Sign-in rate limit per client address (POST /auth/nonce and /auth/verify), a second.
     auth_rate_limit_per_second: float = Field(default=5.0, gt=0)
     auth_rate_limit_burst: int = Field(default=20, ge=1)
-    #: Live streams one bearer token may hold open at once (per gateway process).
+    #: A Redis through which every gateway process shares the per-token rate limits and live
+    #: stream counts (run several GATEWAY_WORKERS on PostgreSQL); empty: each process alone.
+    gateway_redis_url: str | None = None
+    #: Live streams one bearer token may hold open at once (per gateway process unless
+    #: GATEWAY_REDIS_URL is set: then in all).
     stream_max_per_token: int = Field(default=256, ge=1)
     #: Seconds between SSE keep-alive comments on live streams.
     stream_ping_seconds: float = Field(default=15.0, gt=0)

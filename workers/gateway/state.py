@@ -22,7 +22,15 @@ from workers.gateway.auth import Identity, SessionGuard, decode_token
 from workers.gateway.hotpath import MeteredStore
 from workers.gateway.hub import StreamHub
 from workers.gateway.metrics import GatewayMetrics
-from workers.gateway.ratelimit import RateLimiter
+from workers.gateway.ratelimit import (
+    Limiter,
+    RateLimiter,
+    RedisRateLimiter,
+    RedisStreamSlots,
+    Slots,
+    StreamSlots,
+    redis_client,
+)
 from workers.indexer import health
 from workers.protocol import Role
 from workers.runtime import Runtime
@@ -38,15 +46,27 @@ class GatewayState:
     runtime: Runtime
     #: Answers `Staking.isActive(account, role)` at a block; default: the chain view.
     staking_check: StakingCheck | None = None
-    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    metrics: GatewayMetrics = field(init=False)
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
-        self.auth_limiter = RateLimiter(
-            self.settings.auth_rate_limit_per_second, self.settings.auth_rate_limit_burst
-        )
+        settings = self.settings
+        self.metrics = GatewayMetrics(settings.prometheus_multiproc_dir)
+        self.limiter: Limiter
+        self.auth_limiter: Limiter
         #: Live streams open per bearer session.
-        self.streams_by_session: dict[str, int] = {}
+        self.stream_slots: Slots
+        auth_rate, auth_burst = settings.auth_rate_limit_per_second, settings.auth_rate_limit_burst
+        if settings.gateway_redis_url:
+            client = redis_client(settings.gateway_redis_url)
+            self.limiter = RedisRateLimiter(
+                client, "gateway:rate:", settings.rate_limit_per_second, settings.rate_limit_burst
+            )
+            self.auth_limiter = RedisRateLimiter(client, "gateway:auth-rate:", auth_rate, auth_burst)
+            self.stream_slots = RedisStreamSlots(client, "gateway:streams:", settings.session_ttl)
+        else:
+            self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+            self.auth_limiter = RateLimiter(auth_rate, auth_burst)
+            self.stream_slots = StreamSlots()
         self.facts_cache = FactsCache(self.settings.access_cache_ttl)
         self.token_secret = self.settings.token_secret.get_secret_value().encode()
         #: Bearer tokens whose signature verified, by token (a token never changes).
@@ -102,6 +122,7 @@ class GatewayState:
         metered = self._lazy.get("metered_store")
         if metered is not None:
             metered.close()
+        self.metrics.close()
         self.runtime.close()
 
     def index_health(self) -> health.Health:
