@@ -44,7 +44,10 @@ class GatewayMetrics:
             "gateway_credits_spent_total", "API credits spent", registry=self.registry
         )
         self.streams_open = Gauge(
-            "gateway_streams_open", "Live SSE streams open", registry=self.registry, multiprocess_mode="livesum"
+            "gateway_streams_open",
+            "Live SSE streams open",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.stream_events = Counter(
             "gateway_stream_events_total",
