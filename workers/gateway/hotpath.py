@@ -62,8 +62,9 @@ class Compiled:
 class MeteredStore:
     """The metered call's statements on connections held one per database thread."""
 
-    def __init__(self, engine: Engine, threads: int) -> None:
+    def __init__(self, engine: Engine, threads: int, counted: Callable[[int], None]) -> None:
         self._engine = engine
+        self._counted = counted
         self.postgres = engine.dialect.name == "postgresql"
         self._latest = Compiled(LATEST_QUERY, engine)
         self._credit = Compiled(text(_CREDIT), engine)
@@ -125,6 +126,7 @@ class MeteredStore:
             return cursor.fetchall()
 
         rows = self._execute(read)
+        self._counted(1)
         found = [
             SignalValue(name, json.loads(value), unit, int(ts), source, sig)
             for name, value, unit, ts, source, sig, _ in rows
@@ -164,6 +166,7 @@ class MeteredStore:
         if self.postgres:
             cursor.execute(self._spend.sql, self._spend.params(values))
             row = cursor.fetchone()
+            self._counted(1)
             return None if row is None else int(row[0])
         cursor.execute("BEGIN IMMEDIATE")
         try:
@@ -175,6 +178,7 @@ class MeteredStore:
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
+        self._counted(3 if row is None else 4)
         return None if row is None else int(row[0])
 
     def close(self) -> None:

@@ -40,6 +40,11 @@ class GatewayMetrics:
         self.refusals = Counter(
             "gateway_refusals_total", "Requests refused, by reason", ["reason"], registry=self.registry
         )
+        self.db_statements = Counter(
+            "gateway_db_statements_total",
+            "SQL statements (with BEGIN and COMMIT) the gateway sent to its database",
+            registry=self.registry,
+        )
         self.credits_spent = Counter(
             "gateway_credits_spent_total", "API credits spent", registry=self.registry
         )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
@@ -67,6 +68,7 @@ class GatewayState:
             self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
             self.auth_limiter = RateLimiter(auth_rate, auth_burst)
             self.stream_slots = StreamSlots()
+        event.listen(self.database.engine, "before_cursor_execute", self._count_statement)
         self.facts_cache = FactsCache(self.settings.access_cache_ttl)
         self.token_secret = self.settings.token_secret.get_secret_value().encode()
         #: Bearer tokens whose signature verified, by token (a token never changes).
@@ -86,13 +88,16 @@ class GatewayState:
     @property
     def sessions(self) -> SessionGuard:
         """Whether a bearer token's session is still live (read on every authenticated request)."""
-        return self.lazy("sessions", lambda: SessionGuard(self.database))
+        return self.lazy("sessions", lambda: SessionGuard(self.database, self.metrics.db_statements.inc))
 
     @property
     def metered_store(self) -> MeteredStore:
         """The metered call's two statements and their database threads (hotpath.py)."""
         return self.lazy(
-            "metered_store", lambda: MeteredStore(self.database.engine, self.settings.gateway_db_threads)
+            "metered_store",
+            lambda: MeteredStore(
+                self.database.engine, self.settings.gateway_db_threads, self.metrics.db_statements.inc
+            ),
         )
 
     @property
@@ -136,6 +141,9 @@ class GatewayState:
             current = health.assess(health.read(session), self.settings)
         self._health = (now, current)
         return current
+
+    def _count_statement(self, *_: Any) -> None:
+        self.metrics.db_statements.inc()
 
     def identity_of(self, token: str) -> Identity:
         """`decode_token`, its signature verified once per token and process (the expiry on
