@@ -96,7 +96,7 @@ class GatewayState:
         return self.lazy(
             "metered_store",
             lambda: MeteredStore(
-                self.database.engine, self.settings.gateway_db_threads, self.metrics.db_statements.inc
+                self.database.engine, self.settings.metered_threads(), self.metrics.db_statements.inc
             ),
         )
 
