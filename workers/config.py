@@ -65,6 +65,8 @@ ANVIL_FIRST_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f
 #: anvil's second test account: the devnet OEM oracle.
 ANVIL_SECOND_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
+#: Metered calls' database threads per gateway process on PostgreSQL (GATEWAY_DB_THREADS).
+DEFAULT_DB_THREADS = 4
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / '.run' / 'workers.db'}"
 
 #: Devnet-only Fernet key for OEM tokens at rest (like the anvil keys: public, never for real data).
@@ -200,8 +202,14 @@ class Settings(BaseSettings):
     #: Where `python -m workers.gateway` listens.
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=0, le=65535)
-    #: uvicorn worker processes.
+    #: uvicorn worker processes (one per core on PostgreSQL; 1 on SQLite, whose writers
+    #: queue on one file lock).
     gateway_workers: int = Field(default=1, ge=1)
+    #: Threads per gateway process running metered calls' statements off the event loop (so
+    #: calls waiting on PostgreSQL overlap); 0: on the event loop; empty: 0 on SQLite (its
+    #: statements never wait on a network, and a thread hop costs more CPU than they do), 4 on
+    #: PostgreSQL. At most the connection pool's 15 connections.
+    gateway_db_threads: int | None = Field(default=None, ge=0, le=15)
     #: The EIP-4361 domains (RFC 3986 authorities: host[:port]) a SIWE message may name: the
     #: origins of the dApps allowed to sign users in here (the web app at /app is served from
     #: the gateway's own origin). JSON list; the first is the default of POST /auth/nonce.
@@ -233,7 +241,11 @@ class Settings(BaseSettings):
     #: Sign-in rate limit per client address (POST /auth/nonce and /auth/verify), a second.
     auth_rate_limit_per_second: float = Field(default=5.0, gt=0)
     auth_rate_limit_burst: int = Field(default=20, ge=1)
-    #: Live streams one bearer token may hold open at once (per gateway process).
+    #: A Redis through which every gateway process shares the per-token rate limits and live
+    #: stream counts (run several GATEWAY_WORKERS on PostgreSQL); empty: each process alone.
+    gateway_redis_url: str | None = None
+    #: Live streams one bearer token may hold open at once (per gateway process unless
+    #: GATEWAY_REDIS_URL is set: then in all).
     stream_max_per_token: int = Field(default=256, ge=1)
     #: Seconds between SSE keep-alive comments on live streams.
     stream_ping_seconds: float = Field(default=15.0, gt=0)
@@ -384,7 +396,7 @@ class Settings(BaseSettings):
             raise ValueError("DATASET_EPSILON_PER_QUERY must not exceed DATASET_EPSILON_PER_ORDER")
         return self
 
-    @field_validator("siwe_chain_id", mode="before")
+    @field_validator("siwe_chain_id", "gateway_db_threads", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         # SIWE_CHAIN_ID= (empty) means "the deployment's", as the example file documents it.
@@ -396,6 +408,12 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    def metered_threads(self) -> int:
+        """GATEWAY_DB_THREADS, or its default for the database DATABASE_URL names."""
+        if self.gateway_db_threads is not None:
+            return self.gateway_db_threads
+        return 0 if self.database_url.startswith("sqlite") else DEFAULT_DB_THREADS
 
     def feed_url(self) -> str | None:
         """Where committed observations are published (SIGNALS_FEED_URL, else a Redis broker)."""

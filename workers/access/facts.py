@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from workers.access.rule import Entitlement, OrderFacts, ProductFacts
+from workers.access.rule import Decision, Entitlement, OrderFacts, ProductFacts, Purpose, may_read
 from workers.db.gateway import ApiCredit, VehicleProfile
 from workers.db.indexing import IndexedBlock, IndexerCursor
 from workers.db.projections import BundleComponent, Membership, Order, Product, Vehicle
@@ -28,6 +28,9 @@ from workers.protocol import UINT256_MAX, Kind, Role
 _CREDITS = select(ApiCredit.remaining, ApiCredit.expired).where(
     ApiCredit.order_id == bindparam("order_id"), ApiCredit.product_id == bindparam("product_id")
 )
+
+#: Later than any order's end: a decision no order's time bounds.
+END_OF_TIME = 2**256
 
 #: A function answering `Staking.isActive(account, role)` at a block number.
 StakingCheck = Callable[[str, Role, int], bool]
@@ -74,6 +77,32 @@ class FactsCache:
     #: (order, product) counters seen empty: credits never come back.
     exhausted: set[tuple[int, int]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mark_exhausted(self, key: tuple[int, int]) -> None:
+        """A counter seen empty: remembered for good, and every memoised decision (which may
+        have counted on its credits) is dropped."""
+        with self.lock:
+            if key not in self.exhausted:
+                self.exhausted.add(key)
+                self.values = {k: v for k, v in self.values.items() if k[0] != "decision"}
+
+    def decision(
+        self, head: IndexedHead, key: tuple[Any, ...], now: int, decide: Callable[[], tuple[Any, int]]
+    ) -> Any:
+        """The memo of a decision for `head`: `decide` answers (decision, until), `until`
+        being the first instant the decision may change without a new block (an order
+        starting, ending or refunded). Reused while the head is the same, `now` is before
+        `until` and no counter has been seen empty since (`mark_exhausted`)."""
+        slot = ("decision", *key)
+        memo = self.values.get(slot) if head == self.head else None
+        if memo is not None and now < memo[1]:
+            return memo[0]
+        seen_empty = len(self.exhausted)
+        decision, until = decide()
+        with self.lock:
+            if head == self.head and seen_empty == len(self.exhausted):
+                self.values[slot] = (decision, until)
+        return decision
 
     def refresh(self, session: Session) -> IndexedHead:
         now = time.monotonic()
@@ -152,6 +181,22 @@ class IndexedFacts:
     def now(self) -> int:
         """Wall time, or the indexed block's time when the chain runs ahead of the wall."""
         return max(int(self._clock()), self.head.timestamp)
+
+    def may_read(
+        self, caller: str, product_id: int, vehicle_id: int, mask: int, *, purpose: Purpose, any_of: int = 0
+    ) -> Decision:
+        """`workers.access.rule.may_read`, memoised for the indexed block: the rule decides,
+        once per (caller, product, vehicle, signals) and block, and again when one of the
+        orders it looked at starts, ends or is refunded, or a counter is seen empty."""
+        now = self.now()
+
+        def decide() -> tuple[Decision, int]:
+            timed = _Timed(self, now)
+            decision = may_read(timed, caller, product_id, vehicle_id, mask, purpose=purpose, any_of=any_of)
+            return decision, timed.until
+
+        key = (caller.lower(), product_id, vehicle_id, mask, purpose, any_of)
+        return self.cache.decision(self.head, key, now, decide)
 
     def product(self, product_id: int) -> ProductFacts | None:
         return self.cache.get(self.head, ("product", product_id), lambda: self._load_product(product_id))
@@ -285,7 +330,7 @@ class IndexedFacts:
         remaining, expired = row
         left = 0 if expired else int(remaining)
         if left <= 0:
-            self.cache.exhausted.add(key)
+            self.cache.mark_exhausted(key)
         return left
 
     def vehicle_owner(self, vehicle_id: int) -> str | None:
@@ -303,6 +348,39 @@ class IndexedFacts:
             return tuple(sorted(int(r) for r in rows.scalars()))
 
         return self.cache.get(self.head, ("members", product_id), load)
+
+
+class _Timed:
+    """The facts one decision reads, at a fixed `now`, noting `until`: the first instant after
+    `now` at which an order it looked at starts, ends or is refunded."""
+
+    def __init__(self, facts: IndexedFacts, now: int) -> None:
+        self._facts = facts
+        self._now = now
+        self.until = END_OF_TIME
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._facts, name)
+
+    def now(self) -> int:
+        return self._now
+
+    def _note(self, order: OrderFacts) -> None:
+        for moment in (order.starts_at, order.ends_at, order.refunded_at):
+            if moment is not None and self._now < moment < self.until:
+                self.until = moment
+
+    def orders(self, buyer: str, product_id: int) -> Sequence[OrderFacts]:
+        found = self._facts.orders(buyer, product_id)
+        for order in found:
+            self._note(order)
+        return found
+
+    def order(self, order_id: int) -> OrderFacts | None:
+        found = self._facts.order(order_id)
+        if found is not None:
+            self._note(found)
+        return found
 
 
 def live_members(product_id: int) -> Select[tuple[int]]:

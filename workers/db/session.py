@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -84,12 +84,32 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+class _LazySession:
+    """Stands for the read-only session of `Database.lazy_read_session`, begun on first use."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._scope: AbstractContextManager[Session] | None = None
+        self._session: Session | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._session is None:
+            self._scope = self._database.session(read_only=True)
+            self._session = self._scope.__enter__()
+        return getattr(self._session, name)
+
+    def end(self, error: BaseException | None) -> None:
+        if self._scope is not None:
+            self._scope.__exit__(type(error) if error else None, error, None)
+
+
 class Database:
     """One database: its engine and transactions on it."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.engine = create_engine_for(self.url, echo=echo)
+        self._read_engine = self.engine.execution_options(sqlite_immediate=False)
 
     @contextmanager
     def session(self, *, read_only: bool = False) -> Iterator[Session]:
@@ -98,10 +118,7 @@ class Database:
         On SQLite a writing transaction begins with BEGIN IMMEDIATE (writers queue on the lock);
         `read_only=True` begins a plain deferred transaction that never blocks writers (WAL).
         """
-        engine = self.engine
-        if read_only:
-            engine = engine.execution_options(sqlite_immediate=False)
-        session = Session(bind=engine, expire_on_commit=False)
+        session = Session(bind=self._read_engine if read_only else self.engine, expire_on_commit=False)
         try:
             yield session
             session.commit()
@@ -110,6 +127,18 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def lazy_read_session(self) -> Iterator[Session]:
+        """A read-only transaction begun only when something reads through it (hot paths
+        whose reads are mostly answered from memory pay nothing for it otherwise)."""
+        lazy = _LazySession(self)
+        try:
+            yield cast(Session, lazy)
+        except BaseException as exc:
+            lazy.end(exc)
+            raise
+        lazy.end(None)
 
     def dispose(self) -> None:
         """Closes the pooled connections (the engine connects again on its next use)."""

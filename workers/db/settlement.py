@@ -29,7 +29,8 @@ class UsageCounter(Base):
     """What one vehicle served one order of a product in one period, paid to `owner` (the
     vehicle's owner when it was served; the zero address when unknown): metered calls add
     their units, stream member-days and dataset rows count once per (order, vehicle, period).
-    Written only through `workers.ledger.record_usage`; read, aggregated in SQL, by the
+    Written through `workers.ledger.record_usage`, and by the metered call's fused spend
+    (`workers/gateway/hotpath.py`, the same upsert); read, aggregated in SQL, by the
     settlement of the period (SPEC15 §7)."""
 
     __tablename__ = "usage_counters"

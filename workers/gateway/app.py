@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -167,8 +167,9 @@ def create_app(
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     def metrics() -> Response:
-        """Prometheus exposition: request counters, latency histograms, refusals by reason."""
-        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus exposition: request counters, latency histograms, refusals by reason
+        (of every gateway process, in multiprocess mode: PROMETHEUS_MULTIPROC_DIR)."""
+        return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     for module in SERVING:
         app.include_router(module.router, dependencies=[Depends(fresh_index)])

@@ -20,7 +20,7 @@ import hmac
 import secrets
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -224,8 +224,9 @@ class SessionGuard:
     CPU against 79 µs through a Core connection and its BEGIN/ROLLBACK (PostgreSQL: about
     210 µs against 260 µs), next to the 390-1,570 µs a metered call costs (docs/gateway.md)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, counted: Callable[[int], None] = lambda _: None) -> None:
         self._engine = database.engine
+        self._counted = counted
         compiled = SESSION_ROW.compile(dialect=self._engine.dialect)
         self._sql = str(compiled)
         self._positional = tuple(compiled.positiontup or ()) if self._engine.dialect.positional else None
@@ -239,6 +240,7 @@ class SessionGuard:
             cursor = connection.cursor()
             try:
                 cursor.execute(self._sql, params)
+                self._counted(1)
                 return cursor.fetchone()
             finally:
                 cursor.close()

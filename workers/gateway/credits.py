@@ -62,9 +62,9 @@ def spend_credit(session: Session, ent: Entitlement) -> int | None:
     if left is not None:
         return left
     exists = session.connection().execute(_EXISTS, {"o": ent.order.order_id, "p": ent.product_id}).first()
-    if exists is not None:
-        return None
-    ensure_counter(session, ent)
+    if exists is None:
+        ensure_counter(session, ent)
+    # again either way: a concurrent first use may have created the counter since the first try
     return _decrement(session, ent)
 
 

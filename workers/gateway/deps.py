@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from workers.gateway.auth import Identity, decode_token
+from workers.gateway.auth import Identity
 from workers.gateway.problems import Problem
 from workers.gateway.state import GatewayState
 
@@ -56,14 +56,15 @@ async def authenticate(
     return identity
 
 
-def identify(state: GatewayState, token: str | None) -> Identity:
+def identify(state: GatewayState, token: str | None, *, check_session: bool = True) -> Identity:
     """The identity a bearer token speaks for, after taking one token of its rate-limit bucket
-    and checking that its session was not signed out or revoked."""
+    and checking that its session was not signed out or revoked (`check_session=False`: the
+    caller checks it, as the metered call's spend does, in the same statement)."""
     if token is None:
         raise Problem(
             "unauthenticated", "send Authorization: Bearer <token> (POST /auth/nonce, then /auth/verify)"
         )
-    identity = decode_token(token, state.token_secret)
+    identity = state.identity_of(token)
     wait = state.limiter.admit(identity.session_id)
     if wait > 0:
         problem = Problem(
@@ -71,7 +72,8 @@ def identify(state: GatewayState, token: str | None) -> Identity:
         )
         problem.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
         raise problem
-    state.sessions.check(identity)
+    if check_session:
+        state.sessions.check(identity)
     return identity
 
 

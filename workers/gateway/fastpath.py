@@ -67,10 +67,12 @@ class MeteredFastPath:
         caller: str | None = None
         try:
             require_fresh_index(self.state)
-            identity = identify(self.state, _bearer(scope))
+            identity = identify(self.state, _bearer(scope), check_session=False)
             caller = identity.address
             names = _names(query["names"][0]) if "names" in query else None
-            body, left = metered_latest(self.state, caller, product_id, vehicle_id, names)
+            body, left = await self.state.metered_store.run(
+                metered_latest, self.state, identity, product_id, vehicle_id, names
+            )
         except Problem as problem:
             log_refusal_of("GET", scope["path"], caller, problem)
             scope.setdefault("state", {})["refusal_reason"] = problem.reason

@@ -274,7 +274,7 @@ async def stream(
     wanted = StreamRequest(order_id, caller.address, vehicles, refresh, filters)
     chosen = await run_in_threadpool(_stream_plan, request, caller.address, wanted)
     state = state_of(request)
-    held = state.streams_by_session.get(caller.session_id, 0)
+    held = state.stream_slots.held(caller.session_id)
     if held >= state.settings.stream_max_per_token:
         raise Problem("rate_limited", f"{held} live streams already open on this token")
     return EventSourceResponse(

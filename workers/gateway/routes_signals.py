@@ -5,24 +5,28 @@ call that returns signals (an empty answer costs nothing and records no usage)."
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from workers.access import Purpose, may_read, window_start
+from workers.access import Entitlement, Purpose, window_start
+from workers.access.facts import IndexedFacts
+from workers.gateway.auth import Identity
 from workers.gateway.credits import in_spending_order, spend_credit
-from workers.gateway.deps import Caller, state_of, write_session
+from workers.gateway.deps import Caller, read_session, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
 from workers.gateway.state import GatewayState
 from workers.ledger import UsageKind, period_of, record_usage
 from workers.protocol import UINT256_MAX
 from workers.protocol.permissions import LOCATION, TELEMETRY, VIN
-from workers.signals import store
+from workers.signals import store, zones
 from workers.signals.catalogue import signal_bit, signals_mask
 from workers.signals.store import END_OF_TIME_MS, SignalValue
 
@@ -70,35 +74,60 @@ def _names(raw: str | None) -> list[str] | None:
     return names
 
 
-#: Reads the vehicle's stored signals made at or after the given unix ms.
-Reader = Callable[[int], list[SignalValue]]
+class Meter(Protocol):
+    """Where a metered call reads and pays: `read` the vehicle's stored signals made at or
+    after the given unix ms; `spend` one credit of an entitlement and count the call for the
+    member's share (credits left, or None when the entitlement has none left)."""
+
+    def read(self, since_ms: int) -> list[SignalValue]: ...
+
+    def spend(self, ent: Entitlement, owner: str | None, period: int) -> int | None: ...
+
+
+@dataclass
+class SessionMeter:
+    """A metered call in one ORM transaction (signal history)."""
+
+    session: Session
+    vehicle_id: int
+    reader: Callable[[int], list[SignalValue]]
+
+    def read(self, since_ms: int) -> list[SignalValue]:
+        return self.reader(since_ms)
+
+    def spend(self, ent: Entitlement, owner: str | None, period: int) -> int | None:
+        left = spend_credit(self.session, ent)
+        if left is not None:
+            record_usage(
+                self.session,
+                UsageKind.API,
+                product_id=ent.consent_id,
+                order_id=ent.order.order_id,
+                vehicle_id=self.vehicle_id,
+                owner=owner,
+                period=period,
+            )
+        return left
 
 
 def _metered(
     state: GatewayState,
-    session: Session,
+    facts: IndexedFacts,
     caller: str,
     *,
     product_id: int,
     vehicle_id: int,
     names: list[str] | None,
-    read: Reader,
+    meter: Meter,
 ) -> tuple[list[SignalValue], int]:
     """The access rule; then, entitlement by entitlement in spending order, the signals inside
     its window and of the classes it may carry (those asked for, or without names every data
     class its order's terms allow: a bundle order, the bundle's and the component's together):
     the first that has any pays one credit and the call is counted for the member's share.
     Returns (signals, credits left); no signals: nothing spent, nothing counted."""
-    facts = state.facts(session)
     mask = signals_mask(names) if names is not None else 0
-    decision = may_read(
-        facts,
-        caller,
-        product_id,
-        vehicle_id,
-        mask,
-        purpose=Purpose.CALL,
-        any_of=DATA_BITS if names is None else 0,
+    decision = facts.may_read(
+        caller, product_id, vehicle_id, mask, purpose=Purpose.CALL, any_of=DATA_BITS if names is None else 0
     )
     if not decision:
         raise Problem(decision.reason or "no_order", decision.detail)
@@ -109,27 +138,88 @@ def _metered(
         if since is None:
             continue
         bits = (mask if names is not None else DATA_BITS) & ent.terms.permissions
-        signals = [s for s in read(since * 1000) if signal_bit(s.name) & bits]
+        signals = [s for s in meter.read(since * 1000) if signal_bit(s.name) & bits]
         if not signals:
             continue
-        left = spend_credit(session, ent)
+        period = period_of(facts.now(), state.settings.epoch_seconds)
+        left = meter.spend(ent, facts.vehicle_owner(vehicle_id), period)
         if left is None:  # another call took the last credit meanwhile
+            state.facts_cache.mark_exhausted((ent.order.order_id, ent.product_id))
             raced = True
             continue
-        record_usage(
-            session,
-            UsageKind.API,
-            product_id=ent.consent_id,
-            order_id=ent.order.order_id,
-            vehicle_id=vehicle_id,
-            owner=facts.vehicle_owner(vehicle_id),
-            period=period_of(facts.now(), state.settings.epoch_seconds),
-        )
         state.metrics.credits_spent.inc()
         return signals, left
     if raced:
         raise Problem("credits_exhausted", f"no calls left on {caller}'s orders for product {product_id}")
     return [], facts.credits_left(payers[0])
+
+
+@dataclass
+class StoreMeter:
+    """signals/latest: the read and the spend of `workers.gateway.hotpath` (two statements),
+    the caller's session checked by the spend itself (`checked` once it was)."""
+
+    state: GatewayState
+    identity: Identity
+    vehicle_id: int
+    names: list[str] | None
+    checked: bool = False
+
+    def read(self, since_ms: int) -> list[SignalValue]:
+        found, zoned = self.state.metered_store.latest(self.vehicle_id, since_ms)
+        if zoned:
+            with read_session(self.state) as session:
+                found = zones.coarsen(session, self.vehicle_id, found)
+        if self.names is None:
+            return found
+        wanted = set(self.names)
+        return [s for s in found if s.name in wanted]
+
+    def spend(self, ent: Entitlement, owner: str | None, period: int) -> int | None:
+        left = self.state.metered_store.spend(
+            session_id=self.identity.session_id,
+            now=int(time.time()),
+            order_id=ent.order.order_id,
+            product_id=ent.product_id,
+            consent_id=ent.consent_id,
+            vehicle_id=self.vehicle_id,
+            period=period,
+            owner=owner,
+        )
+        if left is None:  # the session is not live, the counter does not exist yet, or is empty
+            self.state.sessions.check(self.identity)
+            with write_session(self.state) as session:
+                left = SessionMeter(session, self.vehicle_id, self.read).spend(ent, owner, period)
+        self.checked = True
+        return left
+
+
+def metered_latest(
+    state: GatewayState, identity: Identity, product_id: int, vehicle_id: int, names: list[str] | None
+) -> tuple[bytes, int]:
+    """The whole of signals/latest but HTTP: the rule (memoised per indexed block), the read,
+    and one credit with the usage counted when it returns signals. Returns (JSON body,
+    credits left); raises Problem on refusal, a dead session's first. Shared by the route and
+    the fast path (workers.gateway.fastpath); blocking: run it with `metered_store.run`."""
+    meter = StoreMeter(state, identity, vehicle_id, names)
+    try:
+        with state.database.lazy_read_session() as session:
+            signals, left = _metered(
+                state,
+                state.facts(session),
+                identity.address,
+                product_id=product_id,
+                vehicle_id=vehicle_id,
+                names=names,
+                meter=meter,
+            )
+    except Problem:
+        if not meter.checked:
+            state.sessions.check(identity)
+        raise
+    if not meter.checked:
+        state.sessions.check(identity)
+    return _answer_body(vehicle_id, signals, left), left
 
 
 def _answer_body(vehicle_id: int, signals: list[SignalValue], left: int) -> bytes:
@@ -158,25 +248,6 @@ def _answer(vehicle_id: int, signals: list[SignalValue], left: int) -> Response:
     )
 
 
-def metered_latest(
-    state: GatewayState, caller: str, product_id: int, vehicle_id: int, names: list[str] | None
-) -> tuple[bytes, int]:
-    """The whole of signals/latest but HTTP: the rule, the read, one credit and the usage row
-    when it returns signals. Returns (JSON body, credits left); raises Problem on refusal.
-    Shared by the route and the fast path (workers.gateway.fastpath)."""
-    with write_session(state) as session:
-        signals, left = _metered(
-            state,
-            session,
-            caller,
-            product_id=product_id,
-            vehicle_id=vehicle_id,
-            names=names,
-            read=lambda since_ms: store.latest(session, vehicle_id, names, since_ms=since_ms),
-        )
-    return _answer_body(vehicle_id, signals, left), left
-
-
 _RESPONSES = {200: {"model": SignalsView}, **problem_responses(401, 402, 403, 404, 409, 422, 429)}
 
 
@@ -187,7 +258,10 @@ async def latest(
     """The vehicle's latest signals under Api product `productId`: one credit a call with
     signals, only for member vehicles, only signal classes the order's terms allow (a bundle
     order: the bundle's and the component's together)."""
-    body, left = metered_latest(state_of(request), caller.address, product_id, vehicle_id, _names(names))
+    state = state_of(request)
+    body, left = await state.metered_store.run(
+        metered_latest, state, caller, product_id, vehicle_id, _names(names)
+    )
     return Response(body, media_type="application/json", headers={"X-Credits-Remaining": str(left)})
 
 
@@ -231,14 +305,10 @@ def history(
     if since > until:
         raise Problem("bad_request", "`from` is after `to`", status=422)
     with write_session(state) as session:
-        signals, left = _metered(
-            state,
+        meter = SessionMeter(
             session,
-            caller.address,
-            product_id=product_id,
-            vehicle_id=vehicle_id,
-            names=wanted,
-            read=lambda window_ms: store.history(
+            vehicle_id,
+            lambda window_ms: store.history(
                 session,
                 vehicle_id,
                 names=wanted,
@@ -246,5 +316,14 @@ def history(
                 until_ms=min(until, END_OF_TIME_MS),
                 limit=HISTORY_LIMIT,
             ),
+        )
+        signals, left = _metered(
+            state,
+            state.facts(session),
+            caller.address,
+            product_id=product_id,
+            vehicle_id=vehicle_id,
+            names=wanted,
+            meter=meter,
         )
     return _answer(vehicle_id, signals, left)

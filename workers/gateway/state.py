@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
@@ -18,15 +19,27 @@ from workers.access.facts import FactsCache, IndexedFacts, StakingCheck
 from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db.session import Database
-from workers.gateway.auth import SessionGuard
+from workers.gateway.auth import Identity, SessionGuard, decode_token
+from workers.gateway.hotpath import MeteredStore
 from workers.gateway.hub import StreamHub
 from workers.gateway.metrics import GatewayMetrics
-from workers.gateway.ratelimit import RateLimiter
+from workers.gateway.ratelimit import (
+    Limiter,
+    RateLimiter,
+    RedisRateLimiter,
+    RedisStreamSlots,
+    Slots,
+    StreamSlots,
+    redis_client,
+)
 from workers.indexer import health
 from workers.protocol import Role
 from workers.runtime import Runtime
 
 T = TypeVar("T")
+
+#: Verified bearer tokens remembered per process (forgotten all at once past it).
+VERIFIED_TOKENS = 10_000
 
 
 @dataclass
@@ -34,17 +47,32 @@ class GatewayState:
     runtime: Runtime
     #: Answers `Staking.isActive(account, role)` at a block; default: the chain view.
     staking_check: StakingCheck | None = None
-    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    metrics: GatewayMetrics = field(init=False)
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
-        self.auth_limiter = RateLimiter(
-            self.settings.auth_rate_limit_per_second, self.settings.auth_rate_limit_burst
-        )
+        settings = self.settings
+        self.metrics = GatewayMetrics(settings.prometheus_multiproc_dir)
+        self.limiter: Limiter
+        self.auth_limiter: Limiter
         #: Live streams open per bearer session.
-        self.streams_by_session: dict[str, int] = {}
+        self.stream_slots: Slots
+        auth_rate, auth_burst = settings.auth_rate_limit_per_second, settings.auth_rate_limit_burst
+        if settings.gateway_redis_url:
+            client = redis_client(settings.gateway_redis_url)
+            self.limiter = RedisRateLimiter(
+                client, "gateway:rate:", settings.rate_limit_per_second, settings.rate_limit_burst
+            )
+            self.auth_limiter = RedisRateLimiter(client, "gateway:auth-rate:", auth_rate, auth_burst)
+            self.stream_slots = RedisStreamSlots(client, "gateway:streams:", settings.session_ttl)
+        else:
+            self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+            self.auth_limiter = RateLimiter(auth_rate, auth_burst)
+            self.stream_slots = StreamSlots()
+        event.listen(self.database.engine, "before_cursor_execute", self._count_statement)
         self.facts_cache = FactsCache(self.settings.access_cache_ttl)
         self.token_secret = self.settings.token_secret.get_secret_value().encode()
+        #: Bearer tokens whose signature verified, by token (a token never changes).
+        self._verified: dict[str, Identity] = {}
         self._lazy: dict[str, Any] = {}
         self._lazy_lock = threading.Lock()
         self._health: tuple[float, health.Health] | None = None
@@ -60,7 +88,17 @@ class GatewayState:
     @property
     def sessions(self) -> SessionGuard:
         """Whether a bearer token's session is still live (read on every authenticated request)."""
-        return self.lazy("sessions", lambda: SessionGuard(self.database))
+        return self.lazy("sessions", lambda: SessionGuard(self.database, self.metrics.db_statements.inc))
+
+    @property
+    def metered_store(self) -> MeteredStore:
+        """The metered call's two statements and their database threads (hotpath.py)."""
+        return self.lazy(
+            "metered_store",
+            lambda: MeteredStore(
+                self.database.engine, self.settings.metered_threads(), self.metrics.db_statements.inc
+            ),
+        )
 
     @property
     def chain(self) -> Chain:
@@ -81,10 +119,15 @@ class GatewayState:
         )
 
     def close(self) -> None:
-        """Stops the stream hub's subscriber (if one started) and closes the runtime."""
+        """Stops the stream hub's subscriber and the metered calls' database threads (if they
+        started) and closes the runtime."""
         hub = self._lazy.get("stream_hub")
         if hub is not None:
             hub.close()
+        metered = self._lazy.get("metered_store")
+        if metered is not None:
+            metered.close()
+        self.metrics.close()
         self.runtime.close()
 
     def index_health(self) -> health.Health:
@@ -98,6 +141,20 @@ class GatewayState:
             current = health.assess(health.read(session), self.settings)
         self._health = (now, current)
         return current
+
+    def _count_statement(self, *_: Any) -> None:
+        self.metrics.db_statements.inc()
+
+    def identity_of(self, token: str) -> Identity:
+        """`decode_token`, its signature verified once per token and process (the expiry on
+        every call)."""
+        identity = self._verified.get(token)
+        if identity is None or time.time() >= identity.expires_at:
+            identity = decode_token(token, self.token_secret)
+            if len(self._verified) >= VERIFIED_TOKENS:
+                self._verified.clear()
+            self._verified[token] = identity
+        return identity
 
     def lazy(self, name: str, build: Callable[[], T]) -> T:
         """A per-app object built on first use (clients that need the chain, …)."""

@@ -227,7 +227,7 @@ async def stream_events(
     events go out as one write."""
     stream = OpenStream(request, stream_plan, session_id)
     state.metrics.streams_open.inc()
-    state.streams_by_session[session_id] = state.streams_by_session.get(session_id, 0) + 1
+    state.stream_slots.opened(session_id)
     try:
         yield ServerSentEvent(
             data=json.dumps(
@@ -253,8 +253,4 @@ async def stream_events(
     finally:
         stream.close(state.stream_hub)
         state.metrics.streams_open.dec()
-        left = state.streams_by_session.get(session_id, 1) - 1
-        if left > 0:
-            state.streams_by_session[session_id] = left
-        else:
-            state.streams_by_session.pop(session_id, None)
+        state.stream_slots.closed(session_id)

@@ -118,7 +118,7 @@ def store_signals(session: Session, vehicle_id: int, signals: Iterable[Observati
     return store_many(session, [(vehicle_id, signals)])
 
 
-_LATEST = (
+LATEST_QUERY = (
     select(
         LatestSignal.name,
         LatestSignal.value,
@@ -142,7 +142,7 @@ def latest(
     """The newest observation of each of the vehicle's signals (of `names` only, if given), by
     name, when it was made at or after `since_ms` (one indexed read, which also tells whether
     the vehicle has live privacy zones), privacy zones applied."""
-    rows = session.connection().execute(_LATEST, {"vehicle_id": vehicle_id, "since_ms": since_ms}).all()
+    rows = session.connection().execute(LATEST_QUERY, {"vehicle_id": vehicle_id, "since_ms": since_ms}).all()
     found = zones.coarsen(
         session,
         vehicle_id,

@@ -4,9 +4,11 @@ to another block — including the same height after a reorg (another hash)."""
 from __future__ import annotations
 
 from tests.support.databases import session_scope
-from tests.workers.gateway.projections import World
+from tests.workers.gateway.projections import FAR, World
 from workers.access.facts import FactsCache, IndexedFacts
-from workers.protocol import Kind
+from workers.access.rule import Decision, Purpose
+from workers.protocol import Kind, Role
+from workers.protocol.permissions import TELEMETRY
 
 SELLER, BUYER = "0x" + "a1" * 20, "0x" + "b2" * 20
 
@@ -64,3 +66,45 @@ def test_a_request_left_behind_by_the_cache_never_stores_its_older_facts(sqlite_
         facts = IndexedFacts(session, cache, _active)
         assert facts.head.number == 11
         assert facts.tenure_start(1) == 5_000, "block 11's memo holds block 11's tenure"
+
+
+def _staked(_account: str, _role: Role, _block: int) -> bool:
+    return True
+
+
+def _decide(sqlite_db: str, cache: FactsCache, now: int) -> Decision:
+    with session_scope(sqlite_db, read_only=True) as session:
+        facts = IndexedFacts(session, cache, _staked, clock=lambda: now)
+        return facts.may_read(BUYER, 1, 1, 0, purpose=Purpose.CALL, any_of=TELEMETRY)
+
+
+def _api_world(sqlite_db: str, *, ends: int) -> None:
+    with session_scope(sqlite_db) as session:
+        w = World(session)
+        w.head(10)
+        w.product(1, Kind.API)
+        w.vehicle(1, SELLER)
+        w.join(1, 1, SELLER)
+        w.order(7, 1, BUYER, 5, starts=100, ends=ends)
+
+
+def test_a_memoised_decision_ends_when_its_order_does(sqlite_db: str) -> None:
+    """The rule's answer is reused within a block, but never past the instant one of the
+    orders it looked at ends: the next call at that instant is decided again."""
+    _api_world(sqlite_db, ends=2_000)
+    cache = FactsCache(ttl=0)
+    assert _decide(sqlite_db, cache, 1_999)
+    with session_scope(sqlite_db) as session:  # a write without a new block is not seen...
+        World(session).order(7, 1, BUYER, 5, starts=100, ends=5_000)
+    assert _decide(sqlite_db, cache, 1_999)  # ...the memo answers
+    refused = _decide(sqlite_db, cache, 2_000)  # the order's end (as this block knows it)
+    assert not refused and refused.reason == "order_expired"
+
+
+def test_a_counter_seen_empty_drops_the_memoised_decisions(sqlite_db: str) -> None:
+    _api_world(sqlite_db, ends=FAR)
+    cache = FactsCache(ttl=0)
+    assert _decide(sqlite_db, cache, 1_000)
+    cache.mark_exhausted((7, 1))
+    refused = _decide(sqlite_db, cache, 1_000)
+    assert not refused and refused.reason == "credits_exhausted"
