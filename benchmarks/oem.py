@@ -86,7 +86,7 @@ def _row(table: Table, what: str, laps: list[float], baseline: list[float] | Non
     )
 
 
-def _paired_devices(ctx: BenchContext, count: int) -> list[tuple[int, str]]:
+def paired_devices(ctx: BenchContext, count: int) -> list[tuple[int, str]]:
     """`count` devices, each paired with a vehicle of its own: [(device id, device key)]."""
     vehicles, devices = ctx.contract("VehicleId"), ctx.contract("AftermarketDevice")
     me = ctx.deployer.account.address
@@ -256,7 +256,7 @@ def telemetry_table(ctx: BenchContext, directory: Path) -> Table:
         ["transport", "database", "payloads", "seconds", "payloads/s", "goal/s", "goal met",
          "server CPU ms/payload", f"vs {BEFORE_PER_SECOND}/s before", "stored = sent"],
     )  # fmt: skip
-    devices = _paired_devices(ctx, DEVICES)
+    devices = paired_devices(ctx, DEVICES)
     contract = ctx.contract("AftermarketDevice")
     manifest_file = directory / "local.json"
     ctx.manifest.write(manifest_file)
@@ -318,7 +318,7 @@ def telemetry_table(ctx: BenchContext, directory: Path) -> Table:
 
 
 @contextmanager
-def _simulator(directory: Path, vehicles: int = 8) -> Iterator[str]:
+def oem_simulator(directory: Path, vehicles: int = 8) -> Iterator[str]:
     port = free_port()
     log = open(directory / f"sim-{port}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
@@ -464,7 +464,7 @@ def _link_rows(settings: Settings, simulator_url: str, count: int) -> list[dict[
         return list(pool.map(consent, enumerate(fleet, start=1)))
 
 
-def _workers(env: dict[str, str], count: int, directory: Path) -> list[subprocess.Popen]:
+def pull_workers(env: dict[str, str], count: int, directory: Path) -> list[subprocess.Popen]:
     processes = []
     for _ in range(count):
         log = directory / f"worker-{free_port()}.log"
@@ -522,7 +522,7 @@ def _pulled_per_minute(settings: Settings, workers: int, directory: Path) -> int
             "OEM_PACE_SMARTCAR": str(settings.oem_pace_smartcar),
             "OEM_PACE_TESLA": str(settings.oem_pace_tesla),
         }
-        processes = _workers(env, workers, directory)
+        processes = pull_workers(env, workers, directory)
         app = create_app(settings.model_copy(update={"broker_url": url, "result_backend": url}))
         try:
             started = int(time.time())
@@ -649,10 +649,10 @@ def run(ctx: BenchContext) -> list[Table]:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         tables = [telemetry_table(ctx, directory)]
-        with _simulator(directory) as url:
+        with oem_simulator(directory) as url:
             tables.append(pulls_table(url))
         if postgres_unavailable() is None:
-            with _simulator(directory, FLEET_LINKS) as url, postgres_database() as raw:
+            with oem_simulator(directory, FLEET_LINKS) as url, postgres_database() as raw:
                 upgrade(raw)
                 tables.append(fleet_pulls_table(url, raw, directory))
             with postgres_database() as raw:

@@ -29,15 +29,14 @@ from sqlalchemy import func, insert, select
 
 from benchmarks.framework import BenchContext, Table
 from benchmarks.gateway import GatewayProcess, loadgen
-from benchmarks.oem import _paired_devices, _simulator, _workers
-from benchmarks.streams import RedisProcess
+from benchmarks.oem import oem_simulator, paired_devices, pull_workers
 from benchmarks.telemetry_load import SIGNALS as DEVICE_SIGNALS
 from benchmarks.telemetry_load import signed
 from devkit.databases import postgres_database, postgres_unavailable
 from devkit.devices import publish
 from devkit.devnet import free_port, stop_process, wait_ready
 from devkit.market_world import MarketWorld
-from devkit.stack import mqtt_answers
+from devkit.stack import RedisServer, mqtt_answers
 from workers import eip712
 from workers.app import create_app
 from workers.config import PROJECT_ROOT, Settings, get_settings
@@ -131,7 +130,7 @@ class Balance:
 def _setup_chain(ctx: BenchContext, world: MarketWorld, size: Size) -> World:
     api = world.create_product(Kind.API, price=10**9, refresh=1, tag="soak-api")
     stream = world.create_product(Kind.STREAM, refresh=1, tag="soak-stream")
-    devices = _paired_devices(ctx, size.devices)  # vehicles minted to the deployer (the DAO key)
+    devices = paired_devices(ctx, size.devices)  # vehicles minted to the deployer (the DAO key)
     paired = ctx.contract("AftermarketDevice").functions.vehicleOfDevice
     device_vehicles = [int(paired(device).call()) for device, _key in devices]
     linked = [world.mint(world.owner_keys[0]) for _ in range(size.linked)]
@@ -313,7 +312,7 @@ def soak(ctx: BenchContext, size: Size, directory: Path, db_url: str) -> Balance
     rpc_url = ctx.w3.provider.endpoint_uri  # type: ignore[attr-defined]
     manifest_file = directory / "local.json"
     ctx.manifest.write(manifest_file)
-    feed = RedisProcess(directory)
+    feed = RedisServer(directory)
     tag = f"soak-{free_port()}"
     env = {
         "RPC_URL": rpc_url, "DEPLOYMENT_FILE": str(manifest_file), "CONFIRMATIONS": "0",
@@ -326,7 +325,7 @@ def soak(ctx: BenchContext, size: Size, directory: Path, db_url: str) -> Balance
     balance = Balance()
     database = Database(db_url)
     try:
-        with _simulator(directory, 2 * size.linked + 8) as simulator:
+        with oem_simulator(directory, 2 * size.linked + 8) as simulator:
             env["OEM_SIMULATOR_URL"] = simulator
             settings = get_settings().model_copy(
                 update={
@@ -362,7 +361,7 @@ def _run(  # noqa: PLR0917 - the soak's parts
     database: Database,
     balance: Balance,
 ) -> None:
-    workers = _workers(env, 1, directory)
+    workers = pull_workers(env, 1, directory)
     gateway = GatewayProcess(env, 1, directory / "gateway.log")
     try:
         with _ingest(env, settings, directory):
