@@ -1,11 +1,12 @@
 // The buyer's flow in a real browser (Chromium), against a running stack where PRODUCT_ID
 // (a Stream product) and DATASET_ID have a member car: sign in, buy with the declared use, and
 // watch the live stream plot the car's signals as they arrive (the frame count and the
-// pictures update); buy API_ID's credits (all of them left) and a dataset of DATASET_ID, run a
-// dataset job and see its result as a table and a chart.
+// pictures update); buy API_ID's credits (all of them left), a month of BUNDLE_ID (a bundle
+// with 500 calls a month of API_ID: all of them left, shown per part) and a dataset of
+// DATASET_ID, run a dataset job and see its result as a table and a chart.
 import { APP, runFlow, shoot, signIn, statusId, step } from "./flow.mjs";
 
-const { BUYER_KEY, PRODUCT_ID, API_ID, DATASET_ID } = process.env;
+const { BUYER_KEY, PRODUCT_ID, API_ID, DATASET_ID, BUNDLE_ID } = process.env;
 
 await runFlow("buyer", async (browser) => {
   const { page } = await browser(BUYER_KEY);
@@ -42,11 +43,23 @@ await runFlow("buyer", async (browser) => {
   const apiOrder = await statusId(page, "Order", "placed", orderId);
   await main.locator(`[data-order="${apiOrder}"]`).getByText("Credits left: 100 of 100 calls").waitFor();
 
+  step(`buyer buys a month of one vehicle of bundle ${BUNDLE_ID}, declaring its use; its Api part's calls are all left`);
+  const bundleOffer = main.locator(`[data-product="${BUNDLE_ID}"]`);
+  await bundleOffer.getByLabel("Declared use").selectOption({ index: 0 });
+  await bundleOffer.getByLabel("Vehicles").fill("1");
+  await bundleOffer.getByLabel("Months").fill("1");
+  await bundleOffer.getByRole("button", { name: `Buy #${BUNDLE_ID}` }).click();
+  const bundleOrder = await statusId(page, "Order", "placed", apiOrder);
+  const bundleRow = main.locator(`[data-order="${bundleOrder}"]`);
+  await bundleRow.getByText(`Bundle product #${BUNDLE_ID}`).waitFor();
+  await bundleRow.getByText("Credits left: 500 of 500 calls").waitFor();
+  await bundleRow.getByText(`Api #${API_ID}: 500 of 500 calls`).waitFor();
+
   step(`buyer buys a dataset of product ${DATASET_ID}, declaring its use, and runs a job`);
   const datasetOffer = main.locator(`[data-product="${DATASET_ID}"]`);
   await datasetOffer.getByLabel("Declared use").selectOption({ index: 0 });
   await datasetOffer.getByRole("button", { name: `Buy #${DATASET_ID}` }).click();
-  const datasetOrder = await statusId(page, "Order", "placed", apiOrder);
+  const datasetOrder = await statusId(page, "Order", "placed", bundleOrder);
   const row = main.locator(`[data-order="${datasetOrder}"]`);
   await row.getByLabel("Metric").selectOption({ label: "Odometer (km)" });
   await row.getByRole("button", { name: `Run a dataset job on order #${datasetOrder}` }).click();

@@ -2,11 +2,12 @@
 // OPERATOR_KEY is an active operator: sign in, see the stake against the required stake,
 // fill the product form (the terms preview follows it) and create the product; it is then
 // listed among the operator's products; a bundle of it is created from the same form (the
-// preview names its contents); the members and revenue charts are drawn; the operator
+// preview names its contents); the open demand signal at DEMAND_URI is answered with a product
+// (its button fills the form); the members and revenue charts are drawn; the operator
 // withdraws what the buyers' purchases earned it.
 import { APP, runFlow, section, shoot, signIn, statusId, step } from "./flow.mjs";
 
-const { OPERATOR_KEY } = process.env;
+const { OPERATOR_KEY, DEMAND_URI } = process.env;
 
 await runFlow("operator", async (browser) => {
   const { page } = await browser(OPERATOR_KEY);
@@ -42,6 +43,19 @@ await runFlow("operator", async (browser) => {
   const bundleCard = mine.locator(`[data-product="${bundle}"]`);
   await bundleCard.getByText(`Bundle product #${bundle}`).waitFor();
   await bundleCard.getByText(`Contains: Stream #${id}.`).waitFor();
+
+  step(`operator answers the demand signal at ${DEMAND_URI} with a Dataset product from the form`);
+  const signal = section(page, "Open demand to answer").locator("[data-demand]", { hasText: DEMAND_URI });
+  const demandId = await signal.getAttribute("data-demand");
+  await signal.getByRole("button", { name: `Answer #${demandId} with a product` }).click();
+  await main.getByText(`Answering demand #${demandId} (${DEMAND_URI}, budget 50.0000 DIMO)`).waitFor();
+  const termsUri = await main.getByLabel("Terms document (URI)").inputValue();
+  if (termsUri !== `ipfs://terms/answer-to-demand-${demandId}`) throw new Error(`the answer's terms document is ${termsUri}`);
+  await main.getByLabel("Kind").selectOption({ label: "Dataset" });
+  await main.getByRole("button", { name: "Create product" }).click();
+  const answer = await statusId(page, "Product", "created", bundle);
+  await page.locator("#status").getByText(`Product #${answer} created in answer to demand #${demandId}`).waitFor();
+  await mine.locator(`[data-product="${answer}"]`).getByText(`Dataset product #${answer}`).waitFor();
 
   step("the members and revenue of the operator's products are drawn by day");
   const history = section(page, "Members and revenue");
