@@ -41,7 +41,9 @@ await runFlow("buyer", async (browser) => {
   await apiOffer.getByLabel("Calls").fill("100");
   await apiOffer.getByRole("button", { name: `Buy #${API_ID}` }).click();
   const apiOrder = await statusId(page, "Order", "placed", orderId);
-  await main.locator(`[data-order="${apiOrder}"]`).getByText("Credits left: 100 of 100 calls").waitFor();
+  const credits = main.locator(`[data-order="${apiOrder}"] [data-credits]`);
+  await credits.getByText("Credits left: 100 of 100 calls").waitFor();
+  if ((await credits.innerText()).trim() !== "Credits left: 100 of 100 calls") throw new Error("an Api order's credits say more than its calls left");
 
   step(`buyer buys a month of one vehicle of bundle ${BUNDLE_ID}, declaring its use; its Api part's calls are all left`);
   const bundleOffer = main.locator(`[data-product="${BUNDLE_ID}"]`);

@@ -193,7 +193,9 @@ def test_an_operator_creates_a_product_and_withdraws(stack: StackInfo, world: Ma
     share of the purchase to withdraw; a staked consumer's open demand signal is answered with
     a product from the page."""
     uri = "ipfs://demand/battery-health"
-    world.send(world.consumer_keys[1], world.products, "signalDemand", keccak(text="battery health"), uri, 50 * DIMO)
+    world.send(
+        world.consumer_keys[1], world.products, "signalDemand", keccak(text="battery health"), uri, 50 * DIMO
+    )
 
     def listed() -> bool:
         demand = httpx.get(f"{stack.gateway_url}/v1/demand", timeout=10).json()

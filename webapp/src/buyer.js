@@ -147,8 +147,8 @@ function creditsLeft(order) {
   const left = h("div", { "data-credits": "" }, "Credits left: …");
   api(`/v1/orders/${order.order_id}/credits`)
     .then((c) => {
-      const parts = order.kind === "Bundle" ? h("ul", { class: "plain" }, c.parts.map((p) => h("li", {}, `Api #${p.product_id}: ${p.remaining} of ${p.total} calls`))) : null;
-      left.replaceChildren(h("p", {}, `Credits left: ${c.remaining} of ${c.total} calls`), parts);
+      left.replaceChildren(h("p", {}, `Credits left: ${c.remaining} of ${c.total} calls`));
+      if (order.kind === "Bundle") left.append(h("ul", { class: "plain" }, c.parts.map((p) => h("li", {}, `Api #${p.product_id}: ${p.remaining} of ${p.total} calls`))));
       left.dataset.credits = String(c.remaining);
     })
     .catch((error) => {
