@@ -4,16 +4,13 @@
 // pictures update); buy API_ID's credits (all of them left), a month of BUNDLE_ID (a bundle
 // with 500 calls a month of API_ID: all of them left, shown per part) and a dataset of
 // DATASET_ID, run a dataset job and see its result as a table and a chart.
-import { APP, runFlow, shoot, signIn, statusId, step } from "./flow.mjs";
+import { runFlow, shoot, signedIn, statusId, step } from "./flow.mjs";
 
 const { BUYER_KEY, PRODUCT_ID, API_ID, DATASET_ID, BUNDLE_ID } = process.env;
 
 await runFlow("buyer", async (browser) => {
-  const { page } = await browser(BUYER_KEY);
-  const main = page.locator("main");
-
   step("buyer signs in and opens the catalog");
-  await signIn(page, `${APP}#/buyer`);
+  const { page, main } = await signedIn(browser, BUYER_KEY, "#/buyer");
   const offer = main.locator(`[data-product="${PRODUCT_ID}"]`);
   await offer.waitFor();
 

@@ -35,6 +35,14 @@ export async function signIn(page, url) {
   await page.locator("#account").getByText(/^Signed in as 0x/).waitFor({ timeout: TIMEOUT });
 }
 
+// A browser whose wallet holds `key` (see runFlow), signed in at the app's `route` (e.g.
+// "#/buyer"): { context, page, address, main }.
+export async function signedIn(browser, key, route) {
+  const opened = await browser(key);
+  await signIn(opened.page, `${APP}${route}`);
+  return { ...opened, main: opened.page.locator("main") };
+}
+
 // The page's <main> section headed `heading`.
 export function section(page, heading) {
   return page.locator("main section", { has: page.getByRole("heading", { name: heading }) });

@@ -5,16 +5,13 @@
 // preview names its contents); the open demand signal at DEMAND_URI is answered with a product
 // (its button fills the form); the members and revenue charts are drawn; the operator
 // withdraws what the buyers' purchases earned it.
-import { APP, runFlow, section, shoot, signIn, statusId, step } from "./flow.mjs";
+import { runFlow, section, shoot, signedIn, statusId, step } from "./flow.mjs";
 
 const { OPERATOR_KEY, DEMAND_URI } = process.env;
 
 await runFlow("operator", async (browser) => {
-  const { page } = await browser(OPERATOR_KEY);
-  const main = page.locator("main");
-
   step("operator signs in and sees an active stake");
-  await signIn(page, `${APP}#/operator`);
+  const { page, main } = await signedIn(browser, OPERATOR_KEY, "#/operator");
   await main.getByText("Active operator: your products are served.").waitFor();
 
   step("operator fills the product form; the preview says the terms in plain words");

@@ -4,16 +4,13 @@
 // everything owed (CLAIMABLE, base units, as the gateway said); the page then owes nothing.
 // Screenshots (phone and desktop) go to SHOTS_DIR. Exit code 0 only if every step did what
 // it should.
-import { APP, runFlow, section, shoot, signIn, step } from "./flow.mjs";
+import { runFlow, section, shoot, signedIn, step } from "./flow.mjs";
 
 const { OWNER_KEY, CLAIMABLE } = process.env;
 
 await runFlow("owner claim", async (browser) => {
-  const { page } = await browser(OWNER_KEY);
-  const main = page.locator("main");
-
   step("owner signs in; the earnings section draws the settled periods per product");
-  await signIn(page, `${APP}#/owner`);
+  const { page, main } = await signedIn(browser, OWNER_KEY, "#/owner");
   const earnings = section(page, "Earnings");
   await earnings.getByRole("img", { name: /^Earnings per product, in total by settled day: \d+ series/ }).waitFor();
   const owed = await earnings.locator("[data-claimable]").getAttribute("data-claimable");
