@@ -1,6 +1,7 @@
 // What every browser flow does around its steps: a Chromium with its own profile and a test
-// wallet per key, signing in, screenshots at desktop and phone widths (into SHOTS_DIR), and
-// on a failure each page's text and exit code 1; the browsers and profiles go at the end.
+// wallet per key, signing in, the page checked against a phone's width with screenshots at
+// desktop and phone widths (into SHOTS_DIR), and on a failure each page's text and exit code
+// 1; the browsers and profiles go at the end.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,19 +9,22 @@ import { launch, withWallet } from "./wallet.mjs";
 
 export const APP = `${process.env.GATEWAY_URL}/app/`;
 export const TIMEOUT = 30_000;
+const PHONE = { width: 390, height: 844 };
 
 export function step(text) {
   console.log(`step: ${text}`);
 }
 
-// The page as it is now, at the desktop width and at a phone's.
+// At desktop width, then at a phone's (390 px): the page must not be wider than the phone
+// (checked always); screenshots of both when SHOTS_DIR is set.
 export async function shoot(page, name) {
   const { SHOTS_DIR } = process.env;
-  if (!SHOTS_DIR) return;
   const size = page.viewportSize();
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
+  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
+  await page.setViewportSize(PHONE);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (wide > PHONE.width) throw new Error(`${name}: the page is ${wide} px wide on a ${PHONE.width} px phone`);
+  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize(size);
 }
 
@@ -29,6 +33,27 @@ export async function signIn(page, url) {
   if (url) await page.goto(url);
   await page.getByRole("button", { name: "Sign in with your wallet" }).click();
   await page.locator("#account").getByText(/^Signed in as 0x/).waitFor({ timeout: TIMEOUT });
+}
+
+// A browser whose wallet holds `key` (see runFlow), signed in at the app's `route` (e.g.
+// "#/buyer"): { context, page, address, main }.
+export async function signedIn(browser, key, route) {
+  const opened = await browser(key);
+  await signIn(opened.page, `${APP}${route}`);
+  return { ...opened, main: opened.page.locator("main") };
+}
+
+// The page's <main> section headed `heading`.
+export function section(page, heading) {
+  return page.locator("main section", { has: page.getByRole("heading", { name: heading }) });
+}
+
+// The id in the status bar's "<what> #<id> <verb>" once it names another id than `previous`
+// (the bar keeps the last message until the next one).
+export async function statusId(page, what, verb, previous, timeout = 90_000) {
+  const other = previous ? `(?!${previous} )` : "";
+  const text = await page.locator("#status").getByText(new RegExp(`^${what} #${other}\\d+ ${verb}`)).textContent({ timeout });
+  return /#(\d+)/.exec(text)[1];
 }
 
 // Runs `steps(browser)`, where `browser(key)` opens a Chromium whose wallet holds `key` and

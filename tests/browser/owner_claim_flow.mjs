@@ -4,43 +4,19 @@
 // everything owed (CLAIMABLE, base units, as the gateway said); the page then owes nothing.
 // Screenshots (phone and desktop) go to SHOTS_DIR. Exit code 0 only if every step did what
 // it should.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { launch, withWallet } from "./wallet.mjs";
+import { runFlow, section, shoot, signedIn, step } from "./flow.mjs";
 
-const { GATEWAY_URL, RPC_URL, OWNER_KEY, CLAIMABLE, SHOTS_DIR } = process.env;
-const TIMEOUT = 30_000;
+const { OWNER_KEY, CLAIMABLE } = process.env;
 
-// At desktop width, then at a phone's (390 px): the page must not be wider than the phone
-// (checked always); screenshots of both when SHOTS_DIR is set.
-async function shoot(page, name) {
-  const size = page.viewportSize();
-  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
-  if (wide > 390) throw new Error(`${name}: the page is ${wide} px wide on a 390 px phone`);
-  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
-  await page.setViewportSize(size);
-}
-
-const profile = mkdtempSync(join(tmpdir(), "dimo-chromium-"));
-const context = await launch(profile);
-try {
-  await withWallet(context, OWNER_KEY, RPC_URL);
-  const page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(TIMEOUT);
-  const main = page.locator("main");
-
-  console.log("step: owner signs in; the earnings section draws the settled periods per product");
-  await page.goto(`${GATEWAY_URL}/app/#/owner`);
-  await page.getByRole("button", { name: "Sign in with your wallet" }).click();
-  const earnings = main.locator("section", { has: page.getByRole("heading", { name: "Earnings" }) });
+await runFlow("owner claim", async (browser) => {
+  step("owner signs in; the earnings section draws the settled periods per product");
+  const { page, main } = await signedIn(browser, OWNER_KEY, "#/owner");
+  const earnings = section(page, "Earnings");
   await earnings.getByRole("img", { name: /^Earnings per product, in total by settled day: \d+ series/ }).waitFor();
   const owed = await earnings.locator("[data-claimable]").getAttribute("data-claimable");
   if (owed !== CLAIMABLE) throw new Error(`the page says ${owed} is owed, the gateway ${CLAIMABLE}`);
 
-  console.log("step: owner adds a privacy zone from the form (keyboard) and sees it on the map");
+  step("owner adds a privacy zone from the form (keyboard) and sees it on the map");
   const card = main.locator("[data-vehicle]").last();
   await card.getByRole("img", { name: "Map of 0 privacy zone(s)" }).waitFor();
   await card.getByLabel("Zone name").fill("home");
@@ -51,7 +27,7 @@ try {
   await main.locator("[data-vehicle]").last().getByRole("img", { name: "Map of 1 privacy zone(s)" }).waitFor();
   await shoot(page, "owner-earnings");
 
-  console.log(`step: owner claims everything owed (${CLAIMABLE} base units) in one click`);
+  step(`owner claims everything owed (${CLAIMABLE} base units) in one click`);
   await earnings.getByRole("button", { name: "Claim everything" }).click();
   await page.locator("#status").getByText(/^Claimed \d+\.\d+ DIMO/).waitFor({ timeout: 60_000 });
   for (let i = 0; ; i++) {
@@ -61,15 +37,4 @@ try {
     await page.waitForTimeout(2000);
     await page.reload();
   }
-  console.log("owner claim flow: ok");
-} catch (error) {
-  console.error(`owner claim flow FAILED: ${error.stack || error}`);
-  for (const page of context.pages()) {
-    const text = await page.locator("body").innerText().catch(() => "");
-    console.error(`page ${page.url()}:\n${text.slice(-2500)}`);
-  }
-  process.exitCode = 1;
-} finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
+});

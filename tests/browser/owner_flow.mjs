@@ -4,54 +4,13 @@
 // joins a stream and a dataset product and sees what is owed (nothing yet: no period settled;
 // owner_claim_flow.mjs claims once one is). Screenshots (phone and desktop) go to SHOTS_DIR.
 // Exit code 0 only if every step did what it should.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { launch, withWallet } from "./wallet.mjs";
+import { APP, runFlow, section, shoot, signIn, step } from "./flow.mjs";
 
-const { GATEWAY_URL, RPC_URL, OWNER_KEY, HOLDER_KEY, PRODUCT_ID, DATASET_ID, SHOTS_DIR } = process.env;
-const APP = `${GATEWAY_URL}/app/`;
-const TIMEOUT = 30_000;
+const { OWNER_KEY, HOLDER_KEY, PRODUCT_ID, DATASET_ID } = process.env;
 
-function step(text) {
-  console.log(`step: ${text}`);
-}
-
-// At desktop width, then at a phone's (390 px): the page must not be wider than the phone
-// (checked always); screenshots of both when SHOTS_DIR is set.
-async function shoot(page, name) {
-  const size = page.viewportSize();
-  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-desktop.png`), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
-  if (wide > 390) throw new Error(`${name}: the page is ${wide} px wide on a 390 px phone`);
-  if (SHOTS_DIR) await page.screenshot({ path: join(SHOTS_DIR, `${name}-phone.png`), fullPage: true });
-  await page.setViewportSize(size);
-}
-
-async function signIn(page) {
-  await page.goto(APP);
-  await page.getByRole("button", { name: "Sign in with your wallet" }).click();
-  await page.locator("#account").getByText(/^Signed in as 0x/).waitFor({ timeout: TIMEOUT });
-}
-
-const profiles = [];
-async function browser(key) {
-  const dir = mkdtempSync(join(tmpdir(), "dimo-chromium-"));
-  profiles.push(dir);
-  const context = await launch(dir);
-  const address = await withWallet(context, key, RPC_URL);
-  const page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(TIMEOUT);
-  return { context, page, address };
-}
-
-const contexts = [];
-try {
+await runFlow("owner", async (browser) => {
   const owner = await browser(OWNER_KEY);
-  contexts.push(owner.context);
   const holder = await browser(HOLDER_KEY);
-  contexts.push(holder.context);
 
   step("owner signs in with the wallet (SIWE)");
   await owner.page.goto(APP);
@@ -82,42 +41,26 @@ try {
   await owner.page.locator(`[data-vehicle="${vehicleId}"] table td`, { hasText: "lock, unlock" }).waitFor({ timeout: 60_000 });
 
   step("the key holder locks the car with the key; a start is refused with its reason");
-  await signIn(holder.page);
+  await signIn(holder.page, APP);
   await holder.page.getByLabel("Vehicle number").fill(vehicleId);
-  const drive = holder.page.locator("section", { has: holder.page.getByRole("heading", { name: "A car you hold a key to" }) });
+  const drive = section(holder.page, "A car you hold a key to");
   await drive.getByRole("button", { name: "Lock", exact: true }).click();
   await drive.getByText(`lock sent to vehicle #${vehicleId}: queued`).waitFor();
   await drive.getByRole("button", { name: "Start", exact: true }).click();
   await drive.getByText(/^Refused \(no_permission\)/).waitFor();
   await shoot(holder.page, "key-holder");
 
-  step(`owner joins product ${PRODUCT_ID}`);
-  const product = owner.page.locator(`[data-product="${PRODUCT_ID}"]`);
-  await product.getByRole("button", { name: `Join #${PRODUCT_ID}` }).click();
-  await product.getByText(`Vehicle #${vehicleId} joined product #${PRODUCT_ID}`).waitFor();
-  await owner.page.locator(`[data-vehicle="${vehicleId}"]`).getByRole("button", { name: `Leave #${PRODUCT_ID}` }).waitFor({ timeout: 60_000 });
-  step(`owner joins dataset product ${DATASET_ID}`);
-  const dataset = owner.page.locator(`[data-product="${DATASET_ID}"]`);
-  await dataset.getByRole("button", { name: `Join #${DATASET_ID}` }).click();
-  await dataset.getByText(`Vehicle #${vehicleId} joined product #${DATASET_ID}`).waitFor();
-  await owner.page.locator(`[data-vehicle="${vehicleId}"]`).getByRole("button", { name: `Leave #${DATASET_ID}` }).waitFor({ timeout: 60_000 });
+  for (const productId of [PRODUCT_ID, DATASET_ID]) {
+    step(`owner joins product ${productId}`);
+    const product = owner.page.locator(`[data-product="${productId}"]`);
+    await product.getByRole("button", { name: `Join #${productId}` }).click();
+    await product.getByText(`Vehicle #${vehicleId} joined product #${productId}`).waitFor();
+    await owner.page.locator(`[data-vehicle="${vehicleId}"]`).getByRole("button", { name: `Leave #${productId}` }).waitFor({ timeout: 60_000 });
+  }
 
   step("owner sees what is owed: nothing before a period is settled, so no claim to send");
-  const earnings = owner.page.locator("section", { has: owner.page.getByRole("heading", { name: "Earnings" }) });
+  const earnings = section(owner.page, "Earnings");
   await earnings.getByText("Owed to you now: 0.0000 DIMO").waitFor();
   if (!(await earnings.getByRole("button", { name: "Claim everything" }).isDisabled())) throw new Error("an empty claim is offered");
   await shoot(owner.page, "owner");
-  console.log("owner flow: ok");
-} catch (error) {
-  console.error(`owner flow FAILED: ${error.stack || error}`);
-  for (const context of contexts) {
-    for (const page of context.pages()) {
-      const text = await page.locator("body").innerText().catch(() => "");
-      console.error(`page ${page.url()}:\n${text.slice(0, 1500)}`);
-    }
-  }
-  process.exitCode = 1;
-} finally {
-  for (const context of contexts) await context.close().catch(() => {});
-  for (const dir of profiles) rmSync(dir, { recursive: true, force: true });
-}
+});

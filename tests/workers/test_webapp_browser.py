@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
+from eth_utils import keccak
 from web3 import Web3
 
 from devkit.devnet import ANVIL_KEYS, free_port
@@ -21,7 +22,7 @@ from devkit.market_world import MarketWorld
 from devkit.stack import StackInfo, register_oem_connections, start_stack, stop_stack
 from workers.chain.deployment import Manifest
 from workers.config import PROJECT_ROOT
-from workers.protocol import Kind
+from workers.protocol import DIMO, Kind
 from workers.protocol.permissions import LIVE, LOCATION, TELEMETRY
 
 pytestmark = pytest.mark.slow
@@ -78,6 +79,12 @@ def dataset_product(world: MarketWorld) -> int:
     return world.create_product(Kind.DATASET, permissions=TELEMETRY | LOCATION, min_cohort=1)
 
 
+@pytest.fixture(scope="module")
+def bundle_product(world: MarketWorld, stream_product: int, api_product: int) -> int:
+    """A Bundle of the stream and 500 calls a month of the Api product, which the buyer buys."""
+    return world.create_bundle([stream_product, api_product], [0, 500])
+
+
 def run_flow(script: str, stack: StackInfo, **env: str) -> str:
     result = subprocess.run(
         ["node", str(BROWSER_DIR / script)],
@@ -115,11 +122,12 @@ def test_an_owner_connects_a_car_grants_a_key_and_joins_a_product(
 
 
 def test_a_buyer_buys_and_watches_the_stream_update(
-    stack: StackInfo, stream_product: int, api_product: int, dataset_product: int
+    stack: StackInfo, stream_product: int, api_product: int, dataset_product: int, bundle_product: int
 ) -> None:
     """After the owner's flow: their car is a member of the stream and dataset products and the
     automaker's telemetry reaches the stream (MarketWorld staked ANVIL_KEYS[3] as a consumer);
-    the buyer also buys API credits (all left) and a dataset, whose job's result is drawn."""
+    the buyer also buys API credits (all left), a bundle (its Api part's calls all left) and a
+    dataset, whose job's result is drawn."""
     out = run_flow(
         "buyer_flow.mjs",
         stack,
@@ -127,6 +135,7 @@ def test_a_buyer_buys_and_watches_the_stream_update(
         PRODUCT_ID=str(stream_product),
         API_ID=str(api_product),
         DATASET_ID=str(dataset_product),
+        BUNDLE_ID=str(bundle_product),
     )
     assert "buyer flow: ok" in out
 
@@ -181,6 +190,17 @@ def test_the_owner_claims_everything_owed_once_a_period_settles(stack: StackInfo
 
 def test_an_operator_creates_a_product_and_withdraws(stack: StackInfo, world: MarketWorld) -> None:
     """After the buyer's flow: the operator (MarketWorld's, staked and whitelisted) has its
-    share of the purchase to withdraw."""
-    out = run_flow("operator_flow.mjs", stack, OPERATOR_KEY=world.operator_key)
+    share of the purchase to withdraw; a staked consumer's open demand signal is answered with
+    a product from the page."""
+    uri = "ipfs://demand/battery-health"
+    world.send(
+        world.consumer_keys[1], world.products, "signalDemand", keccak(text="battery health"), uri, 50 * DIMO
+    )
+
+    def listed() -> bool:
+        demand = httpx.get(f"{stack.gateway_url}/v1/demand", timeout=10).json()
+        return any(d["uri"] == uri for d in demand)
+
+    wait_for("the gateway to list the demand signal", listed)
+    out = run_flow("operator_flow.mjs", stack, OPERATOR_KEY=world.operator_key, DEMAND_URI=uri)
     assert "operator flow: ok" in out

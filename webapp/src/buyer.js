@@ -1,7 +1,7 @@
 // Buyers and brokers: the catalog and open demand, a purchase with the declared use (a
-// stream, API credits or a dataset), their orders with the credits left, dataset jobs with
-// their result as a table and a chart, and a live stream plotted as it arrives (a map for
-// location, sparklines for the rest).
+// stream, API credits, a dataset or a bundle), their orders with the credits left (a bundle's:
+// per Api part), dataset jobs with their result as a table and a chart, and a live stream
+// plotted as it arrives (a map for location, sparklines for the rest).
 import { keccak256, parseEventLogs, toHex } from "viem";
 import { api, session } from "./api.js";
 import { contract, read, write } from "./chain.js";
@@ -47,7 +47,10 @@ const PURCHASE = {
   Stream: { label: "Vehicles", per: "vehicle a month" },
   Api: { label: "Calls", per: "call" },
   Dataset: { label: null, per: "dataset" },
+  Bundle: { label: "Vehicles", per: "vehicle a month" },
 };
+// Kinds bought by the vehicle-month (Marketplace.subscribe).
+const MONTHLY = ["Stream", "Bundle"];
 
 export async function buyerPage(main) {
   liveStream?.abort();
@@ -72,7 +75,6 @@ export async function buyerPage(main) {
 function productOffer(product, main) {
   const lines = termsInWords(product);
   const item = h("article", { class: "product", "data-product": product.product_id }, h("h4", {}, lines[0]), h("ul", { class: "plain" }, lines.slice(1).map((l) => h("li", {}, l))));
-  if (!PURCHASE[product.kind]) return item; // bundles: through the API
   const permitted = USES.map((name, bit) => [bit, name]).filter(([bit]) => (product.terms.permitted_uses >> bit) & 1);
   const use = h("select", {}, ...permitted.map(([bit, name]) => h("option", { value: bit }, name)));
   const count = h("input", { type: "number", min: 1, max: product.kind === "Api" ? 1_000_000 : 10000, value: product.kind === "Api" ? 100 : 10, required: true });
@@ -81,14 +83,17 @@ function productOffer(product, main) {
   const buy = h("button", { type: "button" }, `Buy #${product.product_id}`);
   buy.addEventListener("click", () =>
     run(buy, out, async () => {
-      const units = product.kind === "Stream" ? BigInt(count.value) * BigInt(months.value) : product.kind === "Api" ? BigInt(count.value) : 1n;
+      const monthly = MONTHLY.includes(product.kind);
+      const units = monthly ? BigInt(count.value) * BigInt(months.value) : product.kind === "Api" ? BigInt(count.value) : 1n;
       const price = BigInt(product.terms.price) * units;
       const market = await contract("Marketplace");
       const allowance = await read("DimoToken", "allowance", [session.address, market.address]);
       if (allowance < price) await write("DimoToken", "approve", [market.address, price], session.address);
       const tail = [ZERO, Number(use.value), BigInt(product.version), price];
+      const subscribe = ["subscribe", [BigInt(product.product_id), Number(count.value), Number(months.value), ...tail]];
       const [fn, args] = {
-        Stream: ["subscribe", [BigInt(product.product_id), Number(count.value), Number(months.value), ...tail]],
+        Stream: subscribe,
+        Bundle: subscribe,
         Api: ["buyCredits", [BigInt(product.product_id), BigInt(count.value), ...tail]],
         Dataset: ["purchaseDataset", [BigInt(product.product_id), keccak256(toHex(`dataset of product ${product.product_id} for ${USES[use.value]}`)), ...tail]],
       }[product.kind];
@@ -98,13 +103,13 @@ function productOffer(product, main) {
       remember(orderId);
       await indexed(orderId);
       await buyerPage(main);
-      const what = { Stream: `${count.value} vehicles, ${months.value} month(s)`, Api: `${count.value} calls`, Dataset: "one dataset" }[product.kind];
+      const what = monthly ? `${count.value} vehicles, ${months.value} month(s)` : product.kind === "Api" ? `${count.value} calls` : "one dataset";
       return `Order #${orderId} placed: ${dimo(price)} for ${what}, for ${USES[use.value]}`;
     }),
   );
   item.append(field("Declared use", use, "What you will use the data for: the product's terms permit these."));
   if (PURCHASE[product.kind].label) item.append(field(PURCHASE[product.kind].label, count));
-  if (product.kind === "Stream") item.append(field("Months", months));
+  if (MONTHLY.includes(product.kind)) item.append(field("Months", months));
   item.append(buy, out);
   return item;
 }
@@ -131,18 +136,26 @@ function orderRow(order, live) {
     h("p", {}, `${order.quantity} units, paid ${dimo(order.paid)}, for ${USES[order.use]}; ${order.status}, until ${when(order.ends_at)}.`),
     order.kind === "Stream" && order.status === "active" ? watch : null,
   );
-  if (order.kind === "Api") {
-    const left = h("p", { "data-credits": "" }, "Credits left: …");
-    api(`/v1/orders/${order.order_id}/credits`)
-      .then((c) => {
-        left.textContent = `Credits left: ${c.remaining} of ${c.total} calls`;
-        left.dataset.credits = String(c.remaining);
-      })
-      .catch((error) => (left.textContent = `Credits left: unknown (${error.reason || error.message})`));
-    row.append(left);
-  }
+  if (order.kind === "Api" || order.kind === "Bundle") row.append(creditsLeft(order));
   if (order.kind === "Dataset") row.append(datasetJobs(order));
   return row;
+}
+
+// The calls left on an Api order, or on each Api part of a bundle order (a bundle without
+// one says nothing).
+function creditsLeft(order) {
+  const left = h("div", { "data-credits": "" }, "Credits left: …");
+  api(`/v1/orders/${order.order_id}/credits`)
+    .then((c) => {
+      left.replaceChildren(h("p", {}, `Credits left: ${c.remaining} of ${c.total} calls`));
+      if (order.kind === "Bundle") left.append(h("ul", { class: "plain" }, c.parts.map((p) => h("li", {}, `Api #${p.product_id}: ${p.remaining} of ${p.total} calls`))));
+      left.dataset.credits = String(c.remaining);
+    })
+    .catch((error) => {
+      if (order.kind === "Bundle" && error.reason === "wrong_kind") left.remove();
+      else left.textContent = `Credits left: unknown (${error.reason || error.message})`;
+    });
+  return left;
 }
 
 // A dataset order's jobs: a form for a new one (metric, grouping), then each job's result as

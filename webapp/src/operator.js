@@ -1,6 +1,7 @@
 // Operators: stake and status against the required stake, a product or a bundle of their
 // products created from a form with its terms previewed in plain words, their products,
-// members and revenue over time (charts), open demand, and withdrawing earnings.
+// members and revenue over time (charts), open demand answered with a product from the form,
+// and withdrawing earnings.
 import { keccak256, parseEventLogs, parseUnits, toHex } from "viem";
 import { api, session } from "./api.js";
 import { contract, read, write } from "./chain.js";
@@ -30,7 +31,8 @@ export async function operatorPage(main) {
   ]);
   const own = products.filter((p) => p.operator.toLowerCase() === me.toLowerCase());
   main.replaceChildren(h("h2", {}, "Operate data products"));
-  main.append(stakePanel(stake, required, active, main), productForm(main, own), mine(own), historyPanel(history), demandPanel(demand), earningsPanel(earnings, main));
+  const form = productForm(main, own);
+  main.append(stakePanel(stake, required, active, main), form.element, mine(own), historyPanel(history), demandPanel(demand, form.answer), earningsPanel(earnings, main));
 }
 
 function stakePanel([staked, unbonding, releaseAt], required, active, main) {
@@ -86,6 +88,8 @@ function productForm(main, own) {
   const signals = PERMISSIONS.filter(([bit]) => [8, 16, 32, 256].includes(bit)).map(([bit, name]) => h("label", { class: "check" }, h("input", { type: "checkbox", value: bit, checked: bit !== 256 }), ` ${name}`));
   const refresh = h("input", { name: "refresh", type: "number", min: 0, value: 1 });
   const uri = h("input", { name: "uri", value: "ipfs://terms/my-product", required: true });
+  const answering = h("p", { class: "answering", "aria-live": "polite" });
+  let answered = null;
   const preview = h("ul", { class: "plain preview", "aria-live": "polite" });
   const out = h("output", {});
   const submit = h("button", { type: "submit" }, "Create product");
@@ -127,6 +131,7 @@ function productForm(main, own) {
     "form",
     { class: "card", "aria-labelledby": "create" },
     h("h3", { id: "create" }, "Create a product"),
+    answering,
     field("Kind", kind),
     field("Price (DIMO)", price, "Per vehicle a month (stream), per call (API) or per dataset."),
     h("fieldset", {}, h("legend", {}, "Split (%; the protocol fee is the rest)"), field("Car owners", members), field("Operator", operatorShare), field("Broker", broker)),
@@ -158,11 +163,21 @@ function productForm(main, own) {
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
       await operatorPage(main);
-      return `Product #${id} created`;
+      return `Product #${id} created${answered ? ` in answer to demand #${answered}` : ""}`;
     });
   });
+  // Answering a demand signal: the chain keeps no link from a signal to the products that
+  // answer it, so the new product's terms document is named after the signal.
+  const answer = (signal) => {
+    answered = signal.signal_id;
+    uri.value = `ipfs://terms/answer-to-demand-${signal.signal_id}`;
+    answering.textContent = `Answering demand #${signal.signal_id} (${signal.uri}, budget ${dimo(signal.budget)}): set the terms and create the product.`;
+    show();
+    form.scrollIntoView();
+    kind.focus();
+  };
   show();
-  return form;
+  return { element: form, answer };
 }
 
 function mine(products) {
@@ -187,12 +202,18 @@ function historyPanel(history) {
   );
 }
 
-function demandPanel(demand) {
+// Open demand signals, each with a button that fills the product form to answer it.
+function demandPanel(demand, answer) {
+  const signal = (d) => {
+    const button = h("button", { type: "button" }, `Answer #${d.signal_id} with a product`);
+    button.addEventListener("click", () => answer(d));
+    return h("li", { "data-demand": d.signal_id }, `#${d.signal_id}: budget ${dimo(d.budget)} — ${d.uri} `, button);
+  };
   return h(
     "section",
     { class: "card", "aria-labelledby": "op-demand" },
     h("h3", { id: "op-demand" }, "Open demand to answer"),
-    demand.length ? h("ul", { class: "plain" }, demand.map((d) => h("li", {}, `#${d.signal_id}: budget ${dimo(d.budget)} — ${d.uri}`))) : h("p", {}, "No open demand."),
+    demand.length ? h("ul", { class: "plain" }, demand.map(signal)) : h("p", {}, "No open demand."),
   );
 }
 

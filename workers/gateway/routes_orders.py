@@ -19,9 +19,10 @@ from starlette.responses import Response
 
 from workers.access import Purpose, may_use_order
 from workers.access.facts import indexed_head
+from workers.access.rule import entitlements_of_order
 from workers.datasets.build import DatasetRequest, choose_entitlement, enough_vehicles, has_cohort
 from workers.datasets.privacy import budget_of, spend
-from workers.db.gateway import ApiCredit, DatasetJob
+from workers.db.gateway import DatasetJob
 from workers.db.projections import Order, Product
 from workers.gateway.deps import Caller, read_session, state_of, write_session
 from workers.gateway.problems import Problem, problem_responses
@@ -182,13 +183,24 @@ def get_order(request: Request, order_id: OrderId) -> OrderView:
         return order_view(order, product, now)
 
 
+class CreditsPart(BaseModel):
+    #: The Api product the calls are of: the order's own, or a component of its bundle.
+    product_id: int
+    total: int
+    remaining: int
+
+
 class CreditsView(BaseModel):
     order_id: int
     product_id: int
-    #: Calls the order bought, and what is left of them (0 once the order ended).
+    #: Calls the order bought, and what is left of them (0 once the order ended): summed
+    #: over `parts`.
     total: int
     remaining: int
     ends_at: int
+    #: Per Api product: an Api order's one, a bundle order's Api components (each its
+    #: monthly calls times the months bought, counted down on its own).
+    parts: list[CreditsPart]
 
 
 @router.get(
@@ -197,30 +209,36 @@ class CreditsView(BaseModel):
     responses=problem_responses(401, 403, 404, 409, 422, 429),
 )
 def get_credits(request: Request, caller: Caller, order_id: OrderId) -> CreditsView:
-    """The calls left on one of the caller's Api orders (a call that returns signals spends
-    one): the full allowance until the first call, nothing once the order ended."""
-    with read_session(state_of(request)) as session:
-        order = session.get(Order, order_id)
+    """The calls left on one of the caller's Api orders, or on the Api parts of a bundle
+    order (a call that returns signals spends one): the full allowance until the first call,
+    nothing once the order ended or was refunded."""
+    state = state_of(request)
+    with read_session(state) as session:
+        facts = state.facts(session)
+        order = facts.order(order_id)
         if order is None:
             raise Problem("not_found", f"no order {order_id}")
-        if order.buyer.lower() != caller.address.lower():
+        if order.buyer != caller.address.lower():
             raise Problem("not_your_order", f"order {order_id} belongs to another buyer")
-        product = session.get(Product, order.product_id)
-        if product is None or Kind(product.kind) != Kind.API:
-            raise Problem("wrong_kind", f"order {order_id} is not an Api order: it has no credits")
-        counter = session.get(ApiCredit, (order_id, int(order.product_id)))
-        now = max(int(time.time()), indexed_head(session).timestamp)
-        ended = now >= int(order.ends_at) or order.refunded_at is not None
-        if ended or (counter is not None and counter.expired):
-            remaining = 0
-        else:
-            remaining = int(order.quantity) if counter is None else int(counter.remaining)
+        opened = entitlements_of_order(facts, order, Purpose.CALL)
+        if not opened:
+            raise Problem("wrong_kind", f"order {order_id} opens no Api product: it has no credits")
+        ended = facts.now() >= order.ended_at
+        parts = [
+            CreditsPart(
+                product_id=ent.product_id,
+                total=ent.allowance,
+                remaining=0 if ended else facts.credits_left(ent),
+            )
+            for ent in opened
+        ]
         return CreditsView(
             order_id=order_id,
-            product_id=int(order.product_id),
-            total=int(order.quantity),
-            remaining=remaining,
-            ends_at=int(order.ends_at),
+            product_id=order.product_id,
+            total=sum(p.total for p in parts),
+            remaining=sum(p.remaining for p in parts),
+            ends_at=order.ends_at,
+            parts=parts,
         )
 
 
