@@ -32,6 +32,9 @@ contract IdentityHandler is Test {
         uint64 generation;
         uint64 expiresAt;
         uint256 bits;
+        // the key manager that granted it (zero: the owner) and that manager's epoch then
+        address manager;
+        uint64 managerEpoch;
     }
 
     struct GhostUser {
@@ -42,6 +45,9 @@ contract IdentityHandler is Test {
 
     // ghost state: what the contracts must say
     mapping(uint256 vehicleId => mapping(address => GhostKey)) public ghostKey;
+    /// @dev A manager's epoch moves when it stops managing keys (revoked, or re-granted without
+    ///      MANAGE_KEYS): every key it granted before stops counting.
+    mapping(uint256 vehicleId => mapping(address manager => uint64)) public ghostManagerEpoch;
     mapping(uint256 vehicleId => GhostUser) public ghostUser;
     mapping(uint256 vehicleId => uint64) public ghostGeneration;
     mapping(uint256 vehicleId => bool) public ghostLive;
@@ -53,6 +59,7 @@ contract IdentityHandler is Test {
     uint256 public transfers;
     uint256 public grants;
     uint256 public managerGrantsRefused;
+    uint256 public managersVoided;
     uint256 public pairings;
     uint256 public calls;
 
@@ -110,6 +117,7 @@ contract IdentityHandler is Test {
     function _liveKeyBits(uint256 vehicleId, address account) internal view returns (uint256, uint64) {
         GhostKey memory k = ghostKey[vehicleId][account];
         if (k.generation != ghostGeneration[vehicleId] || block.timestamp >= k.expiresAt) return (0, 0);
+        if (k.manager != address(0) && ghostManagerEpoch[vehicleId][k.manager] != k.managerEpoch) return (0, 0);
         return (k.bits, k.expiresAt);
     }
 
@@ -166,9 +174,14 @@ contract IdentityHandler is Test {
         if (grantee == owner) return;
         bits = bound(bits, 1, Permissions.ALL);
         uint64 expiresAt = uint64(block.timestamp + bound(ttl, 1, MAX_TTL));
+        (uint256 replaced,) = _liveKeyBits(id, grantee);
         vm.prank(owner);
         vehicles.grant(id, grantee, bits, expiresAt, bytes32(0));
-        ghostKey[id][grantee] = GhostKey(ghostGeneration[id], expiresAt, bits);
+        ghostKey[id][grantee] = GhostKey(ghostGeneration[id], expiresAt, bits, address(0), 0);
+        if (replaced & Permissions.MANAGE_KEYS != 0 && bits & Permissions.MANAGE_KEYS == 0) {
+            ++ghostManagerEpoch[id][grantee];
+            ++managersVoided;
+        }
         ++grants;
     }
 
@@ -193,7 +206,8 @@ contract IdentityHandler is Test {
             _expect(Permissions.includes(managerBits, bits), "grantee exceeds manager");
             _expect(expiresAt <= managerEnd, "grantee outlives manager");
             _expect(Permissions.includes(managerBits, previous), "manager replaced a stronger key");
-            ghostKey[id][grantee] = GhostKey(ghostGeneration[id], expiresAt, bits);
+            ghostKey[id][grantee] =
+                GhostKey(ghostGeneration[id], expiresAt, bits, manager, ghostManagerEpoch[id][manager]);
             ++grants;
         } catch {
             ++managerGrantsRefused;
@@ -205,9 +219,14 @@ contract IdentityHandler is Test {
         if (id == 0) return;
         address grantee = _actor(granteeSeed);
         if (ghostKey[id][grantee].generation != ghostGeneration[id]) return;
+        (uint256 revoked,) = _liveKeyBits(id, grantee);
         vm.prank(vehicles.ownerOf(id));
         vehicles.revoke(id, grantee);
         delete ghostKey[id][grantee];
+        if (revoked & Permissions.MANAGE_KEYS != 0) {
+            ++ghostManagerEpoch[id][grantee];
+            ++managersVoided;
+        }
     }
 
     function setUser(uint256 vehicleSeed, uint256 userSeed, uint256 ttl) external counted {
