@@ -12,10 +12,10 @@ from tests.support.databases import session_scope
 from tests.support.history import ACCOUNTS, BROKER, CONSUMER, OPERATOR, OWNERS, History, terms
 from workers.config import Settings
 from workers.ledger import UsageKind, record_usage
+from workers.ledger.shares import Vesting
 from workers.merkle import ClaimTree
 from workers.protocol import DIMO, UINT256_MAX, ZERO_ADDRESS, Kind, Use
 from workers.protocol.constants import MIN_ROOT_DELAY
-from workers.settlement.shares import Vesting
 
 #: Relays members' claims (anyone may send Marketplace.claim).
 RELAYER = ACCOUNTS[9]

@@ -25,11 +25,11 @@ from workers.db.settlement import (
 )
 from workers.indexer.sync import Indexer
 from workers.ledger import member_claim
+from workers.ledger.shares import period_release, released, released_scaled
 from workers.merkle import verify_claim
 from workers.protocol import DIMO, Kind
 from workers.protocol.constants import MIN_ROOT_DELAY
 from workers.settlement import PRECISION, NotYetError, Settlement
-from workers.settlement.shares import period_release, released, released_scaled
 
 
 @pytest.fixture

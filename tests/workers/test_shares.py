@@ -1,4 +1,4 @@
-"""The share rule as pure functions (workers/settlement/shares.py), by property: an order's
+"""The share rule as pure functions (workers/ledger/shares.py), by property: an order's
 release follows the Marketplace's scaled arithmetic (SPEC15 §3) to the wei, and a product's
 periods never pay more than its orders released, while every wei of a closed period is either
 paid or carried to the next."""
@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workers.ledger import Served
-from workers.protocol import ZERO_ADDRESS, vesting
-from workers.settlement.shares import (
+from workers.ledger.shares import (
     PRECISION,
     OrderPeriod,
     Vesting,
@@ -24,6 +23,7 @@ from workers.settlement.shares import (
     released_scaled,
     split_period,
 )
+from workers.protocol import ZERO_ADDRESS, vesting
 
 DAY = 86_400
 ACCOUNTS = ["0x" + f"{i:02x}" * 20 for i in range(1, 7)]

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from workers.gateway.deps import read_session, state_of
 from workers.gateway.problems import problem_responses
 from workers.ledger import member_claim
-from workers.settlement.earnings import member_earnings
+from workers.ledger.earnings import member_earnings
 
 router = APIRouter(tags=["members"])
 

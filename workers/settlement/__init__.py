@@ -10,8 +10,7 @@ chain through exactly-once transactions (`roots.py`).
 
 from __future__ import annotations
 
-from workers.settlement.roots import ClosedView, NotYetError, RootView, Settlement, SettlementError
-from workers.settlement.shares import (
+from workers.ledger.shares import (
     PRECISION,
     OrderPeriod,
     PeriodShares,
@@ -21,6 +20,7 @@ from workers.settlement.shares import (
     released_scaled,
     split_period,
 )
+from workers.settlement.roots import ClosedView, NotYetError, RootView, Settlement, SettlementError
 
 __all__ = [
     "PRECISION",

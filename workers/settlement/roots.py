@@ -39,7 +39,7 @@ from workers.chain.views import Chain
 from workers.config import Settings
 from workers.db import for_update, upsert
 from workers.db.indexing import IndexerHealth
-from workers.db.projections import Membership, Order, ProductTaken
+from workers.db.projections import Order, ProductTaken
 from workers.db.settlement import (
     ChainTx,
     SettlementAccount,
@@ -47,12 +47,11 @@ from workers.db.settlement import (
     SettlementProduct,
     SettlementRoot,
     SettlementRootLeaf,
-    UsageCounter,
 )
 from workers.faults import fault_point
-from workers.ledger import Served
+from workers.ledger.periods import members_by_version, order_periods, overlaps, served_units, vesting_of
+from workers.ledger.shares import split_period
 from workers.merkle import ClaimTree
-from workers.settlement.shares import OrderPeriod, Vesting, period_bounds, period_release, split_period
 
 log = logging.getLogger(__name__)
 
@@ -122,67 +121,12 @@ def _view(row: SettlementRoot, tx: ChainTx | None = None) -> RootView:
     )
 
 
-def _vesting(order: Any) -> Vesting:
-    return Vesting(
-        member_share=int(order.member_share or 0),
-        starts_at=int(order.vest_starts_at or 0),
-        ends_at=int(order.vest_ends_at or 0),
-        refunded_at=None if order.refunded_at is None else int(order.refunded_at),
-        refunded_amount=None if order.refunded_amount is None else int(order.refunded_amount),
-    )
-
-
 def lock(session: Session, name: str) -> None:
     """Holds the named lock until `session`'s transaction ends (PostgreSQL: an advisory lock;
     SQLite: its writing transaction already holds the database)."""
     if session.get_bind().dialect.name == "postgresql":
         key = int.from_bytes(keccak(text=name)[:8], "big", signed=True)
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
-def _overlaps(vesting: Vesting, start: int, end: int) -> bool:
-    """Whether the order can release anything in [start, end): its vesting (up to its
-    refund) meets the window. A cheap filter before the exact arithmetic."""
-    if vesting.pending_delivery:
-        return False
-    stop = vesting.ends_at if vesting.refunded_at is None else min(vesting.ends_at, vesting.refunded_at)
-    return vesting.starts_at < end and stop >= start
-
-
-def order_periods(
-    orders: Any,
-    served: dict[int, list[Served]],
-    members: dict[int, list[tuple[int, int, str]]],
-    period: int,
-    period_seconds: int,
-) -> list[OrderPeriod]:
-    """A product's orders that released something in `period`, each with the vehicles that
-    served it, or (when none did) the member vehicles in consent to its terms version that
-    joined before the period ended."""
-    start, end = period_bounds(period, period_seconds)
-    pieces = []
-    for order in orders:
-        vesting = _vesting(order)
-        if not _overlaps(vesting, start, end):
-            continue
-        release = period_release(vesting, period, period_seconds)
-        if release == 0:
-            continue
-        version = order.terms_version
-        consenting = [
-            (vehicle, owner)
-            for joined, vehicle, owner in members.get(int(version) if version is not None else -1, [])
-            if joined < end
-        ]
-        pieces.append(
-            OrderPeriod(
-                order_id=int(order.order_id),
-                release=release,
-                served=served.get(int(order.order_id), ()),
-                members=consenting,
-            )
-        )
-    return pieces
 
 
 def root_file(tree: ClaimTree) -> bytes:
@@ -265,10 +209,10 @@ class Settlement:
             last = min(until, first + self.settings.settlement_batch_periods)
             if last <= first:
                 return ClosedView(product_id, first, 0, 0, int(cursor.carry), int(cursor.taken))
-            served = self.served_units(session, product_id, first, last)
-            members = self.members_by_version(session, product_id)
+            served = served_units(session, product_id, first, last)
+            members = members_by_version(session, product_id)
             window_start, window_end = first * period_seconds, last * period_seconds
-            orders = [o for o in orders if _overlaps(_vesting(o), window_start, window_end)]
+            orders = [o for o in orders if overlaps(vesting_of(o), window_start, window_end)]
             carry, paid_total, periods = int(cursor.carry), 0, 0
             owed: dict[str, int] = defaultdict(int)
             for period in range(first, last):
@@ -325,38 +269,6 @@ class Settlement:
         """The period the product's first release falls in (None: nothing vests yet)."""
         starts = [int(o.vest_starts_at) for o in orders if o.vest_starts_at]
         return min(starts) // self.settings.epoch_seconds if starts else None
-
-    @staticmethod
-    def served_units(
-        session: Session, product_id: int, first: int, last: int
-    ) -> dict[int, dict[int, list[Served]]]:
-        """Per period in [first, last), per order: the vehicles that served it, units summed
-        in SQL per (period, order, vehicle, owner)."""
-        c = UsageCounter
-        rows = session.execute(
-            select(c.period, c.order_id, c.vehicle_id, c.owner, func.sum(c.units))
-            .where(c.product_id == product_id, c.period >= first, c.period < last)
-            .group_by(c.period, c.order_id, c.vehicle_id, c.owner)
-            .order_by(c.period, c.order_id, c.vehicle_id, c.owner)
-        ).all()
-        out: dict[int, dict[int, list[Served]]] = defaultdict(lambda: defaultdict(list))
-        for period, order_id, vehicle_id, owner, units in rows:
-            out[int(period)][int(order_id)].append(Served(int(vehicle_id), owner, int(units)))
-        return out
-
-    @staticmethod
-    def members_by_version(session: Session, product_id: int) -> dict[int, list[tuple[int, int, str]]]:
-        """The product's member vehicles by the terms version they consented to:
-        (joined_at, vehicle, owner)."""
-        rows = session.execute(
-            select(Membership.version, Membership.joined_at, Membership.vehicle_id, Membership.owner).where(
-                Membership.product_id == product_id
-            )
-        ).all()
-        out: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
-        for version, joined_at, vehicle_id, owner in rows:
-            out[int(version)].append((int(joined_at or 0), int(vehicle_id), owner))
-        return out
 
     # --- roots ------------------------------------------------------------------------------
 

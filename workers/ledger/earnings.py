@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from workers.db.projections import Membership, Order
 from workers.db.settlement import SettlementPeriod, UsageCounter
-from workers.settlement.roots import Settlement, order_periods
-from workers.settlement.shares import split_period
+from workers.ledger.periods import members_by_version, order_periods, served_units
+from workers.ledger.shares import split_period
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def member_earnings(session: Session, account: str, period_seconds: int, periods
         orders = session.scalars(
             select(Order).where(Order.product_id == product_id, Order.member_share.is_not(None))
         ).all()
-        served = Settlement.served_units(session, product_id, first, last)
-        members = Settlement.members_by_version(session, product_id)
+        served = served_units(session, product_id, first, last)
+        members = members_by_version(session, product_id)
         for row in reversed(closed):
             period = int(row.period)
             pieces = order_periods(orders, served.get(period, {}), members, period, period_seconds)

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from workers.ledger import Served
+from workers.ledger.usage import Served
 from workers.protocol import ZERO_ADDRESS, vesting
 from workers.protocol.constants import VESTING_PRECISION
 
