@@ -18,7 +18,7 @@ from benchmarks.framework import BenchContext, Table, gas_used, intrinsic_gas
 from benchmarks.token import _permit_signature
 from devkit.deployment import Deployer
 from workers.merkle import PayoutTree
-from workers.protocol import DIMO, MARKET_ROLE, UINT256_MAX
+from workers.protocol import DIMO, MARKET_ROLE, UINT256_MAX, SlashSubject
 
 STAKE = 100_000 * DIMO
 #: The issue's goal: a typical claim costs at most this much more than a plain transfer.
@@ -52,15 +52,28 @@ class Bench:
         self.ctx.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
         self.ctx.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
+    def propose(self, account: str, amount: int) -> tuple[int, int]:
+        """(gas, slashId) of a slash proposal against `account` (it freezes the stake)."""
+        receipt = self.ctx.deployer.call(
+            self.staking, "proposeSlash", account, amount, SlashSubject.PRODUCT, 1, REASON
+        )
+        return gas_used(receipt), self.staking.functions.slashCount().call()
+
     def slash(self, account: str, amount: int, tree: PayoutTree | None) -> tuple[int, int, int]:
-        """(gas, execution gas, slashId) of a slash of `account` paying `tree` (None: all to the
-        Treasury). Execution gas leaves out the 21,000 base and the calldata bytes."""
+        """(gas, execution gas, slashId) of executing a slash of `account` paying `tree` (None:
+        all to the Treasury), proposed just before. Execution gas leaves out the 21,000 base
+        and the calldata bytes."""
+        _, slash_id = self.propose(account, amount)
+        return self.execute(slash_id, tree)
+
+    def execute(self, slash_id: int, tree: PayoutTree | None) -> tuple[int, int, int]:
+        """(gas, execution gas, slashId) of executing proposal `slash_id`, paying `tree`."""
         to_impacted = tree.total if tree else 0
         root = tree.root_bytes if tree else bytes(32)
-        receipt = self.ctx.deployer.call(self.staking, "slash", account, amount, to_impacted, root, REASON)
+        receipt = self.ctx.deployer.call(self.staking, "slash", slash_id, to_impacted, root)
         data = bytes(self.ctx.w3.eth.get_transaction(receipt["transactionHash"])["input"])
         gas = gas_used(receipt)
-        return gas, gas - intrinsic_gas(data), self.staking.functions.slashCount().call()
+        return gas, gas - intrinsic_gas(data), slash_id
 
     def claim(self, slash_id: int, tree: PayoutTree, i: int) -> int:
         index, account, amount = tree.leaf(i)
@@ -105,10 +118,12 @@ def lifecycle_table(bench: Bench) -> Table:
     table.add(
         "setUsage (per purchase)", bench.gas(bench.staking, "setUsage", alice.account.address, 40, 2), ""
     )
-    first_slash, _, _ = bench.slash(alice.account.address, DIMO, None)
-    table.add("slash, all to the Treasury", first_slash, "the deployment's first slash (slashCount 0 -> 1)")
+    proposal, slash_id = bench.propose(alice.account.address, DIMO)
+    table.add("proposeSlash (first)", proposal, "freezes the stake for the dispute window")
+    first_slash, _, _ = bench.execute(slash_id, None)
+    table.add("slash, all to the Treasury", first_slash, "executes a proposal; the deployment's first slash")
     bench.gas(bench.staking, "requestUnstake", 10 * DIMO, sender=carol)
-    reaching = bench.gas(bench.staking, "slash", carol.account.address, STAKE, 0, bytes(32), REASON)
+    reaching, _, _ = bench.slash(carol.account.address, STAKE, None)
     table.add("slash reaching unbonding stake", reaching, "all of active, then unbonding; to the Treasury")
     return table
 
