@@ -191,8 +191,8 @@ def slash_and_claim_tables(bench: Bench) -> list[Table]:
     sweep = bench.gas(bench.staking, "sweepSlash", slash_id)
     slash_table.add("sweepSlash (10-owner pool)", sweep, "-", "-", "the unclaimed rest, after the window")
     slash_table.notes.append(
-        "execution gas = gas - 21,000 - calldata bytes; the totals differ only by the zero bytes of "
-        "the root and the amount."
+        "execution gas = gas - 21,000 - calldata bytes; each row executes a proposal made just "
+        "before (proposeSlash is in the table above)"
     )
     return [slash_table, claim_table]
 
