@@ -40,9 +40,9 @@ from workers.protocol import MINTER_ROLE, UINT256_MAX
 from workers.settlement import OrderPeriod, split_period
 
 #: Rounds of (300 token transfers, 100 vehicles minted and keyed): 600 events a round.
-ROUNDS = 90
+ROUNDS = 120
 TRANSFERS_PER_TX = 300
-VEHICLES_PER_TX = 100
+VEHICLES_PER_TX = 50
 #: Empty blocks mined after each transaction.
 GAP_BLOCKS = 15
 #: The naive poller stops after this many seconds (its rate is what is compared).
