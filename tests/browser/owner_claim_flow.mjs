@@ -31,7 +31,9 @@ await runFlow("owner claim", async (browser) => {
   await earnings.getByRole("button", { name: "Claim everything" }).click();
   await page.locator("#status").getByText(/^Claimed \d+\.\d+ DIMO/).waitFor({ timeout: 60_000 });
   for (let i = 0; ; i++) {
-    // the indexer confirms the claim a block or two later: read the page again until then
+    // the indexer confirms the claim a block or two later: read the page again until then,
+    // each time once the (re)loaded page has drawn what is owed
+    await earnings.getByText(/^Owed to you now: /).waitFor();
     if (await earnings.getByText("Owed to you now: 0.0000 DIMO").isVisible()) break;
     if (i === 30) throw new Error("the page still shows something owed after the claim");
     await page.waitForTimeout(2000);
