@@ -28,9 +28,9 @@ from sqlalchemy import text
 
 from benchmarks.framework import BenchContext, Table
 from benchmarks.gateway import GatewayProcess
-from benchmarks.streams import RedisProcess
 from devkit.databases import postgres_database, postgres_unavailable
 from devkit.market_world import MarketWorld
+from devkit.stack import RedisServer
 from workers.config import Settings, get_settings
 from workers.db import Database, upgrade
 from workers.protocol import Kind
@@ -364,7 +364,7 @@ def run(ctx: BenchContext) -> list[Table]:
         directory = Path(tmp)
         manifest_file = directory / "local.json"
         ctx.manifest.write(manifest_file)
-        feed = RedisProcess(directory)
+        feed = RedisServer(directory)
         try:
             settings = get_settings().model_copy(
                 update={
