@@ -15,13 +15,16 @@ from typing import TypeVar
 import httpx
 import pytest
 from eth_utils import keccak
+from sqlalchemy import select
 from web3 import Web3
 
 from devkit.devnet import ANVIL_KEYS, free_port
 from devkit.market_world import MarketWorld
 from devkit.stack import StackInfo, register_oem_connections, start_stack, stop_stack
+from tests.support.databases import session_scope
 from workers.chain.deployment import Manifest
 from workers.config import PROJECT_ROOT
+from workers.db.settlement import SettlementProduct, SettlementRoot
 from workers.protocol import DIMO, Kind
 from workers.protocol.permissions import LIVE, LOCATION, TELEMETRY
 
@@ -147,13 +150,28 @@ def advance(stack: StackInfo, w3: Web3, seconds: int) -> None:
     httpx.post(f"{stack.simulator_url}/_sim/clock", json={"advance": seconds}, timeout=10).raise_for_status()
 
 
-def wait_for(what: str, check: Callable[[], T], timeout: float = 120.0) -> T:
+def wait_for(what: str, check: Callable[[], T], timeout: float = 120.0, stack: StackInfo | None = None) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if found := check():
             return found
         time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (settlement_state(stack) if stack else ""))
+
+
+def settlement_state(stack: StackInfo) -> str:
+    """What the stack's settler recorded and logged: says why a root did not come."""
+    run_dir = Path(stack.database_url.removeprefix("sqlite:///")).parent
+    with session_scope(stack.database_url, read_only=True) as session:
+        roots = [(r.id, r.status, r.error, r.total) for r in session.scalars(select(SettlementRoot))]
+        periods = session.execute(
+            select(SettlementProduct.product_id, SettlementProduct.next_period, SettlementProduct.taken)
+        ).all()
+    lines = (run_dir / "worker.log").read_text(errors="replace").splitlines()
+    settler = [line for line in lines if "settlement" in line or "ERROR" in line or "Traceback" in line]
+    return f"\nroots: {roots}\nproducts (id, next period, taken): {periods}\nworker log:\n" + "\n".join(
+        settler[-60:]
+    )
 
 
 def test_the_owner_claims_everything_owed_once_a_period_settles(stack: StackInfo, world: MarketWorld) -> None:
@@ -171,9 +189,13 @@ def test_the_owner_claims_everything_owed_once_a_period_settles(stack: StackInfo
         root, claimable_at, _takes = market.pendingRoot().call()
         return int(claimable_at) if claimable_at > 0 and bytes(root) != accepted_before else None
 
-    claimable_at = wait_for("the settler's root (settlement.sweep -> close -> proposeRoot)", proposed)
+    claimable_at = wait_for(
+        "the settler's root (settlement.sweep -> close -> proposeRoot)", proposed, stack=stack
+    )
     advance(stack, w3, max(claimable_at - int(w3.eth.get_block("latest")["timestamp"]), 0) + 1)
-    wait_for("the settler to accept the root", lambda: bytes(market.root().call()) != accepted_before)
+    wait_for(
+        "the settler to accept the root", lambda: bytes(market.root().call()) != accepted_before, stack=stack
+    )
 
     def owed() -> int:
         answer = httpx.get(f"{stack.gateway_url}/v1/members/{owner}/claims", timeout=10).json()

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: The node already has this exact transaction, or its nonce is used: the send is not lost.
 _ALREADY_SENT = re.compile(r"already known|known transaction|already imported|nonce too low")
+#: A recorded transaction's statuses before its outcome is known.
+_IN_FLIGHT = ("signed", "sent")
 #: Fees: the max fee covers this many doublings of the base fee.
 BASE_FEE_MULTIPLIER = 2
 #: Gas limit margin over eth_estimateGas, in percent.
@@ -219,6 +221,20 @@ class TxSender:
                 raise
             log.info("tx %s (nonce %s) already known to the node: %s", tx.tx_hash, tx.nonce, exc)
 
+    def send_recorded(self, engine: Engine, tx: ChainTx) -> None:
+        """Broadcasts a recorded transaction and marks its row sent, unless another worker has
+        meanwhile replaced it or seen it mined, dropped or reverted: a late "sent" must never
+        overwrite an outcome (two settlers racing on one root did exactly that)."""
+        self.broadcast(tx)
+        with Session(bind=engine) as session, session.begin():
+            session.execute(
+                ChainTx.__table__.update()
+                .where(ChainTx.id == tx.id, ChainTx.tx_hash == tx.tx_hash, ChainTx.status.in_(_IN_FLIGHT))
+                .values(status="sent", sent_at=datetime.now(UTC))
+            )
+        if tx.status in _IN_FLIGHT:
+            tx.status = "sent"
+
     def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         return with_rpc_retries(self.chain.rpc.call, "eth_getTransactionReceipt", [tx_hash])
 
@@ -280,18 +296,11 @@ class TxSender:
         """Replaces `tx` in its own committed DB transaction, then sends the new bytes."""
         with Session(bind=engine, expire_on_commit=False) as session, session.begin():
             stored = session.scalars(select(ChainTx).where(ChainTx.id == tx.id).with_for_update()).one()
-            if stored.tx_hash != tx.tx_hash or stored.status not in ("signed", "sent"):
+            if stored.tx_hash != tx.tx_hash or stored.status not in _IN_FLIGHT:
                 fresh = stored  # another worker replaced or finished it meanwhile: follow it
             else:
                 fresh = self.replace(session, stored)
             for column in ("raw", "tx_hash", "max_fee", "priority_fee", "replaced", "status"):
                 setattr(tx, column, getattr(fresh, column))
-        if tx.status in ("signed", "sent"):
-            self.broadcast(tx)
-            with Session(bind=engine) as session, session.begin():
-                session.execute(
-                    ChainTx.__table__.update()
-                    .where(ChainTx.id == tx.id, ChainTx.tx_hash == tx.tx_hash)
-                    .values(status="sent", sent_at=datetime.now(UTC))
-                )
-            tx.status = "sent"
+        if tx.status in _IN_FLIGHT:
+            self.send_recorded(engine, tx)

@@ -123,9 +123,7 @@ def deliver_order(db: Database, chain: Chain, sender: TxSender, order_id: int) -
     if isinstance(tx, Delivery):
         return tx
     if tx.status != "mined":
-        sender.broadcast(tx)
-        with db.session() as session:
-            session.execute(update(ChainTx).where(ChainTx.id == tx.id).values(status="sent"))
+        sender.send_recorded(db.engine, tx)
         receipt = sender.wait_receipt(tx, engine=db.engine)  # replaced at higher fees if stuck
         mined = receipt is not None and int(receipt["status"], 16) == 1
         status = "dropped" if receipt is None else "mined" if mined else "reverted"

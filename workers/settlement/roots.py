@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eth_utils import keccak
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from workers.chain.outbox import TxRevertError, TxSender
@@ -423,18 +423,11 @@ class Settlement:
             assert tx is not None
         fault_point(f"settlement.{stage}:before_send")
         if tx.status in ("signed", "sent"):
-            self.sender.broadcast(tx)
-            self._set_tx(tx, status="sent")
+            self.sender.send_recorded(self.engine, tx)
         fault_point(f"settlement.{stage}:after_send")
         receipt = self.sender.wait_receipt(tx, engine=self.engine)
         fault_point(f"settlement.{stage}:after_receipt")
         return self._finish(root_id, stage, tx, receipt)
-
-    def _set_tx(self, tx: ChainTx, **values: Any) -> None:
-        with self._session() as session, session.begin():
-            session.execute(update(ChainTx).where(ChainTx.id == tx.id).values(**values))
-        for key, value in values.items():
-            setattr(tx, key, value)
 
     def _finish(self, root_id: int, stage: str, tx: ChainTx, receipt: dict[str, Any] | None) -> RootView:
         with self._session() as session, session.begin():
