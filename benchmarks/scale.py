@@ -200,21 +200,21 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def _time_requests(client: httpx.Client, endpoint: Endpoint) -> tuple[list[float], dict[int, int]]:
-    """Up to `endpoint.times` requests after the warm-up, within BUDGET_SECONDS; a request that
-    times out ends the endpoint's run (status 0)."""
+def _timed(
+    what: str, warmup: int, times: int, attempt: Callable[[int], int]
+) -> tuple[list[float], dict[int, int]]:
+    """Milliseconds of `attempt(n)` (which answers an HTTP status) for `times` attempts after
+    `warmup` untimed ones, within BUDGET_SECONDS; an attempt that times out ends the run
+    (status 0)."""
     statuses: dict[int, int] = {}
     samples: list[float] = []
     deadline = time.monotonic() + BUDGET_SECONDS
-    for n in range(-WARMUP, endpoint.times):
+    for n in range(-warmup, times):
         if time.monotonic() > deadline and samples:
             break
-        method, path, body = endpoint.request(n)
         began = time.perf_counter()
         try:
-            status = client.request(
-                method, path, json=body, headers={"Authorization": f"Bearer {endpoint.token}"}
-            ).status_code
+            status = attempt(n)
         except httpx.TimeoutException:
             status = 0
         elapsed = (time.perf_counter() - began) * 1000
@@ -223,35 +223,31 @@ def _time_requests(client: httpx.Client, endpoint: Endpoint) -> tuple[list[float
             statuses[status] = statuses.get(status, 0) + 1
         if status == 0:
             break
-    log.info("%s: %d requests, statuses %s", endpoint.name, len(samples), statuses)
+    log.info("%s: %d timed, statuses %s", what, len(samples), statuses)
     return samples, statuses
+
+
+def _time_requests(client: httpx.Client, endpoint: Endpoint) -> tuple[list[float], dict[int, int]]:
+    """Up to `endpoint.times` requests after the warm-up."""
+
+    def request(n: int) -> int:
+        method, path, body = endpoint.request(n)
+        headers = {"Authorization": f"Bearer {endpoint.token}"}
+        return client.request(method, path, json=body, headers=headers).status_code
+
+    return _timed(endpoint.name, WARMUP, endpoint.times, request)
 
 
 def _time_first_frames(client: httpx.Client, path: str, token: str) -> tuple[list[float], dict[int, int]]:
-    """Milliseconds from opening the stream to its first `signals` event, opening by opening
-    (within BUDGET_SECONDS; one that times out ends the run, status 0)."""
-    statuses: dict[int, int] = {}
-    samples: list[float] = []
-    deadline = time.monotonic() + BUDGET_SECONDS
-    for n in range(-2, STREAM_OPENINGS):
-        if time.monotonic() > deadline and samples:
-            break
-        began = time.perf_counter()
-        try:
-            with client.stream("GET", path, headers={"Authorization": f"Bearer {token}"}) as answer:
-                status = answer.status_code
-                if status == 200:
-                    next(line for line in answer.iter_lines() if line.startswith("event: signals"))
-        except httpx.TimeoutException:
-            status = 0
-        elapsed = (time.perf_counter() - began) * 1000
-        if n >= 0 or status == 0:
-            samples.append(elapsed)
-            statuses[status] = statuses.get(status, 0) + 1
-        if status == 0:
-            break
-    log.info("stream first frame: %d openings, statuses %s", len(samples), statuses)
-    return samples, statuses
+    """Milliseconds from opening the stream to its first `signals` event, opening by opening."""
+
+    def open_stream(_n: int) -> int:
+        with client.stream("GET", path, headers={"Authorization": f"Bearer {token}"}) as answer:
+            if answer.status_code == 200:
+                next(line for line in answer.iter_lines() if line.startswith("event: signals"))
+            return answer.status_code
+
+    return _timed("stream first frame", 2, STREAM_OPENINGS, open_stream)
 
 
 def _endpoints(world: World, members: list[int], consumer: str, owner: str, end_ms: int) -> list[Endpoint]:

@@ -8,13 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from workers.gateway.auth import Identity
 from workers.gateway.problems import Problem
 from workers.gateway.state import GatewayState
+
+#: An account address in a route's path: 0x and 40 hex digits, either case.
+ADDRESS_PATTERN = "^0x[0-9a-fA-F]{40}$"
+AddressPath = Annotated[str, Path(pattern=ADDRESS_PATTERN, description="an account address")]
 
 bearer_scheme = HTTPBearer(
     auto_error=False, description="A token from POST /auth/verify (Sign-In with Ethereum)"

@@ -11,18 +11,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from workers.tokenbucket import Bucket, shared_take
+
 log = logging.getLogger(__name__)
 
 #: Buckets idle this long are forgotten (they would be full again anyway).
 IDLE_SECONDS = 600.0
 #: Sweep idle buckets every this many admissions.
 SWEEP_EVERY = 10_000
-
-
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
 
 
 class Limiter(Protocol):
@@ -45,7 +41,7 @@ class Slots(Protocol):
 class RateLimiter:
     rate: float
     burst: int
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _buckets: dict[str, Bucket] = field(default_factory=dict)
     _admissions: int = 0
 
     def admit(self, key: str, now: float | None = None) -> float:
@@ -53,20 +49,15 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(tokens=float(self.burst), updated=now)
-        else:
-            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
-            bucket.updated = now
+            bucket = self._buckets[key] = Bucket(tokens=float(self.burst), stamp=now)
+        wait = bucket.take(now, self.rate, self.burst, into_debt=False)
         self._admissions += 1
         if self._admissions % SWEEP_EVERY == 0:
             self._forget_idle(now)
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self.rate
+        return wait
 
     def _forget_idle(self, now: float) -> None:
-        idle = [k for k, b in self._buckets.items() if now - b.updated > IDLE_SECONDS]
+        idle = [k for k, b in self._buckets.items() if now - b.stamp > IDLE_SECONDS]
         for key in idle:
             del self._buckets[key]
 
@@ -91,31 +82,6 @@ class StreamSlots:
             self._held.pop(key, None)
 
 
-#: Takes one token if there is one (never into debt: a refused call costs nothing), else
-#: answers the wait as a string (a Lua number would be truncated). Redis' own clock.
-_ADMIT = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
-local tokens = tonumber(state[1]) or burst
-local stamp = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(now - stamp, 0) * rate)
-local wait = '0'
-if tokens >= 1 then tokens = tokens - 1 else wait = tostring((1 - tokens) / rate) end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 60)
-return wait
-"""
-
-
-def redis_client(url: str) -> Any:
-    import redis  # noqa: PLC0415 - only gateways that share their limits need the client
-
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-
 class RedisRateLimiter:
     """`RateLimiter`'s bucket per key, shared by every gateway process through Redis."""
 
@@ -125,13 +91,13 @@ class RedisRateLimiter:
         self.rate = rate
         self.burst = burst
         self.prefix = prefix
-        self._admit = client.register_script(_ADMIT)
+        self._take = shared_take(client)
         self._error = redis.RedisError
         self._fallback = RateLimiter(rate, burst)
 
     def admit(self, key: str) -> float:
         try:
-            return float(self._admit(keys=[self.prefix + key], args=[self.rate, self.burst]))
+            return float(self._take(keys=[self.prefix + key], args=[self.rate, self.burst, 0]))
         except self._error as exc:
             log.warning("shared rate limit unavailable (%s): this process limits alone", exc)
             return self._fallback.admit(key)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from workers.db.projections import BundleComponent, DemandSignal, Membership, Order, Product
-from workers.gateway.deps import read_session, state_of
+from workers.gateway.deps import ADDRESS_PATTERN, AddressPath, read_session, state_of
 from workers.gateway.problems import Problem, problem_responses
 from workers.protocol import UINT256_MAX, Kind
 
@@ -101,7 +101,7 @@ def list_products(
     *,
     active: bool | None = Query(None, description="Only active (true) or inactive (false) products"),
     kind: str | None = Query(None, pattern="^(Stream|Api|Dataset|Bundle)$"),
-    operator: str | None = Query(None, pattern="^0x[0-9a-fA-F]{40}$"),
+    operator: str | None = Query(None, pattern=ADDRESS_PATTERN),
     after: int = Query(0, ge=0, le=UINT256_MAX, description="Page: products with a larger id"),
     limit: int = Query(100, ge=1, le=PAGE_MAX),
 ) -> list[ProductView]:
@@ -202,7 +202,7 @@ class OperatorHistory(BaseModel):
 @router.get("/operators/{address}/history", response_model=OperatorHistory, responses=problem_responses(422))
 def operator_history(
     request: Request,
-    address: Annotated[str, Path(pattern="^0x[0-9a-fA-F]{40}$")],
+    address: AddressPath,
     days: Annotated[int, Query(ge=1, le=366)] = 90,
 ) -> OperatorHistory:
     """Members and revenue of `address`'s products per UTC day, every day from the first

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from workers.gateway.deps import read_session, state_of
+from workers.gateway.deps import AddressPath, read_session, state_of
 from workers.gateway.problems import problem_responses
 from workers.ledger import member_claim
 from workers.ledger.earnings import member_earnings
@@ -35,7 +35,7 @@ class ClaimView(BaseModel):
 
 
 @router.get("/v1/members/{address}/claims", response_model=ClaimView, responses=problem_responses(422))
-def claims(request: Request, address: Annotated[str, Path(pattern="^0x[0-9a-fA-F]{40}$")]) -> ClaimView:
+def claims(request: Request, address: AddressPath) -> ClaimView:
     """Everything `address` is owed under the accepted root, ready for one
     `Marketplace.claim(account, cumulative, proof)` that pays `claimable` (anyone may send it;
     the money goes to the account). Zeros and no root while nothing is owed."""
@@ -80,7 +80,7 @@ class EarningsView(BaseModel):
 @router.get("/v1/members/{address}/earnings", response_model=EarningsView, responses=problem_responses(422))
 def earnings(
     request: Request,
-    address: Annotated[str, Path(pattern="^0x[0-9a-fA-F]{40}$")],
+    address: AddressPath,
     periods: Annotated[int, Query(ge=1, le=400)] = 90,
 ) -> EarningsView:
     """What `address` earned from each product it is (or was) a member of, per closed

@@ -30,11 +30,11 @@ from workers.gateway.ratelimit import (
     RedisStreamSlots,
     Slots,
     StreamSlots,
-    redis_client,
 )
 from workers.indexer import health
 from workers.protocol import Role
 from workers.runtime import Runtime
+from workers.tokenbucket import redis_client
 
 T = TypeVar("T")
 

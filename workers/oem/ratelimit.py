@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from workers.tokenbucket import Bucket, redis_client, shared_take
+
 log = logging.getLogger(__name__)
 
 
@@ -38,18 +40,13 @@ class TokenBucket:
         self.burst = burst
         self._clock = clock
         self._sleep = sleep
-        self._tokens = float(burst)
-        self._stamp = clock()
+        self._bucket = Bucket(tokens=float(burst), stamp=clock())
         self._lock = threading.Lock()
 
     def _reserve(self) -> float:
         """Takes one token (possibly going into debt) and says how long to wait for it."""
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            self._tokens -= 1.0
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+            return self._bucket.take(self._clock(), self.rate, self.burst, into_debt=True)
 
     def acquire(self) -> float:
         """Blocks until a call may go out; returns the seconds it waited."""
@@ -57,24 +54,6 @@ class TokenBucket:
         if wait > 0:
             self._sleep(wait)
         return wait
-
-
-#: One token taken (into debt if need be) atomically; the wait before using it comes back
-#: as a string (a Lua number would be truncated to an integer reply). Redis' own clock.
-_TAKE = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
-local tokens = tonumber(state[1]) or burst
-local stamp = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(now - stamp, 0) * rate) - 1
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 60)
-if tokens >= 0 then return '0' end
-return tostring(-tokens / rate)
-"""
 
 
 class RedisTokenBucket:
@@ -98,13 +77,12 @@ class RedisTokenBucket:
         self.key = key
         self._sleep = sleep
         self._redis_error = redis.RedisError
-        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self._take = self._client.register_script(_TAKE)
+        self._take = shared_take(redis_client(url))
         self._fallback = TokenBucket(rate, burst, sleep=sleep)
 
     def acquire(self) -> float:
         try:
-            wait = float(self._take(keys=[self.key], args=[self.rate, self.burst]))
+            wait = float(self._take(keys=[self.key], args=[self.rate, self.burst, 1]))
         except self._redis_error as exc:
             log.warning("shared OEM rate limit %s unavailable (%s): pacing this process alone", self.key, exc)
             return self._fallback.acquire()

@@ -17,10 +17,10 @@ from workers.gateway.ratelimit import (
     RedisRateLimiter,
     RedisStreamSlots,
     StreamSlots,
-    redis_client,
 )
 from workers.gateway.state import GatewayState
 from workers.runtime import Runtime
+from workers.tokenbucket import redis_client
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
 
