@@ -1,6 +1,6 @@
 """Revenue settlement to members (DESIGN.md §4): each order's vested member share paid, period
-by period, to the vehicles that served it (`shares.py`, from the usage counters of
-`workers.ledger`); one cumulative Merkle root over everything owed, proposed and accepted on
+by period, to the vehicles that served it (the share rule of `workers.ledger`, from its usage
+counters); one cumulative Merkle root over everything owed, proposed and accepted on
 chain through exactly-once transactions (`roots.py`).
 
     close_periods(product) → ended periods closed into the accounting (one DB transaction)
