@@ -155,3 +155,20 @@ def test_a_nonce_taken_by_another_transaction_is_dropped(node, sqlite_db):
     )
     node.w3.eth.send_raw_transaction(other.raw_transaction)
     assert sender.wait_receipt(tx, timeout=5) is None
+
+
+def test_a_late_send_never_overwrites_an_outcome(node, sqlite_db):
+    """Two workers on one transaction: one sees it mined and records that; the other, which
+    read the row before, sends the same bytes again. The row stays mined (a late "sent" over
+    "mined" left a settled root's transaction looking unfinished forever)."""
+    sender = sender_for(node, sqlite_db)
+    tx = record(sender, sqlite_db)
+    late = stored(sqlite_db, tx.id)  # the second worker's copy, still "signed"
+    sender.send_recorded(get_engine(sqlite_db), tx)
+    assert stored(sqlite_db, tx.id).status == "sent"
+    receipt = sender.wait_receipt(tx)
+    assert receipt is not None
+    with session_scope(sqlite_db) as session:
+        session.get(ChainTx, tx.id).status = "mined"
+    sender.send_recorded(get_engine(sqlite_db), late)  # the node already has it: harmless
+    assert stored(sqlite_db, tx.id).status == "mined"
