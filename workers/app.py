@@ -20,6 +20,7 @@ from celery import Celery, Task, signals
 from kombu import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
+from workers.broker import REDIS_SCHEMES, TRANSPORT_PATH
 from workers.chain.rpc import TransientRpcError
 from workers.config import Settings, get_settings
 from workers.observability import bind_task, configure_logging, unbind_task
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None) -> WorkersApp:
     celery = WorkersApp(settings)
     celery.conf.update(
         broker_url=settings.broker_url,
+        # On Redis, kombu's transport with the window closed where it lost a task (workers/broker.py).
+        broker_transport=TRANSPORT_PATH if settings.broker_url.startswith(REDIS_SCHEMES) else None,
         result_backend=settings.result_backend,
         include=list(TASK_MODULES),
         task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],

@@ -107,7 +107,8 @@ def test_a_broker_restart_loses_no_task(world, tmp_path):
         # every task is still delivered and run (one taken but not acknowledged comes back after
         # the visibility timeout, at the consumer's next restore pass: ~100 s on a quiet machine;
         # a restart during a pass leaves the restore mutex behind for UNACKED_MUTEX_EXPIRE, which
-        # at kombu's default of 300 s once kept a task out past 480 s). Whether
+        # at kombu's default of 300 s once kept a task out past 480 s; a task taken off the queue
+        # just as the broker went down was lost until workers/broker.py held it). Whether
         # a result reached the result backend (Redis too, restarting) is not the question here:
         # the worker's log shows each task received and run.
         anvil.mine(3)
