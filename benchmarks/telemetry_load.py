@@ -67,13 +67,14 @@ def over_mqtt(spec: dict[str, Any], envelopes: list[dict[str, Any]]) -> dict[str
     database = Database(spec["database_url"])
     chunk = max(1, window // 4)
     messages = encoded(envelopes, spec["prefix"])
+    base = newest_payload_id(database)
     client = connect(spec["url"], f"bench-devices-{spec['prefix']}")
     started = time.time()
     print(json.dumps({"start": started}), flush=True)
     sent = 0
     try:
         for first in range(0, len(messages), chunk):
-            while sent - _stored(database) > window - chunk:
+            while sent - (newest_payload_id(database) - base) > window - chunk:
                 time.sleep(0.05)
             sent += publish_on(client, messages[first : first + chunk])
     finally:
@@ -83,9 +84,19 @@ def over_mqtt(spec: dict[str, Any], envelopes: list[dict[str, Any]]) -> dict[str
     return {"published": sent, "seconds": time.time() - started}
 
 
-def _stored(database: Database) -> int:
+def stored_payloads(database: Database) -> int:
+    """How many device payloads are stored (`count(*)`: a scan, for before and after)."""
     with database.session(read_only=True) as session:
         return session.scalar(select(func.count()).select_from(DevicePayload)) or 0
+
+
+def newest_payload_id(database: Database) -> int:
+    """The highest stored payload id: one index lookup, cheap enough to poll every 50 ms
+    beside the ingest being measured (a `count(*)` there scanned the growing table 40 times a
+    second on PostgreSQL, on the same two cores). Ids grow with each insert, so its rise is
+    the progress; `stored_payloads` stays the count that is checked."""
+    with database.session(read_only=True) as session:
+        return session.scalar(select(func.max(DevicePayload.id))) or 0
 
 
 def over_http(spec: dict[str, Any], envelopes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,18 +1,21 @@
 """The workers' schema: made by Alembic only, one linear history, the same as the models on
 SQLite and PostgreSQL, and chain integers exact on both; the two statements whose SQL differs
-between them (`upsert`, `for_update`) behave alike on both."""
+between them (`upsert`, `for_update`, `append_rows`) behave alike on both."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tests.support.databases import get_engine, session_scope
-from workers.db import Base, for_update, heads, include_name, load_models, upgrade, upsert
+from workers.db import Base, append_rows, for_update, heads, include_name, load_models, upgrade, upsert
 from workers.db.projections import Vehicle
+from workers.db.signals import StoredSignal
 from workers.protocol import UINT256_MAX as MAX_UINT256
 
 OWNER = "0xabc0000000000000000000000000000000000001"
@@ -112,3 +115,27 @@ def test_a_row_read_for_update_waits_for_the_reading_transaction(db_url):
         holder.execute(update(Vehicle).where(Vehicle.vehicle_id == 3).values(generation=5))
     reader.join(30)
     assert seen == [5]  # it read after the holder committed, never the value the holder replaced
+
+
+def test_append_rows_applies_the_column_rules_and_defaults(db_url):
+    """COPY on PostgreSQL, INSERT on SQLite: the same rows come back (uint256 exact, addresses
+    lower-cased, ids from the table's own sequence), and a duplicate key is an IntegrityError
+    that leaves nothing of its batch."""
+    rows = [_vehicle(MAX_UINT256, 1, 10), _vehicle(2**64, 2, 11)]
+    rows[0]["owner"] = OWNER.upper().replace("0X", "0x")
+    with session_scope(db_url) as session:
+        append_rows(session.connection(), Vehicle, rows)
+        append_rows(session.connection(), Vehicle, [])
+        signal = {"vehicle_id": 5, "name": "Vehicle.Speed", "value": "1.5", "number": 1.5, "unit": None,
+                  "timestamp_ms": 1_700_000_000_000, "source": "device:1", "signature": None}  # fmt: skip
+        append_rows(
+            session.connection(), StoredSignal, [signal, {**signal, "timestamp_ms": 1_700_000_000_001}]
+        )
+    assert _generations(db_url) == {MAX_UINT256: 1, 2**64: 2}
+    with session_scope(db_url, read_only=True) as session:
+        assert session.scalar(select(Vehicle.owner).where(Vehicle.vehicle_id == MAX_UINT256)) == OWNER
+        ids = session.scalars(select(StoredSignal.id).order_by(StoredSignal.timestamp_ms)).all()
+        assert len(ids) == 2 and ids[0] < ids[1]
+    with pytest.raises(IntegrityError), session_scope(db_url) as session:
+        append_rows(session.connection(), Vehicle, [_vehicle(3, 1, 12), _vehicle(2**64, 9, 12)])
+    assert _generations(db_url) == {MAX_UINT256: 1, 2**64: 2}

@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from workers.db.base import Address, Base, Bytes32, UInt
 from workers.db.session import Database, create_engine_for, dispose_engines, normalize_url
 from workers.db.signals import is_partition
-from workers.db.statements import for_update, upsert
+from workers.db.statements import append_rows, for_update, upsert
 
 #: Modules whose models make up the schema (imported before Alembic compares or runs).
 MODEL_MODULES = (
@@ -44,6 +44,7 @@ __all__ = [
     "Database",
     "UInt",
     "alembic_config",
+    "append_rows",
     "create_engine_for",
     "dispose_engines",
     "for_update",

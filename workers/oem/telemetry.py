@@ -33,14 +33,14 @@ import rfc8785
 from coincurve import PublicKey
 from eth_utils import to_checksum_address
 from prometheus_client import Counter
-from sqlalchemy import Connection, insert, select, tuple_
+from sqlalchemy import Connection, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from workers import eip712
 from workers.chain.views import Chain
 from workers.config import Settings
-from workers.db import Database, for_update, upsert
+from workers.db import Database, append_rows, for_update, upsert
 from workers.db.indexing import ProjectionVersion
 from workers.db.oem import DevicePayload, DeviceSequence
 from workers.db.projections import Device, Pairing, Vehicle
@@ -589,7 +589,7 @@ def store_batch(session: Session, batch: Sequence[Verified | TelemetryRefused]) 
         upsert(connection, DeviceSequence, update=("last_sequence", "updated_at"), if_newer="last_sequence"),
         [{"device_id": d, "last_sequence": s, "updated_at": stamp} for d, s in claims.items()],
     )
-    connection.execute(insert(DevicePayload), [_payload_row(v, stamp) for v in taken])
+    append_rows(connection, DevicePayload, [_payload_row(v, stamp) for v in taken])
     ids = _payload_ids(connection, [(v.envelope.device_id, v.envelope.sequence) for v in taken])
     store_many(session, [(v.vehicle_id, v.signals) for v in taken])
     accepted = iter(zip(taken, ids, strict=True))

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from workers.db import upsert
+from workers.db import append_rows, upsert
 from workers.db.signals import LatestSignal, StoredSignal
 from workers.signals import feed, zones
 
@@ -95,7 +95,7 @@ def store_many(session: Session, batch: Iterable[tuple[int, Iterable[Observation
     if not observed:
         return 0
     connection = session.connection()
-    connection.execute(insert(StoredSignal), [_row(vehicle_id, s) for vehicle_id, s in observed])
+    append_rows(connection, StoredSignal, [_row(vehicle_id, s) for vehicle_id, s in observed])
     # one row per key, the newest of the batch: a multi-row upsert may not touch a row twice
     newest: dict[tuple[int, str], tuple[int, Observation]] = {}
     for vehicle_id, s in observed:
