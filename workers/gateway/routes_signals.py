@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Path, Query, Request
@@ -36,6 +37,8 @@ router = APIRouter(prefix="/v1/products/{productId}/vehicles/{vehicleId}", tags=
 DATA_BITS = TELEMETRY | LOCATION | VIN
 HISTORY_LIMIT = 1_000
 MAX_NAMES = 64
+#: Formatted timestamps kept (about 100 bytes each).
+ISO_CACHE_SIZE = 1 << 16
 
 ProductId = Annotated[int, Path(alias="productId", ge=0, le=UINT256_MAX)]
 VehicleIdParam = Annotated[int, Path(alias="vehicleId", ge=0, le=UINT256_MAX)]
@@ -61,7 +64,10 @@ class SignalsView(BaseModel):
     credits_left: int
 
 
+@lru_cache(maxsize=ISO_CACHE_SIZE)
 def _iso(ms: int) -> str:
+    """`ms` (unix milliseconds) as ISO 8601 UTC. Memoised: a vehicle's latest values keep their
+    timestamps across calls, and formatting was 7 % of a metered call's CPU."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
