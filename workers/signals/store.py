@@ -90,7 +90,8 @@ def _row(vehicle_id: int, s: Observation) -> dict[str, object]:
 def store_many(session: Session, batch: Iterable[tuple[int, Iterable[Observation]]]) -> int:
     """Appends every (vehicle, observations) of `batch` to the history and moves each
     vehicle's latest values forward (never back), in the caller's transaction, with one
-    multi-row statement per table; returns how many observations were stored."""
+    multi-row statement per table (history: COPY on PostgreSQL); returns how many
+    observations were stored."""
     observed = [(vehicle_id, s) for vehicle_id, signals in batch for s in signals]
     if not observed:
         return 0
