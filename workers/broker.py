@@ -16,6 +16,7 @@ same seconds as the broker: RabbitMQ (`BROKER_URL=amqp://...`) has no such windo
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -25,8 +26,10 @@ from kombu.utils.json import dumps
 
 log = logging.getLogger(__name__)
 
-#: What a lost connection raises from redis-py (TimeoutError is not a ConnectionError).
-CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+#: What a failed record of a taken message raises: a lost connection (TimeoutError is not a
+#: ConnectionError), or a broker that answers but refuses writes (read-only after a failover,
+#: out of memory, MISCONF): either way the message is only in this process.
+BROKER_ERRORS = (redis.exceptions.RedisError, OSError)
 
 #: The import path Celery's `broker_transport` names for redis:// broker URLs.
 TRANSPORT_PATH = "workers.broker:Transport"
@@ -60,8 +63,10 @@ class HeldMessages:
             return len(self._messages)
 
 
-#: One per process: a worker's connections come and go, what it holds outlives them.
+#: One per process (one broker per process): a worker's connections come and go, what it
+#: holds outlives them. A forked child starts with none, or both would put them back.
 HELD = HeldMessages()
+os.register_at_fork(after_in_child=HELD.take)
 
 
 class QoS(kombu_redis.QoS):
@@ -70,7 +75,7 @@ class QoS(kombu_redis.QoS):
     def append(self, message: Any, delivery_tag: str) -> None:
         try:
             super().append(message, delivery_tag)
-        except CONNECTION_ERRORS:
+        except BROKER_ERRORS:
             delivery = message.delivery_info
             HELD.hold(message._raw, delivery["exchange"], delivery["routing_key"])
             log.warning(
@@ -93,8 +98,8 @@ class Channel(kombu_redis.Channel):
 
     def requeue_held(self) -> int:
         """Pushes every held message back at the head of the queues its exchange and routing
-        key bind to, marked redelivered, in one transaction; on a connection error they stay
-        held. Returns how many went back."""
+        key bind to, marked redelivered, in one transaction; on any failure they stay held.
+        Returns how many went back."""
         held = HELD.take()
         if not held:
             return 0
@@ -104,7 +109,7 @@ class Channel(kombu_redis.Channel):
                 for raw, exchange, routing_key in held:
                     self._push_back(raw, exchange, routing_key, pipe)
                 pipe.execute()
-        except CONNECTION_ERRORS:
+        except BaseException:
             HELD.give_back(held)
             raise
         log.warning("re-queued %d task message(s) taken before the broker was lost", len(held))
@@ -114,8 +119,11 @@ class Channel(kombu_redis.Channel):
         raw.setdefault("headers", {})["redelivered"] = True
         raw.setdefault("properties", {}).setdefault("delivery_info", {})["redelivered"] = True
         priority = self._get_message_priority(raw, reverse=False)
-        # The consumer pops from the right: RPUSH puts the message first in line again.
-        for queue in self._lookup(exchange, routing_key):
+        # The bindings live in Redis; a broker that lost them (a fresh replica) still has the
+        # queue the app names after its routing key (workers/app.py), never nowhere.
+        queues = self._lookup(exchange, routing_key) or [routing_key]
+        for queue in queues:
+            # The consumer pops from the right: RPUSH puts the message first in line again.
             pipe.rpush(self._q_for_pri(queue, priority), dumps(raw))
 
 

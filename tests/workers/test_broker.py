@@ -16,7 +16,7 @@ from kombu.transport import redis as kombu_redis
 
 from tests.support.celery_worker import RedisServer
 from workers.app import create_app
-from workers.broker import CONNECTION_ERRORS, HELD, TRANSPORT_PATH
+from workers.broker import BROKER_ERRORS, HELD, TRANSPORT_PATH
 from workers.config import Settings
 
 QUEUE = Queue("indexer", Exchange("indexer", type="direct"), routing_key="indexer")
@@ -66,7 +66,7 @@ def test_a_message_taken_as_the_broker_goes_down_is_delivered_after_it_returns(
             )  # fmt: skip
         stop_broker_before_recording(monkeypatch, server)
         received: list[dict[str, int]] = []
-        with pytest.raises(CONNECTION_ERRORS):
+        with pytest.raises(BROKER_ERRORS):
             consume_one(server.url, transport, received)
         assert received == []
         server.restart()
@@ -75,6 +75,33 @@ def test_a_message_taken_as_the_broker_goes_down_is_delivered_after_it_returns(
         assert len(HELD) == 0
         store = redis.Redis.from_url(server.url)
         assert store.llen("indexer") == 0 and store.hlen("unacked") == 0  # acknowledged, gone
+    finally:
+        HELD.take()
+        server.stop()
+
+
+def test_a_held_message_goes_back_to_its_queue_when_the_broker_lost_the_bindings(tmp_path, monkeypatch):
+    """The first channel to consume after a reconnect may be another queue's (the worker's
+    control queue), on a broker that came back without the exchange's bindings (a fresh
+    replica): the held task still goes back to the queue named after its routing key."""
+    server = RedisServer(tmp_path, persistent=True)
+    try:
+        with Connection(server.url, transport=TRANSPORT_PATH) as connection:
+            Producer(connection).publish(
+                {"task": 2}, exchange=QUEUE.exchange, routing_key="indexer", declare=[QUEUE],
+                serializer="json",
+            )  # fmt: skip
+        stop_broker_before_recording(monkeypatch, server)
+        with pytest.raises(BROKER_ERRORS):
+            consume_one(server.url, TRANSPORT_PATH, [])
+        server.restart()
+        redis.Redis.from_url(server.url).delete("_kombu.binding.indexer")
+        other = Queue("other", Exchange("other", type="direct"), routing_key="other")
+        with Connection(server.url, transport=TRANSPORT_PATH) as connection, Consumer(connection, [other]):
+            assert len(HELD) == 0
+        received: list[dict[str, int]] = []
+        consume_one(server.url, TRANSPORT_PATH, received)
+        assert received == [{"task": 2}]
     finally:
         HELD.take()
         server.stop()

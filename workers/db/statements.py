@@ -80,32 +80,37 @@ def for_update(query: Query) -> Query:
 
 
 def append_rows(connection: Connection, table: type[Base] | Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Inserts `rows` (dicts with the same keys; columns left out take their defaults) in the
-    connection's transaction. PostgreSQL: one COPY stream, each value through its column's
-    bind processing first (the same rules as an INSERT), a sixth of the client CPU and a third
-    of the time of an executemany INSERT, which psycopg sends as one statement per row.
-    SQLite: an executemany INSERT (one prepared statement, in process)."""
+    """Inserts `rows` (dicts with the same keys; a column left out must have no client-side
+    default: it gets the database's) in the connection's transaction. PostgreSQL: one COPY
+    stream, each value through its column's bind processing first (the same rules as an
+    INSERT), a sixth of the client CPU and a third of the time of an executemany INSERT, which
+    psycopg sends as one statement per row. SQLite: an executemany INSERT (one prepared
+    statement, in process). COPY is not a statement SQLAlchemy's cursor events see."""
     if not rows:
         return
     core = table if isinstance(table, Table) else table.__table__
     assert isinstance(core, Table)
+    given = [core.c[name] for name in rows[0]]
+    defaulted = [c.name for c in core.columns if c.default is not None and c not in given]
+    if defaulted:
+        raise ValueError(f"append_rows into {core.name} leaves out {defaulted}, which have Python defaults")
     dialect = connection.dialect
     if dialect.name != "postgresql":
         connection.execute(insert(core), list(rows))
         return
-    columns = [(name, core.c[name].type.bind_processor(dialect)) for name in rows[0]]
+    columns = [(c.key, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in given]
     preparer = dialect.identifier_preparer
-    listed = ", ".join(preparer.quote(name) for name, _ in columns)
+    listed = ", ".join(preparer.quote(c.name) for c in given)
     driver = connection.connection.driver_connection
     assert driver is not None
     command = f"COPY {preparer.format_table(core)} ({listed}) FROM STDIN"
     try:
         with driver.cursor() as cursor, cursor.copy(command) as copy:
             for row in rows:
-                copy.write_row([row[name] if bind is None else bind(row[name]) for name, bind in columns])
+                copy.write_row([row[key] if bind is None else bind(row[key]) for key, bind in columns])
     except dialect.loaded_dbapi.Error as error:
         # what SQLAlchemy raises for the same failure of an INSERT (IntegrityError on a unique key)
         raise DBAPIError.instance(
             command, None, error, dialect.loaded_dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(error, driver, None),
+            connection_invalidated=dialect.is_disconnect(error, driver, None), dialect=dialect,
         ) from error  # fmt: skip
