@@ -8,6 +8,9 @@ it as unacknowledged (the consumer's record step is wrapped to stop the server f
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import redis
@@ -49,6 +52,30 @@ def consume_one(url: str, transport: str, received: list[dict[str, int]]) -> Non
         connection.drain_events(timeout=3)
 
 
+@contextmanager
+def taken_as_the_broker_went_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transport: str, body: dict[str, int]
+) -> Iterator[RedisServer]:
+    """A private persistent broker with `body` published, taken by a consumer just as the
+    broker stopped (the consumer failed, nothing received), then the broker restarted."""
+    server = RedisServer(tmp_path, persistent=True)
+    try:
+        with Connection(server.url, transport=transport) as connection:
+            Producer(connection).publish(
+                body, exchange=QUEUE.exchange, routing_key="indexer", declare=[QUEUE], serializer="json"
+            )
+        stop_broker_before_recording(monkeypatch, server)
+        received: list[dict[str, int]] = []
+        with pytest.raises(BROKER_ERRORS):
+            consume_one(server.url, transport, received)
+        assert received == []
+        server.restart()
+        yield server
+    finally:
+        HELD.take()
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("transport", "delivered"),
     [(TRANSPORT_PATH, [{"task": 1}]), ("redis", [])],
@@ -57,44 +84,20 @@ def consume_one(url: str, transport: str, received: list[dict[str, int]]) -> Non
 def test_a_message_taken_as_the_broker_goes_down_is_delivered_after_it_returns(
     tmp_path, monkeypatch, transport, delivered
 ):
-    server = RedisServer(tmp_path, persistent=True)
-    try:
-        with Connection(server.url, transport=transport) as connection:
-            Producer(connection).publish(
-                {"task": 1}, exchange=QUEUE.exchange, routing_key="indexer", declare=[QUEUE],
-                serializer="json",
-            )  # fmt: skip
-        stop_broker_before_recording(monkeypatch, server)
+    with taken_as_the_broker_went_down(tmp_path, monkeypatch, transport, {"task": 1}) as server:
         received: list[dict[str, int]] = []
-        with pytest.raises(BROKER_ERRORS):
-            consume_one(server.url, transport, received)
-        assert received == []
-        server.restart()
         consume_one(server.url, transport, received)
         assert received == delivered
         assert len(HELD) == 0
         store = redis.Redis.from_url(server.url)
         assert store.llen("indexer") == 0 and store.hlen("unacked") == 0  # acknowledged, gone
-    finally:
-        HELD.take()
-        server.stop()
 
 
 def test_a_held_message_goes_back_to_its_queue_when_the_broker_lost_the_bindings(tmp_path, monkeypatch):
     """The first channel to consume after a reconnect may be another queue's (the worker's
     control queue), on a broker that came back without the exchange's bindings (a fresh
     replica): the held task still goes back to the queue named after its routing key."""
-    server = RedisServer(tmp_path, persistent=True)
-    try:
-        with Connection(server.url, transport=TRANSPORT_PATH) as connection:
-            Producer(connection).publish(
-                {"task": 2}, exchange=QUEUE.exchange, routing_key="indexer", declare=[QUEUE],
-                serializer="json",
-            )  # fmt: skip
-        stop_broker_before_recording(monkeypatch, server)
-        with pytest.raises(BROKER_ERRORS):
-            consume_one(server.url, TRANSPORT_PATH, [])
-        server.restart()
+    with taken_as_the_broker_went_down(tmp_path, monkeypatch, TRANSPORT_PATH, {"task": 2}) as server:
         redis.Redis.from_url(server.url).delete("_kombu.binding.indexer")
         other = Queue("other", Exchange("other", type="direct"), routing_key="other")
         with Connection(server.url, transport=TRANSPORT_PATH) as connection, Consumer(connection, [other]):
@@ -102,9 +105,6 @@ def test_a_held_message_goes_back_to_its_queue_when_the_broker_lost_the_bindings
         received: list[dict[str, int]] = []
         consume_one(server.url, TRANSPORT_PATH, received)
         assert received == [{"task": 2}]
-    finally:
-        HELD.take()
-        server.stop()
 
 
 def test_the_app_uses_the_workers_transport_on_redis_only():
